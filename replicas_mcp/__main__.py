@@ -1,0 +1,3 @@
+from replicas_mcp.cli import main
+
+raise SystemExit(main())
