@@ -1,0 +1,33 @@
+"""The seam between automations and workspaces.
+
+The automation store (configuration side) starts replicas through this protocol; the workspace state
+(`state.py`) implements it. Keeping it a Protocol means automations never import the workspace module.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class ReplicaLauncher(Protocol):
+    def launch(
+        self,
+        *,
+        org_id: str,
+        name: str,
+        environment_id: str,
+        message: str,
+        coding_agent: str | None,
+        model: str | None,
+        thinking_level: str | None,
+        lifecycle_policy: str | None,
+        size: str | None,
+        user_id: str | None,
+        source: str = "automation",
+    ) -> str:
+        """Create a replica in `org_id`, boot it in the background, and return its id at once.
+
+        The initial `message` is delivered to the agent once the workspace is active, exactly as for
+        an API-created replica. Raises `ApiError` (e.g. 404 for an unknown environment).
+        """
+        ...
