@@ -1,0 +1,462 @@
+"""The one HTTP layer under every resource group.
+
+`HttpCore` owns one `httpx2.AsyncClient` (shared by `with_api_key` views), adds the bearer key per
+request, never follows redirects, maps every failure into `replicas_mcp.client.errors`, and applies the
+retry policy (see `_retry.py`). Resource modules build paths with `api_path` and call `request_json` or
+`stream_sse`; nothing else in the client touches httpx2.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import json as jsonlib
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+from urllib.parse import quote
+
+import httpx2
+import stamina
+from pydantic import SecretStr
+
+from replicas_mcp.client._redact import MASK, install_log_redaction, redact_text, register_secret
+from replicas_mcp.client._retry import RetryPolicy
+from replicas_mcp.client.errors import (
+    APIStatusError,
+    ConfigurationError,
+    ConflictError,
+    ConnectError,
+    InvalidIdentifierError,
+    RateLimitedError,
+    ReplicasError,
+    RequestTimeoutError,
+    TransportError,
+    WorkspaceErrorStateError,
+    WorkspaceSleepingError,
+    error_for_status,
+)
+
+__all__ = ["API_VERSION", "API_VERSION_HEADER", "HttpCore", "api_path"]
+
+logger = logging.getLogger("replicas_mcp.client")
+install_log_redaction("replicas_mcp.client", "stamina", "httpx2", "httpcore")
+
+API_VERSION_HEADER = "X-Replicas-Api-Version"
+API_VERSION = "2026-05-17"
+_REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-replicas-request-id")
+_USER_AGENT = "replicas-mcp-client/0.1"
+# How much of a non-JSON error body is quoted in the message.
+_BODY_SNIPPET = 300
+_REPLICA_PATH = re.compile(r"^/v1/replica/(?P<id>[^/?]+)(?:/|$)")
+# Top-level /v1/replica/<word> paths that are collections, not replica ids.
+_NOT_REPLICA_IDS = frozenset({"repositories", "repository-sets"})
+
+
+def api_path(template: str, *segments: str) -> str:
+    """Fill each `{}` in `template` with a percent-encoded segment.
+
+    Every character outside the unreserved set is encoded (`safe=""`), so an id can never add a path
+    level, a query or a fragment; empty, `.` and `..` segments are rejected outright.
+    """
+    if template.count("{}") != len(segments):
+        raise ValueError(
+            f"template {template!r} expects {template.count('{}')} segments, got {len(segments)}"
+        )
+    encoded = []
+    for segment in segments:
+        if not isinstance(segment, str):
+            raise InvalidIdentifierError(f"path segment must be a string, got {type(segment).__name__}")
+        if segment in ("", ".", ".."):
+            raise InvalidIdentifierError(f"invalid identifier {segment!r}: empty, '.' and '..' are not ids")
+        encoded.append(quote(segment, safe=""))
+    return template.format(*encoded)
+
+
+def _clean_params(params: Mapping[str, object] | None) -> dict[str, str | list[str]] | None:
+    """Query parameters with None dropped and booleans spelled the way the API expects."""
+    if not params:
+        return None
+    cleaned: dict[str, str | list[str]] = {}
+    for key, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            cleaned[key] = "true" if value else "false"
+        elif isinstance(value, list | tuple):
+            cleaned[key] = [str(v) for v in value]
+        else:
+            cleaned[key] = str(value)
+    return cleaned
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date); None if absent or bad."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    return max(0.0, seconds)
+
+
+def _request_id(response: httpx2.Response) -> str | None:
+    for name in _REQUEST_ID_HEADERS:
+        if value := response.headers.get(name):
+            return value
+    return None
+
+
+def _classify_conflict_text(text: str) -> type[ConflictError] | None:
+    """Sleeping vs. error state from the 409 body text, when the text says so."""
+    lowered = text.lower()
+    if "sleeping" in lowered or "asleep" in lowered:
+        return WorkspaceSleepingError
+    if re.search(r"error state|in error|status[\s\"':=]+error|terminal|unrecoverabl", lowered):
+        return WorkspaceErrorStateError
+    return None
+
+
+def _error_from_response(response: httpx2.Response, body: bytes) -> APIStatusError:
+    """The error-tree exception for a non-2xx answer (409 refined later, with the status lookup)."""
+    status = response.status_code
+    error: str | None = None
+    details: object = None
+    try:
+        payload = jsonlib.loads(body) if body else None
+    except ValueError:
+        payload = None
+    if isinstance(payload, dict):
+        raw_error = payload.get("error")
+        error = raw_error if isinstance(raw_error, str) else (None if raw_error is None else str(raw_error))
+        details = payload.get("details")
+    elif body:
+        error = body[:_BODY_SNIPPET].decode("utf-8", "replace")
+    request = response.request
+    message = f"{request.method} {request.url.path} -> {status}"
+    if error:
+        message += f": {error}"
+    if isinstance(details, str) and details:
+        message += f" ({details})"
+    retry_after = parse_retry_after(response.headers.get("retry-after"))
+    cls = error_for_status(status)
+    if status == 409:
+        cls = _classify_conflict_text(f"{error or ''} {details if isinstance(details, str) else ''}") or cls
+    return cls(
+        message,
+        status=status,
+        error=error,
+        details=details,
+        request_id=_request_id(response),
+        retry_after=retry_after,
+    )
+
+
+def _transport_error(exc: httpx2.TransportError, method: str, path: str) -> TransportError:
+    """Map httpx2's transport failures: did the request provably never reach the server?"""
+    where = f"{method} {path}"
+    if isinstance(exc, httpx2.ConnectError | httpx2.ConnectTimeout | httpx2.PoolTimeout):
+        # No connection was ever handed this request: nothing reached the server.
+        return ConnectError(f"{where}: could not connect ({type(exc).__name__})")
+    if isinstance(exc, httpx2.TimeoutException):
+        return RequestTimeoutError(f"{where}: timed out after sending ({type(exc).__name__})")
+    return TransportError(f"{where}: connection failed mid-request ({type(exc).__name__}: {exc})")
+
+
+class HttpCore:
+    """One connection pool, one API key, the retry policy and the error mapping.
+
+    Create it with `HttpCore.create(...)` (or through `ReplicasClient`); close it with `aclose()`.
+    """
+
+    def __init__(
+        self,
+        *,
+        client: httpx2.AsyncClient,
+        api_key: SecretStr,
+        policy: RetryPolicy,
+        owns_client: bool,
+    ) -> None:
+        self._client = client
+        self._api_key = api_key
+        self.policy = policy
+        self._owns_client = owns_client
+        register_secret(api_key.get_secret_value())
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        api_key: SecretStr,
+        base_url: str,
+        timeout: float = 30.0,
+        connect_timeout: float = 5.0,
+        policy: RetryPolicy | None = None,
+        transport: httpx2.AsyncBaseTransport | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> HttpCore:
+        if not api_key.get_secret_value():
+            raise ConfigurationError("the API key is empty")
+        if not 0 < connect_timeout <= 5.0:
+            raise ConfigurationError(f"connect_timeout must be in (0, 5] seconds, got {connect_timeout}")
+        url = httpx2.URL(base_url)
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ConfigurationError(
+                f"base URL must be an http(s) URL with a host, got {redact_text(base_url)!r}"
+            )
+        extra = dict(headers or {})
+        if any(name.lower() == "authorization" for name in extra):
+            raise ConfigurationError("pass the API key as api_key, not as a header")
+        client = httpx2.AsyncClient(
+            base_url=str(url).rstrip("/"),
+            timeout=httpx2.Timeout(timeout, connect=connect_timeout),
+            follow_redirects=False,
+            headers={"User-Agent": _USER_AGENT, "Accept": "application/json", **extra},
+            transport=transport,
+        )
+        return cls(client=client, api_key=api_key, policy=policy or RetryPolicy(), owns_client=True)
+
+    def with_api_key(self, api_key: SecretStr) -> HttpCore:
+        """A view that authenticates as another caller over the same connection pool."""
+        if not api_key.get_secret_value():
+            raise ConfigurationError("the API key is empty")
+        return HttpCore(client=self._client, api_key=api_key, policy=self.policy, owns_client=False)
+
+    @property
+    def base_url(self) -> str:
+        return str(self._client.base_url)
+
+    @property
+    def masked_key(self) -> str:
+        return MASK
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()
+
+    def __repr__(self) -> str:
+        return f"HttpCore(base_url={self.base_url!r}, api_key={MASK!r})"
+
+    def _headers(self, headers: Mapping[str, str] | None) -> dict[str, str]:
+        merged = dict(headers or {})
+        merged["Authorization"] = f"Bearer {self._api_key.get_secret_value()}"
+        return merged
+
+    async def _send_once(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str | list[str]] | None,
+        json: object,
+        headers: Mapping[str, str] | None,
+    ) -> Any:
+        request = self._client.build_request(
+            method,
+            path,
+            params=params,
+            json=json,
+            headers=self._headers(headers),
+        )
+        started = time.monotonic()
+        try:
+            response = await self._client.send(request)
+        except httpx2.TransportError as exc:
+            logger.debug("%s %s failed: %s", method, path, type(exc).__name__)
+            raise _transport_error(exc, method, path) from None
+        try:
+            body = await response.aread()
+        except httpx2.TransportError as exc:
+            raise _transport_error(exc, method, path) from None
+        finally:
+            await response.aclose()
+        logger.debug(
+            "%s %s -> %s in %.3fs (request id %s)",
+            method,
+            path,
+            response.status_code,
+            time.monotonic() - started,
+            _request_id(response),
+        )
+        if response.is_success:
+            if not body.strip():
+                return None
+            try:
+                return jsonlib.loads(body)
+            except ValueError:
+                raise ReplicasError(
+                    f"{method} {path}: the API answered {response.status_code} with a body that is not JSON",
+                    status=response.status_code,
+                    request_id=_request_id(response),
+                ) from None
+        if 300 <= response.status_code < 400:
+            raise error_for_status(response.status_code)(
+                f"{method} {path} -> {response.status_code}: redirect not followed"
+                f" (Location: {redact_text(response.headers.get('location', '?'))})",
+                status=response.status_code,
+                request_id=_request_id(response),
+            )
+        raise _error_from_response(response, body)
+
+    async def request_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, object] | None = None,
+        json: object = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Send one API call, retried per the policy for `method`; the parsed JSON body (None if empty).
+
+        Raises the error tree. A 409 on a replica path is refined to sleeping / error state from its
+        body text, or else from the replica's status in the list endpoint (which never wakes it).
+        """
+        method = method.upper()
+        cleaned = _clean_params(params)
+        should_retry = self.policy.hook_for(method, started=time.monotonic())
+        try:
+            async for attempt in stamina.retry_context(
+                on=should_retry,
+                attempts=self.policy.max_retries + 1,
+                timeout=self.policy.deadline,
+                wait_initial=self.policy.wait_initial,
+                wait_max=self.policy.wait_max,
+                wait_jitter=self.policy.wait_jitter,
+            ):
+                with attempt:
+                    if attempt.num > 1:
+                        logger.info("retrying %s %s (attempt %d)", method, path, attempt.num)
+                    return await self._send_once(method, path, params=cleaned, json=json, headers=headers)
+        except APIStatusError as exc:
+            raise await self._refine(exc, method, path) from None
+        raise AssertionError("unreachable: the retry loop either returns or raises")
+
+    async def _refine(self, exc: APIStatusError, method: str, path: str) -> APIStatusError:
+        """Turn the final error into what the caller should see (over-long waits, ambiguous 409s)."""
+        cap = self.policy.max_retry_after
+        if (
+            exc.status in (429, 503)
+            and exc.retry_after is not None
+            and exc.retry_after > cap
+            and not isinstance(exc, RateLimitedError)
+        ):
+            return RateLimitedError(
+                f"{exc.message} (asked to wait {exc.retry_after:.0f}s, more than the {cap:.0f}s cap)",
+                status=exc.status,
+                error=exc.error,
+                details=exc.details,
+                request_id=exc.request_id,
+                retry_after=exc.retry_after,
+            )
+        if type(exc) is ConflictError and (match := _REPLICA_PATH.match(path)):
+            replica_id = match.group("id")
+            if replica_id not in _NOT_REPLICA_IDS:
+                return await self._classify_conflict_by_status(exc, replica_id)
+        return exc
+
+    async def _classify_conflict_by_status(self, exc: ConflictError, replica_id: str) -> ConflictError:
+        # Imported here: the lookup module builds on this one.
+        from replicas_mcp.client._status_lookup import replica_from_list
+
+        try:
+            item = await replica_from_list(self, replica_id)
+        except ReplicasError as lookup_error:
+            logger.debug("409 status lookup for %s failed: %s", replica_id, lookup_error)
+            return exc
+        status = item.status if item is not None else None
+        cls: type[ConflictError] = ConflictError
+        if status == "sleeping":
+            cls = WorkspaceSleepingError
+        elif status == "error":
+            cls = WorkspaceErrorStateError
+        if cls is ConflictError:
+            return exc
+        return cls(
+            f"{exc.message} [workspace status: {status}]",
+            status=409,
+            error=exc.error,
+            details=exc.details,
+            request_id=exc.request_id,
+            retry_after=exc.retry_after,
+        )
+
+    @contextlib.asynccontextmanager
+    async def _open_sse(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: object,
+        params: Mapping[str, object] | None,
+        headers: Mapping[str, str] | None,
+        read_timeout: float | None,
+    ) -> AsyncIterator[AsyncIterator[httpx2.ServerSentEvent]]:
+        method = method.upper()
+        sse_headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache", **(headers or {})}
+        timeout = self._client.timeout
+        if read_timeout is not None:
+            timeout = httpx2.Timeout(timeout.read, connect=timeout.connect, read=read_timeout)
+        request = self._client.build_request(
+            method,
+            path,
+            params=_clean_params(params),
+            json=json,
+            headers=self._headers(sse_headers),
+            timeout=timeout,
+        )
+        try:
+            response = await self._client.send(request, stream=True)
+        except httpx2.TransportError as exc:
+            raise _transport_error(exc, method, path) from None
+        try:
+            if not response.is_success:
+                try:
+                    body = await response.aread()
+                except httpx2.TransportError as exc:
+                    raise _transport_error(exc, method, path) from None
+                error = _error_from_response(response, body)
+                raise await self._refine(error, method, path)
+            logger.debug("%s %s -> %s (event stream open)", method, path, response.status_code)
+            yield _translate_stream_errors(httpx2.EventSource(response), method, path)
+        finally:
+            await response.aclose()
+
+    def stream_sse(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: object = None,
+        params: Mapping[str, object] | None = None,
+        headers: Mapping[str, str] | None = None,
+        read_timeout: float | None = None,
+    ) -> contextlib.AbstractAsyncContextManager[AsyncIterator[httpx2.ServerSentEvent]]:
+        """Open one SSE connection (no retry, no reconnect) and yield its events.
+
+        Non-2xx answers raise the mapped error on entry; a drop mid-stream raises `TransportError`
+        from the iterator. Leaving the context (including by cancellation) closes the connection.
+        """
+        return self._open_sse(
+            method, path, json=json, params=params, headers=headers, read_timeout=read_timeout
+        )
+
+
+async def _translate_stream_errors(
+    source: httpx2.EventSource, method: str, path: str
+) -> AsyncIterator[httpx2.ServerSentEvent]:
+    try:
+        async for event in source:
+            yield event
+    except httpx2.SSEError as exc:
+        raise TransportError(f"{method} {path}: bad event stream: {exc}") from None
+    except httpx2.TransportError as exc:
+        raise _transport_error(exc, method, path) from None

@@ -1,0 +1,73 @@
+"""Which failures are retried, and how long to wait: the policy handed to stamina.
+
+- GET, PUT, DELETE (idempotent): retried on connect errors, timeouts, dropped connections, and on
+  429, 500, 502, 503, 504, with exponential backoff and jitter.
+- POST, PATCH: retried only when the request provably never reached the server (a connect error), or
+  when the server asked for it with 429/503 *and* a Retry-After header.
+- A Retry-After is honoured (it replaces the backoff) up to `max_retry_after`; a longer wait, or one
+  that would overrun the deadline, is not retried: the error goes to the caller with `.retry_after`.
+- 409 and other 4xx are never retried here.
+
+At most `max_retries` retries, all inside `deadline` seconds from the first attempt. In tests,
+`stamina.set_testing(True)` makes every wait instant.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from replicas_mcp.client.errors import APIStatusError, ConnectError, TransportError
+
+__all__ = ["IDEMPOTENT_METHODS", "RETRYABLE_STATUSES", "RetryPolicy"]
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Statuses a non-idempotent request may retry on, and only when the server sent Retry-After.
+_RETRY_AFTER_STATUSES = frozenset({429, 503})
+
+RetryDecision = Callable[[Exception], bool | float]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_retries: int = 2
+    max_retry_after: float = 30.0
+    deadline: float = 60.0
+    wait_initial: float = 0.5
+    wait_max: float = 8.0
+    wait_jitter: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.max_retries < 0:
+            raise ValueError("max_retries must be >= 0")
+        if self.max_retry_after < 0:
+            raise ValueError("max_retry_after must be >= 0")
+        if self.deadline <= 0:
+            raise ValueError("deadline must be > 0")
+
+    def hook_for(self, method: str, *, started: float) -> RetryDecision:
+        """A stamina backoff hook for one request: False = raise, True = back off, float = wait that long."""
+        idempotent = method.upper() in IDEMPOTENT_METHODS
+
+        def decide(exc: Exception) -> bool | float:
+            remaining = self.deadline - (time.monotonic() - started)
+            if isinstance(exc, APIStatusError) and exc.retry_after is not None:
+                if exc.status not in _RETRY_AFTER_STATUSES and not (
+                    idempotent and exc.status in RETRYABLE_STATUSES
+                ):
+                    return False
+                if exc.retry_after > self.max_retry_after or exc.retry_after > remaining:
+                    return False
+                # A float tells stamina to wait exactly this long instead of its backoff.
+                return float(exc.retry_after)
+            if isinstance(exc, ConnectError):
+                return True
+            if not idempotent:
+                return False
+            if isinstance(exc, TransportError):
+                return True
+            return isinstance(exc, APIStatusError) and exc.status in RETRYABLE_STATUSES
+
+        return decide
