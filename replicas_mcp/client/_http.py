@@ -14,8 +14,8 @@ import json as jsonlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from typing import Any, cast
 from urllib.parse import quote
 
 import httpx2
@@ -314,6 +314,7 @@ class HttpCore:
         params: Mapping[str, object] | None = None,
         json: object = None,
         headers: Mapping[str, str] | None = None,
+        policy: RetryPolicy | None = None,
     ) -> Any:
         """Send one API call, retried per the policy for `method`; the parsed JSON body (None if empty).
 
@@ -322,27 +323,30 @@ class HttpCore:
         """
         method = method.upper()
         cleaned = _clean_params(params)
-        should_retry = self.policy.hook_for(method, started=time.monotonic())
+        policy = policy or self.policy
+        should_retry = policy.hook_for(method, started=time.monotonic())
         try:
             async for attempt in stamina.retry_context(
                 on=should_retry,
-                attempts=self.policy.max_retries + 1,
-                timeout=self.policy.deadline,
-                wait_initial=self.policy.wait_initial,
-                wait_max=self.policy.wait_max,
-                wait_jitter=self.policy.wait_jitter,
+                attempts=policy.max_retries + 1,
+                timeout=policy.deadline,
+                wait_initial=policy.wait_initial,
+                wait_max=policy.wait_max,
+                wait_jitter=policy.wait_jitter,
             ):
                 with attempt:
                     if attempt.num > 1:
                         logger.info("retrying %s %s (attempt %d)", method, path, attempt.num)
                     return await self._send_once(method, path, params=cleaned, json=json, headers=headers)
         except APIStatusError as exc:
-            raise await self._refine(exc, method, path) from None
+            raise await self._refine(exc, method, path, policy) from None
         raise AssertionError("unreachable: the retry loop either returns or raises")
 
-    async def _refine(self, exc: APIStatusError, method: str, path: str) -> APIStatusError:
+    async def _refine(
+        self, exc: APIStatusError, method: str, path: str, policy: RetryPolicy | None = None
+    ) -> APIStatusError:
         """Turn the final error into what the caller should see (over-long waits, ambiguous 409s)."""
-        cap = self.policy.max_retry_after
+        cap = (policy or self.policy).max_retry_after
         if (
             exc.status in (429, 503)
             and exc.retry_after is not None
@@ -454,8 +458,10 @@ async def _translate_stream_errors(
     source: httpx2.EventSource, method: str, path: str
 ) -> AsyncIterator[httpx2.ServerSentEvent]:
     try:
-        async for event in source:
-            yield event
+        events_gen = cast(AsyncGenerator[httpx2.ServerSentEvent, None], source.__aiter__())
+        async with contextlib.aclosing(events_gen) as events:
+            async for event in events:
+                yield event
     except httpx2.SSEError as exc:
         raise TransportError(f"{method} {path}: bad event stream: {exc}") from None
     except httpx2.TransportError as exc:

@@ -16,16 +16,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from replicas_mcp.client.errors import APIStatusError, ConnectError, TransportError
 
-__all__ = ["IDEMPOTENT_METHODS", "RETRYABLE_STATUSES", "RetryPolicy"]
+__all__ = ["IDEMPOTENT_METHODS", "RETRYABLE_STATUSES", "RETRY_AFTER_STATUSES", "RetryPolicy"]
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 # Statuses a non-idempotent request may retry on, and only when the server sent Retry-After.
-_RETRY_AFTER_STATUSES = frozenset({429, 503})
+RETRY_AFTER_STATUSES = frozenset({429, 503})
 
 RetryDecision = Callable[[Exception], bool | float]
 
@@ -38,6 +38,9 @@ class RetryPolicy:
     wait_initial: float = 0.5
     wait_max: float = 8.0
     wait_jitter: float = 1.0
+    # For POST/PATCH: statuses retried when (and only when) they carry Retry-After. Creates narrow this
+    # to 429, so a 503 (which a server may send after acting) goes to reconciliation instead.
+    unsafe_retry_statuses: frozenset[int] = field(default=RETRY_AFTER_STATUSES)
 
     def __post_init__(self) -> None:
         if self.max_retries < 0:
@@ -54,7 +57,7 @@ class RetryPolicy:
         def decide(exc: Exception) -> bool | float:
             remaining = self.deadline - (time.monotonic() - started)
             if isinstance(exc, APIStatusError) and exc.retry_after is not None:
-                if exc.status not in _RETRY_AFTER_STATUSES and not (
+                if exc.status not in self.unsafe_retry_statuses and not (
                     idempotent and exc.status in RETRYABLE_STATUSES
                 ):
                     return False

@@ -20,6 +20,7 @@ One tree, so callers can catch as broadly or as narrowly as they need::
     │   ├── RateLimitedError            429; .retry_after (seconds, float | None)
     │   └── ServerError                 5xx
     ├── CreateOutcomeUnknownError       a create may or may not have happened and no replica was found by name
+    ├── WakeTimeoutError                (also a TimeoutError) wake_and_wait ran out of time
     ├── StreamError                     the SSE stream could not be (re)established within its attempts
     └── WebhookVerificationError        a webhook's signature is missing or wrong, or its body is not an event
 
@@ -49,6 +50,7 @@ __all__ = [
     "ServerError",
     "StreamError",
     "TransportError",
+    "WakeTimeoutError",
     "WebhookVerificationError",
     "WorkspaceErrorStateError",
     "WorkspaceSleepingError",
@@ -183,6 +185,14 @@ class CreateOutcomeUnknownError(ReplicasError):
             request_id=cause.request_id if cause else None,
         )
         self.name = name
+
+
+class WakeTimeoutError(ReplicasError, TimeoutError):
+    """`replicas.wake_and_wait` ran out of time; `last_status` is the status it last saw."""
+
+    def __init__(self, message: str, *, last_status: str) -> None:
+        super().__init__(message)
+        self.last_status = last_status
 
 
 class StreamError(ReplicasError):

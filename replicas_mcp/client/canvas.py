@@ -1,0 +1,28 @@
+"""Files the agent drops into the replica's Canvas (~/.replicas/canvas/)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from replicas_mcp.client._http import HttpCore, api_path
+from replicas_mcp.client.models.chats import CanvasContent, CanvasItem
+
+__all__ = ["Canvas"]
+
+
+class Canvas:
+    """`client.canvas`: list Canvas items and read one (text as `content`, binary as `base64`)."""
+
+    def __init__(self, http: HttpCore) -> None:
+        self._http = http
+
+    async def list(self, replica_id: str) -> list[CanvasItem]:
+        data = await self._http.request_json("GET", api_path("/v1/replica/{}/canvas", replica_id))
+        raw: Any = data.get("items", []) if isinstance(data, dict) else data
+        return [CanvasItem.model_validate(item) for item in raw or []]
+
+    async def get(self, replica_id: str, filename: str) -> CanvasContent:
+        data = await self._http.request_json(
+            "GET", api_path("/v1/replica/{}/canvas/{}", replica_id, filename)
+        )
+        return CanvasContent.model_validate(data)

@@ -1,0 +1,101 @@
+"""Pydantic models of the Replicas API (wire field names; unknown fields and enum values kept)."""
+
+from __future__ import annotations
+
+from replicas_mcp.client.models._base import ApiModel, OpenStr
+from replicas_mcp.client.models.automations import (
+    Automation,
+    AutomationExecution,
+    AutomationPage,
+    ExecutionPage,
+    TriggerResult,
+)
+from replicas_mcp.client.models.chats import (
+    CanvasContent,
+    CanvasItem,
+    ChatQueue,
+    HistoryEvent,
+    HistoryPage,
+    QueuedMessage,
+    QueueMutation,
+    ReplicaChat,
+    ReplicaHooks,
+)
+from replicas_mcp.client.models.environments import (
+    Environment,
+    EnvironmentFile,
+    EnvironmentMcp,
+    EnvironmentSkill,
+    EnvironmentVariable,
+    HookStreamEvent,
+    HookTestResult,
+    SaveAndTestResult,
+    SkillSearchResult,
+    SkillsRegistry,
+    StartHookRecord,
+    StartHooks,
+    WarmHookRecord,
+    WarmHooks,
+    WarmPoolConfig,
+)
+from replicas_mcp.client.models.events import EngineEvent
+from replicas_mcp.client.models.replicas import (
+    GitDiff,
+    PullRequest,
+    ReplicaDetails,
+    ReplicaEnvironment,
+    ReplicaListItem,
+    ReplicaPage,
+    RepositoryReference,
+    RepositoryStatus,
+    SendMessageResult,
+)
+from replicas_mcp.client.models.repositories import Repository, RepositorySet
+from replicas_mcp.client.models.webhooks import WebhookEvent
+
+__all__ = [
+    "ApiModel",
+    "Automation",
+    "AutomationExecution",
+    "AutomationPage",
+    "CanvasContent",
+    "CanvasItem",
+    "ChatQueue",
+    "EngineEvent",
+    "Environment",
+    "EnvironmentFile",
+    "EnvironmentMcp",
+    "EnvironmentSkill",
+    "EnvironmentVariable",
+    "ExecutionPage",
+    "GitDiff",
+    "HistoryEvent",
+    "HistoryPage",
+    "HookStreamEvent",
+    "HookTestResult",
+    "OpenStr",
+    "PullRequest",
+    "QueueMutation",
+    "QueuedMessage",
+    "ReplicaChat",
+    "ReplicaDetails",
+    "ReplicaEnvironment",
+    "ReplicaHooks",
+    "ReplicaListItem",
+    "ReplicaPage",
+    "Repository",
+    "RepositoryReference",
+    "RepositorySet",
+    "RepositoryStatus",
+    "SaveAndTestResult",
+    "SendMessageResult",
+    "SkillSearchResult",
+    "SkillsRegistry",
+    "StartHookRecord",
+    "StartHooks",
+    "TriggerResult",
+    "WarmHookRecord",
+    "WarmHooks",
+    "WarmPoolConfig",
+    "WebhookEvent",
+]

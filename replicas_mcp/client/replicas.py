@@ -1,0 +1,276 @@
+"""Replicas (workspaces): list, look up without waking, create exactly once, read, wake, message, delete."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from typing import Any
+
+import anyio
+
+from replicas_mcp.client._http import API_VERSION, API_VERSION_HEADER, HttpCore, api_path
+from replicas_mcp.client._status_lookup import (
+    fetch_replica_page,
+    iter_replica_list,
+    replica_from_list,
+)
+from replicas_mcp.client.errors import (
+    ConnectError,
+    CreateOutcomeUnknownError,
+    NotFoundError,
+    RateLimitedError,
+    ReplicasError,
+    ServerError,
+    TransportError,
+    WakeTimeoutError,
+    WorkspaceErrorStateError,
+    WorkspaceSleepingError,
+)
+from replicas_mcp.client.models.replicas import (
+    ReplicaDetails,
+    ReplicaListItem,
+    ReplicaPage,
+    SendMessageResult,
+)
+
+__all__ = ["Replicas"]
+
+logger = logging.getLogger("replicas_mcp.client")
+
+_INCLUDE_VALUES = frozenset({"environment", "diffs"})
+# A create must never be sent twice: only a 429 (the server refused before acting) is retried.
+_CREATE_RETRY_STATUSES = frozenset({429})
+
+
+def _drop_none(fields: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+def _unwrap(data: Any, key: str) -> Any:
+    """`{"replica": {...}}` → the inner object; a bare object passes through."""
+    if isinstance(data, dict) and isinstance(data.get(key), dict):
+        return data[key]
+    return data
+
+
+def _newest(items: Sequence[ReplicaListItem]) -> ReplicaListItem | None:
+    # ISO-8601 timestamps from one server sort correctly as strings; missing ones sort first.
+    return max(items, key=lambda item: item.created_at or "", default=None)
+
+
+class Replicas:
+    """`client.replicas`: the workspaces of the organization."""
+
+    # Reconciliation looks for the replica by name after these delays (seconds): the list may lag.
+    reconcile_delays: tuple[float, ...] = (0.0, 0.5, 1.5)
+
+    def __init__(self, http: HttpCore) -> None:
+        self._http = http
+
+    async def list(
+        self,
+        *,
+        page: int = 1,
+        limit: int = 20,
+        status: str | None = None,
+        source: str | None = None,
+        user_id: str | None = None,
+    ) -> ReplicaPage:
+        return await fetch_replica_page(
+            self._http, page=page, limit=limit, status=status, source=source, user_id=user_id
+        )
+
+    def iter(
+        self, *, status: str | None = None, source: str | None = None, page_size: int = 50
+    ) -> AsyncIterator[ReplicaListItem]:
+        """Every replica, page by page (`async for replica in client.replicas.iter(): ...`)."""
+        return iter_replica_list(self._http, page_size=page_size, status=status, source=source)
+
+    async def find_by_name(self, name: str) -> ReplicaListItem | None:
+        """The newest replica with this exact name, from the list endpoint (never wakes it)."""
+        matches = [item async for item in iter_replica_list(self._http) if item.name == name]
+        return _newest(matches)
+
+    async def status(self, replica_id: str) -> ReplicaListItem | None:
+        """The replica as the list shows it (status included) without waking it; None if absent."""
+        return await replica_from_list(self._http, replica_id)
+
+    async def create(
+        self,
+        *,
+        name: str,
+        message: str,
+        environment_id: str | None = None,
+        repository_ids: Sequence[str] | None = None,
+        repository_set_id: str | None = None,
+        coding_agent: str | None = None,
+        model: str | None = None,
+        images: Sequence[Mapping[str, Any]] | None = None,
+        lifecycle_policy: str | None = None,
+        config: Mapping[str, Any] | None = None,
+        plan_mode: bool | None = None,
+        goal_mode: bool | None = None,
+        fast_mode: bool | None = None,
+        thinking_level: str | None = None,
+        webhook_url: str | Mapping[str, str] | None = None,
+        size: str | None = None,
+    ) -> ReplicaListItem:
+        """Create a replica (fire-and-forget API version: returns while it is `preparing`).
+
+        The request is sent at most once. If its outcome is unknown (a timeout after sending, a
+        dropped connection, a 5xx), the replica is looked up by name: found, it is returned;
+        not found, `CreateOutcomeUnknownError` is raised and nothing is re-sent.
+        """
+        body = _drop_none(
+            {
+                "name": name,
+                "message": message,
+                "environment_id": environment_id,
+                "repository_ids": list(repository_ids) if repository_ids is not None else None,
+                "repository_set_id": repository_set_id,
+                "coding_agent": coding_agent,
+                "model": model,
+                "images": [dict(image) for image in images] if images is not None else None,
+                "lifecycle_policy": lifecycle_policy,
+                "config": dict(config) if config is not None else None,
+                "plan_mode": plan_mode,
+                "goal_mode": goal_mode,
+                "fast_mode": fast_mode,
+                "thinking_level": thinking_level,
+                "webhook_url": dict(webhook_url) if isinstance(webhook_url, Mapping) else webhook_url,
+                "size": size,
+            }
+        )
+        policy = dataclasses.replace(self._http.policy, unsafe_retry_statuses=_CREATE_RETRY_STATUSES)
+        try:
+            data = await self._http.request_json(
+                "POST",
+                "/v1/replica",
+                json=body,
+                headers={API_VERSION_HEADER: API_VERSION},
+                policy=policy,
+            )
+        except (ConnectError, RateLimitedError):
+            raise  # provably not created
+        except (TransportError, ServerError) as exc:
+            return await self._reconcile(name, exc)
+        return ReplicaListItem.model_validate(_unwrap(data, "replica"))
+
+    async def _reconcile(self, name: str, cause: ReplicasError) -> ReplicaListItem:
+        logger.warning("create of replica %r had an unknown outcome (%s); looking it up by name", name, cause)
+        for delay in self.reconcile_delays:
+            if delay:
+                await anyio.sleep(delay)
+            try:
+                found = await self.find_by_name(name)
+            except ReplicasError as lookup_error:
+                raise CreateOutcomeUnknownError(
+                    f"create of replica {name!r} may have happened ({cause}); looking it up failed"
+                    f" ({lookup_error}). It was not re-sent.",
+                    name=name,
+                    cause=cause,
+                ) from cause
+            if found is not None:
+                logger.info("reconciled create of replica %r: found %s (%s)", name, found.id, found.status)
+                return found
+        raise CreateOutcomeUnknownError(
+            f"create of replica {name!r} may or may not have happened ({cause}) and no replica with that"
+            " name was found. It was not re-sent; check again later with find_by_name.",
+            name=name,
+            cause=cause,
+        ) from cause
+
+    async def get(self, replica_id: str, *, include: Iterable[str] = ()) -> ReplicaDetails:
+        """Full details. Note: this WAKES a sleeping replica (`waking` is then true)."""
+        wanted = list(dict.fromkeys(include))
+        unknown = [value for value in wanted if value not in _INCLUDE_VALUES]
+        if unknown:
+            raise ValueError(f"include accepts {sorted(_INCLUDE_VALUES)}, got {unknown}")
+        data = await self._http.request_json(
+            "GET",
+            api_path("/v1/replica/{}", replica_id),
+            params={"include": ",".join(wanted) or None},
+        )
+        return ReplicaDetails.model_validate(_unwrap(data, "replica"))
+
+    async def delete(self, replica_id: str) -> None:
+        """Delete (idempotent for replicas of this organization)."""
+        await self._http.request_json("DELETE", api_path("/v1/replica/{}", replica_id))
+
+    async def wake(self, replica_id: str) -> dict[str, Any]:
+        data = await self._http.request_json("POST", api_path("/v1/replica/{}/wake", replica_id))
+        return dict(data) if isinstance(data, dict) else {}
+
+    async def wake_and_wait(
+        self,
+        replica_id: str,
+        *,
+        timeout: float = 60.0,  # noqa: ASYNC109 - the documented interface; the loop enforces it
+        poll_interval: float = 1.0,
+    ) -> ReplicaListItem:
+        """Wake the replica and poll its status (list-based) until it is active, within `timeout`.
+
+        Raises `WorkspaceErrorStateError` if it is (or goes) into its error state, `NotFoundError` if
+        it disappears, and `WakeTimeoutError` if it is not active in time.
+        """
+        deadline = time.monotonic() + timeout
+        # Some deployments answer 409 "sleeping" while the wake is already under way.
+        with contextlib.suppress(WorkspaceSleepingError):
+            await self.wake(replica_id)
+        last_status = "unknown"
+        while True:
+            item = await self.status(replica_id)
+            if item is None:
+                raise NotFoundError(
+                    f"replica {replica_id} is no longer listed while waiting for it to wake", status=404
+                )
+            last_status = item.status
+            if item.status == "active":
+                return item
+            if item.status == "error":
+                raise WorkspaceErrorStateError(
+                    f"replica {replica_id} is in its error state and cannot be woken", status=409
+                )
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise WakeTimeoutError(
+                    f"replica {replica_id} was not active within {timeout:.0f}s (last status: {last_status})",
+                    last_status=last_status,
+                )
+            await anyio.sleep(min(poll_interval, remaining))
+
+    async def send_message(
+        self,
+        replica_id: str,
+        message: str,
+        *,
+        chat_id: str | None = None,
+        coding_agent: str | None = None,
+        model: str | None = None,
+        images: Sequence[Mapping[str, Any]] | None = None,
+        plan_mode: bool | None = None,
+        goal_mode: bool | None = None,
+        fast_mode: bool | None = None,
+        thinking_level: str | None = None,
+    ) -> SendMessageResult:
+        """Send a message (wakes a sleeping replica; queues if the agent is busy)."""
+        body = _drop_none(
+            {
+                "message": message,
+                "chat_id": chat_id,
+                "coding_agent": coding_agent,
+                "model": model,
+                "images": [dict(image) for image in images] if images is not None else None,
+                "plan_mode": plan_mode,
+                "goal_mode": goal_mode,
+                "fast_mode": fast_mode,
+                "thinking_level": thinking_level,
+            }
+        )
+        data = await self._http.request_json(
+            "POST", api_path("/v1/replica/{}/messages", replica_id), json=body
+        )
+        return SendMessageResult.model_validate(data)

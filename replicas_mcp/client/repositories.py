@@ -1,0 +1,31 @@
+"""Repositories and repository sets the organization has connected."""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+from replicas_mcp.client._http import HttpCore
+from replicas_mcp.client.models.repositories import Repository, RepositorySet
+
+__all__ = ["Repositories"]
+
+
+def _items(data: Any, key: str) -> list[Any]:
+    raw = data.get(key, []) if isinstance(data, dict) else data
+    return list(raw or [])
+
+
+class Repositories:
+    """`client.repositories`: what a replica or environment can be bound to."""
+
+    def __init__(self, http: HttpCore) -> None:
+        self._http = http
+
+    async def list(self) -> list[Repository]:
+        data = await self._http.request_json("GET", "/v1/replica/repositories")
+        return [Repository.model_validate(item) for item in _items(data, "repositories")]
+
+    async def list_sets(self) -> builtins.list[RepositorySet]:
+        data = await self._http.request_json("GET", "/v1/replica/repository-sets")
+        return [RepositorySet.model_validate(item) for item in _items(data, "repository_sets")]
