@@ -1,6 +1,7 @@
 """Automations, their triggers, and their executions.
 
 Field names are the wire names of `../shared/docs/replicas-openapi.json` (note `totalPages` on pages).
+Timestamps are kept as the ISO-8601 strings the API sends, as in the client's other models.
 A trigger's `config` is typed by its `type`; a trigger type this client does not know keeps its config
 as a plain `TriggerConfig` with every field it was sent.
 """
@@ -8,7 +9,6 @@ as a plain `TriggerConfig` with every field it was sent.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
@@ -175,7 +175,7 @@ class Automation(ApiModel):
     webhook_token: str | None = Field(default=None, repr=False)  # the webhook URL's secret
     cron_expression: str | None = None
     cron_timezone: str | None = None
-    cron_next_fire_at: datetime | None = None
+    cron_next_fire_at: str | None = None
     workspace_lifecycle_policy: OpenStr | None = None  # one of LifecyclePolicyValue
     workspace_auto_stop_minutes: int | None = None
     workspace_size: OpenStr | None = None  # one of WorkspaceSizeValue
@@ -186,8 +186,8 @@ class Automation(ApiModel):
     plan_mode: bool | None = None
     goal_mode: bool | None = None
     fast_mode: bool | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
 
     @property
     def is_personal(self) -> bool:
@@ -226,8 +226,8 @@ class AutomationExecution(ApiModel):
     organization_id: str | None = None
     workspace_id: str | None = None
     status: OpenStr | None = None  # one of ExecutionStatusValue
-    triggered_at: datetime | None = None
-    completed_at: datetime | None = None
+    triggered_at: str | None = None
+    completed_at: str | None = None
     trigger_payload: dict[str, Any] | None = None
     config: dict[str, Any] | None = None
     error: str | None = None

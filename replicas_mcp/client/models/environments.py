@@ -3,6 +3,7 @@ warm hooks, start hooks and warm pools.
 
 Field names are the wire names of `../shared/docs/replicas-openapi.json`. Only identity fields are
 required, so a record the API trims or grows still parses.
+Timestamps are kept as the ISO-8601 strings the API sends, as in the client's other models.
 
 Secrets: a variable's `value` and an MCP config's `env` / `headers` values never appear in `repr()` or
 `str()` (they print as `***`), and a parse failure does not echo its input. The values stay readable as
@@ -12,7 +13,6 @@ plain attributes, because callers need them.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -109,8 +109,8 @@ class Environment(ApiModel):
     file_count: int | None = None
     skill_count: int | None = None
     mcp_count: int | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
 
 
 class EnvironmentVariable(_SecretBearing):
@@ -124,8 +124,8 @@ class EnvironmentVariable(_SecretBearing):
     organization_id: str | None = None
     environment_id: str | None = None
     personal_override_allowed: bool | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
 
 
 class EnvironmentFile(ApiModel):
@@ -137,8 +137,8 @@ class EnvironmentFile(ApiModel):
     content: str = ""
     organization_id: str | None = None
     environment_id: str | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
 
 
 class EnvironmentSkill(ApiModel):
@@ -150,8 +150,8 @@ class EnvironmentSkill(ApiModel):
     source: str
     organization_id: str | None = None
     environment_id: str | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
 
 
 class SkillSearchResult(ApiModel):
@@ -204,8 +204,8 @@ class SkillsRegistry(ApiModel):
     default_branch: str | None = None
     repo_skills: list[RepoSkill] = Field(default_factory=list)
     error: str | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
 
 
 class EnvironmentMcpStdioConfig(_SecretBearing):
@@ -263,8 +263,8 @@ class EnvironmentMcp(_SecretBearing):
     config: McpConfig
     organization_id: str | None = None
     environment_id: str | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
 
     @field_validator("config", mode="before")
     @classmethod
@@ -305,7 +305,7 @@ class _HookRecord(ApiModel):
     is_active: bool | None = None
     organization_id: str | None = None
     environment_id: str | None = None
-    created_at: datetime | None = None
+    created_at: str | None = None
 
 
 class WarmHookRecord(_HookRecord):
@@ -326,16 +326,16 @@ class WarmPoolConfig(ApiModel):
     target_size: int | None = None
     generation: int | None = None
     error_count: int | None = None
-    next_retry_at: datetime | None = None
-    last_error_at: datetime | None = None
+    next_retry_at: str | None = None
+    last_error_at: str | None = None
     last_error_message: str | None = None
     has_base_snapshot: bool | None = None
-    updated_at: datetime | None = None
+    updated_at: str | None = None
     ready_count: int | None = None
     stale_count: int | None = None
     warming_count: int | None = None
     snapshotting_count: int | None = None
-    last_failure_at: datetime | None = None
+    last_failure_at: str | None = None
     last_failure_reason: str | None = None
 
 
