@@ -115,13 +115,18 @@ def _request_id(response: httpx2.Response) -> str | None:
     return None
 
 
-def _classify_conflict_text(text: str) -> type[ConflictError] | None:
-    """Sleeping vs. error state from the 409 body text, when the text says so."""
-    lowered = text.lower()
-    if "sleeping" in lowered or "asleep" in lowered:
-        return WorkspaceSleepingError
-    if re.search(r"error state|in error|status[\s\"':=]+error|terminal|unrecoverabl", lowered):
-        return WorkspaceErrorStateError
+_ERROR_STATE_TEXT = re.compile(r"error state|in error|status[\s\"':=]+error|terminal|unrecoverabl")
+_SLEEPING_TEXT = re.compile(r"sleeping|asleep|archived")
+
+
+def _classify_conflict_text(*texts: str | None) -> type[ConflictError] | None:
+    """Sleeping vs. error state from the 409's `error`, then its `details`, when the text says so."""
+    for text in texts:
+        lowered = (text or "").lower()
+        if _ERROR_STATE_TEXT.search(lowered):
+            return WorkspaceErrorStateError
+        if _SLEEPING_TEXT.search(lowered):
+            return WorkspaceSleepingError
     return None
 
 
@@ -149,7 +154,7 @@ def _error_from_response(response: httpx2.Response, body: bytes) -> APIStatusErr
     retry_after = parse_retry_after(response.headers.get("retry-after"))
     cls = error_for_status(status)
     if status == 409:
-        cls = _classify_conflict_text(f"{error or ''} {details if isinstance(details, str) else ''}") or cls
+        cls = _classify_conflict_text(error, details if isinstance(details, str) else None) or cls
     return cls(
         message,
         status=status,
@@ -378,7 +383,7 @@ class HttpCore:
             return exc
         status = item.status if item is not None else None
         cls: type[ConflictError] = ConflictError
-        if status == "sleeping":
+        if status in ("sleeping", "archived"):  # both wake on request
             cls = WorkspaceSleepingError
         elif status == "error":
             cls = WorkspaceErrorStateError

@@ -1,0 +1,31 @@
+"""Helpers shared by the client tests (a module, not the conftest, so tests can import it)."""
+
+from __future__ import annotations
+
+import httpx2
+
+# A key that must never appear in any error text, repr or log record.
+CANARY_KEY = "sk_replicas_CANARY7f3a9c1e5b2d4086"
+BASE_URL = "http://replicas.test"
+
+
+def json_response(status: int, body: object, headers: dict[str, str] | None = None) -> httpx2.Response:
+    return httpx2.Response(status, json=body, headers=headers)
+
+
+def replica_item(replica_id: str, name: str, status: str = "active", **extra: object) -> dict[str, object]:
+    return {
+        "id": replica_id,
+        "name": name,
+        "status": status,
+        "source": "api",
+        "created_at": "2026-05-26T07:29:55.000Z",
+        "last_activity_at": None,
+        "repositories": [],
+        "pull_requests": [],
+        **extra,
+    }
+
+
+def list_page(items: list[dict[str, object]], *, page: int = 1, total_pages: int = 1) -> dict[str, object]:
+    return {"replicas": items, "total": len(items), "page": page, "limit": 100, "total_pages": total_pages}

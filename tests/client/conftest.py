@@ -1,0 +1,43 @@
+"""Fixtures for the client tests: instant retries, a clean environment, a canary key, mock clients."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx2
+import pytest
+import stamina
+from client_helpers import BASE_URL, CANARY_KEY
+
+from replicas_mcp.client import ReplicasClient
+
+Handler = Callable[[httpx2.Request], Any]
+
+
+@pytest.fixture(autouse=True)
+def instant_retries() -> Iterator[None]:
+    """Retries keep their attempt counts, but every wait (backoff or Retry-After) is zero."""
+    with stamina.set_testing(True, attempts=10, cap=True):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("REPLICAS_API_KEY", "REPLICAS_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def mock_client() -> Callable[..., ReplicasClient]:
+    """Build a client whose requests go to `handler` (sync or async) instead of the network."""
+
+    def build(handler: Handler, **kwargs: Any) -> ReplicasClient:
+        return ReplicasClient(
+            api_key=kwargs.pop("api_key", CANARY_KEY),
+            base_url=kwargs.pop("base_url", BASE_URL),
+            transport=httpx2.MockTransport(handler),
+            **kwargs,
+        )
+
+    return build
