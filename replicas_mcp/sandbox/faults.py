@@ -1,0 +1,300 @@
+"""Fault injection and request accounting, for tests and benchmarks.
+
+Rules match a request by HTTP method and route template (`/v1/replica/{id}/messages`; `*` globs allowed)
+and fire a limited number of `times` (None: until removed). Kinds:
+
+- `status`: answer at once with `status` (429 adds `Retry-After`), the handler never runs.
+- `latency`: wait `seconds` (real seconds, not scaled) `before` the handler, or `after` it (the work is
+  done, then the response is late: a client timeout after a POST that happened).
+- `drop`: the connection is cut after the status line, before the body (a transport error for clients).
+- `sse_drop`: an event stream is cut after `after_events` events (optionally only for `replica_id`).
+
+Every request under `/v1/` is counted per `METHOD route-template`, both as it arrives (`requests`) and when
+it reaches its handler (`handled`), so a test can assert "exactly one create reached the sandbox".
+Driven in-process through `FaultController` or over HTTP under `/_sandbox/` (see `control.py`).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import anyio
+from starlette.routing import Match, Mount, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from replicas_mcp.sandbox.errors import ApiError, bad_request
+
+FaultKind = Literal["status", "latency", "drop", "sse_drop"]
+FAULT_KINDS: tuple[str, ...] = ("status", "latency", "drop", "sse_drop")
+INJECTABLE_STATUSES = frozenset({400, 401, 403, 404, 408, 409, 413, 429, 500, 502, 503, 504})
+
+_STATUS_MESSAGES = {
+    429: "Too many requests",
+    500: "Internal server error",
+    502: "Bad gateway",
+    503: "Service unavailable",
+    504: "Gateway timeout",
+}
+
+
+class DroppedConnection(Exception):
+    """Raised to cut a connection on purpose; the server's log filter keeps it out of the logs."""
+
+
+@dataclass
+class FaultRule:
+    id: str
+    kind: FaultKind
+    method: str = "*"
+    route: str = "*"
+    times: int | None = 1
+    status: int | None = None
+    retry_after: float | None = None
+    seconds: float = 0.0
+    when: Literal["before", "after"] = "before"
+    after_events: int = 0
+    replica_id: str | None = None
+    fired: int = 0
+
+    def matches(self, method: str, route: str) -> bool:
+        method_ok = self.method == "*" or self.method.upper() == method.upper()
+        return method_ok and (self.route == route or fnmatch.fnmatchcase(route, self.route))
+
+    @property
+    def exhausted(self) -> bool:
+        return self.times is not None and self.fired >= self.times
+
+    def wire(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class RequestStats:
+    requests: Counter[str] = field(default_factory=Counter)
+    handled: Counter[str] = field(default_factory=Counter)
+
+    def count(self, method: str, route: str, *, handled: bool = False) -> int:
+        """How many `method route` requests arrived (or, with handled=True, reached their handler)."""
+        return (self.handled if handled else self.requests)[f"{method.upper()} {route}"]
+
+    def snapshot(self) -> dict[str, dict[str, int]]:
+        return {
+            "requests": dict(sorted(self.requests.items())),
+            "handled": dict(sorted(self.handled.items())),
+        }
+
+    def reset(self) -> None:
+        self.requests.clear()
+        self.handled.clear()
+
+
+class FaultController:
+    """The in-process fault API; `/_sandbox/faults` is a thin HTTP layer over it."""
+
+    def __init__(self) -> None:
+        self.rules: list[FaultRule] = []
+        self.stats = RequestStats()
+        self._next = 1
+
+    def _add(self, kind: FaultKind, **fields: Any) -> FaultRule:
+        times = fields.get("times")
+        if times is not None and times < 1:
+            raise bad_request("times must be a positive integer or null (until cleared)")
+        rule = FaultRule(id=f"fault_{self._next}", kind=kind, **fields)
+        self._next += 1
+        self.rules.append(rule)
+        return rule
+
+    def inject_status(
+        self,
+        status: int,
+        *,
+        route: str = "*",
+        method: str = "*",
+        times: int | None = 1,
+        retry_after: float | None = None,
+    ) -> FaultRule:
+        if status not in INJECTABLE_STATUSES:
+            raise bad_request(
+                f"status {status} cannot be injected", f"use one of {sorted(INJECTABLE_STATUSES)}"
+            )
+        if status == 429 and retry_after is None:
+            retry_after = 1.0
+        return self._add(
+            "status", route=route, method=method, times=times, status=status, retry_after=retry_after
+        )
+
+    def add_latency(
+        self,
+        seconds: float,
+        *,
+        route: str = "*",
+        method: str = "*",
+        when: Literal["before", "after"] = "before",
+        times: int | None = None,
+    ) -> FaultRule:
+        if seconds < 0:
+            raise bad_request("seconds must be zero or positive")
+        if when not in ("before", "after"):
+            raise bad_request("when must be 'before' or 'after'")
+        return self._add("latency", route=route, method=method, seconds=seconds, when=when, times=times)
+
+    def drop_connection(self, *, route: str = "*", method: str = "*", times: int | None = 1) -> FaultRule:
+        return self._add("drop", route=route, method=method, times=times)
+
+    def drop_sse_after(
+        self, events: int, *, replica_id: str | None = None, times: int | None = 1
+    ) -> FaultRule:
+        if events < 0:
+            raise bad_request("after_events must be zero or positive")
+        return self._add(
+            "sse_drop",
+            route="/v1/replica/{id}/events",
+            method="GET",
+            after_events=events,
+            replica_id=replica_id,
+            times=times,
+        )
+
+    def add(self, spec: dict[str, Any]) -> FaultRule:
+        """Add a rule from its JSON description (the body of `POST /_sandbox/faults`)."""
+        kind = spec.get("kind")
+        common = {key: spec[key] for key in ("route", "method") if key in spec}
+        try:
+            if kind == "status":
+                return self.inject_status(
+                    int(spec["status"]),
+                    times=spec.get("times", 1),
+                    retry_after=spec.get("retry_after"),
+                    **common,
+                )
+            if kind == "latency":
+                return self.add_latency(
+                    float(spec["seconds"]), when=spec.get("when", "before"), times=spec.get("times"), **common
+                )
+            if kind == "drop":
+                return self.drop_connection(times=spec.get("times", 1), **common)
+            if kind == "sse_drop":
+                return self.drop_sse_after(
+                    int(spec.get("after_events", 0)),
+                    replica_id=spec.get("replica_id"),
+                    times=spec.get("times", 1),
+                )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise bad_request(f"invalid {kind} fault", f"missing or malformed field: {exc}") from exc
+        raise bad_request("unknown fault kind", f"kind must be one of {', '.join(FAULT_KINDS)}")
+
+    def remove(self, rule_id: str) -> bool:
+        before = len(self.rules)
+        self.rules = [rule for rule in self.rules if rule.id != rule_id]
+        return len(self.rules) != before
+
+    def clear(self) -> None:
+        self.rules.clear()
+
+    def take(
+        self, kind: FaultKind, method: str, route: str, *, replica_id: str | None = None
+    ) -> FaultRule | None:
+        """The first live rule of `kind` matching the request, consuming one of its uses."""
+        for rule in self.rules:
+            if rule.kind != kind or rule.exhausted or not rule.matches(method, route):
+                continue
+            if rule.replica_id is not None and rule.replica_id != replica_id:
+                continue
+            rule.fired += 1
+            return rule
+        return None
+
+
+def route_template(scope: Scope) -> str:
+    """The route template a request matches (`/v1/replica/{id}`), or its raw path if none does."""
+    app = scope.get("app")
+    routes = getattr(getattr(app, "router", None), "routes", [])
+    return _template(routes, scope, prefix="") or scope["path"]
+
+
+def _template(routes: list[Any], scope: Scope, prefix: str) -> str | None:
+    partial: str | None = None
+    for route in routes:
+        match, child = route.matches(scope)
+        if match == Match.NONE:
+            continue
+        if isinstance(route, Mount):
+            inner = _template(route.routes, {**scope, **child}, prefix + route.path)
+            found = inner or prefix + route.path
+        elif isinstance(route, Route):
+            found = prefix + route.path
+        else:
+            found = prefix + str(getattr(route, "path", ""))
+        if match == Match.FULL:
+            return found
+        partial = partial or found
+    return partial
+
+
+class FaultMiddleware:
+    """Counts `/v1/` requests and applies the live fault rules to them."""
+
+    def __init__(self, app: ASGIApp, *, controller: FaultController) -> None:
+        self.app = app
+        self.controller = controller
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+        method: str = scope["method"]
+        route = route_template(scope)
+        key = f"{method} {route}"
+        controller = self.controller
+        controller.stats.requests[key] += 1
+        scope.setdefault("state", {})["route_template"] = route
+
+        before = controller.take("latency", method, route)
+        if before is not None and before.when == "after":
+            after_delay, before = before.seconds, None
+        else:
+            after_delay = 0.0
+        if before is not None:
+            await anyio.sleep(before.seconds)
+
+        injected = controller.take("status", method, route)
+        if injected is not None and injected.status is not None:
+            await _send_injected(send, injected)
+            return
+        if controller.take("drop", method, route) is not None:
+            await send(
+                {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"64")]}
+            )
+            raise DroppedConnection(f"{key} dropped by fault injection")
+
+        controller.stats.handled[key] += 1
+        if after_delay <= 0:
+            await self.app(scope, receive, send)
+            return
+
+        async def late_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                await anyio.sleep(after_delay)
+            await send(message)
+
+        await self.app(scope, receive, late_send)
+
+
+async def _send_injected(send: Send, rule: FaultRule) -> None:
+    status = rule.status or 500
+    error = ApiError(status, _STATUS_MESSAGES.get(status, f"Injected {status}"), f"sandbox fault {rule.id}")
+    body = json.dumps(error.envelope()).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if rule.retry_after is not None:
+        headers.append((b"retry-after", _retry_after_header(rule.retry_after).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _retry_after_header(seconds: float) -> str:
+    return str(int(seconds)) if float(seconds).is_integer() else f"{seconds:g}"
