@@ -1,0 +1,102 @@
+"""Server settings, read from the environment (and overridden by CLI flags).
+
+Environment variables:
+
+- `REPLICAS_API_KEY`: the Replicas API key (kept as a `SecretStr`: never printed, never logged).
+- `REPLICAS_BASE_URL`: the API base URL (the client's default when unset).
+- `REPLICAS_MCP_TOOLSETS`: comma-separated toolsets (`replicas` by default; `all` for everything).
+- `REPLICAS_MCP_TOOLS`: comma-separated allow list of tool names (empty: no allow list).
+- `REPLICAS_MCP_EXCLUDE_TOOLS`: comma-separated deny list; always wins over the allow list and toolsets.
+- `REPLICAS_MCP_READ_ONLY`: `true` keeps only read-only tools and never reveals secrets; wins over everything.
+- `REPLICAS_MCP_TRANSPORT` (`stdio` | `http`), `REPLICAS_MCP_HOST`, `REPLICAS_MCP_PORT`,
+  `REPLICAS_MCP_ALLOWED_HOSTS`, `REPLICAS_MCP_ALLOWED_ORIGINS`: transport options.
+- `REPLICAS_MCP_LOG_LEVEL`: log level for stderr logs (`WARNING` by default).
+- `REPLICAS_MCP_WATCH_POLL_INTERVAL`: seconds between status checks of a watched replica whose event
+  stream is closed (sleeping, preparing); one check per watched replica, never one per subscriber.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_TOOLSETS = ("replicas",)
+
+CommaList = Annotated[tuple[str, ...], NoDecode]
+
+
+def _split_commas(value: Any) -> Any:
+    """`"a, b,,c"` → `("a", "b", "c")`; lists and tuples pass through stripped."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    if isinstance(value, list | tuple):
+        return tuple(str(part).strip() for part in value if str(part).strip())
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything the server needs to start. Built once by the CLI; tests build it directly."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+    api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("REPLICAS_API_KEY", "api_key")
+    )
+    base_url: str | None = Field(default=None, validation_alias=AliasChoices("REPLICAS_BASE_URL", "base_url"))
+
+    toolsets: CommaList = Field(
+        default=DEFAULT_TOOLSETS, validation_alias=AliasChoices("REPLICAS_MCP_TOOLSETS", "toolsets")
+    )
+    tools: CommaList = Field(default=(), validation_alias=AliasChoices("REPLICAS_MCP_TOOLS", "tools"))
+    exclude_tools: CommaList = Field(
+        default=(), validation_alias=AliasChoices("REPLICAS_MCP_EXCLUDE_TOOLS", "exclude_tools")
+    )
+    read_only: bool = Field(
+        default=False, validation_alias=AliasChoices("REPLICAS_MCP_READ_ONLY", "read_only")
+    )
+
+    transport: Literal["stdio", "http"] = Field(
+        default="stdio", validation_alias=AliasChoices("REPLICAS_MCP_TRANSPORT", "transport")
+    )
+    host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("REPLICAS_MCP_HOST", "host"))
+    port: int = Field(
+        default=8000, ge=0, le=65535, validation_alias=AliasChoices("REPLICAS_MCP_PORT", "port")
+    )
+    allowed_hosts: CommaList = Field(
+        default=(), validation_alias=AliasChoices("REPLICAS_MCP_ALLOWED_HOSTS", "allowed_hosts")
+    )
+    allowed_origins: CommaList = Field(
+        default=(), validation_alias=AliasChoices("REPLICAS_MCP_ALLOWED_ORIGINS", "allowed_origins")
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        default="WARNING", validation_alias=AliasChoices("REPLICAS_MCP_LOG_LEVEL", "log_level")
+    )
+    watch_poll_interval: float = Field(
+        default=10.0,
+        gt=0,
+        validation_alias=AliasChoices("REPLICAS_MCP_WATCH_POLL_INTERVAL", "watch_poll_interval"),
+    )
+
+    @field_validator("toolsets", "tools", "exclude_tools", "allowed_hosts", "allowed_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        return _split_commas(value)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("toolsets")
+    @classmethod
+    def _default_when_empty(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return value or DEFAULT_TOOLSETS
+
+    def __repr_args__(self) -> Any:
+        # The key is a SecretStr already; this only keeps repr short and obviously safe.
+        for name, value in super().__repr_args__():
+            yield name, ("***" if name == "api_key" and value is not None else value)

@@ -1,0 +1,209 @@
+"""Resources: read-only views an MCP client can attach or subscribe to. Reads never wake a replica.
+
+- `replicas://replicas` (JSON): the replicas of the organization (first 100, newest first).
+- `replicas://replicas/{replica_id}` (JSON): status, PRs, and, when awake, chats and branches. Live.
+- `replicas://replicas/{replica_id}/history` (text): the latest transcript, fenced as untrusted. Live.
+- `replicas://replicas/{replica_id}/canvas/{filename}`: the canvas file with its own MIME type.
+- `replicas://environments/{environment_id}` (JSON): the environment with all parts, secrets masked.
+- `replicas://automations/{automation_id}` (JSON): the automation, webhook token withheld.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ResourceError
+from mcp.server.mcpserver.resources.templates import ResourceTemplate
+from mcp.server.mcpserver.resources.types import FunctionResource
+
+from replicas_mcp.server.errors import resource_errors, sleeping_message, terminal_message
+from replicas_mcp.server.liveness import ASLEEP, TERMINAL
+from replicas_mcp.server.safety import fence
+from replicas_mcp.server.state import AppState, app_state
+from replicas_mcp.server.transcript import render_event
+from replicas_mcp.server.views import chat_summary, replica_summary
+
+if TYPE_CHECKING:
+    from mcp.server import MCPServer
+
+JSON = "application/json"
+HISTORY_EVENTS = 100
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class TypedBody:
+    """A template result that carries its own MIME type (the SDK fixes one per template otherwise)."""
+
+    data: str | bytes
+    mime_type: str
+
+
+class TypedContentTemplate(ResourceTemplate):
+    """A template whose function may return `TypedBody`, so each read has the right MIME type."""
+
+    async def create_resource(self, uri: str, params: dict[str, Any], context: Any) -> Any:
+        resource = await super().create_resource(uri, params, context)
+        if isinstance(resource, FunctionResource):
+            body = resource.fn()
+            if isinstance(body, TypedBody):
+                return FunctionResource(
+                    uri=resource.uri,
+                    name=resource.name,
+                    title=resource.title,
+                    description=resource.description,
+                    mime_type=body.mime_type,
+                    fn=lambda: body.data,
+                )
+        return resource
+
+
+class StateRegistry:
+    """The lifespan states alive now. Static resources get no `Context`, so they read the newest one
+    (there is one per process on stdio/HTTP; in-memory clients each run their own lifespan)."""
+
+    def __init__(self) -> None:
+        self._states: list[AppState] = []
+
+    def push(self, state: AppState) -> None:
+        self._states.append(state)
+
+    def remove(self, state: AppState) -> None:
+        if state in self._states:
+            self._states.remove(state)
+
+    def current(self) -> AppState:
+        if not self._states:
+            raise ResourceError("The server is not running (no lifespan state).")
+        return self._states[-1]
+
+
+def register_resources(server: MCPServer[Any], states: StateRegistry) -> None:
+    @server.resource("replicas://replicas", name="replicas", title="Replicas", mime_type=JSON)
+    async def replicas() -> str:
+        """The organization's replicas: id, name, status, repositories, PR links (never wakes any)."""
+        state = states.current()
+        with resource_errors("replicas://replicas", secrets=state.secrets):
+            page = await state.client.replicas.list(limit=100)
+        return _json([replica_summary(item).model_dump(exclude_none=True) for item in page.replicas])
+
+    @server.resource(
+        "replicas://replicas/{replica_id}", name="replica", title="Replica status", mime_type=JSON
+    )
+    async def replica(replica_id: str, ctx: Context[Any, Any]) -> str:
+        """A replica's status and PRs, plus chats (busy or idle) and branches when it is awake. Subscribe
+        for updates when its status or turn state changes."""
+        state = app_state(ctx)
+        uri = f"replicas://replicas/{replica_id}"
+        with resource_errors(uri, secrets=state.secrets):
+            item = await state.client.replicas.status(replica_id)
+            if item is None:
+                from mcp.server.mcpserver.exceptions import ResourceNotFoundError
+
+                raise ResourceNotFoundError(f"{uri}: no such replica; see replicas://replicas")
+            body: dict[str, Any] = replica_summary(item).model_dump(exclude_none=True)
+            if item.status not in ASLEEP | TERMINAL:
+                details = await state.client.replicas.get(replica_id)
+                body["coding_agent"] = details.coding_agent
+                body["busy"] = any(chat.processing for chat in details.chats)
+                body["chats"] = [chat_summary(chat).model_dump(exclude_none=True) for chat in details.chats]
+                body["branches"] = {s.repository: s.branch for s in details.repository_statuses}
+        return _json(body)
+
+    @server.resource(
+        "replicas://replicas/{replica_id}/history",
+        name="replica_history",
+        title="Replica history",
+        mime_type="text/plain",
+    )
+    async def history(replica_id: str, ctx: Context[Any, Any]) -> str:
+        """The latest part of a replica's conversation as a transcript (untrusted agent text, fenced)."""
+        state = app_state(ctx)
+        with resource_errors(f"replicas://replicas/{replica_id}/history", secrets=state.secrets):
+            item = await state.client.replicas.status(replica_id)
+            if item is None:
+                from mcp.server.mcpserver.exceptions import ResourceNotFoundError
+
+                raise ResourceNotFoundError(f"replicas://replicas/{replica_id}: no such replica")
+            if item.status in TERMINAL:
+                raise ResourceError(terminal_message(replica_id))
+            if item.status in ASLEEP:
+                raise ResourceError(sleeping_message(replica_id, offer_wake=False))
+            page = await state.client.history.read(replica_id, limit=HISTORY_EVENTS)
+        lines = [render_event(ev.timestamp, ev.type, ev.payload) for ev in page.events]
+        older = (
+            f"({page.total - len(page.events)} older events: use read_replica_history)\n"
+            if page.has_more
+            else ""
+        )
+        return older + fence("\n".join(line for line in lines if line), f"history of replica {replica_id}")
+
+    async def canvas(replica_id: str, filename: str, ctx: Context[Any, Any]) -> TypedBody:
+        """A canvas file of a replica, with its own MIME type (text for markdown/html, else binary)."""
+        state = app_state(ctx)
+        uri = f"replicas://replicas/{replica_id}/canvas/{filename}"
+        with resource_errors(uri, secrets=state.secrets):
+            item = await state.client.replicas.status(replica_id)
+            if item is None or item.status in ASLEEP | TERMINAL:
+                raise ResourceError(f"{uri}: the replica is not awake; wake it with wake_replica first")
+            content = await state.client.canvas.get(replica_id, filename)
+        mime = content.mimeType or "application/octet-stream"
+        if content.tooLarge:
+            raise ResourceError(f"{uri}: {content.sizeBytes} bytes, over the 5 MB canvas cap; not returned")
+        if content.content is not None:
+            return TypedBody(content.content, mime)
+        return TypedBody(base64.b64decode(content.base64 or ""), mime)
+
+    _add_typed_template(
+        server,
+        canvas,
+        "replicas://replicas/{replica_id}/canvas/{filename}",
+        name="canvas_item",
+        title="Canvas file",
+    )
+
+    @server.resource(
+        "replicas://environments/{environment_id}", name="environment", title="Environment", mime_type=JSON
+    )
+    async def environment(environment_id: str, ctx: Context[Any, Any]) -> str:
+        """An environment with its variables (values masked), files, skills, registries, MCPs (secrets
+        masked) and hooks."""
+        from replicas_mcp.server.toolsets.environments import environment_view
+
+        state = app_state(ctx)
+        with resource_errors(f"replicas://environments/{environment_id}", secrets=state.secrets):
+            view = await environment_view(
+                state.client,
+                environment_id,
+                {"variables", "files", "skills", "registries", "mcps", "hooks"},
+                reveal=False,
+            )
+        return view.to_text()
+
+    @server.resource(
+        "replicas://automations/{automation_id}", name="automation", title="Automation", mime_type=JSON
+    )
+    async def automation(automation_id: str, ctx: Context[Any, Any]) -> str:
+        """An automation: prompt, triggers, environment, agent settings (its webhook token is withheld)."""
+        from replicas_mcp.server.toolsets.automations import automation_view
+
+        state = app_state(ctx)
+        with resource_errors(f"replicas://automations/{automation_id}", secrets=state.secrets):
+            record = await state.client.automations.get(automation_id)
+        return automation_view(record).to_text()
+
+
+def _add_typed_template(server: MCPServer[Any], fn: Any, uri_template: str, *, name: str, title: str) -> None:
+    """Register a `TypedContentTemplate`. The SDK has no public hook for a template class, so this uses
+    its resource manager (private); tests/server/test_resources.py fails loudly if that changes."""
+    template = TypedContentTemplate.from_function(
+        fn, uri_template=uri_template, name=name, title=title, mime_type="application/octet-stream"
+    )
+    server._resource_manager._templates[template.uri_template] = template

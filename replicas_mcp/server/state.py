@@ -1,0 +1,39 @@
+"""What every handler shares: the lifespan's `AppState`, and how a tool reaches it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mcp.server.mcpserver import Context
+
+from replicas_mcp.config import Settings
+
+if TYPE_CHECKING:
+    from replicas_mcp.client import ReplicasClient
+    from replicas_mcp.server.watcher import ReplicaWatcher
+
+
+@dataclass
+class AppState:
+    """Created once by the lifespan (per process on stdio/HTTP; per connection in-memory)."""
+
+    client: ReplicasClient
+    settings: Settings
+    watcher: ReplicaWatcher
+    # Strings that must never reach output (the API key in use), removed from error texts as a last resort.
+    secrets: tuple[str, ...] = field(default=())
+
+
+ToolContext = Context[AppState, Any]
+
+
+def app_state(ctx: Context[Any, Any]) -> AppState:
+    state = ctx.request_context.lifespan_context
+    if not isinstance(state, AppState):
+        raise TypeError("the server's lifespan did not provide an AppState")
+    return state
+
+
+def client_of(ctx: Context[Any, Any]) -> ReplicasClient:
+    return app_state(ctx).client

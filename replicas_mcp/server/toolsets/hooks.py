@@ -1,0 +1,94 @@
+"""Hook logs of a replica: what its warm hooks and start hooks printed, and how they exited."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel
+
+from replicas_mcp.server.args import ReplicaId, Wake
+from replicas_mcp.server.liveness import ensure_awake
+from replicas_mcp.server.paging import DEFAULT_MAX_CHARS, MaxChars, Offset, page_text
+from replicas_mcp.server.registry import ToolGroup, ToolResult
+from replicas_mcp.server.safety import clean_text, fence
+from replicas_mcp.server.state import ToolContext, client_of
+
+tools = ToolGroup("hooks")
+
+
+class HookRun(BaseModel):
+    hook: str  # "warm" or "start"
+    type: str | None = None  # global / environment / repository
+    name: str | None = None
+    exit_code: int | None = None
+    timed_out: bool | None = None
+    executed_at: str | None = None
+
+
+class HookLogs(ToolResult):
+    replica_id: str
+    runs: list[HookRun]
+    log: str
+    next_offset: int | None = None
+
+    def to_text(self) -> str:
+        runs = "; ".join(
+            f"{r.hook} {r.name or r.type}: exit {r.exit_code}{' (timed out)' if r.timed_out else ''}"
+            for r in self.runs
+        )
+        more = (
+            f"\n[more output: call get_replica_hooks with offset={self.next_offset}]"
+            if self.next_offset is not None
+            else ""
+        )
+        return f"Hook runs: {runs or 'none yet'}\n{self.log}{more}"
+
+
+def _runs(hook: str, section: Mapping[str, Any]) -> list[tuple[HookRun, str]]:
+    logs = section.get("logs") if isinstance(section, Mapping) else None
+    runs: list[tuple[HookRun, str]] = []
+    for entry in logs if isinstance(logs, list) else []:
+        if not isinstance(entry, Mapping):
+            continue
+        run = HookRun(
+            hook=hook,
+            type=entry.get("hookType"),
+            name=entry.get("hookName") or entry.get("repoName"),
+            exit_code=entry.get("exitCode"),
+            timed_out=entry.get("timedOut"),
+            executed_at=entry.get("executedAt"),
+        )
+        output = str(entry.get("output") or "")
+        if entry.get("outputTruncated"):
+            output += f"\n[preview only: the full log has {entry.get('outputTotalChars')} chars]"
+        runs.append((run, output))
+    return runs
+
+
+@tools.tool(title="Get replica hooks", read_only=True)
+async def get_replica_hooks(
+    ctx: ToolContext,
+    replica_id: ReplicaId,
+    max_chars: MaxChars = DEFAULT_MAX_CHARS,
+    offset: Offset = 0,
+    wake: Wake = False,
+) -> HookLogs:
+    """Logs of the replica's warm hooks and start hooks (setup scripts): exit codes and output.
+
+    Use when a workspace misbehaves after boot (missing dependencies, failed installs)."""
+    client = client_of(ctx)
+    await ensure_awake(client, replica_id, wake=wake)
+    hooks = await client.hooks.get(replica_id)
+    runs = _runs("warm", hooks.warm_hooks) + _runs("start", hooks.start_hooks)
+    full_log = "\n".join(
+        f"=== {run.hook} hook {run.name or run.type} (exit {run.exit_code}) ===\n{output}"
+        for run, output in runs
+    )
+    part = page_text(full_log, offset, max_chars)
+    return HookLogs(
+        replica_id=replica_id,
+        runs=[run.model_copy(update={"name": clean_text(run.name or "") or None}) for run, _ in runs],
+        log=fence(part.text, f"hook output of replica {replica_id}") if full_log else "(no hook output)",
+        next_offset=part.next_offset,
+    )

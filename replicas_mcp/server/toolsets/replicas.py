@@ -1,0 +1,358 @@
+"""The default toolset: find, create, message, read and remove workspaces ("replicas")."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field
+
+from replicas_mcp.server.args import OptionalChatId, ReplicaId, Wake
+from replicas_mcp.server.liveness import ASLEEP, TERMINAL, ensure_awake, lookup
+from replicas_mcp.server.paging import DEFAULT_MAX_CHARS, MaxChars, Offset, page_text
+from replicas_mcp.server.registry import ToolGroup, ToolResult
+from replicas_mcp.server.safety import fence
+from replicas_mcp.server.state import ToolContext, client_of
+from replicas_mcp.server.transcript import render_event
+from replicas_mcp.server.views import (
+    ChatSummary,
+    Done,
+    ReplicaSummary,
+    chat_summary,
+    preview,
+    replica_summary,
+)
+
+tools = ToolGroup("replicas")
+
+CodingAgent = Literal["claude", "codex", "cursor", "opencode"]
+Thinking = Literal["low", "medium", "high", "max"]
+
+Message = Annotated[
+    str, Field(min_length=1, max_length=100_000, description="Instructions; may start with /plan or /fast")
+]
+
+HISTORY_PAGE_EVENTS = 50
+
+
+# --- results ------------------------------------------------------------------------------------------
+
+
+class Repo(BaseModel):
+    id: str
+    name: str
+    default_branch: str | None = None
+
+
+class RepositoryList(ToolResult):
+    repositories: list[Repo]
+
+
+class EnvironmentItem(BaseModel):
+    id: str
+    name: str
+    is_global: bool = False
+    repository_id: str | None = None
+    repository_set_id: str | None = None
+    description: str | None = None
+
+
+class EnvironmentList(ToolResult):
+    environments: list[EnvironmentItem]
+
+
+class ReplicaList(ToolResult):
+    replicas: list[ReplicaSummary]
+    total: int
+    page: int
+    pages: int
+
+
+class RepoState(BaseModel):
+    name: str
+    branch: str | None = None
+    prs: list[str] = []
+    added: int | None = None
+    removed: int | None = None
+
+
+class ReplicaView(ToolResult):
+    id: str
+    name: str
+    status: str
+    coding_agent: str | None = None
+    repos: list[RepoState] = Field(default_factory=list)
+    chats: list[ChatSummary] = Field(default_factory=list)
+    note: str | None = None
+    diff: str | None = None
+    diff_next_offset: int | None = None
+
+
+class CreatedReplica(ToolResult):
+    id: str
+    name: str
+    status: str
+    note: str
+
+
+class MessageSent(ToolResult):
+    status: str
+    chat_id: str | None = None
+    message_id: str | None = None
+    position: int | None = None
+    note: str
+
+
+class History(ToolResult):
+    replica_id: str
+    transcript: str
+    events: int
+    total: int
+    next_offset: int | None = None
+
+    def to_text(self) -> str:
+        more = (
+            f"\n[{self.events} newest of {self.total} events shown; for older ones call read_replica_history "
+            f"with offset={self.next_offset}]"
+            if self.next_offset is not None
+            else ""
+        )
+        return f"{self.transcript}{more}"
+
+
+class WakeResult(ToolResult):
+    replica_id: str
+    status: str
+    note: str
+
+
+# --- tools --------------------------------------------------------------------------------------------
+
+
+@tools.tool(title="List repositories", read_only=True)
+async def list_repositories(ctx: ToolContext) -> RepositoryList:
+    """Repositories connected to the organization. Environments bind to them (list_environments)."""
+    repos = await client_of(ctx).repositories.list()
+    return RepositoryList(
+        repositories=[Repo(id=r.id, name=r.name, default_branch=r.default_branch) for r in repos]
+    )
+
+
+@tools.tool(title="List environments", read_only=True)
+async def list_environments(ctx: ToolContext) -> EnvironmentList:
+    """Environments to create replicas in: each binds a repository plus variables, files and hooks.
+    Pass its id to create_replica."""
+    envs = await client_of(ctx).environments.list()
+    return EnvironmentList(
+        environments=[
+            EnvironmentItem(
+                id=env.id,
+                name=env.name,
+                is_global=env.is_global,
+                repository_id=env.repository_id,
+                repository_set_id=env.repository_set_id,
+                description=preview(env.description),
+            )
+            for env in envs
+        ]
+    )
+
+
+@tools.tool(title="List replicas", read_only=True)
+async def list_replicas(
+    ctx: ToolContext,
+    status: Annotated[
+        Literal["active", "sleeping", "preparing", "error"] | None, Field(description="Only this status")
+    ] = None,
+    page: Annotated[int, Field(ge=1)] = 1,
+    limit: Annotated[int, Field(ge=1, le=100)] = 20,
+) -> ReplicaList:
+    """List replicas (cloud coding-agent workspaces): status, repos, PR links. Never wakes one.
+    Next: get_replica, read_replica_history."""
+    result = await client_of(ctx).replicas.list(page=page, limit=limit, status=status)
+    return ReplicaList(
+        replicas=[replica_summary(item) for item in result.replicas],
+        total=result.total,
+        page=result.page,
+        pages=result.total_pages,
+    )
+
+
+@tools.tool(title="Get replica", read_only=True)
+async def get_replica(
+    ctx: ToolContext,
+    replica_id: ReplicaId,
+    wake: Wake = False,
+    include_diff: Annotated[bool, Field(description="Add the git diff (paged)")] = False,
+    max_chars: MaxChars = DEFAULT_MAX_CHARS,
+    offset: Offset = 0,
+) -> ReplicaView:
+    """A replica's status, agent, chats (busy/idle), branches, PRs and diff stats (include_diff: the
+    diff). A sleeping one shows its list status only, unless wake=true."""
+    client = client_of(ctx)
+    item = await lookup(client, replica_id)
+    if item.status in ASLEEP | TERMINAL and not (wake and item.status in ASLEEP):
+        note = (
+            "Terminal error state: cannot be woken; delete_replica and create a new one."
+            if item.status in TERMINAL
+            else "Sleeping: chats and diffs need it awake. Pass wake=true or call wake_replica."
+        )
+        repos = [
+            RepoState(name=repo.name, prs=[pr.url for pr in item.pull_requests if pr.repository == repo.name])
+            for repo in item.repositories
+        ]
+        return ReplicaView(id=item.id, name=item.name, status=item.status, repos=repos, note=note)
+    details = await client.replicas.get(replica_id, include=("diffs",) if include_diff else ())
+    view = ReplicaView(
+        id=details.id,
+        name=details.name,
+        status=details.status,
+        coding_agent=details.coding_agent,
+        repos=[
+            RepoState(
+                name=status.repository,
+                branch=status.branch,
+                prs=status.pr_urls,
+                added=status.git_diff.added if status.git_diff else None,
+                removed=status.git_diff.removed if status.git_diff else None,
+            )
+            for status in details.repository_statuses
+        ],
+        chats=[chat_summary(chat) for chat in details.chats],
+    )
+    if details.waking:
+        view.note = "Waking up: details are partial; check again in 30-90 s."
+    if include_diff:
+        diff = "\n".join(
+            f"# {status.repository}\n{status.git_diff.full_diff}"
+            for status in details.repository_statuses
+            if status.git_diff and status.git_diff.full_diff
+        )
+        part = page_text(diff, offset, max_chars)
+        view.diff = fence(part.text, f"git diff of replica {replica_id}") if diff else ""
+        view.diff_next_offset = part.next_offset
+    return view
+
+
+@tools.tool(title="Create replica", read_only=False, destructive=False, idempotent=False)
+async def create_replica(
+    ctx: ToolContext,
+    name: Annotated[
+        str, Field(pattern=r"^\S+$", max_length=100, description="Unique, no spaces: fix-login-bug")
+    ],
+    message: Message,
+    environment_id: Annotated[str, Field(min_length=1, description="From list_environments")],
+    coding_agent: CodingAgent | None = None,
+    model: Annotated[str | None, Field(description="e.g. sonnet, opus, gpt-5.5")] = None,
+    thinking_level: Thinking | None = None,
+    lifecycle_policy: Literal["default", "delete_when_done", "delete_after_inactivity"] | None = None,
+) -> CreatedReplica:
+    """Start a workspace whose coding agent works on `message` in the environment's repository.
+    Returns at once (preparing; boots in ~10-60 s). Next: read_replica_history."""
+    item = await client_of(ctx).replicas.create(
+        name=name,
+        message=message,
+        environment_id=environment_id,
+        coding_agent=coding_agent,
+        model=model,
+        thinking_level=thinking_level,
+        lifecycle_policy=lifecycle_policy,
+    )
+    return CreatedReplica(
+        id=item.id,
+        name=item.name,
+        status=item.status,
+        note="The agent starts once the workspace is ready. Follow it with read_replica_history.",
+    )
+
+
+@tools.tool(title="Send message to replica", read_only=False, destructive=False, idempotent=False)
+async def send_replica_message(
+    ctx: ToolContext,
+    replica_id: ReplicaId,
+    message: Message,
+    chat_id: OptionalChatId = None,
+    thinking_level: Thinking | None = None,
+) -> MessageSent:
+    """Send the replica's agent a follow-up. Wakes a sleeping replica; queued if the agent is busy.
+    Next: read_replica_history."""
+    result = await client_of(ctx).replicas.send_message(
+        replica_id, message, chat_id=chat_id, thinking_level=thinking_level
+    )
+    notes = {
+        "sent": "The agent is working on it.",
+        "queued": f"The agent is busy; queued at position {result.position}.",
+        "waking": "The replica is waking; the message is delivered when it is ready.",
+    }
+    return MessageSent(
+        status=result.status,
+        chat_id=result.chat_id,
+        message_id=result.message_id,
+        position=result.position,
+        note=notes.get(result.status, "Accepted.") + " Read the reply with read_replica_history.",
+    )
+
+
+@tools.tool(title="Read replica history", read_only=True)
+async def read_replica_history(
+    ctx: ToolContext,
+    replica_id: ReplicaId,
+    chat_id: OptionalChatId = None,
+    max_chars: MaxChars = DEFAULT_MAX_CHARS,
+    offset: Annotated[int, Field(ge=0, description="Events to skip from the newest: next_offset")] = 0,
+    wake: Wake = False,
+) -> History:
+    """The agent's conversation as a transcript, newest last: the newest events that fit in max_chars;
+    older ones via offset=next_offset."""
+    client = client_of(ctx)
+    await ensure_awake(client, replica_id, wake=wake)
+    page = await client.history.read(replica_id, chat_id=chat_id, limit=HISTORY_PAGE_EVENTS, offset=offset)
+    rendered = [render_event(ev.timestamp, ev.type, ev.payload) for ev in page.events]
+    kept: list[str] = []
+    used = 0
+    considered = 0
+    for text in reversed(rendered):  # newest first, until the budget is spent
+        if kept and used + len(text) + 1 > max_chars:
+            break
+        considered += 1
+        if text:
+            kept.append(text if len(text) <= max_chars else text[: max_chars - 40] + "… [event cut]")
+            used += len(kept[-1]) + 1
+    shown_until = offset + considered
+    body = "\n".join(reversed(kept)) or "(no messages yet)"
+    if page.waking:
+        body += "\n(The replica was waking; newer events may appear shortly.)"
+    return History(
+        replica_id=replica_id,
+        transcript=fence(body, f"history of replica {replica_id}"),
+        events=considered,
+        total=page.total,
+        next_offset=shown_until if shown_until < page.total else None,
+    )
+
+
+@tools.tool(title="Wake replica", read_only=False, destructive=False, idempotent=True)
+async def wake_replica(
+    ctx: ToolContext,
+    replica_id: ReplicaId,
+    wait: Annotated[bool, Field(description="Wait (≤ 90 s) until active")] = False,
+) -> WakeResult:
+    """Wake a sleeping replica (10-60 s, billed) to read its chats, history or canvas. Not needed
+    before send_replica_message."""
+    client = client_of(ctx)
+    item = await lookup(client, replica_id)
+    if item.status == "active":
+        return WakeResult(replica_id=replica_id, status=item.status, note="Already awake.")
+    if wait:
+        item = await client.replicas.wake_and_wait(replica_id, timeout=90)
+        return WakeResult(replica_id=replica_id, status=item.status, note="Awake: reads work now.")
+    await client.replicas.wake(replica_id)
+    return WakeResult(
+        replica_id=replica_id, status="waking", note="Waking; call get_replica in 30 s to see it active."
+    )
+
+
+@tools.tool(title="Delete replica", read_only=False, destructive=True, idempotent=True)
+async def delete_replica(ctx: ToolContext, replica_id: ReplicaId) -> Done:
+    """Delete a replica for good (unpushed work is lost). Deleting twice is fine."""
+    await client_of(ctx).replicas.delete(replica_id)
+    return Done(id=replica_id, message=f"Replica {replica_id} deleted.")

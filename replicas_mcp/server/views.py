@@ -1,0 +1,68 @@
+"""Compact views of API records shared by several tools and resources: the fields an agent acts on."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel
+
+from replicas_mcp.server.registry import ToolResult
+from replicas_mcp.server.safety import clean_text, truncate
+
+if TYPE_CHECKING:
+    from replicas_mcp.client.models import ReplicaChat, ReplicaListItem
+
+PREVIEW_LIMIT = 200
+
+
+class ReplicaSummary(BaseModel):
+    id: str
+    name: str
+    status: str
+    repos: list[str] = []
+    prs: list[str] = []
+    last_activity_at: str | None = None
+
+
+def replica_summary(item: ReplicaListItem) -> ReplicaSummary:
+    return ReplicaSummary(
+        id=item.id,
+        name=item.name,
+        status=item.status,
+        repos=[repo.name for repo in item.repositories],
+        prs=[pr.url for pr in item.pull_requests],
+        last_activity_at=item.last_activity_at,
+    )
+
+
+class ChatSummary(BaseModel):
+    id: str
+    provider: str | None = None
+    title: str | None = None
+    processing: bool = False
+    last_message: str | None = None
+
+
+def chat_summary(chat: ReplicaChat) -> ChatSummary:
+    return ChatSummary(
+        id=chat.id,
+        provider=chat.provider,
+        title=preview(chat.title),
+        processing=chat.processing,
+        last_message=preview(chat.lastMessageText),
+    )
+
+
+def preview(text: str | None, limit: int = PREVIEW_LIMIT) -> str | None:
+    """Short, cleaned text for list views (full text has its own tool)."""
+    if text is None:
+        return None
+    return truncate(clean_text(text).strip(), limit)
+
+
+class Done(ToolResult):
+    """The outcome of a change that returns nothing else worth showing."""
+
+    ok: bool = True
+    id: str | None = None
+    message: str
