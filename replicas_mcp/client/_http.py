@@ -42,7 +42,7 @@ from replicas_mcp.client.errors import (
 __all__ = ["API_VERSION", "API_VERSION_HEADER", "HttpCore", "api_path"]
 
 logger = logging.getLogger("replicas_mcp.client")
-install_log_redaction("replicas_mcp.client", "stamina", "httpx2", "httpcore")
+install_log_redaction("replicas_mcp.client", "stamina", "httpx2", "httpcore2")
 
 API_VERSION_HEADER = "X-Replicas-Api-Version"
 API_VERSION = "2026-05-17"
