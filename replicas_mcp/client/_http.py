@@ -42,7 +42,17 @@ from replicas_mcp.client.errors import (
 __all__ = ["API_VERSION", "API_VERSION_HEADER", "HttpCore", "api_path"]
 
 logger = logging.getLogger("replicas_mcp.client")
-install_log_redaction("replicas_mcp.client", "stamina", "httpx2", "httpcore2")
+# Logger filters only see records logged on that exact logger, so httpcore2's children are named too.
+install_log_redaction(
+    "replicas_mcp.client",
+    "stamina",
+    "httpx2",
+    "httpcore2",
+    "httpcore2.connection",
+    "httpcore2.http11",
+    "httpcore2.http2",
+    "httpcore2.proxy",
+)
 
 API_VERSION_HEADER = "X-Replicas-Api-Version"
 API_VERSION = "2026-05-17"

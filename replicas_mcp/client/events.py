@@ -19,6 +19,7 @@ import collections
 import contextlib
 import json
 import logging
+import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from types import TracebackType
 
@@ -50,6 +51,9 @@ _DEFAULT_RECONNECT_DELAY = 0.5
 _MAX_RECONNECT_DELAY = 10.0
 # How many recent event ids are remembered to drop replays after a resume.
 _SEEN_IDS = 2048
+# A connection that stayed up this long was healthy: its drop starts a fresh count of attempts, so an idle
+# stream (heartbeats only) that drops now and then is not given up on.
+_HEALTHY_CONNECTION_SECONDS = 5.0
 
 
 def _is_heartbeat(sse: httpx2.ServerSentEvent, data: object) -> bool:
@@ -82,6 +86,7 @@ class EngineEventStream(contextlib.AbstractAsyncContextManager[AsyncIterator[Eng
         self._connection = None
         self._generator: AsyncGenerator[EngineEvent, None] | None = None
         self.reconnects = 0
+        self.healthy_connection_seconds = _HEALTHY_CONNECTION_SECONDS
 
     async def __aenter__(self) -> AsyncIterator[EngineEvent]:
         # The first connection is opened here, so a 404/409 surfaces at `async with`.
@@ -162,6 +167,7 @@ class EngineEventStream(contextlib.AbstractAsyncContextManager[AsyncIterator[Eng
         current: AsyncIterator[httpx2.ServerSentEvent] | None = source
         while True:
             if current is not None:
+                opened_at = time.monotonic()
                 try:
                     async for sse in current:
                         event = self._parse(sse)
@@ -180,6 +186,8 @@ class EngineEventStream(contextlib.AbstractAsyncContextManager[AsyncIterator[Eng
                     reason = str(exc)
                 await self._close_connection()
                 current = None
+                if time.monotonic() - opened_at >= self.healthy_connection_seconds:
+                    failures = 0
             else:
                 reason = "reconnect failed"
             failures += 1

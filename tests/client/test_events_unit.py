@@ -13,6 +13,7 @@ import stamina
 
 from replicas_mcp.client import ReplicasClient
 from replicas_mcp.client.errors import NotFoundError, StreamError, WorkspaceSleepingError
+from replicas_mcp.client.events import EngineEventStream
 from replicas_mcp.client.models import EngineEvent
 
 MockClient = Callable[..., ReplicasClient]
@@ -45,6 +46,13 @@ async def collect(
             async for event in stream:
                 events.append(event)
     return events
+
+
+async def drain(stream: EngineEventStream) -> None:
+    with anyio.fail_after(5):
+        async with stream as events:
+            async for _event in events:
+                pass
 
 
 async def test_yields_typed_events_and_skips_heartbeats(mock_client: MockClient) -> None:
@@ -198,3 +206,27 @@ async def test_honours_the_servers_retry_delay(mock_client: MockClient) -> None:
                 await collect(client)
     gap = times[1] - times[0]
     assert 0.15 <= gap < 0.45  # the server's 150 ms, not the 500 ms default
+
+
+async def test_a_long_lived_connection_resets_the_attempt_count(mock_client: MockClient) -> None:
+    calls = 0
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        nonlocal calls
+        calls += 1
+        if calls > 4:
+            return httpx2.Response(404, json={"error": "Replica not found"})
+
+        async def body() -> AsyncIterator[bytes]:
+            yield b": heartbeat\n\n"
+            await anyio.sleep(0.05)  # healthy for a while, then dropped
+            raise httpx2.ReadError("connection reset by peer")
+
+        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=body())
+
+    async with mock_client(handler) as client:
+        stream = client.events.stream("r1", max_reconnects=1)
+        stream.healthy_connection_seconds = 0.04
+        with pytest.raises(NotFoundError):  # not StreamError after the second drop
+            await drain(stream)
+    assert calls == 5
