@@ -90,23 +90,23 @@ def mcp_config(transport: str, value: Any) -> dict[str, Any]:
     """A complete config for `transport`: stdio {command, args, env}; http/sse {url, headers}."""
     config = expect_object(value, "config")
     if transport == "stdio":
-        reject_unknown(config, "config", ("command", "args", "env"))
         if "command" not in config:
             raise bad_request(
                 "Invalid field 'config'",
                 "A stdio MCP needs config.command (the executable to run, e.g. 'npx').",
             )
+        reject_unknown(config, "config", ("command", "args", "env"))
         return {
             "command": expect_str(config["command"], "config.command"),
             "args": expect_str_list(config.get("args", []), "config.args"),
             "env": expect_str_map(config.get("env", {}), "config.env"),
         }
-    reject_unknown(config, "config", ("url", "headers"))
     if "url" not in config:
         raise bad_request(
             "Invalid field 'config'",
             f"An {transport} MCP needs config.url (an http:// or https:// address of the MCP server).",
         )
+    reject_unknown(config, "config", ("url", "headers"))
     url = expect_str(config["url"], "config.url")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
