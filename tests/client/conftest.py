@@ -8,9 +8,10 @@ from typing import Any
 import httpx2
 import pytest
 import stamina
-from client_helpers import BASE_URL, CANARY_KEY
 
 from replicas_mcp.client import ReplicasClient
+
+from .client_helpers import BASE_URL, CANARY_KEY
 
 Handler = Callable[[httpx2.Request], Any]
 

@@ -7,7 +7,6 @@ from collections.abc import Callable
 import anyio
 import httpx2
 import pytest
-from client_helpers import CANARY_KEY, json_response, list_page, replica_item
 
 from replicas_mcp.client import ReplicasClient
 from replicas_mcp.client._http import api_path, parse_retry_after
@@ -29,6 +28,8 @@ from replicas_mcp.client.errors import (
     WorkspaceErrorStateError,
     WorkspaceSleepingError,
 )
+
+from .client_helpers import CANARY_KEY, json_response, list_page, replica_item
 
 MockClient = Callable[..., ReplicasClient]
 

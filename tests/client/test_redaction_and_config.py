@@ -7,7 +7,6 @@ from collections.abc import Callable
 
 import httpx2
 import pytest
-from client_helpers import BASE_URL, CANARY_KEY, json_response
 from pydantic import SecretStr
 
 from replicas_mcp.client import ReplicasClient
@@ -15,6 +14,8 @@ from replicas_mcp.client._redact import RedactingFilter, redact_headers, redact_
 from replicas_mcp.client.config import DEFAULT_BASE_URL
 from replicas_mcp.client.errors import APIStatusError, ConfigurationError, ReplicasError
 from replicas_mcp.client.models import ReplicaListItem
+
+from .client_helpers import BASE_URL, CANARY_KEY, json_response
 
 MockClient = Callable[..., ReplicasClient]
 

@@ -7,7 +7,6 @@ from collections.abc import Callable
 
 import httpx2
 import pytest
-from client_helpers import json_response, list_page, replica_item
 
 from replicas_mcp.client import ReplicasClient
 from replicas_mcp.client.errors import (
@@ -18,6 +17,8 @@ from replicas_mcp.client.errors import (
     WakeTimeoutError,
     WorkspaceErrorStateError,
 )
+
+from .client_helpers import json_response, list_page, replica_item
 
 MockClient = Callable[..., ReplicasClient]
 

@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator, Iterator
 
 import anyio
 import pytest
-from client_helpers import CANARY_KEY
 
 from replicas_mcp.client import ReplicasClient
 from replicas_mcp.client.errors import (
@@ -30,6 +29,8 @@ from replicas_mcp.client.errors import (
 from replicas_mcp.client.models import EngineEvent, ReplicaListItem
 from replicas_mcp.sandbox.serve import RunningSandbox, running_sandbox
 from replicas_mcp.sandbox.world import DEFAULT_ORG_NAME, DEFAULT_OTHER_ORG_KEY, DEFAULT_OTHER_ORG_NAME, ApiKey
+
+from .client_helpers import CANARY_KEY
 
 # Each await talks to a local sandbox whose simulated time runs 50x fast.
 DEADLINE = 10
