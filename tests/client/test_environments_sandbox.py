@@ -316,6 +316,9 @@ async def test_repository_hooks_and_warm_pool(client: ReplicasClient) -> None:
         start = await client.environments.start_hooks.repository_hooks(api_env.id)
         assert "npm ci" in repr(warm)
         assert "npm run dev" in repr(start)
+        committed = await client.environments.skills.repo_skills(api_env.id)
+        assert committed.error is None
+        assert "migrations" in {skill.name for skill in committed.repo_skills}
         pool = await client.environments.warm_pool.set(api_env.id, enabled=False)
         assert pool.enabled is False
         state = await client.environments.warm_hooks.get(api_env.id)
