@@ -22,8 +22,6 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-DEFAULT_TOOLSETS = ("replicas",)
-
 CommaList = Annotated[tuple[str, ...], NoDecode]
 
 
@@ -48,8 +46,9 @@ class Settings(BaseSettings):
     )
     base_url: str | None = Field(default=None, validation_alias=AliasChoices("REPLICAS_BASE_URL", "base_url"))
 
+    # Empty means "the default toolsets" (`replicas`), or none when an allow list is given.
     toolsets: CommaList = Field(
-        default=DEFAULT_TOOLSETS, validation_alias=AliasChoices("REPLICAS_MCP_TOOLSETS", "toolsets")
+        default=(), validation_alias=AliasChoices("REPLICAS_MCP_TOOLSETS", "toolsets")
     )
     tools: CommaList = Field(default=(), validation_alias=AliasChoices("REPLICAS_MCP_TOOLS", "tools"))
     exclude_tools: CommaList = Field(
@@ -90,11 +89,6 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
-
-    @field_validator("toolsets")
-    @classmethod
-    def _default_when_empty(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return value or DEFAULT_TOOLSETS
 
     def __repr_args__(self) -> Any:
         # The key is a SecretStr already; this only keeps repr short and obviously safe.

@@ -35,6 +35,7 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import typing
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -134,6 +135,7 @@ class ToolGroup:
             raise ValueError("a read-only tool cannot be destructive")
 
         def register(fn: F) -> F:
+            _check_return_type(fn)
             description = inspect.cleandoc(fn.__doc__ or "")
             if not description:
                 raise ValueError(f"tool {fn.__name__} needs a docstring: it is the model's description")
@@ -154,6 +156,17 @@ class ToolGroup:
             return fn
 
         return register
+
+
+def _check_return_type(fn: Callable[..., Any]) -> None:
+    """A tool returns a `ToolResult` (compact text, no nulls) or `Annotated[CallToolResult, Model]`;
+    anything else would be serialised by the SDK with nulls its own output schema does not allow."""
+    returned = typing.get_type_hints(fn, include_extras=True).get("return")
+    if isinstance(returned, type) and issubclass(returned, ToolResult):
+        return
+    if typing.get_origin(returned) is typing.Annotated and typing.get_args(returned)[0] is CallToolResult:
+        return
+    raise TypeError(f"tool {fn.__name__} must return a ToolResult or Annotated[CallToolResult, Model]")
 
 
 @functools.cache
@@ -224,7 +237,8 @@ def _secrets_of(ctx: Context[Any, Any] | None) -> tuple[str, ...]:
 
 
 def as_call_result(result: Any) -> Any:
-    """A `ToolResult` becomes text (its `to_text()`) plus structured content (no nulls); others pass."""
+    """A `ToolResult` becomes text (`to_text()`) plus structured content without nulls (the published
+    output schemas leave nulls out); a `CallToolResult` passes unchanged."""
     if isinstance(result, ToolResult):
         return CallToolResult(
             content=[TextContent(type="text", text=result.to_text())],

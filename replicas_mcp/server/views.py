@@ -35,7 +35,7 @@ def replica_summary(item: ReplicaListItem) -> ReplicaSummary:
     )
 
 
-class ChatSummary(BaseModel):
+class ChatSummary(ToolResult):
     id: str
     provider: str | None = None
     title: str | None = None

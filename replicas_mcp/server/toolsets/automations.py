@@ -20,23 +20,20 @@ tools = ToolGroup("automations")
 
 PROMPT_LIMIT = 4000
 Agent = Literal["claude", "codex", "cursor", "opencode"]
-Thinking = Literal["low", "medium", "high", "max"]
 
 
 class Trigger(BaseModel):
     type: Literal["cron", "github", "gitlab", "slack", "sentry", "custom"]
     config: dict[str, Any] = Field(
         default_factory=dict,
-        description=(
-            'cron: {"schedule":"0 9 * * 1-5","timezone":"UTC"}; github: {"event":"pull_request.opened"}'
-        ),
+        description='e.g. {"schedule":"0 9 * * 1-5"} (cron) or {"event":"pull_request.opened"}',
     )
 
 
 Triggers = Annotated[list[Trigger], Field(min_length=1)]
 
 
-class AutomationSummary(BaseModel):
+class AutomationSummary(ToolResult):
     id: str
     name: str
     enabled: bool | None = None
@@ -56,16 +53,12 @@ class AutomationView(ToolResult):
     id: str
     name: str
     enabled: bool | None = None
-    personal: bool = False
     prompt: str | None = None
-    description: str | None = None
     triggers: list[str]
     environment_id: str | None = None
     next_run: str | None = None
     agent: str | None = None
     model: str | None = None
-    size: str | None = None
-    lifecycle: str | None = None
     has_webhook: bool = False
 
 
@@ -119,16 +112,12 @@ def automation_view(automation: Automation) -> AutomationView:
         id=automation.id,
         name=automation.name,
         enabled=automation.enabled,
-        personal=automation.is_personal,
         prompt=truncate(automation.prompt, PROMPT_LIMIT) if automation.prompt else None,
-        description=preview(automation.description),
         triggers=[trigger_text(t) for t in automation.triggers],
         environment_id=automation.environment_id,
         next_run=automation.cron_next_fire_at,
         agent=automation.agent_provider,
         model=automation.model,
-        size=automation.workspace_size,
-        lifecycle=automation.workspace_lifecycle_policy,
         has_webhook=bool(automation.webhook_token),
     )
 
@@ -136,13 +125,13 @@ def automation_view(automation: Automation) -> AutomationView:
 @tools.tool(title="List automations", read_only=True)
 async def list_automations(
     ctx: ToolContext,
-    search: Annotated[str | None, Field(max_length=200, description="Name contains")] = None,
+    search: Annotated[str | None, Field(description="Name contains")] = None,
     enabled: bool | None = None,
     trigger_type: Literal["cron", "github", "gitlab", "slack", "sentry", "custom"] | None = None,
     page: Annotated[int, Field(ge=1)] = 1,
     limit: Annotated[int, Field(ge=1, le=100)] = 20,
 ) -> AutomationList:
-    """List automations (prompts run on a schedule or on repository events) with their triggers."""
+    """Automations (prompts run on a schedule or on repository events) and their triggers."""
     result = await client_of(ctx).automations.list(
         page=page, limit=limit, search=search, enabled=enabled, trigger_type=trigger_type
     )
@@ -156,8 +145,7 @@ async def list_automations(
 
 @tools.tool(title="Get automation", read_only=True)
 async def get_automation(ctx: ToolContext, automation_id: AutomationId) -> AutomationView:
-    """An automation's prompt, triggers, environment and agent settings. Then: list_automation_executions
-    for its runs, update_automation to change it."""
+    """An automation's prompt, triggers, environment and agent. Next: list_automation_executions."""
     return automation_view(await client_of(ctx).automations.get(automation_id))
 
 
@@ -165,34 +153,25 @@ async def get_automation(ctx: ToolContext, automation_id: AutomationId) -> Autom
 async def create_automation(
     ctx: ToolContext,
     name: Annotated[str, Field(min_length=1, max_length=100)],
-    prompt: Annotated[
-        str, Field(min_length=1, max_length=100_000, description="What the agent does each run")
-    ],
+    prompt: Annotated[str, Field(min_length=1, description="What the agent does each run")],
     environment_id: EnvironmentId,
     triggers: Triggers,
-    description: str | None = None,
     enabled: bool | None = None,
     agent_provider: Agent | None = None,
     model: str | None = None,
-    thinking_level: Thinking | None = None,
-    workspace_size: Literal["small", "large"] | None = None,
-) -> AutomationView:
-    """Create an automation: each time a trigger fires, a replica runs `prompt` in the environment.
-
-    At most one cron trigger and one trigger per event."""
+) -> AutomationSummary:
+    """Create an automation: whenever a trigger fires, a new replica runs `prompt` in the environment.
+    At most one cron trigger, and one trigger per event."""
     automation = await client_of(ctx).automations.create(
         name=name,
         prompt=prompt,
         environment_id=environment_id,
         triggers=[t.model_dump() for t in triggers],
-        description=description,
         enabled=enabled,
         agent_provider=agent_provider,
         model=model,
-        thinking_level=thinking_level,
-        workspace_size=workspace_size,
     )
-    return automation_view(automation)
+    return summary(automation)
 
 
 @tools.tool(title="Update automation", read_only=False, destructive=False, idempotent=True)
@@ -201,15 +180,14 @@ async def update_automation(
     automation_id: AutomationId,
     enabled: bool | None = None,
     name: Annotated[str | None, Field(min_length=1, max_length=100)] = None,
-    prompt: Annotated[str | None, Field(min_length=1, max_length=100_000)] = None,
+    prompt: Annotated[str | None, Field(min_length=1)] = None,
     triggers: Annotated[
         list[Trigger] | None, Field(min_length=1, description="Replaces all triggers")
     ] = None,
     environment_id: str | None = None,
     agent_provider: Agent | None = None,
     model: str | None = None,
-    thinking_level: Thinking | None = None,
-) -> AutomationView:
+) -> AutomationSummary:
     """Change an automation (only the fields given), e.g. enabled=false to pause it."""
     fields: dict[str, Any] = {
         key: value
@@ -220,7 +198,6 @@ async def update_automation(
             "environment_id": environment_id,
             "agent_provider": agent_provider,
             "model": model,
-            "thinking_level": thinking_level,
         }.items()
         if value is not None
     }
@@ -228,7 +205,7 @@ async def update_automation(
         fields["triggers"] = [t.model_dump() for t in triggers]
     if not fields:
         raise ToolError("Nothing to update: pass at least one field (e.g. enabled=false).")
-    return automation_view(await client_of(ctx).automations.update(automation_id, **fields))
+    return summary(await client_of(ctx).automations.update(automation_id, **fields))
 
 
 @tools.tool(title="Delete automation", read_only=False, destructive=True, idempotent=True)
@@ -244,8 +221,7 @@ async def trigger_automation(
     automation_id: AutomationId,
     payload: Annotated[dict[str, Any] | None, Field(description="Optional event data for the run")] = None,
 ) -> Triggered:
-    """Run a cron-triggered automation now (each call starts a new replica). Then: get_replica or
-    read_replica_history on the returned replica_id."""
+    """Run a cron-triggered automation now; each call starts a new replica. Next: read_replica_history."""
     result = await client_of(ctx).automations.trigger(automation_id, payload)
     note = (
         "Started; follow it with read_replica_history."

@@ -28,7 +28,7 @@ tools = ToolGroup("canvas")
 MAX_EMBEDDED_BYTES = 1_000_000
 TEXT_KINDS = frozenset({"markdown", "html"})
 
-Filename = Annotated[str, Field(min_length=1, max_length=500, description="From list_canvas_items")]
+Filename = Annotated[str, Field(min_length=1, description="From list_canvas_items")]
 
 
 class CanvasEntry(BaseModel):
@@ -58,9 +58,7 @@ def canvas_uri(replica_id: str, filename: str) -> str:
 
 @tools.tool(title="List canvas items", read_only=True)
 async def list_canvas_items(ctx: ToolContext, replica_id: ReplicaId, wake: Wake = False) -> CanvasList:
-    """List files the agent put in the replica's canvas (reports, screenshots): name, kind, size.
-
-    Then: read_canvas_item to view one."""
+    """Files the agent put in the replica's canvas (reports, screenshots). Next: read_canvas_item."""
     client = client_of(ctx)
     await ensure_awake(client, replica_id, wake=wake)
     items = await client.canvas.list(replica_id)
@@ -81,8 +79,8 @@ async def read_canvas_item(
     offset: Offset = 0,
     wake: Wake = False,
 ) -> Annotated[CallToolResult, CanvasItemView]:
-    """View one canvas file: images as images, markdown/html as text (paged), audio as audio, other
-    small files as an embedded blob. Files over the 5 MB cap are not returned (the result says so)."""
+    """View a canvas file: images as images, markdown/html as paged text, other small files embedded.
+    Files over the 5 MB cap are not returned."""
     client = client_of(ctx)
     await ensure_awake(client, replica_id, wake=wake)
     item = await client.canvas.get(replica_id, filename)

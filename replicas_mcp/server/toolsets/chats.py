@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Literal
 
+from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
 from replicas_mcp.server.args import ReplicaId, Wake
@@ -19,7 +20,6 @@ if TYPE_CHECKING:
 tools = ToolGroup("chats")
 
 ChatId = Annotated[str, Field(description="From list_chats")]
-MessageId = Annotated[str, Field(description="From get_chat_queue")]
 
 
 class ChatList(ToolResult):
@@ -30,8 +30,6 @@ class ChatList(ToolResult):
 class Queued(BaseModel):
     id: str
     message: str
-    sender: str | None = None
-    queued_at: str | None = None
 
 
 class QueueView(ToolResult):
@@ -51,17 +49,13 @@ class QueueView(ToolResult):
 
 
 def _queued(messages: list[QueuedMessage]) -> list[Queued]:
-    return [
-        Queued(id=m.id, message=clean_text(m.message), sender=m.senderDisplayName, queued_at=m.queuedAt)
-        for m in messages
-    ]
+    return [Queued(id=m.id, message=clean_text(m.message)) for m in messages]
 
 
 @tools.tool(title="List chats", read_only=True)
 async def list_chats(ctx: ToolContext, replica_id: ReplicaId, wake: Wake = False) -> ChatList:
-    """List a replica's chats (one conversation per coding agent) and whether each is busy.
-
-    Use a chat_id with send_replica_message or read_replica_history to target that chat."""
+    """A replica's chats (one conversation per coding agent) and whether each is busy. Pass a chat_id to
+    send_replica_message or read_replica_history."""
     client = client_of(ctx)
     await ensure_awake(client, replica_id, wake=wake)
     chats = await client.chats.list(replica_id)
@@ -73,18 +67,16 @@ async def create_chat(
     ctx: ToolContext,
     replica_id: ReplicaId,
     provider: Annotated[Literal["claude", "codex", "cursor", "opencode"], Field(description="Coding agent")],
-    title: Annotated[str | None, Field(max_length=200)] = None,
+    title: str | None = None,
 ) -> ChatSummary:
-    """Open a new chat in a replica, with another (or the same) coding agent, e.g. for a second opinion.
-
-    Then: send_replica_message with its chat_id."""
+    """Open another chat in a replica, e.g. a second agent for a review. Next: send_replica_message."""
     chat = await client_of(ctx).chats.create(replica_id, provider=provider, title=title)
     return chat_summary(chat)
 
 
 @tools.tool(title="Delete chat", read_only=False, destructive=True, idempotent=True)
 async def delete_chat(ctx: ToolContext, replica_id: ReplicaId, chat_id: ChatId) -> Done:
-    """Delete a chat and its conversation from a replica (the workspace and its files stay)."""
+    """Delete a chat and its conversation (the replica and its files stay)."""
     await client_of(ctx).chats.delete(replica_id, chat_id)
     return Done(id=chat_id, message=f"Chat {chat_id} deleted.")
 
@@ -93,38 +85,35 @@ async def delete_chat(ctx: ToolContext, replica_id: ReplicaId, chat_id: ChatId) 
 async def get_chat_queue(
     ctx: ToolContext, replica_id: ReplicaId, chat_id: ChatId, wake: Wake = False
 ) -> QueueView:
-    """Messages waiting for a busy chat's agent, next first. Remove, clear or reorder them with the
-    queue tools before the agent gets to them."""
+    """Messages waiting for a busy chat's agent, next first (ids for the queue tools)."""
     client = client_of(ctx)
     await ensure_awake(client, replica_id, wake=wake)
     queue = await client.queue.get(replica_id, chat_id)
     return QueueView(chat_id=queue.chatId, processing=queue.processing, queue=_queued(queue.queue))
 
 
-@tools.tool(title="Remove queued message", read_only=False, destructive=True, idempotent=True)
-async def remove_queued_message(
-    ctx: ToolContext, replica_id: ReplicaId, chat_id: ChatId, message_id: MessageId
-) -> QueueView:
-    """Drop one waiting message from a chat's queue (it is never sent). Returns the remaining queue."""
-    result = await client_of(ctx).queue.remove(replica_id, chat_id, message_id)
-    return QueueView(chat_id=chat_id, queue=_queued(result.queue))
-
-
-@tools.tool(title="Clear chat queue", read_only=False, destructive=True, idempotent=True)
-async def clear_chat_queue(ctx: ToolContext, replica_id: ReplicaId, chat_id: ChatId) -> QueueView:
-    """Drop every waiting message from a chat's queue; the agent's current turn continues."""
-    result = await client_of(ctx).queue.clear(replica_id, chat_id)
-    return QueueView(chat_id=chat_id, queue=_queued(result.queue))
-
-
-@tools.tool(title="Reorder chat queue", read_only=False, destructive=False, idempotent=True)
-async def reorder_chat_queue(
+@tools.tool(title="Edit chat queue", read_only=False, destructive=True, idempotent=True)
+async def edit_chat_queue(
     ctx: ToolContext,
     replica_id: ReplicaId,
     chat_id: ChatId,
-    message_id: MessageId,
-    position: Annotated[int, Field(ge=0, description="New position; 0 is next")],
+    action: Annotated[
+        Literal["remove", "clear", "move"], Field(description="remove one, clear all, move one")
+    ],
+    message_id: Annotated[str | None, Field(description="For remove/move: from get_chat_queue")] = None,
+    position: Annotated[int | None, Field(ge=0, description="For move: new place, 0 = next")] = None,
 ) -> QueueView:
-    """Move a waiting message to another place in the chat's queue (0 = handled next)."""
-    result = await client_of(ctx).queue.reorder(replica_id, chat_id, message_id, position)
+    """Change a chat's waiting messages before the agent gets to them: remove one, clear all, or move
+    one. The current turn goes on. Returns the queue left."""
+    queue = client_of(ctx).queue
+    if action == "clear":
+        result = await queue.clear(replica_id, chat_id)
+    elif message_id is None:
+        raise ToolError(f"action={action!r} needs message_id (see get_chat_queue).")
+    elif action == "remove":
+        result = await queue.remove(replica_id, chat_id, message_id)
+    elif position is None:
+        raise ToolError("action='move' needs position (0 = handled next).")
+    else:
+        result = await queue.reorder(replica_id, chat_id, message_id, position)
     return QueueView(chat_id=chat_id, queue=_queued(result.queue))

@@ -50,41 +50,23 @@ SYSTEM_PROMPT_LIMIT = 2000
 # --- results ------------------------------------------------------------------------------------------
 
 
-class Variable(BaseModel):
-    id: str
-    key: str
-    value: str
+class Part(ToolResult):
+    """One attached part: a variable (name = key), file (name = path), skill (name = slug) or registry
+    (name = URL). `value`: the variable's value (masked unless revealed) or the file's content (revealed)."""
 
-
-class FileEntry(BaseModel):
     id: str
     name: str
-    path: str
-    chars: int
-    content: str | None = None
+    value: str | None = None
 
 
-class Skill(BaseModel):
-    id: str
-    name: str
-    slug: str
-    source: str | None = None
-
-
-class Registry(BaseModel):
-    id: str
-    url: str
-    name: str | None = None
-
-
-class Mcp(BaseModel):
+class Mcp(ToolResult):
     id: str
     name: str
     transport: str
     config: dict[str, Any]
 
 
-class HookState(BaseModel):
+class HookState(ToolResult):
     warm_hook: str | None = None
     warm_pool_enabled: bool | None = None
     warm_pool_ready: int | None = None
@@ -99,13 +81,26 @@ class EnvironmentView(ToolResult):
     repository_id: str | None = None
     repository_set_id: str | None = None
     system_prompt: str | None = None
-    variables: list[Variable] | None = None
-    files: list[FileEntry] | None = None
-    skills: list[Skill] | None = None
-    registries: list[Registry] | None = None
+    variables: list[Part] | None = None
+    files: list[Part] | None = None
+    skills: list[Part] | None = None
+    registries: list[Part] | None = None
     mcps: list[Mcp] | None = None
     hooks: HookState | None = None
     note: str | None = None
+
+
+class EnvironmentSummary(ToolResult):
+    id: str
+    name: str
+    repository_id: str | None = None
+    repository_set_id: str | None = None
+
+    @classmethod
+    def of(cls, env: Environment) -> EnvironmentSummary:
+        return cls(
+            id=env.id, name=env.name, repository_id=env.repository_id, repository_set_id=env.repository_set_id
+        )
 
 
 class RepoSet(BaseModel):
@@ -118,15 +113,21 @@ class RepositorySetList(ToolResult):
     sets: list[RepoSet]
 
 
+class SkillHit(BaseModel):
+    name: str
+    slug: str
+    source: str
+
+
 class SkillHits(ToolResult):
-    skills: list[Skill]
+    skills: list[SkillHit]
 
 
 class HookOutcome(ToolResult):
     hook: str
     exit_code: int | None = None
     timed_out: bool | None = None
-    passed: bool
+    passed: bool | None = None  # None: not tested
     saved: bool
     output: str
 
@@ -175,22 +176,18 @@ async def environment_view(
     env_id = view.id
     if "variables" in include:
         view.variables = [
-            Variable(id=v.id, key=v.key, value=v.value if reveal else mask(v.value) or "")
+            Part(id=v.id, name=v.key, value=v.value if reveal else mask(v.value))
             for v in await envs.variables.list(env_id)
         ]
     if "files" in include:
         view.files = [
-            FileEntry(
-                id=f.id, name=f.name, path=f.path, chars=len(f.content), content=f.content if reveal else None
-            )
+            Part(id=f.id, name=f.path, value=f.content if reveal else mask(f.content))
             for f in await envs.files.list(env_id)
         ]
     if "skills" in include:
-        view.skills = [Skill(id=s.id, name=s.name, slug=s.slug) for s in await envs.skills.list(env_id)]
+        view.skills = [Part(id=s.id, name=s.slug) for s in await envs.skills.list(env_id)]
     if "registries" in include:
-        view.registries = [
-            Registry(id=r.id, url=r.url, name=r.name) for r in await envs.skill_registries.list(env_id)
-        ]
+        view.registries = [Part(id=r.id, name=r.url) for r in await envs.skill_registries.list(env_id)]
     if "mcps" in include:
         view.mcps = [_mcp_view(m, reveal) for m in await envs.mcps.list(env_id)]
     if "hooks" in include:
@@ -256,9 +253,8 @@ async def get_environment(
     include: Annotated[list[Section], Field(description="Parts to add")] = [],  # noqa: B006 (pydantic copies)
     reveal: Reveal = False,
 ) -> EnvironmentView:
-    """An environment's binding and system prompt, plus any parts asked for: variables (values masked),
-    files, skills, skill registries, MCPs (secrets masked), hooks and warm pool. Ids shown here are
-    what remove_environment_item takes."""
+    """An environment's binding and system prompt, plus the parts asked for (variables and MCP secrets
+    masked). Part ids are what remove_environment_item takes."""
     show, note = _reveal(ctx, reveal)
     view = await environment_view(client_of(ctx), environment_id, set(include), reveal=show)
     view.note = note
@@ -275,9 +271,9 @@ async def create_environment(
     ] = None,
     description: str | None = None,
     system_prompt: Annotated[str | None, Field(description="Standing instructions for agents")] = None,
-) -> EnvironmentView:
-    """Create an environment bound to a repository or repository set (or nothing). New environments
-    get a warm pool. Then: set_environment_variable / set_environment_file, and create_replica."""
+) -> EnvironmentSummary:
+    """Create an environment bound to a repository or repository set (or none), with a warm pool.
+    Next: set_environment_variable, create_replica."""
     env = await client_of(ctx).environments.create(
         name=name,
         description=description,
@@ -285,7 +281,7 @@ async def create_environment(
         repository_set_id=repository_set_id,
         system_prompt=system_prompt,
     )
-    return _environment_view(env)
+    return EnvironmentSummary.of(env)
 
 
 @tools.tool(title="Update environment", read_only=False, destructive=False, idempotent=True)
@@ -297,9 +293,8 @@ async def update_environment(
     system_prompt: str | None = None,
     repository_id: str | None = None,
     repository_set_id: str | None = None,
-) -> EnvironmentView:
-    """Change an environment's name, description, system prompt or repository binding (only the fields
-    given). The Global environment's own fields cannot be changed."""
+) -> EnvironmentSummary:
+    """Change an environment's fields given here (not the Global environment's)."""
     fields: dict[str, Any] = {
         key: value
         for key, value in {
@@ -316,20 +311,19 @@ async def update_environment(
             "Nothing to update: pass at least one of name, description, system_prompt, repository."
         )
     env = await client_of(ctx).environments.update(environment_id, **fields)
-    return _environment_view(env)
+    return EnvironmentSummary.of(env)
 
 
 @tools.tool(title="Delete environment", read_only=False, destructive=True, idempotent=True)
 async def delete_environment(ctx: ToolContext, environment_id: EnvironmentId) -> Done:
-    """Delete an environment with its variables, files, skills and hooks. Refused while an automation
-    uses it, and for the Global environment."""
+    """Delete an environment and all its parts. Refused for Global and while an automation uses it."""
     await client_of(ctx).environments.delete(environment_id)
     return Done(id=environment_id, message=f"Environment {environment_id} deleted.")
 
 
 @tools.tool(title="List repository sets", read_only=True)
 async def list_repository_sets(ctx: ToolContext) -> RepositorySetList:
-    """List repository sets (named groups of repositories) an environment can bind to."""
+    """Repository sets (named groups of repositories) an environment can bind to."""
     sets = await client_of(ctx).repositories.list_sets()
     return RepositorySetList(
         sets=[RepoSet(id=s.id, name=s.name, repos=[r.name for r in s.repositories]) for s in sets]
@@ -342,16 +336,15 @@ async def set_environment_variable(
     environment_id: EnvironmentId,
     key: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=200)],
     value: Annotated[str, Field(max_length=65_536)],
-) -> Variable:
-    """Create or replace an environment variable that every new replica of the environment gets
-    (encrypted at rest). The value is not echoed back."""
+) -> Part:
+    """Create or replace a variable every new replica of the environment gets (not echoed back)."""
     envs = client_of(ctx).environments
     existing = next((v for v in await envs.variables.list(environment_id) if v.key == key), None)
     if existing is None:
         variable = await envs.variables.create(environment_id, key=key, value=value)
     else:
         variable = await envs.variables.update(environment_id, existing.id, value=value)
-    return Variable(id=variable.id, key=variable.key, value=mask(value) or "")
+    return Part(id=variable.id, name=variable.key, value=mask(value))
 
 
 @tools.tool(title="Set environment file", read_only=False, destructive=False, idempotent=True)
@@ -361,8 +354,8 @@ async def set_environment_file(
     path: Annotated[str, Field(min_length=1, max_length=500, description="Where it goes, e.g. ~/AGENTS.md")],
     content: Annotated[str, Field(max_length=65_536, description="At most 64 KB")],
     name: Annotated[str | None, Field(max_length=200, description="Label; default: the file name")] = None,
-) -> FileEntry:
-    """Create or replace a file placed in every new replica of the environment, by path."""
+) -> Part:
+    """Create or replace (by path) a file placed in every new replica of the environment."""
     envs = client_of(ctx).environments
     existing = next((f for f in await envs.files.list(environment_id) if f.path == path), None)
     label = name or posixpath.basename(path) or path
@@ -370,7 +363,7 @@ async def set_environment_file(
         file = await envs.files.create(environment_id, name=label, path=path, content=content)
     else:
         file = await envs.files.update(environment_id, existing.id, name=name, content=content)
-    return FileEntry(id=file.id, name=file.name, path=file.path, chars=len(content))
+    return Part(id=file.id, name=file.path, value=mask(content))
 
 
 @tools.tool(title="Set environment MCP", read_only=False, destructive=False, idempotent=True)
@@ -383,8 +376,7 @@ async def set_environment_mcp(
         dict[str, Any], Field(description="stdio: {command, args, env}; http/sse: {url, headers}")
     ],
 ) -> Mcp:
-    """Create or replace (by name) an MCP server that agents in the environment's replicas can use.
-    Secrets in the answer are masked."""
+    """Create or replace (by name) an MCP server for the agents of the environment's replicas."""
     envs = client_of(ctx).environments
     existing = next((m for m in await envs.mcps.list(environment_id) if m.name == name), None)
     if existing is None:
@@ -398,9 +390,9 @@ async def set_environment_mcp(
 async def search_skills(
     ctx: ToolContext, query: Annotated[str, Field(min_length=1, max_length=200)]
 ) -> SkillHits:
-    """Search the skills.sh catalog. Then: enable_environment_skill with a hit's name, slug, source."""
+    """Search the skills.sh catalog. Next: enable_environment_skill with a hit."""
     hits = await client_of(ctx).environments.skills.search(query)
-    return SkillHits(skills=[Skill(id=h.slug, name=h.name, slug=h.slug, source=h.source) for h in hits])
+    return SkillHits(skills=[SkillHit(name=h.name, slug=h.slug, source=h.source) for h in hits])
 
 
 @tools.tool(title="Enable skill", read_only=False, destructive=False, idempotent=False)
@@ -410,12 +402,12 @@ async def enable_environment_skill(
     name: str,
     slug: str,
     source: Annotated[str, Field(description="Catalog URL from search_skills")],
-) -> Skill:
-    """Enable a catalog skill on an environment, so agents in its new replicas have it."""
+) -> Part:
+    """Give the agents of an environment's new replicas a catalog skill."""
     skill = await client_of(ctx).environments.skills.enable(
         environment_id, name=name, slug=slug, source=source
     )
-    return Skill(id=skill.id, name=skill.name, slug=skill.slug, source=skill.source)
+    return Part(id=skill.id, name=skill.slug)
 
 
 @tools.tool(title="Add skill registry", read_only=False, destructive=False, idempotent=False)
@@ -423,10 +415,10 @@ async def add_skill_registry(
     ctx: ToolContext,
     environment_id: EnvironmentId,
     url: Annotated[str, Field(pattern=r"^https://", description="GitHub repository URL")],
-) -> Registry:
-    """Register a GitHub repository of skills; its skills install into the environment's replicas."""
+) -> Part:
+    """Install the skills of a GitHub repository into the environment's replicas."""
     registry = await client_of(ctx).environments.skill_registries.add(environment_id, url=url)
-    return Registry(id=registry.id, url=registry.url, name=registry.name)
+    return Part(id=registry.id, name=registry.url)
 
 
 @tools.tool(title="Remove environment item", read_only=False, destructive=True, idempotent=True)
@@ -438,9 +430,7 @@ async def remove_environment_item(
         str, Field(min_length=1, description="Its id, or variable key / file path / skill slug / MCP name")
     ],
 ) -> Done:
-    """Remove a variable, file, skill (disable), skill registry or MCP from an environment.
-
-    Ids come from get_environment."""
+    """Remove a variable, file, skill, skill registry or MCP from an environment."""
     envs = client_of(ctx).environments
     remove: Callable[[str, str], Awaitable[None]]
     if kind == "variable":
@@ -468,68 +458,51 @@ async def remove_environment_item(
 
 
 @tools.tool(
-    title="Test environment hook", read_only=False, destructive=False, idempotent=True, timeout=HOOK_TIMEOUT
+    title="Test or save environment hook",
+    read_only=False,
+    destructive=True,
+    idempotent=True,
+    timeout=HOOK_TIMEOUT,
 )
-async def test_environment_hook(
-    ctx: ToolContext, environment_id: EnvironmentId, hook: HookKind, content: Script
-) -> HookOutcome:
-    """Run a warm or start hook script in a fresh sandbox without saving it (takes minutes; output
-    streams as progress). Returns exit code and the end of the output. Then: save_environment_hook."""
-    envs = client_of(ctx).environments
-    if hook == "warm":
-        stream = envs.warm_hooks.stream(environment_id, content, mode="test_only")
-    else:
-        stream = envs.start_hooks.stream_test(environment_id, content)
-    final, output = await _hook_run(ctx, stream)
-    if final is None or final.event == "error":
-        raise ToolError(
-            f"The {hook} hook test failed to run: {final.message if final else 'no result'}. Retry."
-        )
-    return _outcome(hook, final.exit_code, final.timed_out, False, output, environment_id)
-
-
-@tools.tool(
-    title="Save environment hook", read_only=False, destructive=False, idempotent=True, timeout=HOOK_TIMEOUT
-)
-async def save_environment_hook(
+async def run_environment_hook(
     ctx: ToolContext,
     environment_id: EnvironmentId,
     hook: HookKind,
     content: Script,
-    test_first: Annotated[bool, Field(description="Save only if a test run passes (default)")] = True,
+    save: Annotated[
+        Literal["no", "if_passes", "always"], Field(description="no: test only; always: save untested")
+    ] = "no",
 ) -> HookOutcome:
-    """Save and activate an environment's warm or start hook. By default it is tested first (output
-    streams as progress) and saved only if it passes. Empty content clears a start hook."""
+    """Test a warm/start hook script in a fresh sandbox (minutes; output streams as progress), and
+    save it if asked. Returns exit code, output tail, saved."""
     envs = client_of(ctx).environments
-    if not test_first:
+    if save == "always":
         if hook == "warm":
             await envs.warm_hooks.save(environment_id, content)
         else:
             await envs.start_hooks.save(environment_id, content)
-        return HookOutcome(hook=hook, passed=True, saved=True, output="(saved without a test run)")
+        return HookOutcome(hook=hook, passed=None, saved=True, output="(saved without a test run)")
     if hook == "warm":
-        final, output = await _hook_run(
-            ctx, envs.warm_hooks.stream(environment_id, content, mode="save_test")
-        )
-        if final is None or final.event == "error":
-            raise ToolError(
-                f"The warm hook test failed to run: {final.message if final else 'no result'}. Retry."
-            )
-        saved = final.warm_hook is not None  # the complete event carries the record it saved
-        return _outcome(hook, final.exit_code, final.timed_out, saved, output, environment_id)
-    final, output = await _hook_run(ctx, envs.start_hooks.stream_test(environment_id, content))
+        mode: Literal["save_test", "test_only"] = "save_test" if save == "if_passes" else "test_only"
+        stream = envs.warm_hooks.stream(environment_id, content, mode=mode)
+    else:
+        stream = envs.start_hooks.stream_test(environment_id, content)
+    final, output = await _hook_run(ctx, stream)
     if final is None or final.event == "error":
-        raise ToolError(
-            f"The start hook test failed to run: {final.message if final else 'no result'}. Retry."
-        )
+        problem = (final.message if final else None) or "the stream ended without a result"
+        raise ToolError(f"The {hook} hook test could not run: {clean_text(problem)}. Retry later.")
     passed = final.exit_code == 0 and not final.timed_out
-    if passed:
-        await envs.start_hooks.save(environment_id, content)
-    return _outcome(hook, final.exit_code, final.timed_out, passed, output, environment_id)
+    saved = False
+    if save == "if_passes" and hook == "warm":
+        saved = final.warm_hook is not None  # the complete event carries the record it saved
+    elif save == "if_passes" and passed:
+        await envs.start_hooks.save(environment_id, content)  # the API has no start-hook save-and-test
+        saved = True
+    return _outcome(hook, final.exit_code, final.timed_out, saved, output, environment_id)
 
 
 @tools.tool(title="Set warm pool", read_only=False, destructive=False, idempotent=True)
 async def set_warm_pool(ctx: ToolContext, environment_id: EnvironmentId, enabled: bool) -> HookState:
-    """Turn an environment's warm pool (pre-booted workspaces: replicas start in seconds) on or off."""
+    """Turn an environment's warm pool (pre-booted workspaces) on or off."""
     pool = await client_of(ctx).environments.warm_pool.set(environment_id, enabled=enabled)
     return HookState(warm_pool_enabled=pool.enabled, warm_pool_ready=pool.ready_count)

@@ -19,11 +19,9 @@ tools = ToolGroup("hooks")
 
 class HookRun(BaseModel):
     hook: str  # "warm" or "start"
-    type: str | None = None  # global / environment / repository
     name: str | None = None
     exit_code: int | None = None
     timed_out: bool | None = None
-    executed_at: str | None = None
 
 
 class HookLogs(ToolResult):
@@ -34,8 +32,7 @@ class HookLogs(ToolResult):
 
     def to_text(self) -> str:
         runs = "; ".join(
-            f"{r.hook} {r.name or r.type}: exit {r.exit_code}{' (timed out)' if r.timed_out else ''}"
-            for r in self.runs
+            f"{r.hook} {r.name}: exit {r.exit_code}{' (timed out)' if r.timed_out else ''}" for r in self.runs
         )
         more = (
             f"\n[more output: call get_replica_hooks with offset={self.next_offset}]"
@@ -53,11 +50,9 @@ def _runs(hook: str, section: Mapping[str, Any]) -> list[tuple[HookRun, str]]:
             continue
         run = HookRun(
             hook=hook,
-            type=entry.get("hookType"),
-            name=entry.get("hookName") or entry.get("repoName"),
+            name=entry.get("hookName") or entry.get("repoName") or entry.get("hookType"),
             exit_code=entry.get("exitCode"),
             timed_out=entry.get("timedOut"),
-            executed_at=entry.get("executedAt"),
         )
         output = str(entry.get("output") or "")
         if entry.get("outputTruncated"):
@@ -74,16 +69,14 @@ async def get_replica_hooks(
     offset: Offset = 0,
     wake: Wake = False,
 ) -> HookLogs:
-    """Logs of the replica's warm hooks and start hooks (setup scripts): exit codes and output.
-
-    Use when a workspace misbehaves after boot (missing dependencies, failed installs)."""
+    """Output and exit codes of the replica's warm and start hooks (setup scripts): for failed installs
+    or a broken boot."""
     client = client_of(ctx)
     await ensure_awake(client, replica_id, wake=wake)
     hooks = await client.hooks.get(replica_id)
     runs = _runs("warm", hooks.warm_hooks) + _runs("start", hooks.start_hooks)
     full_log = "\n".join(
-        f"=== {run.hook} hook {run.name or run.type} (exit {run.exit_code}) ===\n{output}"
-        for run, output in runs
+        f"=== {run.hook} hook {run.name} (exit {run.exit_code}) ===\n{output}" for run, output in runs
     )
     part = page_text(full_log, offset, max_chars)
     return HookLogs(

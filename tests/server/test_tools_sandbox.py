@@ -1,0 +1,407 @@
+"""Every tool, called through MCP against the sandbox, in both protocol eras."""
+
+from __future__ import annotations
+
+import base64
+
+import anyio
+import pytest
+from mcp.types import EmbeddedResource, ImageContent, TextContent
+
+from replicas_mcp.sandbox.serve import RunningSandbox
+from replicas_mcp.server.registry import all_tools
+
+from .helpers import (
+    MODES,
+    bound_environment,
+    call,
+    call_error,
+    connect,
+    data,
+    eventually,
+    force_status,
+    new_replica,
+    text,
+    wait_idle,
+)
+
+CALLED: set[str] = set()
+
+
+async def _call(client, name, args=None):  # type: ignore[no-untyped-def]
+    CALLED.add(name)
+    return await call(client, name, args)
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_replicas_toolset(sandbox: RunningSandbox, mode: str) -> None:
+    async with connect(sandbox, mode=mode) as client:
+        assert client.protocol_version == ("2026-07-28" if mode == "auto" else "2025-11-25")
+        repos = data(await _call(client, "list_repositories"))["repositories"]
+        assert repos and {"id", "name"} <= set(repos[0])
+        envs = data(await _call(client, "list_environments"))["environments"]
+        assert any(env["is_global"] for env in envs)
+
+        env = await bound_environment(client)
+        created = data(
+            await _call(
+                client,
+                "create_replica",
+                {"name": "fix-login", "message": "Fix the login timeout [[pr]]", "environment_id": env},
+            )
+        )
+        assert created["status"] == "preparing"
+        rid = created["id"]
+        await wait_idle(client, rid)
+
+        listed = data(await _call(client, "list_replicas", {"status": "active"}))
+        assert [r["id"] for r in listed["replicas"]] == [rid]
+
+        view = data(
+            await _call(client, "get_replica", {"replica_id": rid, "include_diff": True, "max_chars": 200})
+        )
+        assert view["repos"][0]["prs"], "the [[pr]] directive opens a pull request"
+        assert view["repos"][0]["added"] > 0
+        assert "untrusted-data" in view["diff"]
+
+        sent = data(await _call(client, "send_replica_message", {"replica_id": rid, "message": "Add tests"}))
+        assert sent["status"] in ("sent", "queued")
+        await wait_idle(client, rid)
+
+        history = await _call(client, "read_replica_history", {"replica_id": rid})
+        body = text(history)
+        assert "Add tests" in body and "Fix the login timeout" in body
+        assert body.startswith("<untrusted-data")
+        first = data(await _call(client, "read_replica_history", {"replica_id": rid, "max_chars": 200}))
+        assert first["next_offset"] is not None and "read_replica_history" in text(
+            await call(client, "read_replica_history", {"replica_id": rid, "max_chars": 200})
+        )
+        older = data(
+            await _call(client, "read_replica_history", {"replica_id": rid, "offset": first["next_offset"]})
+        )
+        assert older["events"] > 0
+
+        await force_status(sandbox, rid, "sleeping")
+        asleep = data(await _call(client, "get_replica", {"replica_id": rid}))
+        assert asleep["status"] == "sleeping" and "wake" in asleep["note"]
+        message = await call_error(client, "read_replica_history", {"replica_id": rid})
+        assert "sleeping" in message and "wake_replica" in message and "wake=true" in message
+        woken = data(await _call(client, "wake_replica", {"replica_id": rid, "wait": True}))
+        assert woken["status"] == "active"
+        assert data(await _call(client, "wake_replica", {"replica_id": rid}))["note"] == "Already awake."
+
+        done = data(await _call(client, "delete_replica", {"replica_id": rid}))
+        assert done["ok"] is True
+        assert data(await _call(client, "delete_replica", {"replica_id": rid}))["ok"] is True  # idempotent
+
+
+async def test_reads_do_not_wake_unless_asked(sandbox: RunningSandbox) -> None:
+    async with connect(sandbox, toolsets=("all",)) as client:
+        rid = await new_replica(client, "sleepy")
+        await force_status(sandbox, rid, "sleeping")
+        for name, args in (
+            ("list_chats", {"replica_id": rid}),
+            ("list_canvas_items", {"replica_id": rid}),
+            ("get_replica_hooks", {"replica_id": rid}),
+        ):
+            assert "sleeping" in await call_error(client, name, args)
+        listed = data(await call(client, "list_replicas"))["replicas"]
+        assert listed[0]["status"] == "sleeping", "reads above must not have woken it"
+        history = data(await call(client, "read_replica_history", {"replica_id": rid, "wake": True}))
+        assert history["total"] > 0
+        assert data(await call(client, "list_replicas"))["replicas"][0]["status"] == "active"
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_chats_toolset(sandbox: RunningSandbox, mode: str) -> None:
+    async with connect(sandbox, mode=mode, toolsets=("chats", "replicas")) as client:
+        rid = await new_replica(client, "chatty")
+        chats = data(await _call(client, "list_chats", {"replica_id": rid}))["chats"]
+        main_chat = chats[0]["id"]
+        second = data(
+            await _call(client, "create_chat", {"replica_id": rid, "provider": "codex", "title": "Review"})
+        )
+        assert second["provider"] == "codex"
+
+        # A slow turn keeps the chat busy, so the next messages queue up behind it.
+        await call(client, "send_replica_message", {"replica_id": rid, "message": "Refactor [[slow:60]]"})
+        for n in range(3):
+            queued = data(
+                await call(client, "send_replica_message", {"replica_id": rid, "message": f"then {n}"})
+            )
+            assert queued["status"] == "queued"
+        queue = data(await _call(client, "get_chat_queue", {"replica_id": rid, "chat_id": main_chat}))
+        assert [m["message"] for m in queue["queue"]] == ["then 0", "then 1", "then 2"]
+        ids = [m["id"] for m in queue["queue"]]
+
+        moved = data(
+            await _call(
+                client,
+                "edit_chat_queue",
+                {
+                    "replica_id": rid,
+                    "chat_id": main_chat,
+                    "action": "move",
+                    "message_id": ids[2],
+                    "position": 0,
+                },
+            )
+        )
+        assert [m["id"] for m in moved["queue"]] == [ids[2], ids[0], ids[1]]
+        removed = data(
+            await call(
+                client,
+                "edit_chat_queue",
+                {"replica_id": rid, "chat_id": main_chat, "action": "remove", "message_id": ids[0]},
+            )
+        )
+        assert [m["id"] for m in removed["queue"]] == [ids[2], ids[1]]
+        needs_id = await call_error(
+            client, "edit_chat_queue", {"replica_id": rid, "chat_id": main_chat, "action": "remove"}
+        )
+        assert "message_id" in needs_id
+        cleared = data(
+            await call(
+                client, "edit_chat_queue", {"replica_id": rid, "chat_id": main_chat, "action": "clear"}
+            )
+        )
+        assert cleared["queue"] == []
+
+        await _call(client, "delete_chat", {"replica_id": rid, "chat_id": second["id"]})
+        remaining = data(await call(client, "list_chats", {"replica_id": rid}))["chats"]
+        assert second["id"] not in [c["id"] for c in remaining]
+
+
+async def test_canvas_and_hooks_toolsets(sandbox: RunningSandbox) -> None:
+    async with connect(sandbox, toolsets=("replicas", "canvas", "hooks")) as client:
+        rid = await new_replica(
+            client, "drawing", "Show me [[canvas:image]] [[canvas:markdown]] [[canvas:large]] [[canvas:html]]"
+        )
+        items = data(await _call(client, "list_canvas_items", {"replica_id": rid}))["items"]
+        by_kind = {item["kind"]: item["filename"] for item in items}
+        assert {"image", "markdown", "html", "video"} <= set(by_kind)
+
+        image = await _call(client, "read_canvas_item", {"replica_id": rid, "filename": by_kind["image"]})
+        block = image.content[0]
+        assert isinstance(block, ImageContent) and block.mime_type == "image/png"
+        assert base64.b64decode(block.data).startswith(b"\x89PNG")
+        assert data(image)["delivered"] == "image"
+
+        note = await call(client, "read_canvas_item", {"replica_id": rid, "filename": by_kind["markdown"]})
+        assert isinstance(note.content[0], TextContent) and "untrusted-data" in note.content[0].text
+        assert data(note)["delivered"] == "text"
+
+        large = await call(client, "read_canvas_item", {"replica_id": rid, "filename": by_kind["video"]})
+        assert data(large)["delivered"] == "none" and "5 MB" in text(large)
+
+        hooks = await _call(client, "get_replica_hooks", {"replica_id": rid, "max_chars": 200})
+        runs = data(hooks)["runs"]
+        assert {run["hook"] for run in runs} == {"warm", "start"}
+        assert data(hooks)["next_offset"] is not None and "offset=" in text(hooks)
+
+
+async def test_binary_canvas_item_is_embedded(sandbox: RunningSandbox) -> None:
+    """Kinds other than image/audio/text come back as an embedded blob (when small)."""
+    from replicas_mcp.server.toolsets import canvas
+
+    async with connect(sandbox, toolsets=("replicas", "canvas")) as client:
+        rid = await new_replica(client, "video-maker", "Record it [[canvas:large]]")
+        items = data(await call(client, "list_canvas_items", {"replica_id": rid}))["items"]
+        video = next(i for i in items if i["kind"] == "video")
+        assert video["size_bytes"] > canvas.MAX_EMBEDDED_BYTES
+        result = await call(client, "read_canvas_item", {"replica_id": rid, "filename": video["filename"]})
+        assert not any(isinstance(b, EmbeddedResource) for b in result.content)
+
+
+async def test_environments_toolset(sandbox: RunningSandbox) -> None:
+    async with connect(sandbox, toolsets=("environments", "replicas")) as client:
+        repos = data(await call(client, "list_repositories"))["repositories"]
+        sets = data(await _call(client, "list_repository_sets"))["sets"]
+        assert isinstance(sets, list)
+        env = data(
+            await _call(
+                client,
+                "create_environment",
+                {"name": "staging", "repository_id": repos[0]["id"], "system_prompt": "Target staging."},
+            )
+        )
+        eid = env["id"]
+        renamed = data(
+            await _call(client, "update_environment", {"environment_id": eid, "name": "staging-eu"})
+        )
+        assert renamed["name"] == "staging-eu"
+        assert "Nothing to update" in await call_error(client, "update_environment", {"environment_id": eid})
+
+        secret = "postgres://user:hunter2@db/prod"
+        var = data(
+            await _call(
+                client, "set_environment_variable", {"environment_id": eid, "key": "DB_URL", "value": secret}
+            )
+        )
+        assert secret not in str(var) and var["name"] == "DB_URL"
+        again = data(
+            await call(
+                client, "set_environment_variable", {"environment_id": eid, "key": "DB_URL", "value": "x"}
+            )
+        )
+        assert again["id"] == var["id"], "set_* updates by key instead of duplicating"
+
+        await _call(
+            client,
+            "set_environment_file",
+            {"environment_id": eid, "path": "~/AGENTS.md", "content": "# Conventions\n"},
+        )
+        mcp = data(
+            await _call(
+                client,
+                "set_environment_mcp",
+                {
+                    "environment_id": eid,
+                    "name": "linear",
+                    "transport": "stdio",
+                    "config": {
+                        "command": "npx",
+                        "args": ["-y", "@linear/mcp"],
+                        "env": {"LINEAR_API_KEY": "lin_123456"},
+                    },
+                },
+            )
+        )
+        assert "lin_123456" not in str(mcp)
+        hits = data(await _call(client, "search_skills", {"query": "docker"}))["skills"]
+        assert hits
+        skill = data(await _call(client, "enable_environment_skill", {"environment_id": eid, **hits[0]}))
+        registry = data(
+            await _call(
+                client, "add_skill_registry", {"environment_id": eid, "url": "https://github.com/acme/skills"}
+            )
+        )
+        pool = data(await _call(client, "set_warm_pool", {"environment_id": eid, "enabled": False}))
+        assert pool["warm_pool_enabled"] is False
+
+        full = await _call(
+            client,
+            "get_environment",
+            {
+                "environment_id": eid,
+                "include": ["variables", "files", "skills", "registries", "mcps", "hooks"],
+            },
+        )
+        view = data(full)
+        assert view["variables"][0]["value"].startswith("***") and "hunter2" not in text(full)
+        assert view["mcps"][0]["config"]["env"]["LINEAR_API_KEY"].startswith("***")
+        assert view["skills"][0]["id"] == skill["id"] and view["registries"][0]["id"] == registry["id"]
+        revealed = data(
+            await call(
+                client, "get_environment", {"environment_id": eid, "include": ["variables"], "reveal": True}
+            )
+        )
+        assert revealed["variables"][0]["value"] == "x"
+
+        outcome = data(
+            await _call(
+                client,
+                "run_environment_hook",
+                {"environment_id": eid, "hook": "warm", "content": "#!/usr/bin/env bash\necho hi\n"},
+            )
+        )
+        assert outcome["saved"] is False and outcome["exit_code"] is not None
+        saved = data(
+            await call(
+                client,
+                "run_environment_hook",
+                {
+                    "environment_id": eid,
+                    "hook": "start",
+                    "content": "#!/usr/bin/env bash\necho up\n",
+                    "save": "always",
+                },
+            )
+        )
+        assert saved["saved"] is True
+
+        for kind, item in (
+            ("variable", "DB_URL"),
+            ("file", "~/AGENTS.md"),
+            ("mcp", "linear"),
+            ("skill", skill["id"]),
+            ("registry", registry["id"]),
+        ):
+            await _call(
+                client, "remove_environment_item", {"environment_id": eid, "kind": kind, "item": item}
+            )
+        gone = await call_error(
+            client, "remove_environment_item", {"environment_id": eid, "kind": "mcp", "item": "linear"}
+        )
+        assert "already removed" in gone
+
+        await _call(client, "delete_environment", {"environment_id": eid})
+        assert "list_environments" in await call_error(client, "get_environment", {"environment_id": eid})
+
+
+async def test_hook_output_streams_as_progress(sandbox: RunningSandbox) -> None:
+    seen: list[str | None] = []
+
+    async def progress(value: float, total: float | None, message: str | None) -> None:
+        seen.append(message)
+
+    async with connect(sandbox, toolsets=("environments",)) as client:
+        with anyio.fail_after(30):
+            result = await client.call_tool(
+                "run_environment_hook",
+                {
+                    "environment_id": "global",
+                    "hook": "warm",
+                    "content": "#!/usr/bin/env bash\necho building\n",
+                    "save": "if_passes",
+                },
+                progress_callback=progress,
+            )
+        assert not result.is_error, text(result)
+        assert seen and any(m for m in seen)
+        assert data(result)["passed"] is True and data(result)["saved"] is True
+
+
+async def test_automations_toolset(sandbox: RunningSandbox) -> None:
+    async with connect(sandbox, toolsets=("automations", "replicas")) as client:
+        env = await bound_environment(client)
+        created = data(
+            await _call(
+                client,
+                "create_automation",
+                {
+                    "name": "nightly",
+                    "prompt": "Update dependencies",
+                    "environment_id": env,
+                    "triggers": [{"type": "cron", "config": {"schedule": "0 3 * * *"}}],
+                },
+            )
+        )
+        aid = created["id"]
+        assert created["triggers"] == ["cron 0 3 * * *"] or created["triggers"][0].startswith(
+            "cron 0 3 * * *"
+        )
+        listed = data(await _call(client, "list_automations", {"search": "night"}))
+        assert [a["id"] for a in listed["automations"]] == [aid]
+        viewed = data(await _call(client, "get_automation", {"automation_id": aid}))
+        assert viewed["prompt"] == "Update dependencies"
+        paused = data(await _call(client, "update_automation", {"automation_id": aid, "enabled": False}))
+        assert paused["enabled"] is False
+        await call(client, "update_automation", {"automation_id": aid, "enabled": True})
+        run = data(await _call(client, "trigger_automation", {"automation_id": aid}))
+        assert run["execution_id"]
+
+        async def executed() -> bool:
+            runs = data(await call(client, "list_automation_executions", {"automation_id": aid}))
+            return bool(runs["executions"])
+
+        await eventually(executed)
+        await _call(client, "list_automation_executions", {"automation_id": aid})
+        await _call(client, "delete_automation", {"automation_id": aid})
+        assert "list_automations" in await call_error(client, "get_automation", {"automation_id": aid})
+
+
+def test_every_tool_was_called() -> None:
+    """Runs last in this module (pytest keeps file order): every declared tool was exercised above."""
+    missing = {spec.name for spec in all_tools()} - CALLED
+    assert not missing, f"tools never called against the sandbox: {sorted(missing)}"
