@@ -20,13 +20,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from replicas_mcp.sandbox.automations import automation_routes
 from replicas_mcp.sandbox.control import control_routes
 from replicas_mcp.sandbox.environments import config_routes
 from replicas_mcp.sandbox.errors import ApiError
 from replicas_mcp.sandbox.faults import FaultMiddleware
 from replicas_mcp.sandbox.replica_routes import replica_routes
 from replicas_mcp.sandbox.state import Timing
-from replicas_mcp.sandbox.world import DEFAULT_KEYS, ApiKey, World, automations_module
+from replicas_mcp.sandbox.world import DEFAULT_KEYS, ApiKey, World
 
 logger = logging.getLogger("replicas_mcp.sandbox")
 
@@ -117,9 +118,7 @@ def create_app(
             await world.aclose()
 
     # Configuration routes first, so `/v1/replica/repositories` is not taken for a replica id.
-    automations = automations_module()
-    automation_routes = [] if automations is None else automations.automation_routes()
-    routes = [*control_routes(), *config_routes(), *automation_routes, *replica_routes()]
+    routes = [*control_routes(), *config_routes(), *automation_routes(), *replica_routes()]
     app = Starlette(
         routes=routes,
         middleware=[

@@ -47,9 +47,27 @@ def _install_log_filter() -> None:
 class _EmbeddedServer(uvicorn.Server):
     """A uvicorn server that leaves signal handling to its host (pytest, a benchmark, the MCP server)."""
 
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._exit_requested = asyncio.Event()
+
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+    def request_exit(self) -> None:
+        self.should_exit = True
+        self._exit_requested.set()
+
+    async def main_loop(self) -> None:
+        # uvicorn's loop polls `should_exit` every 0.1 s; waking at once keeps test teardowns short.
+        counter = 0
+        should_exit = await self.on_tick(counter)
+        while not should_exit:
+            counter = (counter + 1) % 864000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._exit_requested.wait(), 0.1)
+            should_exit = await self.on_tick(counter)
 
 
 @dataclass(frozen=True)
@@ -102,32 +120,44 @@ def _config(app: Starlette, host: str, port: int, *, log_level: str) -> uvicorn.
 
 
 @contextlib.asynccontextmanager
-async def running_sandbox(
-    *, host: str = "127.0.0.1", **create_app_kwargs: Any
-) -> AsyncIterator[RunningSandbox]:
-    """Serve a fresh sandbox on a free loopback port for the duration of the block."""
+async def serving(app: Starlette, *, host: str = "127.0.0.1") -> AsyncIterator[str]:
+    """Serve any ASGI app on a free port of `host` in a background task; yields its base URL."""
     _install_log_filter()
-    app = create_app(**create_app_kwargs)
     sock = _bind(host, 0)
     bound_port = sock.getsockname()[1]
     server = _EmbeddedServer(_config(app, host, bound_port, log_level="warning"))
-    serving = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]), name="replicas sandbox")
+    serving_task = asyncio.get_running_loop().create_task(
+        server.serve(sockets=[sock]), name="loopback server"
+    )
     try:
         async with asyncio.timeout(STARTUP_TIMEOUT_SECONDS):
             while not server.started:
-                if serving.done():
-                    serving.result()  # surfaces the startup error
-                    raise RuntimeError("the sandbox server stopped during startup")
+                if serving_task.done():
+                    serving_task.result()  # surfaces the startup error
+                    raise RuntimeError("the server stopped during startup")
                 await asyncio.sleep(0.01)
         url_host = f"[{host}]" if ":" in host else host
-        yield RunningSandbox(base_url=f"http://{url_host}:{bound_port}", app=app, world=world_of(app))
+        yield f"http://{url_host}:{bound_port}"
     finally:
-        world_of(app).close_streams()  # open event streams end, so shutdown need not wait for them
-        server.should_exit = True
+        server.request_exit()
         try:
-            await serving
+            await serving_task
         finally:
             sock.close()
+
+
+@contextlib.asynccontextmanager
+async def running_sandbox(
+    *, host: str = "127.0.0.1", **create_app_kwargs: Any
+) -> AsyncIterator[RunningSandbox]:
+    """Serve a fresh sandbox (`create_app(**create_app_kwargs)`) on a free loopback port for the block."""
+    app = create_app(**create_app_kwargs)
+    world = world_of(app)
+    async with serving(app, host=host) as base_url:
+        try:
+            yield RunningSandbox(base_url=base_url, app=app, world=world)
+        finally:
+            world.close_streams()  # open event streams end, so the shutdown need not wait for them
 
 
 def run_standalone(

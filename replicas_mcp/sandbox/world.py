@@ -8,13 +8,10 @@ org never shifts the ids of another.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
-from types import ModuleType
 from dataclasses import dataclass
-from typing import Any
 
-
+from replicas_mcp.sandbox.automations import AutomationStore
 from replicas_mcp.sandbox.clock import Clock
 from replicas_mcp.sandbox.environments import OrgConfig
 from replicas_mcp.sandbox.faults import FaultController
@@ -59,13 +56,6 @@ DEFAULT_KEYS: tuple[ApiKey, ...] = (
 )
 
 
-def automations_module() -> ModuleType | None:
-    try:
-        return importlib.import_module("replicas_mcp.sandbox.automations")
-    except ModuleNotFoundError:
-        return None
-
-
 class Organization:
     def __init__(
         self,
@@ -91,14 +81,8 @@ class Organization:
             webhooks=webhooks,
             timing=timing,
         )
-        module = automations_module()
-        # Until the configuration side's automations.py lands, an org has no automation store.
-        self.automations: Any = (
-            None
-            if module is None
-            else module.AutomationStore(
-                org_id=org_id, ids=ids, clock=clock, config=self.config, launcher=self.workspaces
-            )
+        self.automations = AutomationStore(
+            org_id=org_id, ids=ids, clock=clock, config=self.config, launcher=self.workspaces
         )
 
 

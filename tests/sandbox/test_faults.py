@@ -1,0 +1,135 @@
+"""Fault injection and request accounting, in-process and over the `/_sandbox/` control endpoints."""
+
+from __future__ import annotations
+
+import anyio
+import httpx2
+import pytest
+from sandbox_helpers import FIRE_AND_FORGET, assert_error, client, create_replica, environment_id, wait_idle
+
+from replicas_mcp.sandbox.serve import RunningSandbox
+
+
+async def test_an_injected_429_carries_retry_after_for_the_given_number_of_times(
+    sandbox: RunningSandbox,
+) -> None:
+    sandbox.faults.inject_status(429, route="/v1/replica", method="GET", times=2, retry_after=3)
+    async with client(sandbox) as api:
+        for _ in range(2):
+            response = await api.get("/v1/replica")
+            assert_error(response, 429, "Too many requests")
+            assert response.headers["retry-after"] == "3"
+        assert (await api.get("/v1/replica")).status_code == 200
+    assert sandbox.faults.stats.count("GET", "/v1/replica") == 3
+    assert sandbox.faults.stats.count("GET", "/v1/replica", handled=True) == 1
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+async def test_server_errors_can_be_injected_per_route(sandbox: RunningSandbox, status: int) -> None:
+    sandbox.faults.inject_status(status, route="/v1/replica/{id}/messages", method="POST")
+    async with client(sandbox) as api:
+        replica = await create_replica(api)
+        url = f"/v1/replica/{replica['id']}/messages"
+        assert_error(await api.post(url, json={"message": "x"}), status)
+        assert (await api.post(url, json={"message": "x"})).status_code == 200
+        assert (await api.get("/v1/replica")).status_code == 200  # other routes are untouched
+
+
+async def test_latency_after_the_handler_makes_a_create_time_out_after_it_happened(
+    sandbox: RunningSandbox,
+) -> None:
+    sandbox.faults.add_latency(1.0, route="/v1/replica", method="POST", when="after", times=1)
+    async with client(sandbox) as api:
+        env = await environment_id(api)
+        body = {"name": "late-answer", "message": "hi", "environment_id": env}
+        with pytest.raises(httpx2.ReadTimeout):
+            await api.post("/v1/replica", json=body, headers=FIRE_AND_FORGET, timeout=0.3)
+        names = [item["name"] for item in (await api.get("/v1/replica")).json()["replicas"]]
+        assert names == ["late-answer"]  # the server did the work
+    assert sandbox.faults.stats.count("POST", "/v1/replica", handled=True) == 1
+
+
+async def test_latency_before_the_handler_delays_the_response(sandbox: RunningSandbox) -> None:
+    sandbox.faults.add_latency(0.3, route="/v1/replica", method="GET", times=1)
+    async with client(sandbox) as api:
+        started = anyio.current_time()
+        assert (await api.get("/v1/replica")).status_code == 200
+        assert anyio.current_time() - started >= 0.3
+        started = anyio.current_time()
+        await api.get("/v1/replica")
+        assert anyio.current_time() - started < 0.3
+
+
+async def test_a_dropped_connection_is_a_transport_error(sandbox: RunningSandbox) -> None:
+    sandbox.faults.drop_connection(route="/v1/replica/{id}", method="GET", times=1)
+    async with client(sandbox) as api:
+        replica = await create_replica(api)
+        with pytest.raises(httpx2.RemoteProtocolError):
+            await api.get(f"/v1/replica/{replica['id']}")
+        assert (await api.get(f"/v1/replica/{replica['id']}")).status_code == 200
+
+
+async def test_the_control_endpoints_drive_faults_stats_and_status(sandbox: RunningSandbox) -> None:
+    async with client(sandbox) as api, httpx2.AsyncClient(base_url=f"{sandbox.base_url}/_sandbox") as control:
+        assert (await control.get("/health")).json() == {"ok": True}
+        created = await control.post(
+            "/faults",
+            json={"kind": "status", "status": 503, "route": "/v1/replica", "method": "GET", "times": 1},
+        )
+        assert created.status_code == 201
+        fault = created.json()["fault"]
+        assert (fault["kind"], fault["status"], fault["times"], fault["fired"]) == ("status", 503, 1, 0)
+        assert [rule["id"] for rule in (await control.get("/faults")).json()["faults"]] == [fault["id"]]
+        assert_error(await api.get("/v1/replica"), 503)
+        assert (await api.get("/v1/replica")).status_code == 200
+
+        latency = (
+            await control.post("/faults", json={"kind": "latency", "seconds": 5, "route": "/v1/x"})
+        ).json()
+        assert (await control.delete(f"/faults/{latency['fault']['id']}")).json() == {"success": True}
+        assert_error(await control.delete(f"/faults/{latency['fault']['id']}"), 404)
+        await control.post("/faults", json={"kind": "drop", "route": "/v1/nothing"})
+        assert (await control.delete("/faults")).json()["removed"] == 2
+        assert (await control.get("/faults")).json() == {"faults": []}
+
+        for bad in (
+            {"kind": "meteor"},
+            {"kind": "status"},
+            {"kind": "status", "status": 418},
+            {"kind": "latency"},
+        ):
+            assert_error(await control.post("/faults", json=bad), 400)
+        assert_error(await control.post("/faults", json={"kind": "status", "status": 500, "times": 0}), 400)
+
+        stats = (await control.get("/stats")).json()
+        assert stats["requests"]["GET /v1/replica"] == 2
+        assert stats["handled"]["GET /v1/replica"] == 1
+        assert (await control.delete("/stats")).json() == {"success": True}
+        assert (await control.get("/stats")).json() == {"requests": {}, "handled": {}}
+
+        replica = await create_replica(api)
+        await wait_idle(api, replica["id"])
+        forced = await control.post(
+            f"/replicas/{replica['id']}/status", json={"status": "error", "message": "boom"}
+        )
+        assert forced.json()["replica"]["status"] == "error"
+        assert_error(await api.get(f"/v1/replica/{replica['id']}/chats"), 409, "Workspace is in error state")
+        assert_error(await control.post(f"/replicas/{replica['id']}/status", json={"status": "melted"}), 400)
+        assert_error(await control.post("/replicas/nope/status", json={"status": "sleeping"}), 404)
+
+
+async def test_forced_sleep_and_wake_through_the_control_api(sandbox: RunningSandbox) -> None:
+    async with client(sandbox) as api, httpx2.AsyncClient(base_url=f"{sandbox.base_url}/_sandbox") as control:
+        replica = await create_replica(api)
+        await wait_idle(api, replica["id"])
+        slept = await control.post(f"/replicas/{replica['id']}/status", json={"status": "sleeping"})
+        assert slept.json()["replica"]["status"] == "sleeping"
+        assert_error(await api.get(f"/v1/replica/{replica['id']}/history"), 409, "Workspace is sleeping")
+        woke = await control.post(f"/replicas/{replica['id']}/status", json={"status": "active"})
+        assert woke.json()["replica"]["status"] == "preparing"
+
+
+async def test_unknown_routes_and_methods_answer_with_the_envelope(sandbox: RunningSandbox) -> None:
+    async with client(sandbox) as api:
+        assert_error(await api.get("/v1/nothing-here"), 404, "Not found")
+        assert_error(await api.put("/v1/replica"), 405, "Method not allowed")
