@@ -49,3 +49,17 @@ async def test_requires_a_key(sandbox: RunningSandbox) -> None:
     async with api(sandbox, "not-a-key") as client:
         assert_error(await client.get("/v1/replica/repositories"), 401)
         assert_error(await client.get("/v1/replica/repository-sets"), 401)
+
+
+async def test_documented_seed_ids(sandbox: RunningSandbox) -> None:
+    """docs/sandbox-config.md lists these ids for the default seed: keep them true."""
+    async with api(sandbox, sandbox.org_key) as client:
+        repos = (await client.get("/v1/replica/repositories")).json()["repositories"]
+        envs = (await client.get("/v1/environments")).json()["environments"]
+    assert repos[0]["id"] == "96224d5e-24f7-58a4-9d9e-406d89503530"
+    assert {e["name"]: e["id"] for e in envs} == {
+        "Global": "e75976ef-34cf-557d-9c64-38596877d1fc",
+        "api": "8bcaa93d-dff9-5342-a08b-009e3700ad42",
+        "web": "216b686c-0a30-5763-92fa-b8fbf19b5425",
+        "platform": "dfdc10bd-330b-5ea2-9748-ce830c0fb710",
+    }
