@@ -273,13 +273,18 @@ class HttpCore:
         params: dict[str, str | list[str]] | None,
         json: object,
         headers: Mapping[str, str] | None,
+        read_timeout: float | None = None,
     ) -> Any:
+        timeout = self._client.timeout
+        if read_timeout is not None:
+            timeout = httpx2.Timeout(timeout.read, connect=timeout.connect, read=read_timeout)
         request = self._client.build_request(
             method,
             path,
             params=params,
             json=json,
             headers=self._headers(headers),
+            timeout=timeout,
         )
         started = time.monotonic()
         try:
@@ -330,8 +335,12 @@ class HttpCore:
         json: object = None,
         headers: Mapping[str, str] | None = None,
         policy: RetryPolicy | None = None,
+        read_timeout: float | None = None,
     ) -> Any:
         """Send one API call, retried per the policy for `method`; the parsed JSON body (None if empty).
+
+        `read_timeout` overrides the client's read timeout for calls the API answers slowly by design
+        (synchronous hook tests run a real sandbox for up to minutes).
 
         Raises the error tree. A 409 on a replica path is refined to sleeping / error state from its
         body text, or else from the replica's status in the list endpoint (which never wakes it).
@@ -352,7 +361,9 @@ class HttpCore:
                 with attempt:
                     if attempt.num > 1:
                         logger.info("retrying %s %s (attempt %d)", method, path, attempt.num)
-                    return await self._send_once(method, path, params=cleaned, json=json, headers=headers)
+                    return await self._send_once(
+                        method, path, params=cleaned, json=json, headers=headers, read_timeout=read_timeout
+                    )
         except APIStatusError as exc:
             raise await self._refine(exc, method, path, policy) from None
         raise AssertionError("unreachable: the retry loop either returns or raises")

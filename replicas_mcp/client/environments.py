@@ -132,6 +132,9 @@ def _mcp_config_body(transport: str, config: Mapping[str, Any] | ApiModel) -> di
     return typed.model_dump(mode="json")
 
 
+# Synchronous hook tests provision a real sandbox and run the script: minutes, not the default 30 s.
+HOOK_TEST_READ_TIMEOUT = 300.0
+
 class Environments:
     """Environments: the configuration every workspace is created from."""
 
@@ -507,7 +510,9 @@ class WarmHooksApi:
     async def test(self, env_id: str, content: str) -> HookTestResult:
         """Run the script in a sandbox without saving it."""
         path = _env_path(env_id, suffix="/warm-hooks/test")
-        data = await self._http.request_json("POST", path, json={"content": content})
+        data = await self._http.request_json(
+            "POST", path, json={"content": content}, read_timeout=HOOK_TEST_READ_TIMEOUT
+        )
         return HookTestResult.model_validate(_unwrap(data, "test"))
 
     async def save(self, env_id: str, content: str) -> WarmHookRecord:
@@ -519,7 +524,9 @@ class WarmHooksApi:
     async def save_and_test(self, env_id: str, content: str) -> SaveAndTestResult:
         """Test the script and save it if the API does (`result.saved` says whether it did)."""
         path = _env_path(env_id, suffix="/warm-hooks/save-test")
-        data = await self._http.request_json("POST", path, json={"content": content})
+        data = await self._http.request_json(
+            "POST", path, json={"content": content}, read_timeout=HOOK_TEST_READ_TIMEOUT
+        )
         return SaveAndTestResult.model_validate(data)
 
     def stream(
@@ -560,7 +567,9 @@ class StartHooksApi:
     async def test(self, env_id: str, content: str) -> HookTestResult:
         """Run the script in a sandbox without saving it."""
         path = _env_path(env_id, suffix="/start-hooks/test")
-        data = await self._http.request_json("POST", path, json={"content": content})
+        data = await self._http.request_json(
+            "POST", path, json={"content": content}, read_timeout=HOOK_TEST_READ_TIMEOUT
+        )
         return HookTestResult.model_validate(_unwrap(data, "test"))
 
     def stream_test(

@@ -18,7 +18,7 @@ from pydantic import SecretStr
 
 from replicas_mcp.client._fields import RequestValidationError
 from replicas_mcp.client._http import HttpCore
-from replicas_mcp.client.environments import Environments
+from replicas_mcp.client.environments import HOOK_TEST_READ_TIMEOUT, Environments
 from replicas_mcp.client.errors import BadRequestError, ConflictError, StreamError
 from replicas_mcp.client.models.environments import EnvironmentMcpStdioConfig, EnvironmentVariable
 
@@ -331,3 +331,18 @@ async def test_start_hooks_and_warm_pool(envs: Environments, api: ScriptedApi) -
         pool = await envs.warm_pool.set("e1", enabled=False)
     assert api.last_json() == {"enabled": False}
     assert pool.enabled is False
+
+
+async def test_synchronous_hook_tests_wait_longer_than_the_default_read_timeout(
+    envs: Environments, api: ScriptedApi
+) -> None:
+    result = {"test": {"exit_code": 0, "output": "ok", "timed_out": False}}
+    api.on("POST", "/v1/environments/global/warm-hooks/test", result)
+    api.on("POST", "/v1/environments/global/start-hooks/test", result)
+    api.on("GET", "/v1/environments/global", {"environment": env("global")})
+    with anyio.fail_after(5):
+        await envs.warm_hooks.test("global", "echo hi")
+        await envs.start_hooks.test("global", "echo hi")
+        await envs.get("global")
+    read_timeouts = [request.extensions["timeout"]["read"] for request in api.seen]
+    assert read_timeouts == [HOOK_TEST_READ_TIMEOUT, HOOK_TEST_READ_TIMEOUT, 30.0]
