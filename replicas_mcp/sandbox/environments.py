@@ -421,7 +421,7 @@ class OrgConfig:
         if repository_set_id:
             self._known_repository_set(repository_set_id)
         self._check_name_free(name, user_id)
-        source = self._source_for(source_environment_id, caller) if source_environment_id else None
+        source = self._source_for(source_environment_id) if source_environment_id else None
         if (
             source is not None
             and user_id is not None
@@ -466,7 +466,7 @@ class OrgConfig:
         self._enable_pool(env, pool_id=self._ids.uuid(), settled=False)
         return env
 
-    def _source_for(self, source_environment_id: str, caller: Caller) -> EnvironmentRecord:
+    def _source_for(self, source_environment_id: str) -> EnvironmentRecord:
         source = self._environments.get(source_environment_id)
         if source_environment_id == GLOBAL_ALIAS:
             source = self.global_environment
