@@ -1,0 +1,43 @@
+"""`python -m bench.mcp_http [--json-response] [--stdio]`: the product server (`build_server` with settings
+from the environment, as the CLI builds it) in its own process, for the transport rows.
+
+HTTP: Streamable HTTP at `/mcp` on a free loopback port, in SSE mode (the default) or JSON-response mode
+(which the CLI does not expose); prints `{"url": ...}` when ready and stops when stdin closes.
+`--stdio` serves stdio (used only when the product CLI is missing from the checkout).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+
+from bench.loopback import serve
+from bench.procs import wait_for_stdin_eof
+from replicas_mcp.config import Settings
+from replicas_mcp.server import build_server
+
+MAX_LIFETIME = 1800.0
+
+
+async def serve_http(json_response: bool) -> None:
+    server = build_server(Settings())
+    app = server.streamable_http_app(json_response=json_response)
+    async with serve(app) as base_url:
+        print(json.dumps({"url": f"{base_url}/mcp"}), flush=True)
+        await wait_for_stdin_eof(MAX_LIFETIME)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.mcp_http")
+    parser.add_argument("--json-response", action="store_true")
+    parser.add_argument("--stdio", action="store_true")
+    args = parser.parse_args()
+    if args.stdio:
+        build_server(Settings()).run("stdio")
+        return
+    asyncio.run(serve_http(args.json_response))
+
+
+if __name__ == "__main__":
+    main()

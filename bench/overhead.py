@@ -1,0 +1,156 @@
+"""Section 1: per-call overhead of get_replica on every path, interleaved in one run.
+
+Rows share one sandbox process, so its cost is the same for all. Every row keeps its connection (or
+MCP session) open for the whole section. After a warm-up, the rows take turns in shuffled order, a
+batch of calls each, round after round: noise from other work on the machine spreads over all rows
+instead of landing on one. p50/p95 of every row are reported with their ratio to the raw request (a).
+
+(a) raw: one `httpx2` GET /v1/replica/{id} on a kept-alive connection, body decoded with `.json()`.
+(a2) raw, the tool's requests: what the get_replica tool sends upstream (the never-wake status lookup
+     in the list endpoint, then the details): a reference that separates API round trips from overhead.
+(b) client: `ReplicasClient.replicas.get(id)` (validated model).
+(c) in-memory: `mcp.Client(server)` in this process, `call_tool("get_replica")`.
+(d) stdio: `replicas-mcp` as a child process pointed at the same sandbox.
+(e) Streamable HTTP, SSE mode and JSON-response mode: the server in a child process.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any
+
+from bench.results import Report, Target
+from bench.sessions import (
+    Call,
+    checked,
+    http_server,
+    in_memory,
+    over_http,
+    over_stdio,
+    raw_http,
+    replicas_client,
+)
+from bench.stats import ms, percentile, ratio
+from bench.world import World
+
+
+@dataclass(frozen=True)
+class OverheadPlan:
+    warmup: int
+    rounds: int
+    batch: int
+
+
+FULL = OverheadPlan(warmup=30, rounds=40, batch=25)
+SHORT = OverheadPlan(warmup=2, rounds=2, batch=3)
+
+# (key, label, target ratio of p50 to raw p50; None: reference row without a target)
+ROWS: tuple[tuple[str, str, float | None], ...] = (
+    ("raw", "(a) raw httpx2 GET", None),
+    ("raw_tool_requests", "(a2) raw: list + details (the tool's 2 requests)", None),
+    ("client", "(b) ReplicasClient", 1.15),
+    ("in_memory", "(c) MCP in-memory", 1.5),
+    ("stdio", "(d) MCP stdio", 2.4),
+    ("http_sse", "(e) MCP HTTP, SSE mode", 2.5),
+    ("http_json", "(e) MCP HTTP, JSON mode", 2.5),
+)
+
+
+async def _open_rows(stack: AsyncExitStack, world: World) -> dict[str, Call]:
+    rid = world.target
+    args = {"replica_id": rid}
+    http = await stack.enter_async_context(raw_http(world))
+    client = await stack.enter_async_context(replicas_client(world))
+    memory = await stack.enter_async_context(in_memory(world))
+    stdio = await stack.enter_async_context(over_stdio(world))
+    sse_url, _ = await stack.enter_async_context(http_server(world, json_response=False))
+    json_url, _ = await stack.enter_async_context(http_server(world, json_response=True))
+    sse = await stack.enter_async_context(over_http(sse_url))
+    jsn = await stack.enter_async_context(over_http(json_url))
+
+    async def raw() -> Any:
+        response = await http.get(f"/v1/replica/{rid}")
+        response.raise_for_status()
+        return response.json()
+
+    async def raw_tool_requests() -> Any:
+        listed = await http.get("/v1/replica", params={"page": 1, "limit": 100})
+        listed.raise_for_status()
+        listed.json()
+        return await raw()
+
+    async def via_client() -> Any:
+        return await client.replicas.get(rid)
+
+    async def via_memory() -> Any:
+        return checked(await memory.call_tool("get_replica", args))
+
+    async def via_stdio() -> Any:
+        return checked(await stdio.call_tool("get_replica", args))
+
+    async def via_sse() -> Any:
+        return checked(await sse.call_tool("get_replica", args))
+
+    async def via_json() -> Any:
+        return checked(await jsn.call_tool("get_replica", args))
+
+    return {
+        "raw": raw,
+        "raw_tool_requests": raw_tool_requests,
+        "client": via_client,
+        "in_memory": via_memory,
+        "stdio": via_stdio,
+        "http_sse": via_sse,
+        "http_json": via_json,
+    }
+
+
+async def measure(world: World, plan: OverheadPlan, report: Report) -> None:
+    samples: dict[str, list[float]] = {key: [] for key, _, _ in ROWS}
+    rng = random.Random(7)
+    async with AsyncExitStack() as stack:
+        calls = await _open_rows(stack, world)
+        for call in calls.values():
+            for _ in range(plan.warmup):
+                await call()
+        order = list(calls)
+        for _ in range(plan.rounds):
+            rng.shuffle(order)
+            for key in order:
+                call = calls[key]
+                bucket = samples[key]
+                for _ in range(plan.batch):
+                    start = time.perf_counter()
+                    await call()
+                    bucket.append(time.perf_counter() - start)
+    raw50 = percentile(samples["raw"], 50)
+    raw95 = percentile(samples["raw"], 95)
+    rows: dict[str, Any] = {}
+    for key, label, limit in ROWS:
+        p50 = percentile(samples[key], 50)
+        p95 = percentile(samples[key], 95)
+        rows[key] = {
+            "label": label,
+            "n": len(samples[key]),
+            "p50_ms": ms(p50),
+            "p95_ms": ms(p95),
+            "p50_ratio": round(ratio(p50, raw50), 3),
+            "p95_ratio": round(ratio(p95, raw95), 3),
+        }
+        if limit is not None:
+            report.add_targets(Target(f"get_replica {label} p50 / raw", limit, ratio(p50, raw50), "×"))
+    report.sections["overhead"] = {"plan": plan.__dict__, "rows": rows}
+
+
+def table(report: Report) -> str:
+    rows = report.sections.get("overhead", {}).get("rows", {})
+    lines = [f"{'get_replica path':52} {'p50 ms':>8} {'p95 ms':>8} {'p50 ×a':>7} {'p95 ×a':>7}"]
+    for row in rows.values():
+        lines.append(
+            f"{row['label']:52} {row['p50_ms']:8.3f} {row['p95_ms']:8.3f} "
+            f"{row['p50_ratio']:7.2f} {row['p95_ratio']:7.2f}"
+        )
+    return "\n".join(lines)
