@@ -379,6 +379,20 @@ def inline_single_use_defs(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+def _drop_nested_required(schema: Any, *, root: bool = True) -> None:
+    """Output schemas keep `required` only at the root: nested fields stay documented by `properties`,
+    and listing which are never omitted costs more of the model's context than it helps."""
+    if isinstance(schema, dict):
+        if not root:
+            schema.pop("required", None)
+        for key, value in schema.items():
+            if key not in ("required", "enum"):
+                _drop_nested_required(value, root=False)
+    elif isinstance(schema, list):
+        for value in schema:
+            _drop_nested_required(value, root=False)
+
+
 def build_tool(spec: ToolSpec) -> Tool:
     """An SDK `Tool` for a spec, with compact schemas."""
     from mcp.server.mcpserver.tools import Tool
@@ -393,6 +407,7 @@ def build_tool(spec: ToolSpec) -> Tool:
     inline_single_use_defs(compact_schema(tool.parameters))
     if tool.fn_metadata.output_schema is not None:
         inline_single_use_defs(compact_schema(tool.fn_metadata.output_schema, output=True))
+        _drop_nested_required(tool.fn_metadata.output_schema)
     return tool
 
 

@@ -38,7 +38,7 @@ async def connect(
         api_key=key or sandbox.org_key, base_url=sandbox.base_url, max_retries=0
     ) as api:
         server = build_server(settings(**fields), client=api)
-        async with Client(server, mode=mode) as client:  # type: ignore[arg-type]
+        async with Client(server, mode=mode) as client:
             yield client
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 import anyio
 import pytest
-from mcp.types import EmbeddedResource, ImageContent, TextContent
+from mcp import Client
+from mcp.types import CallToolResult, EmbeddedResource, ImageContent, TextContent
 
 from replicas_mcp.sandbox.serve import RunningSandbox
 from replicas_mcp.server.registry import all_tools
@@ -28,7 +30,7 @@ from .helpers import (
 CALLED: set[str] = set()
 
 
-async def _call(client, name, args=None):  # type: ignore[no-untyped-def]
+async def _call(client: Client, name: str, args: dict[str, Any] | None = None) -> CallToolResult:
     CALLED.add(name)
     return await call(client, name, args)
 
@@ -38,7 +40,8 @@ async def test_replicas_toolset(sandbox: RunningSandbox, mode: str) -> None:
     async with connect(sandbox, mode=mode) as client:
         assert client.protocol_version == ("2026-07-28" if mode == "auto" else "2025-11-25")
         repos = data(await _call(client, "list_repositories"))["repositories"]
-        assert repos and {"id", "name"} <= set(repos[0])
+        assert repos
+        assert {"id", "name"} <= set(repos[0])
         envs = data(await _call(client, "list_environments"))["environments"]
         assert any(env["is_global"] for env in envs)
 
@@ -70,10 +73,12 @@ async def test_replicas_toolset(sandbox: RunningSandbox, mode: str) -> None:
 
         history = await _call(client, "read_replica_history", {"replica_id": rid})
         body = text(history)
-        assert "Add tests" in body and "Fix the login timeout" in body
+        assert "Add tests" in body
+        assert "Fix the login timeout" in body
         assert body.startswith("<untrusted-data")
         first = data(await _call(client, "read_replica_history", {"replica_id": rid, "max_chars": 200}))
-        assert first["next_offset"] is not None and "read_replica_history" in text(
+        assert first["next_offset"] is not None
+        assert "read_replica_history" in text(
             await call(client, "read_replica_history", {"replica_id": rid, "max_chars": 200})
         )
         older = data(
@@ -83,9 +88,12 @@ async def test_replicas_toolset(sandbox: RunningSandbox, mode: str) -> None:
 
         await force_status(sandbox, rid, "sleeping")
         asleep = data(await _call(client, "get_replica", {"replica_id": rid}))
-        assert asleep["status"] == "sleeping" and "wake" in asleep["note"]
+        assert asleep["status"] == "sleeping"
+        assert "wake" in asleep["note"]
         message = await call_error(client, "read_replica_history", {"replica_id": rid})
-        assert "sleeping" in message and "wake_replica" in message and "wake=true" in message
+        assert "sleeping" in message
+        assert "wake_replica" in message
+        assert "wake=true" in message
         woken = data(await _call(client, "wake_replica", {"replica_id": rid, "wait": True}))
         assert woken["status"] == "active"
         assert data(await _call(client, "wake_replica", {"replica_id": rid}))["note"] == "Already awake."
@@ -183,21 +191,25 @@ async def test_canvas_and_hooks_toolsets(sandbox: RunningSandbox) -> None:
 
         image = await _call(client, "read_canvas_item", {"replica_id": rid, "filename": by_kind["image"]})
         block = image.content[0]
-        assert isinstance(block, ImageContent) and block.mime_type == "image/png"
+        assert isinstance(block, ImageContent)
+        assert block.mime_type == "image/png"
         assert base64.b64decode(block.data).startswith(b"\x89PNG")
         assert data(image)["delivered"] == "image"
 
         note = await call(client, "read_canvas_item", {"replica_id": rid, "filename": by_kind["markdown"]})
-        assert isinstance(note.content[0], TextContent) and "untrusted-data" in note.content[0].text
+        assert isinstance(note.content[0], TextContent)
+        assert "untrusted-data" in note.content[0].text
         assert data(note)["delivered"] == "text"
 
         large = await call(client, "read_canvas_item", {"replica_id": rid, "filename": by_kind["video"]})
-        assert data(large)["delivered"] == "none" and "5 MB" in text(large)
+        assert data(large)["delivered"] == "none"
+        assert "5 MB" in text(large)
 
         hooks = await _call(client, "get_replica_hooks", {"replica_id": rid, "max_chars": 200})
         runs = data(hooks)["runs"]
         assert {run["hook"] for run in runs} == {"warm", "start"}
-        assert data(hooks)["next_offset"] is not None and "offset=" in text(hooks)
+        assert data(hooks)["next_offset"] is not None
+        assert "offset=" in text(hooks)
 
 
 async def test_binary_canvas_item_is_embedded(sandbox: RunningSandbox) -> None:
@@ -238,7 +250,8 @@ async def test_environments_toolset(sandbox: RunningSandbox) -> None:
                 client, "set_environment_variable", {"environment_id": eid, "key": "DB_URL", "value": secret}
             )
         )
-        assert secret not in str(var) and var["name"] == "DB_URL"
+        assert secret not in str(var)
+        assert var["name"] == "DB_URL"
         again = data(
             await call(
                 client, "set_environment_variable", {"environment_id": eid, "key": "DB_URL", "value": "x"}
@@ -288,9 +301,11 @@ async def test_environments_toolset(sandbox: RunningSandbox) -> None:
             },
         )
         view = data(full)
-        assert view["variables"][0]["value"].startswith("***") and "hunter2" not in text(full)
+        assert view["variables"][0]["value"].startswith("***")
+        assert "hunter2" not in text(full)
         assert view["mcps"][0]["config"]["env"]["LINEAR_API_KEY"].startswith("***")
-        assert view["skills"][0]["id"] == skill["id"] and view["registries"][0]["id"] == registry["id"]
+        assert view["skills"][0]["id"] == skill["id"]
+        assert view["registries"][0]["id"] == registry["id"]
         revealed = data(
             await call(
                 client, "get_environment", {"environment_id": eid, "include": ["variables"], "reveal": True}
@@ -305,7 +320,8 @@ async def test_environments_toolset(sandbox: RunningSandbox) -> None:
                 {"environment_id": eid, "hook": "warm", "content": "#!/usr/bin/env bash\necho hi\n"},
             )
         )
-        assert outcome["saved"] is False and outcome["exit_code"] is not None
+        assert outcome["saved"] is False
+        assert outcome["exit_code"] is not None
         saved = data(
             await call(
                 client,
@@ -342,7 +358,7 @@ async def test_environments_toolset(sandbox: RunningSandbox) -> None:
 async def test_hook_output_streams_as_progress(sandbox: RunningSandbox) -> None:
     seen: list[str | None] = []
 
-    async def progress(value: float, total: float | None, message: str | None) -> None:
+    async def progress(progress: float, total: float | None, message: str | None) -> None:
         seen.append(message)
 
     async with connect(sandbox, toolsets=("environments",)) as client:
@@ -358,8 +374,10 @@ async def test_hook_output_streams_as_progress(sandbox: RunningSandbox) -> None:
                 progress_callback=progress,
             )
         assert not result.is_error, text(result)
-        assert seen and any(m for m in seen)
-        assert data(result)["passed"] is True and data(result)["saved"] is True
+        assert seen
+        assert any(m for m in seen)
+        assert data(result)["passed"] is True
+        assert data(result)["saved"] is True
 
 
 async def test_automations_toolset(sandbox: RunningSandbox) -> None:

@@ -1,0 +1,157 @@
+"""Tool arguments checked before anything goes upstream: strict, bounded, and free of path tricks.
+
+The SDK validates arguments against each tool's schema but ignores unknown fields and knows nothing about
+what an id may look like. `harden_tool(tool)` tightens a built tool's argument model so that, before the
+tool body runs (and so with zero upstream requests), a call is rejected with a message the model can act on
+when it:
+
+- passes an argument the tool does not take (a typo would otherwise be silently dropped);
+- passes an id (`*_id`) that is not a plain identifier: `../x`, `%2e%2e`, `a/b`, `a?b`, `a#b`, whitespace
+  or control characters could change which URL the client requests, however it encodes them;
+- passes a canvas `filename` with a path separator, `..`, `?`, `#`, `%` or control characters;
+- passes a `name` or `title` with leading/trailing whitespace or line breaks;
+- passes a string longer than `MAX_STRING_CHARS` anywhere (also inside objects), or arguments whose JSON is
+  larger than `MAX_ARGUMENTS_BYTES`;
+- passes `images` whose data is not valid base64 of a PNG, JPEG, GIF or WebP image.
+
+Sizes and formats the client already checks locally (64 KB environment files, cron expressions) are left to
+it: it raises before sending, and the registry's guard turns that into a `ToolError`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, cast
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+if TYPE_CHECKING:
+    from mcp.server.mcpserver.tools import Tool
+
+MAX_STRING_CHARS = 100_000
+MAX_ARGUMENTS_BYTES = 1_000_000
+MAX_ID_CHARS = 128
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+_FILENAME_FORBIDDEN = re.compile(r"[/\\?#%\x00-\x1f\x7f]")
+_LINE_BREAKS = re.compile(r"[\r\n\t\x00-\x1f\x7f\u2028\u2029]")
+_IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"RIFF")
+
+
+class ArgumentError(ValueError):
+    """One argument that cannot be sent; its message names the argument and what to do instead."""
+
+
+def _is_id_field(name: str) -> bool:
+    return name.endswith("_id")
+
+
+def check_id(name: str, value: str) -> None:
+    if not value:
+        raise ArgumentError(f"{name} is empty: pass an id returned by a list_* tool.")
+    if len(value) > MAX_ID_CHARS:
+        raise ArgumentError(f"{name} is {len(value)} characters long; ids are at most {MAX_ID_CHARS}.")
+    if not ID_PATTERN.match(value) or ".." in value:
+        raise ArgumentError(
+            f"{name}={value[:40]!r} is not an id: ids are letters, digits and '_', '-', '.', ':' only "
+            "(no '/', '..', '%', '?', '#' or spaces). Pass an id exactly as a list_* tool returned it."
+        )
+
+
+def check_filename(name: str, value: str) -> None:
+    if value in ("", ".", "..") or _FILENAME_FORBIDDEN.search(value) or value.startswith(".."):
+        raise ArgumentError(
+            f"{name}={value[:40]!r} is not a canvas file name: no '/', '\\', '..', '%', '?', '#' or control "
+            "characters. Pass a filename exactly as list_canvas_items returned it."
+        )
+
+
+def check_label(name: str, value: str) -> None:
+    if value != value.strip() or _LINE_BREAKS.search(value):
+        raise ArgumentError(
+            f"{name}={value[:40]!r} has leading/trailing whitespace or a line break: pass it on one line "
+            "without surrounding spaces."
+        )
+
+
+def check_image(name: str, image: Any) -> None:
+    """An image is `{"data"|"base64": <base64>, ...}` or a bare base64 string; the bytes must be an image."""
+    data = image.get("data", image.get("base64")) if isinstance(image, Mapping) else image
+    if not isinstance(data, str):
+        raise ArgumentError(f"{name}: each image needs its bytes as a base64 string in 'data'.")
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise ArgumentError(
+            f"{name}: an image's data is not valid base64 (A-Z, a-z, 0-9, +, /, =)."
+        ) from None
+    if not raw.startswith(_IMAGE_MAGIC):
+        raise ArgumentError(f"{name}: an image's data decodes, but not to a PNG, JPEG, GIF or WebP image.")
+
+
+def _check_strings(name: str, value: Any) -> None:
+    """Every string anywhere in the value is at most MAX_STRING_CHARS long."""
+    if isinstance(value, str):
+        if len(value) > MAX_STRING_CHARS:
+            raise ArgumentError(
+                f"{name} is {len(value)} characters long; the limit is {MAX_STRING_CHARS}. Send less, or "
+                "split it into several calls."
+            )
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_strings(f"{name}.{key}", item)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _check_strings(f"{name}[{index}]", item)
+
+
+def check_arguments(tool: str, known: frozenset[str], arguments: Mapping[str, Any]) -> None:
+    """Raise `ArgumentError` for the first argument that must not be sent (see the module docstring)."""
+    unknown = sorted(set(arguments) - known)
+    if unknown:
+        takes = ", ".join(sorted(known)) or "no arguments"
+        raise ArgumentError(f"{tool} has no argument(s) {', '.join(unknown)}; it takes: {takes}.")
+    size = len(json.dumps(arguments, default=str).encode())
+    if size > MAX_ARGUMENTS_BYTES:
+        raise ArgumentError(f"the arguments are {size} bytes of JSON; the limit is {MAX_ARGUMENTS_BYTES}.")
+    for name, value in arguments.items():
+        _check_strings(name, value)
+        if isinstance(value, str):
+            if _is_id_field(name):
+                check_id(name, value)
+            elif name == "filename":
+                check_filename(name, value)
+            elif name in ("name", "title"):
+                check_label(name, value)
+        elif name == "images" and isinstance(value, list):
+            for image in value:
+                check_image(name, image)
+
+
+def strict_arguments_model(tool_name: str, base: type[BaseModel]) -> type[BaseModel]:
+    """A subclass of the SDK's argument model that forbids unknown fields and runs `check_arguments` first."""
+    known = frozenset(field.alias or name for name, field in base.model_fields.items())
+
+    def _checked(data: Any) -> Any:
+        if isinstance(data, Mapping):
+            check_arguments(tool_name, known, data)
+        return data
+
+    namespace: dict[str, Any] = {
+        "model_config": ConfigDict(**{**base.model_config, "extra": "forbid"}),
+        "_hardening_checks": model_validator(mode="before")(staticmethod(_checked)),
+        "__module__": base.__module__,
+    }
+    return cast("type[BaseModel]", type(base.__name__, (base,), namespace))
+
+
+def harden_tool(tool: Tool) -> Tool:
+    """The tool with strict arguments: its schema says `additionalProperties: false` and its model
+    rejects what `check_arguments` rejects, before the tool body (or any resolver) runs."""
+    strict = strict_arguments_model(tool.name, tool.fn_metadata.arg_model)
+    metadata = tool.fn_metadata.model_copy(update={"arg_model": strict})
+    parameters = {**tool.parameters, "additionalProperties": False}
+    return tool.model_copy(update={"fn_metadata": metadata, "parameters": parameters})

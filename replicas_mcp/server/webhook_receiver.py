@@ -1,0 +1,152 @@
+"""`POST /webhooks/replicas`: Replicas webhook deliveries become resource-updated notifications (HTTP mode).
+
+On only when a webhook secret is configured (`--webhook-secret` / `REPLICAS_MCP_WEBHOOK_SECRET`).
+Per delivery:
+
+1. the signature (`X-Replicas-Signature`) is checked over the raw body, before parsing, with the client's
+   constant-time check: a missing or wrong one gets 401 (the platform does not retry 4xx, and should not);
+2. the event id (`X-Replicas-Event-Id`, else the body's `id`) is deduplicated: a redelivery of an event
+   already handled gets 200 at once; at most `max_remembered` ids are kept, oldest forgotten first;
+3. subscribers of the replica's resources are notified (`notify(replica_id)`, the watcher's fan-out to
+   `subscriptions/listen` streams and legacy sessions), bounded by `deadline` seconds so the answer comes
+   well within the platform's 10 s;
+4. any failure of ours (notification error or timeout) answers 503, never a 4xx, so the platform retries; the
+   event id is then forgotten so the retry is handled.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from replicas_mcp.client.errors import WebhookVerificationError
+from replicas_mcp.client.webhooks import parse_webhook
+from replicas_mcp.server.log_redaction import register_secret
+
+if TYPE_CHECKING:
+    from mcp.server import MCPServer
+
+logger = logging.getLogger(__name__)
+
+WEBHOOK_PATH = "/webhooks/replicas"
+EVENT_ID_HEADER = "X-Replicas-Event-Id"
+REPLICA_ID_HEADER = "X-Replicas-Replica-Id"
+DEFAULT_DEADLINE = 8.0
+MAX_BODY_BYTES = 1_000_000
+
+Notify = Callable[[str], Awaitable[None]]
+
+
+class EventIds:
+    """The ids of events handled or in progress, in arrival order, at most `limit` of them."""
+
+    def __init__(self, limit: int) -> None:
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._limit = limit
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def claim(self, event_id: str) -> bool:
+        """True if this id is new (and now remembered); False if it was seen already."""
+        if event_id in self._ids:
+            return False
+        self._ids[event_id] = None
+        while len(self._ids) > self._limit:
+            self._ids.popitem(last=False)
+        return True
+
+    def forget(self, event_id: str) -> None:
+        self._ids.pop(event_id, None)
+
+
+class WebhookReceiver:
+    """The route handler. `notify` tells the subscribers of a replica that it changed."""
+
+    def __init__(
+        self,
+        secret: str,
+        notify: Notify,
+        *,
+        deadline: float = DEFAULT_DEADLINE,
+        max_remembered: int = 10_000,
+    ) -> None:
+        if not secret:
+            raise ValueError("the webhook receiver needs a secret")
+        register_secret(secret)
+        self._secret = secret
+        self._notify = notify
+        self._deadline = deadline
+        self.seen = EventIds(max_remembered)
+        self.handled = 0
+        self.duplicates = 0
+
+    async def __call__(self, request: Request) -> Response:
+        try:
+            raw = await _read_body(request)
+        except _TooLarge:
+            return _answer(413, "body too large")
+        except Exception:  # the platform hung up mid-body: it will retry
+            logger.warning("webhook delivery: could not read the body")
+            return _answer(503, "could not read the body")
+        try:
+            event = parse_webhook(raw, request.headers, self._secret)
+        except WebhookVerificationError as exc:
+            logger.info("webhook delivery rejected: %s", exc)
+            return _answer(401, "signature missing or invalid")
+        event_id = request.headers.get(EVENT_ID_HEADER) or event.id
+        replica_id = _replica_id(event.replica, request.headers.get(REPLICA_ID_HEADER))
+        if not self.seen.claim(event_id):
+            self.duplicates += 1
+            return _answer(200, "duplicate")
+        try:
+            if replica_id:
+                with anyio.fail_after(self._deadline):
+                    await self._notify(replica_id)
+        except Exception:
+            self.seen.forget(event_id)  # let the platform's retry be handled
+            logger.exception("webhook event %s (%s): notifying subscribers failed", event_id, event.type)
+            return _answer(503, "temporarily unable to process; retry")
+        self.handled += 1
+        return _answer(200, "ok")
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_body(request: Request) -> bytes:
+    """The raw body, read in chunks and abandoned past MAX_BODY_BYTES (never buffered whole)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _replica_id(replica: dict[str, Any], header: str | None) -> str | None:
+    value = replica.get("id") if isinstance(replica, dict) else None
+    return str(value) if value else header
+
+
+def _answer(status: int, detail: str) -> JSONResponse:
+    return JSONResponse({"ok": status < 300, "detail": detail}, status_code=status)
+
+
+def register_webhook_receiver(
+    server: MCPServer[Any], secret: str, notify: Notify, **options: Any
+) -> WebhookReceiver:
+    """Add `POST /webhooks/replicas` to the server's HTTP app (custom routes are outside MCP auth: deliveries
+    authenticate by signature). Call before building the HTTP app."""
+    receiver = WebhookReceiver(secret, notify, **options)
+    server.custom_route(WEBHOOK_PATH, methods=["POST"])(receiver)
+    return receiver

@@ -1,0 +1,62 @@
+"""The command line: argument handling and refusals (serving is covered by tests/test_e2e_transports.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from replicas_mcp import cli
+
+
+def test_missing_key_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main([]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1
+    assert "REPLICAS_API_KEY" in captured.err
+
+
+def test_unknown_toolset_exit_2(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REPLICAS_API_KEY", "sk_test")
+    assert cli.main(["--toolsets", "replicas,nope"]) == 2
+    assert "unknown toolset" in capsys.readouterr().err
+
+
+def test_non_loopback_needs_allowlists(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REPLICAS_API_KEY", "sk_test")
+    assert cli.main(["--transport", "http", "--host", "0.0.0.0"]) == 2
+    assert "--allowed-hosts" in capsys.readouterr().err
+
+
+def test_flags_override_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REPLICAS_MCP_TOOLSETS", "chats")
+    monkeypatch.setenv("REPLICAS_API_KEY", "sk_secret_value")
+    args = cli.build_parser().parse_args(
+        ["--toolsets", "all", "--exclude-tools", "delete_replica", "--read-only"]
+    )
+    settings = cli._settings(args)
+    assert settings.toolsets == ("all",)
+    assert settings.exclude_tools == ("delete_replica",)
+    assert settings.read_only
+    assert "sk_secret_value" not in repr(settings)
+
+
+def test_transport_security_on_loopback_and_explicit_hosts() -> None:
+    from replicas_mcp.config import Settings
+
+    local = cli._transport_security(Settings(host="127.0.0.1"))
+    assert local.enable_dns_rebinding_protection
+    assert "localhost:*" in local.allowed_hosts
+    public = cli._transport_security(
+        Settings(
+            host="0.0.0.0", allowed_hosts=("mcp.example.com",), allowed_origins=("https://app.example.com",)
+        )
+    )
+    assert public.allowed_hosts == ["mcp.example.com"]
+    assert public.allowed_origins == ["https://app.example.com"]
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("replicas-mcp ")

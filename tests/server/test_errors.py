@@ -1,0 +1,74 @@
+"""Every client error becomes a ToolError that says what happened and what to do next."""
+
+from __future__ import annotations
+
+import pytest
+
+from replicas_mcp.client import errors as e
+from replicas_mcp.sandbox.serve import RunningSandbox
+from replicas_mcp.server.errors import describe, tool_error
+
+from .helpers import call_error, connect, new_replica
+
+
+@pytest.mark.parametrize(
+    ("error", "args", "expected"),
+    [
+        (
+            e.WorkspaceSleepingError("asleep", status=409),
+            {"replica_id": "r1", "wake": False},
+            ["wake_replica", "wake=true"],
+        ),
+        (
+            e.WorkspaceErrorStateError("dead", status=409),
+            {"replica_id": "r1"},
+            ["terminal", "delete_replica"],
+        ),
+        (e.RateLimitedError("slow down", status=429, retry_after=12), {}, ["retry after 12 s"]),
+        (e.RateLimitedError("slow down", status=429), {}, ["wait about 30 s"]),
+        (e.NotFoundError("Replica not found", status=404), {"replica_id": "r1"}, ["list_replicas"]),
+        (e.NotFoundError("nope", status=404), {"automation_id": "a"}, ["list_automations"]),
+        (e.AuthenticationError("bad key", status=401), {}, ["REPLICAS_API_KEY"]),
+        (e.PermissionDeniedError("no", status=403), {}, ["Permission denied"]),
+        (e.BadRequestError("name invalid", status=400, error="Invalid name"), {}, ["Invalid name", "Fix"]),
+        (e.PayloadTooLargeError("big", status=413), {}, ["64 KB"]),
+        (e.ServerError("boom", status=503, request_id="req_1"), {}, ["503", "req_1", "Retry"]),
+        (e.ConflictError("busy", status=409), {}, ["Conflict"]),
+        (e.CreateOutcomeUnknownError("maybe", name="fix-x"), {}, ["fix-x", "list_replicas"]),
+        (e.RequestTimeoutError("timeout"), {}, ["may still have taken effect"]),
+        (e.ConnectError("refused"), {}, ["REPLICAS_BASE_URL"]),
+        (e.StreamError("dropped"), {}, ["stream"]),
+        (e.ConfigurationError("no key"), {}, ["REPLICAS_API_KEY"]),
+    ],
+)
+def test_mapping(error: e.ReplicasError, args: dict[str, object], expected: list[str]) -> None:
+    message = describe(error, args)
+    for fragment in expected:
+        assert fragment in message, (fragment, message)
+
+
+def test_known_secret_never_reaches_the_message() -> None:
+    leaked = e.BadRequestError("echo sk_test_canary_key_123", status=400)
+    assert "sk_test_canary_key_123" not in str(tool_error(leaked, secrets=["sk_test_canary_key_123"]))
+
+
+async def test_mapped_errors_over_mcp(sandbox: RunningSandbox) -> None:
+    async with connect(sandbox) as client:
+        assert "list_replicas" in await call_error(client, "get_replica", {"replica_id": "missing"})
+        sandbox.world.faults.inject_status(429, route="/v1/replica", method="GET", retry_after=7)
+        assert "retry after 7 s" in await call_error(client, "list_replicas")
+        sandbox.world.faults.inject_status(500, route="/v1/replica", method="GET")
+        assert "Retry in a few seconds" in await call_error(client, "list_replicas")
+    async with connect(sandbox, key="sk_wrong_key_for_test") as client:
+        message = await call_error(client, "list_replicas")
+        assert "REPLICAS_API_KEY" in message
+        assert "sk_wrong_key_for_test" not in message
+
+
+async def test_terminal_replica(sandbox: RunningSandbox) -> None:
+    from .helpers import force_status
+
+    async with connect(sandbox) as client:
+        rid = await new_replica(client, "doomed")
+        await force_status(sandbox, rid, "error")
+        assert "delete_replica" in await call_error(client, "read_replica_history", {"replica_id": rid})
