@@ -43,7 +43,7 @@ AuthMode = Literal["server-key", "byo-key"]
 AUTH_MODES: tuple[str, ...] = get_args(AuthMode)
 
 # What a Replicas API key looks like. Checked before any use, so garbage never reaches the API or a log.
-API_KEY_SHAPE = re.compile(r"^sk_replicas_[A-Za-z0-9_-]{8,200}$")
+API_KEY_SHAPE = re.compile(r"sk_replicas_[A-Za-z0-9_-]{8,200}")
 MIN_HTTP_TOKEN_CHARS = 24
 SCOPE = "replicas"
 SESSION_HEADER = b"mcp-session-id"
@@ -161,7 +161,7 @@ class ReplicasKeyVerifier(TokenVerifier):
         self._fingerprint = fingerprint
 
     async def verify_token(self, token: str) -> AccessToken | None:
-        if not API_KEY_SHAPE.match(token):
+        if not API_KEY_SHAPE.fullmatch(token):
             return None  # the SDK answers 401 with WWW-Authenticate
         return AccessToken(
             token=token, client_id="replicas-api-key", subject=self._fingerprint(token), scopes=[SCOPE]

@@ -10,12 +10,15 @@ when it:
   or control characters could change which URL the client requests, however it encodes them;
 - passes a canvas `filename` with a path separator, `..`, `?`, `#`, `%` or control characters;
 - passes a `name` or `title` with leading/trailing whitespace or line breaks;
+- passes a file or script `content` over 64 KB of UTF-8 (the API's limit; a 65,536-character string of
+  non-ASCII text is well over it);
 - passes a string longer than `MAX_STRING_CHARS` anywhere (also inside objects), or arguments whose JSON is
   larger than `MAX_ARGUMENTS_BYTES`;
 - passes `images` whose data is not valid base64 of a PNG, JPEG, GIF or WebP image.
 
-Sizes and formats the client already checks locally (64 KB environment files, cron expressions) are left to
-it: it raises before sending, and the registry's guard turns that into a `ToolError`.
+Formats the client already checks locally (cron expressions) are left to it: it raises before sending, and
+the registry's guard turns that into a `ToolError`. (It checks file sizes too, but only after a tool has
+listed the environment's files, which is an upstream request.)
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ if TYPE_CHECKING:
 MAX_STRING_CHARS = 100_000
 MAX_ARGUMENTS_BYTES = 1_000_000
 MAX_ID_CHARS = 128
-ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+MAX_CONTENT_BYTES = 65_536  # environment files and hook scripts
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")
 _FILENAME_FORBIDDEN = re.compile(r"[/\\?#%\x00-\x1f\x7f]")
 _LINE_BREAKS = re.compile(r"[\r\n\t\x00-\x1f\x7f\u2028\u2029]")
 _IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"RIFF")
@@ -54,7 +58,7 @@ def check_id(name: str, value: str) -> None:
         raise ArgumentError(f"{name} is empty: pass an id returned by a list_* tool.")
     if len(value) > MAX_ID_CHARS:
         raise ArgumentError(f"{name} is {len(value)} characters long; ids are at most {MAX_ID_CHARS}.")
-    if not ID_PATTERN.match(value) or ".." in value:
+    if not ID_PATTERN.fullmatch(value) or ".." in value:
         raise ArgumentError(
             f"{name}={value[:40]!r} is not an id: ids are letters, digits and '_', '-', '.', ':' only "
             "(no '/', '..', '%', '?', '#' or spaces). Pass an id exactly as a list_* tool returned it."
@@ -74,6 +78,14 @@ def check_label(name: str, value: str) -> None:
         raise ArgumentError(
             f"{name}={value[:40]!r} has leading/trailing whitespace or a line break: pass it on one line "
             "without surrounding spaces."
+        )
+
+
+def check_content(name: str, value: str) -> None:
+    size = len(value.encode("utf-8", errors="surrogatepass"))
+    if size > MAX_CONTENT_BYTES:
+        raise ArgumentError(
+            f"{name} is {size} bytes of UTF-8; the limit is {MAX_CONTENT_BYTES} bytes (64 KB). Shorten it."
         )
 
 
@@ -120,6 +132,8 @@ def check_arguments(tool: str, known: frozenset[str], arguments: Mapping[str, An
     for name, value in arguments.items():
         _check_strings(name, value)
         if isinstance(value, str):
+            if name == "content" and len(value) * 4 > MAX_CONTENT_BYTES:  # cheap pre-check, then exact
+                check_content(name, value)
             if _is_id_field(name):
                 check_id(name, value)
             elif name == "filename":
