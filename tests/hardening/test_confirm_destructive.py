@@ -1,0 +1,241 @@
+"""`--confirm-destructive`: the user is asked with the concrete target; no means no request upstream."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client
+from mcp.types import ClientCapabilities, ElicitationCapability, ElicitResult, InputRequiredResult
+
+from replicas_mcp.client import ReplicasClient
+from replicas_mcp.sandbox.serve import RunningSandbox
+from replicas_mcp.server import build_server
+from replicas_mcp.server.confirm import (
+    QUESTION_KEY,
+    ConfirmPolicy,
+    confirm_call,
+    destructive_target,
+    question_state,
+)
+from replicas_mcp.server.registry import all_tools
+
+from .helpers import (
+    World,
+    build_hardened_server,
+    sample_arguments,
+    seed_world,
+    server_settings,
+    text,
+    tool_parameters,
+)
+from .helpers import upstream_requests as requests
+
+MODES = ("auto", "legacy")
+DESTRUCTIVE = sorted(spec.name for spec in all_tools() if spec.destructive)
+PARAMS = tool_parameters()
+# What each destructive call is, concretely (arguments chosen so that the call destroys something).
+DESTROYING: dict[str, dict[str, Any]] = {
+    "edit_chat_queue": {"action": "clear"},
+    "run_environment_hook": {"save": "always", "hook": "warm"},
+    "remove_environment_item": {"kind": "variable", "item": "DATABASE_URL"},
+}
+
+
+@dataclass
+class Asker:
+    """An elicitation callback that answers as told and records what it was asked."""
+
+    action: str = "accept"
+    content: dict[str, Any] | None = field(default_factory=lambda: {"confirm": True})
+    asked: list[str] = field(default_factory=list)
+
+    async def __call__(self, context: Any, params: Any) -> ElicitResult:
+        self.asked.append(params.message)
+        return ElicitResult(action=self.action, content=self.content if self.action == "accept" else None)
+
+
+@asynccontextmanager
+async def connected(
+    sandbox: RunningSandbox, *, policy: ConfirmPolicy, mode: str = "auto", asker: Asker | None = None
+) -> AsyncIterator[tuple[Client, World]]:
+    async with ReplicasClient(api_key=sandbox.org_key, base_url=sandbox.base_url, max_retries=0) as api:
+        world = await seed_world(api)
+        server = build_hardened_server(server_settings(sandbox, sandbox.org_key), api, policy=policy)
+        async with Client(server, mode=mode, elicitation_callback=asker) as client:
+            yield client, world
+
+
+def destroying_arguments(tool: str, world: World) -> dict[str, Any]:
+    return {**sample_arguments(tool, PARAMS[tool], world), **DESTROYING.get(tool, {})}
+
+
+async def call(client: Client, tool: str, arguments: dict[str, Any]) -> Any:
+    with anyio.fail_after(20):
+        return await client.call_tool(tool, arguments)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(
+    ("action", "content"), [("decline", None), ("cancel", None), ("accept", {"confirm": False})]
+)
+async def test_a_no_sends_nothing_upstream(
+    sandbox: RunningSandbox, mode: str, action: str, content: dict[str, Any] | None
+) -> None:
+    asker = Asker(action, content)
+    async with connected(sandbox, policy="elicit", mode=mode, asker=asker) as (client, world):
+        for tool in DESTRUCTIVE:
+            before = requests(sandbox)
+            result = await call(client, tool, destroying_arguments(tool, world))
+            assert result.is_error, f"{tool} went ahead after {action}"
+            assert "nothing was changed" in text(result)
+            assert requests(sandbox) == before, f"{tool} reached the API after {action}"
+        assert len(asker.asked) == len(DESTRUCTIVE)
+        assert world.replica_id in asker.asked[DESTRUCTIVE.index("delete_replica")]
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_yes_goes_ahead_after_naming_the_target(sandbox: RunningSandbox, mode: str) -> None:
+    asker = Asker("accept", {"confirm": True})
+    async with connected(sandbox, policy="elicit", mode=mode, asker=asker) as (client, world):
+        deletes = sandbox.faults.stats.count("DELETE", "/v1/replica/{id}")
+        result = await call(client, "delete_replica", {"replica_id": world.replica_id})
+        assert not result.is_error, text(result)
+        assert sandbox.faults.stats.count("DELETE", "/v1/replica/{id}") == deletes + 1
+        assert asker.asked == [destructive_target("delete_replica", {"replica_id": world.replica_id})]
+        assert world.replica_id in asker.asked[0]
+
+
+async def test_elicit_lets_a_client_that_cannot_be_asked_proceed(sandbox: RunningSandbox) -> None:
+    async with connected(sandbox, policy="elicit") as (client, world):
+        result = await call(client, "delete_automation", {"automation_id": world.automation_id})
+        assert not result.is_error, text(result)
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_require_refuses_a_client_that_cannot_be_asked(sandbox: RunningSandbox, mode: str) -> None:
+    async with connected(sandbox, policy="require", mode=mode) as (client, world):
+        for tool in DESTRUCTIVE:
+            before = requests(sandbox)
+            result = await call(client, tool, destroying_arguments(tool, world))
+            assert result.is_error
+            assert "--confirm-destructive=require" in text(result)
+            assert requests(sandbox) == before
+
+
+async def test_require_still_asks_a_client_that_can_be_asked(sandbox: RunningSandbox) -> None:
+    asker = Asker("accept", {"confirm": True})
+    async with connected(sandbox, policy="require", asker=asker) as (client, world):
+        result = await call(client, "delete_replica", {"replica_id": world.replica_id})
+        assert not result.is_error, text(result)
+        assert len(asker.asked) == 1
+
+
+async def test_never_does_not_ask(sandbox: RunningSandbox) -> None:
+    asker = Asker("decline")
+    async with connected(sandbox, policy="never", asker=asker) as (client, world):
+        result = await call(client, "delete_replica", {"replica_id": world.replica_id})
+        assert not result.is_error, text(result)
+        assert asker.asked == []
+
+
+async def test_calls_that_destroy_nothing_are_not_confirmed(sandbox: RunningSandbox) -> None:
+    asker = Asker("decline")
+    async with connected(sandbox, policy="require", asker=asker) as (client, world):
+        test_run = {
+            "environment_id": world.environment_id,
+            "hook": "warm",
+            "content": "echo ok",
+            "save": "no",
+        }
+        assert not (await call(client, "run_environment_hook", test_run)).is_error
+        assert not (await call(client, "list_replicas", {})).is_error
+        assert asker.asked == []
+
+
+async def test_read_only_serves_no_destructive_tool(sandbox: RunningSandbox) -> None:
+    async with ReplicasClient(api_key=sandbox.org_key, base_url=sandbox.base_url) as api:
+        server = build_server(server_settings(sandbox, sandbox.org_key, read_only=True), api)
+        async with Client(server) as client:
+            tools = (await client.list_tools()).tools
+    assert tools
+    assert not {tool.name for tool in tools} & set(DESTRUCTIVE)
+    assert all(tool.annotations is not None and tool.annotations.read_only_hint for tool in tools)
+
+
+def test_every_listed_destructive_action_names_its_target() -> None:
+    args = {
+        "replica_id": "r-1",
+        "chat_id": "c-2",
+        "environment_id": "e-3",
+        "automation_id": "a-4",
+        "message_id": "m-5",
+        "kind": "file",
+        "item": "~/.npmrc",
+        "hook": "warm",
+    }
+    expected = {
+        "delete_replica": "r-1",
+        "delete_chat": "c-2",
+        "delete_environment": "e-3",
+        "delete_automation": "a-4",
+        "remove_environment_item": "~/.npmrc",
+    }
+    for tool, target in expected.items():
+        question = destructive_target(tool, args)
+        assert question is not None
+        assert target in question
+    assert "Clear every queued message" in str(
+        destructive_target("edit_chat_queue", {**args, "action": "clear"})
+    )
+    assert "m-5" in str(destructive_target("edit_chat_queue", {**args, "action": "remove"}))
+    assert destructive_target("edit_chat_queue", {**args, "action": "move"}) is None
+    assert "e-3" in str(destructive_target("run_environment_hook", {**args, "save": "always"}))
+    assert destructive_target("run_environment_hook", {**args, "save": "no"}) is None
+    # A destructive tool added later is confirmed with a generic question, never skipped.
+    assert "wipe_everything" in str(destructive_target("wipe_everything", {"x": "1"}))
+    assert destructive_target("harmless", {}, destructive=False) is None
+    # Model-supplied text cannot hide behind invisible characters in the question.
+    assert "\u202e" not in str(destructive_target("delete_replica", {"replica_id": "r\u202e1"}))
+
+
+@dataclass
+class FakeSession:
+    can_send_request: bool = False
+
+
+@dataclass
+class FakeModernContext:
+    """Just what `confirm_call` reads from a 2026-07-28 request context."""
+
+    input_responses: dict[str, Any] | None = None
+    request_state: str | None = None
+    protocol_version: str = "2026-07-28"
+    client_capabilities: ClientCapabilities = field(
+        default_factory=lambda: ClientCapabilities(elicitation=ElicitationCapability())
+    )
+    session: FakeSession = field(default_factory=FakeSession)
+
+
+async def test_an_answer_counts_only_with_the_state_minted_for_that_question() -> None:
+    args = {"replica_id": "r-1"}
+    yes = {QUESTION_KEY: ElicitResult(action="accept", content={"confirm": True})}
+
+    async def outcome(ctx: FakeModernContext) -> Any:
+        return await confirm_call(ctx, "delete_replica", args, "elicit", destructive=True)  # type: ignore[arg-type]
+
+    # An answer sent up front, without the round's state, is not trusted: the question is asked.
+    first = await outcome(FakeModernContext(input_responses=yes))
+    assert isinstance(first, InputRequiredResult)
+    assert first.request_state == question_state("delete_replica", args)
+    # An answer with the state of another call's question is not trusted either.
+    other = question_state("delete_replica", {"replica_id": "r-2"})
+    assert isinstance(
+        await outcome(FakeModernContext(input_responses=yes, request_state=other)), InputRequiredResult
+    )
+    # The retry of the round we minted, with a yes: go ahead.
+    assert await outcome(FakeModernContext(input_responses=yes, request_state=first.request_state)) is None
