@@ -1,5 +1,5 @@
-"""`python -m bench.mcp_http [--json-response] [--stdio]`: the product server (`build_server` with settings
-from the environment, as the CLI builds it) in its own process, for the transport rows.
+"""`python -m bench.mcp_http [--json-response] [--stdio] [--noop]`: the product server (`build_server`
+with settings from the environment, as the CLI builds it) in its own process, for the transport rows.
 
 HTTP: Streamable HTTP at `/mcp` on a free loopback port, in SSE mode (the default) or JSON-response mode
 (which the CLI does not expose); prints `{"url": ...}` when ready and stops when stdin closes.
@@ -11,8 +11,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from typing import Any
+
+from mcp.server import MCPServer
 
 from bench.loopback import serve
+from bench.noop import build_noop_server
 from bench.procs import wait_for_stdin_eof
 from replicas_mcp.config import Settings
 from replicas_mcp.server import build_server
@@ -20,8 +24,12 @@ from replicas_mcp.server import build_server
 MAX_LIFETIME = 1800.0
 
 
-async def serve_http(json_response: bool) -> None:
-    server = build_server(Settings())
+def _server(noop: bool) -> MCPServer[Any]:
+    return build_noop_server() if noop else build_server(Settings())
+
+
+async def serve_http(json_response: bool, noop: bool) -> None:
+    server = _server(noop)
     app = server.streamable_http_app(json_response=json_response)
     async with serve(app) as base_url:
         print(json.dumps({"url": f"{base_url}/mcp"}), flush=True)
@@ -32,11 +40,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.mcp_http")
     parser.add_argument("--json-response", action="store_true")
     parser.add_argument("--stdio", action="store_true")
+    parser.add_argument("--noop", action="store_true", help="the SDK floor server (bench.noop) instead")
     args = parser.parse_args()
     if args.stdio:
-        build_server(Settings()).run("stdio")
+        _server(args.noop).run("stdio")
         return
-    asyncio.run(serve_http(args.json_response))
+    asyncio.run(serve_http(args.json_response, args.noop))
 
 
 if __name__ == "__main__":

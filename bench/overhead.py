@@ -12,6 +12,8 @@ instead of landing on one. p50/p95 of every row are reported with their ratio to
 (c) in-memory: `mcp.Client(server)` in this process, `call_tool("get_replica")`.
 (d) stdio: `replicas-mcp` as a child process pointed at the same sandbox.
 (e) Streamable HTTP, SSE mode and JSON-response mode: the server in a child process.
+(c0, d0, e0) the SDK floor: the same transports to `bench.noop`, a server whose get_replica answers a
+     canned result of the same size with no API call: what the SDK and transport cost by themselves.
 """
 
 from __future__ import annotations
@@ -22,14 +24,18 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 
+from mcp import Client
+
 from bench.results import Report, Target
 from bench.sessions import (
     Call,
     checked,
     http_server,
     in_memory,
+    in_memory_noop,
     over_http,
     over_stdio,
+    over_stdio_noop,
     raw_http,
     replicas_client,
 )
@@ -56,6 +62,9 @@ ROWS: tuple[tuple[str, str, float | None], ...] = (
     ("stdio", "(d) MCP stdio", 2.4),
     ("http_sse", "(e) MCP HTTP, SSE mode", 2.5),
     ("http_json", "(e) MCP HTTP, JSON mode", 2.5),
+    ("noop_in_memory", "(c0) SDK floor: no-op tool in-memory", None),
+    ("noop_stdio", "(d0) SDK floor: no-op tool over stdio", None),
+    ("noop_http_sse", "(e0) SDK floor: no-op tool over HTTP (SSE)", None),
 )
 
 
@@ -70,6 +79,10 @@ async def _open_rows(stack: AsyncExitStack, world: World) -> dict[str, Call]:
     json_url, _ = await stack.enter_async_context(http_server(world, json_response=True))
     sse = await stack.enter_async_context(over_http(sse_url))
     jsn = await stack.enter_async_context(over_http(json_url))
+    noop_memory = await stack.enter_async_context(in_memory_noop())
+    noop_stdio = await stack.enter_async_context(over_stdio_noop(world))
+    noop_url, _ = await stack.enter_async_context(http_server(world, json_response=False, noop=True))
+    noop_sse = await stack.enter_async_context(over_http(noop_url))
 
     async def raw() -> Any:
         response = await http.get(f"/v1/replica/{rid}")
@@ -97,6 +110,12 @@ async def _open_rows(stack: AsyncExitStack, world: World) -> dict[str, Call]:
     async def via_json() -> Any:
         return checked(await jsn.call_tool("get_replica", args))
 
+    def tool_call(client: Client) -> Call:
+        async def call() -> Any:
+            return checked(await client.call_tool("get_replica", args))
+
+        return call
+
     return {
         "raw": raw,
         "raw_tool_requests": raw_tool_requests,
@@ -105,6 +124,9 @@ async def _open_rows(stack: AsyncExitStack, world: World) -> dict[str, Call]:
         "stdio": via_stdio,
         "http_sse": via_sse,
         "http_json": via_json,
+        "noop_in_memory": tool_call(noop_memory),
+        "noop_stdio": tool_call(noop_stdio),
+        "noop_http_sse": tool_call(noop_sse),
     }
 
 

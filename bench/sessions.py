@@ -14,6 +14,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.types import CallToolResult
 
+from bench.noop import build_noop_server
 from bench.procs import child, stdio_server_argv
 from bench.world import World
 from replicas_mcp.client import ReplicasClient
@@ -72,10 +73,31 @@ async def over_stdio(world: World, *args: str, **env: str) -> AsyncIterator[Clie
 
 
 @contextlib.asynccontextmanager
-async def http_server(world: World, *, json_response: bool) -> AsyncIterator[tuple[str, int]]:
+async def in_memory_noop() -> AsyncIterator[Client]:
+    async with Client(build_noop_server()) as client:
+        yield client
+
+
+@contextlib.asynccontextmanager
+async def over_stdio_noop(world: World) -> AsyncIterator[Client]:
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "bench.mcp_http", "--stdio", "--noop"],
+        env=world.server_env(),
+        cwd=str(Path(__file__).resolve().parent.parent),
+    )
+    async with Client(params) as client:
+        yield client
+
+
+@contextlib.asynccontextmanager
+async def http_server(
+    world: World, *, json_response: bool, noop: bool = False
+) -> AsyncIterator[tuple[str, int]]:
     """The server over Streamable HTTP in its own process: yields (url, pid)."""
     argv = [sys.executable, "-m", "bench.mcp_http", *(["--json-response"] if json_response else [])]
-    name = "http-json" if json_response else "http-sse"
+    argv += ["--noop"] if noop else []
+    name = ("http-json" if json_response else "http-sse") + ("-noop" if noop else "")
     async with child(argv, world.server_env(), name) as server:
         yield str(server.ready["url"]), server.pid
 

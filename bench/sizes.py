@@ -1,8 +1,9 @@
 """Section 4: result size: bytes on the wire for typical results against their useful payload.
 
 Wire: the exact `tools/call` response line a stdio server writes (2025-11-25 handshake). Useful payload:
-the result's structured content as compact JSON (UTF-8), i.e. the data once, without envelope. Also
-reported: the text block's size, which shows when one payload is encoded twice (text + structured).
+the result's data once, without envelope: the larger of its structured content as compact JSON (UTF-8)
+and its text blocks. The text and structured sizes are reported beside it: when both carry the whole
+result, one payload is encoded twice (and the JSON-in-a-string text is escaped on top).
 """
 
 from __future__ import annotations
@@ -45,14 +46,15 @@ async def measure(world: World, report: Report) -> None:
                 continue
             raw, result = await session.call_tool(tool, args)
             structured = result.get("structuredContent")
-            useful = len(compact(structured)) if structured is not None else len(compact(result["content"]))
+            structured_bytes = len(compact(structured)) if structured is not None else 0
             text = sum(len(block.get("text", "").encode()) for block in result.get("content", []))
+            useful = max(structured_bytes, text)
             rows[label] = {
                 "wire_bytes": len(raw),
                 "useful_bytes": useful,
                 "ratio": round(len(raw) / useful, 3) if useful else None,
                 "text_block_bytes": text,
-                "structured_bytes": len(compact(structured)) if structured is not None else 0,
+                "structured_bytes": structured_bytes,
             }
     finally:
         await session.close()
