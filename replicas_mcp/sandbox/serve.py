@@ -28,13 +28,18 @@ from replicas_mcp.sandbox.world import DEFAULT_ORG_NAME, DEFAULT_OTHER_ORG_NAME,
 logger = logging.getLogger("replicas_mcp.sandbox")
 
 STARTUP_TIMEOUT_SECONDS = 10.0
+_SHUTDOWN_POLL_SECONDS = 0.005
+_ORPHAN_CANCEL_MESSAGE = "sandbox shutdown: the request's client is gone"
 
 
 class _HideDroppedConnections(logging.Filter):
-    """Connections cut on purpose by fault injection are not server errors: keep them out of the log."""
+    """Connections cut on purpose (fault injection) and requests cancelled at shutdown because their client
+    is gone are not server errors: keep them out of the log."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, asyncio.CancelledError):
+            return exc.args != (_ORPHAN_CANCEL_MESSAGE,)
         return not isinstance(exc, DroppedConnection)
 
 
@@ -69,6 +74,40 @@ class _EmbeddedServer(uvicorn.Server):
                 await asyncio.wait_for(self._exit_requested.wait(), 0.1)
             should_exit = await self.on_tick(counter)
 
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's graceful shutdown without its fixed pauses (a 0.1 s sleep, then 0.1 s polls).
+
+        Idle keep-alive connections close at once; a connection still sending a response may finish it
+        within `timeout_graceful_shutdown`. Requests still running once no connection is left have nobody
+        to answer (the client went away, e.g. after a timeout against a latency fault): they are cancelled
+        and awaited, so no task outlives the server. Then the lifespan shutdown stops the world's tasks.
+        """
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        state = self.server_state
+        for connection in list(state.connections):
+            connection.shutdown()
+        try:
+            async with asyncio.timeout(self.config.timeout_graceful_shutdown):
+                while state.connections:  # noqa: ASYNC110 (uvicorn signals no event when the last one closes)
+                    await asyncio.sleep(_SHUTDOWN_POLL_SECONDS)
+        except TimeoutError:
+            logger.warning(
+                "sandbox shutdown: %d connection(s) still busy after %s s; cancelling their requests",
+                len(state.connections),
+                self.config.timeout_graceful_shutdown,
+            )
+        orphans = list(state.tasks)
+        for task in orphans:
+            task.cancel(msg=_ORPHAN_CANCEL_MESSAGE)
+        if orphans:
+            await asyncio.gather(*orphans, return_exceptions=True)
+        for server in self.servers:
+            await server.wait_closed()
+        await self.lifespan.shutdown()
+
 
 @dataclass(frozen=True)
 class RunningSandbox:
@@ -95,7 +134,9 @@ class RunningSandbox:
 
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio only sets TCP_NODELAY on accepted sockets whose proto says TCP. Without it,
+    # Nagle holds back the body written after the response head until the client's delayed ACK (~40 ms).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
