@@ -28,8 +28,12 @@ async def _sizes(world: World, toolsets: str, *, lists: bool) -> dict[str, Any]:
     try:
         await session.initialize()
         tools = await session.request("tools/list")
-        names = [tool["name"] for tool in json.loads(tools)["result"]["tools"]]
-        out: dict[str, Any] = {"tools": len(names), "bytes": len(tools), "tokens_est": tokens(len(tools))}
+        listed = json.loads(tools)["result"]["tools"]
+        out: dict[str, Any] = {"tools": len(listed), "bytes": len(tools), "tokens_est": tokens(len(tools))}
+        out["bytes_per_tool"] = {
+            tool["name"]: len(json.dumps(tool, separators=(",", ":"), ensure_ascii=False).encode())
+            for tool in listed
+        }
         if lists:
             for method in ("resources/templates/list", "resources/list", "prompts/list"):
                 raw = await session.request(method)
@@ -49,6 +53,7 @@ async def measure(world: World, report: Report) -> None:
         "tools_list": {
             k: {x: v[x] for x in ("tools", "bytes", "tokens_est")} for k, v in per_toolset.items()
         },
+        "default_bytes_per_tool": default["bytes_per_tool"],
         "other_lists_default_server": {
             key: default[key] for key in ("resources/templates/list", "resources/list", "prompts/list")
         },
@@ -65,6 +70,8 @@ def table(report: Report) -> str:
     lines = [f"{'tools/list':14} {'tools':>5} {'bytes':>7} {'~tokens':>8}"]
     for name, row in section["tools_list"].items():
         lines.append(f"{name:14} {row['tools']:5d} {row['bytes']:7d} {row['tokens_est']:8d}")
+    per_tool = sorted(section["default_bytes_per_tool"].items(), key=lambda kv: -kv[1])
+    lines.append("default toolset, bytes per tool: " + ", ".join(f"{n} {b}" for n, b in per_tool))
     for method, row in section["other_lists_default_server"].items():
         lines.append(f"{method:26} {row['bytes']:7d} bytes ~{row['tokens_est']} tokens")
     return "\n".join(lines)

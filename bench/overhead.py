@@ -169,6 +169,8 @@ async def measure(world: World, plan: OverheadPlan, report: Report) -> None:
 
 def table(report: Report) -> str:
     rows = report.sections.get("overhead", {}).get("rows", {})
+    if not rows:
+        return ""
     lines = [f"{'get_replica path':52} {'p50 ms':>8} {'p95 ms':>8} {'p50 ×a':>7} {'p95 ×a':>7}"]
     for row in rows.values():
         lines.append(

@@ -3,8 +3,8 @@
 - 8 MCP clients (each its own session and connection pool) call get_replica in a loop against one
   server process, for a fixed time after a warm-up; calls/s in SSE mode (the default) and JSON mode,
   with the CPU of the server, the sandbox and this load-generating process (all share the machine).
-- 100 concurrent `wait_for_replica` calls on idle replicas (nothing will happen, so each waits its whole
-  timeout): the server's CPU and RSS are sampled throughout and must stay flat.
+- 100 concurrent `wait_for_replica(until=needs_input)` calls on idle replicas (nothing will happen, so
+  each waits its whole timeout): the server's CPU and RSS are sampled throughout and must stay flat.
 """
 
 from __future__ import annotations
@@ -88,7 +88,9 @@ async def _waits(world: World, plan: LoadPlan) -> dict[str, Any] | str:
         if tool is None:
             return MISSING
         accepted = set((tool.input_schema or {}).get("properties", {}))
-        wanted = {"until": "turn_completed", "timeout_s": plan.wait_timeout_s}
+        # needs_input never holds for the bench's replicas (none asks a question): every call waits
+        # its whole timeout, which is what "held steady" is about.
+        wanted = {"until": "needs_input", "timeout_s": plan.wait_timeout_s}
         extra = {k: v for k, v in wanted.items() if k in accepted}
         await asyncio.sleep(0.5)  # let the server settle before the baseline sample
 
