@@ -8,7 +8,7 @@ from pydantic import Field
 
 ReplicaId = Annotated[str, Field(description="From list_replicas")]
 OptionalChatId = Annotated[str | None, Field(description="From get_replica; default: main chat")]
-Wake = Annotated[bool, Field(description="Wake it if asleep (slow, billed)")]
+Wake = Annotated[bool, Field(description="Wake it if asleep (slow)")]
 EnvironmentId = Annotated[str, Field(description="From list_environments, or 'global'")]
 AutomationId = Annotated[str, Field(description="From list_automations")]
 Reveal = Annotated[bool, Field(description="Show secret values (not on a read-only server)")]

@@ -9,8 +9,8 @@ from pydantic import Field
 
 DEFAULT_MAX_CHARS = 8000
 
-MaxChars = Annotated[int, Field(ge=200, le=100_000, description="Text budget; the rest via offset")]
-Offset = Annotated[int, Field(ge=0, description="next_offset of the previous call")]
+MaxChars = Annotated[int, Field(ge=200, le=100_000)]  # the name and the default say enough
+Offset = Annotated[int, Field(ge=0, description="From next_offset")]
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,6 @@ class ReplicaSummary(BaseModel):
     status: str
     repos: list[str] = []
     prs: list[str] = []
-    last_activity_at: str | None = None
 
 
 def replica_summary(item: ReplicaListItem) -> ReplicaSummary:
@@ -31,7 +30,6 @@ def replica_summary(item: ReplicaListItem) -> ReplicaSummary:
         status=item.status,
         repos=[repo.name for repo in item.repositories],
         prs=[pr.url for pr in item.pull_requests],
-        last_activity_at=item.last_activity_at,
     )
 
 
@@ -61,8 +59,6 @@ def preview(text: str | None, limit: int = PREVIEW_LIMIT) -> str | None:
 
 
 class Done(ToolResult):
-    """The outcome of a change that returns nothing else worth showing."""
+    """The outcome of a change that returns nothing else worth showing (failures raise instead)."""
 
-    ok: bool = True
-    id: str | None = None
     message: str

@@ -91,7 +91,7 @@ async def test_automation_resource_withholds_webhook_token(sandbox: RunningSandb
         created = data(
             await call(
                 client,
-                "create_automation",
+                "save_automation",
                 {"name": "hook", "prompt": "Triage", "environment_id": env, "triggers": [{"type": "custom"}]},
             )
         )

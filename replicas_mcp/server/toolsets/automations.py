@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
-from replicas_mcp.server.args import AutomationId, EnvironmentId
+from replicas_mcp.server.args import AutomationId
 from replicas_mcp.server.registry import ToolGroup, ToolResult
 from replicas_mcp.server.safety import truncate
 from replicas_mcp.server.state import ToolContext, client_of
@@ -30,9 +30,6 @@ class Trigger(BaseModel):
     )
 
 
-Triggers = Annotated[list[Trigger], Field(min_length=1)]
-
-
 class AutomationSummary(ToolResult):
     id: str
     name: str
@@ -45,8 +42,15 @@ class AutomationSummary(ToolResult):
 class AutomationList(ToolResult):
     automations: list[AutomationSummary]
     total: int
-    page: int
-    pages: int
+    next_page: int | None = None
+
+
+class Execution(BaseModel):
+    id: str
+    status: str | None = None
+    replica_id: str | None = None
+    triggered_at: str | None = None
+    error: str | None = None
 
 
 class AutomationView(ToolResult):
@@ -60,22 +64,7 @@ class AutomationView(ToolResult):
     agent: str | None = None
     model: str | None = None
     has_webhook: bool = False
-
-
-class Execution(BaseModel):
-    id: str
-    status: str | None = None
-    replica_id: str | None = None
-    triggered_at: str | None = None
-    completed_at: str | None = None
-    error: str | None = None
-
-
-class ExecutionList(ToolResult):
-    executions: list[Execution]
-    total: int
-    page: int
-    pages: int
+    runs: list[Execution] | None = None
 
 
 class Triggered(ToolResult):
@@ -138,64 +127,58 @@ async def list_automations(
     return AutomationList(
         automations=[summary(a) for a in result.automations],
         total=result.total,
-        page=result.page,
-        pages=result.totalPages,
+        next_page=result.page + 1 if result.page < result.totalPages else None,
     )
 
 
 @tools.tool(title="Get automation", read_only=True)
-async def get_automation(ctx: ToolContext, automation_id: AutomationId) -> AutomationView:
-    """An automation's prompt, triggers, environment and agent. Next: list_automation_executions."""
-    return automation_view(await client_of(ctx).automations.get(automation_id))
-
-
-@tools.tool(title="Create automation", read_only=False, destructive=False, idempotent=False)
-async def create_automation(
-    ctx: ToolContext,
-    name: Annotated[str, Field(min_length=1, max_length=100)],
-    prompt: Annotated[str, Field(min_length=1, description="What the agent does each run")],
-    environment_id: EnvironmentId,
-    triggers: Triggers,
-    enabled: bool | None = None,
-    agent_provider: Agent | None = None,
-    model: str | None = None,
-) -> AutomationSummary:
-    """Create an automation: whenever a trigger fires, a new replica runs `prompt` in the environment.
-    At most one cron trigger, and one trigger per event."""
-    automation = await client_of(ctx).automations.create(
-        name=name,
-        prompt=prompt,
-        environment_id=environment_id,
-        triggers=[t.model_dump() for t in triggers],
-        enabled=enabled,
-        agent_provider=agent_provider,
-        model=model,
-    )
-    return summary(automation)
-
-
-@tools.tool(title="Update automation", read_only=False, destructive=False, idempotent=True)
-async def update_automation(
+async def get_automation(
     ctx: ToolContext,
     automation_id: AutomationId,
-    enabled: bool | None = None,
+    runs: Annotated[int, Field(ge=0, le=100, description="Also its newest runs, up to this many")] = 0,
+) -> AutomationView:
+    """An automation's prompt, triggers, environment and agent; with runs=N its newest runs (status, the
+    replica each started, errors)."""
+    client = client_of(ctx)
+    view = automation_view(await client.automations.get(automation_id))
+    if runs:
+        result = await client.automations.executions(automation_id, page=1, limit=runs)
+        view.runs = [
+            Execution(
+                id=ex.id,
+                status=ex.status,
+                replica_id=ex.workspace_id,
+                triggered_at=ex.triggered_at,
+                error=preview(ex.error),
+            )
+            for ex in result.executions
+        ]
+    return view
+
+
+@tools.tool(title="Save automation", read_only=False, destructive=False, idempotent=False)
+async def save_automation(
+    ctx: ToolContext,
+    automation_id: Annotated[str | None, Field(description="Omit to create one")] = None,
     name: Annotated[str | None, Field(min_length=1, max_length=100)] = None,
-    prompt: Annotated[str | None, Field(min_length=1)] = None,
+    prompt: Annotated[str | None, Field(min_length=1, description="What the agent does each run")] = None,
+    environment_id: Annotated[str | None, Field(description="From list_environments")] = None,
     triggers: Annotated[
-        list[Trigger] | None, Field(min_length=1, description="Replaces all triggers")
+        list[Trigger] | None, Field(min_length=1, description="Replace all; ≤ 1 cron, 1 per event")
     ] = None,
-    environment_id: str | None = None,
+    enabled: Annotated[bool | None, Field(description="false pauses it")] = None,
     agent_provider: Agent | None = None,
     model: str | None = None,
 ) -> AutomationSummary:
-    """Change an automation (only the fields given), e.g. enabled=false to pause it."""
+    """Create an automation (no automation_id; needs name, prompt, environment_id, triggers): each time
+    a trigger fires, a new replica runs the prompt. With automation_id, change only the fields given."""
     fields: dict[str, Any] = {
         key: value
         for key, value in {
-            "enabled": enabled,
             "name": name,
             "prompt": prompt,
             "environment_id": environment_id,
+            "enabled": enabled,
             "agent_provider": agent_provider,
             "model": model,
         }.items()
@@ -203,16 +186,22 @@ async def update_automation(
     }
     if triggers is not None:
         fields["triggers"] = [t.model_dump() for t in triggers]
-    if not fields:
-        raise ToolError("Nothing to update: pass at least one field (e.g. enabled=false).")
-    return summary(await client_of(ctx).automations.update(automation_id, **fields))
+    automations = client_of(ctx).automations
+    if automation_id is not None:
+        if not fields:
+            raise ToolError("Nothing to change: pass at least one field (e.g. enabled=false).")
+        return summary(await automations.update(automation_id, **fields))
+    missing = [key for key in ("name", "prompt", "environment_id", "triggers") if key not in fields]
+    if missing:
+        raise ToolError(f"Creating an automation needs {', '.join(missing)} (or pass automation_id).")
+    return summary(await automations.create(**fields))
 
 
 @tools.tool(title="Delete automation", read_only=False, destructive=True, idempotent=True)
 async def delete_automation(ctx: ToolContext, automation_id: AutomationId) -> Done:
     """Delete an automation and its execution history (replicas it started stay)."""
     await client_of(ctx).automations.delete(automation_id)
-    return Done(id=automation_id, message=f"Automation {automation_id} deleted.")
+    return Done(message=f"Automation {automation_id} deleted.")
 
 
 @tools.tool(title="Trigger automation", read_only=False, destructive=False, idempotent=False)
@@ -226,33 +215,6 @@ async def trigger_automation(
     note = (
         "Started; follow it with read_replica_history."
         if result.workspace_id
-        else "Queued; its replica appears in list_automation_executions shortly."
+        else "Queued; its replica appears in get_automation(runs=5) shortly."
     )
     return Triggered(execution_id=result.execution_id, replica_id=result.workspace_id, note=note)
-
-
-@tools.tool(title="List automation executions", read_only=True)
-async def list_automation_executions(
-    ctx: ToolContext,
-    automation_id: AutomationId,
-    page: Annotated[int, Field(ge=1)] = 1,
-    limit: Annotated[int, Field(ge=1, le=100)] = 20,
-) -> ExecutionList:
-    """An automation's runs, newest first: status, the replica each started, errors."""
-    result = await client_of(ctx).automations.executions(automation_id, page=page, limit=limit)
-    return ExecutionList(
-        executions=[
-            Execution(
-                id=ex.id,
-                status=ex.status,
-                replica_id=ex.workspace_id,
-                triggered_at=ex.triggered_at,
-                completed_at=ex.completed_at,
-                error=preview(ex.error),
-            )
-            for ex in result.executions
-        ],
-        total=result.total,
-        page=result.page,
-        pages=result.totalPages,
-    )

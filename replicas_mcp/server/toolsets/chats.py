@@ -78,7 +78,7 @@ async def create_chat(
 async def delete_chat(ctx: ToolContext, replica_id: ReplicaId, chat_id: ChatId) -> Done:
     """Delete a chat and its conversation (the replica and its files stay)."""
     await client_of(ctx).chats.delete(replica_id, chat_id)
-    return Done(id=chat_id, message=f"Chat {chat_id} deleted.")
+    return Done(message=f"Chat {chat_id} deleted.")
 
 
 @tools.tool(title="Get chat queue", read_only=True)

@@ -1,16 +1,20 @@
 """Environments: what every new replica gets (repository binding, variables, files, skills, MCPs, hooks).
 
-Consolidated to keep the surface small: one `get_environment` reads any parts; `set_*` tools create or
-update by natural key (variable key, file path, MCP name); one `remove_environment_item` removes any part;
-hook tools take `hook="warm"|"start"`. Secret values stay masked unless `reveal=true` on a writable server.
+Consolidated to keep the surface small: one `get_environment` reads any parts; `save_environment` creates
+or changes an environment (warm pool included); `set_environment_item` adds or replaces any part by its
+natural key (variable key, file path, MCP name, skill slug, registry URL); `remove_environment_item` removes
+any part, or the environment itself; hook tests take `hook="warm"|"start"`. Secret values stay masked unless
+`reveal=true` on a writable server.
 """
 
 from __future__ import annotations
 
+import json
 import posixpath
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
@@ -27,8 +31,9 @@ if TYPE_CHECKING:
 
 tools = ToolGroup("environments")
 
-Section = Literal["variables", "files", "skills", "registries", "mcps", "hooks"]
-ItemKind = Literal["variable", "file", "skill", "registry", "mcp"]
+Section = Literal["variables", "files", "mcps", "skills", "registries", "hooks"]
+SetKind = Literal["variable", "file", "mcp", "skill", "registry"]
+ItemKind = Literal["variable", "file", "mcp", "skill", "registry", "environment"]
 HookKind = Annotated[Literal["warm", "start"], Field(description="warm: pre-warm script; start: boot script")]
 Script = Annotated[
     str, Field(max_length=65_536, description="Shell script, e.g. '#!/usr/bin/env bash\\n...'")
@@ -42,6 +47,11 @@ _SECTION_OF: dict[str, str] = {
     "mcp": "mcps",
 }
 
+VARIABLE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,199}")
+MCP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+REGISTRY_URL = re.compile(r"https://\S+")
+T = TypeVar("T")
+
 HOOK_TIMEOUT = 900.0  # a hook test provisions a sandbox and runs the script: minutes, not seconds
 OUTPUT_TAIL = 4000  # hook output shown: its end, where the failure usually is
 SYSTEM_PROMPT_LIMIT = 2000
@@ -51,26 +61,14 @@ SYSTEM_PROMPT_LIMIT = 2000
 
 
 class Part(ToolResult):
-    """One attached part: a variable (name = key), file (name = path), skill (name = slug) or registry
-    (name = URL). `value`: the variable's value (masked unless revealed) or the file's content (revealed)."""
+    """One part of an environment. `name`: a variable's key, a file's path, an MCP's, skill's slug or
+    registry's URL. `value`: a variable's value or file's content, or an MCP's transport and config as
+    JSON (secrets masked unless revealed)."""
 
+    kind: str  # variable, file, mcp, skill or registry
     id: str
     name: str
     value: str | None = None
-
-
-class Mcp(ToolResult):
-    id: str
-    name: str
-    transport: str
-    config: dict[str, Any]
-
-
-class HookState(ToolResult):
-    warm_hook: str | None = None
-    warm_pool_enabled: bool | None = None
-    warm_pool_ready: int | None = None
-    start_hook: str | None = None
 
 
 class EnvironmentView(ToolResult):
@@ -81,12 +79,10 @@ class EnvironmentView(ToolResult):
     repository_id: str | None = None
     repository_set_id: str | None = None
     system_prompt: str | None = None
-    variables: list[Part] | None = None
-    files: list[Part] | None = None
-    skills: list[Part] | None = None
-    registries: list[Part] | None = None
-    mcps: list[Mcp] | None = None
-    hooks: HookState | None = None
+    parts: list[Part] | None = None
+    warm_hook: str | None = None
+    start_hook: str | None = None
+    warm_pool: bool | None = None
     note: str | None = None
 
 
@@ -95,6 +91,7 @@ class EnvironmentSummary(ToolResult):
     name: str
     repository_id: str | None = None
     repository_set_id: str | None = None
+    warm_pool: bool | None = None
 
     @classmethod
     def of(cls, env: Environment) -> EnvironmentSummary:
@@ -147,14 +144,10 @@ def _environment_view(env: Environment) -> EnvironmentView:
     )
 
 
-def _mcp_view(mcp: EnvironmentMcp, reveal: bool) -> Mcp:
+def _mcp_part(mcp: EnvironmentMcp, reveal: bool) -> Part:
     config = mcp.config.model_dump(mode="json")
-    return Mcp(
-        id=mcp.id,
-        name=mcp.name,
-        transport=mcp.transport,
-        config=config if reveal else mask_mcp_config(config),
-    )
+    shown = {"transport": mcp.transport, **(config if reveal else mask_mcp_config(config))}
+    return Part(kind="mcp", id=mcp.id, name=mcp.name, value=json.dumps(shown, separators=(",", ":")))
 
 
 def _reveal(ctx: ToolContext, requested: bool) -> tuple[bool, str | None]:
@@ -174,31 +167,33 @@ async def environment_view(
     envs = client.environments
     view = _environment_view(await envs.get(environment_id))
     env_id = view.id
+    parts: list[Part] = []
     if "variables" in include:
-        view.variables = [
-            Part(id=v.id, name=v.key, value=v.value if reveal else mask(v.value))
+        parts += [
+            Part(kind="variable", id=v.id, name=v.key, value=v.value if reveal else mask(v.value))
             for v in await envs.variables.list(env_id)
         ]
     if "files" in include:
-        view.files = [
-            Part(id=f.id, name=f.path, value=f.content if reveal else mask(f.content))
+        parts += [
+            Part(kind="file", id=f.id, name=f.path, value=f.content if reveal else mask(f.content))
             for f in await envs.files.list(env_id)
         ]
-    if "skills" in include:
-        view.skills = [Part(id=s.id, name=s.slug) for s in await envs.skills.list(env_id)]
-    if "registries" in include:
-        view.registries = [Part(id=r.id, name=r.url) for r in await envs.skill_registries.list(env_id)]
     if "mcps" in include:
-        view.mcps = [_mcp_view(m, reveal) for m in await envs.mcps.list(env_id)]
+        parts += [_mcp_part(m, reveal) for m in await envs.mcps.list(env_id)]
+    if "skills" in include:
+        parts += [Part(kind="skill", id=s.id, name=s.slug) for s in await envs.skills.list(env_id)]
+    if "registries" in include:
+        parts += [
+            Part(kind="registry", id=r.id, name=r.url) for r in await envs.skill_registries.list(env_id)
+        ]
+    if include - {"hooks"}:
+        view.parts = parts
     if "hooks" in include:
         warm = await envs.warm_hooks.get(env_id)
         start = await envs.start_hooks.get(env_id)
-        view.hooks = HookState(
-            warm_hook=warm.warm_hook.content if warm.warm_hook else None,
-            warm_pool_enabled=warm.warm_pool.enabled if warm.warm_pool else None,
-            warm_pool_ready=warm.warm_pool.ready_count if warm.warm_pool else None,
-            start_hook=start.start_hook.content if start.start_hook else None,
-        )
+        view.warm_hook = warm.warm_hook.content if warm.warm_hook else None
+        view.warm_pool = warm.warm_pool.enabled if warm.warm_pool else None
+        view.start_hook = start.start_hook.content if start.start_hook else None
     return view
 
 
@@ -253,48 +248,28 @@ async def get_environment(
     include: Annotated[list[Section], Field(description="Parts to add")] = [],  # noqa: B006 (pydantic copies)
     reveal: Reveal = False,
 ) -> EnvironmentView:
-    """An environment's binding and system prompt, plus the parts asked for (variables and MCP secrets
-    masked). Part ids are what remove_environment_item takes."""
+    """An environment's binding and system prompt, plus the parts in include (secrets masked). Next:
+    set_environment_item, remove_environment_item."""
     show, note = _reveal(ctx, reveal)
     view = await environment_view(client_of(ctx), environment_id, set(include), reveal=show)
     view.note = note
     return view
 
 
-@tools.tool(title="Create environment", read_only=False, destructive=False, idempotent=False)
-async def create_environment(
+@tools.tool(title="Save environment", read_only=False, destructive=False, idempotent=False)
+async def save_environment(
     ctx: ToolContext,
-    name: Annotated[str, Field(min_length=1, max_length=100)],
+    environment_id: Annotated[str | None, Field(description="Omit to create one")] = None,
+    name: Annotated[str | None, Field(min_length=1, max_length=100, description="Needed to create")] = None,
     repository_id: Annotated[str | None, Field(description="From list_repositories")] = None,
-    repository_set_id: Annotated[
-        str | None, Field(description="From list_repository_sets; not with repository_id")
-    ] = None,
+    repository_set_id: Annotated[str | None, Field(description="Or from list_repository_sets")] = None,
     description: str | None = None,
     system_prompt: Annotated[str | None, Field(description="Standing instructions for agents")] = None,
+    warm_pool: Annotated[bool | None, Field(description="Keep pre-booted workspaces")] = None,
 ) -> EnvironmentSummary:
-    """Create an environment bound to a repository or repository set (or none), with a warm pool.
-    Next: set_environment_variable, create_replica."""
-    env = await client_of(ctx).environments.create(
-        name=name,
-        description=description,
-        repository_id=repository_id,
-        repository_set_id=repository_set_id,
-        system_prompt=system_prompt,
-    )
-    return EnvironmentSummary.of(env)
-
-
-@tools.tool(title="Update environment", read_only=False, destructive=False, idempotent=True)
-async def update_environment(
-    ctx: ToolContext,
-    environment_id: EnvironmentId,
-    name: Annotated[str | None, Field(min_length=1, max_length=100)] = None,
-    description: str | None = None,
-    system_prompt: str | None = None,
-    repository_id: str | None = None,
-    repository_set_id: str | None = None,
-) -> EnvironmentSummary:
-    """Change an environment's fields given here (not the Global environment's)."""
+    """Create an environment (no environment_id), or change the fields given. Next:
+    set_environment_item, create_replica."""
+    envs = client_of(ctx).environments
     fields: dict[str, Any] = {
         key: value
         for key, value in {
@@ -306,19 +281,20 @@ async def update_environment(
         }.items()
         if value is not None
     }
-    if not fields:
-        raise ToolError(
-            "Nothing to update: pass at least one of name, description, system_prompt, repository."
-        )
-    env = await client_of(ctx).environments.update(environment_id, **fields)
-    return EnvironmentSummary.of(env)
-
-
-@tools.tool(title="Delete environment", read_only=False, destructive=True, idempotent=True)
-async def delete_environment(ctx: ToolContext, environment_id: EnvironmentId) -> Done:
-    """Delete an environment and all its parts. Refused for Global and while an automation uses it."""
-    await client_of(ctx).environments.delete(environment_id)
-    return Done(id=environment_id, message=f"Environment {environment_id} deleted.")
+    if environment_id is None:
+        if name is None:
+            raise ToolError("Creating an environment needs a name (or pass environment_id to change one).")
+        env = await envs.create(**fields)
+    elif fields:
+        env = await envs.update(environment_id, **fields)
+    elif warm_pool is None:
+        raise ToolError("Nothing to change: pass a field such as name, system_prompt or warm_pool.")
+    else:
+        env = await envs.get(environment_id)
+    summary = EnvironmentSummary.of(env)
+    if warm_pool is not None:
+        summary.warm_pool = (await envs.warm_pool.set(env.id, enabled=warm_pool)).enabled
+    return summary
 
 
 @tools.tool(title="List repository sets", read_only=True)
@@ -330,95 +306,90 @@ async def list_repository_sets(ctx: ToolContext) -> RepositorySetList:
     )
 
 
-@tools.tool(title="Set environment variable", read_only=False, destructive=False, idempotent=True)
-async def set_environment_variable(
+@tools.tool(title="Set environment item", read_only=False, destructive=False, idempotent=True)
+async def set_environment_item(
     ctx: ToolContext,
     environment_id: EnvironmentId,
-    key: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=200)],
-    value: Annotated[str, Field(max_length=65_536)],
-) -> Part:
-    """Create or replace a variable every new replica of the environment gets (not echoed back)."""
-    envs = client_of(ctx).environments
-    existing = next((v for v in await envs.variables.list(environment_id) if v.key == key), None)
-    if existing is None:
-        variable = await envs.variables.create(environment_id, key=key, value=value)
-    else:
-        variable = await envs.variables.update(environment_id, existing.id, value=value)
-    return Part(id=variable.id, name=variable.key, value=mask(value))
-
-
-@tools.tool(title="Set environment file", read_only=False, destructive=False, idempotent=True)
-async def set_environment_file(
-    ctx: ToolContext,
-    environment_id: EnvironmentId,
-    path: Annotated[str, Field(min_length=1, max_length=500, description="Where it goes, e.g. ~/AGENTS.md")],
-    content: Annotated[str, Field(max_length=65_536, description="At most 64 KB")],
-    name: Annotated[str | None, Field(max_length=200, description="Label; default: the file name")] = None,
-) -> Part:
-    """Create or replace (by path) a file placed in every new replica of the environment."""
-    envs = client_of(ctx).environments
-    existing = next((f for f in await envs.files.list(environment_id) if f.path == path), None)
-    label = name or posixpath.basename(path) or path
-    if existing is None:
-        file = await envs.files.create(environment_id, name=label, path=path, content=content)
-    else:
-        file = await envs.files.update(environment_id, existing.id, name=name, content=content)
-    return Part(id=file.id, name=file.path, value=mask(content))
-
-
-@tools.tool(title="Set environment MCP", read_only=False, destructive=False, idempotent=True)
-async def set_environment_mcp(
-    ctx: ToolContext,
-    environment_id: EnvironmentId,
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")],
-    transport: Literal["stdio", "http", "sse"],
-    config: Annotated[
-        dict[str, Any], Field(description="stdio: {command, args, env}; http/sse: {url, headers}")
+    kind: SetKind,
+    name: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=500,
+            description="Variable key, file path, MCP name, skill slug or repo URL",
+        ),
     ],
-) -> Mcp:
-    """Create or replace (by name) an MCP server for the agents of the environment's replicas."""
+    value: Annotated[
+        str | None, Field(max_length=65_536, description="Variable value or file content")
+    ] = None,
+    transport: Literal["stdio", "http", "sse"] | None = None,
+    config: Annotated[
+        dict[str, Any] | None, Field(description="MCP: {command, args, env} or {url, headers}")
+    ] = None,
+    source: Annotated[str | None, Field(description="Skill: its source from search_skills")] = None,
+) -> Part:
+    """Add or replace (by name) what every new replica of the environment gets: a variable, a file
+    (e.g. ~/AGENTS.md), an MCP server, a catalog skill or a skill registry (GitHub repo)."""
     envs = client_of(ctx).environments
-    existing = next((m for m in await envs.mcps.list(environment_id) if m.name == name), None)
-    if existing is None:
-        mcp = await envs.mcps.create(environment_id, name=name, transport=transport, config=config)
-    else:
-        mcp = await envs.mcps.update(environment_id, existing.id, transport=transport, config=config)
-    return _mcp_view(mcp, reveal=False)
+    env_id = environment_id
+
+    if kind == "variable":
+        content = _needs(kind, "value", value)
+        _check(name, VARIABLE_KEY, "a variable key is letters, digits and _, not starting with a digit")
+        old_var = next((v for v in await envs.variables.list(env_id) if v.key == name), None)
+        if old_var is None:
+            var = await envs.variables.create(env_id, key=name, value=content)
+        else:
+            var = await envs.variables.update(env_id, old_var.id, value=content)
+        return Part(kind=kind, id=var.id, name=var.key, value=mask(content))
+    if kind == "file":
+        content = _needs(kind, "value", value)
+        old_file = next((f for f in await envs.files.list(env_id) if f.path == name), None)
+        if old_file is None:
+            label = posixpath.basename(name) or name
+            file = await envs.files.create(env_id, name=label, path=name, content=content)
+        else:
+            file = await envs.files.update(env_id, old_file.id, content=content)
+        return Part(kind=kind, id=file.id, name=file.path, value=mask(content))
+    if kind == "mcp":
+        via = _needs(kind, "transport", transport)
+        settings = _needs(kind, "config", config)
+        _check(name, MCP_NAME, "an MCP name is letters, digits, _ and -, at most 64")
+        old_mcp = next((m for m in await envs.mcps.list(env_id) if m.name == name), None)
+        if old_mcp is None:
+            mcp = await envs.mcps.create(env_id, name=name, transport=via, config=settings)
+        else:
+            mcp = await envs.mcps.update(env_id, old_mcp.id, transport=via, config=settings)
+        return _mcp_part(mcp, reveal=False)
+    if kind == "skill":
+        origin = _needs(kind, "source", source)
+        old_skill = next((x for x in await envs.skills.list(env_id) if x.slug == name), None)
+        skill = old_skill or await envs.skills.enable(env_id, name=name, slug=name, source=origin)
+        return Part(kind=kind, id=skill.id, name=skill.slug)
+    _check(name, REGISTRY_URL, "a skill registry is a GitHub repository URL (https://...)")
+    old_reg = next((r for r in await envs.skill_registries.list(env_id) if r.url == name), None)
+    registry = old_reg or await envs.skill_registries.add(env_id, url=name)
+    return Part(kind=kind, id=registry.id, name=registry.url)
+
+
+def _needs(kind: str, arg: str, value: T | None) -> T:
+    if value is None:
+        raise ToolError(f"kind={kind!r} needs {arg}.")
+    return value
+
+
+def _check(value: str, pattern: re.Pattern[str], rule: str) -> None:
+    if not pattern.fullmatch(value):
+        raise ToolError(f"{value!r} is not accepted: {rule}.")
 
 
 @tools.tool(title="Search skills", read_only=True)
 async def search_skills(
     ctx: ToolContext, query: Annotated[str, Field(min_length=1, max_length=200)]
 ) -> SkillHits:
-    """Search the skills.sh catalog. Next: enable_environment_skill with a hit."""
+    """Search the skills.sh catalog. Next: set_environment_item(kind=skill, name=slug, source)."""
     hits = await client_of(ctx).environments.skills.search(query)
     return SkillHits(skills=[SkillHit(name=h.name, slug=h.slug, source=h.source) for h in hits])
-
-
-@tools.tool(title="Enable skill", read_only=False, destructive=False, idempotent=False)
-async def enable_environment_skill(
-    ctx: ToolContext,
-    environment_id: EnvironmentId,
-    name: str,
-    slug: str,
-    source: Annotated[str, Field(description="Catalog URL from search_skills")],
-) -> Part:
-    """Give the agents of an environment's new replicas a catalog skill."""
-    skill = await client_of(ctx).environments.skills.enable(
-        environment_id, name=name, slug=slug, source=source
-    )
-    return Part(id=skill.id, name=skill.slug)
-
-
-@tools.tool(title="Add skill registry", read_only=False, destructive=False, idempotent=False)
-async def add_skill_registry(
-    ctx: ToolContext,
-    environment_id: EnvironmentId,
-    url: Annotated[str, Field(pattern=r"^https://", description="GitHub repository URL")],
-) -> Part:
-    """Install the skills of a GitHub repository into the environment's replicas."""
-    registry = await client_of(ctx).environments.skill_registries.add(environment_id, url=url)
-    return Part(id=registry.id, name=registry.url)
 
 
 @tools.tool(title="Remove environment item", read_only=False, destructive=True, idempotent=True)
@@ -427,11 +398,17 @@ async def remove_environment_item(
     environment_id: EnvironmentId,
     kind: ItemKind,
     item: Annotated[
-        str, Field(min_length=1, description="Its id, or variable key / file path / skill slug / MCP name")
-    ],
+        str | None, Field(description="Its id or name (as set_environment_item); not for environment")
+    ] = None,
 ) -> Done:
-    """Remove a variable, file, skill, skill registry or MCP from an environment."""
+    """Remove a variable, file, skill, skill registry or MCP, or with kind=environment delete the whole
+    environment (not Global, nor one an automation uses)."""
     envs = client_of(ctx).environments
+    if kind == "environment":
+        await envs.delete(environment_id)
+        return Done(message=f"Environment {environment_id} deleted.")
+    if not item:
+        raise ToolError(f"kind={kind!r} needs item: its id or name (see get_environment).")
     remove: Callable[[str, str], Awaitable[None]]
     if kind == "variable":
         found = [v.id for v in await envs.variables.list(environment_id) if item in (v.id, v.key)]
@@ -454,7 +431,7 @@ async def remove_environment_item(
             f"See get_environment with include=['{_SECTION_OF[kind]}']."
         )
     await remove(environment_id, found[0])
-    return Done(id=found[0], message=f"Removed {kind} {item!r} from environment {environment_id}.")
+    return Done(message=f"Removed {kind} {item!r} from environment {environment_id}.")
 
 
 @tools.tool(
@@ -473,7 +450,7 @@ async def run_environment_hook(
         Literal["no", "if_passes", "always"], Field(description="no: test only; always: save untested")
     ] = "no",
 ) -> HookOutcome:
-    """Test a warm/start hook script in a fresh sandbox (minutes; output streams as progress), and
+    """Test a warm or start hook script in a fresh sandbox (minutes; output streams as progress) and
     save it if asked. Returns exit code, output tail, saved."""
     envs = client_of(ctx).environments
     if save == "always":
@@ -499,10 +476,3 @@ async def run_environment_hook(
         await envs.start_hooks.save(environment_id, content)  # the API has no start-hook save-and-test
         saved = True
     return _outcome(hook, final.exit_code, final.timed_out, saved, output, environment_id)
-
-
-@tools.tool(title="Set warm pool", read_only=False, destructive=False, idempotent=True)
-async def set_warm_pool(ctx: ToolContext, environment_id: EnvironmentId, enabled: bool) -> HookState:
-    """Turn an environment's warm pool (pre-booted workspaces) on or off."""
-    pool = await client_of(ctx).environments.warm_pool.set(environment_id, enabled=enabled)
-    return HookState(warm_pool_enabled=pool.enabled, warm_pool_ready=pool.ready_count)

@@ -40,7 +40,6 @@ HISTORY_PAGE_EVENTS = 50
 class Repo(BaseModel):
     id: str
     name: str
-    default_branch: str | None = None
 
 
 class RepositoryList(ToolResult):
@@ -63,8 +62,7 @@ class EnvironmentList(ToolResult):
 class ReplicaList(ToolResult):
     replicas: list[ReplicaSummary]
     total: int
-    page: int
-    pages: int
+    next_page: int | None = None
 
 
 class RepoState(BaseModel):
@@ -84,12 +82,11 @@ class ReplicaView(ToolResult):
     chats: list[ChatSummary] = Field(default_factory=list)
     note: str | None = None
     diff: str | None = None
-    diff_next_offset: int | None = None
+    next_offset: int | None = None
 
 
 class CreatedReplica(ToolResult):
     id: str
-    name: str
     status: str
     note: str
 
@@ -97,13 +94,11 @@ class CreatedReplica(ToolResult):
 class MessageSent(ToolResult):
     status: str
     chat_id: str | None = None
-    message_id: str | None = None
     position: int | None = None
     note: str
 
 
 class History(ToolResult):
-    replica_id: str
     transcript: str
     events: int
     total: int
@@ -120,7 +115,6 @@ class History(ToolResult):
 
 
 class WakeResult(ToolResult):
-    replica_id: str
     status: str
     note: str
 
@@ -130,17 +124,14 @@ class WakeResult(ToolResult):
 
 @tools.tool(title="List repositories", read_only=True)
 async def list_repositories(ctx: ToolContext) -> RepositoryList:
-    """Repositories connected to the organization. Environments bind to them (list_environments)."""
+    """Repositories connected to the organization; environments bind to them."""
     repos = await client_of(ctx).repositories.list()
-    return RepositoryList(
-        repositories=[Repo(id=r.id, name=r.name, default_branch=r.default_branch) for r in repos]
-    )
+    return RepositoryList(repositories=[Repo(id=r.id, name=r.name) for r in repos])
 
 
 @tools.tool(title="List environments", read_only=True)
 async def list_environments(ctx: ToolContext) -> EnvironmentList:
-    """Environments to create replicas in: each binds a repository plus variables, files and hooks.
-    Pass its id to create_replica."""
+    """Environments to start replicas in (repository, variables, files, hooks). Next: create_replica."""
     envs = await client_of(ctx).environments.list()
     return EnvironmentList(
         environments=[
@@ -161,19 +152,17 @@ async def list_environments(ctx: ToolContext) -> EnvironmentList:
 async def list_replicas(
     ctx: ToolContext,
     status: Annotated[
-        Literal["active", "sleeping", "preparing", "error"] | None, Field(description="Only this status")
+        Literal["active", "sleeping", "preparing", "error"] | None, Field(description="Filter")
     ] = None,
     page: Annotated[int, Field(ge=1)] = 1,
     limit: Annotated[int, Field(ge=1, le=100)] = 20,
 ) -> ReplicaList:
-    """List replicas (cloud coding-agent workspaces): status, repos, PR links. Never wakes one.
-    Next: get_replica, read_replica_history."""
+    """Replicas (cloud coding-agent workspaces): status, repos, PRs. Never wakes one. Next: get_replica."""
     result = await client_of(ctx).replicas.list(page=page, limit=limit, status=status)
     return ReplicaList(
         replicas=[replica_summary(item) for item in result.replicas],
         total=result.total,
-        page=result.page,
-        pages=result.total_pages,
+        next_page=result.page + 1 if result.page < result.total_pages else None,
     )
 
 
@@ -186,8 +175,8 @@ async def get_replica(
     max_chars: MaxChars = DEFAULT_MAX_CHARS,
     offset: Offset = 0,
 ) -> ReplicaView:
-    """A replica's status, agent, chats (busy/idle), branches, PRs and diff stats (include_diff: the
-    diff). A sleeping one shows its list status only, unless wake=true."""
+    """Status, chats (busy or idle), branches, PRs, diff stats and, with include_diff, the diff. Asleep:
+    list status only, unless wake=true."""
     client = client_of(ctx)
     item = await lookup(client, replica_id)
     if item.status in ASLEEP | TERMINAL and not (wake and item.status in ASLEEP):
@@ -229,16 +218,14 @@ async def get_replica(
         )
         part = page_text(diff, offset, max_chars)
         view.diff = fence(part.text, f"git diff of replica {replica_id}") if diff else ""
-        view.diff_next_offset = part.next_offset
+        view.next_offset = part.next_offset
     return view
 
 
 @tools.tool(title="Create replica", read_only=False, destructive=False, idempotent=False)
 async def create_replica(
     ctx: ToolContext,
-    name: Annotated[
-        str, Field(pattern=r"^\S+$", max_length=100, description="Unique, no spaces: fix-login-bug")
-    ],
+    name: Annotated[str, Field(pattern=r"^\S+$", max_length=100, description="Unique, e.g. fix-login-bug")],
     message: Message,
     environment_id: Annotated[str, Field(min_length=1, description="From list_environments")],
     coding_agent: CodingAgent | None = None,
@@ -246,8 +233,8 @@ async def create_replica(
     thinking_level: Thinking | None = None,
     lifecycle_policy: Literal["default", "delete_when_done", "delete_after_inactivity"] | None = None,
 ) -> CreatedReplica:
-    """Start a workspace whose coding agent works on `message` in the environment's repository.
-    Returns at once (preparing; boots in ~10-60 s). Next: read_replica_history."""
+    """Start a workspace whose coding agent works on `message`. Returns at once (boots in 10-60 s).
+    Next: read_replica_history."""
     item = await client_of(ctx).replicas.create(
         name=name,
         message=message,
@@ -259,13 +246,12 @@ async def create_replica(
     )
     return CreatedReplica(
         id=item.id,
-        name=item.name,
         status=item.status,
         note="The agent starts once the workspace is ready. Follow it with read_replica_history.",
     )
 
 
-@tools.tool(title="Send message to replica", read_only=False, destructive=False, idempotent=False)
+@tools.tool(title="Send replica message", read_only=False, destructive=False, idempotent=False)
 async def send_replica_message(
     ctx: ToolContext,
     replica_id: ReplicaId,
@@ -273,8 +259,7 @@ async def send_replica_message(
     chat_id: OptionalChatId = None,
     thinking_level: Thinking | None = None,
 ) -> MessageSent:
-    """Send the replica's agent a follow-up. Wakes a sleeping replica; queued if the agent is busy.
-    Next: read_replica_history."""
+    """Send the agent a follow-up; wakes a sleeping replica, queued while busy. Next: read_replica_history."""
     result = await client_of(ctx).replicas.send_message(
         replica_id, message, chat_id=chat_id, thinking_level=thinking_level
     )
@@ -286,7 +271,6 @@ async def send_replica_message(
     return MessageSent(
         status=result.status,
         chat_id=result.chat_id,
-        message_id=result.message_id,
         position=result.position,
         note=notes.get(result.status, "Accepted.") + " Read the reply with read_replica_history.",
     )
@@ -298,11 +282,11 @@ async def read_replica_history(
     replica_id: ReplicaId,
     chat_id: OptionalChatId = None,
     max_chars: MaxChars = DEFAULT_MAX_CHARS,
-    offset: Annotated[int, Field(ge=0, description="Events to skip from the newest: next_offset")] = 0,
+    offset: Annotated[int, Field(ge=0, description="From next_offset (events back from the newest)")] = 0,
     wake: Wake = False,
 ) -> History:
-    """The agent's conversation as a transcript, newest last: the newest events that fit in max_chars;
-    older ones via offset=next_offset."""
+    """The agent's conversation as a transcript: the newest events that fit max_chars; older via
+    offset=next_offset."""
     client = client_of(ctx)
     await ensure_awake(client, replica_id, wake=wake)
     page = await client.history.read(replica_id, chat_id=chat_id, limit=HISTORY_PAGE_EVENTS, offset=offset)
@@ -322,7 +306,6 @@ async def read_replica_history(
     if page.waking:
         body += "\n(The replica was waking; newer events may appear shortly.)"
     return History(
-        replica_id=replica_id,
         transcript=fence(body, f"history of replica {replica_id}"),
         events=considered,
         total=page.total,
@@ -336,23 +319,20 @@ async def wake_replica(
     replica_id: ReplicaId,
     wait: Annotated[bool, Field(description="Wait (≤ 90 s) until active")] = False,
 ) -> WakeResult:
-    """Wake a sleeping replica (10-60 s, billed) to read its chats, history or canvas. Not needed
-    before send_replica_message."""
+    """Wake a sleeping replica (10-60 s, billed) for reads. Not needed before send_replica_message."""
     client = client_of(ctx)
     item = await lookup(client, replica_id)
     if item.status == "active":
-        return WakeResult(replica_id=replica_id, status=item.status, note="Already awake.")
+        return WakeResult(status=item.status, note="Already awake.")
     if wait:
         item = await client.replicas.wake_and_wait(replica_id, timeout=90)
-        return WakeResult(replica_id=replica_id, status=item.status, note="Awake: reads work now.")
+        return WakeResult(status=item.status, note="Awake: reads work now.")
     await client.replicas.wake(replica_id)
-    return WakeResult(
-        replica_id=replica_id, status="waking", note="Waking; call get_replica in 30 s to see it active."
-    )
+    return WakeResult(status="waking", note="Waking; call get_replica in 30 s to see it active.")
 
 
 @tools.tool(title="Delete replica", read_only=False, destructive=True, idempotent=True)
 async def delete_replica(ctx: ToolContext, replica_id: ReplicaId) -> Done:
-    """Delete a replica for good (unpushed work is lost). Deleting twice is fine."""
+    """Delete a replica for good; unpushed work is lost."""
     await client_of(ctx).replicas.delete(replica_id)
-    return Done(id=replica_id, message=f"Replica {replica_id} deleted.")
+    return Done(message=f"Replica {replica_id} deleted.")
