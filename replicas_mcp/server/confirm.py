@@ -87,6 +87,8 @@ def destructive_target(tool: str, arguments: Mapping[str, Any], *, destructive: 
         case "delete_environment":
             return f"Delete environment {a('environment_id')} with its variables, files, MCPs and hooks?"
         case "remove_environment_item":
+            if arguments.get("kind") == "environment":
+                return f"Delete environment {a('environment_id')} with its variables, files, MCPs and hooks?"
             return f"Remove {a('kind')} {a('item')!r} from environment {a('environment_id')}?"
         case "delete_automation":
             return f"Delete automation {a('automation_id')}? Its triggers stop firing."

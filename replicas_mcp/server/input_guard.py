@@ -6,8 +6,9 @@ tool body runs (and so with zero upstream requests), a call is rejected with a m
 when it:
 
 - passes an argument the tool does not take (a typo would otherwise be silently dropped);
-- passes an id (`*_id`) that is not a plain identifier: `../x`, `%2e%2e`, `a/b`, `a?b`, `a#b`, whitespace
-  or control characters could change which URL the client requests, however it encodes them;
+- passes an id (`*_id`, or an item of `*_ids`, also inside lists of objects) that is not a plain
+  identifier: `../x`, `%2e%2e`, `a/b`, `a?b`, `a#b`, whitespace or control characters could change which
+  URL the client requests, however it encodes them;
 - passes a canvas `filename` with a path separator, `..`, `?`, `#`, `%` or control characters;
 - passes a `name` or `title` with leading/trailing whitespace or line breaks;
 - passes a file or script `content` over 64 KB of UTF-8 (the API's limit; a 65,536-character string of
@@ -129,20 +130,33 @@ def check_arguments(tool: str, known: frozenset[str], arguments: Mapping[str, An
     size = len(json.dumps(arguments, default=str).encode())
     if size > MAX_ARGUMENTS_BYTES:
         raise ArgumentError(f"the arguments are {size} bytes of JSON; the limit is {MAX_ARGUMENTS_BYTES}.")
-    for name, value in arguments.items():
-        _check_strings(name, value)
+    _check_fields(arguments, prefix="")
+
+
+def _check_fields(arguments: Mapping[str, Any], *, prefix: str) -> None:
+    """The per-field checks, also inside lists of objects (e.g. `tasks[0].environment_id`)."""
+    for key, value in arguments.items():
+        name = f"{prefix}{key}"
+        if not prefix:
+            _check_strings(name, value)
         if isinstance(value, str):
-            if name == "content" and len(value) * 4 > MAX_CONTENT_BYTES:  # cheap pre-check, then exact
+            if key == "content" and len(value) * 4 > MAX_CONTENT_BYTES:  # cheap pre-check, then exact
                 check_content(name, value)
-            if _is_id_field(name):
+            if _is_id_field(key):
                 check_id(name, value)
-            elif name == "filename":
+            elif key == "filename":
                 check_filename(name, value)
-            elif name in ("name", "title"):
+            elif key in ("name", "title"):
                 check_label(name, value)
-        elif name == "images" and isinstance(value, list):
+        elif key == "images" and isinstance(value, list):
             for image in value:
                 check_image(name, image)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                if key.endswith("_ids") and isinstance(item, str):
+                    check_id(f"{name}[{index}]", item)
+                elif isinstance(item, Mapping) and key != "triggers":
+                    _check_fields(item, prefix=f"{name}[{index}].")
 
 
 def strict_arguments_model(tool_name: str, base: type[BaseModel]) -> type[BaseModel]:

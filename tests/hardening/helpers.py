@@ -128,18 +128,20 @@ async def seed_world(api: ReplicasClient) -> World:
     )
 
 
+WORLD_IDS = ("replica_id", "chat_id", "environment_id", "automation_id")
+
+
 def _value_for(tool: str, name: str, schema: Mapping[str, Any], world: World) -> Any:
-    ids = {
-        "replica_id": world.replica_id,
-        "chat_id": world.chat_id,
-        "environment_id": world.environment_id,
-        "automation_id": world.automation_id,
-    }
-    if name in ids:
-        return ids[name]
+    if name in WORLD_IDS:
+        return getattr(world, name)
+    if name == "replica_ids":
+        return [world.replica_id]
+    if name == "tasks":
+        return [{"environment_id": world.environment_id, "task": "Add a test"}]
     special: dict[str, Any] = {
         "name": "canary-name",
         "message": "Please add a test",
+        "task": "Please add a test",
         "prompt": "Run the tests",
         "key": "CANARY_VAR",
         "value": "v",
@@ -175,15 +177,24 @@ def _value_for(tool: str, name: str, schema: Mapping[str, Any], world: World) ->
 _OVERRIDES: dict[str, dict[str, Any]] = {
     "edit_chat_queue": {"action": "clear"},
     "update_environment": {"name": "renamed"},
+    "save_environment": {"name": "renamed"},
+    "set_environment_item": {"kind": "variable", "name": "CANARY_VAR", "value": "v"},
+    "remove_environment_item": {"kind": "variable", "item": "DATABASE_URL"},
     "update_automation": {"enabled": False},
     "set_environment_mcp": {"transport": "http", "config": {"url": "https://mcp.example/mcp"}},
+    # Delegation tools wait for agents; the hardening tests need only their first requests.
+    "delegate_task": {"wait_s": 0},
+    "delegate_batch": {"wait_s": 0},
+    "wait_for_replica": {"timeout_s": 1},
+    "wait_for_replicas": {"timeout_s": 1},
 }
 
 
 def sample_arguments(tool: str, parameters: Mapping[str, Any], world: World) -> dict[str, Any]:
     """Required arguments (plus what some tools need to act), valid for the seeded world."""
     properties: Mapping[str, Any] = parameters.get("properties", {})
-    wanted = set(parameters.get("required", ()))
+    # Required arguments, plus every id the tool accepts (an optional id often selects "change this one").
+    wanted = set(parameters.get("required", ())) | (set(properties) & set(WORLD_IDS))
     arguments = {
         name: _value_for(tool, name, properties[name], world) for name in properties if name in wanted
     }

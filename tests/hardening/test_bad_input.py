@@ -113,6 +113,27 @@ def test_path_and_url_injection_in_ids(host: ServerThread, tool: str, field: str
     assert_rejected(host, tool, {**valid(host, tool), field: bad}, mentions=field)
 
 
+NESTED_IDS = [
+    (tool, name)
+    for tool in TOOLS
+    for name, schema in _props(tool).items()
+    if _kind(schema) == "array" and (name.endswith("_ids") or "environment_id" in str(schema.get("items")))
+]
+
+
+@pytest.mark.parametrize(("tool", "field"), NESTED_IDS, ids=[f"{t}.{f}" for t, f in NESTED_IDS])
+@PROPERTY
+@given(bad=bad_ids)
+def test_injection_in_ids_inside_lists(host: ServerThread, tool: str, field: str, bad: str) -> None:
+    arguments = valid(host, tool)
+    items = arguments[field]
+    if field.endswith("_ids"):
+        arguments[field] = [*items, bad]
+    else:
+        arguments[field] = [{**items[0], "environment_id": bad}]
+    assert_rejected(host, tool, arguments, mentions=field)
+
+
 @pytest.mark.parametrize("tool", TOOLS)
 @PROPERTY
 @given(
