@@ -1,0 +1,59 @@
+"""Delegating coding work to replicas: bounded resumable waits, hand-off reports, fan-out and join.
+
+Pure workflow logic over `replicas_mcp.client` (it never imports `mcp`); the MCP tools in
+`replicas_mcp.server.toolsets.delegation` are thin wrappers around it.
+
+- `cursor`: the opaque resume point of a wait (last event id, busy flag, PRs already reported).
+- `tracking`: what a wait saw (state, digest), and whether its condition holds.
+- `waiting`: one replica's wait: event stream first, list-endpoint polling when it is unavailable.
+- `fanout`: many replicas: join in `any`/`all` mode; start a batch with a parallelism limit.
+- `launch`: stable names and create-once.
+- `steering`: correcting a busy agent through its queue (append, next, replace_queue).
+- `report`: the hand-off report (outcome, final message, PRs, diff stats, canvas, failed hooks, questions).
+- `progress`: numbered progress with a heartbeat for quiet stretches.
+"""
+
+from __future__ import annotations
+
+from replicas_mcp.delegation.cursor import Cursor, CursorError
+from replicas_mcp.delegation.fanout import JoinMode, Launched, delegate_many, wait_many
+from replicas_mcp.delegation.launch import TaskSpec, launch, stable_name
+from replicas_mcp.delegation.progress import Progress
+from replicas_mcp.delegation.report import MESSAGE_LIMIT, ReplicaGone, Report, build_report
+from replicas_mcp.delegation.steering import Steered, SteerMode, steer
+from replicas_mcp.delegation.tracking import Digest, State, Until
+from replicas_mcp.delegation.waiting import (
+    DEFAULT_POLICY,
+    MAX_TIMEOUT,
+    WaitOutcome,
+    WaitPolicy,
+    wait_for_replica,
+)
+
+__all__ = [
+    "DEFAULT_POLICY",
+    "MAX_TIMEOUT",
+    "MESSAGE_LIMIT",
+    "Cursor",
+    "CursorError",
+    "Digest",
+    "JoinMode",
+    "Launched",
+    "Progress",
+    "ReplicaGone",
+    "Report",
+    "State",
+    "SteerMode",
+    "Steered",
+    "TaskSpec",
+    "Until",
+    "WaitOutcome",
+    "WaitPolicy",
+    "build_report",
+    "delegate_many",
+    "launch",
+    "stable_name",
+    "steer",
+    "wait_for_replica",
+    "wait_many",
+]

@@ -1,0 +1,89 @@
+"""Wait cursors: where a caller stopped reading a replica's events, as one opaque string.
+
+A cursor holds the id of the last event handed to the caller (sent back as `Last-Event-ID`, so the next
+wait resumes right after it), whether the agent was working at that moment, and short hashes of the pull
+request URLs already reported. The last two let a wait notice what happened while nobody was reading, even
+when the stream cannot replay it (a turn that finished, a PR that appeared), without reporting it twice.
+
+`Cursor.start(replica_id)` points before the replica's first event: a wait from it replays the stream's
+buffer (`Last-Event-ID: 0`), which is how a freshly created replica is followed without missing its boot.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+_PREFIX = "c1."
+FROM_START = "0"  # the Last-Event-ID that replays the whole buffered stream
+
+
+class CursorError(ValueError):
+    """A cursor that was not produced by these tools, or belongs to another replica."""
+
+
+def pr_key(url: str) -> str:
+    """A short, stable stand-in for a PR URL (cursors stay small however many PRs a replica opens)."""
+    return hashlib.sha256(url.encode()).hexdigest()[:8]
+
+
+@dataclass(frozen=True)
+class Cursor:
+    replica_id: str
+    event_id: str | None = None  # None: no event read yet (resume from "now")
+    busy: bool | None = None  # was the agent working when the cursor was taken (None: unknown)
+    prs: frozenset[str] = field(default_factory=frozenset)  # pr_key of every PR already reported
+
+    @classmethod
+    def start(cls, replica_id: str) -> Cursor:
+        """Before the replica's first event: for replicas these tools just created."""
+        return cls(replica_id=replica_id, event_id=FROM_START, busy=True)
+
+    def with_prs(self, urls: Iterable[str]) -> frozenset[str]:
+        return self.prs | {pr_key(url) for url in urls}
+
+    def encode(self) -> str:
+        body: dict[str, object] = {"r": self.replica_id}
+        if self.event_id is not None:
+            body["e"] = self.event_id
+        if self.busy is not None:
+            body["b"] = int(self.busy)
+        if self.prs:
+            body["p"] = sorted(self.prs)
+        raw = json.dumps(body, separators=(",", ":")).encode()
+        return _PREFIX + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str, *, replica_id: str | None = None) -> Cursor:
+        """Parse a cursor; with `replica_id`, also check that it belongs to that replica."""
+        if not text.startswith(_PREFIX):
+            raise CursorError("not a cursor from these tools (it should start with 'c1.')")
+        payload = text[len(_PREFIX) :]
+        try:
+            raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+            body = json.loads(raw)
+        except (binascii.Error, ValueError) as exc:
+            raise CursorError("the cursor is damaged (pass it back exactly as returned)") from exc
+        if not isinstance(body, dict) or not isinstance(body.get("r"), str):
+            raise CursorError("the cursor is damaged (pass it back exactly as returned)")
+        event_id, busy, prs = body.get("e"), body.get("b"), body.get("p", [])
+        if (
+            (event_id is not None and not isinstance(event_id, str))
+            or busy not in (None, 0, 1)
+            or not isinstance(prs, list)
+            or not all(isinstance(key, str) for key in prs)
+        ):
+            raise CursorError("the cursor is damaged (pass it back exactly as returned)")
+        cursor = cls(
+            replica_id=body["r"],
+            event_id=event_id,
+            busy=None if busy is None else bool(busy),
+            prs=frozenset(prs),
+        )
+        if replica_id is not None and cursor.replica_id != replica_id:
+            raise CursorError(f"this cursor belongs to replica {cursor.replica_id}, not {replica_id}")
+        return cursor

@@ -1,0 +1,188 @@
+"""Fan-out and join: many replicas at once, within one bounded call.
+
+`wait_many` waits on several replicas concurrently: `mode="all"` until every one is done (its condition
+holds or it stopped), `mode="any"` until the first one is; the others are then cancelled, which closes
+their streams and keeps their cursors exactly where their digests end.
+
+`delegate_many` starts a list of tasks with at most `max_parallel` agents working at a time, counting the
+replicas of earlier calls that are still working: a slot frees up when a replica's turn ends, and the next
+pending task starts in it. Names are stable, so calling it again with the same tasks never starts one
+twice: it joins the ones already running and starts the pending ones as slots free up.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import anyio
+
+from replicas_mcp.client.errors import ReplicasError
+from replicas_mcp.delegation.cursor import Cursor
+from replicas_mcp.delegation.launch import TaskSpec, find_by_names, launch
+from replicas_mcp.delegation.progress import Progress
+from replicas_mcp.delegation.waiting import (
+    DEFAULT_POLICY,
+    MAX_TIMEOUT,
+    ReplicaWait,
+    WaitOutcome,
+    WaitPolicy,
+)
+
+if TYPE_CHECKING:
+    from replicas_mcp.client import ReplicasClient
+    from replicas_mcp.client.models import ReplicaListItem
+    from replicas_mcp.delegation.tracking import Until
+
+JoinMode = Literal["any", "all"]
+
+
+async def _run_wait(waiter: ReplicaWait) -> None:
+    try:
+        await waiter.run()
+    except ReplicasError as exc:  # one replica's failure is its row's, not the whole join's
+        waiter.error = exc
+
+
+async def wait_many(
+    client: ReplicasClient,
+    targets: Sequence[tuple[str, Cursor | None]],
+    *,
+    mode: JoinMode,
+    until: Until = "turn_completed",
+    within: float,
+    policy: WaitPolicy = DEFAULT_POLICY,
+    progress: Progress | None = None,
+) -> list[WaitOutcome]:
+    """One outcome per target, in order."""
+    progress = progress or Progress()
+    waiters = [
+        ReplicaWait(client, rid, until=until, cursor=cursor, policy=policy, progress=progress)
+        for rid, cursor in targets
+    ]
+    with anyio.move_on_after(min(within, MAX_TIMEOUT)):
+        async with progress.heartbeat(policy.heartbeat), anyio.create_task_group() as group:
+
+            async def one(waiter: ReplicaWait) -> None:
+                await _run_wait(waiter)
+                if mode == "any":
+                    group.cancel_scope.cancel()
+
+            for waiter in waiters:
+                group.start_soon(one, waiter)
+    return [waiter.outcome() for waiter in waiters]
+
+
+@dataclass
+class Launched:
+    """One task of a batch: its replica (None while pending) and what the join saw of it."""
+
+    spec: TaskSpec
+    name: str
+    replica: ReplicaListItem | None = None
+    created: bool = False
+    outcome: WaitOutcome | None = None
+    error: ReplicasError | None = None
+
+    @property
+    def pending(self) -> bool:
+        return self.replica is None and self.error is None
+
+
+def _working(waiter: ReplicaWait) -> bool:
+    return waiter.error is None and waiter.tracker.state in ("preparing", "working", "unknown")
+
+
+async def delegate_many(
+    client: ReplicasClient,
+    specs: Sequence[TaskSpec],
+    *,
+    max_parallel: int,
+    wait: float,
+    policy: WaitPolicy = DEFAULT_POLICY,
+    progress: Progress | None = None,
+) -> list[Launched]:
+    """Start (or find) each task's replica, keep at most `max_parallel` working, and join them.
+
+    Raises ValueError when two tasks have the same name.
+    """
+    progress = progress or Progress()
+    rows = [Launched(spec=spec, name=spec.replica_name) for spec in specs]
+    names = [row.name for row in rows]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(f"several tasks share the name(s) {', '.join(duplicates)}: names must be unique")
+    known = await find_by_names(client, names)
+    deadline = time.monotonic() + min(wait, MAX_TIMEOUT)
+    slots = anyio.Semaphore(max_parallel)
+    waiters: dict[int, ReplicaWait] = {}
+
+    def remaining() -> float:
+        return max(0.0, deadline - time.monotonic())
+
+    def waiter_for(index: int, replica_id: str, cursor: Cursor | None) -> ReplicaWait:
+        waiters[index] = ReplicaWait(
+            client, replica_id, until="turn_completed", cursor=cursor, policy=policy, progress=progress
+        )
+        return waiters[index]
+
+    async def join(index: int, holds_slot: bool) -> None:
+        """Wait for the row's replica until its turn ends or time is up; free its slot if it ended."""
+        waiter = waiters[index]
+        with anyio.move_on_after(remaining()):
+            await _run_wait(waiter)
+        if holds_slot and not _working(waiter):
+            slots.release()
+
+    async def start(index: int) -> None:
+        row = rows[index]
+        try:
+            slots.acquire_nowait()  # free slots are used even when there is no time to wait
+        except anyio.WouldBlock:
+            with anyio.move_on_after(remaining()) as timer:
+                await slots.acquire()
+            if timer.cancelled_caught:
+                return  # no slot freed up in time: still pending
+        try:
+            row.replica, row.created = await launch(client, row.spec)
+        except ReplicasError as exc:
+            row.error = exc
+            slots.release()
+            return
+        waiter_for(index, row.replica.id, Cursor.start(row.replica.id) if row.created else None)
+        await join(index, holds_slot=True)
+
+    # Replicas of earlier calls: see which are still working; those take their slots first.
+    async with anyio.create_task_group() as group:
+        for index, row in enumerate(rows):
+            row.replica = known.get(row.name)
+            if row.replica is not None:
+                group.start_soon(_probe, waiter_for(index, row.replica.id, None), row.replica)
+    async with progress.heartbeat(policy.heartbeat), anyio.create_task_group() as group:
+        for index in range(len(rows)):
+            waiter = waiters.get(index)
+            if waiter is not None and _working(waiter):
+                try:
+                    slots.acquire_nowait()
+                    holds_slot = True
+                except anyio.WouldBlock:
+                    holds_slot = False  # already running beyond the limit: joined, not counted
+                group.start_soon(join, index, holds_slot)
+        for index, row in enumerate(rows):
+            if row.replica is None:
+                group.start_soon(start, index)
+    for index, row in enumerate(rows):
+        waiter = waiters.get(index)
+        if waiter is not None:
+            row.outcome = waiter.outcome()
+            row.error = row.error or waiter.error
+    return rows
+
+
+async def _probe(waiter: ReplicaWait, item: ReplicaListItem) -> None:
+    try:
+        await waiter.probe(item)
+    except ReplicasError as exc:
+        waiter.error = exc

@@ -1,0 +1,113 @@
+"""Starting a delegated task exactly once: stable names, look up by name, then create.
+
+A task without a name gets one derived from its environment and text (`fix-the-login-3f2a9c1b`), so
+sending the same task again, after a timeout or a lost answer, finds the replica instead of starting a
+second one. Within this process, launches of one name are serialized (two concurrent calls cannot both
+miss the lookup); across processes, the client's create reconciles an unknown outcome by name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import anyio
+
+if TYPE_CHECKING:
+    from replicas_mcp.client import ReplicasClient
+    from replicas_mcp.client.models import ReplicaListItem
+
+SLUG_WORDS = 5
+SLUG_LIMIT = 40
+CREATE_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    environment_id: str
+    task: str
+    name: str | None = None
+    coding_agent: str | None = None
+    model: str | None = None
+    thinking_level: str | None = None
+    plan_mode: bool = False
+
+    @property
+    def replica_name(self) -> str:
+        return self.name or stable_name(self.environment_id, self.task)
+
+
+def stable_name(environment_id: str, task: str) -> str:
+    """A readable name that is the same for the same environment and task text (whitespace aside)."""
+    text = " ".join(task.split())
+    digest = hashlib.sha256(f"{environment_id}\n{text}".encode()).hexdigest()[:8]
+    words = re.findall(r"[a-z0-9]+", text.lower())[:SLUG_WORDS]
+    slug = "-".join(words)[:SLUG_LIMIT].strip("-") or "task"
+    return f"{slug}-{digest}"
+
+
+class _NameLocks:
+    """One lock per replica name while someone holds it; forgotten when nobody does."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[anyio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, name: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(name, (anyio.Lock(), 0))
+        self._locks[name] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[name]
+            if users <= 1:
+                del self._locks[name]
+            else:
+                self._locks[name] = (lock, users - 1)
+
+
+_NAMES = _NameLocks()
+
+
+async def find_by_names(client: ReplicasClient, names: Iterable[str]) -> dict[str, ReplicaListItem]:
+    """The newest replica for each of `names`, in one pass over the list endpoint (never wakes any)."""
+    wanted = set(names)
+    found: dict[str, ReplicaListItem] = {}
+    async for item in client.replicas.iter():
+        if item.name in wanted:
+            current = found.get(item.name)
+            if current is None or (item.created_at or "") > (current.created_at or ""):
+                found[item.name] = item
+    return found
+
+
+async def launch(
+    client: ReplicasClient, spec: TaskSpec, *, known: ReplicaListItem | None = None
+) -> tuple[ReplicaListItem, bool]:
+    """The replica for this task, and whether this call created it.
+
+    `known` is a lookup already made (a batch looks all names up at once); it is trusted only when it
+    found the replica, otherwise the name is looked up again under the lock.
+    """
+    name = spec.replica_name
+    async with _NAMES.hold(name):
+        existing = known or await client.replicas.find_by_name(name)
+        if existing is not None:
+            return existing, False
+        # Never abandoned half-way: a create cancelled in flight would have an unknown outcome.
+        with anyio.CancelScope(shield=True), anyio.fail_after(CREATE_TIMEOUT):
+            created = await client.replicas.create(
+                name=name,
+                message=spec.task,
+                environment_id=spec.environment_id,
+                coding_agent=spec.coding_agent,
+                model=spec.model,
+                thinking_level=spec.thinking_level,
+                plan_mode=spec.plan_mode or None,
+            )
+        return created, True

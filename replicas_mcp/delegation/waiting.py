@@ -1,0 +1,218 @@
+"""Bounded, resumable waits on a replica: its event stream first, the list endpoint when that fails.
+
+    outcome = await wait_for_replica(client, replica_id, until="turn_completed", within=40, cursor=c)
+
+The loop:
+1. Look the replica up in the list endpoint (never wakes it). Gone, sleeping, archived or in error: the
+   wait is over (nothing happens until someone acts).
+2. While it is awake, follow its event stream from the cursor (`Last-Event-ID`), counting each event once
+   into the digest and reporting progress. The client reconnects a dropped stream from the last event it
+   delivered; if the stream cannot be (re)opened, poll instead for `stream_retry` seconds, then try again.
+3. Polling re-reads the list record and, while the replica is awake, its chats (busy, awaiting input).
+
+Right after the stream opens, the chats are read once: compared with the cursor, this tells a wait that
+the turn it was waiting for already ended (even if the stream cannot replay that), and a cursor-less wait
+that nothing is running. When the condition holds, the wait keeps reading for a moment (`settle`) so
+events that belong to the same moment (the chat update after a turn's end) are in the same digest.
+
+Cancellation at any point closes the stream (the client's context manager) and loses nothing: the cursor
+only moves past events already counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import anyio
+
+from replicas_mcp.client.errors import (
+    ConflictError,
+    NotFoundError,
+    ReplicasError,
+)
+from replicas_mcp.delegation.progress import Progress
+from replicas_mcp.delegation.tracking import Digest, State, Tracker, Until
+
+if TYPE_CHECKING:
+    from replicas_mcp.client import ReplicasClient
+    from replicas_mcp.client.models import EngineEvent, ReplicaChat, ReplicaListItem
+    from replicas_mcp.delegation.cursor import Cursor
+
+logger = logging.getLogger(__name__)
+
+STREAMABLE = frozenset({"active", "preparing"})
+MAX_TIMEOUT = 55.0
+
+
+@dataclass(frozen=True)
+class WaitPolicy:
+    """Timings of a wait, in real seconds."""
+
+    poll_interval: float = 2.0  # list-endpoint checks while the stream is unavailable
+    heartbeat: float = 10.0  # progress sent at least this often while nothing happens
+    settle: float = 0.3  # after the condition holds, read trailing events this long at most...
+    quiet: float = 0.1  # ...stopping as soon as none arrives for this long
+    stream_retry: float = 6.0  # after a stream failure, poll this long before reopening it
+    max_reconnects: int = 3  # reconnects in a row the client attempts for one stream
+
+
+DEFAULT_POLICY = WaitPolicy()
+
+
+@dataclass
+class WaitOutcome:
+    replica_id: str
+    satisfied: bool  # the condition holds
+    timed_out: bool
+    state: State
+    digest: Digest
+    cursor: Cursor
+    source: str  # "stream", "polling" or "snapshot": how the replica was observed last
+    error: ReplicasError | None = field(default=None, repr=False)  # only from fan-out (see fanout.py)
+
+    @property
+    def stopped(self) -> bool:
+        return self.state in ("sleeping", "archived", "error", "deleted")
+
+
+class ReplicaWait:
+    """One wait; `run()` may be cancelled at any await, `outcome()` is always consistent."""
+
+    def __init__(
+        self,
+        client: ReplicasClient,
+        replica_id: str,
+        *,
+        until: Until,
+        cursor: Cursor | None,
+        policy: WaitPolicy = DEFAULT_POLICY,
+        progress: Progress | None = None,
+    ) -> None:
+        self._client = client
+        self.replica_id = replica_id
+        self.until = until
+        self.policy = policy
+        self.progress = progress or Progress()
+        self.tracker = Tracker(replica_id, cursor)
+        self.source = "snapshot"
+        self.finished = False  # run() returned on its own (condition held, or the replica stopped)
+        self.error: ReplicasError | None = None
+        self._stream_blocked_until = 0.0
+
+    def done(self) -> bool:
+        return self.tracker.stopped or self.tracker.satisfied(self.until)
+
+    def outcome(self) -> WaitOutcome:
+        return WaitOutcome(
+            replica_id=self.replica_id,
+            satisfied=self.tracker.satisfied(self.until),
+            timed_out=not self.finished and self.error is None,
+            state=self.tracker.state,
+            digest=self.tracker.digest,
+            cursor=self.tracker.cursor(),
+            source=self.source,
+            error=self.error,
+        )
+
+    async def probe(self, item: ReplicaListItem) -> None:
+        """Observe the replica once (its list record, and its chats while awake), without streaming."""
+        self.tracker.observe_item(item)
+        if self.tracker.status in STREAMABLE:
+            self.tracker.observe_chats(await self._chats())
+        self.finished = self.done()
+
+    async def run(self) -> None:
+        while True:
+            self.tracker.observe_item(await self._client.replicas.status(self.replica_id))
+            if self.tracker.stopped:
+                break
+            started = time.monotonic()
+            if self.tracker.status in STREAMABLE and started >= self._stream_blocked_until:
+                if await self._follow_stream():
+                    break
+                if self.tracker.stopped:
+                    break
+                # The stream ended or failed: look again after a pause (never a busy loop).
+                await anyio.sleep(max(0.0, started + self.policy.poll_interval - time.monotonic()))
+                continue
+            if await self._poll():
+                break
+        self.finished = True
+
+    async def _chats(self) -> list[ReplicaChat] | None:
+        try:
+            return await self._client.chats.list(self.replica_id)
+        except ConflictError:
+            return None  # asleep or in error: the list record says which
+
+    async def _follow_stream(self) -> bool:
+        """Read the stream until the wait is done (True) or the stream ends or fails (False)."""
+        try:
+            async with self._client.events.stream(
+                self.replica_id,
+                last_event_id=self.tracker.resume_id,
+                max_reconnects=self.policy.max_reconnects,
+            ) as events:
+                self.source = "stream"
+                self.tracker.observe_chats(await self._chats())
+                if self.done():
+                    await self._settle(events)
+                    return True
+                async for event in events:
+                    await self._consume(event)
+                    if self.done():
+                        await self._settle(events)
+                        return True
+        except (NotFoundError, ConflictError) as exc:
+            logger.info("event stream of %s closed: %s", self.replica_id, exc)  # the list says why
+        except ReplicasError as exc:
+            logger.info("event stream of %s unavailable, polling instead: %s", self.replica_id, exc)
+            self._stream_blocked_until = time.monotonic() + self.policy.stream_retry
+        return False
+
+    async def _consume(self, event: EngineEvent) -> None:
+        message = self.tracker.observe_event(event)  # counted before any await: never lost or doubled
+        await self.progress.tick(message)
+
+    async def _settle(self, events: AsyncIterator[EngineEvent]) -> None:
+        """Take the events that arrive right after the condition held (at most `settle` seconds)."""
+        with anyio.move_on_after(self.policy.settle):
+            while True:
+                with anyio.move_on_after(self.policy.quiet) as quiet:
+                    event = await anext(events, None)
+                if quiet.cancelled_caught or event is None:
+                    return
+                self.tracker.observe_event(event)
+
+    async def _poll(self) -> bool:
+        """One polling round: chats (while awake), then a pause. True when the wait is done."""
+        self.source = "polling"
+        if self.tracker.status in STREAMABLE:
+            self.tracker.observe_chats(await self._chats())
+        if self.done():
+            return True
+        await anyio.sleep(self.policy.poll_interval)
+        return False
+
+
+async def wait_for_replica(
+    client: ReplicasClient,
+    replica_id: str,
+    *,
+    until: Until = "turn_completed",
+    within: float,
+    cursor: Cursor | None = None,
+    policy: WaitPolicy = DEFAULT_POLICY,
+    progress: Progress | None = None,
+) -> WaitOutcome:
+    """Wait until `until` holds, the replica stops, or `within` seconds pass (capped at MAX_TIMEOUT)."""
+    waiter = ReplicaWait(client, replica_id, until=until, cursor=cursor, policy=policy, progress=progress)
+    progress = waiter.progress
+    with anyio.move_on_after(min(within, MAX_TIMEOUT)):
+        async with progress.heartbeat(policy.heartbeat):
+            await waiter.run()
+    return waiter.outcome()

@@ -1,0 +1,47 @@
+"""Helpers for the delegation tests: a client on the sandbox, a fast wait policy, an MCP server."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from mcp.server import MCPServer
+
+from replicas_mcp.client import ReplicasClient
+from replicas_mcp.config import Settings
+from replicas_mcp.delegation import WaitPolicy
+from replicas_mcp.sandbox.events import EventLog
+from replicas_mcp.sandbox.serve import RunningSandbox
+from replicas_mcp.server.app import build_server
+from replicas_mcp.server.state import AppState
+
+# Real seconds: short enough for a quick suite, long enough to mean something on a loaded machine.
+FAST = WaitPolicy(poll_interval=0.1, heartbeat=0.2, settle=0.2, quiet=0.05, stream_retry=0.5)
+
+
+@asynccontextmanager
+async def sandbox_client(sandbox: RunningSandbox) -> AsyncIterator[ReplicasClient]:
+    async with ReplicasClient(api_key=sandbox.org_key, base_url=sandbox.base_url) as client:
+        yield client
+
+
+async def repo_environment(client: ReplicasClient) -> str:
+    """An environment bound to a repository (so agents can edit code and open PRs)."""
+    return next(env.id for env in await client.environments.list() if env.repository_id)
+
+
+def server(sandbox: RunningSandbox, client: ReplicasClient) -> MCPServer[AppState]:
+    return build_server(Settings(api_key=sandbox.org_key, base_url=sandbox.base_url), client)
+
+
+def event_log(sandbox: RunningSandbox, replica_id: str) -> EventLog:
+    found = sandbox.world.find_replica(replica_id)
+    assert found is not None
+    return found[1].events
+
+
+def force_status(sandbox: RunningSandbox, replica_id: str, status: str) -> None:
+    found = sandbox.world.find_replica(replica_id)
+    assert found is not None
+    org, replica = found
+    org.workspaces.force_status(replica, status)

@@ -1,0 +1,160 @@
+"""Cursors and the tracker: pure bookkeeping, no network."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from replicas_mcp.client.models import EngineEvent, ReplicaChat, ReplicaListItem
+from replicas_mcp.delegation import Cursor, CursorError, stable_name
+from replicas_mcp.delegation.questions import questions_in
+from replicas_mcp.delegation.tracking import Tracker
+
+RID = "cd613e30-d8f1-4adf-91b7-584a2265b1f5"
+CHAT = "chat-1"
+PR = "https://github.com/acme/api/pull/101"
+
+
+def event(seq: int, kind: str, **payload: Any) -> EngineEvent:
+    return EngineEvent(id=f"ev-cd613e30-{seq:06d}", type=kind, payload=payload)
+
+
+def item(status: str = "active", prs: tuple[str, ...] = ()) -> ReplicaListItem:
+    return ReplicaListItem.model_validate(
+        {
+            "id": RID,
+            "name": "t",
+            "status": status,
+            "pull_requests": [{"repository": "acme/api", "number": 1, "url": url} for url in prs],
+        }
+    )
+
+
+def chats(processing: bool, awaiting: bool = False) -> list[ReplicaChat]:
+    return [ReplicaChat.model_validate({"id": CHAT, "processing": processing, "awaitingInput": awaiting})]
+
+
+def test_cursor_round_trips_and_rejects_foreign_or_damaged_text() -> None:
+    cursor = Cursor(replica_id=RID, event_id="ev-cd613e30-000007", busy=True, prs=frozenset({"a1b2c3d4"}))
+    text = cursor.encode()
+    assert text.startswith("c1.")
+    assert Cursor.decode(text, replica_id=RID) == cursor
+    assert Cursor.decode(Cursor(replica_id=RID).encode()) == Cursor(replica_id=RID)
+    with pytest.raises(CursorError, match="belongs to replica"):
+        Cursor.decode(text, replica_id="other")
+    for bad in ("nope", "c1.!!!", "c1." + "e30", text[:-5]):
+        with pytest.raises(CursorError):
+            Cursor.decode(bad)
+
+
+def test_stable_names_are_readable_and_ignore_whitespace() -> None:
+    name = stable_name("env-1", "Fix the   login bug\n")
+    assert name == stable_name("env-1", "Fix the login bug")
+    assert name.startswith("fix-the-login-bug-")
+    assert " " not in name
+    assert stable_name("env-2", "Fix the login bug") != name
+    assert stable_name("env-1", "!!!").startswith("task-")
+
+
+def test_questions_are_found_in_any_tool_call_shape() -> None:
+    claude = {
+        "message": {
+            "content": [{"type": "tool_use", "name": "AskUserQuestion", "input": {"question": "Tabs?"}}]
+        }
+    }
+    codex = {
+        "type": "function_call",
+        "name": "ask_user",
+        "arguments": '{"questions": [{"question": "Which DB?"}]}',
+    }
+    assert questions_in(claude) == ["Tabs?"]
+    assert questions_in(codex) == ["Which DB?"]
+    assert questions_in({"name": "Edit", "input": {"question": "not a question tool"}}) == []
+
+
+def test_a_turn_is_counted_once_and_moves_the_cursor() -> None:
+    tracker = Tracker(RID, Cursor.start(RID))
+    tracker.observe_item(item("preparing"))
+    assert tracker.state == "preparing"
+    assert not tracker.satisfied("turn_completed")
+    tracker.observe_event(event(1, "chat.turn.started", chatId=CHAT))
+    assert str(tracker.state) == "working"  # a turn only runs once the workspace is active
+    tracker.observe_event(event(2, "repo.status.changed", repos=[{"prUrls": [PR]}]))
+    tracker.observe_event(event(3, "repo.status.changed", repos=[{"prUrls": [PR]}]))
+    assert tracker.digest.prs == [PR]
+    assert tracker.satisfied("pr_opened")
+    tracker.observe_event(event(4, "chat.turn.completed", chatId=CHAT, isComplete=True))
+    assert tracker.satisfied("turn_completed")
+    assert str(tracker.state) == "idle"
+    cursor = tracker.cursor()
+    assert cursor.event_id == "ev-cd613e30-000004"
+    assert cursor.busy is False
+    # The next wait starts from that cursor: the PR is not news any more.
+    again = Tracker(RID, Cursor.decode(cursor.encode()))
+    again.observe_item(item("active", prs=(PR,)))
+    again.observe_event(event(5, "repo.status.changed", repos=[{"prUrls": [PR]}]))
+    assert again.digest.prs == []
+    assert again.digest.events == 1
+
+
+def test_a_question_at_the_end_of_a_turn_means_waiting_for_input() -> None:
+    tracker = Tracker(RID, None)
+    tracker.observe_item(item())
+    tracker.observe_event(event(1, "chat.turn.started", chatId=CHAT))
+    ask = {
+        "type": "claude-assistant",
+        "payload": {
+            "message": {
+                "content": [
+                    {"type": "tool_use", "name": "AskUserQuestion", "input": {"question": "Tabs or spaces?"}}
+                ]
+            }
+        },
+    }
+    tracker.observe_event(event(2, "chat.turn.delta", chatId=CHAT, event=ask))
+    assert not tracker.satisfied("needs_input")
+    tracker.observe_event(event(3, "chat.turn.completed", chatId=CHAT, isComplete=True))
+    assert tracker.state == "waiting_for_input"
+    assert tracker.satisfied("needs_input")
+    assert tracker.digest.questions == ["Tabs or spaces?"]
+
+
+def test_state_snapshots_stand_in_for_events_nobody_read() -> None:
+    # The cursor says the agent was working; now it is idle: the turn ended while nobody was reading.
+    tracker = Tracker(RID, Cursor(replica_id=RID, event_id="ev-x-000009", busy=True))
+    tracker.observe_item(item())
+    tracker.observe_chats(chats(processing=False))
+    assert tracker.satisfied("turn_completed")
+    assert tracker.digest.turns == 0
+    # Without a cursor, an idle agent has no turn to wait for; a busy one does.
+    idle = Tracker(RID, None)
+    idle.observe_item(item())
+    idle.observe_chats(chats(processing=False))
+    assert idle.satisfied("turn_completed")
+    busy = Tracker(RID, None)
+    busy.observe_item(item())
+    busy.observe_chats(chats(processing=True))
+    assert not busy.satisfied("turn_completed")
+    assert not busy.satisfied("any_event")
+    busy.observe_chats(chats(processing=False, awaiting=True))
+    assert busy.satisfied("turn_completed")
+    assert busy.satisfied("needs_input")
+    assert busy.satisfied("any_event")
+
+
+def test_stopped_states_end_every_wait() -> None:
+    for status in ("sleeping", "archived", "error"):
+        tracker = Tracker(RID, None)
+        tracker.observe_item(item(status))
+        assert tracker.stopped
+        assert tracker.state == status
+    gone = Tracker(RID, None)
+    gone.observe_item(None)
+    assert gone.state == "deleted"
+    assert gone.stopped
+    failing = Tracker(RID, None)
+    failing.observe_item(item())
+    failing.observe_event(event(1, "error", code="workspace_error", message="out of memory"))
+    assert failing.state == "error"
+    assert failing.digest.errors == ["out of memory"]

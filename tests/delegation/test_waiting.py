@@ -1,0 +1,139 @@
+"""Waits against the time-scaled sandbox: resumable, bounded, cancellable, and surviving stream faults."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import anyio
+
+from replicas_mcp.client import ReplicasClient
+from replicas_mcp.delegation import Cursor, Progress, TaskSpec, WaitOutcome, launch, wait_for_replica
+from replicas_mcp.sandbox.serve import RunningSandbox
+
+from .helpers import FAST, event_log, force_status, repo_environment, sandbox_client
+
+
+async def _start(client: ReplicasClient, task: str) -> str:
+    item, created = await launch(client, TaskSpec(await repo_environment(client), task))
+    assert created
+    return item.id
+
+
+async def _wait_in_steps(client: ReplicasClient, replica_id: str, step: float) -> list[WaitOutcome]:
+    """Bounded waits, each resuming from the previous cursor, until the turn completes."""
+    cursor = Cursor.start(replica_id)
+    outcomes: list[WaitOutcome] = []
+    with anyio.fail_after(20):
+        while not outcomes or not outcomes[-1].satisfied:
+            outcome = await wait_for_replica(client, replica_id, within=step, cursor=cursor, policy=FAST)
+            outcomes.append(outcome)
+            cursor = outcome.cursor
+    return outcomes
+
+
+async def test_bounded_waits_with_cursors_lose_and_repeat_nothing(sandbox: RunningSandbox) -> None:
+    async with sandbox_client(sandbox) as client:
+        rid = await _start(client, "Add a health endpoint [[slow:20]] [[pr]]")  # 1 s of real time
+        outcomes = await _wait_in_steps(client, rid, step=0.25)
+        log = event_log(sandbox, rid)
+    assert len(outcomes) >= 3  # it really took several bounded calls
+    assert all(o.timed_out for o in outcomes[:-1])
+    assert outcomes[-1].state == "idle"
+    # Every event the sandbox published was counted exactly once across the calls...
+    assert sum(o.digest.events for o in outcomes) == log.last_seq
+    assert outcomes[-1].cursor.event_id == log.event_id(log.last_seq)
+    # ...and so were the turn and the PR.
+    assert sum(o.digest.turns for o in outcomes) == 1
+    assert [url for o in outcomes for url in o.digest.prs] == list(_prs(sandbox, rid))
+
+
+def _prs(sandbox: RunningSandbox, replica_id: str) -> list[str]:
+    found = sandbox.world.find_replica(replica_id)
+    assert found is not None
+    return [pr["url"] for pr in found[1].pull_requests]
+
+
+async def test_a_wait_returns_within_its_timeout_and_reports_progress(sandbox: RunningSandbox) -> None:
+    seen: list[tuple[float, str]] = []
+
+    async def sink(progress: float, message: str) -> None:
+        seen.append((progress, message))
+
+    async with sandbox_client(sandbox) as client:
+        rid = await _start(client, "Refactor the parser [[slow:600]]")  # 30 s of real time
+        started = time.monotonic()
+        with anyio.fail_after(10):
+            outcome = await wait_for_replica(
+                client, rid, within=1.5, cursor=Cursor.start(rid), policy=FAST, progress=Progress(sink)
+            )
+        elapsed = time.monotonic() - started
+    assert outcome.timed_out
+    assert not outcome.satisfied
+    assert outcome.state == "working"
+    assert elapsed < 1.5 + 1.0
+    assert seen, "progress notifications arrive during the wait"
+    assert [p for p, _ in seen] == sorted({p for p, _ in seen})  # strictly increasing
+    assert "agent started a turn" in [m for _, m in seen]
+    assert "still waiting" in [m for _, m in seen]  # the heartbeat covers quiet stretches
+
+
+async def test_cancelling_a_wait_closes_the_stream_and_leaks_no_task(sandbox: RunningSandbox) -> None:
+    async with sandbox_client(sandbox) as client:
+        rid = await _start(client, "Long job [[slow:600]]")
+        log = event_log(sandbox, rid)
+        before = len(asyncio.all_tasks())
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as group:
+                group.start_soon(lambda: wait_for_replica(client, rid, within=30, cursor=None, policy=FAST))
+                while log.subscribers == 0:
+                    await anyio.sleep(0.02)
+                group.cancel_scope.cancel()
+            while log.subscribers:  # the sandbox sees the connection close
+                await anyio.sleep(0.02)
+        assert len(asyncio.all_tasks()) <= before
+
+
+async def test_a_stream_dropped_mid_wait_is_survived(sandbox: RunningSandbox) -> None:
+    async with sandbox_client(sandbox) as client:
+        rid = await _start(client, "Fix the flaky test [[slow:10]]")
+        sandbox.faults.drop_sse_after(4, replica_id=rid, times=2)  # cut twice, after 4 events each
+        outcomes = await _wait_in_steps(client, rid, step=5)
+        log = event_log(sandbox, rid)
+    assert outcomes[-1].satisfied
+    assert sum(o.digest.events for o in outcomes) == log.last_seq  # resumed without loss or repeats
+    assert sum(o.digest.turns for o in outcomes) == 1
+
+
+async def test_without_a_stream_it_polls_the_list_and_chats(sandbox: RunningSandbox) -> None:
+    async with sandbox_client(sandbox) as client:
+        rid = await _start(client, "Update the docs [[slow:10]]")
+        sandbox.faults.inject_status(503, route="/v1/replica/{id}/events", times=None)
+        with anyio.fail_after(15):
+            outcome = await wait_for_replica(client, rid, within=10, cursor=Cursor.start(rid), policy=FAST)
+    assert outcome.satisfied
+    assert outcome.state == "idle"
+    assert outcome.source == "polling"
+
+
+async def test_a_sleeping_replica_ends_the_wait_at_once_without_waking(sandbox: RunningSandbox) -> None:
+    async with sandbox_client(sandbox) as client:
+        rid = await _start(client, "Quick fix")
+        with anyio.fail_after(10):
+            await wait_for_replica(client, rid, within=5, cursor=Cursor.start(rid), policy=FAST)
+            force_status(sandbox, rid, "sleeping")
+            outcome = await wait_for_replica(client, rid, within=5, policy=FAST)
+            status = await client.replicas.status(rid)
+    assert outcome.state == "sleeping"
+    assert not outcome.timed_out
+    assert status is not None
+    assert status.status == "sleeping"
+
+
+async def test_a_workspace_error_ends_the_wait(sandbox: RunningSandbox) -> None:
+    async with sandbox_client(sandbox) as client:
+        rid = await _start(client, "Crash please [[error: disk full]]")
+        with anyio.fail_after(10):
+            outcome = await wait_for_replica(client, rid, within=5, cursor=Cursor.start(rid), policy=FAST)
+    assert outcome.state == "error"
+    assert "disk full" in outcome.digest.errors
