@@ -65,7 +65,16 @@ ALL = "all"
 DEFAULT_TOOLSETS = ("replicas",)
 
 # Modules under replicas_mcp.server.toolsets, in tools/list order.
-TOOL_MODULES: tuple[str, ...] = ("replicas", "chats", "canvas", "hooks", "environments", "automations")
+# The delegation workflow tools come first: they are what the default toolset is mostly used for.
+TOOL_MODULES: tuple[str, ...] = (
+    "delegation",
+    "replicas",
+    "chats",
+    "canvas",
+    "hooks",
+    "environments",
+    "automations",
+)
 
 DEFAULT_TIMEOUT = 120.0
 
