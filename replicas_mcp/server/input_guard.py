@@ -11,8 +11,8 @@ when it:
   URL the client requests, however it encodes them;
 - passes a canvas `filename` with a path separator, `..`, `?`, `#`, `%` or control characters;
 - passes a `name` or `title` with leading/trailing whitespace or line breaks;
-- passes a file or script `content` over 64 KB of UTF-8 (the API's limit; a 65,536-character string of
-  non-ASCII text is well over it);
+- passes a file or script `content` (or a `value`) over 64 KB of UTF-8 (the API's limit; 65,536
+  characters of non-ASCII text are well over it);
 - passes a string longer than `MAX_STRING_CHARS` anywhere (also inside objects), or arguments whose JSON is
   larger than `MAX_ARGUMENTS_BYTES`;
 - passes `images` whose data is not valid base64 of a PNG, JPEG, GIF or WebP image.
@@ -140,7 +140,7 @@ def _check_fields(arguments: Mapping[str, Any], *, prefix: str) -> None:
         if not prefix:
             _check_strings(name, value)
         if isinstance(value, str):
-            if key == "content" and len(value) * 4 > MAX_CONTENT_BYTES:  # cheap pre-check, then exact
+            if key in ("content", "value") and len(value) * 4 > MAX_CONTENT_BYTES:  # cheap check, then exact
                 check_content(name, value)
             if _is_id_field(key):
                 check_id(name, value)

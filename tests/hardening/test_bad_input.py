@@ -146,17 +146,21 @@ def test_unknown_fields(host: ServerThread, tool: str, extra: str, value: Any) -
     assert_rejected(host, tool, {**valid(host, tool), extra: value}, mentions=extra)
 
 
+# Words that are not JSON: the SDK parses a JSON string given for a non-string field ("null" → None).
+_WORDS = st.text(string.ascii_letters, min_size=1, max_size=8).filter(
+    lambda w: w not in ("null", "true", "false")
+)
 _WRONG: dict[str, Any] = {
     "string": st.one_of(st.integers(), st.lists(st.integers(), max_size=3), st.just({"a": 1})),
     "integer": st.one_of(
-        st.text(string.ascii_letters, min_size=1, max_size=8),
+        _WORDS,
         st.floats(allow_nan=False, allow_infinity=False).filter(lambda f: not f.is_integer()),
         st.just([1]),
         st.just({"n": 1}),
     ),
     "boolean": st.one_of(st.just([True]), st.just({"b": True}), st.integers(min_value=2), st.just("maybe")),
-    "array": st.one_of(st.integers(), st.just({"a": 1}), st.text(string.ascii_letters, min_size=1)),
-    "object": st.one_of(st.integers(), st.just([1, 2]), st.text(string.ascii_letters, min_size=1)),
+    "array": st.one_of(st.integers(), st.just({"a": 1}), _WORDS),
+    "object": st.one_of(st.integers(), st.just([1, 2]), _WORDS),
 }
 
 
@@ -203,14 +207,29 @@ def test_replica_names_never_contain_whitespace(host: ServerThread, name: str) -
     assert_rejected(host, "create_replica", {**valid(host, "create_replica"), "name": name}, mentions="name")
 
 
+FILE_WRITERS = [tool for tool in TOOLS if tool in ("set_environment_file", "set_environment_item")]
+CRON_TOOLS = [tool for tool in TOOLS if "triggers" in _props(tool)]
+
+
+def _file_arguments(host: ServerThread, tool: str, content: str) -> dict[str, Any]:
+    if tool == "set_environment_item":
+        return {**valid(host, tool), "kind": "file", "name": "~/BIG.md", "value": content}
+    return {**valid(host, tool), "content": content}
+
+
+@pytest.mark.parametrize("tool", FILE_WRITERS)
 @settings(PROPERTY, max_examples=5)
 @given(chars=st.integers(min_value=32_769, max_value=65_536), char=st.sampled_from(["é", "ж", "€", "😀"]))
-def test_environment_files_over_64_kb(host: ServerThread, chars: int, char: str) -> None:
+def test_environment_files_over_64_kb(host: ServerThread, tool: str, chars: int, char: str) -> None:
     content = char * chars  # at most 65,536 characters, but more than 64 KB of UTF-8
     assert len(content.encode()) > 65_536
-    arguments = {**valid(host, "set_environment_file"), "content": content}
-    message = assert_rejected(host, "set_environment_file", arguments)
+    message = assert_rejected(host, tool, _file_arguments(host, tool, content))
     assert "64 KB" in message or "65536" in message
+
+
+def test_there_are_tools_for_the_file_and_cron_properties() -> None:
+    assert FILE_WRITERS, "no tool writes environment files any more: update the 64 KB test"
+    assert CRON_TOOLS, "no tool takes triggers any more: update the cron test"
 
 
 _bad_cron = st.one_of(
@@ -221,11 +240,15 @@ _bad_cron = st.one_of(
 )
 
 
-@pytest.mark.parametrize("tool", ["create_automation", "update_automation"])
+@pytest.mark.parametrize("tool", CRON_TOOLS)
+@pytest.mark.parametrize("creating", [True, False])
 @PROPERTY
 @given(schedule=_bad_cron)
-def test_bad_cron_expressions(host: ServerThread, tool: str, schedule: str) -> None:
+def test_bad_cron_expressions(host: ServerThread, tool: str, creating: bool, schedule: str) -> None:
     arguments = {**valid(host, tool), "triggers": [{"type": "cron", "config": {"schedule": schedule}}]}
+    if creating:
+        arguments = {k: v for k, v in arguments.items() if k != "automation_id"}
+        arguments.update(name="nightly-bad", prompt="Run the tests")
     message = assert_rejected(host, tool, arguments)
     assert "cron" in message
 
