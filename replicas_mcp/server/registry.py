@@ -76,6 +76,10 @@ TOOL_MODULES: tuple[str, ...] = (
     "automations",
 )
 
+# The toolset of each module whose name is not a toolset's own; `select_tools` imports only the modules
+# of the toolsets it serves (a cold start of the default toolset skips the rest).
+MODULE_TOOLSET: dict[str, str] = {"delegation": "replicas"}
+
 DEFAULT_TIMEOUT = 120.0
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
@@ -178,11 +182,18 @@ def _check_return_type(fn: Callable[..., Any]) -> None:
     raise TypeError(f"tool {fn.__name__} must return a ToolResult or Annotated[CallToolResult, Model]")
 
 
-@functools.cache
 def all_tools() -> tuple[ToolSpec, ...]:
     """Every declared tool, in tools/list order. Imports the toolset modules on first use."""
+    return tools_of(frozenset(TOOLSETS))
+
+
+@functools.cache
+def tools_of(toolsets: frozenset[str]) -> tuple[ToolSpec, ...]:
+    """The tools of these toolsets, in tools/list order; imports only their modules."""
     specs: list[ToolSpec] = []
     for module_name in TOOL_MODULES:
+        if MODULE_TOOLSET.get(module_name, module_name) not in toolsets:
+            continue
         module = importlib.import_module(f"replicas_mcp.server.toolsets.{module_name}")
         group = module.tools
         if not isinstance(group, ToolGroup):
@@ -208,14 +219,21 @@ class ToolSelection:
 
 
 def select_tools(selection: ToolSelection, specs: Sequence[ToolSpec] | None = None) -> list[ToolSpec]:
-    """The tools to serve, in registry order. See the module docstring for the rules."""
-    specs = all_tools() if specs is None else specs
-    known_tools = {spec.name for spec in specs}
+    """The tools to serve, in registry order. See the module docstring for the rules.
+
+    Without `specs`, imports only the modules of the chosen toolsets, unless tools are named (allow or
+    deny list): checking those names needs every tool.
+    """
     unknown_sets = [name for name in selection.toolsets if name != ALL and name not in TOOLSETS]
     if unknown_sets:
         raise SelectionError(
             f"unknown toolset(s) {', '.join(unknown_sets)}; choose from {', '.join([*TOOLSETS, ALL])}"
         )
+    if specs is None:
+        chosen = selection.toolsets or DEFAULT_TOOLSETS
+        named = selection.allow or selection.deny or ALL in chosen
+        specs = all_tools() if named else tools_of(frozenset(chosen))
+    known_tools = {spec.name for spec in specs}
     unknown_tools = [name for name in (*selection.allow, *selection.deny) if name not in known_tools]
     if unknown_tools:
         raise SelectionError(f"unknown tool(s) {', '.join(unknown_tools)}; see docs/tools.md for the names")
@@ -317,6 +335,10 @@ def compact_schema(schema: Any, *, output: bool = False) -> Any:
     if output:
         schema.pop("default", None)
         schema.pop("description", None)
+    else:
+        _drop_noise_bounds(schema)
+    if schema.get("additionalProperties") is True:
+        del schema["additionalProperties"]  # the JSON Schema default
     for key in ("$defs", "patternProperties"):
         for sub in (schema.get(key) or {}).values():
             compact_schema(sub, output=output)
@@ -340,9 +362,39 @@ def compact_schema(schema: Any, *, output: bool = False) -> Any:
     ):
         del schema["anyOf"]
         schema["type"] = [b["type"] for b in branches]
-    if output and schema.get("additionalProperties") is True:
-        del schema["additionalProperties"]  # the JSON Schema default
     return schema
+
+
+# Bounds the model gains nothing from reading: "not empty", "not negative", and abuse limits far above any
+# real value. The argument model still enforces them (and the input guard bounds every string).
+_NOISE_BOUND = 10_000
+
+
+def _drop_noise_bounds(schema: dict[str, Any]) -> None:
+    if schema.get("minLength") == 1:
+        del schema["minLength"]
+    if schema.get("minimum") == 0:
+        del schema["minimum"]
+    for key in ("maxLength", "maximum"):
+        bound = schema.get(key)
+        if isinstance(bound, int) and bound >= _NOISE_BOUND:
+            del schema[key]
+
+
+def _drop_nested_object_type(schema: Any, *, root: bool = True) -> None:
+    """In output schemas, a nested object with `properties` needs no `type: object` to be read as one."""
+    if isinstance(schema, dict):
+        if not root and schema.get("type") == "object" and "properties" in schema:
+            del schema["type"]
+        for key, value in schema.items():
+            if key == "properties" and isinstance(value, dict):
+                for sub in value.values():
+                    _drop_nested_object_type(sub, root=False)
+            elif key not in ("required", "enum"):
+                _drop_nested_object_type(value, root=False)
+    elif isinstance(schema, list):
+        for value in schema:
+            _drop_nested_object_type(value, root=False)
 
 
 def inline_single_use_defs(schema: dict[str, Any]) -> dict[str, Any]:
@@ -417,6 +469,7 @@ def build_tool(spec: ToolSpec) -> Tool:
     if tool.fn_metadata.output_schema is not None:
         inline_single_use_defs(compact_schema(tool.fn_metadata.output_schema, output=True))
         _drop_nested_required(tool.fn_metadata.output_schema)
+        _drop_nested_object_type(tool.fn_metadata.output_schema)
     return tool
 
 

@@ -174,3 +174,34 @@ def test_compact_schema_keeps_meaning() -> None:
             "flag": {"type": "boolean"},
         },
     }
+
+
+def test_default_selection_imports_only_its_toolset_modules() -> None:
+    """A cold start of the default toolset does not pay for the other toolsets' modules."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from replicas_mcp.server.registry import ToolSelection, select_tools\n"
+        "select_tools(ToolSelection())\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('replicas_mcp.server.toolsets.'))\n"
+        "print(','.join(loaded))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    loaded = set(out.strip().split(","))
+    assert "replicas_mcp.server.toolsets.replicas" in loaded
+    assert not loaded & {
+        f"replicas_mcp.server.toolsets.{name}"
+        for name in ("chats", "canvas", "hooks", "environments", "automations")
+    }
+
+
+def test_noise_bounds_are_not_published_but_still_enforced() -> None:
+    tool = build_tool(next(spec for spec in all_tools() if spec.name == "create_replica"))
+    message = tool.parameters["properties"]["message"]
+    assert "maxLength" not in message
+    assert "minLength" not in message
+    assert tool.parameters["properties"]["name"]["maxLength"] == 100  # a real limit stays
+    with pytest.raises(ValueError, match="message"):
+        tool.fn_metadata.arg_model.model_validate({"name": "x", "message": "", "environment_id": "e"})
