@@ -10,7 +10,10 @@ A manual trigger (`POST /v1/automations/{id}/trigger`) works for automations wit
 when the body has `pr` — for those with a GitHub `pull_request.command` trigger (spec); anything else is a
 400, as is triggering a disabled automation. Each trigger records an execution and launches a replica
 through the `ReplicaLauncher` (source `automation`, the owner's user id for personal automations).
-Executions stay `running` until the workspace side reports back through `execution_finished`.
+An execution is `running` until the workspace side reports how the replica's first turn (the prompt) ended:
+`completed` when it finished, `failed` with `error` when the turn failed (`[[turn-error]]`), the workspace
+entered the error state (`[[error]]`, an injected fault) or the prompt was dropped before it ran (replica,
+chat or queue entry deleted); both set `completed_at`. A launch that is refused fails at once.
 The sandbox has no scheduler: cron automations show `cron_next_fire_at` but only run when triggered.
 """
 
@@ -350,6 +353,10 @@ class AutomationStore:
             config=json.loads(json.dumps(settings["config"])),  # a snapshot, as the API takes
         )
         self._executions.add(execution)
+
+        def finished(error: str | None) -> None:
+            self.execution_finished(execution, error=error)
+
         try:
             execution.workspace_id = self._launcher.launch(
                 org_id=self.org_id,
@@ -363,20 +370,28 @@ class AutomationStore:
                 size=settings["workspace_size"],
                 user_id=automation.user_id,
                 source="automation",
+                on_finished=finished,
             )
         except ApiError as exc:
             self.execution_finished(execution, error=f"{exc.error}: {exc.details or ''}".rstrip(": "))
             raise
-        execution.status = "running"
+        if execution.status == "creating":
+            execution.status = "running"
         return execution
 
     def execution_finished(self, execution: ExecutionRecord | str, *, error: str | None = None) -> None:
-        """Mark an execution (or the execution of a workspace id) completed, or failed with `error`."""
+        """Mark an execution (or the execution of a workspace id) completed, or failed with `error`.
+
+        The launcher reports through this once per run; an execution that has already finished keeps
+        its first outcome.
+        """
         if isinstance(execution, str):
             found = next((e for e in self._executions.all() if e.workspace_id == execution), None)
             if found is None:
                 return
             execution = found
+        if execution.status in ("completed", "failed"):
+            return
         execution.status = "failed" if error else "completed"
         execution.error = error
         execution.completed_at = self._clock.iso()

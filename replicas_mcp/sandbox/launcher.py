@@ -6,7 +6,11 @@ The automation store (configuration side) starts replicas through this protocol;
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
+
+# Called once with the outcome of the replica's first turn: None when it completed, else the error text.
+OutcomeListener = Callable[[str | None], None]
 
 
 class ReplicaLauncher(Protocol):
@@ -24,10 +28,16 @@ class ReplicaLauncher(Protocol):
         size: str | None,
         user_id: str | None,
         source: str = "automation",
+        on_finished: OutcomeListener | None = None,
     ) -> str:
         """Create a replica in `org_id`, boot it in the background, and return its id at once.
 
         The initial `message` is delivered to the agent once the workspace is active, exactly as for
         an API-created replica. Raises `ApiError` (e.g. 404 for an unknown environment).
+
+        `on_finished` is called exactly once, later: with None when the turn of the initial message has
+        completed, or with an error message when that turn failed (`[[turn-error]]`), the workspace
+        entered the error state, or the message was dropped before it ran (replica, chat or queue entry
+        deleted).
         """
         ...

@@ -6,6 +6,7 @@ Plain dataclasses: the rules that change them live in `state.py`; `app.py` only 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +47,14 @@ class ChatMessage:
     model: str | None = None
     thinking_level: str | None = None
     image_count: int = 0
+    # Told the outcome of this message's turn, once (the automation execution that launched the replica).
+    on_outcome: Callable[[str | None], None] | None = field(default=None, repr=False, compare=False)
+
+    def report(self, error: str | None) -> None:
+        """Tell the listener (if any) how this message's turn ended: None (completed) or an error."""
+        listener, self.on_outcome = self.on_outcome, None
+        if listener is not None:
+            listener(error)
 
     def wire(self) -> dict[str, Any]:
         body: dict[str, Any] = {"id": self.id, "message": self.text, "queuedAt": self.queued_at}

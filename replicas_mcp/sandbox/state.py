@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +29,7 @@ from replicas_mcp.sandbox.clock import Clock
 from replicas_mcp.sandbox.errors import ApiError, bad_request, conflict, not_found
 from replicas_mcp.sandbox.events import EventLog
 from replicas_mcp.sandbox.ids import IdFactory
+from replicas_mcp.sandbox.launcher import OutcomeListener
 from replicas_mcp.sandbox.models import Chat, ChatMessage, Replica, RepoState
 from replicas_mcp.sandbox.ports import OrgConfigPort
 from replicas_mcp.sandbox.runtime import TaskRunner
@@ -165,6 +166,7 @@ class Workspaces:
         source: str = "api",
         options: MessageOptions | None = None,
         caller: Caller | None = None,
+        on_first_turn: OutcomeListener | None = None,
     ) -> Replica:
         if not name or any(char.isspace() for char in name):
             raise bad_request(
@@ -223,7 +225,8 @@ class Workspaces:
         text, opts = strip_slash_commands(
             message, options or MessageOptions(model=model, thinking_level=thinking_level)
         )
-        self._accept(replica, chat, text, opts, sender=user_id)
+        initial = self._accept(replica, chat, text, opts, sender=user_id)
+        initial.on_outcome = on_first_turn
         self._spawn(replica, self._boot(replica, waking=False), f"boot {replica.id}")
         logger.info("replica %s (%s) created in org %s", replica.id, name, self.org_id)
         return replica
@@ -242,8 +245,12 @@ class Workspaces:
         size: str | None,
         user_id: str | None,
         source: str = "automation",
+        on_finished: OutcomeListener | None = None,
     ) -> str:
-        """`ReplicaLauncher`: start a replica for an automation run; returns its id at once."""
+        """`ReplicaLauncher`: start a replica for an automation run; returns its id at once.
+
+        `on_finished` hears how the initial message's turn ended (see `ReplicaLauncher.launch`).
+        """
         if org_id != self.org_id:
             raise ApiError(500, "Launcher used for the wrong organization", f"expected {self.org_id}")
         replica = self.create(
@@ -257,6 +264,7 @@ class Workspaces:
             size=size,
             user_id=user_id,
             source=source,
+            on_first_turn=on_finished,
         )
         return replica.id
 
@@ -305,6 +313,7 @@ class Workspaces:
         chat = self.chat(replica, chat_id)
         if chat.runner is not None and chat.runner is not asyncio.current_task():
             chat.runner.cancel()
+        _drop(_pending(chat), "The chat was deleted before the agent answered the message")
         del replica.chats[chat_id]
         replica.events.publish("chat.deleted", {"chatId": chat_id})
 
@@ -397,15 +406,17 @@ class Workspaces:
         }
 
     def queue_remove(self, chat: Chat, message_id: str) -> dict[str, Any]:
-        before = len(chat.queue)
-        chat.queue = [item for item in chat.queue if item.id != message_id]
-        if len(chat.queue) == before:
+        removed = [item for item in chat.queue if item.id == message_id]
+        if not removed:
             raise not_found("Queued message", message_id)
+        chat.queue = [item for item in chat.queue if item.id != message_id]
+        _drop(removed, "The message was removed from the queue before it ran")
         return {"success": True, "queue": [item.wire() for item in chat.queue]}
 
     def queue_clear(self, chat: Chat) -> dict[str, Any]:
         changed = bool(chat.queue)
-        chat.queue.clear()
+        removed, chat.queue = chat.queue, []
+        _drop(removed, "The queue was cleared before the message ran")
         return {"success": changed, "queue": []}
 
     def queue_reorder(self, chat: Chat, message_id: str, position: int) -> dict[str, Any]:
@@ -469,6 +480,8 @@ class Workspaces:
             return
         replica = self.get(replica_id)
         self._stop_work(replica)
+        for chat in replica.chats.values():
+            _drop(_pending(chat), "The replica was deleted before the agent finished the message")
         del self.replicas[replica_id]
         self.deleted.add(replica_id)
         replica.events.close()
@@ -495,6 +508,8 @@ class Workspaces:
         if replica.status == "error" or replica.id not in self.replicas:
             return
         self._stop_work(replica)
+        for chat in replica.chats.values():
+            _drop(_pending(chat), message)
         replica.status = "error"
         replica.waking = False
         replica.error_message = message
@@ -694,6 +709,7 @@ class Workspaces:
         chat.updated_at = now
         replica.last_activity_at = now
         replica.events.publish("chat.turn.completed", {"chatId": chat.id, "isComplete": not plan.turn_error})
+        message.report(f"The agent's turn failed: {plan.reply}" if plan.turn_error else None)
         chat.processing = bool(chat.queue)
         replica.events.publish("chat.updated", {"chat": chat.engine_summary()})
         replica.events.publish("engine.status.changed", {"status": self._engine_status(replica)})
@@ -714,7 +730,9 @@ class Workspaces:
             },
         )
         if plan.sleep_after:
-            chat.queue.clear()  # the agent goes down with the workspace; nothing else runs in this chat
+            # The agent goes down with the workspace; nothing else runs in this chat.
+            dropped, chat.queue = chat.queue, []
+            _drop(dropped, "The workspace went to sleep before the message ran ([[sleep]])")
             replica.sleep_requested = True
 
     def _after_work(self, replica: Replica) -> None:
@@ -807,3 +825,14 @@ def _log_fields(outcome: hookrunner.HookOutcome, executed_at: str) -> dict[str, 
         "timedOut": outcome.timed_out,
         "executedAt": executed_at,
     }
+
+
+def _pending(chat: Chat) -> list[ChatMessage]:
+    """The chat's running message (if any) and its queue, in order."""
+    return [*([chat.current] if chat.current is not None else []), *chat.queue]
+
+
+def _drop(messages: Iterable[ChatMessage], reason: str) -> None:
+    """These messages will never finish: their listeners (automation executions) hear why."""
+    for message in messages:
+        message.report(reason)

@@ -12,6 +12,7 @@ from replicas_mcp.sandbox.config_seed import seed_id
 from replicas_mcp.sandbox.environments import OrgConfig
 from replicas_mcp.sandbox.errors import ApiError
 from replicas_mcp.sandbox.ids import IdFactory
+from replicas_mcp.sandbox.launcher import OutcomeListener
 from replicas_mcp.sandbox.tenancy import Caller
 
 ORG = "org-1"
@@ -41,6 +42,7 @@ class RecordingLauncher:
         size: str | None,
         user_id: str | None,
         source: str = "automation",
+        on_finished: OutcomeListener | None = None,
     ) -> str:
         if self.fail_with is not None:
             raise self.fail_with
@@ -283,6 +285,24 @@ def test_trigger_launches_a_replica(store: AutomationStore, launcher: RecordingL
     assert [e.id for e in store.executions(ALICE, automation.id)] == [execution.id]
     store.delete(ALICE, automation.id)
     assert store._executions.all() == []
+
+
+def test_the_launchers_report_finishes_each_execution_once(
+    store: AutomationStore, launcher: RecordingLauncher
+) -> None:
+    automation = store.create(ORG_KEY, body())
+    first = store.trigger(ORG_KEY, automation.id, {})
+    second = store.trigger(ORG_KEY, automation.id, {})
+    assert (first.status, second.status) == ("running", "running")
+    assert (first.completed_at, second.completed_at) == (None, None)
+    report_first, report_second = (call["on_finished"] for call in launcher.calls)
+    report_first(None)
+    report_second("The workspace sandbox ran out of memory")
+    report_second(None)  # a late second report changes nothing
+    assert (first.status, first.error) == ("completed", None)
+    assert (second.status, second.error) == ("failed", "The workspace sandbox ran out of memory")
+    assert first.completed_at is not None
+    assert second.completed_at is not None
 
 
 def test_trigger_rules(store: AutomationStore) -> None:
