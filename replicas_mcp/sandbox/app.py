@@ -1,7 +1,8 @@
 """The sandbox's ASGI app: auth, error envelope, fault middleware and every route.
 
 `create_app()` builds a fresh `World` (all state) and serves it. Requests under `/v1/` need
-`Authorization: Bearer <key>`; a missing or unknown key is a 401 with the error envelope. The middleware
+`Authorization: Bearer <key>`; a missing or unknown key is a 401 with the error envelope. Only
+`POST /v1/automations/webhook/{token}` is public (see `automation_webhook.py`). The middleware
 puts the caller and its organization's stores on `request.state` (`caller`, `org`, `config`,
 `automations`, `faults`), so route modules never parse the header. Handlers raise `ApiError`; it becomes
 `{"error": ..., "details": ...}` with its status. See docs/sandbox.md for keys, directives and faults.
@@ -20,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from replicas_mcp.sandbox.automation_webhook import automation_webhook_routes, is_public_webhook_request
 from replicas_mcp.sandbox.automations import automation_routes
 from replicas_mcp.sandbox.control import control_routes
 from replicas_mcp.sandbox.environments import config_routes
@@ -33,14 +35,21 @@ logger = logging.getLogger("replicas_mcp.sandbox")
 
 
 class AuthMiddleware:
-    """Bearer key → `Caller` and the caller's organization on `request.state`, for `/v1/` paths."""
+    """Bearer key → `Caller` and the caller's organization on `request.state`, for `/v1/` paths.
+
+    The one exception is `POST /v1/automations/webhook/{token}`: its token is the secret (no key, no caller).
+    """
 
     def __init__(self, app: ASGIApp, *, world: World) -> None:
         self.app = app
         self.world = world
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+        if (
+            scope["type"] != "http"
+            or not scope["path"].startswith("/v1/")
+            or is_public_webhook_request(scope["method"], scope["path"])
+        ):
             await self.app(scope, receive, send)
             return
         header = ""
@@ -117,8 +126,15 @@ def create_app(
         finally:
             await world.aclose()
 
-    # Configuration routes first, so `/v1/replica/repositories` is not taken for a replica id.
-    routes = [*control_routes(), *config_routes(), *automation_routes(), *replica_routes()]
+    # Configuration routes first, so `/v1/replica/repositories` is not taken for a replica id; the public
+    # webhook before the automation routes, so `/v1/automations/webhook/trigger` is never an automation id.
+    routes = [
+        *control_routes(),
+        *config_routes(),
+        *automation_webhook_routes(),
+        *automation_routes(),
+        *replica_routes(),
+    ]
     app = Starlette(
         routes=routes,
         middleware=[

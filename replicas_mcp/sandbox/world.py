@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from replicas_mcp.sandbox.automations import AutomationStore
+from replicas_mcp.sandbox.automations import AutomationStore, ExecutionRecord
 from replicas_mcp.sandbox.clock import Clock
 from replicas_mcp.sandbox.environments import OrgConfig
 from replicas_mcp.sandbox.faults import FaultController
@@ -142,6 +143,18 @@ class World:
             replica = org.workspaces.replicas.get(replica_id)
             if replica is not None:
                 return org, replica
+        return None
+
+    def fire_webhook(self, token: str, payload: Any) -> ExecutionRecord | None:
+        """Fire the automation whose custom-webhook token is `token`, in whichever organization owns it.
+
+        None when no organization has an enabled automation with that token (the caller cannot tell which
+        of those it was, nor which organizations exist).
+        """
+        for org in self.organizations.values():
+            execution = org.automations.fire_webhook(token, payload)
+            if execution is not None:
+                return execution
         return None
 
     def key_for(self, org_name: str, kind: KeyKind = "org") -> str:
