@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import functools
 import json as jsonlib
 import logging
 import re
@@ -298,14 +299,15 @@ class HttpCore:
             raise _transport_error(exc, method, path) from None
         finally:
             await response.aclose()
-        logger.debug(
-            "%s %s -> %s in %.3fs (request id %s)",
-            method,
-            path,
-            response.status_code,
-            time.monotonic() - started,
-            _request_id(response),
-        )
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s %s -> %s in %.3fs (request id %s)",
+                method,
+                path,
+                response.status_code,
+                time.monotonic() - started,
+                _request_id(response),
+            )
         if response.is_success:
             if not body.strip():
                 return None
@@ -349,7 +351,25 @@ class HttpCore:
         cleaned = _clean_params(params)
         policy = policy or self.policy
         should_retry = policy.hook_for(method, started=time.monotonic())
+        send = functools.partial(
+            self._send_once,
+            method,
+            path,
+            params=cleaned,
+            json=json,
+            headers=headers,
+            read_timeout=read_timeout,
+        )
         try:
+            # Most calls succeed at once: send the first attempt without building a retry context.
+            try:
+                return await send()
+            except (TransportError, APIStatusError) as exc:
+                if policy.max_retries == 0 or should_retry(exc) is False:
+                    raise
+                first_failure: Exception | None = exc
+            # Replay that failure as attempt 1, so stamina's backoff, Retry-After and deadline apply as if
+            # the loop had sent it; the request itself is never sent twice for one attempt.
             async for attempt in stamina.retry_context(
                 on=should_retry,
                 attempts=policy.max_retries + 1,
@@ -359,11 +379,11 @@ class HttpCore:
                 wait_jitter=policy.wait_jitter,
             ):
                 with attempt:
-                    if attempt.num > 1:
-                        logger.info("retrying %s %s (attempt %d)", method, path, attempt.num)
-                    return await self._send_once(
-                        method, path, params=cleaned, json=json, headers=headers, read_timeout=read_timeout
-                    )
+                    if first_failure is not None:
+                        replay, first_failure = first_failure, None
+                        raise replay
+                    logger.info("retrying %s %s (attempt %d)", method, path, attempt.num)
+                    return await send()
         except APIStatusError as exc:
             raise await self._refine(exc, method, path, policy) from None
         raise AssertionError("unreachable: the retry loop either returns or raises")
