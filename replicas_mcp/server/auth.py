@@ -35,8 +35,9 @@ from mcp.server.auth.settings import AuthSettings
 from pydantic import AnyHttpUrl
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from replicas_mcp.client import ReplicasClient
+from replicas_mcp.client import DEFAULT_BASE_URL, ReplicasClient
 from replicas_mcp.client.errors import ConfigurationError
+from replicas_mcp.config import Settings
 from replicas_mcp.server.log_redaction import register_secret
 
 AuthMode = Literal["server-key", "byo-key"]
@@ -45,6 +46,8 @@ AUTH_MODES: tuple[str, ...] = get_args(AuthMode)
 # What a Replicas API key looks like. Checked before any use, so garbage never reaches the API or a log.
 API_KEY_SHAPE = re.compile(r"sk_replicas_[A-Za-z0-9_-]{8,200}")
 MIN_HTTP_TOKEN_CHARS = 24
+# In byo-key mode the shared connection pool is created with this instead of a key; it never authenticates.
+BYO_KEY_PLACEHOLDER = "no-server-key-in-byo-key-mode"
 SCOPE = "replicas"
 SESSION_HEADER = b"mcp-session-id"
 # The resource groups of `ReplicasClient`; in byo-key mode each resolves to the caller's own view.
@@ -168,9 +171,14 @@ class ReplicasKeyVerifier(TokenVerifier):
         )
 
 
-def key_fingerprinter() -> Callable[[str], str]:
-    """HMAC-SHA256 under a random per-process salt: equal keys match, and nothing reveals the key."""
-    salt = secrets.token_bytes(32)
+def key_fingerprinter(shared_secret: str | None = None) -> Callable[[str], str]:
+    """HMAC-SHA256 under a salt: equal keys match, and nothing reveals the key. The salt is random per
+    process, or derived from `shared_secret` (the state key) so instances behind a load balancer agree."""
+    salt = (
+        hashlib.sha256(b"replicas-mcp key fingerprint\0" + shared_secret.encode()).digest()
+        if shared_secret
+        else secrets.token_bytes(32)
+    )
 
     def fingerprint(key: str) -> str:
         return hmac.new(salt, key.encode(), hashlib.sha256).hexdigest()[:32]
@@ -275,3 +283,32 @@ class SessionBindingMiddleware:
         self._owners.move_to_end(session_id)
         while len(self._owners) > self._max:
             self._owners.popitem(last=False)
+
+
+def server_auth_options(settings: Settings) -> dict[str, Any]:
+    """The `MCPServer` keyword arguments for the auth mode: a token verifier and `AuthSettings` in byo-key
+    mode (the SDK then requires a bearer on `/mcp` and exposes it through `get_access_token()`)."""
+    if settings.auth != "byo-key":
+        return {}
+    state_key = settings.state_key.get_secret_value() if settings.state_key else None
+    public_url = settings.public_url or f"http://{settings.host}:{settings.port}/mcp"
+    return {
+        "token_verifier": ReplicasKeyVerifier(key_fingerprinter(state_key)),
+        "auth": byo_key_auth_settings(public_url, settings.base_url or DEFAULT_BASE_URL),
+    }
+
+
+def protect_http_app(app: ASGIApp, settings: Settings) -> ASGIApp:
+    """The HTTP app with the auth mode's middleware: the static bearer token on `/mcp` (server-key mode,
+    when a token is set), or session binding (byo-key mode with sessions)."""
+    check_http_exposure(
+        settings.host, settings.auth, settings.http_token.get_secret_value() if settings.http_token else None
+    )
+    if settings.auth == "byo-key":
+        if settings.stateless:
+            return app  # no sessions to bind; every request carries its own key
+        state_key = settings.state_key.get_secret_value() if settings.state_key else None
+        return SessionBindingMiddleware(app, fingerprint=key_fingerprinter(state_key))
+    if settings.http_token is not None:
+        return BearerTokenMiddleware(app, token=settings.http_token.get_secret_value())
+    return app

@@ -177,9 +177,9 @@ def strict_arguments_model(tool_name: str, base: type[BaseModel]) -> type[BaseMo
 
 
 def harden_tool(tool: Tool) -> Tool:
-    """The tool with strict arguments: its schema says `additionalProperties: false` and its model
-    rejects what `check_arguments` rejects, before the tool body (or any resolver) runs."""
+    """The tool with strict arguments: its model rejects what `check_arguments` rejects, before the tool
+    body (or any resolver) runs. The published schema is left as it is (every byte of tools/list costs the
+    model context; the error message names the arguments the tool takes)."""
     strict = strict_arguments_model(tool.name, tool.fn_metadata.arg_model)
     metadata = tool.fn_metadata.model_copy(update={"arg_model": strict})
-    parameters = {**tool.parameters, "additionalProperties": False}
-    return tool.model_copy(update={"fn_metadata": metadata, "parameters": parameters})
+    return tool.model_copy(update={"fn_metadata": metadata})
