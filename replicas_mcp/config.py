@@ -11,6 +11,11 @@ Environment variables:
 - `REPLICAS_MCP_TRANSPORT` (`stdio` | `http`), `REPLICAS_MCP_HOST`, `REPLICAS_MCP_PORT`,
   `REPLICAS_MCP_ALLOWED_HOSTS`, `REPLICAS_MCP_ALLOWED_ORIGINS`: transport options.
 - `REPLICAS_MCP_LOG_LEVEL`: log level for stderr logs (`WARNING` by default).
+- `REPLICAS_MCP_CONFIRM_DESTRUCTIVE` (`never` | `elicit` | `require`, default `elicit`): asking the user
+  before a destructive action (see `server/confirm.py`).
+- `REPLICAS_MCP_AUTH` (`server-key` | `byo-key`), `REPLICAS_MCP_HTTP_TOKEN`, `REPLICAS_MCP_STATELESS`,
+  `REPLICAS_MCP_STATE_KEY`, `REPLICAS_MCP_PUBLIC_URL`: hosted HTTP (see `server/auth.py` and SECURITY.md).
+- `REPLICAS_MCP_WEBHOOK_SECRET`: turns on `POST /webhooks/replicas` in HTTP mode (webhook_receiver.py).
 - `REPLICAS_MCP_WATCH_POLL_INTERVAL`: seconds between status checks of a watched replica whose event
   stream is closed (sleeping, preparing); one check per watched replica, never one per subscriber.
 """
@@ -74,6 +79,28 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         default="WARNING", validation_alias=AliasChoices("REPLICAS_MCP_LOG_LEVEL", "log_level")
     )
+    confirm_destructive: Literal["never", "elicit", "require"] = Field(
+        default="elicit",
+        validation_alias=AliasChoices("REPLICAS_MCP_CONFIRM_DESTRUCTIVE", "confirm_destructive"),
+    )
+    auth: Literal["server-key", "byo-key"] = Field(
+        default="server-key", validation_alias=AliasChoices("REPLICAS_MCP_AUTH", "auth")
+    )
+    http_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("REPLICAS_MCP_HTTP_TOKEN", "http_token")
+    )
+    stateless: bool = Field(
+        default=False, validation_alias=AliasChoices("REPLICAS_MCP_STATELESS", "stateless")
+    )
+    state_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("REPLICAS_MCP_STATE_KEY", "state_key")
+    )
+    public_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("REPLICAS_MCP_PUBLIC_URL", "public_url")
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("REPLICAS_MCP_WEBHOOK_SECRET", "webhook_secret")
+    )
     watch_poll_interval: float = Field(
         default=10.0,
         gt=0,
@@ -93,4 +120,5 @@ class Settings(BaseSettings):
     def __repr_args__(self) -> Any:
         # The key is a SecretStr already; this only keeps repr short and obviously safe.
         for name, value in super().__repr_args__():
-            yield name, ("***" if name == "api_key" and value is not None else value)
+            secret = name in ("api_key", "http_token", "state_key", "webhook_secret")
+            yield name, ("***" if secret and value is not None else value)
