@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 from mcp.server import MCPServer
+from mcp.server.mcpserver import RequestStateSecurity
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
 from mcp.types import (
     EmptyResult,
@@ -20,11 +21,16 @@ from mcp.types import (
 
 from replicas_mcp import __version__
 from replicas_mcp.config import Settings
+from replicas_mcp.server.auth import BYO_KEY_PLACEHOLDER, CallerKeyClient, server_auth_options
+from replicas_mcp.server.confirm import confirming
+from replicas_mcp.server.input_guard import harden_tool
+from replicas_mcp.server.log_redaction import install_log_redaction
 from replicas_mcp.server.prompts import register_prompts
 from replicas_mcp.server.registry import ToolSelection, build_tools, select_tools
 from replicas_mcp.server.resources import StateRegistry, register_resources
 from replicas_mcp.server.state import AppState
 from replicas_mcp.server.watcher import ReplicaWatcher
+from replicas_mcp.server.webhook_receiver import register_webhook_receiver
 
 if TYPE_CHECKING:
     from mcp.server import ServerRequestContext
@@ -57,7 +63,9 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
     the server uses it and leaves closing it to the caller (tests pass a client bound to the sandbox).
     Raises `registry.SelectionError` for unknown toolset or tool names.
     """
-    specs = select_tools(selection_of(settings))
+    install_log_redaction()  # every log record of the process, whichever library logs it
+    # Destructive tools ask the user first (per --confirm-destructive); every tool's arguments are strict.
+    specs = [confirming(spec, settings.confirm_destructive) for spec in select_tools(selection_of(settings))]
     bus = InMemorySubscriptionBus()
     states = StateRegistry()
     secrets = tuple(s for s in [settings.api_key.get_secret_value() if settings.api_key else None] if s)
@@ -69,9 +77,11 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
             if api is None:
                 from replicas_mcp.client import ReplicasClient
 
-                api = await stack.enter_async_context(
-                    ReplicasClient(api_key=settings.api_key, base_url=settings.base_url)
-                )
+                # byo-key: the pool's own key is a placeholder; every call uses its caller's key.
+                key = settings.api_key if settings.auth == "server-key" else BYO_KEY_PLACEHOLDER
+                api = await stack.enter_async_context(ReplicasClient(api_key=key, base_url=settings.base_url))
+            if settings.auth == "byo-key":
+                api = CallerKeyClient(api)
             tasks = await stack.enter_async_context(anyio.create_task_group())
             watcher = ReplicaWatcher(api, bus, tasks, poll_interval=settings.watch_poll_interval)
             state = AppState(client=api, settings=settings, watcher=watcher, secrets=secrets)
@@ -88,10 +98,20 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
         version=__version__,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
-        tools=build_tools(specs),
+        tools=[harden_tool(tool) for tool in build_tools(specs)],
         subscriptions=bus,
         log_level=settings.log_level,
+        request_state_security=(
+            RequestStateSecurity(keys=[settings.state_key.get_secret_value()]) if settings.state_key else None
+        ),
+        **server_auth_options(settings),
     )
+    if settings.webhook_secret is not None:
+
+        async def notify(replica_id: str) -> None:
+            await states.current().watcher.notify(replica_id)
+
+        register_webhook_receiver(server, settings.webhook_secret.get_secret_value(), notify)
     register_resources(server, states)
     register_prompts(server)
     _serve_live_status(server, bus)
