@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import anyio
-import pytest
 from mcp import Client
 from mcp.server import MCPServer
 from mcp.types import CallToolResult, TextContent
@@ -30,10 +29,9 @@ from replicas_mcp.sandbox.world import (
     DEFAULT_USER_ID,
     ApiKey,
 )
-from replicas_mcp.server import app as app_module
-from replicas_mcp.server.confirm import ConfirmPolicy, confirming
-from replicas_mcp.server.input_guard import harden_tool
-from replicas_mcp.server.registry import ToolSpec, all_tools, build_tools, select_tools
+from replicas_mcp.server import build_server
+from replicas_mcp.server.confirm import ConfirmPolicy
+from replicas_mcp.server.registry import all_tools
 
 T = TypeVar("T")
 
@@ -66,18 +64,8 @@ def server_settings(sandbox: RunningSandbox, key: str, **fields: Any) -> Setting
 def build_hardened_server(
     settings: Settings, client: ReplicasClient, *, policy: ConfirmPolicy = "elicit"
 ) -> MCPServer[Any]:
-    """`build_server` with strict arguments and the confirmation policy on every tool."""
-
-    def select(selection: Any) -> list[ToolSpec]:
-        return [confirming(spec, policy) for spec in select_tools(selection)]
-
-    def build(specs: Any) -> list[Any]:
-        return [harden_tool(tool) for tool in build_tools(specs)]
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(app_module, "select_tools", select)
-        patch.setattr(app_module, "build_tools", build)
-        return app_module.build_server(settings, client)
+    """The server as the CLI builds it (strict arguments, log redaction), with this confirmation policy."""
+    return build_server(settings.model_copy(update={"confirm_destructive": policy}), client)
 
 
 def text(result: CallToolResult) -> str:
