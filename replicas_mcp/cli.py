@@ -56,6 +56,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--read-only", action="store_true", default=None, help="Only read-only tools; secrets stay masked"
     )
+    parser.add_argument(
+        "--confirm-destructive",
+        choices=["never", "elicit", "require"],
+        help="Ask the user before destructive actions: elicit (default; a client that cannot be asked "
+        "proceeds), require (it is refused) or never",
+    )
+    parser.add_argument(
+        "--auth",
+        choices=["server-key", "byo-key"],
+        help="HTTP: act with this server's key (default), or with each caller's own key (its bearer token)",
+    )
+    parser.add_argument(
+        "--http-token", help="HTTP: bearer token required on /mcp (prefer REPLICAS_MCP_HTTP_TOKEN)"
+    )
+    parser.add_argument(
+        "--stateless", action="store_true", default=None, help="HTTP: no per-process session state"
+    )
+    parser.add_argument(
+        "--webhook-secret", help="HTTP: serve /webhooks/replicas (prefer REPLICAS_MCP_WEBHOOK_SECRET)"
+    )
     parser.add_argument("--sandbox", action="store_true", help="Serve against an embedded offline sandbox")
     parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="stderr log level")
     parser.add_argument("--version", action="store_true", help="Print the version and exit")
@@ -87,6 +107,11 @@ def _settings(args: argparse.Namespace) -> Settings:
             "exclude_tools": args.exclude_tools,
             "read_only": args.read_only,
             "log_level": args.log_level,
+            "confirm_destructive": args.confirm_destructive,
+            "auth": args.auth,
+            "http_token": args.http_token,
+            "stateless": args.stateless,
+            "webhook_secret": args.webhook_secret,
         }.items()
         if value is not None
     }
@@ -152,11 +177,19 @@ async def _serve_http(server: Any, settings: Settings) -> None:
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"ok": True, "server": "replicas-mcp"})
 
+    from replicas_mcp.server.auth import protect_http_app
+
     app = server.streamable_http_app(
-        streamable_http_path="/mcp", transport_security=_transport_security(settings), host=settings.host
+        streamable_http_path="/mcp",
+        transport_security=_transport_security(settings),
+        host=settings.host,
+        stateless_http=settings.stateless,
     )
     app.add_route("/healthz", healthz, methods=["GET"])
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+    protected = protect_http_app(app, settings)  # --http-token on /mcp, or byo-key session binding
+    config = uvicorn.Config(
+        protected, host=settings.host, port=settings.port, log_level=settings.log_level.lower()
+    )
     http = uvicorn.Server(config)
     import anyio
 
@@ -204,7 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"replicas-mcp: invalid settings: {problems}", file=sys.stderr)
         return EXIT_USAGE
     _configure_logging(settings.log_level)
-    if settings.api_key is None and not args.sandbox:
+    if settings.api_key is None and not args.sandbox and settings.auth == "server-key":
         print(
             "replicas-mcp: REPLICAS_API_KEY is not set. Export your Replicas API key, or run with --sandbox "
             "to try it offline.",
@@ -222,6 +255,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    if settings.transport == "http":
+        from replicas_mcp.server.auth import HttpExposureError, check_http_exposure
+
+        token = settings.http_token.get_secret_value() if settings.http_token else None
+        try:
+            check_http_exposure(settings.host, settings.auth, token)
+        except HttpExposureError as exc:
+            print(f"replicas-mcp: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     from replicas_mcp.server.registry import SelectionError, ToolSelection, select_tools
 
     try:
