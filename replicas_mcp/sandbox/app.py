@@ -26,7 +26,7 @@ from replicas_mcp.sandbox.automations import automation_routes
 from replicas_mcp.sandbox.control import control_routes
 from replicas_mcp.sandbox.environments import config_routes
 from replicas_mcp.sandbox.errors import ApiError
-from replicas_mcp.sandbox.faults import FaultMiddleware
+from replicas_mcp.sandbox.faults import DroppedConnection, FaultMiddleware
 from replicas_mcp.sandbox.replica_routes import replica_routes
 from replicas_mcp.sandbox.state import Timing
 from replicas_mcp.sandbox.world import DEFAULT_KEYS, ApiKey, World
@@ -96,6 +96,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, DroppedConnection):
+        # Cut on purpose by fault injection, after the response started: nothing to send, nothing to log.
+        return Response(status_code=500)
     logger.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return JSONResponse({"error": "Internal server error", "details": type(exc).__name__}, status_code=500)
 

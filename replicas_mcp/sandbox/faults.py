@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import math
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -102,7 +103,7 @@ class FaultController:
 
     def _add(self, kind: FaultKind, **fields: Any) -> FaultRule:
         times = fields.get("times")
-        if times is not None and times < 1:
+        if times is not None and (isinstance(times, bool) or not isinstance(times, int) or times < 1):
             raise bad_request("times must be a positive integer or null (until cleared)")
         rule = FaultRule(id=f"fault_{self._next}", kind=kind, **fields)
         self._next += 1
@@ -122,6 +123,8 @@ class FaultController:
             raise bad_request(
                 f"status {status} cannot be injected", f"use one of {sorted(INJECTABLE_STATUSES)}"
             )
+        if retry_after is not None and not (math.isfinite(retry_after) and retry_after >= 0):
+            raise bad_request("retry_after must be a finite number of seconds, zero or more")
         if status == 429 and retry_after is None:
             retry_after = 1.0
         return self._add(
@@ -137,7 +140,7 @@ class FaultController:
         when: Literal["before", "after"] = "before",
         times: int | None = None,
     ) -> FaultRule:
-        if seconds < 0:
+        if not (math.isfinite(seconds) and seconds >= 0):
             raise bad_request("seconds must be zero or positive")
         if when not in ("before", "after"):
             raise bad_request("when must be 'before' or 'after'")
@@ -166,10 +169,12 @@ class FaultController:
         common = {key: spec[key] for key in ("route", "method") if key in spec}
         try:
             if kind == "status":
+                retry_after = spec.get("retry_after")
                 return self.inject_status(
                     int(spec["status"]),
                     times=spec.get("times", 1),
-                    retry_after=spec.get("retry_after"),
+                    # A number or a numeric string; stored as a float, so the header can be written later.
+                    retry_after=None if retry_after is None else float(retry_after),
                     **common,
                 )
             if kind == "latency":

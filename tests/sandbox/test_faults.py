@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import anyio
 import httpx2
 import pytest
@@ -60,13 +62,17 @@ async def test_latency_before_the_handler_delays_the_response(sandbox: RunningSa
         assert anyio.current_time() - started < 0.3
 
 
-async def test_a_dropped_connection_is_a_transport_error(sandbox: RunningSandbox) -> None:
+async def test_a_dropped_connection_is_a_transport_error(
+    sandbox: RunningSandbox, caplog: pytest.LogCaptureFixture
+) -> None:
     sandbox.faults.drop_connection(route="/v1/replica/{id}", method="GET", times=1)
     async with client(sandbox) as api:
         replica = await create_replica(api)
-        with pytest.raises(httpx2.RemoteProtocolError):
+        with caplog.at_level(logging.INFO), pytest.raises(httpx2.RemoteProtocolError):
             await api.get(f"/v1/replica/{replica['id']}")
         assert (await api.get(f"/v1/replica/{replica['id']}")).status_code == 200
+    # A cut made on purpose is not a server error: nothing is logged at error level.
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 async def test_the_control_endpoints_drive_faults_stats_and_status(sandbox: RunningSandbox) -> None:
@@ -99,13 +105,30 @@ async def test_the_control_endpoints_drive_faults_stats_and_status(sandbox: Runn
             {"kind": "latency"},
         ):
             assert_error(await control.post("/faults", json=bad), 400)
-        assert_error(await control.post("/faults", json={"kind": "status", "status": 500, "times": 0}), 400)
+        for malformed in (
+            {"times": 0},
+            {"times": "2"},
+            {"times": True},
+            {"retry_after": -1},
+            {"retry_after": "soon"},
+            {"retry_after": "inf"},
+        ):
+            rule = {"kind": "status", "status": 503} | malformed
+            assert_error(await control.post("/faults", json=rule), 400)
+        assert (await control.get("/faults")).json()["faults"] == []
 
         stats = (await control.get("/stats")).json()
         assert stats["requests"]["GET /v1/replica"] == 2
         assert stats["handled"]["GET /v1/replica"] == 1
         assert (await control.delete("/stats")).json() == {"success": True}
         assert (await control.get("/stats")).json() == {"requests": {}, "handled": {}}
+        # A numeric string is a number of seconds, fractions included.
+        fractional = {"kind": "status", "status": 503, "route": "/v1/replica", "retry_after": "0.5"}
+        assert (await control.post("/faults", json=fractional)).json()["fault"]["retry_after"] == 0.5
+        unavailable = await api.get("/v1/replica")
+        assert_error(unavailable, 503, "Service unavailable")
+        assert unavailable.headers["retry-after"] == "0.5"
+        assert (await api.get("/v1/replica")).status_code == 200
 
         replica = await create_replica(api)
         await wait_idle(api, replica["id"])
