@@ -1,0 +1,81 @@
+"""The MCP server over real Streamable HTTP on loopback, built the way the CLI builds it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx2
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.server import MCPServer
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from replicas_mcp.client import ReplicasClient
+from replicas_mcp.config import Settings
+from replicas_mcp.sandbox.app import create_app, world_of
+from replicas_mcp.sandbox.serve import RunningSandbox, serving
+from replicas_mcp.server import build_server
+from replicas_mcp.server.auth import BYO_KEY_PLACEHOLDER, protect_http_app
+
+from .helpers import TIME_SCALE
+
+
+@dataclass
+class HeaderRecorder:
+    """ASGI middleware in front of the sandbox: the headers of every API request it received."""
+
+    app: ASGIApp
+    seen: list[dict[str, str]] = field(default_factory=list)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
+            self.seen.append({k.decode().lower(): v.decode() for k, v in scope["headers"]})
+        await self.app(scope, receive, send)
+
+
+@asynccontextmanager
+async def recorded_sandbox(**options: Any) -> AsyncIterator[tuple[RunningSandbox, HeaderRecorder]]:
+    """A sandbox whose API requests' headers are recorded (default keys: two organizations)."""
+    app = create_app(seed=0, time_scale=TIME_SCALE, **options)
+    recorder = HeaderRecorder(app)
+    async with serving(recorder) as base_url:  # type: ignore[arg-type]
+        world = world_of(app)
+        try:
+            yield RunningSandbox(base_url=base_url, app=app, world=world), recorder
+        finally:
+            world.close_streams()
+
+
+@asynccontextmanager
+async def http_server(sandbox: RunningSandbox, **fields: Any) -> AsyncIterator[tuple[str, MCPServer[Any]]]:
+    """The MCP server for these settings at `http://127.0.0.1:<port>`, protected as the CLI protects it."""
+    fields.setdefault("toolsets", ("all",))
+    fields.setdefault("watch_poll_interval", 0.05)
+    fields.setdefault("confirm_destructive", "never")
+    settings = Settings(transport="http", base_url=sandbox.base_url, **fields)
+    key = settings.api_key.get_secret_value() if settings.api_key else BYO_KEY_PLACEHOLDER
+    async with AsyncExitStack() as stack:
+        api = await stack.enter_async_context(ReplicasClient(api_key=key, base_url=sandbox.base_url))
+        server = build_server(settings, api)
+        app = server.streamable_http_app(streamable_http_path="/mcp", stateless_http=settings.stateless)
+        url = await stack.enter_async_context(serving(protect_http_app(app, settings)))  # type: ignore[arg-type]
+        yield url, server
+
+
+@asynccontextmanager
+async def mcp_client(
+    url: str, *, bearer: str | None = None, mode: str = "auto", **headers: str
+) -> AsyncIterator[Client]:
+    """An MCP client over Streamable HTTP, sending `Authorization: Bearer <bearer>` and any extra headers."""
+    all_headers = dict(headers)
+    if bearer is not None:
+        all_headers["Authorization"] = f"Bearer {bearer}"
+    async with AsyncExitStack() as stack:
+        http = await stack.enter_async_context(httpx2.AsyncClient(headers=all_headers, timeout=30))
+        client = await stack.enter_async_context(
+            Client(streamable_http_client(f"{url}/mcp", http_client=http), mode=mode)
+        )
+        yield client
