@@ -67,7 +67,7 @@ class EventIds:
 
 
 class WebhookReceiver:
-    """The route handler. `notify` tells the subscribers of a replica that it changed."""
+    """The route's state and endpoint (`handle`). `notify` tells the subscribers of a replica it changed."""
 
     def __init__(
         self,
@@ -87,7 +87,16 @@ class WebhookReceiver:
         self.handled = 0
         self.duplicates = 0
 
-    async def __call__(self, request: Request) -> Response:
+    async def handle(self, request: Request) -> Response:
+        """The route endpoint. Anything unexpected answers 503 too: the platform retries, and a 4xx
+        would make it give up on an event we never processed."""
+        try:
+            return await self._handle(request)
+        except Exception:
+            logger.exception("webhook delivery: unexpected failure")
+            return _answer(503, "temporarily unable to process; retry")
+
+    async def _handle(self, request: Request) -> Response:
         try:
             raw = await _read_body(request)
         except _TooLarge:
@@ -148,5 +157,5 @@ def register_webhook_receiver(
     """Add `POST /webhooks/replicas` to the server's HTTP app (custom routes are outside MCP auth: deliveries
     authenticate by signature). Call before building the HTTP app."""
     receiver = WebhookReceiver(secret, notify, **options)
-    server.custom_route(WEBHOOK_PATH, methods=["POST"])(receiver)
+    server.custom_route(WEBHOOK_PATH, methods=["POST"])(receiver.handle)
     return receiver

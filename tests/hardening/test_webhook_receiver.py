@@ -1,0 +1,185 @@
+"""`POST /webhooks/replicas`: signature over the raw body, dedupe by event id (bounded), fast answers,
+503 (never a 4xx) on our own failures, and resource-updated notifications for subscribers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import httpx2
+import pytest
+from mcp.client.subscriptions import ResourceUpdated
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from replicas_mcp.client import ReplicasClient
+from replicas_mcp.client.webhooks import sign_body
+from replicas_mcp.sandbox.serve import serving
+from replicas_mcp.sandbox.world import DEFAULT_ORG_KEY
+from replicas_mcp.server.webhook_receiver import WEBHOOK_PATH, Notify, WebhookReceiver
+
+from .http_helpers import http_server, mcp_client, recorded_sandbox
+
+SECRET = "whsec_" + "9f8e7d6c" * 4
+
+
+def event(event_id: str, replica_id: str = "r-1", kind: str = "replica.turn_completed") -> bytes:
+    body = {"id": event_id, "type": kind, "created_at": "2026-11-28T00:00:00Z", "replica": {"id": replica_id}}
+    return json.dumps(body).encode()
+
+
+def signed(body: bytes, event_id: str | None = None, secret: str = SECRET) -> dict[str, str]:
+    headers = {"Content-Type": "application/json", "X-Replicas-Signature": sign_body(body, secret)}
+    if event_id:
+        headers["X-Replicas-Event-Id"] = event_id
+    return headers
+
+
+@asynccontextmanager
+async def receiver_at(notify: Notify, **options: Any) -> AsyncIterator[tuple[str, WebhookReceiver]]:
+    receiver = WebhookReceiver(SECRET, notify, **options)
+    app = Starlette(routes=[Route(WEBHOOK_PATH, receiver.handle, methods=["POST"])])
+    async with serving(app) as url:
+        yield f"{url}{WEBHOOK_PATH}", receiver
+
+
+async def post(url: str, body: bytes, headers: dict[str, str]) -> httpx2.Response:
+    async with httpx2.AsyncClient(timeout=15) as http:
+        return await http.post(url, content=body, headers=headers)
+
+
+async def test_signed_events_notify_once_per_event_id() -> None:
+    notified: list[str] = []
+
+    async def notify(replica_id: str) -> None:
+        notified.append(replica_id)
+
+    async with receiver_at(notify) as (url, receiver):
+        first = event("evt_1", "r-1")
+        assert (await post(url, first, signed(first, "evt_1"))).status_code == 200
+        again = await post(url, first, signed(first, "evt_1"))  # the platform redelivers
+        assert again.status_code == 200
+        assert again.json()["detail"] == "duplicate"
+        second = event("evt_2", "r-2")
+        assert (await post(url, second, signed(second))).status_code == 200  # id from the body
+    assert notified == ["r-1", "r-2"]
+    assert receiver.handled == 2
+    assert receiver.duplicates == 1
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"X-Replicas-Signature": "sha256=" + "0" * 64},
+        {"X-Replicas-Signature": sign_body(event("evt_1"), "whsec_other_secret_123")},
+        {"X-Replicas-Signature": sign_body(event("evt_1") + b" ", SECRET)},  # signed a different body
+    ],
+)
+async def test_a_bad_signature_is_refused_and_notifies_nobody(headers: dict[str, str]) -> None:
+    notified: list[str] = []
+
+    async def notify(replica_id: str) -> None:
+        notified.append(replica_id)
+
+    async with receiver_at(notify) as (url, receiver):
+        response = await post(url, event("evt_1"), headers)
+        assert response.status_code == 401
+        assert SECRET not in response.text
+    assert notified == []
+    assert len(receiver.seen) == 0  # a forged delivery does not burn the event id
+
+
+async def test_our_own_failure_answers_503_and_the_retry_is_handled() -> None:
+    calls = 0
+
+    async def flaky(replica_id: str) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("subscriber bus down")
+
+    async with receiver_at(flaky) as (url, receiver):
+        body = event("evt_9")
+        assert (await post(url, body, signed(body, "evt_9"))).status_code == 503
+        assert (await post(url, body, signed(body, "evt_9"))).status_code == 200
+    assert calls == 2
+    assert receiver.handled == 1
+
+
+async def test_a_hanging_notification_still_gets_a_fast_503() -> None:
+    async def hangs(replica_id: str) -> None:
+        await anyio.sleep(60)
+
+    async with receiver_at(hangs, deadline=0.3) as (url, _):
+        body = event("evt_slow")
+        started = time.monotonic()
+        response = await post(url, body, signed(body))
+        assert response.status_code == 503
+        assert time.monotonic() - started < 5
+
+
+async def test_remembered_event_ids_are_bounded() -> None:
+    async def notify(replica_id: str) -> None:
+        return None
+
+    async with receiver_at(notify, max_remembered=5) as (url, receiver):
+        for n in range(20):
+            body = event(f"evt_{n}")
+            assert (await post(url, body, signed(body))).status_code == 200
+        assert len(receiver.seen) == 5
+        assert receiver.handled == 20
+
+
+async def test_oversized_and_malformed_bodies(caplog: pytest.LogCaptureFixture) -> None:
+    async def notify(replica_id: str) -> None:
+        return None
+
+    caplog.set_level(logging.DEBUG)
+    async with receiver_at(notify) as (url, receiver):
+        huge = b"{" + b" " * 1_100_000 + b"}"
+        assert (await post(url, huge, signed(huge))).status_code == 413
+        garbage = b"not json"
+        assert (await post(url, garbage, signed(garbage))).status_code == 401
+    assert receiver.handled == 0
+    assert SECRET not in caplog.text
+
+
+async def test_webhooks_reach_subscribers_through_the_server() -> None:
+    replica = "r-known-only-to-the-webhook"  # the watcher finds no such replica, so only the webhook notifies
+    uri = f"replicas://replicas/{replica}"
+    async with (
+        recorded_sandbox() as (sandbox, _),
+        http_server(sandbox, api_key=DEFAULT_ORG_KEY, webhook_secret=SECRET) as (url, _server),
+    ):
+        async with mcp_client(url) as client, client.listen(resource_subscriptions=[uri]) as updates:
+            body = event("evt_live", replica)
+            assert (await post(f"{url}{WEBHOOK_PATH}", body, signed(body, "evt_live"))).status_code == 200
+            with anyio.fail_after(5):
+                update = await anext(updates)
+            assert isinstance(update, ResourceUpdated)
+            assert str(update.uri) == uri
+        # And real deliveries from the platform (the sandbox signs and posts them): all accepted.
+        async with ReplicasClient(api_key=DEFAULT_ORG_KEY, base_url=sandbox.base_url) as api:
+            await api.replicas.create(
+                name="hooked",
+                message="Fix it",
+                environment_id="global",
+                webhook_url={"url": f"{url}{WEBHOOK_PATH}", "secret": SECRET},
+            )
+            with anyio.fail_after(10):
+                while not any(d.delivered for d in sandbox.world.webhooks.deliveries):
+                    await anyio.sleep(0.05)
+        assert all(d.attempts[0] == "200" for d in sandbox.world.webhooks.deliveries if d.attempts)
+
+
+async def test_without_a_secret_there_is_no_receiver() -> None:
+    async with recorded_sandbox() as (sandbox, _), http_server(sandbox, api_key=DEFAULT_ORG_KEY) as (url, _):
+        body = event("evt_x")
+        response = await post(f"{url}{WEBHOOK_PATH}", body, signed(body))
+        assert response.status_code == 404
