@@ -25,10 +25,10 @@ from replicas_mcp.delegation.launch import TaskSpec, find_by_names, launch
 from replicas_mcp.delegation.progress import Progress
 from replicas_mcp.delegation.waiting import (
     DEFAULT_POLICY,
-    MAX_TIMEOUT,
     ReplicaWait,
     WaitOutcome,
     WaitPolicy,
+    budget,
 )
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ async def wait_many(
         ReplicaWait(client, rid, until=until, cursor=cursor, policy=policy, progress=progress)
         for rid, cursor in targets
     ]
-    with anyio.move_on_after(min(within, MAX_TIMEOUT)):
+    with anyio.move_on_after(budget(within)):
         async with progress.heartbeat(policy.heartbeat), anyio.create_task_group() as group:
 
             async def one(waiter: ReplicaWait) -> None:
@@ -115,7 +115,7 @@ async def delegate_many(
     if duplicates:
         raise ValueError(f"several tasks share the name(s) {', '.join(duplicates)}: names must be unique")
     known = await find_by_names(client, names)
-    deadline = time.monotonic() + min(wait, MAX_TIMEOUT)
+    deadline = time.monotonic() + budget(wait)
     slots = anyio.Semaphore(max_parallel)
     waiters: dict[int, ReplicaWait] = {}
 

@@ -63,6 +63,14 @@ class WaitPolicy:
 DEFAULT_POLICY = WaitPolicy()
 
 
+def budget(within: float) -> float:
+    """The seconds a call bounded by `within` actually waits: at most MAX_TIMEOUT, and ending a little
+    early (min(0.5 s, 5 %)) so that its outcome is built and returned inside the promised bound, even when
+    many waits time out together on one event loop."""
+    capped = max(0.0, min(within, MAX_TIMEOUT))
+    return capped - min(0.5, 0.05 * capped)
+
+
 @dataclass
 class WaitOutcome:
     replica_id: str
@@ -209,10 +217,10 @@ async def wait_for_replica(
     policy: WaitPolicy = DEFAULT_POLICY,
     progress: Progress | None = None,
 ) -> WaitOutcome:
-    """Wait until `until` holds, the replica stops, or `within` seconds pass (capped at MAX_TIMEOUT)."""
+    """Wait until `until` holds, the replica stops, or `within` seconds pass (see `budget`)."""
     waiter = ReplicaWait(client, replica_id, until=until, cursor=cursor, policy=policy, progress=progress)
     progress = waiter.progress
-    with anyio.move_on_after(min(within, MAX_TIMEOUT)):
+    with anyio.move_on_after(budget(within)):
         async with progress.heartbeat(policy.heartbeat):
             await waiter.run()
     return waiter.outcome()

@@ -9,6 +9,7 @@ import anyio
 
 from replicas_mcp.client import ReplicasClient
 from replicas_mcp.delegation import Cursor, Progress, TaskSpec, WaitOutcome, launch, wait_for_replica
+from replicas_mcp.delegation.waiting import MAX_TIMEOUT, budget
 from replicas_mcp.sandbox.serve import RunningSandbox
 
 from .helpers import FAST, event_log, force_status, repo_environment, sandbox_client
@@ -76,6 +77,35 @@ async def test_a_wait_returns_within_its_timeout_and_reports_progress(sandbox: R
     assert [p for p, _ in seen] == sorted({p for p, _ in seen})  # strictly increasing
     assert "agent started a turn" in [m for _, m in seen]
     assert "still waiting" in [m for _, m in seen]  # the heartbeat covers quiet stretches
+
+
+def test_a_wait_stops_a_little_before_its_timeout() -> None:
+    assert budget(40) == 39.5
+    assert budget(1) == 0.95
+    assert budget(0) == 0
+    assert budget(600) == MAX_TIMEOUT - 0.5
+
+
+async def test_many_waits_timing_out_together_return_within_their_timeout(sandbox: RunningSandbox) -> None:
+    """Waits that all time out at once on one event loop still return within timeout_s + 1 s."""
+    async with sandbox_client(sandbox) as client:
+        rids = [await _start(client, f"Long job {n} [[slow:600]]") for n in range(5)]
+        took: list[float] = []
+
+        async def one(index: int) -> None:
+            started = time.monotonic()
+            rid = rids[index % 5]
+            outcome = await wait_for_replica(client, rid, until="needs_input", within=2, policy=FAST)
+            took.append(time.monotonic() - started)
+            assert outcome.timed_out
+
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as group:
+                for index in range(50):
+                    group.start_soon(one, index)
+    assert len(took) == 50
+    assert max(took) < 2 + 1.0
+    print(f"\n50 concurrent waits, timeout 2 s: {min(took):.2f}-{max(took):.2f} s")
 
 
 async def test_cancelling_a_wait_closes_the_stream_and_leaks_no_task(sandbox: RunningSandbox) -> None:
