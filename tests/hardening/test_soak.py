@@ -44,7 +44,7 @@ class Tally:
     errors: list[str] = field(default_factory=list)
     sent: list[str] = field(default_factory=list)
     failed_sends: list[str] = field(default_factory=list)
-    seconds: Counter[str] = field(default_factory=Counter)
+    seconds: dict[str, float] = field(default_factory=dict)
     per_tool: Counter[str] = field(default_factory=Counter)
 
 
@@ -57,7 +57,7 @@ async def _call(client: Client, tally: Tally, tool: str, arguments: dict[str, An
     began = time.monotonic()
     with anyio.fail_after(30):
         result = await client.call_tool(tool, arguments)
-    tally.seconds[tool] += time.monotonic() - began
+    tally.seconds[tool] = tally.seconds.get(tool, 0.0) + time.monotonic() - began
     tally.per_tool[tool] += 1
     if result.is_error:
         tally.errors.append(f"{tool}: {_text(result)}")
