@@ -143,6 +143,19 @@ async def test_never_does_not_ask(sandbox: RunningSandbox) -> None:
         assert asker.asked == []
 
 
+async def test_steering_that_drops_the_queue_is_confirmed(sandbox: RunningSandbox) -> None:
+    asker = Asker("decline")
+    async with connected(sandbox, policy="elicit", asker=asker) as (client, world):
+        before = requests(sandbox)
+        dropping = {"replica_id": world.replica_id, "message": "Stop", "mode": "replace_queue"}
+        result = await call(client, "steer_replica", dropping)
+        assert result.is_error
+        assert requests(sandbox) == before
+        appending = {"replica_id": world.replica_id, "message": "Also add docs", "mode": "append"}
+        assert not (await call(client, "steer_replica", appending)).is_error
+        assert len(asker.asked) == 1
+
+
 async def test_calls_that_destroy_nothing_are_not_confirmed(sandbox: RunningSandbox) -> None:
     asker = Asker("decline")
     async with connected(sandbox, policy="require", asker=asker) as (client, world):
@@ -196,6 +209,10 @@ def test_every_listed_destructive_action_names_its_target() -> None:
     assert destructive_target("edit_chat_queue", {**args, "action": "move"}) is None
     assert "e-3" in str(destructive_target("run_environment_hook", {**args, "save": "always"}))
     assert destructive_target("run_environment_hook", {**args, "save": "no"}) is None
+    assert "r-1" in str(
+        destructive_target("steer_replica", {**args, "mode": "replace_queue"}, destructive=False)
+    )
+    assert destructive_target("steer_replica", {**args, "mode": "append"}, destructive=False) is None
     # A destructive tool added later is confirmed with a generic question, never skipped.
     assert "wipe_everything" in str(destructive_target("wipe_everything", {"x": "1"}))
     assert destructive_target("harmless", {}, destructive=False) is None
