@@ -13,8 +13,10 @@ Resource groups mirror the API: `replicas`, `chats`, `queue`, `history`, `canvas
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import httpx2
 from pydantic import SecretStr
@@ -22,11 +24,9 @@ from pydantic import SecretStr
 from replicas_mcp.client._http import HttpCore
 from replicas_mcp.client._redact import MASK
 from replicas_mcp.client._retry import RetryPolicy
-from replicas_mcp.client.automations import Automations
 from replicas_mcp.client.canvas import Canvas
 from replicas_mcp.client.chats import Chats
 from replicas_mcp.client.config import DEFAULT_BASE_URL, resolve_settings
-from replicas_mcp.client.environments import Environments
 from replicas_mcp.client.errors import ConfigurationError, ReplicasError
 from replicas_mcp.client.events import Events
 from replicas_mcp.client.history import History
@@ -35,6 +35,10 @@ from replicas_mcp.client.queue import Queue
 from replicas_mcp.client.replicas import Replicas
 from replicas_mcp.client.repositories import Repositories
 from replicas_mcp.client.webhooks import parse_webhook, verify_signature
+
+if TYPE_CHECKING:
+    from replicas_mcp.client.automations import Automations
+    from replicas_mcp.client.environments import Environments
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -90,8 +94,20 @@ class ReplicasClient:
         self.hooks = Hooks(_http)
         self.events = Events(_http)
         self.repositories = Repositories(_http)
-        self.environments = Environments(_http)
-        self.automations = Automations(_http)
+
+    # The configuration side (and its many models) loads on first use: a server serving only the
+    # workspace tools starts faster without it.
+    @functools.cached_property
+    def environments(self) -> Environments:
+        from replicas_mcp.client.environments import Environments
+
+        return Environments(self._http)
+
+    @functools.cached_property
+    def automations(self) -> Automations:
+        from replicas_mcp.client.automations import Automations
+
+        return Automations(self._http)
 
     @property
     def base_url(self) -> str:

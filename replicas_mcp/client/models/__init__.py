@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from replicas_mcp.client.models._base import ApiModel, OpenStr
-from replicas_mcp.client.models.automations import (
-    Automation,
-    AutomationExecution,
-    AutomationPage,
-    ExecutionPage,
-    TriggerResult,
-)
 from replicas_mcp.client.models.chats import (
     CanvasContent,
     CanvasItem,
@@ -20,23 +16,6 @@ from replicas_mcp.client.models.chats import (
     QueueMutation,
     ReplicaChat,
     ReplicaHooks,
-)
-from replicas_mcp.client.models.environments import (
-    Environment,
-    EnvironmentFile,
-    EnvironmentMcp,
-    EnvironmentSkill,
-    EnvironmentVariable,
-    HookStreamEvent,
-    HookTestResult,
-    SaveAndTestResult,
-    SkillSearchResult,
-    SkillsRegistry,
-    StartHookRecord,
-    StartHooks,
-    WarmHookRecord,
-    WarmHooks,
-    WarmPoolConfig,
 )
 from replicas_mcp.client.models.events import EngineEvent
 from replicas_mcp.client.models.replicas import (
@@ -52,6 +31,63 @@ from replicas_mcp.client.models.replicas import (
 )
 from replicas_mcp.client.models.repositories import Repository, RepositorySet
 from replicas_mcp.client.models.webhooks import WebhookEvent
+
+if TYPE_CHECKING:
+    from replicas_mcp.client.models.automations import (
+        Automation,
+        AutomationExecution,
+        AutomationPage,
+        ExecutionPage,
+        TriggerResult,
+    )
+    from replicas_mcp.client.models.environments import (
+        Environment,
+        EnvironmentFile,
+        EnvironmentMcp,
+        EnvironmentSkill,
+        EnvironmentVariable,
+        HookStreamEvent,
+        HookTestResult,
+        SaveAndTestResult,
+        SkillSearchResult,
+        SkillsRegistry,
+        StartHookRecord,
+        StartHooks,
+        WarmHookRecord,
+        WarmHooks,
+        WarmPoolConfig,
+    )
+
+# The configuration side's models load on first use (they are many, and most servers never need them).
+_LAZY_MODULES = {
+    "Automation": "automations",
+    "AutomationExecution": "automations",
+    "AutomationPage": "automations",
+    "ExecutionPage": "automations",
+    "TriggerResult": "automations",
+    "Environment": "environments",
+    "EnvironmentFile": "environments",
+    "EnvironmentMcp": "environments",
+    "EnvironmentSkill": "environments",
+    "EnvironmentVariable": "environments",
+    "HookStreamEvent": "environments",
+    "HookTestResult": "environments",
+    "SaveAndTestResult": "environments",
+    "SkillSearchResult": "environments",
+    "SkillsRegistry": "environments",
+    "StartHookRecord": "environments",
+    "StartHooks": "environments",
+    "WarmHookRecord": "environments",
+    "WarmHooks": "environments",
+    "WarmPoolConfig": "environments",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY_MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
 
 __all__ = [
     "ApiModel",
