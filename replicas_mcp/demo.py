@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -65,27 +66,35 @@ class Printer:
         self.progress += 1
 
 
-def _summarize(name: str, data: dict[str, Any], printer: Printer) -> None:
+def _counted(text: str, what: str) -> int:
+    """A count from the text a model reads ("12 events"): the structured rows leave counts out."""
+    found = re.search(rf"(\d+) {re.escape(what)}", text)
+    return int(found.group(1)) if found else 0
+
+
+def _summarize(name: str, data: dict[str, Any], text: str, printer: Printer) -> None:
     if name in ("delegate_task", "wait_for_replica"):
-        head = f"{'created' if data.get('created') else 'replica'} {data.get('name') or data['replica_id']}"
-        stats = [f"state {data['state']}", f"{data.get('events', 0)} new events"]
-        if data.get("turns"):
-            stats.append(f"{data['turns']} turn(s) completed")
+        row = data["replicas"][0]
+        head = f"{'created' if row.get('created') else 'replica'} {row.get('name') or row['replica_id']}"
+        stats = [f"state {row['state']}", f"{_counted(text, 'events')} new events"]
+        turns = _counted(text, "turn(s) completed")
+        if turns:
+            stats.append(f"{turns} turn(s) completed")
         stats.append(f"{printer.progress} progress notification(s)")
         printer.line(f"{head}: " + ", ".join(stats))
-        for url in data.get("prs", []):
-            printer.line(f"pull request opened: {url}")
-        for question in data.get("questions", []):
-            printer.line(f"agent asks: {_plain(question).strip()}")
-        if not data.get("done"):
-            printer.line(f"not done yet; resume with cursor {_short(data.get('cursor') or '', 28)}")
+        for item in row.get("news", []):
+            if item.startswith("PR "):
+                printer.line(f"pull request opened: {item[3:]}")
+            elif item.startswith("asked: "):
+                printer.line(f"agent asks: {_plain(item[7:]).strip()}")
+        if not row.get("done"):
+            printer.line(f"not done yet; resume with cursor {_short(row.get('cursor') or '', 28)}")
     elif name == "get_replica_result":
         printer.line(f"outcome: {data['outcome']}")
         for repo in data.get("repos", []):
-            diff = f" (+{repo.get('added', 0)}/-{repo.get('removed', 0)})" if "added" in repo else ""
-            printer.line(f"{repo['name']} on branch {repo.get('branch', '?')}{diff}")
-            for url in repo.get("prs", []):
-                printer.line(f"  PR {url}")
+            printer.line(repo)
+        for url in data.get("prs", []):
+            printer.line(f"  PR {url}")
         if data.get("canvas"):
             printer.line("canvas: " + ", ".join(data["canvas"]))
         if data.get("message"):
@@ -125,25 +134,31 @@ async def _run(scale: float, step: int) -> int:
                 if result.is_error or result.structured_content is None:
                     raise RuntimeError(f"{name} failed: {text}")
                 data = dict(result.structured_content)
-                _summarize(name, data, printer)
+                _summarize(name, data, text, printer)
                 return data
 
             with anyio.fail_after(120):
                 envs = (await call("list_environments"))["environments"]
                 env = next(e for e in envs if e.get("repository_id"))
                 printer.line(f"using environment {env['name']!r} ({env['id']})")
-                run = await call("delegate_task", environment_id=env["id"], task=TASK, wait_s=step)
+                run = (await call("delegate_task", environment_id=env["id"], task=TASK, wait_s=step))[
+                    "replicas"
+                ][0]
                 replica_id, cursor = run["replica_id"], run["cursor"]
                 while not run["done"]:
-                    run = await call("wait_for_replica", replica_id=replica_id, timeout_s=step, cursor=cursor)
+                    waited = await call(
+                        "wait_for_replica", replica_id=replica_id, timeout_s=step, cursor=cursor
+                    )
+                    run = waited["replicas"][0]
                     cursor = run["cursor"]
                 await call("get_replica_result", replica_id=replica_id)
                 await call("steer_replica", replica_id=replica_id, message=STEER, mode="next")
                 run = {"done": False}
                 while not run["done"]:
-                    run = await call(
+                    waited = await call(
                         "wait_for_replica", replica_id=replica_id, timeout_s=max(step, 5), cursor=cursor
                     )
+                    run = waited["replicas"][0]
                     cursor = run["cursor"]
                 report = await call("get_replica_result", replica_id=replica_id)
     print(

@@ -19,7 +19,7 @@ from replicas_mcp.delegation.cursor import Cursor, CursorError
 from replicas_mcp.delegation.fanout import JoinMode, Launched, delegate_many, wait_many
 from replicas_mcp.delegation.launch import TaskSpec, launch, stable_name
 from replicas_mcp.delegation.progress import Progress
-from replicas_mcp.delegation.report import MESSAGE_LIMIT, ReplicaGone, Report, build_report
+from replicas_mcp.delegation.report import MESSAGE_LIMIT, ReplicaGone, RepoResult, Report, build_report
 from replicas_mcp.delegation.steering import Steered, SteerMode, steer
 from replicas_mcp.delegation.tracking import Digest, State, Until
 from replicas_mcp.delegation.waiting import (
@@ -41,6 +41,7 @@ __all__ = [
     "Launched",
     "Progress",
     "ReplicaGone",
+    "RepoResult",
     "Report",
     "State",
     "SteerMode",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 
 import anyio
@@ -17,15 +18,8 @@ from replicas_mcp.server.toolsets import delegation as tools_module
 
 from .helpers import FAST, event_log, repo_environment, sandbox_client, server
 
-TOOLS_LIST_BUDGET = 10 * 1024
-DELEGATION_TOOLS = (
-    "delegate_task",
-    "wait_for_replica",
-    "get_replica_result",
-    "steer_replica",
-    "delegate_batch",
-    "wait_for_replicas",
-)
+DELEGATION_BUDGET = 4_200  # the workflow tools' share of the default toolset's 10 KB tools/list
+DELEGATION_TOOLS = ("delegate_task", "wait_for_replica", "get_replica_result", "steer_replica")
 
 
 @pytest.fixture(autouse=True)
@@ -34,30 +28,51 @@ def fast_waits(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def _call(client: Client, tool: str, /, **arguments: Any) -> dict[str, Any]:
+    """The structured result, plus the text a model reads under "text"."""
     with anyio.fail_after(30):
         result = await client.call_tool(tool, arguments)
     assert not result.is_error, result.content
     assert result.structured_content is not None
-    return dict(result.structured_content)
+    return {**result.structured_content, "text": _text(result)}
+
+
+def _one(result: dict[str, Any]) -> dict[str, Any]:
+    """The row of a single-replica delegate_task / wait_for_replica result."""
+    rows = result["replicas"]
+    assert len(rows) == 1
+    return dict(rows[0])
+
+
+def _count(text: str, what: str) -> int:
+    """A count the result's text reports ("12 events", "1 turn(s) completed"), 0 when absent."""
+    found = re.search(rf"(\d+) {re.escape(what)}", text)
+    return int(found.group(1)) if found else 0
 
 
 async def test_delegate_wait_result_steer_result(sandbox: RunningSandbox) -> None:
     async with sandbox_client(sandbox) as api, Client(server(sandbox, api)) as client:
         env = await repo_environment(api)
         task = "Add input validation [[slow:20]] [[pr]]"
-        run = await _call(client, "delegate_task", environment_id=env, task=task, wait_s=0)
-        rid, events, turns = run["replica_id"], run["events"], run["turns"]
+        started = await _call(client, "delegate_task", environment_id=env, task=task, wait_s=0)
+        run = _one(started)
+        rid, texts, news = run["replica_id"], [started["text"]], list(run["news"])
         assert run["created"]
         assert not run["done"]
         calls = 0
         while not run["done"]:
-            run = await _call(client, "wait_for_replica", replica_id=rid, timeout_s=1, cursor=run["cursor"])
-            events, turns, calls = events + run["events"], turns + run["turns"], calls + 1
+            waited = await _call(
+                client, "wait_for_replica", replica_id=rid, timeout_s=1, cursor=run["cursor"]
+            )
+            run, calls = _one(waited), calls + 1
+            texts.append(waited["text"])
+            news += run["news"]
         assert calls >= 2
         assert run["state"] == "idle"
         report = await _call(client, "get_replica_result", replica_id=rid)
         assert report["outcome"] == "completed"
-        assert report["repos"][0]["prs"]
+        assert report["prs"]
+        assert [item for item in news if item.startswith("PR ")] == [f"PR {url}" for url in report["prs"]]
+        assert " on " in report["repos"][0]  # "<repository> on <branch> +added/-removed"
         assert "untrusted-data" in report["message"]  # the agent's words come fenced
         steer = await _call(
             client,
@@ -67,16 +82,21 @@ async def test_delegate_wait_result_steer_result(sandbox: RunningSandbox) -> Non
             mode="next",
         )
         assert steer["status"] == "sent"
-        run = await _call(client, "wait_for_replica", replica_id=rid, timeout_s=10, cursor=run["cursor"])
-        events, turns = events + run["events"], turns + run["turns"]
+        waited = await _call(client, "wait_for_replica", replica_id=rid, timeout_s=10, cursor=run["cursor"])
+        run = _one(waited)
+        texts.append(waited["text"])
         assert run["state"] == "waiting_for_input"
-        assert "Which status code?" in run["questions"][0]
+        asked = [item for item in run["news"] if item.startswith("asked: ")]
+        assert "Which status code?" in asked[0]
+        assert "untrusted-data" in asked[0]
         report = await _call(client, "get_replica_result", replica_id=rid)
         assert report["outcome"] == "waiting_for_input"
         assert "Which status code?" in report["questions"][0]
         log = event_log(sandbox, rid)
-    assert events == log.last_seq
-    assert turns == 2
+    # Every event was counted once across the calls (the texts count them), and so were both turns.
+    assert sum(_count(text, "events") for text in texts) == log.last_seq
+    assert sum(_count(text, "turn(s) completed") for text in texts) == 2
+    assert Cursor.decode(run["cursor"], replica_id=rid).event_id == log.event_id(log.last_seq)
 
 
 async def test_a_wait_sends_progress_and_returns_within_its_timeout(sandbox: RunningSandbox) -> None:
@@ -87,7 +107,9 @@ async def test_a_wait_sends_progress_and_returns_within_its_timeout(sandbox: Run
 
     async with sandbox_client(sandbox) as api, Client(server(sandbox, api)) as client:
         env = await repo_environment(api)
-        run = await _call(client, "delegate_task", environment_id=env, task="Slow [[slow:600]]", wait_s=0)
+        run = _one(
+            await _call(client, "delegate_task", environment_id=env, task="Slow [[slow:600]]", wait_s=0)
+        )
         started = anyio.current_time()
         with anyio.fail_after(10):
             result = await client.call_tool(
@@ -98,8 +120,10 @@ async def test_a_wait_sends_progress_and_returns_within_its_timeout(sandbox: Run
         elapsed = anyio.current_time() - started
     assert not result.is_error
     assert result.structured_content is not None
-    assert result.structured_content["timed_out"]
-    assert result.structured_content["state"] == "working"
+    row = result.structured_content["replicas"][0]
+    assert not row["done"]
+    assert row["state"] == "working"
+    assert _text(result).startswith("Timed out")
     assert elapsed < 1 + 1
     assert values
     assert values == sorted(set(values))
@@ -108,7 +132,9 @@ async def test_a_wait_sends_progress_and_returns_within_its_timeout(sandbox: Run
 async def test_cancelling_a_wait_closes_the_upstream_stream(sandbox: RunningSandbox) -> None:
     async with sandbox_client(sandbox) as api, Client(server(sandbox, api)) as client:
         env = await repo_environment(api)
-        run = await _call(client, "delegate_task", environment_id=env, task="Slow [[slow:600]]", wait_s=0)
+        run = _one(
+            await _call(client, "delegate_task", environment_id=env, task="Slow [[slow:600]]", wait_s=0)
+        )
         log = event_log(sandbox, run["replica_id"])
         before = len(asyncio.all_tasks())
         with anyio.fail_after(10):
@@ -129,39 +155,51 @@ async def test_the_same_task_twice_yields_one_replica(sandbox: RunningSandbox) -
             for t in ("Write docs", "Write docs, again")
         ]
         replicas = [item async for item in api.replicas.iter()]
-    assert first["created"]
-    assert not again["created"]
-    assert again["replica_id"] == first["replica_id"]
-    assert again["done"]
+    assert _one(first)["created"]
+    assert not _one(again)["created"]
+    assert _one(again)["replica_id"] == _one(first)["replica_id"]
+    assert _one(again)["done"]
     assert again["report"]
     assert "completed" in again["report"]
-    assert [n["created"] for n in named] == [True, False]
-    assert named[0]["replica_id"] == named[1]["replica_id"]
+    assert [_one(n)["created"] for n in named] == [True, False]
+    assert _one(named[0])["replica_id"] == _one(named[1])["replica_id"]
+    assert _one(named[0])["name"] == "docs-pass"
     assert len(replicas) == 2
 
 
-async def test_batch_and_join_over_mcp(sandbox: RunningSandbox) -> None:
+async def test_a_list_of_tasks_fans_out_and_joins_over_mcp(sandbox: RunningSandbox) -> None:
     async with sandbox_client(sandbox) as api, Client(server(sandbox, api)) as client:
         env = await repo_environment(api)
-        tasks = [
-            {"environment_id": env, "task": f"Task {n} [[slow:{4 if n == 0 else 20}]]"} for n in range(5)
-        ]
-        batch = await _call(client, "delegate_batch", tasks=tasks, max_parallel=5, wait_s=0)
-        assert batch["started"] == 5
-        assert batch["pending"] == 0
-        ids = [row["replica_id"] for row in batch["tasks"]]
-        cursors = [row["cursor"] for row in batch["tasks"]]
+        tasks = [f"Task {n} [[slow:{4 if n == 0 else 20}]]" for n in range(5)]
+        batch = await _call(client, "delegate_task", environment_id=env, task=tasks, max_parallel=5, wait_s=0)
+        rows = batch["replicas"]
+        assert [row["created"] for row in rows] == [True] * 5
+        assert "5 started now" in batch["text"]
+        assert "wait_for_replica" in batch["next"]
+        ids = [row["replica_id"] for row in rows]
+        cursors = [row["cursor"] for row in reversed(rows)]  # any order: each cursor names its replica
         first = await _call(
-            client, "wait_for_replicas", replica_ids=ids, mode="any", timeout_s=10, cursors=cursors
+            client, "wait_for_replica", replica_id=ids, mode="any", timeout_s=10, cursor=cursors
         )
         assert [row["done"] for row in first["replicas"]] == [True, False, False, False, False]
         cursors = [row["cursor"] for row in first["replicas"]]
         rest = await _call(
-            client, "wait_for_replicas", replica_ids=ids, mode="all", timeout_s=10, cursors=cursors
+            client, "wait_for_replica", replica_id=ids, mode="all", timeout_s=10, cursor=cursors
         )
-    assert rest["done"] == 5
-    turns = [a["turns"] + b["turns"] for a, b in zip(first["replicas"], rest["replicas"], strict=True)]
-    assert turns == [1] * 5
+        assert [row["done"] for row in rest["replicas"]] == [True] * 5
+        assert "5/5 done" in rest["text"]
+        # The first replica's turn was reported by the first join, not again by the second.
+        turns = [_count(text, "turn(s) completed") for text in rest["text"].splitlines()[1:6]]
+        assert turns == [0, 1, 1, 1, 1]
+        again = await _call(client, "delegate_task", environment_id=env, task=tasks, wait_s=0)
+        named = await _call(
+            client, "delegate_task", environment_id=env, task=["A", "B"], name="pair", wait_s=0
+        )
+        replicas = [item async for item in api.replicas.iter()]
+    assert [row["replica_id"] for row in again["replicas"]] == ids
+    assert not any(row["created"] for row in again["replicas"])
+    assert [row["name"] for row in named["replicas"]] == ["pair-1", "pair-2"]
+    assert len(replicas) == 7
 
 
 async def test_bad_cursors_and_unknown_replicas_are_explained(sandbox: RunningSandbox) -> None:
@@ -170,12 +208,15 @@ async def test_bad_cursors_and_unknown_replicas_are_explained(sandbox: RunningSa
         other = Cursor(replica_id="r2").encode()
         foreign = await client.call_tool("wait_for_replica", {"replica_id": "r1", "cursor": other})
         missing = await client.call_tool("get_replica_result", {"replica_id": "nope"})
+        stray = await client.call_tool("wait_for_replica", {"replica_id": ["r1", "r3"], "cursor": [other]})
     assert bad.is_error
     assert "Invalid cursor" in _text(bad)
     assert foreign.is_error
     assert "belongs to replica r2" in _text(foreign)
     assert missing.is_error
     assert "list_replicas" in _text(missing)
+    assert stray.is_error
+    assert "belongs to replica r2" in _text(stray)
 
 
 def _text(result: CallToolResult) -> str:
@@ -185,20 +226,13 @@ def _text(result: CallToolResult) -> str:
 
 
 async def test_tools_list_size_of_the_default_toolset(sandbox: RunningSandbox) -> None:
+    """The workflow tools' share of the default toolset's tools/list (compact JSON, as sent); the whole
+    toolset's 10 KB budget is tests/server/test_resources_prompts.py::test_tools_list_size_default."""
     async with sandbox_client(sandbox) as api, Client(server(sandbox, api)) as client:
         listed = (await client.list_tools()).tools
-    sizes = {
-        tool.name: len(
-            json.dumps(tool.model_dump(mode="json", by_alias=True, exclude_none=True), separators=(",", ":"))
-        )
-        for tool in listed
-    }
-    total = len(
-        json.dumps(
-            [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in listed],
-            separators=(",", ":"),
-        )
-    )
+    dumped = [tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in listed]
+    sizes = {tool["name"]: len(json.dumps(tool, separators=(",", ":"))) for tool in dumped}
+    total = len(json.dumps(dumped, separators=(",", ":")))
     ours = sum(sizes[name] for name in DELEGATION_TOOLS)
     print(
         f"\ndefault toolset tools/list: {total} bytes ({len(listed)} tools); delegation tools: {ours} bytes"
@@ -206,8 +240,4 @@ async def test_tools_list_size_of_the_default_toolset(sandbox: RunningSandbox) -
     for name, size in sizes.items():
         print(f"  {name}: {size}")
     assert [tool.name for tool in listed][: len(DELEGATION_TOOLS)] == list(DELEGATION_TOOLS)
-    assert ours <= 8 * 1024, "the workflow tools' own share of the budget"
-    if total > TOOLS_LIST_BUDGET:
-        pytest.xfail(
-            f"default toolset is {total} bytes, over the {TOOLS_LIST_BUDGET} budget: see docs/delegation.md"
-        )
+    assert ours <= DELEGATION_BUDGET, f"delegation tools take {ours} bytes of tools/list"

@@ -1,20 +1,24 @@
-"""Workflow tools of the default toolset: delegate a task, wait for it in bounded steps, read the result.
+"""Workflow tools of the default toolset: delegate tasks, wait for them in bounded steps, read the result.
 
 Thin wrappers over `replicas_mcp.delegation` (the logic, tested apart from MCP): arguments in, one
 workflow call, a compact result out. Waits report progress as events arrive, so clients that reset their
 timeout on progress keep waiting; every wait is bounded (≤ 55 s) and returns a cursor to resume from.
 Text the remote agent wrote is fenced as untrusted.
+
+Four tools, kept small for the default toolset's tools/list budget: `delegate_task` takes one task or a
+list (fan-out), `wait_for_replica` one replica or several (join, any|all); results are a row per replica.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import re
+from collections.abc import Sequence
+from typing import Annotated, Any, TypeVar
 
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, PrivateAttr, WithJsonSchema
 
 from replicas_mcp import delegation as d
-from replicas_mcp.server.args import OptionalChatId, ReplicaId
 from replicas_mcp.server.errors import describe, replica_not_found_message
 from replicas_mcp.server.registry import ToolGroup, ToolResult
 from replicas_mcp.server.safety import clean_text, fence, truncate
@@ -27,67 +31,105 @@ tools = ToolGroup("replicas")
 # Tests shorten the polling and heartbeat intervals through this.
 POLICY: d.WaitPolicy = d.DEFAULT_POLICY
 TOOL_TIMEOUT = 100.0  # the longest wait (55 s) plus creating replicas and reading a report
+FAN_OUT_LIMIT = 20  # tasks per delegate_task call, replicas per wait_for_replica call
+NAME_LIMIT = 96  # with "-20" appended for a list's tasks, within the API's 100
 
-Seconds = Annotated[
-    int, Field(ge=0, le=55, description="Max seconds to wait (keep under your client's limit)")
+Seconds = Annotated[int, Field(ge=0, le=55)]
+Text = Annotated[str, Field(min_length=1, max_length=100_000)]
+# One or several: published as {"type": ["string", "array"], "items": ...}, shorter than pydantic's anyOf.
+_ONE_OR_MORE = WithJsonSchema({"type": ["string", "array"], "items": {"type": "string"}})
+Tasks = Annotated[
+    Text | Annotated[list[Text], Field(min_length=1, max_length=FAN_OUT_LIMIT)],
+    _ONE_OR_MORE,
+    Field(description="Instructions; a list fans out"),
 ]
-CursorArg = Annotated[
-    str | None, Field(description="From the previous call: resume, nothing lost or repeated")
+
+
+def _name(value: str | None) -> str | None:
+    if value is not None and (len(value) > NAME_LIMIT or not re.fullmatch(r"\S+", value)):
+        raise ValueError(f"a name has no spaces and at most {NAME_LIMIT} characters")
+    return value
+
+
+# Checked by the validator rather than published as pattern/maxLength: the description says it.
+Name = Annotated[
+    str | None,
+    AfterValidator(_name),
+    Field(description="Unique, no spaces (lists: name-1, name-2); default from task"),
 ]
-Task = Annotated[str, Field(min_length=1, max_length=100_000, description="Instructions for the agent")]
-Name = Annotated[str | None, Field(pattern=r"^\S+$", max_length=100, description="Unique; default from task")]
+Ids = Annotated[
+    str | Annotated[list[str], Field(min_length=1, max_length=FAN_OUT_LIMIT)],
+    _ONE_OR_MORE,
+    Field(description="A list joins several"),
+]
+Cursors = Annotated[
+    str | list[str] | None,
+    _ONE_OR_MORE,
+    Field(description="From the last call"),
+]
 
 
 # --- results ------------------------------------------------------------------------------------------
+# Output schemas hold what an agent acts on; the text (`to_text`, what a model reads) says a little more.
 
 
 class Row(BaseModel):
-    """One replica as a wait (or a batch) left it."""
+    """One replica as a wait (or a launch) left it; its text also counts the events read."""
 
-    replica_id: str | None = None  # None: a batch task not started yet
-    name: str | None = None
-    state: str  # preparing|working|idle|waiting_for_input|sleeping|archived|error|deleted (batch: pending)
+    replica_id: str | None = None  # None: a task of a list not started yet
+    state: str  # preparing|working|idle|waiting_for_input|sleeping|archived|error|deleted (lists: pending)
     done: bool = False  # the condition holds, or the replica stopped (asleep, error, gone)
-    events: int = 0
-    turns: int = 0
-    prs: list[str] = []
-    errors: list[str] = []
-    questions: list[str] = []  # fenced: written by the agent
+    news: list[str] = []  # "PR <url>" opened, "error: …", "asked: <fenced question>"
     cursor: str | None = None
+    _events: int = PrivateAttr(default=0)
+    _turns: int = PrivateAttr(default=0)  # turns completed
+
+    def label(self) -> str:
+        return self.replica_id or "-"
 
     def line(self) -> str:
-        parts = [f"{self.name or self.replica_id}: {self.state}{' (done)' if self.done else ''}"]
-        if self.events:
-            parts.append(f"{self.events} events")
-        if self.turns:
-            parts.append(f"{self.turns} turn(s) completed")
-        parts += [f"PR {url}" for url in self.prs]
-        parts += [f"error: {text}" for text in self.errors]
-        text = " · ".join(parts)
-        if self.questions:
-            text += "\nAgent asked:\n" + "\n".join(self.questions)
-        return text
+        parts = [f"{self.label()}: {self.state}{' (done)' if self.done else ''}"]
+        if self._events:
+            parts.append(f"{self._events} events")
+        if self._turns:
+            parts.append(f"{self._turns} turn(s) completed")
+        asked = [item for item in self.news if item.startswith(ASKED)]
+        text = " · ".join(parts + [item for item in self.news if not item.startswith(ASKED)])
+        return "\n".join([text, *asked])
 
 
-def _row(outcome: d.WaitOutcome, name: str | None = None) -> Row:
+class Launch(Row):
+    name: str
+    created: bool = False  # False: a replica of that name existed already (or the task is pending)
+
+    def label(self) -> str:
+        return self.name
+
+
+R = TypeVar("R", bound=Row)
+ASKED = "asked: "
+
+
+def _row(outcome: d.WaitOutcome, kind: type[R], **extra: Any) -> R:
     digest = outcome.digest
-    errors = [truncate(clean_text(text), 300) for text in digest.errors]
+    news = [f"PR {url}" for url in digest.prs]
+    news += [f"error: {truncate(clean_text(text), 300)}" for text in digest.errors]
     if digest.failed_turns:
-        errors.append(f"{digest.failed_turns} turn(s) failed")
+        news.append(f"error: {digest.failed_turns} turn(s) failed")
     if outcome.error is not None:
-        errors.append(f"could not follow it: {describe(outcome.error)}")
-    return Row(
+        news.append(f"error: could not follow it: {describe(outcome.error)}")
+    rid = outcome.replica_id
+    news += [ASKED + fence(q, f"question from replica {rid}") for q in digest.questions]
+    row = kind(
         replica_id=outcome.replica_id,
-        name=name,
         state=outcome.state,
         done=outcome.satisfied or outcome.stopped,
-        events=digest.events,
-        turns=digest.turns,
-        prs=list(digest.prs),
-        errors=errors,
-        questions=[fence(q, f"question from replica {outcome.replica_id}") for q in digest.questions],
+        news=news,
         cursor=outcome.cursor.encode(),
+        **extra,
     )
+    row._events, row._turns = digest.events, digest.turns
+    return row
 
 
 _NEXT = {
@@ -99,134 +141,123 @@ _NEXT = {
 }
 
 
-def _next_step(row: Row, *, wait_tool: str = "wait_for_replica") -> str:
+def _next_step(row: Row) -> str:
     if row.state in _NEXT:
         return _NEXT[row.state]
     if row.done:
         return "Done: get_replica_result gives the hand-off report."
-    return f"Not done yet: call {wait_tool} again with this cursor."
+    return "Not done yet: call wait_for_replica again with this cursor."
 
 
-class WaitResult(Row, ToolResult):
-    timed_out: bool
-    next: str
+def _table(rows: Sequence[Row]) -> str:
+    return "\n".join(
+        f"- {row.label()} | {row.replica_id or '-'} | {row.line().split(': ', 1)[1]}"
+        + (f"\n  cursor: {row.cursor}" if row.cursor and not row.done else "")
+        for row in rows
+    )
 
-    def to_text(self) -> str:
-        status = "Timed out" if self.timed_out else "Returned"
-        return f"{status}: {self.line()}\ncursor: {self.cursor}\nNext: {self.next}"
 
-
-class WaitAllResult(ToolResult):
-    done: int
+class WaitResult(ToolResult):
     replicas: list[Row]
     next: str
+    _timed_out: bool = PrivateAttr(default=False)
 
     def to_text(self) -> str:
-        rows = "\n".join(f"- {row.line()}\n  cursor: {row.cursor}" for row in self.replicas)
-        return f"{self.done}/{len(self.replicas)} done:\n{rows}\nNext: {self.next}"
+        if len(self.replicas) == 1:
+            row = self.replicas[0]
+            status = "Timed out" if self._timed_out else "Returned"
+            return f"{status}: {row.line()}\ncursor: {row.cursor}\nNext: {self.next}"
+        done = sum(row.done for row in self.replicas)
+        return f"{done}/{len(self.replicas)} done:\n{_table(self.replicas)}\nNext: {self.next}"
 
 
-class RepoView(BaseModel):
-    name: str
-    branch: str | None = None
-    prs: list[str] = []
-    added: int | None = None
-    removed: int | None = None
+class DelegateResult(ToolResult):
+    replicas: list[Launch]
+    report: str | None = None  # one task: get_replica_result's report as text, once its turn is over
+    next: str
+
+    def to_text(self) -> str:
+        if len(self.replicas) == 1:
+            row = self.replicas[0]
+            head = f"{'Created' if row.created else 'Found existing'} replica {row.name} ({row.replica_id})."
+            report = f"\n{self.report}" if self.report else ""
+            return f"{head}\n{row.line()}{report}\ncursor: {row.cursor}\nNext: {self.next}"
+        rows = self.replicas
+        started = sum(row.created for row in rows)
+        pending = sum(row.state == "pending" for row in rows)
+        done = sum(row.done for row in rows)
+        counts = f"{started} started now, {done}/{len(rows)} done, {pending} pending"
+        return f"{counts}\n{_table(rows)}\nNext: {self.next}"
 
 
 class ReportResult(ToolResult):
-    replica_id: str
-    name: str
-    status: str
     outcome: str
-    message: str | None = None  # fenced
-    message_chars: int = 0
-    repos: list[RepoView] = Field(default_factory=list)
+    message: str | None = None  # fenced; a note says when it was cut
+    prs: list[str] = Field(default_factory=list)
+    repos: list[str] = Field(default_factory=list)  # "acme/api on fix-login +12/-3"
     canvas: list[str] = Field(default_factory=list)
-    failed_hooks: list[str] = Field(default_factory=list)  # "start environment: exit 1" + fenced output
+    errors: list[str] = Field(default_factory=list)  # the workspace's error, failed hooks (fenced output)
     questions: list[str] = Field(default_factory=list)  # fenced
-    error: str | None = None
     notes: list[str] = Field(default_factory=list)
+    _name: str = PrivateAttr(default="")
+    _status: str = PrivateAttr(default="")  # the replica's own status: the text shows it beside the outcome
 
     def to_text(self) -> str:
-        lines = [f"Replica {self.name} ({self.replica_id}): {self.outcome} [status {self.status}]"]
-        for repo in self.repos:
-            stats = f" +{repo.added}/-{repo.removed}" if repo.added is not None else ""
-            prs = f" PRs: {', '.join(repo.prs)}" if repo.prs else ""
-            lines.append(f"- {repo.name}{f' on {repo.branch}' if repo.branch else ''}{stats}{prs}")
-        if self.error:
-            lines.append(f"Workspace error: {self.error}")
+        lines = [f"Replica {self._name}: {self.outcome} [status {self._status}]"]
+        lines += [f"- {repo}" for repo in self.repos]
+        if self.prs:
+            lines.append(f"PRs: {', '.join(self.prs)}")
+        lines += self.errors
         if self.canvas:
             lines.append(f"Canvas: {', '.join(self.canvas)}")
-        lines += [f"Failed hook {hook}" for hook in self.failed_hooks]
         if self.message:
-            cut = self.message_chars > d.MESSAGE_LIMIT
-            more = f" (first {d.MESSAGE_LIMIT} of {self.message_chars} chars)" if cut else ""
-            lines.append(f"Final message{more}:\n{self.message}")
+            lines.append(f"Final message:\n{self.message}")
         if self.questions:
             lines.append("Open questions:\n" + "\n".join(self.questions))
         lines += self.notes
         return "\n".join(lines)
 
 
+def _repo_line(repo: d.RepoResult) -> str:
+    branch = f" on {repo.branch}" if repo.branch else ""
+    stats = f" +{repo.added}/-{repo.removed}" if repo.added is not None else ""
+    return f"{repo.name}{branch}{stats}"
+
+
 def _report_result(report: d.Report) -> ReportResult:
     rid = report.replica_id
-    return ReportResult(
-        replica_id=rid,
-        name=report.name,
-        status=report.status,
+    errors = [f"Workspace error: {truncate(clean_text(report.error), 500)}"] if report.error else []
+    errors += [
+        f"Failed hook {truncate(clean_text(hook.hook), 120)}: "
+        f"{'timed out' if hook.timed_out else f'exit {hook.exit_code}'}\n"
+        + fence(hook.output, f"hook output of replica {rid}")
+        for hook in report.failed_hooks
+    ]
+    notes = list(report.notes)
+    if report.message and report.message_chars > d.MESSAGE_LIMIT:
+        notes.insert(
+            0,
+            f"The final message shows its first {d.MESSAGE_LIMIT} of {report.message_chars} characters: "
+            "read_replica_history has the rest.",
+        )
+    result = ReportResult(
         outcome=report.outcome,
         message=fence(report.message, f"final message of replica {rid}") if report.message else None,
-        message_chars=report.message_chars,
-        repos=[RepoView(**vars(repo)) for repo in report.repos],
+        prs=report.pr_urls,
+        repos=[_repo_line(repo) for repo in report.repos],
         canvas=[truncate(clean_text(item), 120) for item in report.canvas],
-        failed_hooks=[
-            f"{truncate(clean_text(hook.hook), 120)}: "
-            f"{'timed out' if hook.timed_out else f'exit {hook.exit_code}'}\n"
-            + fence(hook.output, f"hook output of replica {rid}")
-            for hook in report.failed_hooks
-        ],
+        errors=errors,
         questions=[fence(q, f"question from replica {rid}") for q in report.questions],
-        error=truncate(clean_text(report.error), 500) if report.error else None,
-        notes=report.notes,
+        notes=notes,
     )
-
-
-class DelegateResult(Row, ToolResult):
-    created: bool
-    report: str | None = None  # get_replica_result's report as text, once the first turn is over
-    next: str
-
-    def to_text(self) -> str:
-        head = f"{'Created' if self.created else 'Found existing'} replica {self.name} ({self.replica_id})."
-        return f"{head}\n{self.report or self.line()}\ncursor: {self.cursor}\nNext: {self.next}"
-
-
-class BatchResult(ToolResult):
-    started: int
-    done: int
-    pending: int
-    tasks: list[Row]
-    next: str
-
-    def to_text(self) -> str:
-        rows = [
-            f"- {row.name} | {row.replica_id or '-'} | {row.line().split(': ', 1)[1]}"
-            + (f"\n  cursor: {row.cursor}" if row.cursor and not row.done else "")
-            for row in self.tasks
-        ]
-        counts = f"{self.started} started now, {self.done}/{len(self.tasks)} done, {self.pending} pending"
-        return f"{counts}\n" + "\n".join(rows) + f"\nNext: {self.next}"
+    result._name, result._status = f"{report.name} ({rid})", report.status
+    return result
 
 
 class SteerResult(ToolResult):
-    replica_id: str
-    status: str
+    status: str  # sent | queued | waking
     chat_id: str | None = None
-    message_id: str | None = None
-    position: int | None = None
-    removed: int = 0
-    note: str
+    note: str  # where the message stands (queue position, dropped messages) and what to do next
 
 
 # --- helpers ------------------------------------------------------------------------------------------
@@ -239,9 +270,7 @@ def _reporter(ctx: ToolContext) -> d.Progress:
     return d.Progress(sink)
 
 
-def _cursor(text: str | None, replica_id: str | None) -> d.Cursor | None:
-    if text is None:
-        return None
+def _cursor(text: str, replica_id: str | None) -> d.Cursor:
     try:
         return d.Cursor.decode(text, replica_id=replica_id)
     except d.CursorError as exc:
@@ -259,20 +288,28 @@ async def _report(ctx: ToolContext, replica_id: str, chat_id: str | None = None)
 # --- tools --------------------------------------------------------------------------------------------
 
 
-@tools.tool(title="Delegate a task", read_only=False, idempotent=True, timeout=TOOL_TIMEOUT)
+@tools.tool(title="Delegate tasks", read_only=False, idempotent=True, timeout=TOOL_TIMEOUT)
 async def delegate_task(
     ctx: ToolContext,
     environment_id: Annotated[str, Field(min_length=1, description="From list_environments")],
-    task: Task,
+    task: Tasks,
     name: Name = None,
     coding_agent: CodingAgent | None = None,
     model: str | None = None,
     thinking_level: Thinking | None = None,
     plan_mode: bool = False,
+    max_parallel: Annotated[int, Field(ge=1, le=FAN_OUT_LIMIT, description="Lists: agents at once")] = 5,
     wait_s: Seconds = 40,
 ) -> DelegateResult:
-    """Hand a coding task to a cloud agent: starts a replica, waits up to wait_s for its turn, returns
-    the report or a cursor for wait_for_replica. Repeating it (same name/task) never starts another."""
+    """Hand coding tasks to cloud agents (a replica each), wait up to wait_s: returns the report, or
+    cursors for wait_for_replica. Never starts a task twice."""
+    if isinstance(task, list):
+        names = [f"{name}-{n}" for n in range(1, len(task) + 1)] if name else [None] * len(task)
+        specs = [
+            d.TaskSpec(environment_id, text, each, coding_agent, model, thinking_level, plan_mode)
+            for text, each in zip(task, names, strict=True)
+        ]
+        return await _delegate_many(ctx, specs, max_parallel=max_parallel, wait_s=wait_s)
     client = client_of(ctx)
     spec = d.TaskSpec(environment_id, task, name, coding_agent, model, thinking_level, plan_mode)
     item, created = await d.launch(client, spec)
@@ -284,11 +321,10 @@ async def delegate_task(
         policy=POLICY,
         progress=_reporter(ctx),
     )
-    row = _row(outcome, item.name)
+    row = _row(outcome, Launch, name=item.name, created=created)
     report = await _report(ctx, item.id) if row.done and row.state != "deleted" else None
     return DelegateResult(
-        **row.model_dump(),
-        created=created,
+        replicas=[row],
         report=report.to_text() if report else None,
         next=_after_report(report) if report else _next_step(row),
     )
@@ -299,53 +335,113 @@ def _after_report(report: ReportResult) -> str:
         return "Review the PRs; steer_replica for follow-ups, delete_replica when finished."
     if report.outcome == "waiting_for_input":
         return _NEXT["waiting_for_input"]
-    return _NEXT.get(report.status, "steer_replica to correct it, then wait_for_replica.")
+    return _NEXT.get(report._status, "steer_replica to correct it, then wait_for_replica.")
 
 
-@tools.tool(title="Wait for a replica", read_only=True, timeout=TOOL_TIMEOUT)
+def _launch_row(row: d.Launched) -> Launch:
+    if row.outcome is not None:
+        return _row(row.outcome, Launch, name=row.name, created=row.created)
+    state = "pending" if row.pending else "failed_to_start"
+    news = [f"error: {describe(row.error)}"] if row.error else []
+    return Launch(name=row.name, state=state, news=news)
+
+
+async def _delegate_many(
+    ctx: ToolContext, specs: list[d.TaskSpec], *, max_parallel: int, wait_s: int
+) -> DelegateResult:
+    try:
+        launched = await d.delegate_many(
+            client_of(ctx),
+            specs,
+            max_parallel=max_parallel,
+            wait=wait_s,
+            policy=POLICY,
+            progress=_reporter(ctx),
+        )
+    except ValueError as exc:
+        raise ToolError(f"{exc}. Give those tasks distinct names, or drop the duplicates.") from None
+    rows = [_launch_row(row) for row in launched]
+    done = all(row.done for row in rows)
+    if any(row.state == "pending" for row in rows):
+        step = "Call delegate_task again with the same tasks: it joins these and starts the pending ones."
+    elif not done:
+        step = "Join with wait_for_replica(replica_id=[ids], cursor=[cursors])."
+    else:
+        step = "All done: get_replica_result for each replica's report."
+    return DelegateResult(replicas=rows, next=step)
+
+
+@tools.tool(title="Wait for replicas", read_only=True, timeout=TOOL_TIMEOUT)
 async def wait_for_replica(
     ctx: ToolContext,
-    replica_id: ReplicaId,
-    until: d.Until = "turn_completed",
+    replica_id: Ids,
+    until: d.Until | None = None,  # the description says the default (turn_completed)
+    mode: Annotated[d.JoinMode, Field(description="Several: any or all done")] = "all",
     timeout_s: Annotated[int, Field(ge=1, le=55)] = 40,
-    cursor: CursorArg = None,
+    cursor: Cursors = None,
 ) -> WaitResult:
-    """Wait, bounded and with progress, until the agent's turn completes (or: idle, pr_opened,
-    needs_input, any_event). Returns state, digest, cursor: pass the cursor back to continue."""
-    outcome = await d.wait_for_replica(
+    """Wait (bounded, with progress) until the turn completes or `until` holds. Per replica: state,
+    news (PRs, errors, questions), a cursor to pass back."""
+    ids = [replica_id] if isinstance(replica_id, str) else list(dict.fromkeys(replica_id))
+    single = ids[0] if len(ids) == 1 else None
+    cursors: dict[str, d.Cursor] = {}
+    for text in [cursor] if isinstance(cursor, str) else cursor or []:
+        parsed = _cursor(text, single)
+        if parsed.replica_id not in ids:
+            raise ToolError(f"A cursor belongs to replica {parsed.replica_id}, which is not in replica_id.")
+        cursors[parsed.replica_id] = parsed
+    if single is not None:
+        outcome = await d.wait_for_replica(
+            client_of(ctx),
+            single,
+            until=until or "turn_completed",
+            within=timeout_s,
+            cursor=cursors.get(single),
+            policy=POLICY,
+            progress=_reporter(ctx),
+        )
+        if outcome.state == "deleted" and not cursors and not outcome.digest.events:
+            raise ToolError(replica_not_found_message(single))
+        row = _row(outcome, Row)
+        result = WaitResult(replicas=[row], next=_next_step(row))
+        result._timed_out = outcome.timed_out
+        return result
+    outcomes = await d.wait_many(
         client_of(ctx),
-        replica_id,
-        until=until,
+        [(rid, cursors.get(rid)) for rid in ids],
+        mode=mode,
+        until=until or "turn_completed",
         within=timeout_s,
-        cursor=_cursor(cursor, replica_id),
         policy=POLICY,
         progress=_reporter(ctx),
     )
-    if outcome.state == "deleted" and cursor is None and not outcome.digest.events:
-        raise ToolError(replica_not_found_message(replica_id))
-    row = _row(outcome)
-    return WaitResult(**row.model_dump(), timed_out=outcome.timed_out, next=_next_step(row))
+    rows = [_row(outcome, Row) for outcome in outcomes]
+    finished = sum(row.done for row in rows)
+    done = finished == len(rows) or (mode == "any" and finished > 0)
+    step = (
+        "Done: get_replica_result for the reports; answer questions with steer_replica."
+        if done
+        else "Not done yet: call wait_for_replica again with these cursors."
+    )
+    return WaitResult(replicas=rows, next=step)
 
 
 @tools.tool(title="Get replica result", read_only=True)
-async def get_replica_result(
-    ctx: ToolContext, replica_id: ReplicaId, chat_id: OptionalChatId = None
-) -> ReportResult:
-    """Hand-off report: outcome, final agent message, PRs, branches, diff stats, canvas, failed hooks,
-    open questions. Never wakes a sleeping replica."""
+async def get_replica_result(ctx: ToolContext, replica_id: str, chat_id: str | None = None) -> ReportResult:
+    """Hand-off report: outcome, final message, PRs, diff stats, canvas, errors, questions. Never wakes
+    the replica."""
     return await _report(ctx, replica_id, chat_id)
 
 
 @tools.tool(title="Steer a replica", read_only=False)
 async def steer_replica(
     ctx: ToolContext,
-    replica_id: ReplicaId,
-    message: Task,
+    replica_id: str,
+    message: Text,
     mode: Annotated[
-        Literal["append", "next", "replace_queue"],
-        Field(description="Queue it last, first, or alone (clears the queue)"),
+        d.SteerMode, Field(description="Queue it last, first, or alone (clears queue)")
     ] = "append",
-    chat_id: OptionalChatId = None,
+    chat_id: str | None = None,
 ) -> SteerResult:
     """Correct or answer a (busy) agent through its queue; wakes a sleeping replica. Then
     wait_for_replica."""
@@ -360,101 +456,7 @@ async def steer_replica(
         }.get(steered.status, "Accepted.")
     dropped = f"Dropped {steered.removed} queued message(s)." if steered.removed else None
     return SteerResult(
-        replica_id=replica_id,
         status=steered.status,
         chat_id=steered.chat_id,
-        message_id=steered.message_id,
-        position=steered.position,
-        removed=steered.removed,
         note=" ".join(filter(None, [where, dropped, steered.note, "Follow it with wait_for_replica."])),
     )
-
-
-class BatchTask(BaseModel):  # plan mode: start the task with /plan
-    environment_id: str = Field(min_length=1)
-    task: str = Field(min_length=1, max_length=100_000)
-    name: str | None = Field(default=None, pattern=r"^\S+$", max_length=100)
-    coding_agent: CodingAgent | None = None
-    model: str | None = None
-
-
-def _batch_row(row: d.Launched) -> Row:
-    if row.outcome is not None:
-        return _row(row.outcome, row.name).model_copy(update={"state": row.outcome.state})
-    state = "pending" if row.pending else "failed_to_start"
-    errors = [describe(row.error)] if row.error else []
-    return Row(name=row.name, state=state, errors=errors)
-
-
-@tools.tool(title="Delegate several tasks", read_only=False, idempotent=True, timeout=TOOL_TIMEOUT)
-async def delegate_batch(
-    ctx: ToolContext,
-    tasks: Annotated[
-        list[BatchTask],
-        Field(
-            min_length=1, max_length=20, description="{environment_id, task, name?, coding_agent?, model?}"
-        ),
-    ],
-    max_parallel: Annotated[int, Field(ge=1, le=20)] = 5,
-    wait_s: Seconds = 40,
-) -> BatchResult:
-    """Fan out: a replica per task, at most max_parallel working at once; waits up to wait_s, returns a
-    table. Call again with the same tasks to start pending ones and join; never duplicates."""
-    specs = [d.TaskSpec(t.environment_id, t.task, t.name, t.coding_agent, t.model) for t in tasks]
-    try:
-        launched = await d.delegate_many(
-            client_of(ctx),
-            specs,
-            max_parallel=max_parallel,
-            wait=wait_s,
-            policy=POLICY,
-            progress=_reporter(ctx),
-        )
-    except ValueError as exc:
-        raise ToolError(f"{exc}. Give those tasks distinct names.") from None
-    rows = [_batch_row(row) for row in launched]
-    pending = sum(row.state == "pending" for row in rows)
-    done = sum(row.done for row in rows)
-    if pending:
-        step = "Call delegate_batch again with the same tasks: it joins these and starts pending ones."
-    elif done < len(rows):
-        step = "Join with wait_for_replicas(replica_ids, cursors)."
-    else:
-        step = "All done: get_replica_result for each replica's report."
-    return BatchResult(
-        started=sum(row.created for row in launched), done=done, pending=pending, tasks=rows, next=step
-    )
-
-
-@tools.tool(title="Wait for several replicas", read_only=True, timeout=TOOL_TIMEOUT)
-async def wait_for_replicas(
-    ctx: ToolContext,
-    replica_ids: Annotated[list[str], Field(min_length=1, max_length=20)],
-    mode: Annotated[Literal["any", "all"], Field(description="Return when any / all are done")] = "all",
-    timeout_s: Annotated[int, Field(ge=1, le=55)] = 40,
-    cursors: Annotated[list[str] | None, Field(description="From earlier waits, any order")] = None,
-) -> WaitAllResult:
-    """Join replicas: wait, bounded, until any or all finish their turn; a row and cursor per replica.
-    Pass the cursors back to continue."""
-    by_replica: dict[str, d.Cursor] = {}
-    for text in cursors or []:
-        parsed = _cursor(text, None)
-        if parsed is not None:
-            by_replica[parsed.replica_id] = parsed
-    outcomes = await d.wait_many(
-        client_of(ctx),
-        [(rid, by_replica.get(rid)) for rid in dict.fromkeys(replica_ids)],
-        mode=mode,
-        within=timeout_s,
-        policy=POLICY,
-        progress=_reporter(ctx),
-    )
-    rows = [_row(outcome) for outcome in outcomes]
-    done = sum(row.done for row in rows)
-    finished = done == len(rows) or (mode == "any" and done > 0)
-    step = (
-        "Done: get_replica_result for the reports; answer questions with steer_replica."
-        if finished
-        else "Not done yet: call wait_for_replicas again with these cursors."
-    )
-    return WaitAllResult(done=done, replicas=rows, next=step)
