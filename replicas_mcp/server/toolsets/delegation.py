@@ -63,7 +63,7 @@ Ids = Annotated[
     Field(description="A list joins several"),
 ]
 Cursors = Annotated[
-    str | list[str] | None,
+    str | Annotated[list[str], Field(min_length=1, max_length=FAN_OUT_LIMIT)] | None,
     _ONE_OR_MORE,
     Field(description="From the last call"),
 ]
