@@ -5,7 +5,8 @@ what an id may look like. `harden_tool(tool)` tightens a built tool's argument m
 tool body runs (and so with zero upstream requests), a call is rejected with a message the model can act on
 when it:
 
-- passes an argument the tool does not take (a typo would otherwise be silently dropped);
+- passes an argument the tool does not take (a typo would otherwise be silently dropped), or a value whose
+  JSON type the published schema does not allow (a tool's own validator may be more lenient);
 - passes an id (`*_id`, or an item of `*_ids`, also inside lists of objects) that is not a plain
   identifier: `../x`, `%2e%2e`, `a/b`, `a?b`, `a#b`, whitespace or control characters could change which
   URL the client requests, however it encodes them;
@@ -121,12 +122,75 @@ def _check_strings(name: str, value: Any) -> None:
             _check_strings(f"{name}[{index}]", item)
 
 
-def check_arguments(tool: str, known: frozenset[str], arguments: Mapping[str, Any]) -> None:
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list | tuple) else "object"
+
+
+def _declared_types(schema: Mapping[str, Any]) -> set[str] | None:
+    """The JSON types a property's schema allows, or None when the schema does not say (refs, enums)."""
+    kind = schema.get("type")
+    if isinstance(kind, str):
+        return {kind}
+    if isinstance(kind, list):
+        return {str(k) for k in kind}
+    branches = schema.get("anyOf")
+    if isinstance(branches, list) and branches:
+        kinds = [_declared_types(b) if isinstance(b, Mapping) else None for b in branches]
+        if all(k is not None for k in kinds):
+            return set().union(*(k for k in kinds if k is not None))
+    return None
+
+
+def _parsed(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def check_type(name: str, value: Any, schema: Mapping[str, Any], *, required: bool) -> None:
+    """The value has a JSON type the published schema allows (tools' own validators may be more lenient).
+
+    A null for an optional argument means "omitted". A string for a non-string argument is accepted only if
+    it is JSON of an allowed type (the SDK parses it first); "T" or "yes" for a boolean is not.
+    """
+    declared = _declared_types(schema)
+    actual = _json_type(value)
+    if declared is None or actual in declared or (actual == "null" and not required):
+        return
+    if actual == "integer" and "number" in declared:
+        return
+    if actual == "string" and _json_type(_parsed(value)) in declared:
+        return  # the SDK parses a JSON string into its value before validating ("5", "true", "[1]")
+    raise ArgumentError(f"{name} must be of type {' or '.join(sorted(declared))}, not {actual}.")
+
+
+def check_arguments(
+    tool: str,
+    known: frozenset[str],
+    arguments: Mapping[str, Any],
+    properties: Mapping[str, Any] | None = None,
+    required: frozenset[str] = frozenset(),
+) -> None:
     """Raise `ArgumentError` for the first argument that must not be sent (see the module docstring)."""
     unknown = sorted(set(arguments) - known)
     if unknown:
         takes = ", ".join(sorted(known)) or "no arguments"
         raise ArgumentError(f"{tool} has no argument(s) {', '.join(unknown)}; it takes: {takes}.")
+    for name, value in arguments.items():
+        schema = (properties or {}).get(name)
+        if isinstance(schema, Mapping):
+            check_type(name, value, schema, required=name in required)
     size = len(json.dumps(arguments, default=str).encode())
     if size > MAX_ARGUMENTS_BYTES:
         raise ArgumentError(f"the arguments are {size} bytes of JSON; the limit is {MAX_ARGUMENTS_BYTES}.")
@@ -159,13 +223,18 @@ def _check_fields(arguments: Mapping[str, Any], *, prefix: str) -> None:
                     _check_fields(item, prefix=f"{name}[{index}].")
 
 
-def strict_arguments_model(tool_name: str, base: type[BaseModel]) -> type[BaseModel]:
-    """A subclass of the SDK's argument model that forbids unknown fields and runs `check_arguments` first."""
+def strict_arguments_model(
+    tool_name: str, base: type[BaseModel], parameters: Mapping[str, Any] | None = None
+) -> type[BaseModel]:
+    """A subclass of the SDK's argument model that forbids unknown fields and runs `check_arguments` first
+    (with the published input schema `parameters`, for the JSON types)."""
     known = frozenset(field.alias or name for name, field in base.model_fields.items())
+    properties = dict((parameters or {}).get("properties") or {})
+    required = frozenset((parameters or {}).get("required") or ())
 
     def _checked(data: Any) -> Any:
         if isinstance(data, Mapping):
-            check_arguments(tool_name, known, data)
+            check_arguments(tool_name, known, data, properties, required)
         return data
 
     namespace: dict[str, Any] = {
@@ -180,6 +249,6 @@ def harden_tool(tool: Tool) -> Tool:
     """The tool with strict arguments: its model rejects what `check_arguments` rejects, before the tool
     body (or any resolver) runs. The published schema is left as it is (every byte of tools/list costs the
     model context; the error message names the arguments the tool takes)."""
-    strict = strict_arguments_model(tool.name, tool.fn_metadata.arg_model)
+    strict = strict_arguments_model(tool.name, tool.fn_metadata.arg_model, tool.parameters)
     metadata = tool.fn_metadata.model_copy(update={"arg_model": strict})
     return tool.model_copy(update={"fn_metadata": metadata})
