@@ -8,6 +8,7 @@ import binascii
 from typing import Any
 
 import anyio
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mcp import Client
@@ -15,7 +16,7 @@ from mcp.server import MCPServer
 from mcp.server.mcpserver.tools import Tool
 from mcp.types import TextContent
 
-from replicas_mcp.server.input_guard import harden_tool
+from replicas_mcp.server.input_guard import ArgumentError, check_arguments, harden_tool
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
 BODY_RAN: list[int] = []
@@ -69,3 +70,12 @@ async def test_a_real_image_is_accepted() -> None:
     )
     assert not failed, message
     assert BODY_RAN == [1]
+
+
+def test_ids_inside_lists_are_checked_too() -> None:
+    """Whatever tools take lists of ids today (test_bad_input covers them end to end when they exist)."""
+    known = frozenset({"replica_ids", "tasks"})
+    check_arguments("t", known, {"replica_ids": ["r-1", "r-2"], "tasks": [{"environment_id": "e-1"}]})
+    for bad in ({"replica_ids": ["r-1", "../r-2"]}, {"tasks": [{"environment_id": "e/../1", "task": "x"}]}):
+        with pytest.raises(ArgumentError, match=r"replica_ids\[1\]|tasks\[0\]\.environment_id"):
+            check_arguments("t", known, bad)
