@@ -217,7 +217,8 @@ def _check_fields(arguments: Mapping[str, Any], *, prefix: str) -> None:
                 check_image(name, image)
         elif isinstance(value, list):
             for index, item in enumerate(value):
-                if key.endswith("_ids") and isinstance(item, str):
+                # `*_ids`, and an `*_id` that also takes a list (wait_for_replica joins several replicas).
+                if (key.endswith("_ids") or _is_id_field(key)) and isinstance(item, str):
                     check_id(f"{name}[{index}]", item)
                 elif isinstance(item, Mapping) and key != "triggers":
                     _check_fields(item, prefix=f"{name}[{index}].")

@@ -113,11 +113,20 @@ def test_path_and_url_injection_in_ids(host: ServerThread, tool: str, field: str
     assert_rejected(host, tool, {**valid(host, tool), field: bad}, mentions=field)
 
 
+def _takes_list(schema: dict[str, Any]) -> bool:
+    kind = schema.get("type")
+    return kind == "array" or (isinstance(kind, list) and "array" in kind)
+
+
+def _id_list(name: str) -> bool:
+    return name.endswith(("_ids", "_id"))
+
+
 NESTED_IDS = [
     (tool, name)
     for tool in TOOLS
     for name, schema in _props(tool).items()
-    if _kind(schema) == "array" and (name.endswith("_ids") or "environment_id" in str(schema.get("items")))
+    if _takes_list(schema) and (_id_list(name) or "environment_id" in str(schema.get("items")))
 ]
 
 
@@ -127,8 +136,8 @@ NESTED_IDS = [
 def test_injection_in_ids_inside_lists(host: ServerThread, tool: str, field: str, bad: str) -> None:
     arguments = valid(host, tool)
     items = arguments[field]
-    if field.endswith("_ids"):
-        arguments[field] = [*items, bad]
+    if _id_list(field):
+        arguments[field] = [*(items if isinstance(items, list) else [items]), bad]
     else:
         arguments[field] = [{**items[0], "environment_id": bad}]
     assert_rejected(host, tool, arguments, mentions=field)
