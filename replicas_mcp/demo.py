@@ -4,7 +4,7 @@ An MCP client connects in-process to the server, which talks to a sandbox of the
 loopback (no account, no network), and hands a coding task to a simulated cloud agent:
 
     delegate_task → wait_for_replica (bounded calls, resumed with cursors) → get_replica_result
-    → steer_replica → wait_for_replica → get_replica_result
+    → send_replica_message (mode=next: first in the queue) → wait_for_replica → get_replica_result
 
 Each tool call is printed with a short summary of its result. Simulated time runs at `--time-scale`
 (0.25: a 12-second agent turn takes 3 s), so the whole run takes a few seconds.
@@ -103,7 +103,7 @@ def _summarize(name: str, data: dict[str, Any], text: str, printer: Printer) -> 
             printer.line(f"open question: {_plain(question).strip()}")
     elif name == "list_environments":
         printer.line("environments: " + ", ".join(env["name"] for env in data["environments"]))
-    elif name == "steer_replica":
+    elif name == "send_replica_message":
         printer.line(f"{data['status']}: {data['note']}")
     else:
         printer.line(_short(str(data), 100))
@@ -152,7 +152,7 @@ async def _run(scale: float, step: int) -> int:
                     run = waited["replicas"][0]
                     cursor = run["cursor"]
                 await call("get_replica_result", replica_id=replica_id)
-                await call("steer_replica", replica_id=replica_id, message=STEER, mode="next")
+                await call("send_replica_message", replica_id=replica_id, message=STEER, mode="next")
                 run = {"done": False}
                 while not run["done"]:
                     waited = await call(
@@ -168,6 +168,13 @@ async def _run(scale: float, step: int) -> int:
     return 0
 
 
+def _root_cause(exc: BaseException) -> BaseException:
+    """The real failure inside the ExceptionGroups that task groups wrap it in (the first leaf)."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     if args.time_scale <= 0 or args.step < 1:
@@ -179,7 +186,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # a demo that fails says why in one line, not a traceback
-        print(f"replicas-mcp demo failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        cause = _root_cause(exc)
+        print(f"replicas-mcp demo failed: {type(cause).__name__}: {cause}", file=sys.stderr)
         return 1
 
 

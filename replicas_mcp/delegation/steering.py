@@ -1,4 +1,4 @@
-"""Correcting a busy agent through its chat's queue.
+"""Sending a message through a chat's queue (`send_replica_message`'s modes), e.g. to correct a busy agent.
 
 - `append`: send; a busy agent gets it after what is already queued.
 - `next`: send, then move it to the front of the queue: it runs as soon as the current turn ends.
@@ -43,7 +43,13 @@ async def _target_chat(client: ReplicasClient, replica_id: str) -> str | None:
 
 
 async def steer(
-    client: ReplicasClient, replica_id: str, message: str, *, mode: SteerMode, chat_id: str | None = None
+    client: ReplicasClient,
+    replica_id: str,
+    message: str,
+    *,
+    mode: SteerMode,
+    chat_id: str | None = None,
+    thinking_level: str | None = None,
 ) -> Steered:
     target = chat_id
     if mode != "append" and target is None:
@@ -61,7 +67,9 @@ async def steer(
             except ConflictError:
                 removed = 0
                 note = "The queue could not be cleared (the workspace stopped); the message was sent."
-    sent = await client.replicas.send_message(replica_id, message, chat_id=target)
+    sent = await client.replicas.send_message(
+        replica_id, message, chat_id=target, thinking_level=thinking_level
+    )
     result = Steered(
         status=sent.status,
         chat_id=sent.chat_id,

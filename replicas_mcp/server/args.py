@@ -6,7 +6,8 @@ from typing import Annotated
 
 from pydantic import Field
 
-ReplicaId = Annotated[str, Field(description="From list_replicas")]
+# No description: the name says what it is, and a wrong id's error points to list_replicas.
+ReplicaId = str
 OptionalChatId = Annotated[str | None, Field(description="From get_replica; default: main chat")]
 Wake = Annotated[bool, Field(description="Wake it if asleep (slow)")]
 EnvironmentId = Annotated[str, Field(description="From list_environments, or 'global'")]

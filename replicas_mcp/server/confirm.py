@@ -56,9 +56,6 @@ DEFAULT_CONFIRM_POLICY: ConfirmPolicy = "elicit"
 QUESTION_KEY = "replicas_confirm_destructive"
 _MODERN_VERSION = "2026-07-28"
 _ARG_LIMIT = 120  # how much of one argument the question quotes
-# Tools not annotated destructive (most of their calls are not) with an argument that makes a call destroy
-# something: steer_replica(mode="replace_queue") drops the queued messages.
-SOMETIMES_DESTRUCTIVE = frozenset({"steer_replica"})
 
 
 class Confirmation(BaseModel):
@@ -105,9 +102,9 @@ def destructive_target(tool: str, arguments: Mapping[str, Any], *, destructive: 
                     f"in replica {a('replica_id')}?"
                 )
             return None  # moving a queued message loses nothing
-        case "steer_replica":
+        case "send_replica_message":
             if arguments.get("mode") != "replace_queue":
-                return None  # appending or queueing first loses nothing
+                return None  # appending or queueing first loses nothing: a plain send never asks
             return f"Drop every message queued for replica {a('replica_id')} and send this one instead?"
         case "run_environment_hook":
             if arguments.get("save", "no") == "no":
@@ -227,7 +224,7 @@ def _context_in(kwargs: Mapping[str, Any]) -> Context[Any, Any] | None:
 
 def confirming(spec: ToolSpec, policy: ConfirmPolicy) -> ToolSpec:
     """The spec with its body behind the confirmation policy (unchanged when nothing can be destroyed)."""
-    if policy == "never" or not (spec.destructive or spec.name in SOMETIMES_DESTRUCTIVE):
+    if policy == "never" or not spec.destructive:
         return spec
     body: Callable[..., Awaitable[Any]] = spec.fn
     name = spec.name

@@ -52,12 +52,12 @@ def _not_found_hint(arguments: Mapping[str, Any]) -> str:
 
 def sleeping_message(replica_id: str | None, *, offer_wake: bool) -> str:
     target = f"Replica {replica_id}" if replica_id else "The replica"
-    call = f"(replica_id={replica_id!r})" if replica_id else ""
-    retry = ", or retry this call with wake=true" if offer_wake else ""
+    retry = "Or retry this call with wake=true." if offer_wake else ""
     return (
-        f"{target} is sleeping, so its agent cannot be reached without waking it. "
-        f"Call wake_replica{call} and retry once it is active (waking takes about 10-60 s){retry}."
-    )
+        f"{target} is sleeping, so its agent cannot be reached without waking it. Call get_replica with "
+        "wake=true and retry once it is active (waking takes about 10-60 s; wait_for_replica with "
+        f"until=idle waits for it). {retry}"
+    ).strip()
 
 
 def terminal_message(replica_id: str | None, what: str = "the workspace died") -> str:

@@ -382,9 +382,13 @@ def _drop_noise_bounds(schema: dict[str, Any]) -> None:
 
 
 def _drop_nested_object_type(schema: Any, *, root: bool = True) -> None:
-    """In output schemas, a nested object with `properties` needs no `type: object` to be read as one."""
+    """In output schemas, a nested object with `properties` needs no `type: object` to be read as one, nor
+    an array with `items` its `type: array`."""
     if isinstance(schema, dict):
-        if not root and schema.get("type") == "object" and "properties" in schema:
+        if not root and (
+            (schema.get("type") == "object" and "properties" in schema)
+            or (schema.get("type") == "array" and "items" in schema)
+        ):
             del schema["type"]
         for key, value in schema.items():
             if key == "properties" and isinstance(value, dict):

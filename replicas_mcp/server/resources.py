@@ -152,7 +152,7 @@ def register_resources(server: MCPServer[Any], states: StateRegistry) -> None:
         with resource_errors(uri, secrets=state.secrets):
             item = await state.client.replicas.status(replica_id)
             if item is None or item.status in ASLEEP | TERMINAL:
-                raise ResourceError(f"{uri}: the replica is not awake; wake it with wake_replica first")
+                raise ResourceError(f"{uri}: the replica is not awake; call get_replica with wake=true first")
             content = await state.client.canvas.get(replica_id, filename)
         mime = content.mimeType or "application/octet-stream"
         if content.tooLarge:

@@ -18,8 +18,8 @@ from replicas_mcp.server.toolsets import delegation as tools_module
 
 from .helpers import FAST, event_log, repo_environment, sandbox_client, server
 
-DELEGATION_BUDGET = 4_200  # the workflow tools' share of the default toolset's 10 KB tools/list
-DELEGATION_TOOLS = ("delegate_task", "wait_for_replica", "get_replica_result", "steer_replica")
+DELEGATION_BUDGET = 3_400  # the workflow tools' share of the default toolset's 10 KB tools/list
+DELEGATION_TOOLS = ("delegate_task", "wait_for_replica", "get_replica_result")
 
 
 @pytest.fixture(autouse=True)
@@ -76,7 +76,7 @@ async def test_delegate_wait_result_steer_result(sandbox: RunningSandbox) -> Non
         assert "untrusted-data" in report["message"]  # the agent's words come fenced
         steer = await _call(
             client,
-            "steer_replica",
+            "send_replica_message",
             replica_id=rid,
             message="Now ask me [[ask: Which status code?]]",
             mode="next",

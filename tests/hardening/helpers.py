@@ -172,9 +172,7 @@ _OVERRIDES: dict[str, dict[str, Any]] = {
     "set_environment_mcp": {"transport": "http", "config": {"url": "https://mcp.example/mcp"}},
     # Delegation tools wait for agents; the hardening tests need only their first requests.
     "delegate_task": {"wait_s": 0},
-    "delegate_batch": {"wait_s": 0},
     "wait_for_replica": {"timeout_s": 1},
-    "wait_for_replicas": {"timeout_s": 1},
 }
 
 

@@ -43,6 +43,7 @@ DESTROYING: dict[str, dict[str, Any]] = {
     "edit_chat_queue": {"action": "clear"},
     "run_environment_hook": {"save": "always", "hook": "warm"},
     "remove_environment_item": {"kind": "variable", "item": "DATABASE_URL"},
+    "send_replica_message": {"mode": "replace_queue"},
 }
 
 
@@ -143,16 +144,20 @@ async def test_never_does_not_ask(sandbox: RunningSandbox) -> None:
         assert asker.asked == []
 
 
-async def test_steering_that_drops_the_queue_is_confirmed(sandbox: RunningSandbox) -> None:
+async def test_a_send_that_drops_the_queue_is_confirmed(sandbox: RunningSandbox) -> None:
     asker = Asker("decline")
     async with connected(sandbox, policy="elicit", asker=asker) as (client, world):
         before = requests(sandbox)
         dropping = {"replica_id": world.replica_id, "message": "Stop", "mode": "replace_queue"}
-        result = await call(client, "steer_replica", dropping)
+        result = await call(client, "send_replica_message", dropping)
         assert result.is_error
         assert requests(sandbox) == before
         appending = {"replica_id": world.replica_id, "message": "Also add docs", "mode": "append"}
-        assert not (await call(client, "steer_replica", appending)).is_error
+        assert not (await call(client, "send_replica_message", appending)).is_error
+        plain = {"replica_id": world.replica_id, "message": "And a changelog entry"}
+        assert not (await call(client, "send_replica_message", plain)).is_error
+        first = {"replica_id": world.replica_id, "message": "Docs first", "mode": "next"}
+        assert not (await call(client, "send_replica_message", first)).is_error
         assert len(asker.asked) == 1
 
 
@@ -167,6 +172,9 @@ async def test_calls_that_destroy_nothing_are_not_confirmed(sandbox: RunningSand
         }
         assert not (await call(client, "run_environment_hook", test_run)).is_error
         assert not (await call(client, "list_replicas", {})).is_error
+        send = {"replica_id": world.replica_id, "message": "Also add docs"}
+        assert not (await call(client, "send_replica_message", send)).is_error
+        assert not (await call(client, "send_replica_message", {**send, "mode": "next"})).is_error
         assert asker.asked == []
 
 
@@ -209,10 +217,10 @@ def test_every_listed_destructive_action_names_its_target() -> None:
     assert destructive_target("edit_chat_queue", {**args, "action": "move"}) is None
     assert "e-3" in str(destructive_target("run_environment_hook", {**args, "save": "always"}))
     assert destructive_target("run_environment_hook", {**args, "save": "no"}) is None
-    assert "r-1" in str(
-        destructive_target("steer_replica", {**args, "mode": "replace_queue"}, destructive=False)
-    )
-    assert destructive_target("steer_replica", {**args, "mode": "append"}, destructive=False) is None
+    assert "r-1" in str(destructive_target("send_replica_message", {**args, "mode": "replace_queue"}))
+    assert destructive_target("send_replica_message", {**args, "mode": "append"}) is None
+    assert destructive_target("send_replica_message", {**args, "mode": "next"}) is None
+    assert destructive_target("send_replica_message", args) is None  # a plain send never asks
     # A destructive tool added later is confirmed with a generic question, never skipped.
     assert "wipe_everything" in str(destructive_target("wipe_everything", {"x": "1"}))
     assert destructive_target("harmless", {}, destructive=False) is None

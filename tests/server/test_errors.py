@@ -17,7 +17,7 @@ from .helpers import call_error, connect, new_replica
         (
             e.WorkspaceSleepingError("asleep", status=409),
             {"replica_id": "r1", "wake": False},
-            ["wake_replica", "wake=true"],
+            ["get_replica with wake=true", "retry this call with wake=true"],
         ),
         (
             e.WorkspaceErrorStateError("dead", status=409),

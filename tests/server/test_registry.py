@@ -29,7 +29,6 @@ DEFAULT = [
     "create_replica",
     "send_replica_message",
     "read_replica_history",
-    "wake_replica",
     "delete_replica",
 ]
 

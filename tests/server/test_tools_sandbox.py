@@ -90,13 +90,29 @@ async def test_replicas_toolset(sandbox: RunningSandbox, mode: str) -> None:
         asleep = data(await _call(client, "get_replica", {"replica_id": rid}))
         assert asleep["status"] == "sleeping"
         assert "wake" in asleep["note"]
+        assert "get_replica with wake=true" in asleep["note"]
         message = await call_error(client, "read_replica_history", {"replica_id": rid})
         assert "sleeping" in message
-        assert "wake_replica" in message
-        assert "wake=true" in message
-        woken = data(await _call(client, "wake_replica", {"replica_id": rid, "wait": True}))
-        assert woken["status"] == "active"
-        assert data(await _call(client, "wake_replica", {"replica_id": rid}))["note"] == "Already awake."
+        assert "get_replica with wake=true" in message
+        waking = data(await _call(client, "get_replica", {"replica_id": rid, "wake": True}))
+        assert waking["status"] == "waking"
+        assert "get_replica again" in waking["note"]
+        assert "wait_for_replica" in waking["note"]
+
+        async def active() -> bool:
+            listed = data(await call(client, "list_replicas"))["replicas"]
+            return any(r["id"] == rid and r["status"] == "active" for r in listed)
+
+        await eventually(active, timeout=30)
+        awake = data(await _call(client, "get_replica", {"replica_id": rid, "wake": True}))
+        assert awake["status"] == "active"
+        assert "note" not in awake
+
+        await force_status(sandbox, rid, "error")
+        dead = data(await _call(client, "get_replica", {"replica_id": rid, "wake": True}))
+        assert dead["status"] == "error"
+        assert "Terminal" in dead["note"]
+        assert "cannot be woken" in dead["note"]
 
         done = data(await _call(client, "delete_replica", {"replica_id": rid}))
         assert rid in done["message"]
@@ -180,6 +196,32 @@ async def test_chats_toolset(sandbox: RunningSandbox, mode: str) -> None:
         await _call(client, "delete_chat", {"replica_id": rid, "chat_id": second["id"]})
         remaining = data(await call(client, "list_chats", {"replica_id": rid}))["chats"]
         assert second["id"] not in [c["id"] for c in remaining]
+
+
+async def test_send_modes_steer_through_the_queue(sandbox: RunningSandbox) -> None:
+    """send_replica_message(mode=next) jumps the queue; mode=replace_queue drops it, and says how much."""
+    async with connect(sandbox, toolsets=("chats", "replicas")) as client:
+        rid = await new_replica(client, "steered")
+        await wait_idle(client, rid)
+        main_chat = data(await call(client, "list_chats", {"replica_id": rid}))["chats"][0]["id"]
+        await call(client, "send_replica_message", {"replica_id": rid, "message": "Refactor [[slow:60]]"})
+        for n in range(2):
+            await call(client, "send_replica_message", {"replica_id": rid, "message": f"then {n}"})
+
+        def send(message: str, mode: str) -> dict[str, Any]:
+            return {"replica_id": rid, "message": message, "mode": mode}
+
+        first = data(await call(client, "send_replica_message", send("do this first", "next")))
+        assert (first["status"], first["position"], first["chat_id"]) == ("queued", 1, main_chat)
+        assert "dropped" not in first
+        queue = data(await call(client, "get_chat_queue", {"replica_id": rid, "chat_id": main_chat}))
+        assert [m["message"] for m in queue["queue"]] == ["do this first", "then 0", "then 1"]
+
+        only = data(await call(client, "send_replica_message", send("only this", "replace_queue")))
+        assert (only["status"], only["position"], only["dropped"]) == ("queued", 1, 3)
+        assert "Dropped 3 queued message(s)" in only["note"]
+        queue = data(await call(client, "get_chat_queue", {"replica_id": rid, "chat_id": main_chat}))
+        assert [m["message"] for m in queue["queue"]] == ["only this"]
 
 
 async def test_canvas_and_hooks_toolsets(sandbox: RunningSandbox) -> None:

@@ -5,8 +5,9 @@ workflow call, a compact result out. Waits report progress as events arrive, so 
 timeout on progress keep waiting; every wait is bounded (≤ 55 s) and returns a cursor to resume from.
 Text the remote agent wrote is fenced as untrusted.
 
-Four tools, kept small for the default toolset's tools/list budget: `delegate_task` takes one task or a
+Three tools, kept small for the default toolset's tools/list budget: `delegate_task` takes one task or a
 list (fan-out), `wait_for_replica` one replica or several (join, any|all); results are a row per replica.
+Steering a busy agent is `send_replica_message(mode=next|replace_queue)` (toolsets/replicas.py).
 """
 
 from __future__ import annotations
@@ -133,8 +134,8 @@ def _row(outcome: d.WaitOutcome, kind: type[R], **extra: Any) -> R:
 
 
 _NEXT = {
-    "waiting_for_input": "The agent asked something: answer with steer_replica.",
-    "sleeping": "Asleep: get_replica_result reports what it did; steer_replica wakes it with a new message.",
+    "waiting_for_input": "The agent asked something: answer with send_replica_message.",
+    "sleeping": "Asleep: get_replica_result reports what it did; send_replica_message wakes it.",
     "archived": "Archived: get_replica_result reports what it did.",
     "error": "Terminal error: get_replica_result shows it; delete_replica, then delegate again.",
     "deleted": "The replica no longer exists.",
@@ -254,12 +255,6 @@ def _report_result(report: d.Report) -> ReportResult:
     return result
 
 
-class SteerResult(ToolResult):
-    status: str  # sent | queued | waking
-    chat_id: str | None = None
-    note: str  # where the message stands (queue position, dropped messages) and what to do next
-
-
 # --- helpers ------------------------------------------------------------------------------------------
 
 
@@ -332,10 +327,10 @@ async def delegate_task(
 
 def _after_report(report: ReportResult) -> str:
     if report.outcome == "completed":
-        return "Review the PRs; steer_replica for follow-ups, delete_replica when finished."
+        return "Review the PRs; send_replica_message for follow-ups, delete_replica when finished."
     if report.outcome == "waiting_for_input":
         return _NEXT["waiting_for_input"]
-    return _NEXT.get(report._status, "steer_replica to correct it, then wait_for_replica.")
+    return _NEXT.get(report._status, "send_replica_message to correct it, then wait_for_replica.")
 
 
 def _launch_row(row: d.Launched) -> Launch:
@@ -419,7 +414,7 @@ async def wait_for_replica(
     finished = sum(row.done for row in rows)
     done = finished == len(rows) or (mode == "any" and finished > 0)
     step = (
-        "Done: get_replica_result for the reports; answer questions with steer_replica."
+        "Done: get_replica_result for the reports; answer questions with send_replica_message."
         if done
         else "Not done yet: call wait_for_replica again with these cursors."
     )
@@ -431,32 +426,3 @@ async def get_replica_result(ctx: ToolContext, replica_id: str, chat_id: str | N
     """Hand-off report: outcome, final message, PRs, diff stats, canvas, errors, questions. Never wakes
     the replica."""
     return await _report(ctx, replica_id, chat_id)
-
-
-@tools.tool(title="Steer a replica", read_only=False)
-async def steer_replica(
-    ctx: ToolContext,
-    replica_id: str,
-    message: Text,
-    mode: Annotated[
-        d.SteerMode, Field(description="Queue it last, first, or alone (clears queue)")
-    ] = "append",
-    chat_id: str | None = None,
-) -> SteerResult:
-    """Correct or answer a (busy) agent through its queue; wakes a sleeping replica. Then
-    wait_for_replica."""
-    steered = await d.steer(client_of(ctx), replica_id, message, mode=mode, chat_id=chat_id)
-    if steered.status == "queued":
-        ahead = " and the messages ahead of it" if (steered.position or 0) > 1 else ""
-        where = f"Queued at position {steered.position}: it runs after the current turn{ahead}."
-    else:
-        where = {
-            "sent": "The agent is working on it now.",
-            "waking": "The replica is waking; the message runs once it is ready.",
-        }.get(steered.status, "Accepted.")
-    dropped = f"Dropped {steered.removed} queued message(s)." if steered.removed else None
-    return SteerResult(
-        status=steered.status,
-        chat_id=steered.chat_id,
-        note=" ".join(filter(None, [where, dropped, steered.note, "Follow it with wait_for_replica."])),
-    )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
+from replicas_mcp.client.errors import WorkspaceSleepingError
+from replicas_mcp.delegation.steering import SteerMode, steer
 from replicas_mcp.server.args import OptionalChatId, ReplicaId, Wake
 from replicas_mcp.server.liveness import ASLEEP, TERMINAL, ensure_awake, lookup
 from replicas_mcp.server.paging import DEFAULT_MAX_CHARS, MaxChars, Offset, page_text
@@ -32,6 +35,10 @@ Message = Annotated[
 ]
 
 HISTORY_PAGE_EVENTS = 50
+WAKING = (
+    "Waking (10-60 s): chats and diffs are not readable yet. Call get_replica again in 10-60 s, or "
+    "wait_for_replica with until=idle to wait until it is ready."
+)
 
 
 # --- results ------------------------------------------------------------------------------------------
@@ -77,7 +84,6 @@ class ReplicaView(ToolResult):
     id: str
     name: str
     status: str
-    coding_agent: str | None = None
     repos: list[RepoState] = Field(default_factory=list)
     chats: list[ChatSummary] = Field(default_factory=list)
     note: str | None = None
@@ -92,9 +98,10 @@ class CreatedReplica(ToolResult):
 
 
 class MessageSent(ToolResult):
-    status: str
+    status: str  # sent | queued | waking
     chat_id: str | None = None
-    position: int | None = None
+    position: int | None = None  # 1-based place in the queue, when queued
+    dropped: int | None = None  # replace_queue: queued messages removed
     note: str
 
 
@@ -112,11 +119,6 @@ class History(ToolResult):
             else ""
         )
         return f"{self.transcript}{more}"
-
-
-class WakeResult(ToolResult):
-    status: str
-    note: str
 
 
 # --- tools --------------------------------------------------------------------------------------------
@@ -151,9 +153,7 @@ async def list_environments(ctx: ToolContext) -> EnvironmentList:
 @tools.tool(title="List replicas", read_only=True)
 async def list_replicas(
     ctx: ToolContext,
-    status: Annotated[
-        Literal["active", "sleeping", "preparing", "error"] | None, Field(description="Filter")
-    ] = None,
+    status: Literal["active", "sleeping", "preparing", "error"] | None = None,
     page: Annotated[int, Field(ge=1)] = 1,
     limit: Annotated[int, Field(ge=1, le=100)] = 20,
 ) -> ReplicaList:
@@ -176,26 +176,33 @@ async def get_replica(
     offset: Offset = 0,
 ) -> ReplicaView:
     """Status, chats (busy or idle), branches, PRs, diff stats and, with include_diff, the diff. Asleep:
-    list status only, unless wake=true."""
+    list status only; wake=true wakes it (then wait_for_replica until=idle)."""
     client = client_of(ctx)
     item = await lookup(client, replica_id)
-    if item.status in ASLEEP | TERMINAL and not (wake and item.status in ASLEEP):
-        note = (
-            "Terminal error state: cannot be woken; delete_replica and create a new one."
-            if item.status in TERMINAL
-            else "Sleeping: chats and diffs need it awake. Pass wake=true or call wake_replica."
-        )
+    if item.status in ASLEEP | TERMINAL:
         repos = [
             RepoState(name=repo.name, prs=[pr.url for pr in item.pull_requests if pr.repository == repo.name])
             for repo in item.repositories
         ]
-        return ReplicaView(id=item.id, name=item.name, status=item.status, repos=repos, note=note)
+        view = ReplicaView(id=item.id, name=item.name, status=item.status, repos=repos)
+        if item.status in TERMINAL:
+            view.note = "Terminal error state: it cannot be woken. delete_replica, then create a new one."
+        elif not wake:
+            view.note = (
+                f"{item.status.capitalize()}: chats and diffs need it awake. Call get_replica with wake=true "
+                "(10-60 s, billed); send_replica_message also wakes it."
+            )
+        else:
+            with contextlib.suppress(WorkspaceSleepingError):  # some deployments say so while waking
+                await client.replicas.wake(replica_id)
+            view.status = "waking"
+            view.note = WAKING
+        return view
     details = await client.replicas.get(replica_id, include=("diffs",) if include_diff else ())
     view = ReplicaView(
         id=details.id,
         name=details.name,
         status=details.status,
-        coding_agent=details.coding_agent,
         repos=[
             RepoState(
                 name=status.repository,
@@ -209,7 +216,8 @@ async def get_replica(
         chats=[chat_summary(chat) for chat in details.chats],
     )
     if details.waking:
-        view.note = "Waking up: details are partial; check again in 30-90 s."
+        view.status = "waking"
+        view.note = WAKING
     if include_diff:
         diff = "\n".join(
             f"# {status.repository}\n{status.git_diff.full_diff}"
@@ -251,28 +259,37 @@ async def create_replica(
     )
 
 
-@tools.tool(title="Send replica message", read_only=False, destructive=False, idempotent=False)
+@tools.tool(title="Send replica message", read_only=False, destructive=True, idempotent=False)
 async def send_replica_message(
     ctx: ToolContext,
     replica_id: ReplicaId,
     message: Message,
     chat_id: OptionalChatId = None,
     thinking_level: Thinking | None = None,
+    mode: Annotated[
+        SteerMode, Field(description="Queue it last; next: first; replace_queue: drop the queue first")
+    ] = "append",
 ) -> MessageSent:
-    """Send the agent a follow-up; wakes a sleeping replica, queued while busy. Next: read_replica_history."""
-    result = await client_of(ctx).replicas.send_message(
-        replica_id, message, chat_id=chat_id, thinking_level=thinking_level
+    """Follow up, answer or correct the agent; wakes a sleeping replica, queued while busy. Returns
+    status, queue position. Next: wait_for_replica."""
+    sent = await steer(
+        client_of(ctx), replica_id, message, mode=mode, chat_id=chat_id, thinking_level=thinking_level
     )
-    notes = {
-        "sent": "The agent is working on it.",
-        "queued": f"The agent is busy; queued at position {result.position}.",
-        "waking": "The replica is waking; the message is delivered when it is ready.",
-    }
+    if sent.status == "queued":
+        ahead = " and the messages ahead of it" if (sent.position or 0) > 1 else ""
+        where = f"The agent is busy; queued at position {sent.position}, after the current turn{ahead}."
+    else:
+        where = {
+            "sent": "The agent is working on it.",
+            "waking": "The replica is waking; the message runs once it is ready.",
+        }.get(sent.status, "Accepted.")
+    dropped = f"Dropped {sent.removed} queued message(s)." if sent.removed else None
     return MessageSent(
-        status=result.status,
-        chat_id=result.chat_id,
-        position=result.position,
-        note=notes.get(result.status, "Accepted.") + " Read the reply with read_replica_history.",
+        status=sent.status,
+        chat_id=sent.chat_id,
+        position=sent.position,
+        dropped=sent.removed if mode == "replace_queue" else None,
+        note=" ".join(filter(None, [where, dropped, sent.note, "Follow it with wait_for_replica."])),
     )
 
 
@@ -282,7 +299,7 @@ async def read_replica_history(
     replica_id: ReplicaId,
     chat_id: OptionalChatId = None,
     max_chars: MaxChars = DEFAULT_MAX_CHARS,
-    offset: Annotated[int, Field(ge=0, description="From next_offset (events back from the newest)")] = 0,
+    offset: Offset = 0,
     wake: Wake = False,
 ) -> History:
     """The agent's conversation as a transcript: the newest events that fit max_chars; older via
@@ -311,24 +328,6 @@ async def read_replica_history(
         total=page.total,
         next_offset=shown_until if shown_until < page.total else None,
     )
-
-
-@tools.tool(title="Wake replica", read_only=False, destructive=False, idempotent=True)
-async def wake_replica(
-    ctx: ToolContext,
-    replica_id: ReplicaId,
-    wait: Annotated[bool, Field(description="Wait (≤ 90 s) until active")] = False,
-) -> WakeResult:
-    """Wake a sleeping replica (10-60 s, billed) for reads. Not needed before send_replica_message."""
-    client = client_of(ctx)
-    item = await lookup(client, replica_id)
-    if item.status == "active":
-        return WakeResult(status=item.status, note="Already awake.")
-    if wait:
-        item = await client.replicas.wake_and_wait(replica_id, timeout=90)
-        return WakeResult(status=item.status, note="Awake: reads work now.")
-    await client.replicas.wake(replica_id)
-    return WakeResult(status="waking", note="Waking; call get_replica in 30 s to see it active.")
 
 
 @tools.tool(title="Delete replica", read_only=False, destructive=True, idempotent=True)
