@@ -23,7 +23,13 @@ import httpx2
 import stamina
 from pydantic import SecretStr
 
-from replicas_mcp.client._redact import MASK, install_log_redaction, redact_text, register_secret
+from replicas_mcp.client._redact import (
+    MASK,
+    install_log_redaction,
+    redact_text,
+    register_secret,
+    register_transient_secret,
+)
 from replicas_mcp.client._retry import RetryPolicy
 from replicas_mcp.client.errors import (
     APIStatusError,
@@ -205,7 +211,12 @@ class HttpCore:
         self._api_key = api_key
         self.policy = policy
         self._owns_client = owns_client
-        register_secret(api_key.get_secret_value())
+        # Keys the built-in pattern masks (`sk_replicas_…`) are not registered. Others are: the owning
+        # client's for the life of the process, a view's (one per caller) in a bounded recent-keys list.
+        if owns_client:
+            register_secret(api_key.get_secret_value())
+        else:
+            register_transient_secret(api_key.get_secret_value())
 
     @classmethod
     def create(

@@ -2,8 +2,11 @@
 
 Replicas API keys look like `sk_replicas_…` and webhook secrets like `whsec_…`; both are masked wherever
 they appear, as is the value of any `Authorization` header. Keys that do not follow the prefix
-convention (tests, other deployments) are registered with `register_secret` by the client that holds
-them, so they are masked too.
+convention (tests, other deployments) are registered by the client that holds them, so they are masked
+too: a client's own key with `register_secret` (kept for the life of the process), a per-caller view's key
+(`with_api_key`) with `register_transient_secret`, which keeps only the most recent
+`MAX_TRANSIENT_SECRETS` such keys. Keys the pattern already masks are never registered, so a server
+serving many callers' `sk_replicas_…` keys keeps none of them here.
 """
 
 from __future__ import annotations
@@ -11,15 +14,18 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 
 __all__ = [
     "MASK",
     "RedactingFilter",
+    "covered_by_pattern",
     "install_log_redaction",
     "redact_headers",
     "redact_text",
     "register_secret",
+    "register_transient_secret",
 ]
 
 MASK = "***"
@@ -29,20 +35,61 @@ _AUTH_PATTERN = re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(bearer\s+
 _BEARER_PATTERN = re.compile(r"(?i)(bearer\s+)[^\s'\",}]+")
 
 _lock = threading.Lock()
-# Secrets that do not match the prefix patterns; kept sorted longest-first so overlaps mask fully.
+# Secrets that do not match the prefix patterns, registered for the life of the process.
 _registered: list[str] = []
+# Per-caller keys that do not match the prefix patterns, most recently used last; at most
+# MAX_TRANSIENT_SECRETS, the least recently used dropped first.
+MAX_TRANSIENT_SECRETS = 64
+_transient: OrderedDict[str, None] = OrderedDict()
+# Both, longest first so overlapping secrets mask fully; replaced (never mutated) under the lock.
+_masked: tuple[str, ...] = ()
 # Shorter than this, a "secret" would mask ordinary words in messages.
 _MIN_REGISTERED_LENGTH = 8
 
 
+def covered_by_pattern(secret: str) -> bool:
+    """True if the built-in pattern masks the whole of `secret` wherever it appears (`sk_replicas_…`,
+    `whsec_…`): registering it would add nothing."""
+    return _TOKEN_PATTERN.fullmatch(secret) is not None
+
+
+def _needs_registering(secret: str) -> bool:
+    return len(secret) >= _MIN_REGISTERED_LENGTH and not covered_by_pattern(secret)
+
+
+def _refresh() -> None:
+    global _masked
+    _masked = tuple(sorted({*_registered, *_transient}, key=len, reverse=True))
+
+
 def register_secret(secret: str) -> None:
-    """Mask this exact value in all future redactions (process-wide)."""
-    if len(secret) < _MIN_REGISTERED_LENGTH:
+    """Mask this exact value in all future redactions (process-wide, for the life of the process)."""
+    if not _needs_registering(secret):
         return
     with _lock:
         if secret not in _registered:
             _registered.append(secret)
-            _registered.sort(key=len, reverse=True)
+            _refresh()
+
+
+def register_transient_secret(secret: str) -> None:
+    """Mask this value while it is among the `MAX_TRANSIENT_SECRETS` most recently registered transient
+    secrets (a caller's key, registered again on each use). Memory stays bounded however many callers come."""
+    if not _needs_registering(secret):
+        return
+    with _lock:
+        if secret in _transient:
+            _transient.move_to_end(secret)
+            return
+        _transient[secret] = None
+        while len(_transient) > MAX_TRANSIENT_SECRETS:
+            _transient.popitem(last=False)
+        _refresh()
+
+
+def registered_count() -> tuple[int, int]:
+    """How many secrets are registered: (for the process's life, transient). For tests and diagnostics."""
+    return len(_registered), len(_transient)
 
 
 def redact_text(text: str) -> str:
@@ -50,7 +97,7 @@ def redact_text(text: str) -> str:
     text = _TOKEN_PATTERN.sub(lambda m: m.group(1) + MASK, text)
     text = _AUTH_PATTERN.sub(lambda m: m.group(1) + (m.group(2) or "") + MASK, text)
     text = _BEARER_PATTERN.sub(lambda m: m.group(1) + MASK, text)
-    for secret in _registered:
+    for secret in _masked:
         if secret in text:
             text = text.replace(secret, MASK)
     return text

@@ -147,3 +147,34 @@ def test_client_package_never_imports_mcp() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_caller_keys_do_not_accumulate_in_the_redaction_list() -> None:
+    """`with_api_key` (one view per caller, per request in byo-key mode) must not grow the process-wide list.
+
+    Keys the built-in pattern masks are never registered; other keys are kept in a bounded recent-keys list,
+    while a client's own key stays registered for good.
+    """
+    from replicas_mcp.client import _redact
+
+    own_key = "own-key-for-life-0123456789abcdef"
+    client = ReplicasClient(api_key=own_key, base_url=BASE_URL)
+    permanent, transient = _redact.registered_count()
+
+    for n in range(500):  # many callers with well-formed keys: nothing registered, yet every one masked
+        key = f"sk_replicas_caller{n:04d}_abcdefgh"
+        view = client.with_api_key(key)
+        assert _redact.registered_count() == (permanent, transient)
+        assert key not in redact_text(f"upstream said {key}")
+        assert key not in repr(view)
+
+    odd_keys = [f"odd-caller-key-{n:04d}-0123456789" for n in range(_redact.MAX_TRANSIENT_SECRETS * 3)]
+    for key in odd_keys:
+        client.with_api_key(key)
+        assert key not in redact_text(f"echo {key}")  # masked while in use
+        assert _redact.registered_count()[1] <= _redact.MAX_TRANSIENT_SECRETS
+    assert _redact.registered_count()[0] == permanent
+    assert odd_keys[0] in redact_text(f"echo {odd_keys[0]}")  # long gone: no longer held
+    client.with_api_key(odd_keys[-1])  # a key in use again is kept (most recent), not re-added
+    assert _redact.registered_count()[1] == _redact.MAX_TRANSIENT_SECRETS
+    assert own_key not in redact_text(f"echo {own_key}")  # the client's own key is never evicted
