@@ -236,7 +236,7 @@ async def delete_replica(request: Request) -> Response:
     return _ok({"success": True})
 
 
-async def wake_replica(request: Request) -> Response:
+async def wake(request: Request) -> Response:
     workspaces = workspaces_of(request)
     replica = workspaces.get(request.path_params["id"])
     started = workspaces.wake(replica)
@@ -356,7 +356,7 @@ def replica_routes() -> list[BaseRoute]:
         Route("/v1/replica", create_replica, methods=["POST"]),
         Route(base, get_replica, methods=["GET"]),
         Route(base, delete_replica, methods=["DELETE"]),
-        Route(base + "/wake", wake_replica, methods=["POST"]),
+        Route(base + "/wake", wake, methods=["POST"]),
         Route(base + "/messages", send_message, methods=["POST"]),
         Route(base + "/chats", list_chats, methods=["GET"]),
         Route(base + "/chats", create_chat, methods=["POST"]),
