@@ -1,0 +1,52 @@
+"""The README's tool table is the registry's: every tool, in tools/list order, with its annotations.
+
+Regenerate the table with `python tests/test_readme.py` and paste it between the README's markers.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from replicas_mcp.server.registry import TOOLSETS, ToolSpec, all_tools
+
+README = Path(__file__).parents[1] / "README.md"
+START, END = "<!-- tools-table:start -->", "<!-- tools-table:end -->"
+
+
+def _summary(spec: ToolSpec) -> str:
+    """The description's first sentence, on one line."""
+    text = " ".join(spec.description.split())
+    match = re.match(r"(.+?(?<!e\.g)(?<!i\.e)[.!?])(\s|$)", text)
+    return (match.group(1) if match else text).replace("|", "\\|")
+
+
+def _hints(spec: ToolSpec) -> str:
+    if spec.read_only:
+        return "read-only"
+    words = ["destructive" if spec.destructive else "writes"]
+    if spec.idempotent:
+        words.append("idempotent")
+    return ", ".join(words)
+
+
+def render_tools_table() -> str:
+    lines: list[str] = []
+    specs = all_tools()
+    for toolset, about in TOOLSETS.items():
+        members = [spec for spec in specs if spec.toolset == toolset]
+        lines += ["", f"**`{toolset}`**: {about}", "", "| Tool | What it does | Hints |", "|---|---|---|"]
+        lines += [f"| `{spec.name}` | {_summary(spec)} | {_hints(spec)} |" for spec in members]
+    return "\n".join(lines[1:])
+
+
+def test_the_readme_lists_every_tool_as_the_registry_declares_it() -> None:
+    text = README.read_text(encoding="utf-8")
+    assert START in text, "the README lost its tools-table start marker"
+    assert END in text, "the README lost its tools-table end marker"
+    table = text.split(START, 1)[1].split(END, 1)[0].strip()
+    assert table == render_tools_table(), "README tool table is stale: run `python tests/test_readme.py`"
+
+
+if __name__ == "__main__":
+    print(render_tools_table())
