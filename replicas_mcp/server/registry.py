@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 
 # Toolsets, in the order they are documented; `all` selects every one of them.
 TOOLSETS: dict[str, str] = {
-    "replicas": "Delegate and wait; workspaces: list, inspect, create, message, read history, delete (default).",
+    "replicas": "Delegate and wait; workspaces: list, inspect, create, message, history, delete (default).",
     "chats": "Chats inside a replica and their message queues.",
     "canvas": "Files the agent drops into a replica's canvas.",
     "hooks": "Warm/start hook logs of a replica.",
