@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver import RequestStateSecurity
-from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
+from mcp.server.subscriptions import ListenHandler
 from mcp.types import (
     EmptyResult,
     SubscribeRequestParams,
@@ -21,7 +21,13 @@ from mcp.types import (
 
 from replicas_mcp import __version__
 from replicas_mcp.config import Settings
-from replicas_mcp.server.auth import BYO_KEY_PLACEHOLDER, CallerKeyClient, server_auth_options
+from replicas_mcp.server.auth import (
+    BYO_KEY_PLACEHOLDER,
+    CallerKeyClient,
+    caller_view,
+    current_caller,
+    server_auth_options,
+)
 from replicas_mcp.server.confirm import confirming
 from replicas_mcp.server.input_guard import harden_tool
 from replicas_mcp.server.log_redaction import install_log_redaction
@@ -29,7 +35,7 @@ from replicas_mcp.server.prompts import register_prompts
 from replicas_mcp.server.registry import ToolSelection, build_tools, select_tools
 from replicas_mcp.server.resources import StateRegistry, register_resources
 from replicas_mcp.server.state import AppState
-from replicas_mcp.server.watcher import ReplicaWatcher
+from replicas_mcp.server.watcher import CallerBus, ReplicaWatcher
 from replicas_mcp.server.webhook_receiver import register_webhook_receiver
 
 if TYPE_CHECKING:
@@ -66,7 +72,7 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
     install_log_redaction()  # every log record of the process, whichever library logs it
     # Destructive tools ask the user first (per --confirm-destructive); every tool's arguments are strict.
     specs = [confirming(spec, settings.confirm_destructive) for spec in select_tools(selection_of(settings))]
-    bus = InMemorySubscriptionBus()
+    bus = CallerBus(current_caller)  # listen streams belong to their caller (byo-key: one per key)
     states = StateRegistry()
     secrets = tuple(s for s in [settings.api_key.get_secret_value() if settings.api_key else None] if s)
 
@@ -83,7 +89,7 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
             if settings.auth == "byo-key":
                 api = CallerKeyClient(api)
             tasks = await stack.enter_async_context(anyio.create_task_group())
-            watcher = ReplicaWatcher(api, bus, tasks, poll_interval=settings.watch_poll_interval)
+            watcher = ReplicaWatcher(bus, tasks, poll_interval=settings.watch_poll_interval)
             state = AppState(client=api, settings=settings, watcher=watcher, secrets=secrets)
             states.push(state)
             try:
@@ -109,7 +115,7 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
     if settings.webhook_secret is not None:
 
         async def notify(replica_id: str) -> None:
-            await states.current().watcher.notify(replica_id)
+            await states.current().watcher.notify_subscribers(replica_id)
 
         register_webhook_receiver(server, settings.webhook_secret.get_secret_value(), notify)
     register_resources(server, states)
@@ -118,12 +124,14 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
     return server
 
 
-def _serve_live_status(server: MCPServer[AppState], bus: InMemorySubscriptionBus) -> None:
+def _serve_live_status(server: MCPServer[AppState], bus: CallerBus) -> None:
     """Start the replica watcher for what clients subscribe to, in both protocol eras.
 
     2026-07-28 `subscriptions/listen` is served by the SDK's `ListenHandler`, wrapped here so the URIs a
     stream asks for are watched while it is open. Legacy `resources/subscribe` has no `MCPServer` API; the
     handlers go on the low-level server (the documented workaround), which also advertises `subscribe`.
+    Both watch as the request's caller (`current_caller`, `caller_view`): in byo-key mode each caller's
+    watch uses that caller's key and notifies only that caller's streams and sessions.
     """
     listen = ListenHandler(bus)
     lowlevel = server._lowlevel_server
@@ -132,7 +140,8 @@ def _serve_live_status(server: MCPServer[AppState], bus: InMemorySubscriptionBus
         ctx: ServerRequestContext[AppState, Any], params: SubscriptionsListenRequestParams
     ) -> SubscriptionsListenResult:
         uris = params.notifications.resource_subscriptions or []
-        acquired = ctx.lifespan_context.watcher.acquire(uris)
+        state = ctx.lifespan_context
+        acquired = state.watcher.acquire(uris, current_caller(), caller_view(state.client))
         try:
             return await listen(ctx, params)
         finally:
@@ -141,13 +150,15 @@ def _serve_live_status(server: MCPServer[AppState], bus: InMemorySubscriptionBus
     async def on_subscribe(
         ctx: ServerRequestContext[AppState, Any], params: SubscribeRequestParams
     ) -> EmptyResult:
-        ctx.lifespan_context.watcher.subscribe_session(str(params.uri), ctx.session)
+        state = ctx.lifespan_context
+        caller, view = current_caller(), caller_view(state.client)
+        state.watcher.subscribe_session(str(params.uri), ctx.session, caller, view)
         return EmptyResult()
 
     async def on_unsubscribe(
         ctx: ServerRequestContext[AppState, Any], params: UnsubscribeRequestParams
     ) -> EmptyResult:
-        ctx.lifespan_context.watcher.unsubscribe_session(str(params.uri), ctx.session)
+        ctx.lifespan_context.watcher.unsubscribe_session(str(params.uri), ctx.session, current_caller())
         return EmptyResult()
 
     lowlevel.add_request_handler("subscriptions/listen", SubscriptionsListenRequestParams, on_listen)

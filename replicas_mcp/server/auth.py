@@ -39,6 +39,7 @@ from replicas_mcp.client import DEFAULT_BASE_URL, ReplicasClient
 from replicas_mcp.client.errors import ConfigurationError
 from replicas_mcp.config import Settings
 from replicas_mcp.server.log_redaction import register_secret
+from replicas_mcp.server.watcher import SERVER_CALLER
 
 AuthMode = Literal["server-key", "byo-key"]
 AUTH_MODES: tuple[str, ...] = get_args(AuthMode)
@@ -206,6 +207,21 @@ def caller_client(base: ReplicasClient) -> ReplicasClient:
             "as its bearer token"
         )
     return base.with_api_key(token.token)
+
+
+def current_caller() -> str:
+    """Who the current request acts for: the keyed fingerprint of its byo-key bearer key, else (server-key
+    mode, stdio, in-memory, outside a request) the one identity `SERVER_CALLER`."""
+    token = get_access_token()
+    return token.subject if token is not None and token.subject else SERVER_CALLER
+
+
+def caller_view(client: ReplicasClient) -> ReplicasClient:
+    """The client to act with for the current request's caller, to keep beyond the request (a watch): in
+    byo-key mode a view bound to this caller's key, otherwise `client` itself."""
+    if isinstance(client, CallerKeyClient):
+        return caller_client(object.__getattribute__(client, "_base"))
+    return client
 
 
 class CallerKeyClient(ReplicasClient):

@@ -1,24 +1,31 @@
-"""Live status: one upstream watch per watched replica, fanned out to every subscriber.
+"""Live status: one upstream watch per (caller, watched replica), fanned out to that caller's subscribers.
 
-A subscriber is a 2026-07-28 `subscriptions/listen` stream (through the `SubscriptionBus`) or a legacy
-session that sent `resources/subscribe` (notified through that session). However many subscribe to a
-replica's URIs, the replica is watched once: while it is awake, through its SSE event stream; while it is
-not (preparing, sleeping, or its stream closed), by checking its status through the list endpoint every
-`poll_interval` seconds, which never wakes it. Subscribers get `notifications/resources/updated` for
-`replicas://replicas/{id}` and `.../history` when the status or the agent's turn state changes.
+A subscriber is a 2026-07-28 `subscriptions/listen` stream (through the `CallerBus`) or a legacy session
+that sent `resources/subscribe` (notified through that session). Watches are keyed by caller: the constant
+`SERVER_CALLER` in server-key mode (stdio, in-memory, HTTP with the server's key), so however many subscribe
+to a replica's URIs it is watched once; in `--auth byo-key` mode the keyed fingerprint of the caller's key
+(`auth.current_caller`), so each caller's watch runs with that caller's own client view, a caller who cannot
+see the replica ends only their own watch, and notifications reach only the subscribers of the caller whose
+key drove them (resource URIs are the same strings for everyone, so they cannot route by themselves).
+
+A replica is watched while it is awake through its SSE event stream; while it is not (preparing, sleeping, or
+its stream closed), by checking its status through the list endpoint every `poll_interval` seconds, which
+never wakes it. Subscribers get `notifications/resources/updated` for `replicas://replicas/{id}` and
+`.../history` when the status or the agent's turn state changes.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.lowlevel
 from anyio.abc import TaskGroup
-from mcp.server.subscriptions import ResourceUpdated, SubscriptionBus
+from mcp.server.subscriptions import ResourceUpdated, ServerEvent
 
 from replicas_mcp.client.errors import ReplicasError
 
@@ -43,6 +50,9 @@ NOTIFYING_EVENTS = frozenset(
 )
 STREAMABLE = frozenset({"active"})
 _REPLICA_URI = re.compile(r"^replicas://replicas/([^/?#]+)(?:/history)?$")
+# Who every caller is in server-key mode: one identity, one view of the API (the server's key).
+SERVER_CALLER = "server-key"
+WatchKey = tuple[str, str]  # (caller, replica id)
 
 
 def replica_uri(replica_id: str) -> str:
@@ -59,126 +69,182 @@ def watched_replica(uri: str) -> str | None:
     return match.group(1) if match else None
 
 
+class CallerBus:
+    """A `SubscriptionBus` whose listeners belong to the caller that opened them.
+
+    `subscribe` is called by the SDK's `ListenHandler` inside the `subscriptions/listen` request, so the
+    caller is read from that request (`caller_of`). `publish_to(caller, event)` reaches only that caller's
+    listen streams; `publish` (the SDK's `ctx.notify_*`) still reaches every stream.
+    """
+
+    def __init__(self, caller_of: Callable[[], str]) -> None:
+        self._caller_of = caller_of
+        self._listeners: dict[object, tuple[str, Callable[[ServerEvent], None]]] = {}
+
+    def subscribe(self, listener: Callable[[ServerEvent], None]) -> Callable[[], None]:
+        token = object()
+        self._listeners[token] = (self._caller_of(), listener)
+
+        def unsubscribe() -> None:
+            self._listeners.pop(token, None)
+
+        return unsubscribe
+
+    async def publish(self, event: ServerEvent) -> None:
+        await self._deliver(event, None)
+
+    async def publish_to(self, caller: str, event: ServerEvent) -> None:
+        await self._deliver(event, caller)
+
+    async def _deliver(self, event: ServerEvent, caller: str | None) -> None:
+        for owner, listener in list(self._listeners.values()):
+            if caller is not None and owner != caller:
+                continue
+            try:
+                listener(event)
+            except Exception:  # one bad listener must not starve the others
+                logger.exception("subscription listener raised; continuing")
+        await anyio.lowlevel.checkpoint()  # let listen streams drain between bursts of events
+
+
 @dataclass
 class _Watch:
+    client: ReplicasClient  # the caller's view of the API: every upstream call of this watch uses it
     users: int = 0
+    # The caller's key has been seen to reach the replica (its status was found): only then do events that
+    # do not come from this watch (webhooks) reach this caller.
+    visible: bool = False
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
 
 
 class ReplicaWatcher:
-    """Reference-counted watches, one task per replica, all in the lifespan's task group."""
+    """Reference-counted watches, one task per (caller, replica), all in the lifespan's task group."""
 
-    def __init__(
-        self, client: ReplicasClient, bus: SubscriptionBus, task_group: TaskGroup, *, poll_interval: float
-    ) -> None:
-        self._client = client
+    def __init__(self, bus: CallerBus, task_group: TaskGroup, *, poll_interval: float) -> None:
         self._bus = bus
         self._tg = task_group
         self._poll_interval = poll_interval
-        self._watches: dict[str, _Watch] = {}
-        self._legacy: dict[str, set[Any]] = {}  # uri -> legacy sessions subscribed to it
+        self._watches: dict[WatchKey, _Watch] = {}
+        self._legacy: dict[tuple[str, str], set[Any]] = {}  # (caller, uri) -> legacy sessions subscribed
         self.published = 0  # notifications sent, for tests and diagnostics
 
     @property
-    def watched(self) -> frozenset[str]:
+    def watched(self) -> frozenset[WatchKey]:
+        """The (caller, replica id) pairs being watched."""
         return frozenset(self._watches)
 
     # --- subscription bookkeeping ---------------------------------------------------------------------
 
-    def acquire(self, uris: Iterable[str]) -> list[str]:
-        """Start watching the replicas behind `uris` (if not already); returns the replica ids acquired."""
+    def acquire(self, uris: Iterable[str], caller: str, client: ReplicasClient) -> list[WatchKey]:
+        """Start watching, as `caller` through `client`, the replicas behind `uris` (unless this caller
+        already does); returns the watches acquired, for `release`."""
         acquired = []
         for uri in uris:
             replica_id = watched_replica(uri)
             if replica_id is None:
                 continue
-            watch = self._watches.get(replica_id)
+            key = (caller, replica_id)
+            watch = self._watches.get(key)
             if watch is None:
-                watch = self._watches[replica_id] = _Watch()
-                self._tg.start_soon(self._run, replica_id, watch)
+                watch = self._watches[key] = _Watch(client)
+                self._tg.start_soon(self._run, key, watch)
             watch.users += 1
-            acquired.append(replica_id)
+            acquired.append(key)
         return acquired
 
-    def release(self, replica_ids: Iterable[str]) -> None:
-        for replica_id in replica_ids:
-            watch = self._watches.get(replica_id)
+    def release(self, keys: Iterable[WatchKey]) -> None:
+        for key in keys:
+            watch = self._watches.get(key)
             if watch is None:
                 continue
             watch.users -= 1
             if watch.users <= 0:
-                del self._watches[replica_id]
+                del self._watches[key]
                 watch.scope.cancel()
 
-    def subscribe_session(self, uri: str, session: Any) -> None:
+    def subscribe_session(self, uri: str, session: Any, caller: str, client: ReplicasClient) -> None:
         """A legacy `resources/subscribe`: remember the session; watch the replica once per session."""
-        sessions = self._legacy.setdefault(uri, set())
+        sessions = self._legacy.setdefault((caller, uri), set())
         if session not in sessions:
             sessions.add(session)
-            self.acquire([uri])
+            self.acquire([uri], caller, client)
 
-    def unsubscribe_session(self, uri: str, session: Any) -> None:
-        sessions = self._legacy.get(uri, set())
+    def unsubscribe_session(self, uri: str, session: Any, caller: str) -> None:
+        sessions = self._legacy.get((caller, uri), set())
         if session in sessions:
             sessions.discard(session)
+            if not sessions:
+                del self._legacy[(caller, uri)]
             replica_id = watched_replica(uri)
             if replica_id:
-                self.release([replica_id])
+                self.release([(caller, replica_id)])
 
     # --- notifying ------------------------------------------------------------------------------------
 
-    async def notify(self, replica_id: str) -> None:
-        """Tell every subscriber of the replica's status and history resources that they changed."""
+    async def notify(self, replica_id: str, caller: str) -> None:
+        """Tell `caller`'s subscribers of the replica's status and history resources that they changed."""
         for uri in (replica_uri(replica_id), history_uri(replica_id)):
-            await self._bus.publish(ResourceUpdated(uri=uri))
-            for session in list(self._legacy.get(uri, ())):
+            await self._bus.publish_to(caller, ResourceUpdated(uri=uri))
+            for session in list(self._legacy.get((caller, uri), ())):
                 try:
                     with anyio.fail_after(5):
                         await session.send_resource_updated(uri)
                 except Exception:  # a closed legacy session: forget it
                     logger.info("dropping a legacy subscriber of %s: its session is gone", uri)
-                    self.unsubscribe_session(uri, session)
+                    self.unsubscribe_session(uri, session, caller)
         self.published += 1
+
+    async def notify_subscribers(self, replica_id: str) -> None:
+        """An event from outside the watches (a webhook): notify the server-key subscribers, and each byo-key
+        caller whose own key has been seen to reach the replica (not one who merely subscribed to its id)."""
+        callers = {SERVER_CALLER}
+        callers.update(c for (c, r), w in list(self._watches.items()) if r == replica_id and w.visible)
+        for caller in sorted(callers):
+            await self.notify(replica_id, caller)
 
     # --- watching -------------------------------------------------------------------------------------
 
-    async def _run(self, replica_id: str, watch: _Watch) -> None:
+    async def _run(self, key: WatchKey, watch: _Watch) -> None:
         with watch.scope:
             try:
-                await self._watch(replica_id)
+                await self._watch(key, watch)
             except Exception:  # never let one replica's watch take the server down
-                logger.exception("watch of replica %s stopped", replica_id)
+                logger.exception("watch of replica %s stopped", key[1])
 
-    async def _status(self, replica_id: str) -> str | None:
+    async def _status(self, replica_id: str, watch: _Watch) -> str | None:
         try:
-            item = await self._client.replicas.status(replica_id)
+            item = await watch.client.replicas.status(replica_id)
         except ReplicasError as exc:
             logger.info("status check of %s failed: %s", replica_id, exc)
             return "unknown"
-        return item.status if item is not None else None
+        status = item.status if item is not None else None
+        watch.visible = status is not None
+        return status
 
-    async def _watch(self, replica_id: str) -> None:
-        last = await self._status(replica_id)
+    async def _watch(self, key: WatchKey, watch: _Watch) -> None:
+        caller, replica_id = key
+        last = await self._status(replica_id, watch)
         while True:
-            if last is None:  # deleted (or never existed): subscribers were told; nothing more to watch
+            if last is None:  # deleted, never existed or not this caller's: nothing more to watch
                 return
             if last in STREAMABLE:
-                await self._follow_stream(replica_id)
+                await self._follow_stream(key, watch)
             else:
                 await anyio.sleep(self._poll_interval)
-            status = await self._status(replica_id)
+            status = await self._status(replica_id, watch)
             if status != last and status != "unknown":
-                await self.notify(replica_id)
+                await self.notify(replica_id, caller)
             if status != "unknown":
                 last = status
 
-    async def _follow_stream(self, replica_id: str) -> None:
+    async def _follow_stream(self, key: WatchKey, watch: _Watch) -> None:
         """Forward turn-state changes until the stream ends (the replica slept, or the stream gave up)."""
+        caller, replica_id = key
         try:
-            async with self._client.events.stream(replica_id) as events:
+            async with watch.client.events.stream(replica_id) as events:
                 async for event in events:
                     if event.type in NOTIFYING_EVENTS:
-                        await self.notify(replica_id)
+                        await self.notify(replica_id, caller)
         except ReplicasError as exc:
             logger.info("event stream of %s ended: %s", replica_id, exc)
         # A stream that ends while the replica stays active must not turn into a busy loop.

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx2
 from mcp import Client
+from mcp.client.session import MessageHandlerFnT
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server import MCPServer
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -25,14 +26,19 @@ from .helpers import TIME_SCALE
 
 @dataclass
 class HeaderRecorder:
-    """ASGI middleware in front of the sandbox: the headers of every API request it received."""
+    """ASGI middleware in front of the sandbox: the headers of every API request it received, and each
+    request's method and path with the key it carried (`requests`)."""
 
     app: ASGIApp
     seen: list[dict[str, str]] = field(default_factory=list)
+    requests: list[tuple[str, str, str]] = field(default_factory=list)  # (method, path, bearer key)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/v1/"):
-            self.seen.append({k.decode().lower(): v.decode() for k, v in scope["headers"]})
+            headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+            self.seen.append(headers)
+            key = headers.get("authorization", "").removeprefix("Bearer ")
+            self.requests.append((scope["method"], scope["path"], key))
         await self.app(scope, receive, send)
 
 
@@ -67,15 +73,25 @@ async def http_server(sandbox: RunningSandbox, **fields: Any) -> AsyncIterator[t
 
 @asynccontextmanager
 async def mcp_client(
-    url: str, *, bearer: str | None = None, mode: str = "auto", **headers: str
+    url: str,
+    *,
+    bearer: str | None = None,
+    mode: str = "auto",
+    message_handler: MessageHandlerFnT | None = None,
+    **headers: str,
 ) -> AsyncIterator[Client]:
-    """An MCP client over Streamable HTTP, sending `Authorization: Bearer <bearer>` and any extra headers."""
+    """An MCP client over Streamable HTTP, sending `Authorization: Bearer <bearer>` and any extra headers
+    (`message_handler`: as for `mcp.Client`, e.g. to receive a legacy session's notifications)."""
     all_headers = dict(headers)
     if bearer is not None:
         all_headers["Authorization"] = f"Bearer {bearer}"
     async with AsyncExitStack() as stack:
         http = await stack.enter_async_context(httpx2.AsyncClient(headers=all_headers, timeout=30))
         client = await stack.enter_async_context(
-            Client(streamable_http_client(f"{url}/mcp", http_client=http), mode=mode)
+            Client(
+                streamable_http_client(f"{url}/mcp", http_client=http),
+                mode=mode,
+                message_handler=message_handler,
+            )
         )
         yield client
