@@ -135,6 +135,7 @@ def _mcp_config_body(transport: str, config: Mapping[str, Any] | ApiModel) -> di
 # Synchronous hook tests provision a real sandbox and run the script: minutes, not the default 30 s.
 HOOK_TEST_READ_TIMEOUT = 300.0
 
+
 class Environments:
     """Environments: the configuration every workspace is created from."""
 
