@@ -32,7 +32,8 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver.tools import Tool
@@ -238,12 +239,47 @@ def strict_arguments_model(
             check_arguments(tool_name, known, data, properties, required)
         return data
 
+    def _validate(cls: type[BaseModel], /, obj: Any, **options: Any) -> BaseModel:
+        try:
+            return base.model_validate.__func__(cls, obj, **options)  # type: ignore[attr-defined,no-any-return]
+        except ValidationError as exc:
+            raise readable_validation_error(tool_name, exc) from None
+
     namespace: dict[str, Any] = {
         "model_config": ConfigDict(**{**base.model_config, "extra": "forbid"}),
         "_hardening_checks": model_validator(mode="before")(staticmethod(_checked)),
+        "model_validate": classmethod(_validate),
         "__module__": base.__module__,
     }
     return cast("type[BaseModel]", type(base.__name__, (base,), namespace))
+
+
+def _explain(error: Mapping[str, Any]) -> str:
+    """One validation error as a sentence saying what to do, without the value (the argument's name is
+    printed on the line above it)."""
+    kind = str(error.get("type", ""))
+    message = str(error.get("msg", "invalid value"))
+    if kind == "value_error":  # our own checks (ArgumentError): already a full sentence naming the argument
+        return message.removeprefix("Value error, ")
+    if kind == "missing":
+        return "This argument is required."
+    if kind == "string_pattern_mismatch" and (error.get("ctx") or {}).get("pattern") == r"^\S+$":
+        return "Must not contain whitespace: use dashes instead (e.g. fix-login-bug)."
+    return message if message.endswith(".") else f"{message}."
+
+
+def readable_validation_error(tool_name: str, exc: ValidationError) -> ValidationError:
+    """The SDK shows a ValidationError's text to the model: rebuild it with plain sentences and without the
+    values the caller sent (a rejected value may be a secret, e.g. an oversized variable) or docs links."""
+    details = [
+        InitErrorDetails(
+            type=PydanticCustomError("invalid_argument", "{message}", {"message": _explain(error)}),
+            loc=tuple(error.get("loc") or ()),
+            input=None,
+        )
+        for error in exc.errors(include_url=False, include_input=False)
+    ]
+    return ValidationError.from_exception_data(f"{tool_name} arguments", details, hide_input=True)
 
 
 def harden_tool(tool: Tool) -> Tool:

@@ -1,0 +1,69 @@
+"""What a model reads when its arguments are wrong: what to fix, never the value it sent.
+
+The SDK shows a pydantic ValidationError's text to the model. Pydantic's own text echoes the input (which
+may be a secret, e.g. an oversized environment variable) and links to its docs; ours does neither.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+from mcp import Client
+
+from replicas_mcp.client import ReplicasClient
+from replicas_mcp.config import Settings
+from replicas_mcp.sandbox.serve import RunningSandbox
+from replicas_mcp.server import build_server
+
+SECRET = "pg-password-Zq81xVv"
+
+
+async def _errors(sandbox: RunningSandbox, calls: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    client = ReplicasClient(api_key=sandbox.org_key, base_url=sandbox.base_url)
+    settings = Settings(api_key=sandbox.org_key, base_url=sandbox.base_url, toolsets="all")
+    texts: list[str] = []
+    async with Client(build_server(settings, client=client)) as mcp:
+        for name, arguments in calls:
+            with anyio.fail_after(10):
+                result = await mcp.call_tool(name, arguments)
+            assert result.is_error, f"{name}({arguments!r:.80}) was accepted"
+            texts.append(result.content[0].text)  # type: ignore[union-attr]
+    return texts
+
+
+async def test_a_rejected_secret_is_not_echoed_back(sandbox: RunningSandbox) -> None:
+    oversized = SECRET * 5000
+    [text] = await _errors(
+        sandbox,
+        [
+            (
+                "set_environment_item",
+                {"environment_id": "global", "kind": "variable", "name": "DB", "value": oversized},
+            )
+        ],
+    )
+    assert SECRET not in text
+    assert "64 KB" in text
+
+
+async def test_errors_say_what_to_fix_without_values_or_links(sandbox: RunningSandbox) -> None:
+    texts = await _errors(
+        sandbox,
+        [
+            ("create_replica", {"name": "fix login bug", "message": "go", "environment_id": "global"}),
+            ("list_replicas", {"limit": 1000}),
+            ("get_replica", {}),
+            ("get_replica", {"replica_id": "../etc"}),
+        ],
+    )
+    whitespace, too_many, missing, traversal = texts
+    assert "Must not contain whitespace" in whitespace
+    assert "fix login bug" not in whitespace
+    assert "less than or equal to 100" in too_many
+    assert "replica_id" in missing
+    assert "required" in missing
+    assert "is not an id" in traversal
+    for text in texts:
+        assert "input_value" not in text
+        assert "errors.pydantic.dev" not in text
