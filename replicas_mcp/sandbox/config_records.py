@@ -6,11 +6,22 @@ owned by one organization's `OrgConfig`; nothing here checks business rules.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 Framework = Literal["claude", "codex", "cursor", "agents"]
 SkillKind = Literal["skill", "agent", "command", "prompt", "plugin"]
+
+
+def _org_scoped_json(record: Any, organization_id: str, **overrides: Any) -> dict[str, Any]:
+    """An environment resource in the spec's wire shape: `id`, `organization_id`, then the record's other
+    fields in declaration order (values as they are, not copied), with `overrides` replacing some.
+
+    Every field of a record rendered this way is a wire field: a field added to one goes on the wire."""
+    wire: dict[str, Any] = {"id": record.id, "organization_id": organization_id}
+    wire.update((each.name, getattr(record, each.name)) for each in fields(record) if each.name != "id")
+    wire.update(overrides)
+    return wire
 
 
 class SecretValue:
@@ -84,16 +95,7 @@ class VariableRecord:
 
     def to_json(self, organization_id: str) -> dict[str, Any]:
         # The spec returns values in plaintext ("encrypted at rest, decrypted on read").
-        return {
-            "id": self.id,
-            "organization_id": organization_id,
-            "environment_id": self.environment_id,
-            "key": self.key,
-            "value": self.value.reveal(),
-            "personal_override_allowed": self.personal_override_allowed,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-        }
+        return _org_scoped_json(self, organization_id, value=self.value.reveal())
 
 
 @dataclass
@@ -107,16 +109,7 @@ class FileRecord:
     updated_at: str
 
     def to_json(self, organization_id: str) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "organization_id": organization_id,
-            "environment_id": self.environment_id,
-            "name": self.name,
-            "path": self.path,
-            "content": self.content,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-        }
+        return _org_scoped_json(self, organization_id)
 
 
 @dataclass
@@ -130,16 +123,7 @@ class SkillRecord:
     updated_at: str
 
     def to_json(self, organization_id: str) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "organization_id": organization_id,
-            "environment_id": self.environment_id,
-            "name": self.name,
-            "slug": self.slug,
-            "source": self.source,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-        }
+        return _org_scoped_json(self, organization_id)
 
 
 @dataclass
@@ -154,17 +138,7 @@ class RegistryRecord:
     updated_at: str
 
     def to_json(self, organization_id: str) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "organization_id": organization_id,
-            "environment_id": self.environment_id,
-            "name": self.name,
-            "url": self.url,
-            "repository_full_name": self.repository_full_name,
-            "default_branch": self.default_branch,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-        }
+        return _org_scoped_json(self, organization_id)
 
 
 @dataclass
@@ -178,16 +152,7 @@ class McpRecord:
     updated_at: str
 
     def to_json(self, organization_id: str) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "organization_id": organization_id,
-            "environment_id": self.environment_id,
-            "name": self.name,
-            "transport": self.transport,
-            "config": self.config,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-        }
+        return _org_scoped_json(self, organization_id)
 
 
 @dataclass
@@ -202,15 +167,7 @@ class HookRecord:
     created_at: str
 
     def to_json(self, organization_id: str) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "organization_id": organization_id,
-            "environment_id": self.environment_id,
-            "version": self.version,
-            "content": self.content,
-            "is_active": self.is_active,
-            "created_at": self.created_at,
-        }
+        return _org_scoped_json(self, organization_id)
 
 
 @dataclass
