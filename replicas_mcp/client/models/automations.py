@@ -204,10 +204,9 @@ AutomationRecord = Automation
 """The spec's name for `Automation`."""
 
 
-class AutomationPage(ApiModel):
-    """One page of automations."""
+class _PageCounts(ApiModel):
+    """The counts an automations page carries next to its items (the items' key is the page's own)."""
 
-    automations: list[Automation] = Field(default_factory=list)
     total: int = 0
     page: int = 1
     limit: int = 20
@@ -216,6 +215,12 @@ class AutomationPage(ApiModel):
     @property
     def total_pages(self) -> int:
         return self.totalPages
+
+
+class AutomationPage(_PageCounts):
+    """One page of automations."""
+
+    automations: list[Automation] = Field(default_factory=list)
 
 
 class AutomationExecution(ApiModel):
@@ -237,18 +242,10 @@ AutomationExecutionRecord = AutomationExecution
 """The spec's name for `AutomationExecution`."""
 
 
-class ExecutionPage(ApiModel):
+class ExecutionPage(_PageCounts):
     """One page of an automation's executions."""
 
     executions: list[AutomationExecution] = Field(default_factory=list)
-    total: int = 0
-    page: int = 1
-    limit: int = 20
-    totalPages: int = 0  # the wire name (camelCase, unlike the rest)
-
-    @property
-    def total_pages(self) -> int:
-        return self.totalPages
 
 
 class TriggerResult(ApiModel):
