@@ -1,0 +1,49 @@
+"""A subscriber to a delegated replica's status resource hears about it while the delegation runs."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+from mcp import Client
+from mcp.client.subscriptions import ResourceUpdated
+
+from replicas_mcp.sandbox.serve import RunningSandbox
+from replicas_mcp.server.toolsets import delegation as tools_module
+
+from .helpers import FAST, repo_environment, sandbox_client, server
+
+
+@pytest.fixture(autouse=True)
+def fast_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tools_module, "POLICY", FAST)
+
+
+async def test_status_resource_updates_as_a_delegated_turn_runs(sandbox: RunningSandbox) -> None:
+    async with sandbox_client(sandbox) as api, Client(server(sandbox, api)) as client:
+        environment = await repo_environment(api)
+        with anyio.fail_after(30):
+            started = await client.call_tool(
+                "delegate_task",
+                {"environment_id": environment, "task": "Tidy the README [[slow:100]]", "wait_s": 1},
+            )
+        assert not started.is_error, started.content
+        assert started.structured_content is not None
+        row = started.structured_content["replicas"][0]
+        assert not row["done"], "the turn should still be running when we subscribe"
+        uri = f"replicas://replicas/{row['replica_id']}"
+
+        async with client.listen(resource_subscriptions=[uri]) as updates:
+            with anyio.fail_after(30):
+                waited = await client.call_tool(
+                    "wait_for_replica",
+                    {"replica_id": row["replica_id"], "cursor": row["cursor"], "timeout_s": 20},
+                )
+                assert not waited.is_error, waited.content
+                assert waited.structured_content is not None
+                assert waited.structured_content["replicas"][0]["done"]
+                update = await anext(updates)
+        assert isinstance(update, ResourceUpdated)
+        assert str(update.uri) == uri
+
+        resource = await client.read_resource(uri)
+        assert '"status"' in resource.contents[0].text  # type: ignore[union-attr]
