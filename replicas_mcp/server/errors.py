@@ -34,7 +34,8 @@ def _upstream(exc: e.ReplicasError) -> str:
     parts: list[str] = []
     for part in (exc.error, exc.details if isinstance(exc.details, str) else None, exc.message):
         if part and not any(part in seen or seen in part for seen in parts):
-            parts.append(clean_text(str(part)).strip())
+            # Without its closing period: the part is embedded in a sentence that goes on.
+            parts.append(clean_text(str(part)).strip().rstrip("."))
     text = "; ".join(p for p in parts if p)
     return truncate(text, _DETAIL_LIMIT) if text else "no details"
 
