@@ -163,7 +163,8 @@ def query_int(request: Request, name: str, *, default: int, minimum: int, maximu
     return value
 
 
-def query_choice(request: Request, name: str, choices: tuple[str, ...], *, default: str) -> str:
+def query_choice(request: Request, name: str, choices: tuple[str, ...], *, default: T) -> str | T:
+    """The query parameter, one of `choices`; `default` when it is absent or empty."""
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default

@@ -15,6 +15,7 @@ from replicas_mcp.sandbox.config_http import (
     expect_optional_str,
     expect_str,
     expect_str_list,
+    query_choice,
     query_int,
     read_object,
     require,
@@ -61,17 +62,6 @@ def _optional_choice(value: Any, field: str, choices: tuple[str, ...]) -> str | 
 def _optional_bool(body: dict[str, Any], field: str) -> bool:
     value = body.get(field)
     return False if value is None else expect_bool(value, field)
-
-
-def _query_choice(request: Request, name: str, choices: tuple[str, ...]) -> str | None:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return None
-    if raw not in choices:
-        raise bad_request(
-            f"Invalid query parameter '{name}'", f"'{name}' must be one of: {', '.join(choices)}."
-        )
-    return raw
 
 
 def _images(value: Any, field: str = "images") -> int:
@@ -161,8 +151,8 @@ async def list_replicas(request: Request) -> Response:
     page = query_int(request, "page", default=1, minimum=1, maximum=1_000_000)
     limit = query_int(request, "limit", default=10, minimum=1, maximum=100)
     found = workspaces_of(request).matching(
-        status=_query_choice(request, "status", STATUSES),
-        source=_query_choice(request, "source", SOURCES),
+        status=query_choice(request, "status", STATUSES, default=None),
+        source=query_choice(request, "source", SOURCES, default=None),
         user_id=request.query_params.get("user_id") or None,
     )
     start = (page - 1) * limit
