@@ -13,3 +13,10 @@ Wake = Annotated[bool, Field(description="Wake it if asleep (slow)")]
 EnvironmentId = Annotated[str, Field(description="From list_environments, or 'global'")]
 AutomationId = Annotated[str, Field(description="From list_automations")]
 Reveal = Annotated[bool, Field(description="Show secret values (not on a read-only server)")]
+PageNumber = Annotated[int, Field(ge=1)]
+PageSize = Annotated[int, Field(ge=1, le=100)]
+
+
+def next_page(page: int, total_pages: int) -> int | None:
+    """The page after `page` of a list endpoint's result, or None on the last one."""
+    return page + 1 if page < total_pages else None

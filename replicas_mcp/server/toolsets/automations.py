@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
-from replicas_mcp.server.args import AutomationId
+from replicas_mcp.server.args import AutomationId, PageNumber, PageSize, next_page
 from replicas_mcp.server.registry import ToolGroup, ToolResult
 from replicas_mcp.server.safety import truncate
 from replicas_mcp.server.state import ToolContext, client_of
@@ -117,8 +117,8 @@ async def list_automations(
     search: Annotated[str | None, Field(description="Name contains")] = None,
     enabled: bool | None = None,
     trigger_type: Literal["cron", "github", "gitlab", "slack", "sentry", "custom"] | None = None,
-    page: Annotated[int, Field(ge=1)] = 1,
-    limit: Annotated[int, Field(ge=1, le=100)] = 20,
+    page: PageNumber = 1,
+    limit: PageSize = 20,
 ) -> AutomationList:
     """Automations (prompts run on a schedule or on repository events) and their triggers."""
     result = await client_of(ctx).automations.list(
@@ -127,7 +127,7 @@ async def list_automations(
     return AutomationList(
         automations=[summary(a) for a in result.automations],
         total=result.total,
-        next_page=result.page + 1 if result.page < result.totalPages else None,
+        next_page=next_page(result.page, result.totalPages),
     )
 
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from replicas_mcp.client.errors import WorkspaceSleepingError
 from replicas_mcp.delegation.steering import SteerMode, steer
-from replicas_mcp.server.args import OptionalChatId, ReplicaId, Wake
+from replicas_mcp.server.args import OptionalChatId, PageNumber, PageSize, ReplicaId, Wake, next_page
 from replicas_mcp.server.liveness import ASLEEP, TERMINAL, ensure_awake, lookup
 from replicas_mcp.server.paging import DEFAULT_MAX_CHARS, MaxChars, Offset, page_text
 from replicas_mcp.server.registry import ToolGroup, ToolResult
@@ -154,15 +154,15 @@ async def list_environments(ctx: ToolContext) -> EnvironmentList:
 async def list_replicas(
     ctx: ToolContext,
     status: Literal["active", "sleeping", "preparing", "error"] | None = None,
-    page: Annotated[int, Field(ge=1)] = 1,
-    limit: Annotated[int, Field(ge=1, le=100)] = 20,
+    page: PageNumber = 1,
+    limit: PageSize = 20,
 ) -> ReplicaList:
     """Replicas (cloud coding-agent workspaces): status, repos, PRs. Never wakes one. Next: get_replica."""
     result = await client_of(ctx).replicas.list(page=page, limit=limit, status=status)
     return ReplicaList(
         replicas=[replica_summary(item) for item in result.replicas],
         total=result.total,
-        next_page=result.page + 1 if result.page < result.total_pages else None,
+        next_page=next_page(result.page, result.total_pages),
     )
 
 
