@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
 import httpx2
+from pydantic import SecretStr
+
+from replicas_mcp.client._http import HttpCore
 
 # A key that must never appear in any error text, repr or log record.
 CANARY_KEY = "sk_replicas_CANARY7f3a9c1e5b2d4086"
@@ -29,3 +35,17 @@ def replica_item(replica_id: str, name: str, status: str = "active", **extra: ob
 
 def list_page(items: list[dict[str, object]], *, page: int = 1, total_pages: int = 1) -> dict[str, object]:
     return {"replicas": items, "total": len(items), "page": page, "limit": 100, "total_pages": total_pages}
+
+
+@asynccontextmanager
+async def scripted_core(handler: Callable[[httpx2.Request], httpx2.Response]) -> AsyncIterator[HttpCore]:
+    """An `HttpCore` whose every request is answered by `handler` (no network); closed on exit."""
+    core = HttpCore.create(
+        api_key=SecretStr("sk_replicas_unit_test_key"),
+        base_url="http://api.test",
+        transport=httpx2.MockTransport(handler),
+    )
+    try:
+        yield core
+    finally:
+        await core.aclose()

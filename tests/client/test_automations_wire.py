@@ -10,12 +10,12 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
-from pydantic import SecretStr
 
 from replicas_mcp.client._fields import RequestValidationError
-from replicas_mcp.client._http import HttpCore
 from replicas_mcp.client.automations import Automations
 from replicas_mcp.client.models.automations import AutomationTrigger
+
+from .client_helpers import scripted_core
 
 Handler = Callable[[httpx2.Request], httpx2.Response]
 
@@ -51,15 +51,8 @@ def recorder() -> Recorder:
 
 @pytest.fixture
 async def automations(recorder: Recorder) -> AsyncIterator[Automations]:
-    core = HttpCore.create(
-        api_key=SecretStr("sk_replicas_unit_test_key"),
-        base_url="http://api.test",
-        transport=httpx2.MockTransport(recorder),
-    )
-    try:
+    async with scripted_core(recorder) as core:
         yield Automations(core)
-    finally:
-        await core.aclose()
 
 
 async def test_list_sends_filters(automations: Automations, recorder: Recorder) -> None:

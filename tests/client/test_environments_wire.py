@@ -14,13 +14,13 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
-from pydantic import SecretStr
 
 from replicas_mcp.client._fields import RequestValidationError
-from replicas_mcp.client._http import HttpCore
 from replicas_mcp.client.environments import HOOK_TEST_READ_TIMEOUT, Environments
 from replicas_mcp.client.errors import BadRequestError, ConflictError, StreamError
 from replicas_mcp.client.models.environments import EnvironmentMcpStdioConfig, EnvironmentVariable
+
+from .client_helpers import scripted_core
 
 STAMP = "2026-05-17T09:00:00Z"
 
@@ -67,15 +67,8 @@ def api() -> ScriptedApi:
 
 @pytest.fixture
 async def envs(api: ScriptedApi) -> AsyncIterator[Environments]:
-    core = HttpCore.create(
-        api_key=SecretStr("sk_replicas_unit_test_key"),
-        base_url="http://api.test",
-        transport=httpx2.MockTransport(api),
-    )
-    try:
+    async with scripted_core(api) as core:
         yield Environments(core)
-    finally:
-        await core.aclose()
 
 
 def env(env_id: str = "e1", **extra: Any) -> dict[str, Any]:
