@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -57,6 +58,8 @@ __all__ = ["MAX_AUTOMATIONS", "AutomationRecord", "AutomationStore", "ExecutionR
 
 MAX_AUTOMATIONS = 100  # per organization; the spec's 403 "Automation limit reached for the current plan"
 MAX_PAGE_SIZE = 100
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -429,10 +432,32 @@ def _message(automation: AutomationRecord, payload: dict[str, Any] | None, pr: d
 
 
 # ------------------------------------------------------------------------------------------------ routes
-async def list_automations(request: Request) -> JSONResponse:
-    store = automations_of(request)
+def _page_query(request: Request) -> tuple[int, int]:
+    """The `page` and `limit` query parameters of a list route."""
     page = query_int(request, "page", default=1, minimum=1, maximum=10**6)
     limit = query_int(request, "limit", default=20, minimum=1, maximum=MAX_PAGE_SIZE)
+    return page, limit
+
+
+def _page_response(
+    key: str, items: list[T], render: Callable[[T], dict[str, Any]], *, page: int, limit: int
+) -> JSONResponse:
+    """One page of `items` under `key`, with the spec's counts (`totalPages` in camelCase)."""
+    shown, total_pages = paginate(items, page=page, limit=limit)
+    return respond(
+        {
+            key: [render(item) for item in shown],
+            "total": len(items),
+            "page": page,
+            "limit": limit,
+            "totalPages": total_pages,
+        }
+    )
+
+
+async def list_automations(request: Request) -> JSONResponse:
+    store = automations_of(request)
+    page, limit = _page_query(request)
     matches = store.matching(
         caller_of(request),
         scope=query_choice(request, "scope", ("org", "user", "all"), default="org"),
@@ -440,16 +465,7 @@ async def list_automations(request: Request) -> JSONResponse:
         enabled=query_bool(request, "enabled"),
         search=request.query_params.get("search"),
     )
-    items, total_pages = paginate(matches, page=page, limit=limit)
-    return respond(
-        {
-            "automations": [store.to_json(a) for a in items],
-            "total": len(matches),
-            "page": page,
-            "limit": limit,
-            "totalPages": total_pages,
-        }
-    )
+    return _page_response("automations", matches, store.to_json, page=page, limit=limit)
 
 
 async def create_automation(request: Request) -> JSONResponse:
@@ -488,20 +504,10 @@ async def trigger_automation(request: Request) -> JSONResponse:
 
 async def list_executions(request: Request) -> JSONResponse:
     store = automations_of(request)
-    page = query_int(request, "page", default=1, minimum=1, maximum=10**6)
-    limit = query_int(request, "limit", default=20, minimum=1, maximum=MAX_PAGE_SIZE)
+    page, limit = _page_query(request)
     runs = store.executions(caller_of(request), request.path_params["automation_id"])
-    items, total_pages = paginate(runs, page=page, limit=limit)
     org_id = config_of(request).org_id
-    return respond(
-        {
-            "executions": [e.to_json(org_id) for e in items],
-            "total": len(runs),
-            "page": page,
-            "limit": limit,
-            "totalPages": total_pages,
-        }
-    )
+    return _page_response("executions", runs, lambda run: run.to_json(org_id), page=page, limit=limit)
 
 
 def automation_routes() -> list[BaseRoute]:
