@@ -84,7 +84,8 @@ async def get_warm_repository_hooks(request: Request) -> JSONResponse:
     return respond({"repository_hooks": config.repository_hooks_json(env, "warm_hook")})
 
 
-async def test_warm_hook(request: Request) -> JSONResponse:
+async def test_hook(request: Request) -> JSONResponse:
+    """`POST .../warm-hooks/test` and `.../start-hooks/test`: run a script without saving it."""
     config = config_of(request)
     _environment(request)  # resolved for its 400 only: a test never touches the environment
     script, _ = await _script(request)
@@ -132,14 +133,6 @@ async def save_start_hook(request: Request) -> JSONResponse:
     return respond({"start_hook": _hook_json(config, hook)}, 201)
 
 
-async def test_start_hook(request: Request) -> JSONResponse:
-    config = config_of(request)
-    _environment(request)
-    script, _ = await _script(request)
-    outcome = await _run_test(config, script)
-    return respond({"test": outcome.result()})
-
-
 async def stream_start_hook(request: Request) -> Response:
     config, env = config_of(request), _environment(request)
     script, _ = await _script(request)
@@ -183,14 +176,14 @@ def hook_routes() -> list[BaseRoute]:
     return [
         Route(f"{base}/warm-hooks", get_warm_hooks, methods=["GET"]),
         Route(f"{base}/warm-hooks/repository-hooks", get_warm_repository_hooks, methods=["GET"]),
-        Route(f"{base}/warm-hooks/test", test_warm_hook, methods=["POST"]),
+        Route(f"{base}/warm-hooks/test", test_hook, methods=["POST"]),
         Route(f"{base}/warm-hooks/save", save_warm_hook, methods=["POST"]),
         Route(f"{base}/warm-hooks/save-test", save_and_test_warm_hook, methods=["POST"]),
         Route(f"{base}/warm-hooks/save-test/stream", stream_warm_hook, methods=["POST"]),
         Route(f"{base}/start-hooks", get_start_hooks, methods=["GET"]),
         Route(f"{base}/start-hooks/repository-hooks", get_start_repository_hooks, methods=["GET"]),
         Route(f"{base}/start-hooks/save", save_start_hook, methods=["POST"]),
-        Route(f"{base}/start-hooks/test", test_start_hook, methods=["POST"]),
+        Route(f"{base}/start-hooks/test", test_hook, methods=["POST"]),
         Route(f"{base}/start-hooks/test/stream", stream_start_hook, methods=["POST"]),
         Route(f"{base}/warm-pools", put_warm_pool, methods=["PUT"]),
     ]
