@@ -26,7 +26,7 @@ from replicas_mcp.sandbox.automations import automation_routes
 from replicas_mcp.sandbox.control import control_routes
 from replicas_mcp.sandbox.environments import config_routes
 from replicas_mcp.sandbox.errors import ApiError
-from replicas_mcp.sandbox.faults import DroppedConnection, FaultMiddleware
+from replicas_mcp.sandbox.faults import DroppedConnection, FaultMiddleware, HandledCounter
 from replicas_mcp.sandbox.replica_routes import replica_routes
 from replicas_mcp.sandbox.state import Timing
 from replicas_mcp.sandbox.world import DEFAULT_KEYS, ApiKey, World
@@ -143,6 +143,8 @@ def create_app(
         middleware=[
             Middleware(FaultMiddleware, controller=world.faults),
             Middleware(AuthMiddleware, world=world),
+            # Inside the auth check: a request rejected with a 401 is received, never handled.
+            Middleware(HandledCounter, controller=world.faults),
         ],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _unexpected},
         lifespan=lifespan,

@@ -10,7 +10,9 @@ and fire a limited number of `times` (None: until removed). Kinds:
 - `sse_drop`: an event stream is cut after `after_events` events (optionally only for `replica_id`).
 
 Every request under `/v1/` is counted per `METHOD route-template`, both as it arrives (`requests`) and when
-it reaches its handler (`handled`), so a test can assert "exactly one create reached the sandbox".
+it reaches its handler (`handled`), so a test can assert "exactly one create reached the sandbox". Two
+middlewares do it: `FaultMiddleware` (outermost: counts arrivals, applies the rules) and `HandledCounter`
+(inside the auth check), so a request answered by a fault or rejected with a 401 is received, not handled.
 Driven in-process through `FaultController` or over HTTP under `/_sandbox/` (see `control.py`).
 """
 
@@ -241,8 +243,11 @@ def _template(routes: list[Any], scope: Scope, prefix: str) -> str | None:
     return partial
 
 
+_HANDLED_KEY = "fault_stats_key"
+
+
 class FaultMiddleware:
-    """Counts `/v1/` requests and applies the live fault rules to them."""
+    """Counts `/v1/` requests as they arrive and applies the live fault rules (outside the auth check)."""
 
     def __init__(self, app: ASGIApp, *, controller: FaultController) -> None:
         self.app = app
@@ -257,7 +262,8 @@ class FaultMiddleware:
         key = f"{method} {route}"
         controller = self.controller
         controller.stats.requests[key] += 1
-        scope.setdefault("state", {})["route_template"] = route
+        state = scope.setdefault("state", {})
+        state["route_template"] = route
 
         before = controller.take("latency", method, route)
         if before is not None and before.when == "after":
@@ -277,17 +283,39 @@ class FaultMiddleware:
             )
             raise DroppedConnection(f"{key} dropped by fault injection")
 
-        controller.stats.handled[key] += 1
+        state[_HANDLED_KEY] = key  # `HandledCounter` counts it once past the auth check
         if after_delay <= 0:
             await self.app(scope, receive, send)
             return
+        await self.app(scope, receive, _late(send, after_delay))
 
-        async def late_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                await anyio.sleep(after_delay)
-            await send(message)
 
-        await self.app(scope, receive, late_send)
+class HandledCounter:
+    """Counts, as `handled`, the `/v1/` requests `FaultMiddleware` let through that got this far.
+
+    Installed inside the auth check, so a request rejected with a 401 never counts as handled.
+    """
+
+    def __init__(self, app: ASGIApp, *, controller: FaultController) -> None:
+        self.app = app
+        self.controller = controller
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        key = scope.get("state", {}).pop(_HANDLED_KEY, None) if scope["type"] == "http" else None
+        if key is not None:
+            self.controller.stats.handled[key] += 1
+        await self.app(scope, receive, send)
+
+
+def _late(send: Send, seconds: float) -> Send:
+    """`send`, holding the response back `seconds` before its status line."""
+
+    async def late_send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            await anyio.sleep(seconds)
+        await send(message)
+
+    return late_send
 
 
 async def _send_injected(send: Send, rule: FaultRule) -> None:

@@ -156,3 +156,23 @@ async def test_unknown_routes_and_methods_answer_with_the_envelope(sandbox: Runn
     async with client(sandbox) as api:
         assert_error(await api.get("/v1/nothing-here"), 404, "Not found")
         assert_error(await api.put("/v1/replica"), 405, "Method not allowed")
+
+
+async def test_a_request_the_auth_layer_rejects_is_received_but_never_handled(
+    sandbox: RunningSandbox,
+) -> None:
+    async with (
+        httpx2.AsyncClient(base_url=sandbox.base_url) as anonymous,
+        client(sandbox, "sk_not_a_key") as stranger,
+        client(sandbox) as api,
+        httpx2.AsyncClient(base_url=f"{sandbox.base_url}/_sandbox") as control,
+    ):
+        assert_error(await anonymous.post("/v1/replica", json={}), 401)
+        assert_error(await stranger.post("/v1/replica", json={}), 401)
+        assert sandbox.faults.stats.count("POST", "/v1/replica") == 2
+        assert sandbox.faults.stats.count("POST", "/v1/replica", handled=True) == 0
+        assert (await control.get("/stats")).json()["handled"] == {}
+        # A request with a key reaches its handler (even one that then answers 400).
+        assert_error(await api.post("/v1/replica", json={}), 400)
+        assert sandbox.faults.stats.count("POST", "/v1/replica") == 3
+        assert sandbox.faults.stats.count("POST", "/v1/replica", handled=True) == 1
