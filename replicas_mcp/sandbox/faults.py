@@ -3,7 +3,7 @@
 Rules match a request by HTTP method and route template (`/v1/replica/{id}/messages`; `*` globs allowed)
 and fire a limited number of `times` (None: until removed). Kinds:
 
-- `status`: answer at once with `status` (429 adds `Retry-After`), the handler never runs.
+- `status`: answer with `status` (429 adds `Retry-After`), the handler never runs.
 - `latency`: wait `seconds` (real seconds, not scaled) `before` the handler, or `after` it (the work is
   done, then the response is late: a client timeout after a POST that happened).
 - `drop`: the connection is cut after the status line, before the body (a transport error for clients).
@@ -14,6 +14,10 @@ it reaches its handler (`handled`), so a test can assert "exactly one create rea
 middlewares do it: `FaultMiddleware` (outermost: counts arrivals, applies the rules) and `HandledCounter`
 (inside the auth check), so a request answered by a fault or rejected with a 401 is received, not handled.
 Driven in-process through `FaultController` or over HTTP under `/_sandbox/` (see `control.py`).
+
+A `latency` rule always delays the answer: `when` only says whether the handler runs before the wait
+(`after`) or after it (`before`). When no handler runs (an injected `status` or `drop` answers instead), the
+two are the same: the injected answer, or the cut, comes `seconds` late.
 """
 
 from __future__ import annotations
@@ -265,13 +269,13 @@ class FaultMiddleware:
         state = scope.setdefault("state", {})
         state["route_template"] = route
 
-        before = controller.take("latency", method, route)
-        if before is not None and before.when == "after":
-            after_delay, before = before.seconds, None
-        else:
-            after_delay = 0.0
-        if before is not None:
-            await anyio.sleep(before.seconds)
+        latency = controller.take("latency", method, route)
+        if latency is not None and latency.when == "before":
+            await anyio.sleep(latency.seconds)
+        after_delay = latency.seconds if latency is not None and latency.when == "after" else 0.0
+        if after_delay > 0:
+            # Whatever answers (the handler, a 401, an injected status or a drop) answers late.
+            send = _late(send, after_delay)
 
         injected = controller.take("status", method, route)
         if injected is not None and injected.status is not None:
@@ -284,10 +288,7 @@ class FaultMiddleware:
             raise DroppedConnection(f"{key} dropped by fault injection")
 
         state[_HANDLED_KEY] = key  # `HandledCounter` counts it once past the auth check
-        if after_delay <= 0:
-            await self.app(scope, receive, send)
-            return
-        await self.app(scope, receive, _late(send, after_delay))
+        await self.app(scope, receive, send)
 
 
 class HandledCounter:

@@ -176,3 +176,29 @@ async def test_a_request_the_auth_layer_rejects_is_received_but_never_handled(
         assert_error(await api.post("/v1/replica", json={}), 400)
         assert sandbox.faults.stats.count("POST", "/v1/replica") == 3
         assert sandbox.faults.stats.count("POST", "/v1/replica", handled=True) == 1
+
+
+async def test_after_latency_delays_an_injected_status_instead_of_being_used_up(
+    sandbox: RunningSandbox,
+) -> None:
+    latency = sandbox.faults.add_latency(0.3, route="/v1/replica", method="GET", when="after", times=1)
+    sandbox.faults.inject_status(503, route="/v1/replica", method="GET", times=1)
+    async with client(sandbox) as api:
+        started = anyio.current_time()
+        assert_error(await api.get("/v1/replica"), 503)
+        assert anyio.current_time() - started >= 0.3  # no handler ran, so the injected answer is the late one
+        assert latency.fired == 1
+        started = anyio.current_time()
+        assert (await api.get("/v1/replica")).status_code == 200
+        assert anyio.current_time() - started < 0.3
+    assert sandbox.faults.stats.count("GET", "/v1/replica", handled=True) == 1
+
+
+async def test_after_latency_delays_a_dropped_connection(sandbox: RunningSandbox) -> None:
+    sandbox.faults.add_latency(0.3, route="/v1/replica", method="GET", when="after", times=1)
+    sandbox.faults.drop_connection(route="/v1/replica", method="GET", times=1)
+    async with client(sandbox) as api:
+        started = anyio.current_time()
+        with pytest.raises(httpx2.RemoteProtocolError):
+            await api.get("/v1/replica")
+        assert anyio.current_time() - started >= 0.3
