@@ -32,6 +32,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
+from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
@@ -282,10 +283,33 @@ def readable_validation_error(tool_name: str, exc: ValidationError) -> Validatio
     return ValidationError.from_exception_data(f"{tool_name} arguments", details, hide_input=True)
 
 
+def _is_text_field(name: str) -> bool:
+    return _is_id_field(name) or name in ("name", "title", "filename")
+
+
+class _TextKeepingMetadata(FuncMetadata):
+    """The SDK JSON-parses every string argument whose annotation is not exactly `str`, to undo clients that
+    send `["a"]` as a string. For an optional text field that turns the name "null" into None and hides
+    "null " from the whitespace check. Names, titles, filenames and ids are text: they stay as sent."""
+
+    def pre_parse_json(self, data: dict[str, Any]) -> dict[str, Any]:
+        parsed = super().pre_parse_json(data)
+        for key, value in data.items():
+            if isinstance(value, str) and _is_text_field(key):
+                parsed[key] = value
+        return parsed
+
+
 def harden_tool(tool: Tool) -> Tool:
     """The tool with strict arguments: its model rejects what `check_arguments` rejects, before the tool
     body (or any resolver) runs. The published schema is left as it is (every byte of tools/list costs the
     model context; the error message names the arguments the tool takes)."""
     strict = strict_arguments_model(tool.name, tool.fn_metadata.arg_model, tool.parameters)
-    metadata = tool.fn_metadata.model_copy(update={"arg_model": strict})
+    current = tool.fn_metadata
+    metadata = _TextKeepingMetadata(
+        arg_model=strict,
+        output_schema=current.output_schema,
+        output_model=current.output_model,
+        wrap_output=current.wrap_output,
+    )
     return tool.model_copy(update={"fn_metadata": metadata})

@@ -20,10 +20,12 @@ SECRET = "pg-password-Zq81xVv"
 
 
 async def _errors(sandbox: RunningSandbox, calls: list[tuple[str, dict[str, Any]]]) -> list[str]:
-    client = ReplicasClient(api_key=sandbox.org_key, base_url=sandbox.base_url)
     settings = Settings(api_key=sandbox.org_key, base_url=sandbox.base_url, toolsets="all")
     texts: list[str] = []
-    async with Client(build_server(settings, client=client)) as mcp:
+    async with (
+        ReplicasClient(api_key=sandbox.org_key, base_url=sandbox.base_url) as client,
+        Client(build_server(settings, client=client)) as mcp,
+    ):
         for name, arguments in calls:
             with anyio.fail_after(10):
                 result = await mcp.call_tool(name, arguments)
@@ -67,3 +69,24 @@ async def test_errors_say_what_to_fix_without_values_or_links(sandbox: RunningSa
     for text in texts:
         assert "input_value" not in text
         assert "errors.pydantic.dev" not in text
+
+
+async def test_text_arguments_are_not_parsed_as_json(sandbox: RunningSandbox) -> None:
+    """The SDK JSON-parses strings for non-`str` fields; names and ids stay exactly as sent."""
+    [text] = await _errors(
+        sandbox, [("delegate_task", {"environment_id": "global", "task": "x", "name": "null "})]
+    )
+    assert "name" in text
+    assert "whitespace" in text
+    settings = Settings(api_key=sandbox.org_key, base_url=sandbox.base_url)
+    async with (
+        ReplicasClient(api_key=sandbox.org_key, base_url=sandbox.base_url) as api,
+        Client(build_server(settings, client=api)) as mcp,
+    ):
+        with anyio.fail_after(10):
+            created = await mcp.call_tool(
+                "create_replica", {"name": "null", "message": "go", "environment_id": "global"}
+            )
+            assert not created.is_error, created.content
+            found = await api.replicas.find_by_name("null")
+    assert found is not None
