@@ -3,7 +3,8 @@
     replicas-mcp                                   stdio (what desktop clients launch)
     replicas-mcp --transport http --port 8000      Streamable HTTP at /mcp, health at /healthz
     replicas-mcp --sandbox                         against an embedded offline sandbox (no account needed)
-    replicas-mcp sandbox [--port 8080]             run the sandbox API alone
+    replicas-mcp sandbox [--port 8765]             run the sandbox API alone
+    replicas-mcp check                             check the API key and URL, then exit
     replicas-mcp demo                              a whole delegation against the sandbox (when installed)
 
 Imports stay inside functions: `--help`, the missing-key check and the sandbox subcommand start fast, and
@@ -80,12 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="stderr log level")
     parser.add_argument("--version", action="store_true", help="Print the version and exit")
 
-    commands = parser.add_subparsers(dest="command", metavar="{sandbox,demo}")
+    commands = parser.add_subparsers(dest="command", metavar="{sandbox,check,demo}")
     sandbox = commands.add_parser("sandbox", help="Run the offline sandbox of the Replicas API")
     sandbox.add_argument("--host", dest="sandbox_host", default="127.0.0.1")
-    sandbox.add_argument("--port", dest="sandbox_port", type=int, default=8080)
+    sandbox.add_argument("--port", dest="sandbox_port", type=int, default=8765)
     sandbox.add_argument("--seed", type=int, default=0)
     sandbox.add_argument("--time-scale", type=float, default=1.0, help="Multiply simulated durations")
+    commands.add_parser(
+        "check", help="Check that the API key and URL work (what a desktop client would hide), then exit"
+    )
     commands.add_parser("demo", help="Run a whole delegation against the embedded sandbox", add_help=False)
     return parser
 
@@ -161,6 +165,40 @@ async def _serve(settings: Settings, sandbox: bool) -> None:
             await server.run_stdio_async()
         else:
             await _serve_http(server, settings)
+
+
+async def _check(settings: Settings, sandbox: bool) -> int:
+    """Call the API the way the server will, and say in one line whether it works and, if not, what to do."""
+    from contextlib import AsyncExitStack
+
+    from replicas_mcp.client import ReplicasClient
+    from replicas_mcp.client.errors import ReplicasError
+    from replicas_mcp.server.errors import describe
+
+    async with AsyncExitStack() as stack:
+        if sandbox:
+            from replicas_mcp.sandbox.serve import running_sandbox
+
+            running = await stack.enter_async_context(running_sandbox())
+            settings = settings.model_copy(
+                update={"api_key": _secret(running.org_key), "base_url": running.base_url}
+            )
+        key = settings.api_key.get_secret_value() if settings.api_key else None
+        try:
+            client = await stack.enter_async_context(
+                ReplicasClient(api_key=key, base_url=settings.base_url, max_retries=0)
+            )
+            environments = await client.environments.list()
+            replicas = await client.replicas.list(limit=1)
+        except ReplicasError as exc:
+            where = settings.base_url or "the Replicas API"
+            print(f"replicas-mcp check failed against {where}: {describe(exc)}", file=sys.stderr)
+            return 1
+    print(
+        f"OK: {client.base_url} accepts this key: {len(environments)} environment(s), "
+        f"{replicas.total} replica(s). Point your MCP client at `replicas-mcp` with the same settings."
+    )
+    return 0
 
 
 def _secret(value: str) -> Any:
@@ -244,6 +282,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    if args.command == "check":
+        import anyio
+
+        return int(anyio.run(_check, settings, args.sandbox))
     if (
         settings.transport == "http"
         and settings.host not in LOOPBACK

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from replicas_mcp import cli
+from replicas_mcp.sandbox.serve import RunningSandbox
 
 
 def test_missing_key_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -116,3 +117,45 @@ def test_the_example_desktop_config_launches_what_our_parser_accepts() -> None:
         assert entry["command"].endswith("/replicas-mcp")
         cli.build_parser().parse_args(entry.get("args", []))
         assert set(entry.get("env", {})) <= {"REPLICAS_API_KEY", "REPLICAS_BASE_URL"}
+
+
+async def _check(monkeypatch: pytest.MonkeyPatch, key: str, base_url: str) -> int:
+    import anyio
+
+    monkeypatch.setenv("REPLICAS_API_KEY", key)
+    monkeypatch.setenv("REPLICAS_BASE_URL", base_url)
+    with anyio.fail_after(30):
+        # main() runs its own event loop, so it gets a thread of its own.
+        return int(await anyio.to_thread.run_sync(cli.main, ["check"]))
+
+
+async def test_check_says_ok_with_a_working_key(
+    sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await _check(monkeypatch, sandbox.org_key, sandbox.base_url) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"OK: {sandbox.base_url} accepts this key")
+    assert "environment(s)" in out
+
+
+async def test_check_explains_a_rejected_key_without_printing_it(
+    sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wrong = "sk_replicas_not_a_real_key_0123456789"
+    assert await _check(monkeypatch, wrong, sandbox.base_url) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "REPLICAS_API_KEY" in captured.err
+    assert wrong not in captured.err
+
+
+async def test_check_explains_an_unreachable_api(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await _check(monkeypatch, "sk_replicas_anything", "http://127.0.0.1:9") == 1
+    assert "REPLICAS_BASE_URL" in capsys.readouterr().err
+
+
+def test_the_sandbox_subcommand_listens_where_the_docs_say() -> None:
+    args = cli.build_parser().parse_args(["sandbox"])
+    assert (args.sandbox_host, args.sandbox_port) == ("127.0.0.1", 8765)
