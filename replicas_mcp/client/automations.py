@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from croniter import croniter
 from pydantic import ValidationError
 
+from replicas_mcp.client._envelope import unwrap
 from replicas_mcp.client._fields import UNSET, RequestValidationError, Unset, present_fields
 from replicas_mcp.client._http import api_path
 from replicas_mcp.client._pagination import iter_pages
@@ -40,12 +41,6 @@ TriggerInput = AutomationTrigger | Mapping[str, Any]
 MAX_PAGE_SIZE = 100
 _DEBOUNCE_RANGE = (0, 86_400)
 _AUTO_STOP_RANGE = (3, 1_440)
-
-
-def _unwrap(data: Any, key: str) -> Any:
-    if isinstance(data, Mapping) and key in data:
-        return data[key]
-    return data
 
 
 def _check_page(page: int, limit: int) -> None:
@@ -169,7 +164,7 @@ class Automations:
 
     async def get(self, automation_id: str) -> Automation:
         data = await self._http.request_json("GET", api_path("/v1/automations/{}", automation_id))
-        return Automation.model_validate(_unwrap(data, "automation"))
+        return Automation.model_validate(unwrap(data, "automation"))
 
     async def create(
         self,
@@ -221,7 +216,7 @@ class Automations:
         _check_automation_fields(body)
         body["triggers"] = _triggers_body(triggers)
         data = await self._http.request_json("POST", "/v1/automations", json=body)
-        return Automation.model_validate(_unwrap(data, "automation"))
+        return Automation.model_validate(unwrap(data, "automation"))
 
     async def update(
         self,
@@ -277,7 +272,7 @@ class Automations:
         data = await self._http.request_json(
             "PATCH", api_path("/v1/automations/{}", automation_id), json=body
         )
-        return Automation.model_validate(_unwrap(data, "automation"))
+        return Automation.model_validate(unwrap(data, "automation"))
 
     async def delete(self, automation_id: str) -> None:
         """Delete the automation and its execution history."""

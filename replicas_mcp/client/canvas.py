@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from replicas_mcp.client._envelope import items
 from replicas_mcp.client._http import HttpCore, api_path
 from replicas_mcp.client.models.chats import CanvasContent, CanvasItem
 
@@ -18,8 +17,7 @@ class Canvas:
 
     async def list(self, replica_id: str) -> list[CanvasItem]:
         data = await self._http.request_json("GET", api_path("/v1/replica/{}/canvas", replica_id))
-        raw: Any = data.get("items", []) if isinstance(data, dict) else data
-        return [CanvasItem.model_validate(item) for item in raw or []]
+        return [CanvasItem.model_validate(item) for item in items(data, "items")]
 
     async def get(self, replica_id: str, filename: str) -> CanvasContent:
         data = await self._http.request_json(

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
 
+from replicas_mcp.client._envelope import items, unwrap
 from replicas_mcp.client._fields import UNSET, RequestValidationError, Unset, present_fields
 from replicas_mcp.client._http import api_path
 from replicas_mcp.client.errors import StreamError, TransportError
@@ -74,19 +75,6 @@ _KNOWN_TRANSPORTS = frozenset({"stdio", "http", "sse"})
 _HOOK_STREAM_READ_TIMEOUT = 180.0
 # Keep-alive events some servers send between real ones.
 _HEARTBEAT_EVENTS = frozenset({"heartbeat", "ping", "keepalive"})
-
-
-def _unwrap(data: Any, key: str) -> Any:
-    """The object under `key` in a `{key: {...}}` envelope (or the body itself if it is not wrapped)."""
-    if isinstance(data, Mapping) and key in data:
-        return data[key]
-    return data
-
-
-def _items(data: Any, key: str) -> list[Any]:
-    """The list under `key` in a list response (also accepts a bare list)."""
-    value = _unwrap(data, key)
-    return list(value) if isinstance(value, list) else []
 
 
 def _env_path(env_id: str, *rest: str, suffix: str = "") -> str:
@@ -153,12 +141,12 @@ class Environments:
     async def list(self, *, scope: str | None = None) -> list[Environment]:
         """Every environment visible to the caller, the Global one included (`scope`: org, user, all)."""
         data = await self._http.request_json("GET", "/v1/environments", params={"scope": scope})
-        return [Environment.model_validate(item) for item in _items(data, "environments")]
+        return [Environment.model_validate(item) for item in items(data, "environments")]
 
     async def get(self, environment_id: str) -> Environment:
         """One environment; `"global"` is the organization's Global environment."""
         data = await self._http.request_json("GET", _env_path(environment_id))
-        return Environment.model_validate(_unwrap(data, "environment"))
+        return Environment.model_validate(unwrap(data, "environment"))
 
     async def create(
         self,
@@ -194,7 +182,7 @@ class Environments:
             if value is not None
         }
         data = await self._http.request_json("POST", "/v1/environments", json=body)
-        return Environment.model_validate(_unwrap(data, "environment"))
+        return Environment.model_validate(unwrap(data, "environment"))
 
     async def update(
         self,
@@ -229,7 +217,7 @@ class Environments:
                 "repository_id and repository_set_id are mutually exclusive", field="repository_set_id"
             )
         data = await self._http.request_json("PATCH", _env_path(environment_id), json=body)
-        return Environment.model_validate(_unwrap(data, "environment"))
+        return Environment.model_validate(unwrap(data, "environment"))
 
     async def delete(self, environment_id: str) -> None:
         """Delete an environment (409 for the Global one, or while an automation references it)."""
@@ -244,7 +232,7 @@ class EnvironmentVariables:
 
     async def list(self, env_id: str) -> list[EnvironmentVariable]:
         data = await self._http.request_json("GET", _env_path(env_id, suffix="/variables"))
-        return [EnvironmentVariable.model_validate(item) for item in _items(data, "environment_variables")]
+        return [EnvironmentVariable.model_validate(item) for item in items(data, "environment_variables")]
 
     async def create(
         self, env_id: str, *, key: str, value: str, personal_override_allowed: bool | None = None
@@ -255,7 +243,7 @@ class EnvironmentVariables:
         if personal_override_allowed is not None:
             body["personal_override_allowed"] = personal_override_allowed
         data = await self._http.request_json("POST", _env_path(env_id, suffix="/variables"), json=body)
-        return EnvironmentVariable.model_validate(_unwrap(data, "environment_variable"))
+        return EnvironmentVariable.model_validate(unwrap(data, "environment_variable"))
 
     async def update(
         self,
@@ -280,7 +268,7 @@ class EnvironmentVariables:
             raise RequestValidationError("nothing to update: pass key, value or personal_override_allowed")
         path = _env_path(env_id, var_id, suffix="/variables/{}")
         data = await self._http.request_json("PATCH", path, json=body)
-        return EnvironmentVariable.model_validate(_unwrap(data, "environment_variable"))
+        return EnvironmentVariable.model_validate(unwrap(data, "environment_variable"))
 
     async def delete(self, env_id: str, var_id: str) -> None:
         await self._http.request_json("DELETE", _env_path(env_id, var_id, suffix="/variables/{}"))
@@ -294,13 +282,13 @@ class EnvironmentFiles:
 
     async def list(self, env_id: str) -> list[EnvironmentFile]:
         data = await self._http.request_json("GET", _env_path(env_id, suffix="/files"))
-        return [EnvironmentFile.model_validate(item) for item in _items(data, "environment_files")]
+        return [EnvironmentFile.model_validate(item) for item in items(data, "environment_files")]
 
     async def create(self, env_id: str, *, name: str, path: str, content: str) -> EnvironmentFile:
         _check_file_content(content)
         body = {"name": name, "path": path, "content": content}
         data = await self._http.request_json("POST", _env_path(env_id, suffix="/files"), json=body)
-        return EnvironmentFile.model_validate(_unwrap(data, "environment_file"))
+        return EnvironmentFile.model_validate(unwrap(data, "environment_file"))
 
     async def update(
         self,
@@ -324,7 +312,7 @@ class EnvironmentFiles:
         data = await self._http.request_json(
             "PATCH", _env_path(env_id, file_id, suffix="/files/{}"), json=body
         )
-        return EnvironmentFile.model_validate(_unwrap(data, "environment_file"))
+        return EnvironmentFile.model_validate(unwrap(data, "environment_file"))
 
     async def delete(self, env_id: str, file_id: str) -> None:
         await self._http.request_json("DELETE", _env_path(env_id, file_id, suffix="/files/{}"))
@@ -338,17 +326,17 @@ class EnvironmentSkills:
 
     async def search(self, q: str) -> list[SkillSearchResult]:
         data = await self._http.request_json("GET", "/v1/environment-skills/search", params={"q": q})
-        return [SkillSearchResult.model_validate(item) for item in _items(data, "skills")]
+        return [SkillSearchResult.model_validate(item) for item in items(data, "skills")]
 
     async def list(self, env_id: str) -> list[EnvironmentSkill]:
         data = await self._http.request_json("GET", _env_path(env_id, suffix="/skills"))
-        return [EnvironmentSkill.model_validate(item) for item in _items(data, "environment_skills")]
+        return [EnvironmentSkill.model_validate(item) for item in items(data, "environment_skills")]
 
     async def enable(self, env_id: str, *, name: str, slug: str, source: str) -> EnvironmentSkill:
         """Enable a catalog skill (409 when that slug or source is already enabled here)."""
         body = {"name": name, "slug": slug, "source": source}
         data = await self._http.request_json("POST", _env_path(env_id, suffix="/skills"), json=body)
-        return EnvironmentSkill.model_validate(_unwrap(data, "environment_skill"))
+        return EnvironmentSkill.model_validate(unwrap(data, "environment_skill"))
 
     async def disable(self, env_id: str, skill_id: str) -> None:
         """Disable by the membership id (`EnvironmentSkill.id`), not the catalog slug."""
@@ -368,7 +356,7 @@ class SkillRegistries:
 
     async def list(self, env_id: str) -> list[SkillsRegistry]:
         data = await self._http.request_json("GET", _env_path(env_id, suffix="/skills-registries"))
-        return [SkillsRegistry.model_validate(item) for item in _items(data, "registries")]
+        return [SkillsRegistry.model_validate(item) for item in items(data, "registries")]
 
     async def add(self, env_id: str, *, url: str) -> SkillsRegistry:
         """Register a repository; the result carries the skills discovered in it."""
@@ -396,7 +384,7 @@ class EnvironmentMcps:
 
     async def list(self, env_id: str) -> list[EnvironmentMcp]:
         data = await self._http.request_json("GET", _env_path(env_id, suffix="/mcps"))
-        return [EnvironmentMcp.model_validate(item) for item in _items(data, "environment_mcps")]
+        return [EnvironmentMcp.model_validate(item) for item in items(data, "environment_mcps")]
 
     async def create(
         self, env_id: str, *, name: str, transport: str, config: Mapping[str, Any] | ApiModel
@@ -405,7 +393,7 @@ class EnvironmentMcps:
         _check_mcp_name(name)
         body = {"name": name, "transport": transport, "config": _mcp_config_body(transport, config)}
         data = await self._http.request_json("POST", _env_path(env_id, suffix="/mcps"), json=body)
-        return EnvironmentMcp.model_validate(_unwrap(data, "environment_mcp"))
+        return EnvironmentMcp.model_validate(unwrap(data, "environment_mcp"))
 
     async def update(
         self,
@@ -437,7 +425,7 @@ class EnvironmentMcps:
         if not body:
             raise RequestValidationError("nothing to update: pass name, transport or config")
         data = await self._http.request_json("PATCH", _env_path(env_id, mcp_id, suffix="/mcps/{}"), json=body)
-        return EnvironmentMcp.model_validate(_unwrap(data, "environment_mcp"))
+        return EnvironmentMcp.model_validate(unwrap(data, "environment_mcp"))
 
     async def delete(self, env_id: str, mcp_id: str) -> None:
         await self._http.request_json("DELETE", _env_path(env_id, mcp_id, suffix="/mcps/{}"))
@@ -514,13 +502,13 @@ class WarmHooksApi:
         data = await self._http.request_json(
             "POST", path, json={"content": content}, read_timeout=HOOK_TEST_READ_TIMEOUT
         )
-        return HookTestResult.model_validate(_unwrap(data, "test"))
+        return HookTestResult.model_validate(unwrap(data, "test"))
 
     async def save(self, env_id: str, content: str) -> WarmHookRecord:
         """Save and activate the script without testing it."""
         path = _env_path(env_id, suffix="/warm-hooks/save")
         data = await self._http.request_json("POST", path, json={"content": content})
-        return WarmHookRecord.model_validate(_unwrap(data, "warm_hook"))
+        return WarmHookRecord.model_validate(unwrap(data, "warm_hook"))
 
     async def save_and_test(self, env_id: str, content: str) -> SaveAndTestResult:
         """Test the script and save it if the API does (`result.saved` says whether it did)."""
@@ -562,7 +550,7 @@ class StartHooksApi:
         """Save and activate the script; empty content clears the start hook (and returns None)."""
         path = _env_path(env_id, suffix="/start-hooks/save")
         data = await self._http.request_json("POST", path, json={"content": content})
-        record = _unwrap(data, "start_hook")
+        record = unwrap(data, "start_hook")
         return StartHookRecord.model_validate(record) if record is not None else None
 
     async def test(self, env_id: str, content: str) -> HookTestResult:
@@ -571,7 +559,7 @@ class StartHooksApi:
         data = await self._http.request_json(
             "POST", path, json={"content": content}, read_timeout=HOOK_TEST_READ_TIMEOUT
         )
-        return HookTestResult.model_validate(_unwrap(data, "test"))
+        return HookTestResult.model_validate(unwrap(data, "test"))
 
     def stream_test(
         self, env_id: str, content: str
@@ -591,4 +579,4 @@ class WarmPoolApi:
         data = await self._http.request_json(
             "PUT", _env_path(env_id, suffix="/warm-pools"), json={"enabled": enabled}
         )
-        return WarmPoolConfig.model_validate(_unwrap(data, "warm_pool"))
+        return WarmPoolConfig.model_validate(unwrap(data, "warm_pool"))

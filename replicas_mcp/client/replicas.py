@@ -11,6 +11,7 @@ from typing import Any
 
 import anyio
 
+from replicas_mcp.client._envelope import unwrap
 from replicas_mcp.client._http import API_VERSION, API_VERSION_HEADER, HttpCore, api_path
 from replicas_mcp.client._status_lookup import (
     fetch_replica_page,
@@ -47,13 +48,6 @@ _CREATE_RETRY_STATUSES = frozenset({429})
 
 def _drop_none(fields: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in fields.items() if value is not None}
-
-
-def _unwrap(data: Any, key: str) -> Any:
-    """`{"replica": {...}}` → the inner object; a bare object passes through."""
-    if isinstance(data, dict) and isinstance(data.get(key), dict):
-        return data[key]
-    return data
 
 
 def _newest(items: Sequence[ReplicaListItem]) -> ReplicaListItem | None:
@@ -157,7 +151,7 @@ class Replicas:
             raise  # provably not created
         except (TransportError, ServerError) as exc:
             return await self._reconcile(name, exc)
-        return ReplicaListItem.model_validate(_unwrap(data, "replica"))
+        return ReplicaListItem.model_validate(unwrap(data, "replica"))
 
     async def _reconcile(self, name: str, cause: ReplicasError) -> ReplicaListItem:
         logger.warning("create of replica %r had an unknown outcome (%s); looking it up by name", name, cause)
@@ -194,7 +188,7 @@ class Replicas:
             api_path("/v1/replica/{}", replica_id),
             params={"include": ",".join(wanted) or None},
         )
-        return ReplicaDetails.model_validate(_unwrap(data, "replica"))
+        return ReplicaDetails.model_validate(unwrap(data, "replica"))
 
     async def delete(self, replica_id: str) -> None:
         """Delete (idempotent for replicas of this organization)."""

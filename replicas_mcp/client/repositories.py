@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import builtins
-from typing import Any
 
+from replicas_mcp.client._envelope import items
 from replicas_mcp.client._http import HttpCore
 from replicas_mcp.client.models.repositories import Repository, RepositorySet
 
 __all__ = ["Repositories"]
-
-
-def _items(data: Any, key: str) -> list[Any]:
-    raw = data.get(key, []) if isinstance(data, dict) else data
-    return list(raw or [])
 
 
 class Repositories:
@@ -24,8 +19,8 @@ class Repositories:
 
     async def list(self) -> list[Repository]:
         data = await self._http.request_json("GET", "/v1/replica/repositories")
-        return [Repository.model_validate(item) for item in _items(data, "repositories")]
+        return [Repository.model_validate(item) for item in items(data, "repositories")]
 
     async def list_sets(self) -> builtins.list[RepositorySet]:
         data = await self._http.request_json("GET", "/v1/replica/repository-sets")
-        return [RepositorySet.model_validate(item) for item in _items(data, "repository_sets")]
+        return [RepositorySet.model_validate(item) for item in items(data, "repository_sets")]
