@@ -261,16 +261,19 @@ class HttpCore:
     def base_url(self) -> str:
         return str(self._client.base_url)
 
-    @property
-    def masked_key(self) -> str:
-        return MASK
-
     async def aclose(self) -> None:
         if self._owns_client:
             await self._client.aclose()
 
     def __repr__(self) -> str:
         return f"HttpCore(base_url={self.base_url!r}, api_key={MASK!r})"
+
+    def _timeout(self, read_timeout: float | None) -> httpx2.Timeout:
+        """The client's timeouts, with the read timeout replaced for calls the API answers slowly."""
+        timeout = self._client.timeout
+        if read_timeout is None:
+            return timeout
+        return httpx2.Timeout(timeout.read, connect=timeout.connect, read=read_timeout)
 
     def _headers(self, headers: Mapping[str, str] | None) -> dict[str, str]:
         merged = dict(headers or {})
@@ -287,16 +290,13 @@ class HttpCore:
         headers: Mapping[str, str] | None,
         read_timeout: float | None = None,
     ) -> Any:
-        timeout = self._client.timeout
-        if read_timeout is not None:
-            timeout = httpx2.Timeout(timeout.read, connect=timeout.connect, read=read_timeout)
         request = self._client.build_request(
             method,
             path,
             params=params,
             json=json,
             headers=self._headers(headers),
-            timeout=timeout,
+            timeout=self._timeout(read_timeout),
         )
         started = time.monotonic()
         try:
@@ -451,28 +451,30 @@ class HttpCore:
         )
 
     @contextlib.asynccontextmanager
-    async def _open_sse(
+    async def stream_sse(
         self,
         method: str,
         path: str,
         *,
-        json: object,
-        params: Mapping[str, object] | None,
-        headers: Mapping[str, str] | None,
-        read_timeout: float | None,
+        json: object = None,
+        params: Mapping[str, object] | None = None,
+        headers: Mapping[str, str] | None = None,
+        read_timeout: float | None = None,
     ) -> AsyncIterator[AsyncIterator[httpx2.ServerSentEvent]]:
+        """Open one SSE connection (no retry, no reconnect) and yield its events.
+
+        Non-2xx answers raise the mapped error on entry; a drop mid-stream raises `TransportError`
+        from the iterator. Leaving the context (including by cancellation) closes the connection.
+        """
         method = method.upper()
         sse_headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache", **(headers or {})}
-        timeout = self._client.timeout
-        if read_timeout is not None:
-            timeout = httpx2.Timeout(timeout.read, connect=timeout.connect, read=read_timeout)
         request = self._client.build_request(
             method,
             path,
             params=_clean_params(params),
             json=json,
             headers=self._headers(sse_headers),
-            timeout=timeout,
+            timeout=self._timeout(read_timeout),
         )
         try:
             response = await self._client.send(request, stream=True)
@@ -490,25 +492,6 @@ class HttpCore:
             yield _translate_stream_errors(httpx2.EventSource(response), method, path)
         finally:
             await response.aclose()
-
-    def stream_sse(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: object = None,
-        params: Mapping[str, object] | None = None,
-        headers: Mapping[str, str] | None = None,
-        read_timeout: float | None = None,
-    ) -> contextlib.AbstractAsyncContextManager[AsyncIterator[httpx2.ServerSentEvent]]:
-        """Open one SSE connection (no retry, no reconnect) and yield its events.
-
-        Non-2xx answers raise the mapped error on entry; a drop mid-stream raises `TransportError`
-        from the iterator. Leaving the context (including by cancellation) closes the connection.
-        """
-        return self._open_sse(
-            method, path, json=json, params=params, headers=headers, read_timeout=read_timeout
-        )
 
 
 async def _translate_stream_errors(
