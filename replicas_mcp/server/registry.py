@@ -381,26 +381,6 @@ def _drop_noise_bounds(schema: dict[str, Any]) -> None:
             del schema[key]
 
 
-def _drop_nested_object_type(schema: Any, *, root: bool = True) -> None:
-    """In output schemas, a nested object with `properties` needs no `type: object` to be read as one, nor
-    an array with `items` its `type: array`."""
-    if isinstance(schema, dict):
-        if not root and (
-            (schema.get("type") == "object" and "properties" in schema)
-            or (schema.get("type") == "array" and "items" in schema)
-        ):
-            del schema["type"]
-        for key, value in schema.items():
-            if key == "properties" and isinstance(value, dict):
-                for sub in value.values():
-                    _drop_nested_object_type(sub, root=False)
-            elif key not in ("required", "enum"):
-                _drop_nested_object_type(value, root=False)
-    elif isinstance(schema, list):
-        for value in schema:
-            _drop_nested_object_type(value, root=False)
-
-
 def inline_single_use_defs(schema: dict[str, Any]) -> dict[str, Any]:
     """Replace `$ref`s to `$defs` used exactly once by the definition itself (shorter, same meaning)."""
     defs = schema.get("$defs")
@@ -444,18 +424,28 @@ def inline_single_use_defs(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def _drop_nested_required(schema: Any, *, root: bool = True) -> None:
-    """Output schemas keep `required` only at the root: nested fields stay documented by `properties`,
-    and listing which are never omitted costs more of the model's context than it helps."""
-    if isinstance(schema, dict):
-        if not root:
-            schema.pop("required", None)
-        for key, value in schema.items():
-            if key not in ("required", "enum"):
-                _drop_nested_required(value, root=False)
-    elif isinstance(schema, list):
+def _thin_nested_output(schema: Any, *, root: bool = True) -> None:
+    """Below the root of an output schema, drop what costs context and tells the model nothing: `required`
+    lists (the fields stay documented by `properties`), `type: object` on an object with `properties` and
+    `type: array` on an array with `items` (both implied). Property names are never taken for keywords."""
+    if isinstance(schema, list):
         for value in schema:
-            _drop_nested_required(value, root=False)
+            _thin_nested_output(value, root=False)
+        return
+    if not isinstance(schema, dict):
+        return
+    if not root:
+        schema.pop("required", None)
+        if (schema.get("type") == "object" and "properties" in schema) or (
+            schema.get("type") == "array" and "items" in schema
+        ):
+            del schema["type"]
+    for key, value in schema.items():
+        if key == "properties" and isinstance(value, dict):
+            for sub in value.values():
+                _thin_nested_output(sub, root=False)
+        elif key not in ("required", "enum"):
+            _thin_nested_output(value, root=False)
 
 
 def build_tool(spec: ToolSpec) -> Tool:
@@ -472,8 +462,7 @@ def build_tool(spec: ToolSpec) -> Tool:
     inline_single_use_defs(compact_schema(tool.parameters))
     if tool.fn_metadata.output_schema is not None:
         inline_single_use_defs(compact_schema(tool.fn_metadata.output_schema, output=True))
-        _drop_nested_required(tool.fn_metadata.output_schema)
-        _drop_nested_object_type(tool.fn_metadata.output_schema)
+        _thin_nested_output(tool.fn_metadata.output_schema)
     return tool
 
 
