@@ -140,7 +140,7 @@ def _outcome(status: str, details: ReplicaDetails | None, turn: _Turn | None) ->
     chats = details.chats
     if any(chat.processing for chat in chats):
         return "working"
-    if any((chat.model_extra or {}).get("awaitingInput") for chat in chats):
+    if any(chat.awaitingInput for chat in chats):
         return "waiting_for_input"
     if turn is not None and turn.failed:
         return "failed"

@@ -101,7 +101,7 @@ class Tracker:
         self.chats = {
             chat.id: _Chat(
                 processing=chat.processing,
-                awaiting_input=bool((chat.model_extra or {}).get("awaitingInput")),
+                awaiting_input=chat.awaitingInput,
             )
             for chat in chats
         }

@@ -33,6 +33,7 @@ class ReplicaChat(ApiModel):
     created_at: str | None = None
     updated_at: str | None = None
     processing: bool = False
+    awaitingInput: bool = False  # the agent ended its turn with a question for the user
     lastMessageText: str | None = None
 
 
