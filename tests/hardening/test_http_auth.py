@@ -13,6 +13,7 @@ from mcp import Client
 from mcp.types import TextContent
 
 from replicas_mcp.cli import main
+from replicas_mcp.sandbox.serve import RunningSandbox
 from replicas_mcp.sandbox.world import DEFAULT_ORG_KEY, DEFAULT_OTHER_ORG_KEY
 from replicas_mcp.server.auth import HttpExposureError, check_http_exposure, is_loopback
 
@@ -48,11 +49,8 @@ async def _post(url: str, body: dict[str, Any], **headers: str) -> httpx2.Respon
 # --- server-key mode: the static bearer token ------------------------------------------------------------
 
 
-async def test_the_http_token_guards_mcp_and_only_mcp() -> None:
-    async with (
-        recorded_sandbox() as (sandbox, _),
-        http_server(sandbox, api_key=DEFAULT_ORG_KEY, http_token=TOKEN) as (url, _server),
-    ):
+async def test_the_http_token_guards_mcp_and_only_mcp(sandbox: RunningSandbox) -> None:
+    async with http_server(sandbox, api_key=DEFAULT_ORG_KEY, http_token=TOKEN) as (url, _server):
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}):
             response = await _post(url, INIT, **headers)
             assert response.status_code == 401
@@ -136,8 +134,10 @@ async def test_byo_key_callers_only_ever_see_their_own_organization() -> None:
             assert "stolen" not in json.dumps(headers)
 
 
-async def test_byo_key_rejects_missing_and_malformed_keys_before_any_upstream_call() -> None:
-    async with recorded_sandbox() as (sandbox, _), http_server(sandbox, auth="byo-key") as (url, _):
+async def test_byo_key_rejects_missing_and_malformed_keys_before_any_upstream_call(
+    sandbox: RunningSandbox,
+) -> None:
+    async with http_server(sandbox, auth="byo-key") as (url, _):
         for headers in (
             {},
             {"Authorization": "Bearer not-a-replicas-key"},
@@ -156,8 +156,8 @@ async def test_byo_key_rejects_missing_and_malformed_keys_before_any_upstream_ca
         assert "sk_replicas_unknown_key_0000" not in text
 
 
-async def test_a_session_is_bound_to_the_key_that_opened_it() -> None:
-    async with recorded_sandbox() as (sandbox, _), http_server(sandbox, auth="byo-key") as (url, _):
+async def test_a_session_is_bound_to_the_key_that_opened_it(sandbox: RunningSandbox) -> None:
+    async with http_server(sandbox, auth="byo-key") as (url, _):
         opened = await _post(url, INIT, Authorization=f"Bearer {DEFAULT_ORG_KEY}")
         assert opened.status_code == 200
         session = opened.headers["mcp-session-id"]
@@ -183,10 +183,11 @@ async def test_a_session_is_bound_to_the_key_that_opened_it() -> None:
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
-async def test_byo_key_in_both_eras_over_legacy_sessions_and_stateless(mode: str) -> None:
+async def test_byo_key_in_both_eras_over_legacy_sessions_and_stateless(
+    sandbox: RunningSandbox, mode: str
+) -> None:
     for stateless in (False, True):
         async with (
-            recorded_sandbox() as (sandbox, _),
             http_server(sandbox, auth="byo-key", stateless=stateless) as (url, _),
             mcp_client(url, bearer=DEFAULT_OTHER_ORG_KEY, mode=mode) as client,
         ):
@@ -197,11 +198,8 @@ async def test_byo_key_in_both_eras_over_legacy_sessions_and_stateless(mode: str
 # --- stateless -------------------------------------------------------------------------------------------
 
 
-async def test_stateless_http_keeps_no_session() -> None:
-    async with (
-        recorded_sandbox() as (sandbox, _),
-        http_server(sandbox, api_key=DEFAULT_ORG_KEY, stateless=True) as (url, _),
-    ):
+async def test_stateless_http_keeps_no_session(sandbox: RunningSandbox) -> None:
+    async with http_server(sandbox, api_key=DEFAULT_ORG_KEY, stateless=True) as (url, _):
         response = await _post(url, INIT)
         assert response.status_code == 200
         assert "mcp-session-id" not in response.headers

@@ -28,7 +28,7 @@ from replicas_mcp.sandbox.faults import FaultController
 from replicas_mcp.sandbox.serve import RunningSandbox
 from replicas_mcp.sandbox.world import DEFAULT_ORG_KEY
 
-from .http_helpers import http_server, mcp_client, recorded_sandbox
+from .http_helpers import http_server, mcp_client
 
 SECONDS = float(os.environ.get("REPLICAS_SOAK_SECONDS", "6"))
 SESSIONS = int(os.environ.get("REPLICAS_SOAK_SESSIONS", "4"))
@@ -123,13 +123,10 @@ async def _wait_idle(api: ReplicasClient, replica_id: str) -> None:
 
 
 @pytest.mark.slow
-async def test_soak_concurrent_sessions_with_faults() -> None:
+async def test_soak_concurrent_sessions_with_faults(sandbox: RunningSandbox) -> None:
     process = psutil.Process()
     tally = Tally()
-    async with (
-        recorded_sandbox() as (sandbox, _),
-        http_server(sandbox, api_key=DEFAULT_ORG_KEY, toolsets=("replicas",)) as (url, _server),
-    ):
+    async with http_server(sandbox, api_key=DEFAULT_ORG_KEY, toolsets=("replicas",)) as (url, _server):
         replicas = await _create_replicas(sandbox, SESSIONS)
         # Warm up (imports, pools, first sessions) before the baseline.
         async with mcp_client(url) as client:

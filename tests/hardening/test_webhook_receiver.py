@@ -19,11 +19,11 @@ from starlette.routing import Route
 
 from replicas_mcp.client import ReplicasClient
 from replicas_mcp.client.webhooks import sign_body
-from replicas_mcp.sandbox.serve import serving
+from replicas_mcp.sandbox.serve import RunningSandbox, serving
 from replicas_mcp.sandbox.world import DEFAULT_ORG_KEY
 from replicas_mcp.server.webhook_receiver import WEBHOOK_PATH, Notify, WebhookReceiver
 
-from .http_helpers import http_server, mcp_client, recorded_sandbox
+from .http_helpers import http_server, mcp_client
 
 SECRET = "whsec_" + "9f8e7d6c" * 4
 
@@ -150,13 +150,10 @@ async def test_oversized_and_malformed_bodies(caplog: pytest.LogCaptureFixture) 
     assert SECRET not in caplog.text
 
 
-async def test_webhooks_reach_subscribers_through_the_server() -> None:
+async def test_webhooks_reach_subscribers_through_the_server(sandbox: RunningSandbox) -> None:
     replica = "r-known-only-to-the-webhook"  # the watcher finds no such replica, so only the webhook notifies
     uri = f"replicas://replicas/{replica}"
-    async with (
-        recorded_sandbox() as (sandbox, _),
-        http_server(sandbox, api_key=DEFAULT_ORG_KEY, webhook_secret=SECRET) as (url, _server),
-    ):
+    async with http_server(sandbox, api_key=DEFAULT_ORG_KEY, webhook_secret=SECRET) as (url, _server):
         async with mcp_client(url) as client, client.listen(resource_subscriptions=[uri]) as updates:
             body = event("evt_live", replica)
             assert (await post(f"{url}{WEBHOOK_PATH}", body, signed(body, "evt_live"))).status_code == 200
@@ -178,8 +175,8 @@ async def test_webhooks_reach_subscribers_through_the_server() -> None:
         assert all(d.attempts[0] == "200" for d in sandbox.world.webhooks.deliveries if d.attempts)
 
 
-async def test_without_a_secret_there_is_no_receiver() -> None:
-    async with recorded_sandbox() as (sandbox, _), http_server(sandbox, api_key=DEFAULT_ORG_KEY) as (url, _):
+async def test_without_a_secret_there_is_no_receiver(sandbox: RunningSandbox) -> None:
+    async with http_server(sandbox, api_key=DEFAULT_ORG_KEY) as (url, _):
         body = event("evt_x")
         response = await post(f"{url}{WEBHOOK_PATH}", body, signed(body))
         assert response.status_code == 404
