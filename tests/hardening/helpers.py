@@ -12,7 +12,7 @@ import secrets
 import threading
 from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio
@@ -88,7 +88,6 @@ class World:
     chat_id: str
     environment_id: str
     automation_id: str
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 async def seed_world(api: ReplicasClient) -> World:
