@@ -5,20 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from replicas_mcp.sandbox.config_http import (
+    caller_of,
     expect_bool,
     expect_choice,
     expect_object,
     expect_optional_str,
     expect_str,
     expect_str_list,
+    paginate,
     query_choice,
     query_int,
     read_object,
     require,
+    respond,
 )
 from replicas_mcp.sandbox.errors import bad_request, not_found
 from replicas_mcp.sandbox.models import (
@@ -32,7 +35,6 @@ from replicas_mcp.sandbox.models import (
 )
 from replicas_mcp.sandbox.sse import stream_events
 from replicas_mcp.sandbox.state import MessageOptions, Workspaces
-from replicas_mcp.sandbox.tenancy import Caller
 from replicas_mcp.sandbox.webhooks import WebhookTarget
 
 API_VERSION_HEADER = "x-replicas-api-version"
@@ -44,15 +46,6 @@ IMAGE_MEDIA_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 def workspaces_of(request: Request) -> Workspaces:
     workspaces: Workspaces = request.state.org.workspaces
     return workspaces
-
-
-def caller_of(request: Request) -> Caller:
-    caller: Caller = request.state.caller
-    return caller
-
-
-def _ok(payload: dict[str, Any], status: int = 200) -> JSONResponse:
-    return JSONResponse(payload, status_code=status)
 
 
 def _optional_choice(value: Any, field: str, choices: tuple[str, ...]) -> str | None:
@@ -155,14 +148,14 @@ async def list_replicas(request: Request) -> Response:
         source=query_choice(request, "source", SOURCES, default=None),
         user_id=request.query_params.get("user_id") or None,
     )
-    start = (page - 1) * limit
-    return _ok(
+    shown, total_pages = paginate(found, page=page, limit=limit)
+    return respond(
         {
-            "replicas": [replica.list_item() for replica in found[start : start + limit]],
+            "replicas": [replica.list_item() for replica in shown],
             "total": len(found),
             "page": page,
             "limit": limit,
-            "total_pages": -(-len(found) // limit),
+            "total_pages": total_pages,
         }
     )
 
@@ -201,7 +194,7 @@ async def create_replica(request: Request) -> Response:
         # Legacy contract: block until the workspace is active (bounded by a generous boot budget).
         timing, clock = workspaces.timing, workspaces.clock
         await workspaces.wait_settled(replica, clock.scaled(timing.boot_seconds * 3) + 5.0)
-    return _ok({"replica": replica.list_item()}, 201)
+    return respond({"replica": replica.list_item()}, 201)
 
 
 async def get_replica(request: Request) -> Response:
@@ -218,19 +211,19 @@ async def get_replica(request: Request) -> Response:
     replica = workspaces.get(request.path_params["id"])
     if replica.status != "error":
         workspaces.wake(replica)  # reading a sleeping replica wakes it (the spec); the body says waking: true
-    return _ok({"replica": details(workspaces, replica, includes=includes)})
+    return respond({"replica": details(workspaces, replica, includes=includes)})
 
 
 async def delete_replica(request: Request) -> Response:
     workspaces_of(request).delete(request.path_params["id"])
-    return _ok({"success": True})
+    return respond({"success": True})
 
 
 async def wake(request: Request) -> Response:
     workspaces = workspaces_of(request)
     replica = workspaces.get(request.path_params["id"])
     started = workspaces.wake(replica)
-    return _ok({"success": True, "waking": started or replica.waking, "status": replica.status})
+    return respond({"success": True, "waking": started or replica.waking, "status": replica.status})
 
 
 async def send_message(request: Request) -> Response:
@@ -245,12 +238,12 @@ async def send_message(request: Request) -> Response:
         options=_message_options(body),
         sender=caller_of(request).user_id,
     )
-    return _ok(result)
+    return respond(result)
 
 
 async def list_chats(request: Request) -> Response:
     replica = workspaces_of(request).engine(request.path_params["id"])
-    return _ok({"chats": [chat.wire() for chat in replica.chats.values()], "waking": False})
+    return respond({"chats": [chat.wire() for chat in replica.chats.values()], "waking": False})
 
 
 async def create_chat(request: Request) -> Response:
@@ -264,33 +257,33 @@ async def create_chat(request: Request) -> Response:
         parent=expect_optional_str(body.get("parentChatId"), "parentChatId"),
         client_request_id=expect_optional_str(body.get("clientRequestId"), "clientRequestId"),
     )
-    return _ok(chat.wire(), 201)
+    return respond(chat.wire(), 201)
 
 
 async def delete_chat(request: Request) -> Response:
     workspaces = workspaces_of(request)
     replica = workspaces.engine(request.path_params["id"])
     workspaces.delete_chat(replica, request.path_params["chat_id"])
-    return _ok({"success": True})
+    return respond({"success": True})
 
 
 async def get_queue(request: Request) -> Response:
     workspaces = workspaces_of(request)
     replica = workspaces.engine(request.path_params["id"])
-    return _ok(workspaces.queue_view(workspaces.chat(replica, request.path_params["chat_id"])))
+    return respond(workspaces.queue_view(workspaces.chat(replica, request.path_params["chat_id"])))
 
 
 async def clear_queue(request: Request) -> Response:
     workspaces = workspaces_of(request)
     replica = workspaces.engine(request.path_params["id"])
-    return _ok(workspaces.queue_clear(workspaces.chat(replica, request.path_params["chat_id"])))
+    return respond(workspaces.queue_clear(workspaces.chat(replica, request.path_params["chat_id"])))
 
 
 async def remove_queued(request: Request) -> Response:
     workspaces = workspaces_of(request)
     replica = workspaces.engine(request.path_params["id"])
     chat = workspaces.chat(replica, request.path_params["chat_id"])
-    return _ok(workspaces.queue_remove(chat, request.path_params["message_id"]))
+    return respond(workspaces.queue_remove(chat, request.path_params["message_id"]))
 
 
 async def reorder_queue(request: Request) -> Response:
@@ -302,7 +295,7 @@ async def reorder_queue(request: Request) -> Response:
     position = require(body, "position")
     if isinstance(position, bool) or not isinstance(position, int):
         raise bad_request("Invalid field 'position'", "'position' must be a zero-based integer.")
-    return _ok(workspaces.queue_reorder(chat, message_id, position))
+    return respond(workspaces.queue_reorder(chat, message_id, position))
 
 
 async def read_history(request: Request) -> Response:
@@ -311,12 +304,12 @@ async def read_history(request: Request) -> Response:
     limit = query_int(request, "limit", default=50, minimum=1, maximum=1000)
     offset = query_int(request, "offset", default=0, minimum=0, maximum=1_000_000)
     chat_id = request.query_params.get("chat_id") or None
-    return _ok(workspaces.history(replica, chat_id=chat_id, limit=limit, offset=offset))
+    return respond(workspaces.history(replica, chat_id=chat_id, limit=limit, offset=offset))
 
 
 async def hook_logs(request: Request) -> Response:
     replica = workspaces_of(request).engine(request.path_params["id"])
-    return _ok(
+    return respond(
         {
             "warm_hooks": {"logs": [dict(log) for log in replica.warm_hook_logs]},
             "start_hooks": {"logs": [dict(log) for log in replica.start_hook_logs]},
@@ -326,7 +319,7 @@ async def hook_logs(request: Request) -> Response:
 
 async def list_canvas(request: Request) -> Response:
     replica = workspaces_of(request).engine(request.path_params["id"])
-    return _ok({"items": [item.wire_item() for item in replica.canvas.values()]})
+    return respond({"items": [item.wire_item() for item in replica.canvas.values()]})
 
 
 async def get_canvas_item(request: Request) -> Response:
@@ -335,7 +328,7 @@ async def get_canvas_item(request: Request) -> Response:
     item = replica.canvas.get(filename)
     if item is None:
         raise not_found("Canvas item", filename)
-    return _ok(item.wire_content())
+    return respond(item.wire_content())
 
 
 def replica_routes() -> list[BaseRoute]:

@@ -13,8 +13,9 @@ import json
 from collections.abc import AsyncIterator
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
+from replicas_mcp.sandbox.config_http import sse_response
 from replicas_mcp.sandbox.events import EventLog
 from replicas_mcp.sandbox.faults import DroppedConnection, FaultController
 from replicas_mcp.sandbox.models import Replica
@@ -35,10 +36,8 @@ async def stream_events(request: Request) -> Response:
     drop_after = None if drop is None else drop.after_events
     heartbeat = workspaces.clock.scaled(workspaces.timing.heartbeat_seconds)
     retry_ms = max(50, int(workspaces.clock.scaled(1.0) * 1000))
-    return StreamingResponse(
-        _frames(replica, after, heartbeat=heartbeat, retry_ms=retry_ms, drop_after=drop_after),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    return sse_response(
+        _frames(replica, after, heartbeat=heartbeat, retry_ms=retry_ms, drop_after=drop_after)
     )
 
 
