@@ -14,6 +14,7 @@ from typing import Any
 import anyio
 import httpx2
 from mcp import Client
+from mcp.client.session import MessageHandlerFnT
 from mcp.types import CallToolResult, TextContent
 
 from replicas_mcp.client import ReplicasClient
@@ -31,14 +32,20 @@ def settings(**fields: Any) -> Settings:
 
 @asynccontextmanager
 async def connect(
-    sandbox: RunningSandbox, *, mode: str = "auto", key: str | None = None, **fields: Any
+    sandbox: RunningSandbox,
+    *,
+    mode: str = "auto",
+    key: str | None = None,
+    message_handler: MessageHandlerFnT | None = None,
+    **fields: Any,
 ) -> AsyncIterator[Client]:
-    """An MCP client talking in-process to a server whose ReplicasClient points at the sandbox."""
+    """An MCP client talking in-process to a server whose ReplicasClient points at the sandbox
+    (`message_handler`: as for `mcp.Client`, e.g. to receive a legacy session's notifications)."""
     async with ReplicasClient(
         api_key=key or sandbox.org_key, base_url=sandbox.base_url, max_retries=0
     ) as api:
         server = build_server(settings(**fields), client=api)
-        async with Client(server, mode=mode) as client:
+        async with Client(server, mode=mode, message_handler=message_handler) as client:
             yield client
 
 

@@ -13,7 +13,7 @@ from mcp.types import BlobResourceContents, TextContent, TextResourceContents
 from replicas_mcp.sandbox.serve import RunningSandbox
 from replicas_mcp.server.registry import all_tools
 
-from .helpers import MODES, call, connect, data, force_status, new_replica, wire_size
+from .helpers import MODES, bound_environment, call, connect, data, force_status, new_replica, wire_size
 
 
 def _uri(event: object) -> str:
@@ -87,8 +87,7 @@ async def test_resource_reads(sandbox: RunningSandbox) -> None:
 
 async def test_automation_resource_withholds_webhook_token(sandbox: RunningSandbox) -> None:
     async with connect(sandbox, toolsets=("automations", "replicas")) as client:
-        envs = data(await call(client, "list_environments"))["environments"]
-        env = next(e["id"] for e in envs if e.get("repository_id"))
+        env = await bound_environment(client)
         created = data(
             await call(
                 client,
@@ -132,27 +131,18 @@ async def test_live_status_legacy_subscribe(sandbox: RunningSandbox) -> None:
             received.append(str(params))
             got.set()
 
-    from mcp import Client
-
-    from replicas_mcp.client import ReplicasClient
-    from replicas_mcp.server import build_server
-
-    from .helpers import settings
-
-    async with ReplicasClient(api_key=sandbox.org_key, base_url=sandbox.base_url) as api:
-        server = build_server(settings(), client=api)
-        async with Client(server, mode="legacy", message_handler=on_message) as client:
-            assert client.protocol_version == "2025-11-25"
-            rid = await new_replica(client, "legacy-live")
-            uri = f"replicas://replicas/{rid}/history"
-            with pytest.warns(MCPDeprecationWarning):  # deprecated for 2026 clients; a 2025 client uses it
-                await client.session.subscribe_resource(uri)
-            await call(client, "send_replica_message", {"replica_id": rid, "message": "And docs"})
-            with anyio.fail_after(10):
-                await got.wait()
-            assert uri in received or f"replicas://replicas/{rid}" in received
-            with pytest.warns(MCPDeprecationWarning):
-                await client.session.unsubscribe_resource(uri)
+    async with connect(sandbox, mode="legacy", message_handler=on_message) as client:
+        assert client.protocol_version == "2025-11-25"
+        rid = await new_replica(client, "legacy-live")
+        uri = f"replicas://replicas/{rid}/history"
+        with pytest.warns(MCPDeprecationWarning):  # deprecated for 2026 clients; a 2025 client uses it
+            await client.session.subscribe_resource(uri)
+        await call(client, "send_replica_message", {"replica_id": rid, "message": "And docs"})
+        with anyio.fail_after(10):
+            await got.wait()
+        assert uri in received or f"replicas://replicas/{rid}" in received
+        with pytest.warns(MCPDeprecationWarning):
+            await client.session.unsubscribe_resource(uri)
 
 
 async def test_one_upstream_watch_per_replica(sandbox: RunningSandbox) -> None:

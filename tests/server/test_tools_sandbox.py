@@ -202,7 +202,6 @@ async def test_send_modes_steer_through_the_queue(sandbox: RunningSandbox) -> No
     """send_replica_message(mode=next) jumps the queue; mode=replace_queue drops it, and says how much."""
     async with connect(sandbox, toolsets=("chats", "replicas")) as client:
         rid = await new_replica(client, "steered")
-        await wait_idle(client, rid)
         main_chat = data(await call(client, "list_chats", {"replica_id": rid}))["chats"][0]["id"]
         await call(client, "send_replica_message", {"replica_id": rid, "message": "Refactor [[slow:60]]"})
         for n in range(2):
