@@ -45,6 +45,7 @@ from replicas_mcp.client.errors import (
     WorkspaceSleepingError,
     error_for_status,
 )
+from replicas_mcp.client.models.replicas import ASLEEP_STATUSES, TERMINAL_STATUSES
 
 __all__ = ["API_VERSION", "API_VERSION_HEADER", "HttpCore", "api_path"]
 
@@ -435,9 +436,9 @@ class HttpCore:
             return exc
         status = item.status if item is not None else None
         cls: type[ConflictError] = ConflictError
-        if status in ("sleeping", "archived"):  # both wake on request
+        if status in ASLEEP_STATUSES:
             cls = WorkspaceSleepingError
-        elif status == "error":
+        elif status in TERMINAL_STATUSES:
             cls = WorkspaceErrorStateError
         if cls is ConflictError:
             return exc

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio
 
 from replicas_mcp.client.errors import ConflictError, NotFoundError, ReplicasError
+from replicas_mcp.client.models.replicas import ASLEEP_STATUSES, TERMINAL_STATUSES
 from replicas_mcp.delegation.questions import questions_in
 
 if TYPE_CHECKING:
@@ -131,9 +132,9 @@ def failed_hooks(logs: Mapping[str, Any], kind: str) -> list[HookFailure]:
 
 
 def _outcome(status: str, details: ReplicaDetails | None, turn: _Turn | None) -> Outcome:
-    if status == "error":
+    if status in TERMINAL_STATUSES:
         return "failed"
-    if status in ("sleeping", "archived"):
+    if status in ASLEEP_STATUSES:
         return "sleeping"
     if status != "active" or details is None:
         return "working"
@@ -161,7 +162,7 @@ async def build_report(
     item = await client.replicas.status(replica_id)
     if item is None:
         raise ReplicaGone(replica_id)
-    if item.status in ("sleeping", "archived"):
+    if item.status in ASLEEP_STATUSES:
         return Report(
             replica_id=item.id,
             name=item.name,

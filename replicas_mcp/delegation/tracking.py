@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
+from replicas_mcp.client.models.replicas import ASLEEP_STATUSES, TERMINAL_STATUSES
 from replicas_mcp.delegation.cursor import FROM_START, Cursor, pr_key
 from replicas_mcp.delegation.questions import questions_in
 
@@ -24,7 +25,7 @@ State = Literal[
     "preparing", "working", "idle", "waiting_for_input", "sleeping", "archived", "error", "deleted", "unknown"
 ]
 # States in which nothing more happens until someone acts (wakes, messages, deletes): a wait ends there.
-STOPPED: frozenset[str] = frozenset({"sleeping", "archived", "error", "deleted"})
+STOPPED: frozenset[str] = ASLEEP_STATUSES | TERMINAL_STATUSES | {"deleted"}
 DIGEST_LIST_LIMIT = 5
 ERROR_TEXT_LIMIT = 300
 

@@ -35,7 +35,7 @@ from replicas_mcp.client.errors import (
     ReplicasError,
 )
 from replicas_mcp.delegation.progress import Progress
-from replicas_mcp.delegation.tracking import Digest, State, Tracker, Until
+from replicas_mcp.delegation.tracking import STOPPED, Digest, State, Tracker, Until
 
 if TYPE_CHECKING:
     from replicas_mcp.client import ReplicasClient
@@ -84,7 +84,7 @@ class WaitOutcome:
 
     @property
     def stopped(self) -> bool:
-        return self.state in ("sleeping", "archived", "error", "deleted")
+        return self.state in STOPPED
 
 
 class ReplicaWait:

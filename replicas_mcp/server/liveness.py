@@ -12,14 +12,15 @@ from typing import TYPE_CHECKING
 
 from mcp.server.mcpserver.exceptions import ToolError
 
+from replicas_mcp.client.models.replicas import ASLEEP_STATUSES as ASLEEP
+from replicas_mcp.client.models.replicas import TERMINAL_STATUSES as TERMINAL
 from replicas_mcp.server.errors import replica_not_found_message, sleeping_message, terminal_message
 
 if TYPE_CHECKING:
     from replicas_mcp.client import ReplicasClient
     from replicas_mcp.client.models import ReplicaListItem
 
-ASLEEP = frozenset({"sleeping", "archived"})
-TERMINAL = frozenset({"error"})
+__all__ = ["ASLEEP", "TERMINAL", "ensure_awake", "lookup"]
 WAKE_TIMEOUT = 90.0
 
 

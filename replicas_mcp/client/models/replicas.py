@@ -10,6 +10,8 @@ from replicas_mcp.client.models._base import ApiModel, OpenStr
 from replicas_mcp.client.models.chats import ReplicaChat
 
 __all__ = [
+    "ASLEEP_STATUSES",
+    "TERMINAL_STATUSES",
     "CodingAgentValue",
     "GitDiff",
     "LifecyclePolicyValue",
@@ -29,6 +31,10 @@ __all__ = [
 ]
 
 ReplicaStatusValue = Literal["preparing", "active", "sleeping", "archived", "error"]
+# Not running, but woken by a message or a details read (which is why reads check the list first).
+ASLEEP_STATUSES = frozenset({"sleeping", "archived"})
+# Cannot be woken or messaged: the workspace died.
+TERMINAL_STATUSES = frozenset({"error"})
 ReplicaSourceValue = Literal["api", "dashboard", "slack", "linear", "github", "gitlab", "automation"]
 CodingAgentValue = Literal["claude", "codex", "cursor", "opencode", "pi"]
 LifecyclePolicyValue = Literal[
