@@ -28,6 +28,7 @@ from starlette.routing import BaseRoute
 
 from replicas_mcp.sandbox import catalog, hookrunner
 from replicas_mcp.sandbox.clock import Clock
+from replicas_mcp.sandbox.config_agents import PROVIDERS
 from replicas_mcp.sandbox.config_records import (
     EnvironmentRecord,
     FileRecord,
@@ -73,7 +74,6 @@ ENGINE_VERSION = "sandbox-2.0.0"
 WARM_POOL_TARGET_SIZE = 2
 WARM_UP_SECONDS = 5.0  # simulated provisioning time of one pool round, before the hooks run
 WARM_POOL_RETRY_SECONDS = 60
-CODING_AGENTS = ("claude", "codex", "cursor", "opencode", "pi")
 
 
 class Unset(Enum):
@@ -325,9 +325,7 @@ class OrgConfig:
                 "slack": False,
                 "google": False,
             },
-            "coding_agents": {
-                agent: {"available": True, "auth_method": "api_key"} for agent in CODING_AGENTS
-            },
+            "coding_agents": {agent: {"available": True, "auth_method": "api_key"} for agent in PROVIDERS},
             "hooks": {
                 "global_warm_hook": {
                     "status": "active" if global_hook else "not_configured",

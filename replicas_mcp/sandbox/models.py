@@ -16,8 +16,6 @@ from replicas_mcp.sandbox.agent import CanvasFile
 from replicas_mcp.sandbox.events import EventLog
 from replicas_mcp.sandbox.webhooks import WebhookTarget
 
-PROVIDERS = ("claude", "codex", "cursor", "opencode", "pi")
-THINKING_LEVELS = ("low", "medium", "high", "xhigh", "max", "ultra", "ultracode")
 # The guide documents default/delete_when_done/delete_after_inactivity, the spec default/archive_when_done/
 # sleep_when_done/delete_after_inactivity: the sandbox accepts the union.
 LIFECYCLE_POLICIES = (

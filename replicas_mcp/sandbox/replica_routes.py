@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from replicas_mcp.sandbox.config_agents import PROVIDERS, THINKING_LEVELS
 from replicas_mcp.sandbox.config_http import (
     caller_of,
     expect_bool,
@@ -24,15 +25,7 @@ from replicas_mcp.sandbox.config_http import (
     respond,
 )
 from replicas_mcp.sandbox.errors import bad_request, not_found
-from replicas_mcp.sandbox.models import (
-    LIFECYCLE_POLICIES,
-    PROVIDERS,
-    SIZES,
-    SOURCES,
-    STATUSES,
-    THINKING_LEVELS,
-    Replica,
-)
+from replicas_mcp.sandbox.models import LIFECYCLE_POLICIES, SIZES, SOURCES, STATUSES, Replica
 from replicas_mcp.sandbox.sse import stream_events
 from replicas_mcp.sandbox.state import MessageOptions, Workspaces
 from replicas_mcp.sandbox.webhooks import WebhookTarget
