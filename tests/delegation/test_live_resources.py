@@ -8,14 +8,10 @@ from mcp import Client
 from mcp.client.subscriptions import ResourceUpdated
 
 from replicas_mcp.sandbox.serve import RunningSandbox
-from replicas_mcp.server.toolsets import delegation as tools_module
 
-from .helpers import FAST, repo_environment, sandbox_client, server
+from .helpers import repo_environment, sandbox_client, server
 
-
-@pytest.fixture(autouse=True)
-def fast_waits(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tools_module, "POLICY", FAST)
+pytestmark = pytest.mark.usefixtures("fast_waits")
 
 
 async def test_status_resource_updates_as_a_delegated_turn_runs(sandbox: RunningSandbox) -> None:

@@ -14,17 +14,14 @@ from mcp.types import CallToolResult, TextContent
 
 from replicas_mcp.delegation import Cursor
 from replicas_mcp.sandbox.serve import RunningSandbox
-from replicas_mcp.server.toolsets import delegation as tools_module
 
-from .helpers import FAST, event_log, repo_environment, sandbox_client, server
+from .helpers import event_log, repo_environment, sandbox_client, server
 
 DELEGATION_BUDGET = 3_400  # the workflow tools' share of the default toolset's 10 KB tools/list
 DELEGATION_TOOLS = ("delegate_task", "wait_for_replica", "get_replica_result")
 
 
-@pytest.fixture(autouse=True)
-def fast_waits(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tools_module, "POLICY", FAST)
+pytestmark = pytest.mark.usefixtures("fast_waits")
 
 
 async def _call(client: Client, tool: str, /, **arguments: Any) -> dict[str, Any]:
