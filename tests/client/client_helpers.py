@@ -8,11 +8,15 @@ from contextlib import asynccontextmanager
 import httpx2
 from pydantic import SecretStr
 
+from replicas_mcp.client import ReplicasClient
 from replicas_mcp.client._http import HttpCore
 
 # A key that must never appear in any error text, repr or log record.
 CANARY_KEY = "sk_replicas_CANARY7f3a9c1e5b2d4086"
 BASE_URL = "http://replicas.test"
+
+# The `mock_client` fixture (conftest): builds a client whose requests go to a handler.
+MockClient = Callable[..., ReplicasClient]
 
 
 def json_response(status: int, body: object, headers: dict[str, str] | None = None) -> httpx2.Response:

@@ -11,7 +11,7 @@ import stamina
 
 from replicas_mcp.client import ReplicasClient
 
-from .client_helpers import BASE_URL, CANARY_KEY
+from .client_helpers import BASE_URL, CANARY_KEY, MockClient
 
 Handler = Callable[[httpx2.Request], Any]
 
@@ -30,7 +30,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def mock_client() -> Callable[..., ReplicasClient]:
+def mock_client() -> MockClient:
     """Build a client whose requests go to `handler` (sync or async) instead of the network."""
 
     def build(handler: Handler, **kwargs: Any) -> ReplicasClient:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import anyio
 import httpx2
@@ -16,7 +16,7 @@ from replicas_mcp.client.errors import NotFoundError, StreamError, WorkspaceSlee
 from replicas_mcp.client.events import EngineEventStream
 from replicas_mcp.client.models import EngineEvent
 
-MockClient = Callable[..., ReplicasClient]
+from .client_helpers import MockClient
 
 
 def frame(event_id: str, event_type: str, **payload: object) -> bytes:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import anyio
 import httpx2
 import pytest
@@ -29,10 +27,7 @@ from replicas_mcp.client.errors import (
     WorkspaceSleepingError,
 )
 
-from .client_helpers import CANARY_KEY, json_response, list_page, replica_item
-
-MockClient = Callable[..., ReplicasClient]
-
+from .client_helpers import CANARY_KEY, MockClient, json_response, list_page, replica_item
 
 # --- paths -------------------------------------------------------------------------------------------
 

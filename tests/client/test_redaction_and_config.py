@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 import httpx2
 import pytest
@@ -15,9 +14,7 @@ from replicas_mcp.client.config import DEFAULT_BASE_URL
 from replicas_mcp.client.errors import APIStatusError, ConfigurationError, ReplicasError
 from replicas_mcp.client.models import ReplicaListItem
 
-from .client_helpers import BASE_URL, CANARY_KEY, json_response
-
-MockClient = Callable[..., ReplicasClient]
+from .client_helpers import BASE_URL, CANARY_KEY, MockClient, json_response
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,6 @@ from collections.abc import Callable
 import httpx2
 import pytest
 
-from replicas_mcp.client import ReplicasClient
 from replicas_mcp.client.errors import (
     ConnectError,
     CreateOutcomeUnknownError,
@@ -18,9 +17,7 @@ from replicas_mcp.client.errors import (
     WorkspaceErrorStateError,
 )
 
-from .client_helpers import json_response, list_page, replica_item
-
-MockClient = Callable[..., ReplicasClient]
+from .client_helpers import MockClient, json_response, list_page, replica_item
 
 
 async def test_create_sends_the_version_header_and_the_given_fields(mock_client: MockClient) -> None:
