@@ -6,6 +6,8 @@ may be a secret, e.g. an oversized environment variable) and links to its docs; 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -19,13 +21,20 @@ from replicas_mcp.server import build_server
 SECRET = "pg-password-Zq81xVv"
 
 
-async def _errors(sandbox: RunningSandbox, calls: list[tuple[str, dict[str, Any]]]) -> list[str]:
+@asynccontextmanager
+async def _connected(sandbox: RunningSandbox) -> AsyncIterator[tuple[ReplicasClient, Client]]:
+    """The API client and an MCP client of a server with every toolset, both on the sandbox."""
     settings = Settings(api_key=sandbox.org_key, base_url=sandbox.base_url, toolsets="all")
-    texts: list[str] = []
     async with (
-        ReplicasClient(api_key=sandbox.org_key, base_url=sandbox.base_url) as client,
-        Client(build_server(settings, client=client)) as mcp,
+        ReplicasClient(api_key=sandbox.org_key, base_url=sandbox.base_url) as api,
+        Client(build_server(settings, client=api)) as mcp,
     ):
+        yield api, mcp
+
+
+async def _errors(sandbox: RunningSandbox, calls: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    texts: list[str] = []
+    async with _connected(sandbox) as (_, mcp):
         for name, arguments in calls:
             with anyio.fail_after(10):
                 result = await mcp.call_tool(name, arguments)
@@ -78,11 +87,7 @@ async def test_text_arguments_are_not_parsed_as_json(sandbox: RunningSandbox) ->
     )
     assert "name" in text
     assert "whitespace" in text
-    settings = Settings(api_key=sandbox.org_key, base_url=sandbox.base_url)
-    async with (
-        ReplicasClient(api_key=sandbox.org_key, base_url=sandbox.base_url) as api,
-        Client(build_server(settings, client=api)) as mcp,
-    ):
+    async with _connected(sandbox) as (api, mcp):
         with anyio.fail_after(10):
             created = await mcp.call_tool(
                 "create_replica", {"name": "null", "message": "go", "environment_id": "global"}
