@@ -85,8 +85,16 @@ class Replicas:
 
     async def find_by_name(self, name: str) -> ReplicaListItem | None:
         """The newest replica with this exact name, from the list endpoint (never wakes it)."""
-        matches = [item async for item in iter_replica_list(self._http) if item.name == name]
-        return _newest(matches)
+        return (await self.find_by_names([name])).get(name)
+
+    async def find_by_names(self, names: Iterable[str]) -> dict[str, ReplicaListItem]:
+        """The newest replica for each of `names` that exists, in one pass over the list endpoint."""
+        wanted = set(names)
+        matches: dict[str, list[ReplicaListItem]] = {}
+        async for item in iter_replica_list(self._http):
+            if item.name in wanted:
+                matches.setdefault(item.name, []).append(item)
+        return {name: newest for name, items in matches.items() if (newest := _newest(items)) is not None}
 
     async def status(self, replica_id: str) -> ReplicaListItem | None:
         """The replica as the list shows it (status included) without waking it; None if absent."""

@@ -21,7 +21,7 @@ import anyio
 
 from replicas_mcp.client.errors import ReplicasError
 from replicas_mcp.delegation.cursor import Cursor
-from replicas_mcp.delegation.launch import TaskSpec, find_by_names, launch
+from replicas_mcp.delegation.launch import TaskSpec, launch
 from replicas_mcp.delegation.progress import Progress
 from replicas_mcp.delegation.waiting import (
     DEFAULT_POLICY,
@@ -114,7 +114,7 @@ async def delegate_many(
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise ValueError(f"several tasks share the name(s) {', '.join(duplicates)}: names must be unique")
-    known = await find_by_names(client, names)
+    known = await client.replicas.find_by_names(names)
     deadline = time.monotonic() + budget(wait)
     slots = anyio.Semaphore(max_parallel)
     waiters: dict[int, ReplicaWait] = {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -74,29 +74,11 @@ class _NameLocks:
 _NAMES = _NameLocks()
 
 
-async def find_by_names(client: ReplicasClient, names: Iterable[str]) -> dict[str, ReplicaListItem]:
-    """The newest replica for each of `names`, in one pass over the list endpoint (never wakes any)."""
-    wanted = set(names)
-    found: dict[str, ReplicaListItem] = {}
-    async for item in client.replicas.iter():
-        if item.name in wanted:
-            current = found.get(item.name)
-            if current is None or (item.created_at or "") > (current.created_at or ""):
-                found[item.name] = item
-    return found
-
-
-async def launch(
-    client: ReplicasClient, spec: TaskSpec, *, known: ReplicaListItem | None = None
-) -> tuple[ReplicaListItem, bool]:
-    """The replica for this task, and whether this call created it.
-
-    `known` is a lookup already made (a batch looks all names up at once); it is trusted only when it
-    found the replica, otherwise the name is looked up again under the lock.
-    """
+async def launch(client: ReplicasClient, spec: TaskSpec) -> tuple[ReplicaListItem, bool]:
+    """The replica for this task, and whether this call created it."""
     name = spec.replica_name
     async with _NAMES.hold(name):
-        existing = known or await client.replicas.find_by_name(name)
+        existing = await client.replicas.find_by_name(name)
         if existing is not None:
             return existing, False
         # Never abandoned half-way: a create cancelled in flight would have an unknown outcome.
