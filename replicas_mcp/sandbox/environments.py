@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import timedelta
 from enum import Enum
 from typing import Any, TypeVar
@@ -86,6 +87,7 @@ UNSET = Unset.UNSET
 
 EnvironmentUsers = Callable[[str], list[str]]
 M = TypeVar("M")
+R = TypeVar("R", VariableRecord, FileRecord, SkillRecord, McpRecord, RegistryRecord)
 
 
 def environment_not_found(environment_id: str, status: int = 404) -> ApiError:
@@ -114,7 +116,6 @@ class OrgConfig:
         self.hook_timeout_seconds = hook_timeout_seconds
         self.clock = clock
         self._ids = ids
-        self._clock = clock
         self._repositories = {repo.id: repo for repo in sample_repositories(org_id, org_name)}
         self._repository_sets = {rs.id: rs for rs in sample_repository_sets(org_id)}
         self._environments: dict[str, EnvironmentRecord] = {}
@@ -123,7 +124,7 @@ class OrgConfig:
 
     # ----------------------------------------------------------------------------------------- seed
     def _seed(self) -> None:
-        now = self._clock.iso()
+        now = self.clock.iso()
         org = self.org_id
 
         def environment(label: str, name: str, **fields: Any) -> EnvironmentRecord:
@@ -449,7 +450,7 @@ class OrgConfig:
         return env
 
     def _new_environment(self, *, name: str, user_id: str | None, **fields: Any) -> EnvironmentRecord:
-        now = self._clock.iso()
+        now = self.clock.iso()
         env = EnvironmentRecord(
             id=self._ids.uuid(),
             organization_id=self.org_id,
@@ -465,9 +466,7 @@ class OrgConfig:
         return env
 
     def _source_for(self, source_environment_id: str) -> EnvironmentRecord:
-        source = self._environments.get(source_environment_id)
-        if source_environment_id == GLOBAL_ALIAS:
-            source = self.global_environment
+        source = self._environments.get(source_environment_id)  # 'global' is no team environment either
         if source is None or source.user_id is not None or source.is_global:
             raise bad_request(
                 "Invalid field 'source_environment_id'",
@@ -476,43 +475,35 @@ class OrgConfig:
         return source
 
     def _copy_config(self, source: EnvironmentRecord, env: EnvironmentRecord) -> None:
-        now = self._clock.iso()
+        now = self.clock.iso()
         for var in source.variables.values():
-            new_id = self._ids.uuid()
-            env.variables[new_id] = VariableRecord(
-                new_id,
-                env.id,
-                var.key,
-                SecretValue(var.value.reveal()),
-                var.personal_override_allowed,
-                now,
-                now,
-            )
+            self._copy_into(env.variables, var, env.id, now)
         for file in source.files.values():
-            new_id = self._ids.uuid()
-            env.files[new_id] = FileRecord(new_id, env.id, file.name, file.path, file.content, now, now)
+            self._copy_into(env.files, file, env.id, now)
         for skill in source.skills.values():
-            new_id = self._ids.uuid()
-            env.skills[new_id] = SkillRecord(new_id, env.id, skill.name, skill.slug, skill.source, now, now)
+            self._copy_into(env.skills, skill, env.id, now)
         for mcp in source.mcps.values():
-            new_id = self._ids.uuid()
-            env.mcps[new_id] = McpRecord(new_id, env.id, mcp.name, mcp.transport, dict(mcp.config), now, now)
+            self._copy_into(env.mcps, mcp, env.id, now, config=dict(mcp.config))
         for registry in source.registries.values():
-            new_id = self._ids.uuid()
-            env.registries[new_id] = RegistryRecord(
-                new_id,
-                env.id,
-                registry.name,
-                registry.url,
-                registry.repository_full_name,
-                registry.default_branch,
-                now,
-                now,
-            )
+            self._copy_into(env.registries, registry, env.id, now)
         if source.active_warm_hook is not None:
             self.save_warm_hook(env, source.active_warm_hook.content)
         if source.active_start_hook is not None:
             self.save_start_hook(env, source.active_start_hook.content)
+
+    def _copy_into(
+        self, items: dict[str, R], original: R, environment_id: str, now: str, **changes: Any
+    ) -> None:
+        """A copy of `original` (a fresh id, created now) attached to another environment's `items`."""
+        copy = replace(
+            original,
+            id=self._ids.uuid(),
+            environment_id=environment_id,
+            created_at=now,
+            updated_at=now,
+            **changes,
+        )
+        items[copy.id] = copy
 
     def _check_name_free(self, name: str, user_id: str | None, *, except_id: str | None = None) -> None:
         for env in self._environments.values():
@@ -610,7 +601,7 @@ class OrgConfig:
         del self._environments[env.id]
 
     def _touch(self, env: EnvironmentRecord) -> str:
-        env.updated_at = self._clock.iso()
+        env.updated_at = self.clock.iso()
         return env.updated_at
 
     # ------------------------------------------------------------------------------------ variables
@@ -881,7 +872,7 @@ class OrgConfig:
         elif not enabled:
             pool.enabled = False
             pool.ready_before = 0
-        pool.updated_at = self._clock.iso()
+        pool.updated_at = self.clock.iso()
         return pool
 
     def _enable_pool(self, env: EnvironmentRecord, *, pool_id: str, settled: bool) -> WarmPoolRecord:
@@ -891,7 +882,7 @@ class OrgConfig:
             enabled=True,
             target_size=WARM_POOL_TARGET_SIZE,
             generation=0,
-            updated_at=self._clock.iso(),
+            updated_at=self.clock.iso(),
             warming_since=time.monotonic(),
             warm_seconds=0.0,
         )
@@ -924,14 +915,14 @@ class OrgConfig:
                     else f"Warm hook exited with code {outcome.exit_code}"
                 )
                 break
-        now = self._clock.now()
+        now = self.clock.now()
         pool.warming_since = time.monotonic()
-        pool.warm_seconds = self._clock.scaled(seconds)
-        pool.updated_at = self._clock.iso(now)
+        pool.warm_seconds = self.clock.scaled(seconds)
+        pool.updated_at = self.clock.iso(now)
         if pool.failure_reason is not None:
             failed_at = now + timedelta(seconds=pool.warm_seconds)
-            pool.failure_at = self._clock.iso(failed_at)
-            pool.retry_at = self._clock.iso(failed_at + timedelta(seconds=WARM_POOL_RETRY_SECONDS))
+            pool.failure_at = self.clock.iso(failed_at)
+            pool.retry_at = self.clock.iso(failed_at + timedelta(seconds=WARM_POOL_RETRY_SECONDS))
 
     @staticmethod
     def _pool_counts(pool: WarmPoolRecord) -> tuple[int, int, int]:
