@@ -15,7 +15,6 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 _PREFIX = "c1."
@@ -42,9 +41,6 @@ class Cursor:
     def start(cls, replica_id: str) -> Cursor:
         """Before the replica's first event: for replicas these tools just created."""
         return cls(replica_id=replica_id, event_id=FROM_START, busy=True)
-
-    def with_prs(self, urls: Iterable[str]) -> frozenset[str]:
-        return self.prs | {pr_key(url) for url in urls}
 
     def encode(self) -> str:
         body: dict[str, object] = {"r": self.replica_id}
