@@ -1,8 +1,9 @@
 """`python -m bench.mcp_http [--json-response] [--stdio] [--noop]`: the product server (`build_server`
 with settings from the environment, as the CLI builds it) in its own process, for the transport rows.
 
-HTTP: Streamable HTTP at `/mcp` on a free loopback port, in SSE mode (the default) or JSON-response mode
-(which the CLI does not expose); prints `{"url": ...}` when ready and stops when stdin closes.
+HTTP: Streamable HTTP at `/mcp` on a free loopback port (`replicas_mcp.sandbox.serve.serving`), in SSE
+mode (the default) or JSON-response mode (which the CLI does not expose); prints `{"url": ...}` when ready
+and stops when stdin closes.
 `--stdio` serves stdio (used only when the product CLI is missing from the checkout).
 """
 
@@ -15,10 +16,10 @@ from typing import Any
 
 from mcp.server import MCPServer
 
-from bench.loopback import serve
 from bench.noop import build_noop_server
 from bench.procs import wait_for_stdin_eof
 from replicas_mcp.config import Settings
+from replicas_mcp.sandbox.serve import serving
 from replicas_mcp.server import build_server
 
 MAX_LIFETIME = 1800.0
@@ -31,7 +32,7 @@ def _server(noop: bool) -> MCPServer[Any]:
 async def serve_http(json_response: bool, noop: bool) -> None:
     server = _server(noop)
     app = server.streamable_http_app(json_response=json_response)
-    async with serve(app) as base_url:
+    async with serving(app) as base_url:
         print(json.dumps({"url": f"{base_url}/mcp"}), flush=True)
         await wait_for_stdin_eof(MAX_LIFETIME)
 

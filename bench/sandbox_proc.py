@@ -2,8 +2,8 @@
 same sandbox cost and the sandbox never shares the measuring process's event loop.
 
 Prints `{"base_url": ..., "key": ...}` when ready; stops when stdin closes (or after MAX_LIFETIME).
-Served by `bench.loopback` (TCP_NODELAY; see there). Time is scaled down (turns take milliseconds)
-and replicas never fall asleep during a run.
+Served by `replicas_mcp.sandbox.serve.running_sandbox` (TCP_NODELAY on every connection). Time is scaled
+down (turns take milliseconds) and replicas never fall asleep during a run.
 """
 
 from __future__ import annotations
@@ -12,10 +12,8 @@ import asyncio
 import json
 import logging
 
-from bench.loopback import serve
 from bench.procs import wait_for_stdin_eof
-from replicas_mcp.sandbox.app import create_app, world_of
-from replicas_mcp.sandbox.world import DEFAULT_ORG_NAME
+from replicas_mcp.sandbox.serve import running_sandbox
 
 TIME_SCALE = 0.01
 MAX_LIFETIME = 1800.0
@@ -23,16 +21,9 @@ MAX_LIFETIME = 1800.0
 
 async def main() -> None:
     logging.basicConfig(level=logging.WARNING)
-    app = create_app(seed=0, time_scale=TIME_SCALE, idle_sleep_after=1e9)
-    world = world_of(app)
-    async with serve(app) as base_url:
-        try:
-            print(
-                json.dumps({"base_url": base_url, "key": world.key_for(DEFAULT_ORG_NAME, "org")}), flush=True
-            )
-            await wait_for_stdin_eof(MAX_LIFETIME)
-        finally:
-            world.close_streams()
+    async with running_sandbox(seed=0, time_scale=TIME_SCALE, idle_sleep_after=1e9) as sandbox:
+        print(json.dumps({"base_url": sandbox.base_url, "key": sandbox.org_key}), flush=True)
+        await wait_for_stdin_eof(MAX_LIFETIME)
 
 
 if __name__ == "__main__":
