@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import anyio
-from starlette.routing import Match, Mount, Route
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from replicas_mcp.sandbox.errors import ApiError, bad_request
@@ -222,29 +222,18 @@ class FaultController:
 
 
 def route_template(scope: Scope) -> str:
-    """The route template a request matches (`/v1/replica/{id}`), or its raw path if none does."""
-    app = scope.get("app")
-    routes = getattr(getattr(app, "router", None), "routes", [])
-    return _template(routes, scope, prefix="") or scope["path"]
+    """The route template a request matches (`/v1/replica/{id}`), or its raw path if none does.
 
-
-def _template(routes: list[Any], scope: Scope, prefix: str) -> str | None:
+    A partial match (right path, other method) names the route too, so a 405 is counted under it.
+    """
     partial: str | None = None
-    for route in routes:
-        match, child = route.matches(scope)
-        if match == Match.NONE:
-            continue
-        if isinstance(route, Mount):
-            inner = _template(route.routes, {**scope, **child}, prefix + route.path)
-            found = inner or prefix + route.path
-        elif isinstance(route, Route):
-            found = prefix + route.path
-        else:
-            found = prefix + str(getattr(route, "path", ""))
+    for route in scope["app"].router.routes:
+        match, _ = route.matches(scope)
         if match == Match.FULL:
-            return found
-        partial = partial or found
-    return partial
+            return str(route.path)
+        if match == Match.PARTIAL and partial is None:
+            partial = str(route.path)
+    return partial or scope["path"]
 
 
 _HANDLED_KEY = "fault_stats_key"
@@ -266,8 +255,6 @@ class FaultMiddleware:
         key = f"{method} {route}"
         controller = self.controller
         controller.stats.requests[key] += 1
-        state = scope.setdefault("state", {})
-        state["route_template"] = route
 
         latency = controller.take("latency", method, route)
         if latency is not None and latency.when == "before":
@@ -287,7 +274,8 @@ class FaultMiddleware:
             )
             raise DroppedConnection(f"{key} dropped by fault injection")
 
-        state[_HANDLED_KEY] = key  # `HandledCounter` counts it once past the auth check
+        # `HandledCounter` counts it once past the auth check.
+        scope.setdefault("state", {})[_HANDLED_KEY] = key
         await self.app(scope, receive, send)
 
 
