@@ -83,7 +83,17 @@ class EventLog:
         changed.set()
 
     def since(self, after_seq: int) -> list[EngineEvent]:
-        return [event for event in self._events if event.seq > after_seq]
+        """The buffered events after `after_seq`, oldest first.
+
+        Scanned from the newest end: a following stream asks after every publish, so there are few.
+        """
+        newer: list[EngineEvent] = []
+        for event in reversed(self._events):
+            if event.seq <= after_seq:
+                break
+            newer.append(event)
+        newer.reverse()
+        return newer
 
     @property
     def last_seq(self) -> int:
