@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 
 from bench.procs import child_env, cli_available, server_command
-from bench.rawstdio import RawStdio
+from bench.rawstdio import initialized
 from bench.results import Report, Target
 from bench.stats import median, ms
 from bench.world import World
@@ -36,12 +36,8 @@ SHORT = ColdPlan(samples=1)
 
 async def time_initialize(argv: list[str], env: dict[str, str]) -> float:
     """Seconds from spawn to the initialize result (raw pipes)."""
-    session = await RawStdio.spawn(argv, env)
-    try:
-        await session.initialize()
+    async with initialized(argv, env) as session:
         return session.initialize_seconds
-    finally:
-        await session.close()
 
 
 async def time_exit(argv: list[str], env: dict[str, str]) -> float:

@@ -11,8 +11,9 @@ import json
 from typing import Any
 
 from bench.procs import stdio_server_argv
-from bench.rawstdio import RawStdio
+from bench.rawstdio import initialized
 from bench.results import Report, Target
+from bench.sizes import compact
 from bench.world import World
 from replicas_mcp.server.registry import ALL, TOOLSETS
 
@@ -24,23 +25,16 @@ def tokens(size: int) -> int:
 
 
 async def _sizes(world: World, toolsets: str, *, lists: bool) -> dict[str, Any]:
-    session = await RawStdio.spawn(stdio_server_argv(), world.server_env(REPLICAS_MCP_TOOLSETS=toolsets))
-    try:
-        await session.initialize()
+    async with initialized(stdio_server_argv(), world.server_env(REPLICAS_MCP_TOOLSETS=toolsets)) as session:
         tools = await session.request("tools/list")
         listed = json.loads(tools)["result"]["tools"]
         out: dict[str, Any] = {"tools": len(listed), "bytes": len(tools), "tokens_est": tokens(len(tools))}
-        out["bytes_per_tool"] = {
-            tool["name"]: len(json.dumps(tool, separators=(",", ":"), ensure_ascii=False).encode())
-            for tool in listed
-        }
+        out["bytes_per_tool"] = {tool["name"]: len(compact(tool)) for tool in listed}
         if lists:
             for method in ("resources/templates/list", "resources/list", "prompts/list"):
                 raw = await session.request(method)
                 out[method] = {"bytes": len(raw), "tokens_est": tokens(len(raw))}
         return out
-    finally:
-        await session.close()
 
 
 async def measure(world: World, report: Report) -> None:

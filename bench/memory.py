@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.procs import child_env, cli_available, server_command, stdio_server_argv
-from bench.rawstdio import RawStdio
+from bench.rawstdio import RawStdio, initialized
 from bench.results import Report, Target
 from bench.sampling import rss_mb
 from bench.world import World
@@ -31,13 +31,16 @@ FULL = MemoryPlan(calls=300)
 SHORT = MemoryPlan(calls=10)
 
 
+async def _idle_rss_mb(session: RawStdio) -> float:
+    """RSS of an initialized server after `tools/list`, left alone for a moment."""
+    await session.request("tools/list")
+    await asyncio.sleep(SETTLE_S)
+    return rss_mb(session.pid)
+
+
 async def _idle_and_loaded(argv: list[str], env: dict[str, str], world: World, calls: int) -> dict[str, Any]:
-    session = await RawStdio.spawn(argv, env)
-    try:
-        await session.initialize()
-        await session.request("tools/list")
-        await asyncio.sleep(SETTLE_S)
-        idle = rss_mb(session.pid)
+    async with initialized(argv, env) as session:
+        idle = await _idle_rss_mb(session)
         for index in range(calls):
             replica_id = world.replica_ids[index % len(world.replica_ids)]
             await session.call_tool("get_replica", {"replica_id": replica_id})
@@ -46,28 +49,14 @@ async def _idle_and_loaded(argv: list[str], env: dict[str, str], world: World, c
                 await session.call_tool("read_replica_history", {"replica_id": world.history_replica})
         loaded = rss_mb(session.pid)
         return {"idle_rss_mb": round(idle, 1), "after_load_rss_mb": round(loaded, 1), "calls": calls}
-    finally:
-        await session.close()
-
-
-async def _idle_only(argv: list[str], env: dict[str, str]) -> float:
-    session = await RawStdio.spawn(argv, env)
-    try:
-        await session.initialize()
-        await session.request("tools/list")
-        await asyncio.sleep(SETTLE_S)
-        return round(rss_mb(session.pid), 1)
-    finally:
-        await session.close()
 
 
 async def measure(world: World, plan: MemoryPlan, report: Report) -> None:
     stdio = await _idle_and_loaded(stdio_server_argv(), world.server_env(), world, plan.calls)
     section: dict[str, Any] = {"replicas_mcp_stdio": stdio}
     if cli_available():
-        section["replicas_mcp_sandbox_idle_rss_mb"] = await _idle_only(
-            server_command("--sandbox"), child_env()
-        )
+        async with initialized(server_command("--sandbox"), child_env()) as session:
+            section["replicas_mcp_sandbox_idle_rss_mb"] = round(await _idle_rss_mb(session), 1)
     report.sections["memory"] = section
     report.add_targets(
         Target("idle RSS, replicas-mcp (stdio)", IDLE_RSS_LIMIT_MB, stdio["idle_rss_mb"], " MB")

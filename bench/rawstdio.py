@@ -7,8 +7,10 @@ every response is one line of JSON on the child's stdout, returned as the bytes 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from bench.procs import stop
@@ -88,3 +90,14 @@ class RawStdio:
 
     async def close(self) -> None:
         await stop(self.process)
+
+
+@contextlib.asynccontextmanager
+async def initialized(argv: list[str], env: dict[str, str]) -> AsyncIterator[RawStdio]:
+    """`argv` spawned and past the handshake for the block (`initialize_seconds` is set); stopped after it."""
+    session = await RawStdio.spawn(argv, env)
+    try:
+        await session.initialize()
+        yield session
+    finally:
+        await session.close()

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from bench.procs import stdio_server_argv
-from bench.rawstdio import RawStdio
+from bench.rawstdio import initialized
 from bench.results import Report, Target
 from bench.world import World
 
@@ -35,10 +35,8 @@ def _calls(world: World) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 async def measure(world: World, report: Report) -> None:
-    session = await RawStdio.spawn(stdio_server_argv(), world.server_env())
     rows: dict[str, Any] = {}
-    try:
-        await session.initialize()
+    async with initialized(stdio_server_argv(), world.server_env()) as session:
         names = {tool["name"] for tool in json.loads(await session.request("tools/list"))["result"]["tools"]}
         for label, tool, args in _calls(world):
             if tool not in names:
@@ -56,8 +54,6 @@ async def measure(world: World, report: Report) -> None:
                 "text_block_bytes": text,
                 "structured_bytes": structured_bytes,
             }
-    finally:
-        await session.close()
     report.sections["result_size"] = {
         "method": "stdio tools/call response line vs compact JSON of structuredContent",
         "rows": rows,
