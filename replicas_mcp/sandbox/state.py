@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import anyio
@@ -76,7 +76,7 @@ def sleeping_conflict(replica: Replica) -> ApiError:
 
 def strip_slash_commands(message: str, options: MessageOptions) -> tuple[str, MessageOptions]:
     """Leading /plan, /goal, /fast are stripped from the text and combined with the flags."""
-    flags = {"plan_mode": options.plan_mode, "goal_mode": options.goal_mode, "fast_mode": options.fast_mode}
+    flags: dict[str, Any] = {}
     text = message.lstrip()
     while True:
         head, _, rest = text.partition(" ")
@@ -84,14 +84,7 @@ def strip_slash_commands(message: str, options: MessageOptions) -> tuple[str, Me
             break
         flags[SLASH_COMMANDS[head]] = True
         text = rest.lstrip()
-    return text, MessageOptions(
-        plan_mode=flags["plan_mode"],
-        goal_mode=flags["goal_mode"],
-        fast_mode=flags["fast_mode"],
-        model=options.model,
-        thinking_level=options.thinking_level,
-        image_count=options.image_count,
-    )
+    return text, replace(options, **flags)
 
 
 class Workspaces:
