@@ -41,6 +41,13 @@ def _split_commas(value: Any) -> Any:
     return value
 
 
+# Ask the user before destructive tool calls: never, through elicitation (if the client can be asked), or
+# always (clients that cannot be asked are refused).
+ConfirmPolicy = Literal["never", "elicit", "require"]
+# HTTP: act with this server's key, or with each caller's own key (their bearer token).
+AuthMode = Literal["server-key", "byo-key"]
+
+
 class Settings(BaseSettings):
     """Everything the server needs to start. Built once by the CLI; tests build it directly."""
 
@@ -79,13 +86,11 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         default="WARNING", validation_alias=AliasChoices("REPLICAS_MCP_LOG_LEVEL", "log_level")
     )
-    confirm_destructive: Literal["never", "elicit", "require"] = Field(
+    confirm_destructive: ConfirmPolicy = Field(
         default="elicit",
         validation_alias=AliasChoices("REPLICAS_MCP_CONFIRM_DESTRUCTIVE", "confirm_destructive"),
     )
-    auth: Literal["server-key", "byo-key"] = Field(
-        default="server-key", validation_alias=AliasChoices("REPLICAS_MCP_AUTH", "auth")
-    )
+    auth: AuthMode = Field(default="server-key", validation_alias=AliasChoices("REPLICAS_MCP_AUTH", "auth"))
     http_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("REPLICAS_MCP_HTTP_TOKEN", "http_token")
     )

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal
 
 from replicas_mcp.client.models.replicas import ASLEEP_STATUSES, TERMINAL_STATUSES
-from replicas_mcp.delegation.cursor import FROM_START, Cursor, pr_key
+from replicas_mcp.delegation.cursor import Cursor, pr_key
 from replicas_mcp.delegation.questions import questions_in
 
 if TYPE_CHECKING:
     from replicas_mcp.client.models import EngineEvent, ReplicaChat, ReplicaListItem
 
 Until = Literal["turn_completed", "idle", "pr_opened", "needs_input", "any_event"]
-UNTIL_VALUES: tuple[str, ...] = get_args(Until)
 State = Literal[
     "preparing", "working", "idle", "waiting_for_input", "sleeping", "archived", "error", "deleted", "unknown"
 ]
@@ -252,7 +251,3 @@ class Tracker:
             busy=busy,
             prs=frozenset(self._known_prs),
         )
-
-    @property
-    def from_start(self) -> bool:
-        return self._event_id == FROM_START

@@ -27,7 +27,7 @@ import re
 import secrets
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, Literal, get_args
+from typing import Any
 
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import AccessToken, TokenVerifier
@@ -37,12 +37,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from replicas_mcp.client import DEFAULT_BASE_URL, ReplicasClient
 from replicas_mcp.client.errors import ConfigurationError
-from replicas_mcp.config import Settings
+from replicas_mcp.config import AuthMode, Settings
 from replicas_mcp.server.log_redaction import register_secret
 from replicas_mcp.server.watcher import SERVER_CALLER
-
-AuthMode = Literal["server-key", "byo-key"]
-AUTH_MODES: tuple[str, ...] = get_args(AuthMode)
 
 # What a Replicas API key looks like. Checked before any use, so garbage never reaches the API or a log.
 API_KEY_SHAPE = re.compile(r"sk_replicas_[A-Za-z0-9_-]{8,200}")
@@ -259,10 +256,6 @@ class SessionBindingMiddleware:
         self._fingerprint = fingerprint
         self._owners: OrderedDict[str, str] = OrderedDict()
         self._max = max_sessions
-
-    @property
-    def bound_sessions(self) -> int:
-        return len(self._owners)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

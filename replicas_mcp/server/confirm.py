@@ -29,7 +29,7 @@ import functools
 import hashlib
 import json
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any
 
 from mcp.server.elicitation import render_elicitation_schema
 from mcp.server.mcpserver import AcceptedElicitation, Context
@@ -43,14 +43,12 @@ from mcp.types import (
 )
 from pydantic import BaseModel, Field
 
+from replicas_mcp.config import ConfirmPolicy as ConfirmPolicy
 from replicas_mcp.server.safety import clean_text, truncate
 
 if TYPE_CHECKING:
     from replicas_mcp.server.registry import ToolSpec
 
-ConfirmPolicy = Literal["never", "elicit", "require"]
-CONFIRM_POLICIES: tuple[str, ...] = get_args(ConfirmPolicy)
-DEFAULT_CONFIRM_POLICY: ConfirmPolicy = "elicit"
 
 # The key of our question in `input_requests` / `input_responses` (2026-07-28).
 QUESTION_KEY = "replicas_confirm_destructive"

@@ -1,10 +1,10 @@
 """Every client failure becomes a `ToolError` that says what happened and what to do next.
 
 Only `ToolError` text reaches the model (any other exception is reduced by the SDK to the bare
-"Error executing tool <name>"), so each tool runs inside `tool_errors()` (see the registry), and resource
-reads use `resource_error()`. Messages carry the API's own words (cleaned and shortened) and the next step;
-the client already redacts keys from its messages, and `redact` here removes the configured key again in
-case an upstream message echoed it.
+"Error executing tool <name>"), so the registry's guard turns every client error into `tool_error(...)`,
+and resource reads run inside `resource_errors()`. Messages carry the API's own words (cleaned and
+shortened) and the next step; the client already redacts keys from its messages, and `redact` here removes
+the configured key again in case an upstream message echoed it.
 """
 
 from __future__ import annotations
@@ -140,15 +140,6 @@ def tool_error(
     exc: e.ReplicasError, arguments: Mapping[str, Any] | None = None, *, secrets: Iterable[str | None] = ()
 ) -> ToolError:
     return ToolError(redact(describe(exc, arguments), secrets))
-
-
-@contextmanager
-def tool_errors(arguments: Mapping[str, Any], *, secrets: Iterable[str | None] = ()) -> Iterator[None]:
-    """Turn a client error raised inside the block into a model-readable `ToolError`."""
-    try:
-        yield
-    except e.ReplicasError as exc:
-        raise tool_error(exc, arguments, secrets=secrets) from None
 
 
 @contextmanager
