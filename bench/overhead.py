@@ -27,20 +27,10 @@ from typing import Any
 from mcp import Client
 
 from bench.results import Report, Target
-from bench.sessions import (
-    Call,
-    checked,
-    http_server,
-    in_memory,
-    in_memory_noop,
-    over_http,
-    over_stdio,
-    over_stdio_noop,
-    raw_http,
-    replicas_client,
-)
+from bench.sessions import Call, checked, http_server, in_memory, in_memory_noop, over_http, over_stdio
 from bench.stats import ms, percentile, ratio
 from bench.world import World
+from replicas_mcp.client import ReplicasClient
 
 
 @dataclass(frozen=True)
@@ -71,8 +61,8 @@ ROWS: tuple[tuple[str, str, float | None], ...] = (
 async def _open_rows(stack: AsyncExitStack, world: World) -> dict[str, Call]:
     rid = world.target
     args = {"replica_id": rid}
-    http = await stack.enter_async_context(raw_http(world))
-    client = await stack.enter_async_context(replicas_client(world))
+    http = await stack.enter_async_context(world.http())
+    client = await stack.enter_async_context(ReplicasClient(api_key=world.key, base_url=world.base_url))
     memory = await stack.enter_async_context(in_memory(world))
     stdio = await stack.enter_async_context(over_stdio(world))
     sse_url, _ = await stack.enter_async_context(http_server(world, json_response=False))
@@ -80,7 +70,7 @@ async def _open_rows(stack: AsyncExitStack, world: World) -> dict[str, Call]:
     sse = await stack.enter_async_context(over_http(sse_url))
     jsn = await stack.enter_async_context(over_http(json_url))
     noop_memory = await stack.enter_async_context(in_memory_noop())
-    noop_stdio = await stack.enter_async_context(over_stdio_noop(world))
+    noop_stdio = await stack.enter_async_context(over_stdio(world, noop=True))
     noop_url, _ = await stack.enter_async_context(http_server(world, json_response=False, noop=True))
     noop_sse = await stack.enter_async_context(over_http(noop_url))
 
@@ -98,21 +88,9 @@ async def _open_rows(stack: AsyncExitStack, world: World) -> dict[str, Call]:
     async def via_client() -> Any:
         return await client.replicas.get(rid)
 
-    async def via_memory() -> Any:
-        return checked(await memory.call_tool("get_replica", args))
-
-    async def via_stdio() -> Any:
-        return checked(await stdio.call_tool("get_replica", args))
-
-    async def via_sse() -> Any:
-        return checked(await sse.call_tool("get_replica", args))
-
-    async def via_json() -> Any:
-        return checked(await jsn.call_tool("get_replica", args))
-
-    def tool_call(client: Client) -> Call:
+    def tool_call(mcp: Client) -> Call:
         async def call() -> Any:
-            return checked(await client.call_tool("get_replica", args))
+            return checked(await mcp.call_tool("get_replica", args))
 
         return call
 
@@ -120,10 +98,10 @@ async def _open_rows(stack: AsyncExitStack, world: World) -> dict[str, Call]:
         "raw": raw,
         "raw_tool_requests": raw_tool_requests,
         "client": via_client,
-        "in_memory": via_memory,
-        "stdio": via_stdio,
-        "http_sse": via_sse,
-        "http_json": via_json,
+        "in_memory": tool_call(memory),
+        "stdio": tool_call(stdio),
+        "http_sse": tool_call(sse),
+        "http_json": tool_call(jsn),
         "noop_in_memory": tool_call(noop_memory),
         "noop_stdio": tool_call(noop_stdio),
         "noop_http_sse": tool_call(noop_sse),

@@ -58,7 +58,6 @@ def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 class Child:
     process: asyncio.subprocess.Process
     ready: dict[str, Any]
-    log: Path
 
     @property
     def pid(self) -> int:
@@ -86,7 +85,7 @@ async def child(argv: list[str], env: Mapping[str, str], name: str) -> AsyncIter
             raise RuntimeError(f"{name} did not start within {READY_TIMEOUT:.0f} s; see {log}") from None
         if not line:
             raise RuntimeError(f"{name} exited during startup: {log.read_text()[-2000:]}")
-        yield Child(process=process, ready=json.loads(line), log=log)
+        yield Child(process=process, ready=json.loads(line))
     finally:
         await stop(process)
 

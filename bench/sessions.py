@@ -1,4 +1,5 @@
-"""Ways to reach the server for get_replica: raw HTTP, the client, and MCP over each transport."""
+"""Ways to reach the server for get_replica: MCP in memory, over stdio and over Streamable HTTP (raw HTTP
+is `World.http()`, the client a `ReplicasClient`). Each is an async context manager to enter."""
 
 from __future__ import annotations
 
@@ -9,19 +10,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import httpx2
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult
 
 from bench.noop import build_noop_server
 from bench.procs import child, stdio_server_argv
 from bench.world import World
-from replicas_mcp.client import ReplicasClient
 from replicas_mcp.config import Settings
 from replicas_mcp.server import build_server
 
 Call = Callable[[], Awaitable[Any]]
+NOOP_STDIO_ARGV = [sys.executable, "-m", "bench.mcp_http", "--stdio", "--noop"]
 
 
 def checked(result: CallToolResult) -> CallToolResult:
@@ -31,63 +32,29 @@ def checked(result: CallToolResult) -> CallToolResult:
     return result
 
 
-def stdio_params(world: World, *args: str, **env: str) -> StdioServerParameters:
-    """`replicas-mcp ARGS` over stdio, pointed at the world's sandbox (bench launcher if no CLI yet)."""
-    command = stdio_server_argv(*args)
-    return StdioServerParameters(
+def in_memory(world: World) -> Client:
+    return Client(build_server(Settings(api_key=world.key, base_url=world.base_url)))
+
+
+def in_memory_noop() -> Client:
+    return Client(build_noop_server())
+
+
+@contextlib.asynccontextmanager
+async def over_stdio(world: World, *, noop: bool = False) -> AsyncIterator[Client]:
+    """`replicas-mcp` over stdio, pointed at the world's sandbox (bench launcher if no CLI yet), or the
+    SDK floor server (`noop`)."""
+    command = NOOP_STDIO_ARGV if noop else stdio_server_argv()
+    params = StdioServerParameters(
         command=command[0],
         args=command[1:],
-        env=world.server_env(**env),
-        cwd=str(Path(__file__).resolve().parent.parent),
-    )
-
-
-def settings_for(world: World, **overrides: Any) -> Settings:
-    return Settings(api_key=world.key, base_url=world.base_url, **overrides)
-
-
-@contextlib.asynccontextmanager
-async def raw_http(world: World) -> AsyncIterator[httpx2.AsyncClient]:
-    async with world.http() as http:
-        yield http
-
-
-@contextlib.asynccontextmanager
-async def replicas_client(world: World) -> AsyncIterator[ReplicasClient]:
-    async with ReplicasClient(api_key=world.key, base_url=world.base_url) as client:
-        yield client
-
-
-@contextlib.asynccontextmanager
-async def in_memory(world: World, **settings: Any) -> AsyncIterator[Client]:
-    async with Client(build_server(settings_for(world, **settings))) as client:
-        yield client
-
-
-@contextlib.asynccontextmanager
-async def over_stdio(world: World, *args: str, **env: str) -> AsyncIterator[Client]:
-    log = Path(tempfile.gettempdir()) / "replicas-bench-stdio-server.log"
-    with log.open("a") as errlog:
-        async with Client(stdio_client(stdio_params(world, *args, **env), errlog=errlog)) as client:
-            yield client
-
-
-@contextlib.asynccontextmanager
-async def in_memory_noop() -> AsyncIterator[Client]:
-    async with Client(build_noop_server()) as client:
-        yield client
-
-
-@contextlib.asynccontextmanager
-async def over_stdio_noop(world: World) -> AsyncIterator[Client]:
-    params = StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "bench.mcp_http", "--stdio", "--noop"],
         env=world.server_env(),
         cwd=str(Path(__file__).resolve().parent.parent),
     )
-    async with Client(params) as client:
-        yield client
+    log = Path(tempfile.gettempdir()) / "replicas-bench-stdio-server.log"
+    with log.open("a") as errlog:
+        async with Client(stdio_client(params, errlog=errlog)) as client:
+            yield client
 
 
 @contextlib.asynccontextmanager
@@ -102,9 +69,5 @@ async def http_server(
         yield str(server.ready["url"]), server.pid
 
 
-@contextlib.asynccontextmanager
-async def over_http(url: str, http_client: httpx2.AsyncClient | None = None) -> AsyncIterator[Client]:
-    from mcp.client.streamable_http import streamable_http_client
-
-    async with Client(streamable_http_client(url, http_client=http_client)) as client:
-        yield client
+def over_http(url: str) -> Client:
+    return Client(streamable_http_client(url))

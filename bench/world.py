@@ -33,9 +33,12 @@ class World:
         return child_env({"REPLICAS_BASE_URL": self.base_url, "REPLICAS_API_KEY": self.key, **extra})
 
     def http(self) -> httpx2.AsyncClient:
-        return httpx2.AsyncClient(
-            base_url=self.base_url, headers={"Authorization": f"Bearer {self.key}"}, timeout=30.0
-        )
+        return _api(self.base_url, self.key)
+
+
+def _api(base_url: str, key: str) -> httpx2.AsyncClient:
+    """Raw HTTP to the sandbox's API with `key`, on kept-alive connections."""
+    return httpx2.AsyncClient(base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30.0)
 
 
 @contextlib.asynccontextmanager
@@ -44,11 +47,8 @@ async def running_world() -> AsyncIterator[World]:
     async with child(argv, child_env(), "sandbox") as sandbox:
         base_url = str(sandbox.ready["base_url"])
         key = str(sandbox.ready["key"])
-        async with httpx2.AsyncClient(
-            base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30.0
-        ) as api:
-            async with asyncio.timeout(SEED_TIMEOUT):
-                ids = await _seed(api)
+        async with _api(base_url, key) as api, asyncio.timeout(SEED_TIMEOUT):
+            ids = await _seed(api)
         yield World(
             base_url=base_url,
             key=key,
