@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from replicas_mcp.sandbox.config_http import expect_optional_choice
 from replicas_mcp.sandbox.errors import bad_request
 
 _OPENROUTER_MODELS = (
@@ -31,24 +32,11 @@ _PROVIDER_ONLY_LEVELS = {"ultra": "codex", "ultracode": "claude"}
 
 
 def provider(value: Any) -> str | None:
-    if value is None:
-        return None
-    if value not in PROVIDERS:
-        raise bad_request(
-            "Invalid field 'agent_provider'", f"'agent_provider' must be one of: {', '.join(PROVIDERS)}."
-        )
-    return str(value)
+    return expect_optional_choice(value, "agent_provider", PROVIDERS)
 
 
 def thinking_level(value: Any) -> str | None:
-    if value is None:
-        return None
-    if value not in THINKING_LEVELS:
-        raise bad_request(
-            "Invalid field 'thinking_level'",
-            f"'thinking_level' must be one of: {', '.join(THINKING_LEVELS)}.",
-        )
-    return str(value)
+    return expect_optional_choice(value, "thinking_level", THINKING_LEVELS)
 
 
 def check_combination(agent_provider: str | None, model: Any, level: str | None) -> str | None:

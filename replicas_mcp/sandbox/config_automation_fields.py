@@ -20,9 +20,9 @@ from replicas_mcp.sandbox.config_http import (
     expect_optional_bool,
     expect_optional_str,
     expect_str,
+    not_null,
     require,
 )
-from replicas_mcp.sandbox.errors import bad_request
 
 # The spec's enum plus the guide's `delete_when_done` (used in its automation example).
 LIFECYCLE_POLICIES = (
@@ -62,14 +62,6 @@ def _auto_stop(value: Any) -> int | None:
     )
 
 
-def _not_null(body: dict[str, Any], field: str) -> Any:
-    if body[field] is None:
-        raise bad_request(
-            f"Invalid field '{field}'", f"'{field}' cannot be null; omit it to leave it unchanged."
-        )
-    return body[field]
-
-
 def create_fields(body: dict[str, Any], known: KnownRepository) -> dict[str, Any]:
     """Every automation field except scope/environment (resolved by the store), validated, with defaults."""
     agent_provider = config_agents.provider(body.get("agent_provider"))
@@ -102,30 +94,30 @@ def patch_fields(body: dict[str, Any], current: dict[str, Any], known: KnownRepo
     """The changed fields (environment_id excepted) of a PATCH body, validated against the current values."""
     changes: dict[str, Any] = {}
     if "name" in body:
-        changes["name"] = expect_str(_not_null(body, "name"), "name", max_length=NAME_MAX).strip()
+        changes["name"] = expect_str(not_null(body, "name"), "name", max_length=NAME_MAX).strip()
     if "description" in body:
         changes["description"] = expect_optional_str(body["description"], "description")
     if "triggers" in body:
-        changes["triggers"] = config_triggers.triggers(_not_null(body, "triggers"), known)
+        changes["triggers"] = config_triggers.triggers(not_null(body, "triggers"), known)
     if "prompt" in body:
-        changes["prompt"] = expect_str(_not_null(body, "prompt"), "prompt", max_length=PROMPT_MAX)
+        changes["prompt"] = expect_str(not_null(body, "prompt"), "prompt", max_length=PROMPT_MAX)
     if "debounce_seconds" in body:
         changes["debounce_seconds"] = _debounce(body["debounce_seconds"])
     if "enabled" in body:
-        changes["enabled"] = expect_bool(_not_null(body, "enabled"), "enabled")
+        changes["enabled"] = expect_bool(not_null(body, "enabled"), "enabled")
     if "workspace_lifecycle_policy" in body:
-        policy = _not_null(body, "workspace_lifecycle_policy")
+        policy = not_null(body, "workspace_lifecycle_policy")
         changes["workspace_lifecycle_policy"] = expect_choice(
             policy, "workspace_lifecycle_policy", LIFECYCLE_POLICIES
         )
     if "workspace_auto_stop_minutes" in body:
         changes["workspace_auto_stop_minutes"] = _auto_stop(body["workspace_auto_stop_minutes"])
     if "workspace_size" in body:
-        changes["workspace_size"] = expect_choice(_not_null(body, "workspace_size"), "workspace_size", SIZES)
+        changes["workspace_size"] = expect_choice(not_null(body, "workspace_size"), "workspace_size", SIZES)
     if "config" in body:
-        changes["config"] = workspace_config(_not_null(body, "config"))
+        changes["config"] = workspace_config(not_null(body, "config"))
     if "plan_mode" in body:
-        changes["plan_mode"] = expect_bool(_not_null(body, "plan_mode"), "plan_mode")
+        changes["plan_mode"] = expect_bool(not_null(body, "plan_mode"), "plan_mode")
     for field in ("goal_mode", "fast_mode"):
         if field in body:
             changes[field] = expect_optional_bool(body[field], field)

@@ -115,6 +115,19 @@ def expect_choice(value: Any, field: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def expect_optional_choice(value: Any, field: str, choices: tuple[str, ...]) -> str | None:
+    return None if value is None else expect_choice(value, field, choices)
+
+
+def not_null(body: Mapping[str, Any], field: str) -> Any:
+    """The value of a field the body has; 400 when it is null (PATCH: omit a field to leave it unchanged)."""
+    if body[field] is None:
+        raise bad_request(
+            f"Invalid field '{field}'", f"'{field}' cannot be null; omit it to leave it unchanged."
+        )
+    return body[field]
+
+
 def expect_object(value: Any, field: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise bad_request(f"Invalid field '{field}'", f"'{field}' must be a JSON object.")

@@ -13,7 +13,9 @@ from replicas_mcp.sandbox.config_http import (
     caller_of,
     config_of,
     expect_bool,
+    expect_optional_bool,
     expect_str,
+    not_null,
     read_object,
     require,
     respond,
@@ -38,24 +40,13 @@ def _org(request: Request) -> str:
 
 def _optional(body: dict[str, Any], field: str) -> Any:
     """The field's value, or UNSET when the body does not mention it (null is not a valid value here)."""
-    if field not in body:
-        return UNSET
-    if body[field] is None:
-        raise bad_request(
-            f"Invalid field '{field}'", f"'{field}' cannot be null; omit it to leave it unchanged."
-        )
-    return body[field]
+    return not_null(body, field) if field in body else UNSET
 
 
 # ------------------------------------------------------------------------------------------- variables
 async def list_variables(request: Request) -> JSONResponse:
     env, org = _environment(request), _org(request)
     return respond({"environment_variables": [var.to_json(org) for var in env.variables.values()]})
-
-
-def _override_flag(body: dict[str, Any]) -> bool | None:
-    value = body.get("personal_override_allowed")
-    return None if value is None else expect_bool(value, "personal_override_allowed")
 
 
 async def create_variable(request: Request) -> JSONResponse:
@@ -66,7 +57,9 @@ async def create_variable(request: Request) -> JSONResponse:
         env,
         key=valid.variable_key(require(body, "key")),
         value=expect_str(require(body, "value"), "value", allow_empty=True),
-        personal_override_allowed=_override_flag(body),
+        personal_override_allowed=expect_optional_bool(
+            body.get("personal_override_allowed"), "personal_override_allowed"
+        ),
     )
     return respond({"environment_variable": var.to_json(_org(request))}, 201)
 

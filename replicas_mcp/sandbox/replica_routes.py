@@ -14,6 +14,7 @@ from replicas_mcp.sandbox.config_http import (
     expect_bool,
     expect_choice,
     expect_object,
+    expect_optional_choice,
     expect_optional_str,
     expect_str,
     expect_str_list,
@@ -39,10 +40,6 @@ IMAGE_MEDIA_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 def workspaces_of(request: Request) -> Workspaces:
     workspaces: Workspaces = request.state.org.workspaces
     return workspaces
-
-
-def _optional_choice(value: Any, field: str, choices: tuple[str, ...]) -> str | None:
-    return None if value is None else expect_choice(value, field, choices)
 
 
 def _optional_bool(body: dict[str, Any], field: str) -> bool:
@@ -104,7 +101,7 @@ def _message_options(body: dict[str, Any]) -> MessageOptions:
         goal_mode=_optional_bool(body, "goal_mode"),
         fast_mode=_optional_bool(body, "fast_mode"),
         model=expect_optional_str(body.get("model"), "model"),
-        thinking_level=_optional_choice(body.get("thinking_level"), "thinking_level", THINKING_LEVELS),
+        thinking_level=expect_optional_choice(body.get("thinking_level"), "thinking_level", THINKING_LEVELS),
         image_count=_images(body.get("images")),
     )
 
@@ -169,13 +166,13 @@ async def create_replica(request: Request) -> Response:
         environment_id=expect_optional_str(body.get("environment_id"), "environment_id"),
         repository_ids=None if repository_ids is None else expect_str_list(repository_ids, "repository_ids"),
         repository_set_id=expect_optional_str(body.get("repository_set_id"), "repository_set_id"),
-        coding_agent=_optional_choice(body.get("coding_agent"), "coding_agent", PROVIDERS),
+        coding_agent=expect_optional_choice(body.get("coding_agent"), "coding_agent", PROVIDERS),
         model=expect_optional_str(body.get("model"), "model"),
-        thinking_level=_optional_choice(body.get("thinking_level"), "thinking_level", THINKING_LEVELS),
-        lifecycle_policy=_optional_choice(
+        thinking_level=expect_optional_choice(body.get("thinking_level"), "thinking_level", THINKING_LEVELS),
+        lifecycle_policy=expect_optional_choice(
             body.get("lifecycle_policy"), "lifecycle_policy", LIFECYCLE_POLICIES
         ),
-        size=_optional_choice(body.get("size"), "size", SIZES),
+        size=expect_optional_choice(body.get("size"), "size", SIZES),
         config=None if body.get("config") is None else expect_object(body["config"], "config"),
         webhook=_webhook(body.get("webhook_url")),
         user_id=caller_of(request).user_id,
@@ -227,7 +224,7 @@ async def send_message(request: Request) -> Response:
         replica,
         expect_str(require(body, "message"), "message"),
         chat_id=expect_optional_str(body.get("chat_id"), "chat_id"),
-        coding_agent=_optional_choice(body.get("coding_agent"), "coding_agent", PROVIDERS),
+        coding_agent=expect_optional_choice(body.get("coding_agent"), "coding_agent", PROVIDERS),
         options=_message_options(body),
         sender=caller_of(request).user_id,
     )
