@@ -600,6 +600,12 @@ class OrgConfig:
             )
         del self._environments[env.id]
 
+    def _detach(self, env: EnvironmentRecord, items: dict[str, Any], item_id: str, what: str) -> None:
+        """Remove one of the environment's items (404 `{what} not found` when it has none with that id)."""
+        member(items, item_id, what)
+        del items[item_id]
+        self._touch(env)
+
     def _touch(self, env: EnvironmentRecord) -> str:
         env.updated_at = self.clock.iso()
         return env.updated_at
@@ -647,9 +653,7 @@ class OrgConfig:
         return var
 
     def delete_variable(self, env: EnvironmentRecord, variable_id: str) -> None:
-        member(env.variables, variable_id, "Variable")
-        del env.variables[variable_id]
-        self._touch(env)
+        self._detach(env, env.variables, variable_id, "Variable")
 
     def _check_override_policy(self, caller: Caller, env: EnvironmentRecord, allowed: bool | None) -> None:
         if allowed is None:
@@ -708,9 +712,7 @@ class OrgConfig:
         return file
 
     def delete_file(self, env: EnvironmentRecord, file_id: str) -> None:
-        member(env.files, file_id, "File")
-        del env.files[file_id]
-        self._touch(env)
+        self._detach(env, env.files, file_id, "File")
 
     @staticmethod
     def _check_path_free(env: EnvironmentRecord, path: str) -> None:
@@ -732,9 +734,7 @@ class OrgConfig:
         return skill
 
     def disable_skill(self, env: EnvironmentRecord, skill_id: str) -> None:
-        member(env.skills, skill_id, "Skill")
-        del env.skills[skill_id]
-        self._touch(env)
+        self._detach(env, env.skills, skill_id, "Skill")
 
     def add_registry(self, env: EnvironmentRecord, *, url: str, full_name: str) -> RegistryRecord:
         for registry in env.registries.values():
@@ -750,9 +750,7 @@ class OrgConfig:
         return registry
 
     def remove_registry(self, env: EnvironmentRecord, registry_id: str) -> None:
-        member(env.registries, registry_id, "Skills registry")
-        del env.registries[registry_id]
-        self._touch(env)
+        self._detach(env, env.registries, registry_id, "Skills registry")
 
     def registry_skills_json(self, registry: RegistryRecord) -> list[dict[str, Any]]:
         """The spec's `RepoSkill` list discovered in a registry repository."""
@@ -822,9 +820,7 @@ class OrgConfig:
         return mcp
 
     def delete_mcp(self, env: EnvironmentRecord, mcp_id: str) -> None:
-        member(env.mcps, mcp_id, "MCP")
-        del env.mcps[mcp_id]
-        self._touch(env)
+        self._detach(env, env.mcps, mcp_id, "MCP")
 
     @staticmethod
     def _check_mcp_name_free(env: EnvironmentRecord, name: str) -> None:
