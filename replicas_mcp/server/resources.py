@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ResourceError
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.server.mcpserver.resources.templates import ResourceTemplate
 from mcp.server.mcpserver.resources.types import FunctionResource
 
@@ -30,8 +30,20 @@ from replicas_mcp.server.views import chat_summary, replica_summary
 if TYPE_CHECKING:
     from mcp.server import MCPServer
 
+    from replicas_mcp.client.models import ReplicaListItem
+
 JSON = "application/json"
 HISTORY_EVENTS = 100
+
+
+async def _listed(state: AppState, replica_id: str) -> ReplicaListItem:
+    """The replica as the list shows it (never wakes it); an unknown id is a not-found (-32602)."""
+    item = await state.client.replicas.status(replica_id)
+    if item is None:
+        raise ResourceNotFoundError(
+            f"replicas://replicas/{replica_id}: no such replica; see replicas://replicas"
+        )
+    return item
 
 
 def _json(value: Any) -> str:
@@ -103,11 +115,7 @@ def register_resources(server: MCPServer[Any], states: StateRegistry) -> None:
         state = app_state(ctx)
         uri = f"replicas://replicas/{replica_id}"
         with resource_errors(uri, secrets=state.secrets):
-            item = await state.client.replicas.status(replica_id)
-            if item is None:
-                from mcp.server.mcpserver.exceptions import ResourceNotFoundError
-
-                raise ResourceNotFoundError(f"{uri}: no such replica; see replicas://replicas")
+            item = await _listed(state, replica_id)
             body: dict[str, Any] = replica_summary(item).model_dump(exclude_none=True)
             if item.status not in ASLEEP | TERMINAL:
                 details = await state.client.replicas.get(replica_id)
@@ -127,11 +135,7 @@ def register_resources(server: MCPServer[Any], states: StateRegistry) -> None:
         """The latest part of a replica's conversation as a transcript (untrusted agent text, fenced)."""
         state = app_state(ctx)
         with resource_errors(f"replicas://replicas/{replica_id}/history", secrets=state.secrets):
-            item = await state.client.replicas.status(replica_id)
-            if item is None:
-                from mcp.server.mcpserver.exceptions import ResourceNotFoundError
-
-                raise ResourceNotFoundError(f"replicas://replicas/{replica_id}: no such replica")
+            item = await _listed(state, replica_id)
             if item.status in TERMINAL:
                 raise ResourceError(terminal_message(replica_id))
             if item.status in ASLEEP:
