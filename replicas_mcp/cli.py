@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from contextlib import AsyncExitStack
+
     from replicas_mcp.config import Settings
 
 EXIT_USAGE = 2
@@ -148,14 +150,9 @@ async def _serve(settings: Settings, sandbox: bool) -> None:
 
     async with AsyncExitStack() as stack:
         if sandbox:
-            from replicas_mcp.sandbox.serve import running_sandbox
-
-            running = await stack.enter_async_context(running_sandbox())
-            settings = settings.model_copy(
-                update={"api_key": _secret(running.org_key), "base_url": running.base_url}
-            )
+            settings = await _embedded_sandbox(stack, settings)
             logging.getLogger("replicas_mcp").warning(
-                "serving against the embedded sandbox at %s", running.base_url
+                "serving against the embedded sandbox at %s", settings.base_url
             )
 
         from replicas_mcp.server import build_server
@@ -177,12 +174,7 @@ async def _check(settings: Settings, sandbox: bool) -> int:
 
     async with AsyncExitStack() as stack:
         if sandbox:
-            from replicas_mcp.sandbox.serve import running_sandbox
-
-            running = await stack.enter_async_context(running_sandbox())
-            settings = settings.model_copy(
-                update={"api_key": _secret(running.org_key), "base_url": running.base_url}
-            )
+            settings = await _embedded_sandbox(stack, settings)
         key = settings.api_key.get_secret_value() if settings.api_key else None
         try:
             client = await stack.enter_async_context(
@@ -201,10 +193,14 @@ async def _check(settings: Settings, sandbox: bool) -> int:
     return 0
 
 
-def _secret(value: str) -> Any:
+async def _embedded_sandbox(stack: AsyncExitStack, settings: Settings) -> Settings:
+    """Start a sandbox on loopback for the life of `stack`; the settings pointed at it with its org key."""
     from pydantic import SecretStr
 
-    return SecretStr(value)
+    from replicas_mcp.sandbox.serve import running_sandbox
+
+    running = await stack.enter_async_context(running_sandbox())
+    return settings.model_copy(update={"api_key": SecretStr(running.org_key), "base_url": running.base_url})
 
 
 async def _serve_http(server: Any, settings: Settings) -> None:
