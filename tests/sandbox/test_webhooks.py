@@ -110,7 +110,10 @@ async def test_5xx_and_429_are_retried_with_the_same_delivery_id(sandbox: Runnin
             ]
 
         async def delivered() -> bool:
-            return len(ready_attempts()) >= 4
+            # The receiver logs an attempt before it answers; the sandbox records the answer after: wait
+            # for both, or the checks below race the last response.
+            deliveries = sandbox.world.webhooks.deliveries
+            return len(ready_attempts()) >= 4 and bool(deliveries) and deliveries[0].finished
 
         await eventually(delivered)
         assert len({headers["x-replicas-delivery"] for headers in ready_attempts()}) == 1
