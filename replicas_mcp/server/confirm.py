@@ -45,6 +45,7 @@ from pydantic import BaseModel, Field
 
 from replicas_mcp.config import ConfirmPolicy as ConfirmPolicy
 from replicas_mcp.server.safety import clean_text, truncate
+from replicas_mcp.server.state import context_in
 
 if TYPE_CHECKING:
     from replicas_mcp.server.registry import ToolSpec
@@ -82,8 +83,6 @@ def destructive_target(tool: str, arguments: Mapping[str, Any], *, destructive: 
             )
         case "delete_chat":
             return f"Delete chat {a('chat_id')} of replica {a('replica_id')} and its history?"
-        case "delete_environment":
-            return f"Delete environment {a('environment_id')} with its variables, files, MCPs and hooks?"
         case "remove_environment_item":
             if arguments.get("kind") == "environment":
                 return f"Delete environment {a('environment_id')} with its variables, files, MCPs and hooks?"
@@ -216,10 +215,6 @@ async def confirm_call(
     return None
 
 
-def _context_in(kwargs: Mapping[str, Any]) -> Context[Any, Any] | None:
-    return next((value for value in kwargs.values() if isinstance(value, Context)), None)
-
-
 def confirming(spec: ToolSpec, policy: ConfirmPolicy) -> ToolSpec:
     """The spec with its body behind the confirmation policy (unchanged when nothing can be destroyed)."""
     if policy == "never" or not spec.destructive:
@@ -230,7 +225,7 @@ def confirming(spec: ToolSpec, policy: ConfirmPolicy) -> ToolSpec:
 
     @functools.wraps(body)
     async def confirmed(**kwargs: Any) -> Any:
-        ctx = _context_in(kwargs)
+        ctx = context_in(kwargs)
         if ctx is not None:
             arguments = {key: value for key, value in kwargs.items() if not isinstance(value, Context)}
             pending = await confirm_call(ctx, name, arguments, policy, destructive=destructive)

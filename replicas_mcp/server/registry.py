@@ -48,6 +48,7 @@ from pydantic import BaseModel
 
 from replicas_mcp.client.errors import ReplicasError
 from replicas_mcp.server.errors import tool_error
+from replicas_mcp.server.state import context_in
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver.tools import Tool
@@ -252,10 +253,6 @@ def select_tools(selection: ToolSelection, specs: Sequence[ToolSpec] | None = No
 # --- installing on an MCPServer -------------------------------------------------------------------------
 
 
-def _context_of(kwargs: dict[str, Any]) -> Context[Any, Any] | None:
-    return next((value for value in kwargs.values() if isinstance(value, Context)), None)
-
-
 def _secrets_of(ctx: Context[Any, Any] | None) -> tuple[str, ...]:
     if ctx is None:
         return ()
@@ -286,7 +283,7 @@ def guarded(spec: ToolSpec) -> Callable[..., Awaitable[Any]]:
             with anyio.fail_after(spec.timeout):
                 result = await spec.fn(**kwargs)
         except ReplicasError as exc:
-            raise tool_error(exc, kwargs, secrets=_secrets_of(_context_of(kwargs))) from None
+            raise tool_error(exc, kwargs, secrets=_secrets_of(context_in(kwargs))) from None
         except TimeoutError:
             raise ToolError(
                 f"{spec.name} did not finish within {spec.timeout:.0f} s. The work may continue upstream: "

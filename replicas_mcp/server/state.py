@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,11 @@ class AppState:
 
 
 ToolContext = Context[AppState, Any]
+
+
+def context_in(kwargs: Mapping[str, Any]) -> Context[Any, Any] | None:
+    """The request `Context` among a tool call's keyword arguments (wrappers receive it with the rest)."""
+    return next((value for value in kwargs.values() if isinstance(value, Context)), None)
 
 
 def app_state(ctx: Context[Any, Any]) -> AppState:
