@@ -1,4 +1,7 @@
-"""What every handler shares: the lifespan's `AppState`, and how a tool reaches it."""
+"""What every handler shares: the lifespan's `AppState`, and how a tool reaches it.
+
+The package also holds what the server learns and shares across calls (caches, stream fan-out, dedupe,
+locks, caps), each behind a small interface with an in-process implementation."""
 
 from __future__ import annotations
 
