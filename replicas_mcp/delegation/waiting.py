@@ -12,8 +12,8 @@ The loop:
 
 Right after the stream opens, the chats are read once: compared with the cursor, this tells a wait that
 the turn it was waiting for already ended (even if the stream cannot replay that), and a cursor-less wait
-that nothing is running. When the condition holds, the wait keeps reading for a moment (`settle`) so
-events that belong to the same moment (the chat update after a turn's end) are in the same digest.
+that nothing is running. The wait returns on the event that satisfies it; a turn's end counts once the
+chat update that follows it says what runs next (a queued message may start the next turn at once).
 
 Cancellation at any point closes the stream (the client's context manager) and loses nothing: the cursor
 only moves past events already counted.
@@ -23,17 +23,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import anyio
+import anyio.lowlevel
 
 from replicas_mcp.client.errors import (
     ConflictError,
     NotFoundError,
     ReplicasError,
 )
+from replicas_mcp.delegation.feeds import OwnFeed, StreamLimitReached, open_events
 from replicas_mcp.delegation.progress import Progress
 from replicas_mcp.delegation.tracking import STOPPED, Digest, State, Tracker, Until
 
@@ -41,11 +42,13 @@ if TYPE_CHECKING:
     from replicas_mcp.client import ReplicasClient
     from replicas_mcp.client.models import EngineEvent, ReplicaChat, ReplicaListItem
     from replicas_mcp.delegation.cursor import Cursor
+    from replicas_mcp.delegation.feeds import EventFeed
 
 logger = logging.getLogger(__name__)
 
 STREAMABLE = frozenset({"active", "preparing"})
 MAX_TIMEOUT = 55.0
+TRAILING = 0.005  # seconds a wait's own stream is read after it is satisfied (see ReplicaWait._take_ready)
 
 
 @dataclass(frozen=True)
@@ -54,8 +57,7 @@ class WaitPolicy:
 
     poll_interval: float = 2.0  # list-endpoint checks while the stream is unavailable
     heartbeat: float = 10.0  # progress sent at least this often while nothing happens
-    settle: float = 0.3  # after the condition holds, read trailing events this long at most...
-    quiet: float = 0.1  # ...stopping as soon as none arrives for this long
+    settle: float = 0.3  # after a turn's end, wait this long at most for the chat update confirming it
     stream_retry: float = 6.0  # after a stream failure, poll this long before reopening it
     max_reconnects: int = 3  # reconnects in a row the client attempts for one stream
 
@@ -110,6 +112,7 @@ class ReplicaWait:
         self.finished = False  # run() returned on its own (condition held, or the replica stopped)
         self.error: ReplicasError | None = None
         self._stream_blocked_until = 0.0
+        self._chats_read = False  # the chats snapshot this wait starts from was taken
 
     def done(self) -> bool:
         return self.tracker.stopped or self.tracker.satisfied(self.until)
@@ -158,25 +161,36 @@ class ReplicaWait:
             return None  # asleep or in error: the list record says which
 
     async def _follow_stream(self) -> bool:
-        """Read the stream until the wait is done (True) or the stream ends or fails (False)."""
+        """Read the stream until the wait is done (True) or the stream ends or fails (False).
+
+        The chats are read first: when they already satisfy the wait (the agent is idle, or the turn the
+        cursor was waiting for ended), no stream is opened at all. Otherwise the stream is read from the
+        cursor; a wait without one starts at the live end, so the chats are read once more after it opened
+        (a turn that ended in between would not be replayed)."""
+        if not self._chats_read:
+            self._chats_read = True
+            self.tracker.observe_chats(await self._chats())
+            if self.done():
+                self.source = "snapshot"
+                return True
         try:
-            async with self._client.events.stream(
+            async with open_events(
+                self._client,
                 self.replica_id,
-                last_event_id=self.tracker.resume_id,
+                after=self.tracker.resume_id,
                 max_reconnects=self.policy.max_reconnects,
             ) as events:
                 self.source = "stream"
-                self.tracker.observe_chats(await self._chats())
+                if not events.resumed:
+                    self.tracker.observe_chats(await self._chats())
                 if self.done():
-                    await self._settle(events)
                     return True
-                async for event in events:
-                    await self._consume(event)
-                    if self.done():
-                        await self._settle(events)
-                        return True
+                return await self._read(events)
         except (NotFoundError, ConflictError) as exc:
             logger.info("event stream of %s closed: %s", self.replica_id, exc)  # the list says why
+        except StreamLimitReached as exc:
+            await self.progress.tick(f"following by polling: {exc}")
+            self._stream_blocked_until = time.monotonic() + self.policy.stream_retry
         except ReplicasError as exc:
             logger.info("event stream of %s unavailable, polling instead: %s", self.replica_id, exc)
             self._stream_blocked_until = time.monotonic() + self.policy.stream_retry
@@ -186,15 +200,48 @@ class ReplicaWait:
         message = self.tracker.observe_event(event)  # counted before any await: never lost or doubled
         await self.progress.tick(message)
 
-    async def _settle(self, events: AsyncIterator[EngineEvent]) -> None:
-        """Take the events that arrive right after the condition held (at most `settle` seconds)."""
-        with anyio.move_on_after(self.policy.settle):
-            while True:
-                with anyio.move_on_after(self.policy.quiet) as quiet:
+    async def _read(self, events: EventFeed) -> bool:
+        """Consume events until the wait is done (True) or the stream ends (False).
+
+        A turn's end is confirmed by the chat update the engine sends right after it (it says whether a
+        queued message started the next turn): the wait decides on that update, and only when none comes
+        within `settle` seconds on what it knows. So it returns on the event itself, and the cursor it
+        returns is past that update (the next wait does not replay it as news)."""
+        pending = False  # a turn just ended: its confirming chat update is awaited
+        while True:
+            if pending:
+                with anyio.move_on_after(self.policy.settle) as unconfirmed:
                     event = await anext(events, None)
-                if quiet.cancelled_caught or event is None:
-                    return
-                self.tracker.observe_event(event)
+                if unconfirmed.cancelled_caught:
+                    if self.done():
+                        return True
+                    pending = False
+                    continue
+            else:
+                event = await anext(events, None)
+            if event is None:
+                return False
+            await self._consume(event)
+            pending = event.type == "chat.turn.completed" and self.policy.settle > 0
+            if not pending and self.done():
+                await self._take_ready(events)
+                return True
+
+    async def _take_ready(self, events: EventFeed) -> None:
+        """Count the events sent in the same moment as the satisfying one (the engine's status update after
+        a chat update), so that the next wait does not start with them. A shared feed says what it already
+        holds (no waiting); a stream of the wait's own is read for `TRAILING` seconds at most."""
+        await anyio.lowlevel.checkpoint()  # let the upstream reader append what it has already received
+        if isinstance(events, OwnFeed):
+            with anyio.move_on_after(TRAILING):
+                while (event := await anext(events, None)) is not None:
+                    self.tracker.observe_event(event)
+            return
+        while events.ready():
+            event = await anext(events, None)
+            if event is None:
+                return
+            self.tracker.observe_event(event)
 
     async def _poll(self) -> bool:
         """One polling round: chats (while awake), then a pause. True when the wait is done."""

@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Protocol
 import anyio
 from anyio.abc import TaskGroup
 
-from replicas_mcp.client.errors import ReplicasError, StreamError
+from replicas_mcp.client.errors import StreamError
+from replicas_mcp.delegation.feeds import EventFeed, StreamLimitReached
 
 if TYPE_CHECKING:
     from replicas_mcp.client import ReplicasClient
@@ -41,26 +42,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_BUFFER = 2048  # events kept per upstream for readers that resume from a cursor
 DEFAULT_LINGER = 30.0  # seconds an upstream stays open after its last reader leaves
 DEFAULT_MAX_STREAMS = 256  # upstream streams per process (the client's stream pool holds at least this)
-
-
-class StreamLimitReached(ReplicasError):
-    """No live stream can be opened now (the limit is reached): follow the replica by polling instead."""
-
-
-class EventFeed(Protocol):
-    """What a reader iterates: the replica's events after its cursor, in order, each once.
-
-    `resumed` is True when every event after the reader's cursor will be delivered (the cursor was found
-    in the shared buffer, or the upstream was opened from it); False when the reader had no cursor (it
-    starts at the live end). Iteration ends by raising what ended the upstream (`NotFoundError`,
-    `ConflictError`, `StreamError`, ...) after every buffered event has been delivered.
-    """
-
-    resumed: bool
-
-    def __aiter__(self) -> AsyncIterator[EngineEvent]: ...
-
-    async def __anext__(self) -> EngineEvent: ...
 
 
 class StreamHub(Protocol):
@@ -137,6 +118,9 @@ class _Feed:
         self._pos = position
         self.resumed = resumed
 
+    def ready(self) -> int:
+        return max(0, self._up.end_seq - self._pos)
+
     def __aiter__(self) -> _Feed:
         return self
 
@@ -165,12 +149,12 @@ class SharedStreams:
         *,
         max_streams: int = DEFAULT_MAX_STREAMS,
         buffer: int = DEFAULT_BUFFER,
-        linger: float = DEFAULT_LINGER,
+        linger: float | None = None,
     ) -> None:
         self._tg = task_group
         self.max_streams = max_streams
         self._buffer = buffer
-        self._linger = linger
+        self._linger = DEFAULT_LINGER if linger is None else linger
         self._shared: dict[tuple[str, str], _Upstream] = {}
         self._private = 0
         self.opened = 0  # upstream streams opened so far (diagnostics, tests)
@@ -284,6 +268,9 @@ class _PrivateFeed:
     def __init__(self, events: AsyncIterator[EngineEvent]) -> None:
         self._events = events
         self.resumed = True
+
+    def ready(self) -> int:
+        return 0
 
     def __aiter__(self) -> _PrivateFeed:
         return self

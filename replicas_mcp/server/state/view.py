@@ -19,11 +19,13 @@ from typing import TYPE_CHECKING, Any
 from replicas_mcp.client import ReplicasClient
 from replicas_mcp.client.errors import NotFoundError
 from replicas_mcp.client.replicas import Replicas
+from replicas_mcp.delegation.feeds import OwnFeed
 from replicas_mcp.server.state.directory import ReplicaDirectory
 
 if TYPE_CHECKING:
     from replicas_mcp.client.models import ReplicaDetails, ReplicaListItem, ReplicaPage, SendMessageResult
-    from replicas_mcp.server.state.streams import EventFeed, StreamHub
+    from replicas_mcp.delegation.feeds import EventFeed
+    from replicas_mcp.server.state.streams import StreamHub
 
 __all__ = ["KnowingClient", "KnowingReplicas", "bound_view"]
 
@@ -148,7 +150,7 @@ class KnowingClient(ReplicasClient):
         """The replica's events after `after`, read from the caller's shared upstream stream."""
         if self.streams is None:
             async with self._base.events.stream(replica_id, last_event_id=after) as events:
-                yield _Resumed(events, resumed=after is not None)
+                yield OwnFeed(events, resumed=after is not None)
             return
         view = self.bound()
         async with self.streams.subscribe(view.caller, replica_id, view._base, after=after) as feed:
@@ -163,15 +165,3 @@ def bound_view(client: ReplicasClient) -> ReplicasClient:
 _GROUPS = frozenset(
     {"chats", "queue", "history", "canvas", "hooks", "events", "repositories", "environments", "automations"}
 )
-
-
-class _Resumed:
-    def __init__(self, events: AsyncIterator[Any], *, resumed: bool) -> None:
-        self._events = events
-        self.resumed = resumed
-
-    def __aiter__(self) -> _Resumed:
-        return self
-
-    async def __anext__(self) -> Any:
-        return await anext(self._events)
