@@ -22,6 +22,7 @@ import anyio
 from replicas_mcp.client.errors import ReplicasError
 from replicas_mcp.delegation.cursor import Cursor
 from replicas_mcp.delegation.launch import TaskSpec, launch
+from replicas_mcp.delegation.phase import DEFAULT_UNTIL
 from replicas_mcp.delegation.progress import Progress
 from replicas_mcp.delegation.waiting import (
     DEFAULT_POLICY,
@@ -51,7 +52,7 @@ async def wait_many(
     targets: Sequence[tuple[str, Cursor | None]],
     *,
     mode: JoinMode,
-    until: Until = "turn_completed",
+    until: Until = DEFAULT_UNTIL,
     within: float,
     policy: WaitPolicy = DEFAULT_POLICY,
     progress: Progress | None = None,
@@ -124,7 +125,7 @@ async def delegate_many(
 
     def waiter_for(index: int, replica_id: str, cursor: Cursor | None) -> ReplicaWait:
         waiters[index] = ReplicaWait(
-            client, replica_id, until="turn_completed", cursor=cursor, policy=policy, progress=progress
+            client, replica_id, until=DEFAULT_UNTIL, cursor=cursor, policy=policy, progress=progress
         )
         return waiters[index]
 
