@@ -10,7 +10,7 @@ Pure workflow logic over `replicas_mcp.client` (it never imports `mcp`); the MCP
 - `tracking`: what a wait saw (state, digest), and whether its condition holds.
 - `waiting`: one replica's wait: event stream first, list-endpoint polling when it is unavailable.
 - `fanout`: many replicas: join in `any`/`all` mode; start a batch with a parallelism limit.
-- `launch`: stable names and create-once.
+- `launch`: stable names and create-once; a chosen name is reused only for the same task.
 - `steering`: correcting a busy agent through its queue (append, next, replace_queue).
 - `report`: the hand-off report (outcome, final message, PRs, diff stats, canvas, failed hooks, questions).
 - `progress`: numbered progress with a heartbeat for quiet stretches.
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from replicas_mcp.delegation.cursor import Cursor, CursorError
 from replicas_mcp.delegation.fanout import JoinMode, Launched, delegate_many, wait_many
-from replicas_mcp.delegation.launch import TaskSpec, launch, stable_name
+from replicas_mcp.delegation.launch import NameTaken, TaskSpec, launch, stable_name
 from replicas_mcp.delegation.phase import DEFAULT_UNTIL, ChatFacts, phase, wait_over
 from replicas_mcp.delegation.progress import Progress
 from replicas_mcp.delegation.report import MESSAGE_LIMIT, ReplicaGone, RepoResult, Report, build_report
@@ -47,6 +47,7 @@ __all__ = [
     "Digest",
     "JoinMode",
     "Launched",
+    "NameTaken",
     "Progress",
     "ReplicaGone",
     "RepoResult",

@@ -110,21 +110,43 @@ def _answered_ids(node: Any) -> set[str]:
     return ids
 
 
-def is_user_message(event_type: str, payload: Mapping[str, Any]) -> bool:
-    """Whether a history event is a message the user wrote (not a tool result delivered as `user`)."""
+def user_message_text(event_type: str, payload: Mapping[str, Any]) -> str | None:
+    """The text of a history event that is a message the user wrote; None for anything else (a tool
+    result delivered as a `user` event is not a user message)."""
     if event_type == "claude-user":
         message = payload.get("message")
         content = message.get("content") if isinstance(message, Mapping) else payload.get("text")
         if isinstance(content, str):
-            return bool(content.strip())
+            return content
         blocks = content if isinstance(content, list) else []
-        return any(isinstance(block, Mapping) and block.get("type") == "text" for block in blocks)
+        texts = [
+            str(block.get("text") or "")
+            for block in blocks
+            if isinstance(block, Mapping) and block.get("type") == "text"
+        ]
+        return "\n".join(texts) if texts else None
     if event_type == "event_msg":
-        return payload.get("type") == "user_message"
+        text = payload.get("message")
+        return str(text or "") if payload.get("type") == "user_message" else None
     if event_type == "response_item":
-        return payload.get("type") == "message" and payload.get("role") == "user"
+        if payload.get("type") != "message" or payload.get("role") != "user":
+            return None
+        parts = payload.get("content")
+        return "\n".join(
+            str(part.get("text") or "")
+            for part in (parts if isinstance(parts, list) else [])
+            if isinstance(part, Mapping)
+        )
     suffix = event_type.split("-", 1)[1] if "-" in event_type else event_type
-    return suffix == "user" or suffix.startswith("user")
+    if suffix == "user" or suffix.startswith("user"):
+        text = payload.get("text") or payload.get("message") or ""
+        return text if isinstance(text, str) else ""
+    return None
+
+
+def is_user_message(event_type: str, payload: Mapping[str, Any]) -> bool:
+    """Whether a history event is a message the user wrote (not a tool result delivered as `user`)."""
+    return user_message_text(event_type, payload) is not None
 
 
 def pending_question(events: Iterable[tuple[str, Mapping[str, Any]]]) -> str | None:

@@ -315,7 +315,10 @@ async def delegate_task(
         return await _delegate_many(ctx, specs, max_parallel=max_parallel, wait_s=wait_s)
     client = client_of(ctx)
     spec = d.TaskSpec(environment_id, task, name, coding_agent, model, thinking_level, plan_mode)
-    item, created = await d.launch(client, spec)
+    try:
+        item, created = await d.launch(client, spec)
+    except d.NameTaken as exc:
+        raise ToolError(_name_taken(exc)) from None
     outcome = await d.wait_for_replica(
         client,
         item.id,
@@ -341,9 +344,26 @@ def _after_report(report: ReportResult) -> str:
     return _NEXT.get(report._status, "send_replica_message to correct it, then wait_for_replica.")
 
 
+def _name_taken(exc: d.NameTaken) -> str:
+    existing = exc.existing
+    return (
+        f"Replica {existing.name} ({existing.id}, {existing.status}) already exists with a different task; "
+        "nothing was started. Give this task another name, or send it to that replica with "
+        f"send_replica_message(replica_id={existing.id!r})."
+    )
+
+
 def _launch_row(row: d.Launched) -> Launch:
     if row.outcome is not None:
         return _row(row.outcome, Launch, name=row.name, created=row.created)
+    if row.taken is not None:
+        existing = row.taken.existing
+        return Launch(
+            name=row.name,
+            replica_id=existing.id,
+            state="name_taken",
+            news=[f"error: {_name_taken(row.taken)}"],
+        )
     state = "pending" if row.pending else "failed_to_start"
     news = [f"error: {describe(row.error)}"] if row.error else []
     return Launch(name=row.name, state=state, news=news)
