@@ -10,7 +10,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from replicas_mcp.client.errors import ReplicasError
+from replicas_mcp.client.errors import StreamLimitError
 
 if TYPE_CHECKING:
     from replicas_mcp.client import ReplicasClient
@@ -21,8 +21,9 @@ __all__ = ["EventFeed", "SharesStreams", "StreamLimitReached", "open_events"]
 MAX_RECONNECTS = 3  # reconnects in a row a wait's own stream attempts
 
 
-class StreamLimitReached(ReplicasError):
-    """No live stream can be opened now (the limit is reached): follow the replica by polling instead."""
+class StreamLimitReached(StreamLimitError):
+    """The server's stream hub holds as many live upstream streams as it may (the client's own limit raises
+    the `StreamLimitError` this refines): follow the replica by polling instead."""
 
 
 class EventFeed(Protocol):

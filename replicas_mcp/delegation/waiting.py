@@ -37,8 +37,9 @@ from replicas_mcp.client.errors import (
     ConflictError,
     NotFoundError,
     ReplicasError,
+    StreamLimitError,
 )
-from replicas_mcp.delegation.feeds import OwnFeed, StreamLimitReached, open_events
+from replicas_mcp.delegation.feeds import OwnFeed, open_events
 from replicas_mcp.delegation.phase import DEFAULT_UNTIL
 from replicas_mcp.delegation.progress import Progress
 from replicas_mcp.delegation.snapshot import read_chats
@@ -207,7 +208,7 @@ class ReplicaWait:
                         break
         except (NotFoundError, ConflictError) as exc:
             logger.info("event stream of %s closed: %s", self.replica_id, exc)  # the list says why
-        except StreamLimitReached as exc:
+        except StreamLimitError as exc:  # the hub's or the client's: degrade to polling, say so
             await self.progress.tick(f"following by polling: {exc}")
             self._stream_blocked_until = time.monotonic() + self.policy.stream_retry
         except ReplicasError as exc:

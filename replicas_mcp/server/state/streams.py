@@ -70,6 +70,16 @@ class StreamHub(Protocol):
         """Upstream streams open now (shared ones and private catch-up ones)."""
         ...
 
+    def has_live(self, caller: str, replica_id: str) -> bool:
+        """A shared upstream of this replica is open for this caller now (so the replica is awake: the
+        upstream ends the stream when the workspace stops)."""
+        ...
+
+    def version(self, caller: str, replica_id: str) -> object | None:
+        """A token that stays equal while no event arrives on the caller's live upstream of the replica and
+        changes with every event (or a new upstream); None when no upstream is live (nothing can be said)."""
+        ...
+
 
 @dataclass(eq=False)
 class _Upstream:
@@ -164,9 +174,14 @@ class SharedStreams:
         return len(self._shared) + self._private
 
     def has_live(self, caller: str, replica_id: str) -> bool:
-        """An upstream of this replica is open for this caller (so the replica is awake right now)."""
         up = self._shared.get((caller, replica_id))
         return up is not None and up.opened.is_set() and up.ended is None and not up.closed
+
+    def version(self, caller: str, replica_id: str) -> object | None:
+        if not self.has_live(caller, replica_id):
+            return None
+        up = self._shared[(caller, replica_id)]
+        return (id(up), up.end_seq)
 
     @contextlib.asynccontextmanager
     async def subscribe(
@@ -203,7 +218,8 @@ class SharedStreams:
     def _reserve(self) -> None:
         if self.live_streams >= self.max_streams:
             raise StreamLimitReached(
-                f"the live stream limit ({self.max_streams}) is reached; following by polling instead"
+                f"the live stream limit ({self.max_streams}) is reached; following by polling instead",
+                limit=self.max_streams,
             )
         self.opened += 1
 
