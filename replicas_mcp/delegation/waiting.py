@@ -39,6 +39,7 @@ from replicas_mcp.client.errors import (
     ReplicasError,
     StreamLimitError,
 )
+from replicas_mcp.delegation.cursor import FROM_START
 from replicas_mcp.delegation.feeds import OwnFeed, open_events
 from replicas_mcp.delegation.phase import DEFAULT_UNTIL
 from replicas_mcp.delegation.progress import Progress
@@ -48,8 +49,8 @@ from replicas_mcp.delegation.tracking import STOPPED, Digest, State, Tracker, Un
 if TYPE_CHECKING:
     from replicas_mcp.client import ReplicasClient
     from replicas_mcp.client.models import EngineEvent, ReplicaListItem
-    from replicas_mcp.delegation.cursor import Cursor
-    from replicas_mcp.delegation.feeds import EventFeed
+    from replicas_mcp.delegation.cursor import FROM_START, Cursor
+from replicas_mcp.delegation.feeds import EventFeed
 
 logger = logging.getLogger(__name__)
 
@@ -179,7 +180,8 @@ class ReplicaWait:
         cursor was waiting for ended), no stream is opened at all. Otherwise the stream is read from the
         cursor; a wait without one starts at the live end, so the chats are read once more after it opened
         (a turn that ended in between would not be replayed)."""
-        if not self._chats_read:
+        if not self._chats_read and self.tracker.resume_id != FROM_START:
+            # (From the start, the stream replays everything the chats could say.)
             self._chats_read = True
             await self._look()
             if self.done():
