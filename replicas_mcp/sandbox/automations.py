@@ -30,6 +30,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from replicas_mcp.sandbox import config_automation_fields as fields
+from replicas_mcp.sandbox import fidelity
 from replicas_mcp.sandbox.clock import Clock
 from replicas_mcp.sandbox.config_http import (
     automations_of,
@@ -470,7 +471,8 @@ async def list_automations(request: Request) -> JSONResponse:
 
 async def create_automation(request: Request) -> JSONResponse:
     store = automations_of(request)
-    automation = store.create(caller_of(request), await read_object(request))
+    body = await read_object(request, non_nullable=fidelity.CREATE_AUTOMATION_FIELDS)
+    automation = store.create(caller_of(request), body)
     return respond({"automation": store.to_json(automation)}, 201)
 
 
@@ -483,7 +485,7 @@ async def get_automation(request: Request) -> JSONResponse:
 
 async def update_automation(request: Request) -> JSONResponse:
     store = automations_of(request)
-    body = await read_object(request)
+    body = await read_object(request, non_nullable=fidelity.UPDATE_AUTOMATION_FIELDS)
     automation = store.update(caller_of(request), request.path_params["automation_id"], body)
     return respond({"automation": store.to_json(automation)})
 

@@ -76,7 +76,7 @@ async def force_status(request: Request) -> Response:
     body = await read_object(request)
     status = expect_choice(require(body, "status"), "status", FORCEABLE_STATUSES)
     org.workspaces.force_status(replica, status, expect_optional_str(body.get("message"), "message"))
-    return JSONResponse({"replica": replica.list_item()})
+    return JSONResponse({"replica": replica.list_item(strict=_world(request).fidelity.strict)})
 
 
 async def list_webhook_deliveries(request: Request) -> Response:

@@ -78,23 +78,27 @@ class Chat:
     queue: list[ChatMessage] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
     runner: asyncio.Task[None] | None = None
+    # Strict mode: set while the current turn is paused on an interactive tool call (AskUserQuestion);
+    # the next message sent to this chat resolves it with its text.
+    pending_answer: asyncio.Future[str] | None = field(default=None, repr=False)
 
     @property
     def busy(self) -> bool:
         return self.current is not None or self.runner is not None
 
-    def wire(self) -> dict[str, Any]:
-        """ReplicaChat."""
-        return {
+    def wire(self, *, strict: bool = False) -> dict[str, Any]:
+        """ReplicaChat; outside strict mode also `awaitingInput` and `lastMessageText` (extensions)."""
+        body: dict[str, Any] = {
             "id": self.id,
             "provider": self.provider,
             "title": self.title,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "processing": self.processing,
-            "awaitingInput": self.awaiting_input,
-            "lastMessageText": self.last_message_text,
         }
+        if not strict:
+            body.update(awaitingInput=self.awaiting_input, lastMessageText=self.last_message_text)
+        return body
 
     def engine_summary(self) -> dict[str, Any]:
         """EngineChatSummary (the engine's camelCase shape, used in events)."""
@@ -202,9 +206,9 @@ class Replica:
     def engine_reachable(self) -> bool:
         return self.status in ("active", "preparing")
 
-    def list_item(self) -> dict[str, Any]:
-        """ReplicaListItem."""
-        return {
+    def list_item(self, *, strict: bool = False) -> dict[str, Any]:
+        """ReplicaListItem; outside strict mode also `user_id` and `environment_id` (extensions)."""
+        body = {
             "id": self.id,
             "name": self.name,
             "status": self.status,
@@ -213,9 +217,10 @@ class Replica:
             "last_activity_at": self.last_activity_at,
             "repositories": [repo.reference() for repo in self.repos],
             "pull_requests": [dict(pr) for pr in self.pull_requests],
-            "user_id": self.user_id,
-            "environment_id": self.environment_id,
         }
+        if not strict:
+            body.update(user_id=self.user_id, environment_id=self.environment_id)
+        return body
 
     def webhook_summary(self) -> dict[str, Any]:
         return {

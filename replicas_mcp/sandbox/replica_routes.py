@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from replicas_mcp.sandbox import fidelity
 from replicas_mcp.sandbox.config_agents import PROVIDERS, THINKING_LEVELS
 from replicas_mcp.sandbox.config_http import (
     caller_of,
@@ -18,6 +19,7 @@ from replicas_mcp.sandbox.config_http import (
     expect_optional_str,
     expect_str,
     expect_str_list,
+    is_strict,
     paginate,
     query_choice,
     query_int,
@@ -26,6 +28,7 @@ from replicas_mcp.sandbox.config_http import (
     respond,
 )
 from replicas_mcp.sandbox.errors import bad_request, not_found
+from replicas_mcp.sandbox.fidelity import Fidelity
 from replicas_mcp.sandbox.models import LIFECYCLE_POLICIES, SIZES, SOURCES, STATUSES, Replica
 from replicas_mcp.sandbox.sse import stream_events
 from replicas_mcp.sandbox.state import MessageOptions, Workspaces
@@ -106,22 +109,26 @@ def _message_options(body: dict[str, Any]) -> MessageOptions:
     )
 
 
-def details(workspaces: Workspaces, replica: Replica, *, includes: set[str]) -> dict[str, Any]:
-    """ReplicaDetails."""
-    body = replica.list_item() | {
+def details(workspaces: Workspaces, replica: Replica, *, includes: set[str], strict: bool) -> dict[str, Any]:
+    """ReplicaDetails; outside strict mode with the sandbox's extensions (see docs/sandbox.md)."""
+    body = replica.list_item(strict=strict) | {
         "coding_agent": replica.coding_agent,
-        "model": replica.model,
-        "thinking_level": replica.thinking_level,
-        "lifecycle_policy": replica.lifecycle_policy,
-        "size": replica.size,
         "repository_statuses": [repo.status(full_diff="diffs" in includes) for repo in replica.repos],
         "waking": replica.waking,
-        "chats": [chat.wire() for chat in replica.chats.values()],
+        "chats": [chat.wire(strict=strict) for chat in replica.chats.values()],
         "environment": workspaces.config.environment_summary(replica.environment_id)
         if "environment" in includes
         else None,
-        "lastChatMessage": replica.last_chat_message,
     }
+    if strict:
+        return body
+    body.update(
+        model=replica.model,
+        thinking_level=replica.thinking_level,
+        lifecycle_policy=replica.lifecycle_policy,
+        size=replica.size,
+        lastChatMessage=replica.last_chat_message,
+    )
     if replica.error_message is not None:
         body["error_message"] = replica.error_message
     return body
@@ -141,7 +148,7 @@ async def list_replicas(request: Request) -> Response:
     shown, total_pages = paginate(found, page=page, limit=limit)
     return respond(
         {
-            "replicas": [replica.list_item() for replica in shown],
+            "replicas": [replica.list_item(strict=is_strict(request)) for replica in shown],
             "total": len(found),
             "page": page,
             "limit": limit,
@@ -157,7 +164,7 @@ async def create_replica(request: Request) -> Response:
             "Unsupported X-Replicas-Api-Version",
             f"Send {FIRE_AND_FORGET_VERSION} (returns at once), or omit the header (blocks until active).",
         )
-    body = await read_object(request)
+    body = await read_object(request, non_nullable=fidelity.CREATE_REPLICA_FIELDS)
     repository_ids = body.get("repository_ids")
     workspaces = workspaces_of(request)
     replica = workspaces.create(
@@ -184,7 +191,7 @@ async def create_replica(request: Request) -> Response:
         # Legacy contract: block until the workspace is active (bounded by a generous boot budget).
         timing, clock = workspaces.timing, workspaces.clock
         await workspaces.wait_settled(replica, clock.scaled(timing.boot_seconds * 3) + 5.0)
-    return respond({"replica": replica.list_item()}, 201)
+    return respond({"replica": replica.list_item(strict=is_strict(request))}, 201)
 
 
 async def get_replica(request: Request) -> Response:
@@ -201,7 +208,7 @@ async def get_replica(request: Request) -> Response:
     replica = workspaces.get(request.path_params["id"])
     if replica.status != "error":
         workspaces.wake(replica)  # reading a sleeping replica wakes it (the spec); the body says waking: true
-    return respond({"replica": details(workspaces, replica, includes=includes)})
+    return respond({"replica": details(workspaces, replica, includes=includes, strict=is_strict(request))})
 
 
 async def delete_replica(request: Request) -> Response:
@@ -219,7 +226,7 @@ async def wake(request: Request) -> Response:
 async def send_message(request: Request) -> Response:
     workspaces = workspaces_of(request)
     replica = workspaces.get(request.path_params["id"])
-    body = await read_object(request)
+    body = await read_object(request, non_nullable=fidelity.SEND_MESSAGE_FIELDS)
     result = workspaces.send_message(
         replica,
         expect_str(require(body, "message"), "message"),
@@ -231,9 +238,25 @@ async def send_message(request: Request) -> Response:
     return respond(result)
 
 
+def _readable(request: Request) -> tuple[Replica, bool]:
+    """The replica for a chats or history read, and whether that read started waking it.
+
+    Sleeping or archived: the guide answers 409; the contract (`wake_reads="contract"`) wakes it and
+    answers 200 with `waking: true` from what the workspace last held.
+    """
+    workspaces = workspaces_of(request)
+    replica = workspaces.get(request.path_params["id"])
+    fidelity: Fidelity = request.state.fidelity
+    if fidelity.reads_wake and replica.status in ("sleeping", "archived"):
+        workspaces.wake(replica)
+        return replica, True
+    return workspaces.engine(replica.id), replica.waking
+
+
 async def list_chats(request: Request) -> Response:
-    replica = workspaces_of(request).engine(request.path_params["id"])
-    return respond({"chats": [chat.wire() for chat in replica.chats.values()], "waking": False})
+    replica, waking = _readable(request)
+    strict = is_strict(request)
+    return respond({"chats": [chat.wire(strict=strict) for chat in replica.chats.values()], "waking": waking})
 
 
 async def create_chat(request: Request) -> Response:
@@ -247,7 +270,7 @@ async def create_chat(request: Request) -> Response:
         parent=expect_optional_str(body.get("parentChatId"), "parentChatId"),
         client_request_id=expect_optional_str(body.get("clientRequestId"), "clientRequestId"),
     )
-    return respond(chat.wire(), 201)
+    return respond(chat.wire(strict=is_strict(request)), 201)
 
 
 async def delete_chat(request: Request) -> Response:
@@ -290,11 +313,12 @@ async def reorder_queue(request: Request) -> Response:
 
 async def read_history(request: Request) -> Response:
     workspaces = workspaces_of(request)
-    replica = workspaces.engine(request.path_params["id"])
+    replica, waking = _readable(request)
     limit = query_int(request, "limit", default=50, minimum=1, maximum=1000)
     offset = query_int(request, "offset", default=0, minimum=0, maximum=1_000_000)
     chat_id = request.query_params.get("chat_id") or None
-    return respond(workspaces.history(replica, chat_id=chat_id, limit=limit, offset=offset))
+    page = workspaces.history(replica, chat_id=chat_id, limit=limit, offset=offset)
+    return respond(page | {"waking": waking})
 
 
 async def hook_logs(request: Request) -> Response:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -28,6 +28,7 @@ from replicas_mcp.sandbox import agent, hookrunner
 from replicas_mcp.sandbox.clock import Clock
 from replicas_mcp.sandbox.errors import ApiError, bad_request, conflict, not_found
 from replicas_mcp.sandbox.events import EventLog
+from replicas_mcp.sandbox.fidelity import Fidelity
 from replicas_mcp.sandbox.ids import IdFactory
 from replicas_mcp.sandbox.launcher import OutcomeListener
 from replicas_mcp.sandbox.models import Chat, ChatMessage, Replica, RepoState
@@ -100,8 +101,10 @@ class Workspaces:
         runner: TaskRunner,
         webhooks: WebhookDispatcher,
         timing: Timing,
+        fidelity: Fidelity | None = None,
     ) -> None:
         self.org_id = org_id
+        self.fidelity = fidelity or Fidelity()
         self.ids = ids
         self.clock = clock
         self.config = config
@@ -331,6 +334,9 @@ class Workspaces:
             raise bad_request(
                 "goal_mode is only available for Codex", "Send it to a codex chat, or drop goal_mode."
             )
+        if chat.pending_answer is not None and not chat.pending_answer.done():
+            answer = self._answer(replica, chat, text, opts, sender=sender)
+            return {"status": "sent", "message_id": answer.id, "position": 0, "chat_id": chat.id}
         waking = self.wake(replica)
         accepted = self._accept(replica, chat, text, opts, sender=sender)
         if waking:
@@ -351,11 +357,23 @@ class Workspaces:
                 return chat
         return self.create_chat(replica, provider=coding_agent or replica.coding_agent, title=None)
 
-    def _accept(
+    def _answer(
+        self, replica: Replica, chat: Chat, text: str, opts: MessageOptions, *, sender: str | None
+    ) -> ChatMessage:
+        """The message resolves the interactive tool call its chat's turn is paused on (strict mode)."""
+        answer = self._message(replica, chat, text, opts, sender=sender)
+        replica.events.publish(
+            "chat.turn.accepted", {"chatId": chat.id, "messageId": answer.id, "queued": False, "position": 0}
+        )
+        assert chat.pending_answer is not None
+        chat.pending_answer.set_result(text)
+        return answer
+
+    def _message(
         self, replica: Replica, chat: Chat, text: str, opts: MessageOptions, *, sender: str | None
     ) -> ChatMessage:
         now = Clock.iso()
-        accepted = ChatMessage(
+        message = ChatMessage(
             id=self.ids.token("msg_", 16),
             text=text,
             queued_at=now,
@@ -375,6 +393,12 @@ class Workspaces:
         replica.last_chat_message = {"text": text, "agent": chat.provider, "timestamp": now}
         replica.last_activity_at = now
         self._cancel_idle(replica)
+        return message
+
+    def _accept(
+        self, replica: Replica, chat: Chat, text: str, opts: MessageOptions, *, sender: str | None
+    ) -> ChatMessage:
+        accepted = self._message(replica, chat, text, opts, sender=sender)
         runs_now = replica.status == "active" and not chat.busy and not chat.queue
         if runs_now:
             chat.current = accepted
@@ -644,11 +668,12 @@ class Workspaces:
         replica.events.publish("chat.turn.started", {"chatId": chat.id, "messageId": message.id})
         replica.events.publish("chat.updated", {"chat": chat.engine_summary()})
         replica.events.publish("engine.status.changed", {"status": self._engine_status(replica)})
-        turn_number = replica.turns_completed + 1
         step = plan.seconds / 5
 
         def emit(event: dict[str, Any] | None) -> None:
             if event is not None:
+                if self.fidelity.strict:
+                    event = agent.contract_event(event)
                 chat.history.append(event)
                 replica.events.publish("chat.turn.delta", {"chatId": chat.id, "event": event})
 
@@ -656,44 +681,24 @@ class Workspaces:
         await self.clock.sleep(step)
         emit(agent.thinking_event(provider, plan.thinking))
         await self.clock.sleep(step)
-        if plan.workspace_error is not None:
-            self.fail(replica, plan.workspace_error)
-            return
         new_prs: list[str] = []
-        if plan.edits_code and replica.repos:
-            repo = replica.repos[0]
-            tool_id = self.ids.token("toolu_", 20)
-            diff, added, removed = agent.code_change(repo.name, turn_number, plan.text)
-            emit(agent.tool_use_event(provider, tool_id, "Edit", {"file_path": "src/sandbox_changes.py"}))
-            await self.clock.sleep(step)
-            repo.diff += diff
-            repo.added += added
-            repo.removed += removed
-            emit(agent.tool_result_event(provider, tool_id, f"Applied edit: +{added} -{removed}"))
-            if plan.open_pr:
-                self._pr_number += 1
-                url = f"{repo.url.rstrip('/')}/pull/{self._pr_number}"
-                repo.pr_urls.append(url)
-                replica.pull_requests.append({"repository": repo.name, "number": self._pr_number, "url": url})
-                new_prs.append(url)
-            replica.events.publish(
-                "repo.status.changed", {"repos": [r.engine_state() for r in replica.repos]}
-            )
-        await self.clock.sleep(step)
-        for kind in plan.canvas:
-            item = agent.canvas_file(kind, len(replica.canvas) + 1, plan.text)
-            replica.canvas[item.filename] = item
-            tool_id = self.ids.token("toolu_", 20)
-            emit(
-                agent.tool_use_event(
-                    provider, tool_id, "Write", {"file_path": f"~/.replicas/canvas/{item.filename}"}
-                )
-            )
-            emit(agent.tool_result_event(provider, tool_id, f"Wrote {item.size_bytes} bytes"))
-        if plan.question is not None:
+        while True:
+            if plan.workspace_error is not None:
+                self.fail(replica, plan.workspace_error)
+                return
+            new_prs += await self._work(replica, chat, plan, emit, step)
+            if plan.question is None:
+                break
             tool_id = self.ids.token("toolu_", 20)
             emit(agent.tool_use_event(provider, tool_id, "AskUserQuestion", {"question": plan.question}))
             chat.awaiting_input = True
+            if not self.fidelity.strict:
+                break  # the sandbox's own shape: the turn ends asking, the chat says awaitingInput
+            # The contract's: the agent is paused on the pending tool call, `processing` stays true, and
+            # the next message to this chat answers it (its text becomes the tool result).
+            answer = await self._wait_for_answer(replica, chat)
+            emit(agent.tool_result_event(provider, tool_id, answer))
+            plan = agent.plan_answer(plan.text, answer)
         emit(agent.assistant_text_event(provider, plan.reply))
         emit(agent.result_event(provider, plan.reply, is_error=plan.turn_error))
         await self.clock.sleep(step)
@@ -727,6 +732,64 @@ class Workspaces:
             dropped, chat.queue = chat.queue, []
             _drop(dropped, "The workspace went to sleep before the message ran ([[sleep]])")
             replica.sleep_requested = True
+
+    async def _work(
+        self,
+        replica: Replica,
+        chat: Chat,
+        plan: agent.TurnPlan,
+        emit: Callable[[dict[str, Any] | None], None],
+        step: float,
+    ) -> list[str]:
+        """The turn's changes: code edits (and a pull request), then Canvas files. Returns new PR URLs."""
+        provider = chat.provider
+        new_prs: list[str] = []
+        if plan.edits_code and replica.repos:
+            repo = replica.repos[0]
+            tool_id = self.ids.token("toolu_", 20)
+            diff, added, removed = agent.code_change(repo.name, replica.turns_completed + 1, plan.text)
+            emit(agent.tool_use_event(provider, tool_id, "Edit", {"file_path": "src/sandbox_changes.py"}))
+            await self.clock.sleep(step)
+            repo.diff += diff
+            repo.added += added
+            repo.removed += removed
+            emit(agent.tool_result_event(provider, tool_id, f"Applied edit: +{added} -{removed}"))
+            if plan.open_pr:
+                self._pr_number += 1
+                url = f"{repo.url.rstrip('/')}/pull/{self._pr_number}"
+                repo.pr_urls.append(url)
+                replica.pull_requests.append({"repository": repo.name, "number": self._pr_number, "url": url})
+                new_prs.append(url)
+            replica.events.publish(
+                "repo.status.changed", {"repos": [r.engine_state() for r in replica.repos]}
+            )
+        await self.clock.sleep(step)
+        for kind in plan.canvas:
+            item = agent.canvas_file(kind, len(replica.canvas) + 1, plan.text)
+            replica.canvas[item.filename] = item
+            tool_id = self.ids.token("toolu_", 20)
+            emit(
+                agent.tool_use_event(
+                    provider, tool_id, "Write", {"file_path": f"~/.replicas/canvas/{item.filename}"}
+                )
+            )
+            emit(agent.tool_result_event(provider, tool_id, f"Wrote {item.size_bytes} bytes"))
+        return new_prs
+
+    async def _wait_for_answer(self, replica: Replica, chat: Chat) -> str:
+        """Pause the turn until a message answers the pending interactive tool call (strict mode)."""
+        chat.pending_answer = asyncio.get_running_loop().create_future()
+        chat.updated_at = Clock.iso()
+        replica.events.publish("chat.updated", {"chat": chat.engine_summary()})
+        replica.events.publish("engine.status.changed", {"status": self._engine_status(replica)})
+        try:
+            return await chat.pending_answer
+        finally:
+            # Answered, or cancelled by a sleep (the message then runs again, and asks again, after a wake).
+            chat.pending_answer = None
+            chat.awaiting_input = False
+            if not replica.events.closed:
+                replica.events.publish("chat.updated", {"chat": chat.engine_summary()})
 
     def _after_work(self, replica: Replica) -> None:
         """Apply the lifecycle policy once nothing is running or waiting in any chat."""

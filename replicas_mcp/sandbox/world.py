@@ -16,6 +16,7 @@ from replicas_mcp.sandbox.automations import AutomationStore, ExecutionRecord
 from replicas_mcp.sandbox.clock import Clock
 from replicas_mcp.sandbox.environments import OrgConfig
 from replicas_mcp.sandbox.faults import FaultController
+from replicas_mcp.sandbox.fidelity import Fidelity
 from replicas_mcp.sandbox.ids import IdFactory
 from replicas_mcp.sandbox.models import Replica
 from replicas_mcp.sandbox.runtime import TaskRunner
@@ -28,7 +29,7 @@ DEFAULT_PERSONAL_KEY = "sk_replicas_sandbox_personal"
 DEFAULT_OTHER_ORG_KEY = "sk_replicas_sandbox_other_org"
 DEFAULT_ORG_NAME = "Acme"
 DEFAULT_OTHER_ORG_NAME = "Globex"
-DEFAULT_USER_ID = "user_sandbox_alice"
+DEFAULT_USER_ID = "a11ce000-5a4d-4b0c-8e57-000000000001"  # the personal key's user (a UUID, as in the API)
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class Organization:
         runner: TaskRunner,
         webhooks: WebhookDispatcher,
         timing: Timing,
+        fidelity: Fidelity,
     ) -> None:
         self.id = org_id
         self.name = name
@@ -81,6 +83,7 @@ class Organization:
             runner=runner,
             webhooks=webhooks,
             timing=timing,
+            fidelity=fidelity,
         )
         self.automations = AutomationStore(
             org_id=org_id, ids=ids, clock=clock, config=self.config, launcher=self.workspaces
@@ -95,12 +98,14 @@ class World:
         time_scale: float = 1.0,
         keys: Sequence[ApiKey] = DEFAULT_KEYS,
         timing: Timing | None = None,
+        fidelity: Fidelity | None = None,
     ) -> None:
         if not keys:
             raise ValueError("the sandbox needs at least one API key")
         self.seed = seed
         self.clock = Clock(time_scale)
         self.timing = timing or Timing()
+        self.fidelity = fidelity or Fidelity()
         self.runner = TaskRunner()
         self.faults = FaultController()
         root_ids = IdFactory(seed)
@@ -123,6 +128,7 @@ class World:
                     runner=self.runner,
                     webhooks=self.webhooks,
                     timing=self.timing,
+                    fidelity=self.fidelity,
                 )
                 self.organizations[api_key.org_name] = org
             self._keys[api_key.key] = (api_key, org)
@@ -133,7 +139,8 @@ class World:
         if found is None:
             return None
         api_key, org = found
-        return Caller(org_id=org.id, key_kind=api_key.kind, user_id=api_key.user_id), org
+        user_id = self.fidelity.user_id(api_key.user_id)
+        return Caller(org_id=org.id, key_kind=api_key.kind, user_id=user_id), org
 
     def org(self, name: str = DEFAULT_ORG_NAME) -> Organization:
         return self.organizations[name]
