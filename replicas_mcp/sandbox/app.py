@@ -137,6 +137,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        world.start()
         try:
             yield
         finally:

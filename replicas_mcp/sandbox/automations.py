@@ -14,7 +14,9 @@ An execution is `running` until the workspace side reports how the replica's fir
 `completed` when it finished, `failed` with `error` when the turn failed (`[[turn-error]]`), the workspace
 entered the error state (`[[error]]`, an injected fault) or the prompt was dropped before it ran (replica,
 chat or queue entry deleted); both set `completed_at`. A launch that is refused fails at once.
-The sandbox has no scheduler: cron automations show `cron_next_fire_at` but only run when triggered.
+Cron automations also fire by themselves on the sandbox's scaled clock (`cron_scheduler.py`), and
+`POST /_sandbox/events/{github|gitlab}` delivers a simulated repository event to matching automations
+(`repo_events.py`); both launch through `launch` below.
 """
 
 from __future__ import annotations
@@ -55,7 +57,14 @@ from replicas_mcp.sandbox.ids import IdFactory
 from replicas_mcp.sandbox.launcher import ReplicaLauncher
 from replicas_mcp.sandbox.tenancy import Caller
 
-__all__ = ["MAX_AUTOMATIONS", "AutomationRecord", "AutomationStore", "ExecutionRecord", "automation_routes"]
+__all__ = [
+    "MAX_AUTOMATIONS",
+    "AutomationRecord",
+    "AutomationStore",
+    "ExecutionRecord",
+    "automation_routes",
+    "launch_message",
+]
 
 MAX_AUTOMATIONS = 100  # per organization; the spec's 403 "Automation limit reached for the current plan"
 MAX_PAGE_SIZE = 100
@@ -150,6 +159,10 @@ class AutomationStore:
             caller.user_id is not None and caller.user_id == automation.user_id
         )
 
+    def enabled(self) -> list[AutomationRecord]:
+        """Every enabled automation of the organization (both scopes), oldest first: for the schedulers."""
+        return [a for a in self._automations.values() if a.settings["enabled"]]
+
     def get(self, caller: Caller, automation_id: str) -> AutomationRecord:
         automation = self._automations.get(automation_id)
         if automation is None or not self._visible_to(caller, automation):
@@ -199,7 +212,8 @@ class AutomationStore:
         cron = automation.cron_trigger
         next_at = None
         if cron is not None and settings["enabled"]:
-            next_at = self._clock.iso(next_fire(cron["schedule"], cron["timezone"], self._clock.now()))
+            now = self._clock.simulated_now()  # the scheduler's time (see clock.py)
+            next_at = self._clock.iso(next_fire(cron["schedule"], cron["timezone"], now))
         return {
             "id": automation.id,
             "organization_id": self.org_id,
@@ -320,7 +334,7 @@ class AutomationStore:
         trigger_payload: dict[str, Any] = {"source": "manual", "payload": payload or {}}
         if pr is not None:
             trigger_payload["pr"] = pr
-        return self._launch(automation, trigger_payload, _message(automation, payload, pr))
+        return self.launch(automation, trigger_payload, launch_message(automation, payload, pr))
 
     def _pull_request(self, automation: AutomationRecord, value: Any) -> dict[str, Any]:
         pr = expect_object(value, "pr")
@@ -345,9 +359,10 @@ class AutomationStore:
             )
         return {"repository_id": repository_id, "number": number}
 
-    def _launch(
+    def launch(
         self, automation: AutomationRecord, trigger_payload: dict[str, Any], message: str
     ) -> ExecutionRecord:
+        """Record an execution of `automation` and start its replica with `message`."""
         settings = automation.settings
         execution = ExecutionRecord(
             id=self._ids.uuid(),
@@ -410,8 +425,8 @@ class AutomationStore:
         if automation is None or not automation.settings["enabled"]:
             return None
         body = payload if isinstance(payload, dict) else {"raw": payload}
-        return self._launch(
-            automation, {"source": "webhook", "payload": body}, _message(automation, body, None)
+        return self.launch(
+            automation, {"source": "webhook", "payload": body}, launch_message(automation, body, None)
         )
 
 
@@ -420,7 +435,9 @@ def _slug(name: str) -> str:
     return slug or "automation"
 
 
-def _message(automation: AutomationRecord, payload: dict[str, Any] | None, pr: dict[str, Any] | None) -> str:
+def launch_message(
+    automation: AutomationRecord, payload: dict[str, Any] | None, pr: dict[str, Any] | None
+) -> str:
     """The prompt the agent receives: the automation's prompt plus the trigger's context."""
     parts = [str(automation.settings["prompt"])]
     if pr is not None:

@@ -8,6 +8,8 @@ They need no API key (the sandbox is meant for loopback) and are never subject t
 - `GET|DELETE /_sandbox/stats`: request counts per `METHOD route-template`; reset them
 - `POST /_sandbox/replicas/{id}/status` `{"status": "sleeping"|"archived"|"error"|"active", "message"?}`
 - `GET /_sandbox/webhooks`: every webhook delivery so far, with each attempt's outcome
+- `POST /_sandbox/events/{github|gitlab}`: a simulated repository event that fires matching automations
+  (see `repo_events.py`) → `{"event": ..., "fired": [{automation_id, execution_id, workspace_id}]}`
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from replicas_mcp.sandbox import repo_events
 from replicas_mcp.sandbox.config_http import expect_choice, expect_optional_str, read_object, require
 from replicas_mcp.sandbox.errors import not_found
 from replicas_mcp.sandbox.world import World
@@ -85,6 +88,13 @@ async def list_webhook_deliveries(request: Request) -> Response:
     )
 
 
+async def deliver_repo_event(request: Request) -> Response:
+    org, event = repo_events.parse_event(
+        _world(request), request.path_params["provider"], await read_object(request)
+    )
+    return JSONResponse({"event": event.event, "fired": repo_events.deliver(org, event)})
+
+
 def control_routes() -> list[BaseRoute]:
     return [
         Route("/_sandbox/health", health, methods=["GET"]),
@@ -96,4 +106,5 @@ def control_routes() -> list[BaseRoute]:
         Route("/_sandbox/stats", reset_stats, methods=["DELETE"]),
         Route("/_sandbox/replicas/{id}/status", force_status, methods=["POST"]),
         Route("/_sandbox/webhooks", list_webhook_deliveries, methods=["GET"]),
+        Route("/_sandbox/events/{provider}", deliver_repo_event, methods=["POST"]),
     ]

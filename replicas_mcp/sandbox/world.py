@@ -14,6 +14,7 @@ from typing import Any
 
 from replicas_mcp.sandbox.automations import AutomationStore, ExecutionRecord
 from replicas_mcp.sandbox.clock import Clock
+from replicas_mcp.sandbox.cron_scheduler import CronScheduler
 from replicas_mcp.sandbox.environments import OrgConfig
 from replicas_mcp.sandbox.faults import FaultController
 from replicas_mcp.sandbox.fidelity import Fidelity
@@ -133,6 +134,13 @@ class World:
                 self.organizations[api_key.org_name] = org
             self._keys[api_key.key] = (api_key, org)
         self.keys = tuple(keys)
+        self.cron = CronScheduler(
+            clock=self.clock, stores=lambda: [org.automations for org in self.organizations.values()]
+        )
+
+    def start(self) -> None:
+        """Start the background schedulers (cron automations); the app's lifespan calls this."""
+        self.runner.spawn(self.cron.run(), name="cron automations")
 
     def authenticate(self, bearer: str) -> tuple[Caller, Organization] | None:
         found = self._keys.get(bearer)
