@@ -21,8 +21,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from replicas_mcp.sandbox.automation_webhook import automation_webhook_routes, is_public_webhook_request
-from replicas_mcp.sandbox.automations import automation_routes
+from replicas_mcp.sandbox.automations.routes import automation_routes
+from replicas_mcp.sandbox.automations.webhook import automation_webhook_routes, is_public_webhook_request
 from replicas_mcp.sandbox.control import control_routes
 from replicas_mcp.sandbox.environments import config_routes
 from replicas_mcp.sandbox.errors import ApiError

@@ -20,9 +20,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from replicas_mcp.sandbox import repo_events
-from replicas_mcp.sandbox.config_http import expect_choice, expect_optional_str, read_object, require
+from replicas_mcp.sandbox.automations import repo_events
 from replicas_mcp.sandbox.errors import not_found
+from replicas_mcp.sandbox.http import expect_choice, expect_optional_str, read_object, require
 from replicas_mcp.sandbox.world import World
 
 FORCEABLE_STATUSES = ("sleeping", "archived", "error", "active")
@@ -89,10 +89,11 @@ async def list_webhook_deliveries(request: Request) -> Response:
 
 
 async def deliver_repo_event(request: Request) -> Response:
-    org, event = repo_events.parse_event(
-        _world(request), request.path_params["provider"], await read_object(request)
-    )
-    return JSONResponse({"event": event.event, "fired": repo_events.deliver(org, event)})
+    orgs = _world(request).organizations.values()
+    repositories = [(org.automations, repo) for org in orgs for repo in org.config.repositories()]
+    body = await read_object(request)
+    store, event = repo_events.parse_event(request.path_params["provider"], body, repositories)
+    return JSONResponse({"event": event.event, "fired": repo_events.deliver(store, event)})
 
 
 def control_routes() -> list[BaseRoute]:

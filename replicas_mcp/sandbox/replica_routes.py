@@ -9,8 +9,10 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from replicas_mcp.sandbox import fidelity
-from replicas_mcp.sandbox.config_agents import PROVIDERS, THINKING_LEVELS
-from replicas_mcp.sandbox.config_http import (
+from replicas_mcp.sandbox.coding_agents import PROVIDERS, THINKING_LEVELS
+from replicas_mcp.sandbox.errors import bad_request, not_found
+from replicas_mcp.sandbox.fidelity import Fidelity
+from replicas_mcp.sandbox.http import (
     caller_of,
     expect_bool,
     expect_choice,
@@ -27,8 +29,6 @@ from replicas_mcp.sandbox.config_http import (
     require,
     respond,
 )
-from replicas_mcp.sandbox.errors import bad_request, not_found
-from replicas_mcp.sandbox.fidelity import Fidelity
 from replicas_mcp.sandbox.models import LIFECYCLE_POLICIES, SIZES, SOURCES, STATUSES, Replica
 from replicas_mcp.sandbox.sse import stream_events
 from replicas_mcp.sandbox.state import MessageOptions, Workspaces

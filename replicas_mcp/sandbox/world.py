@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from replicas_mcp.sandbox.automations import AutomationStore, ExecutionRecord
+from replicas_mcp.sandbox.automations.cron import CronScheduler
+from replicas_mcp.sandbox.automations.records import ExecutionRecord
+from replicas_mcp.sandbox.automations.store import AutomationStore
 from replicas_mcp.sandbox.clock import Clock
-from replicas_mcp.sandbox.cron_scheduler import CronScheduler
 from replicas_mcp.sandbox.environments import OrgConfig
 from replicas_mcp.sandbox.faults import FaultController
 from replicas_mcp.sandbox.fidelity import Fidelity

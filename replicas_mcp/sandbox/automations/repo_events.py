@@ -12,21 +12,22 @@ a leading `@` ignored). `group_pr_events` is not simulated: each event starts a 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from replicas_mcp.sandbox.automations import AutomationRecord, launch_message
-from replicas_mcp.sandbox.config_http import (
+from replicas_mcp.sandbox.automations.records import AutomationRecord
+from replicas_mcp.sandbox.automations.store import AutomationStore, launch_message
+from replicas_mcp.sandbox.automations.triggers import GITHUB_EVENTS, GITLAB_EVENTS
+from replicas_mcp.sandbox.config_records import RepositoryRecord
+from replicas_mcp.sandbox.errors import bad_request, not_found
+from replicas_mcp.sandbox.http import (
     expect_choice,
     expect_int,
     expect_optional_str,
     expect_str,
     require,
 )
-from replicas_mcp.sandbox.config_records import RepositoryRecord
-from replicas_mcp.sandbox.config_triggers import GITHUB_EVENTS, GITLAB_EVENTS
-from replicas_mcp.sandbox.errors import bad_request, not_found
-from replicas_mcp.sandbox.world import Organization, World
 
 PROVIDER_EVENTS = {"github": GITHUB_EVENTS, "gitlab": GITLAB_EVENTS}
 ALIASES = {
@@ -65,31 +66,34 @@ class RepoEvent:
         return body
 
 
-def parse_event(world: World, provider: str, body: dict[str, Any]) -> tuple[Organization, RepoEvent]:
-    """The event described by a control-route body, and the organization owning its repository."""
+def parse_event(
+    provider: str, body: dict[str, Any], repositories: Iterable[tuple[AutomationStore, RepositoryRecord]]
+) -> tuple[AutomationStore, RepoEvent]:
+    """The event described by a control-route body, and the automations of the repository's organization.
+
+    `repositories` pairs every repository with its organization's automation store.
+    """
     if provider not in PROVIDER_EVENTS:
         raise not_found("Event provider", provider)
     events = PROVIDER_EVENTS[provider]
     raw_event = expect_str(require(body, "event"), "event")
     event = expect_choice(ALIASES.get((provider, raw_event), raw_event), "event", events)
     wanted = expect_str(require(body, "repository"), "repository")
-    for org in world.organizations.values():
-        for repository in org.config.repositories():
-            if wanted in (repository.id, repository.name, repository.full_name):
-                break
-        else:
-            continue
-        break
-    else:
+    found = next(
+        ((store, repo) for store, repo in repositories if wanted in (repo.id, repo.name, repo.full_name)),
+        None,
+    )
+    if found is None:
         raise bad_request(
             "Unknown repository", f"No organization has a repository {wanted!r} (id or owner/name)."
         )
+    store, repository = found
     comment = expect_optional_str(body.get("comment"), "comment")
     if event in COMMAND_EVENTS and not comment:
         raise bad_request(
             "Missing required field 'comment'", "A command event needs the comment with the command."
         )
-    return org, RepoEvent(
+    return store, RepoEvent(
         provider=provider,
         event=event,
         repository=repository,
@@ -114,14 +118,14 @@ def matches(automation: AutomationRecord, event: RepoEvent) -> bool:
     return False
 
 
-def deliver(org: Organization, event: RepoEvent) -> list[dict[str, Any]]:
-    """Fire every matching automation of `org`; one entry per run started."""
+def deliver(store: AutomationStore, event: RepoEvent) -> list[dict[str, Any]]:
+    """Fire every matching automation of the store; one entry per run started."""
     fired = []
     payload = event.payload()
     pr = {"repository_id": event.repository.id, "number": event.number}
-    for automation in org.automations.enabled():
+    for automation in store.enabled():
         if matches(automation, event):
-            execution = org.automations.launch(automation, payload, launch_message(automation, payload, pr))
+            execution = store.launch(automation, payload, launch_message(automation, payload, pr))
             fired.append(
                 {
                     "automation_id": automation.id,

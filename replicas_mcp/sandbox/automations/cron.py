@@ -16,9 +16,9 @@ from datetime import datetime
 
 import anyio
 
-from replicas_mcp.sandbox.automations import AutomationStore, launch_message
+from replicas_mcp.sandbox.automations.store import AutomationStore, launch_message
+from replicas_mcp.sandbox.automations.triggers import next_fire
 from replicas_mcp.sandbox.clock import Clock
-from replicas_mcp.sandbox.config_triggers import next_fire
 from replicas_mcp.sandbox.errors import ApiError
 
 logger = logging.getLogger("replicas_mcp.sandbox")
