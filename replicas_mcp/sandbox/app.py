@@ -28,8 +28,8 @@ from replicas_mcp.sandbox.environments import config_routes
 from replicas_mcp.sandbox.errors import ApiError
 from replicas_mcp.sandbox.faults import DroppedConnection, FaultMiddleware, HandledCounter
 from replicas_mcp.sandbox.fidelity import Fidelity, WakeReads
-from replicas_mcp.sandbox.replica_routes import replica_routes
-from replicas_mcp.sandbox.state import Timing
+from replicas_mcp.sandbox.workspaces.routes import replica_routes
+from replicas_mcp.sandbox.workspaces.store import Timing
 from replicas_mcp.sandbox.world import DEFAULT_KEYS, ApiKey, World
 
 logger = logging.getLogger("replicas_mcp.sandbox")

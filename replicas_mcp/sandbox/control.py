@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute, Route
 from replicas_mcp.sandbox.automations import repo_events
 from replicas_mcp.sandbox.errors import not_found
 from replicas_mcp.sandbox.http import expect_choice, expect_optional_str, read_object, require
+from replicas_mcp.sandbox.workspaces import shapes
 from replicas_mcp.sandbox.world import World
 
 FORCEABLE_STATUSES = ("sleeping", "archived", "error", "active")
@@ -79,7 +80,7 @@ async def force_status(request: Request) -> Response:
     body = await read_object(request)
     status = expect_choice(require(body, "status"), "status", FORCEABLE_STATUSES)
     org.workspaces.force_status(replica, status, expect_optional_str(body.get("message"), "message"))
-    return JSONResponse({"replica": replica.list_item(strict=_world(request).fidelity.strict)})
+    return JSONResponse({"replica": shapes.list_item(replica, strict=_world(request).fidelity.strict)})
 
 
 async def list_webhook_deliveries(request: Request) -> Response:

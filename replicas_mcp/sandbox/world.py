@@ -20,11 +20,11 @@ from replicas_mcp.sandbox.environments import OrgConfig
 from replicas_mcp.sandbox.faults import FaultController
 from replicas_mcp.sandbox.fidelity import Fidelity
 from replicas_mcp.sandbox.ids import IdFactory
-from replicas_mcp.sandbox.models import Replica
 from replicas_mcp.sandbox.runtime import TaskRunner
-from replicas_mcp.sandbox.state import Timing, Workspaces
 from replicas_mcp.sandbox.tenancy import Caller, KeyKind
 from replicas_mcp.sandbox.webhooks import WebhookDispatcher
+from replicas_mcp.sandbox.workspaces.records import Replica
+from replicas_mcp.sandbox.workspaces.store import Timing, Workspaces
 
 DEFAULT_ORG_KEY = "sk_replicas_sandbox_org"
 DEFAULT_PERSONAL_KEY = "sk_replicas_sandbox_personal"
