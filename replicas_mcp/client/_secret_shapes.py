@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ __all__ = ["Needle", "base64_spans", "needle_for", "shape_spans"]
 
 # Characters a copy may be "spaced out" with; removed before comparing.
 _SEPARATORS = frozenset(" \t\r\n\f\v-_.,:;|/\\'\"`*+~=()[]{}<>\u00a0\u200b\u200c\u200d\u2060\ufeff")
+# str.translate table that drops the separators (the fast path: no positions kept).
+_DROP_SEPARATORS = str.maketrans("", "", "".join(_SEPARATORS))
 # Normalized starts of the built-in key formats, with their plain written form (sk_replicas_…, whsec_…).
 _FORMAT_MARKERS = (("skreplicas", "sk_replicas"), ("whsec", "whsec"))
 # A marker broken into groups this small means the whole key was spaced out or chunked.
@@ -54,7 +57,8 @@ def _normalize(text: str) -> tuple[str, list[int]]:
     for index, char in enumerate(text):
         if char in _SEPARATORS:
             continue
-        kept.append(char.lower())
+        lowered = char.lower()
+        kept.append(lowered if len(lowered) == 1 else char)  # one character per position, always
         where.append(index)
     return "".join(kept), where
 
@@ -122,9 +126,24 @@ def _spaced_format_spans(normal: str, where: list[int], text: str) -> Iterator[t
             start = normal.find(marker, end)
 
 
+@functools.lru_cache(maxsize=8)
+def _heads(needles: tuple[Needle, ...]) -> re.Pattern[str]:
+    """One pattern for every needle's leading part and every key-format marker (the secrets change rarely)."""
+    heads = {needle.text[: needle.min_match] for needle in needles} | {m for m, _ in _FORMAT_MARKERS}
+    return re.compile("|".join(re.escape(head) for head in sorted(heads, key=len, reverse=True)))
+
+
+def _might_hold(text: str, needles: tuple[Needle, ...]) -> bool:
+    """A fast pre-check (C-speed string operations): could `text` hold a needle or a key format at all?"""
+    return _heads(needles).search(text.lower().translate(_DROP_SEPARATORS)) is not None
+
+
 def shape_spans(text: str, needles: Iterable[Needle]) -> list[tuple[int, int]]:
     """Spans of `text` (start, end) holding a needle in any case, spacing or by its leading part, or a
     spaced-out built-in key format; overlapping spans merged, in order."""
+    needles = tuple(needles)
+    if not _might_hold(text, needles):
+        return []
     normal, where = _normalize(text)
     if not normal:
         return []
@@ -156,14 +175,19 @@ def _decoded(run: str) -> str | None:
 
 def base64_spans(text: str, needles: Iterable[Needle]) -> list[tuple[int, int]]:
     """Spans of base64 runs in `text` whose decoded text holds a secret in any shape `shape_spans` finds,
-    or a built-in key format."""
+    or a built-in key format. Each run is decoded from its first four offsets: an encoded key glued after
+    other characters of the alphabet (a path, a prefix) lines up with one of them."""
     needles = tuple(needles)
     spans: list[tuple[int, int]] = []
     for match in _BASE64_RUN.finditer(text):
-        decoded = _decoded(match.group())
-        if not decoded:
-            continue
-        normal, _ = _normalize(decoded)
-        if shape_spans(decoded, needles) or any(marker in normal for marker, _ in _FORMAT_MARKERS):
-            spans.append(match.span())
+        run = match.group()
+        for offset in range(4):
+            decoded = _decoded(run[offset:])
+            if decoded and _holds_secret(decoded, needles):
+                spans.append(match.span())
+                break
     return spans
+
+
+def _holds_secret(decoded: str, needles: tuple[Needle, ...]) -> bool:
+    return _might_hold(decoded, needles)

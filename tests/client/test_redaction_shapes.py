@@ -40,6 +40,7 @@ def shapes(key: str) -> dict[str, str]:
         "base64-unpadded": b64(key + "x", padded=False),
         "base64-urlsafe": b64("\xff\xfe" + key, urlsafe=True),
         "basic-credential": "Basic " + b64(f"user:{key}"),
+        "base64-in-a-path": "/v1/echo/x" + b64(key, urlsafe=True, padded=False),
         "spaced": " ".join(key),
         "dashed": "-".join(key),
         "chunked": " ".join(key[i : i + 4] for i in range(0, len(key), 4)),
