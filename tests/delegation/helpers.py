@@ -10,8 +10,8 @@ from mcp.server import MCPServer
 from replicas_mcp.client import ReplicasClient
 from replicas_mcp.config import Settings
 from replicas_mcp.delegation import WaitPolicy
-from replicas_mcp.sandbox.events import EventLog
 from replicas_mcp.sandbox.serve import RunningSandbox
+from replicas_mcp.sandbox.workspaces.events import EventLog
 from replicas_mcp.server.app import build_server
 from replicas_mcp.server.state import AppState
 

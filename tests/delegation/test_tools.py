@@ -47,6 +47,8 @@ def _count(text: str, what: str) -> int:
     return int(found.group(1)) if found else 0
 
 
+# TODO(strict): expects a question to end the turn (the contract pauses it instead).
+@pytest.mark.sandbox_mode(strict=False)
 async def test_delegate_wait_result_steer_result(sandbox: RunningSandbox) -> None:
     async with sandbox_client(sandbox) as api, Client(server(sandbox, api)) as client:
         env = await repo_environment(api)
