@@ -94,7 +94,7 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
                 api = CallerKeyClient(api)
             tasks = await stack.enter_async_context(anyio.create_task_group())
             # One upstream stream per caller and replica (watches and waits share it); lookups from knowledge.
-            streams = SharedStreams(tasks)
+            streams = SharedStreams(tasks, max_streams=api.max_streams)  # the client's stream budget
             stack.push_async_callback(streams.aclose)
             knowledge = MemoryKnowledge()
             directory = ReplicaDirectory(knowledge, is_live=streams.has_live)
