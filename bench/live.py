@@ -281,7 +281,8 @@ async def _latency(plan: LivePlan) -> dict[str, Any]:
 # --- load: many waits and subscriptions, a get_replica probe from another session ---------------------------
 
 
-async def _probe(client: Client, replica_id: str, seconds: float) -> tuple[list[float], int]:
+async def probe_loop(client: Client, replica_id: str, seconds: float) -> tuple[list[float], int]:
+    """get_replica every PROBE_EVERY seconds for `seconds`: latencies, and calls that failed or timed out."""
     latencies: list[float] = []
     failures = 0
     deadline = time.perf_counter() + seconds
@@ -297,12 +298,29 @@ async def _probe(client: Client, replica_id: str, seconds: float) -> tuple[list[
     return latencies, failures
 
 
+class Probe:
+    """`bench.probe` in its own process: one MCP session, probing when asked."""
+
+    def __init__(self, process: Any) -> None:
+        self._process = process
+
+    async def run(self, seconds: float) -> tuple[list[float], int]:
+        stdin, stdout = self._process.stdin, self._process.stdout
+        stdin.write(f"{seconds}\n".encode())
+        await stdin.drain()
+        answer = json.loads(await asyncio.wait_for(stdout.readline(), seconds + 60))
+        return [float(x) for x in answer["latencies"]], int(answer["failures"])
+
+
 async def _load(plan: LivePlan) -> dict[str, Any]:
     sleeping = max(0, plan.subscriptions - plan.awake)
     async with setup(awake=plan.awake, sleeping=sleeping, poll_interval=2.0) as s, AsyncExitStack() as stack:
-        probe = await stack.enter_async_context(session(s.url))
         target = s.awake[0]
-        idle, _ = await _probe(probe, target, 2.0)
+        prober = await stack.enter_async_context(
+            child([sys.executable, "-m", "bench.probe", s.url, target], child_env(), "live-probe")
+        )
+        probe = Probe(prober.process)
+        idle, _ = await probe.run(3.0)
         sessions = [await stack.enter_async_context(session(s.url)) for _ in range(plan.sessions)]
         rss_before = rss_mb(s.server_pid)
         replicas = s.awake + s.sleeping
@@ -313,23 +331,33 @@ async def _load(plan: LivePlan) -> dict[str, Any]:
                 await stack.enter_async_context(client.listen(resource_subscriptions=uris))
         await asyncio.sleep(3.0)  # every watch has looked its replica up
         rss_subscribed = rss_mb(s.server_pid)
-        wait_s = int(plan.load_s + 5)
+        wait_s = int(plan.load_s + 10)
         failures: list[str] = []
+        started = asyncio.Event()
+        in_flight = 0
 
         async def wait(index: int) -> None:
+            nonlocal in_flight
             client = sessions[index % len(sessions)]
             args = {"replica_id": s.awake[index % len(s.awake)], "until": "needs_input", "timeout_s": wait_s}
             try:
                 async with asyncio.timeout(wait_s + 30):
+                    in_flight += 1
+                    if in_flight == plan.waits:
+                        started.set()
                     checked(await client.call_tool("wait_for_replica", args))
             except Exception as exc:  # counted, not raised: the bench reports them
                 failures.append(f"{type(exc).__name__}: {exc}"[:200])
 
+        me = psutil.Process()
+        me.cpu_percent(None)
         async with asyncio.TaskGroup() as tasks, sampling(s.server_pid, interval=0.5) as server:
             for index in range(plan.waits):
                 tasks.create_task(wait(index))
-            await asyncio.sleep(2.0)  # the waits are in flight
-            loaded, probe_failures = await _probe(probe, target, plan.load_s)
+            await started.wait()
+            await asyncio.sleep(3.0)  # the waits are in flight
+            loaded, probe_failures = await probe.run(plan.load_s)
+            generator_cpu = me.cpu_percent(None)
         process = psutil.Process(s.server_pid)
         return {
             "subscriptions": plan.subscriptions,
@@ -338,11 +366,13 @@ async def _load(plan: LivePlan) -> dict[str, Any]:
             "probe_idle_p95_ms": ms(percentile(idle, 95)),
             "probe_loaded_p50_ms": ms(median(loaded)),
             "probe_loaded_p95_ms": ms(percentile(loaded, 95)),
+            "probe_calls": len(loaded),
             "probe_failures": probe_failures,
             "wait_failures": len(failures),
             "wait_failure_examples": failures[:3],
             "server": server.summary(),
             "server_threads": process.num_threads(),
+            "load_generator_cpu_pct": round(generator_cpu, 1),
             "rss_per_subscription_kb": round(
                 (rss_subscribed - rss_before) * 1024 / max(1, plan.subscriptions), 1
             ),

@@ -94,3 +94,15 @@ async def test_a_delegation_round_fits_its_budget(sandbox: RunningSandbox) -> No
     counts = await _round_counts(sandbox, LARGE)
     assert counts["round"] <= 8
     assert counts["again"] <= 2  # the same task again: one list page says it exists; the report is known
+
+
+async def test_a_remembered_report_is_read_again_once_the_replica_was_acted_on(
+    sandbox: RunningSandbox,
+) -> None:
+    async with mcp_client(sandbox) as (client, api):
+        env = await repo_environment(api)
+        run = await tool(client, "delegate_task", environment_id=env, task="Fix the login bug", wait_s=20)
+        rid = run["replicas"][0]["replica_id"]
+        assert await counted(sandbox, lambda: tool(client, "get_replica_result", replica_id=rid)) == 0
+        await tool(client, "send_replica_message", replica_id=rid, message="Also add a test")
+        assert await counted(sandbox, lambda: tool(client, "get_replica_result", replica_id=rid)) > 0
