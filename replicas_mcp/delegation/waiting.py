@@ -38,6 +38,7 @@ from replicas_mcp.client.errors import (
     NotFoundError,
     ReplicasError,
 )
+from replicas_mcp.delegation.failures import FAILURES
 from replicas_mcp.delegation.phase import DEFAULT_UNTIL
 from replicas_mcp.delegation.progress import Progress
 from replicas_mcp.delegation.snapshot import read_chats
@@ -124,6 +125,8 @@ class ReplicaWait:
         return self.tracker.stopped or self.tracker.satisfied(self.until)
 
     def outcome(self) -> WaitOutcome:
+        if self.tracker.failure is not None:
+            FAILURES.remember(self.replica_id, self.tracker.failure)  # for reports once the stream is gone
         return WaitOutcome(
             replica_id=self.replica_id,
             satisfied=self.tracker.satisfied(self.until),
