@@ -21,15 +21,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from replicas_mcp.sandbox.automation_webhook import automation_webhook_routes, is_public_webhook_request
-from replicas_mcp.sandbox.automations import automation_routes
+from replicas_mcp.sandbox.automations.routes import automation_routes
+from replicas_mcp.sandbox.automations.webhook import automation_webhook_routes, is_public_webhook_request
 from replicas_mcp.sandbox.control import control_routes
 from replicas_mcp.sandbox.environments import config_routes
 from replicas_mcp.sandbox.errors import ApiError
 from replicas_mcp.sandbox.faults import DroppedConnection, FaultMiddleware, HandledCounter
 from replicas_mcp.sandbox.fidelity import Fidelity, WakeReads
-from replicas_mcp.sandbox.replica_routes import replica_routes
-from replicas_mcp.sandbox.state import Timing
+from replicas_mcp.sandbox.workspaces.routes import replica_routes
+from replicas_mcp.sandbox.workspaces.store import Timing
 from replicas_mcp.sandbox.world import DEFAULT_KEYS, ApiKey, World
 
 logger = logging.getLogger("replicas_mcp.sandbox")
@@ -137,6 +137,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        world.start()
         try:
             yield
         finally:

@@ -9,9 +9,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from replicas_mcp.sandbox import catalog, fidelity
-from replicas_mcp.sandbox.config_http import (
+from replicas_mcp.sandbox.environments import UNSET, Unset, config_of
+from replicas_mcp.sandbox.http import (
     caller_of,
-    config_of,
     expect_bool,
     expect_choice,
     expect_optional_str,
@@ -21,7 +21,6 @@ from replicas_mcp.sandbox.config_http import (
     require,
     respond,
 )
-from replicas_mcp.sandbox.environments import UNSET, Unset
 
 _NAME_MAX = 100
 _TEXT_MAX = 20_000

@@ -10,9 +10,11 @@ from starlette.routing import BaseRoute, Route
 
 from replicas_mcp.sandbox import config_validation as valid
 from replicas_mcp.sandbox import fidelity
-from replicas_mcp.sandbox.config_http import (
+from replicas_mcp.sandbox.config_records import EnvironmentRecord
+from replicas_mcp.sandbox.environments import UNSET, Unset, config_of, member
+from replicas_mcp.sandbox.errors import bad_request
+from replicas_mcp.sandbox.http import (
     caller_of,
-    config_of,
     expect_bool,
     expect_optional_bool,
     expect_str,
@@ -22,9 +24,6 @@ from replicas_mcp.sandbox.config_http import (
     require,
     respond,
 )
-from replicas_mcp.sandbox.config_records import EnvironmentRecord
-from replicas_mcp.sandbox.environments import UNSET, Unset, member
-from replicas_mcp.sandbox.errors import bad_request
 
 _NAME_MAX = 200
 

@@ -9,14 +9,14 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from replicas_mcp.sandbox.config_http import (
+from replicas_mcp.sandbox.errors import bad_request
+from replicas_mcp.sandbox.http import (
     expect_object,
     expect_str,
     expect_str_list,
     expect_str_map,
     reject_unknown,
 )
-from replicas_mcp.sandbox.errors import bad_request
 
 MAX_FILE_BYTES = 65_536
 MCP_TRANSPORTS = ("stdio", "http", "sse")

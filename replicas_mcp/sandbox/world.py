@@ -12,17 +12,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from replicas_mcp.sandbox.automations import AutomationStore, ExecutionRecord
+from replicas_mcp.sandbox.automations.cron import CronScheduler
+from replicas_mcp.sandbox.automations.records import ExecutionRecord
+from replicas_mcp.sandbox.automations.store import AutomationStore
 from replicas_mcp.sandbox.clock import Clock
 from replicas_mcp.sandbox.environments import OrgConfig
 from replicas_mcp.sandbox.faults import FaultController
 from replicas_mcp.sandbox.fidelity import Fidelity
 from replicas_mcp.sandbox.ids import IdFactory
-from replicas_mcp.sandbox.models import Replica
 from replicas_mcp.sandbox.runtime import TaskRunner
-from replicas_mcp.sandbox.state import Timing, Workspaces
 from replicas_mcp.sandbox.tenancy import Caller, KeyKind
 from replicas_mcp.sandbox.webhooks import WebhookDispatcher
+from replicas_mcp.sandbox.workspaces.records import Replica
+from replicas_mcp.sandbox.workspaces.store import Timing, Workspaces
 
 DEFAULT_ORG_KEY = "sk_replicas_sandbox_org"
 DEFAULT_PERSONAL_KEY = "sk_replicas_sandbox_personal"
@@ -133,6 +135,13 @@ class World:
                 self.organizations[api_key.org_name] = org
             self._keys[api_key.key] = (api_key, org)
         self.keys = tuple(keys)
+        self.cron = CronScheduler(
+            clock=self.clock, stores=lambda: [org.automations for org in self.organizations.values()]
+        )
+
+    def start(self) -> None:
+        """Start the background schedulers (cron automations); the app's lifespan calls this."""
+        self.runner.spawn(self.cron.run(), name="cron automations")
 
     def authenticate(self, bearer: str) -> tuple[Caller, Organization] | None:
         found = self._keys.get(bearer)

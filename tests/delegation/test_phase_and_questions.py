@@ -10,7 +10,7 @@ from replicas_mcp.client.models import HistoryEvent
 from replicas_mcp.delegation.phase import ChatFacts, phase, wait_over
 from replicas_mcp.delegation.questions import user_message_text
 from replicas_mcp.delegation.snapshot import question_in_history
-from replicas_mcp.sandbox import agent
+from replicas_mcp.sandbox.workspaces import agent
 
 IDLE = ChatFacts(processing=False)
 BUSY = ChatFacts(processing=True)

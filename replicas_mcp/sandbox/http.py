@@ -1,4 +1,4 @@
-"""Request parsing shared by the configuration routes (environments, automations).
+"""Request parsing and answers shared by every route module (workspaces, environments, automations).
 
 Every helper raises `ApiError(400)` with a message that names the field and says what to send instead,
 so a caller (often a model) can fix its request from the error alone. Top-level unknown fields in request
@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import AsyncIterator, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
@@ -19,26 +19,12 @@ from replicas_mcp.sandbox.errors import ApiError, bad_request
 from replicas_mcp.sandbox.fidelity import Fidelity
 from replicas_mcp.sandbox.tenancy import Caller
 
-if TYPE_CHECKING:
-    from replicas_mcp.sandbox.automations import AutomationStore
-    from replicas_mcp.sandbox.environments import OrgConfig
-
 T = TypeVar("T")
 
 
 def caller_of(request: Request) -> Caller:
     caller: Caller = request.state.caller
     return caller
-
-
-def config_of(request: Request) -> OrgConfig:
-    config: OrgConfig = request.state.config
-    return config
-
-
-def automations_of(request: Request) -> AutomationStore:
-    store: AutomationStore = request.state.automations
-    return store
 
 
 def respond(payload: Mapping[str, Any], status: int = 200) -> JSONResponse:
