@@ -70,20 +70,20 @@ async def read_chats(client: ReplicasClient, replica_id: str, *, queues: bool = 
     be asked (asleep, error, gone: the list record says which). Call it for an awake replica only: against
     the contract, reading a sleeping workspace's chats wakes it (`waking: true`)."""
     try:
-        states = await client.chats.states(replica_id, window=PENDING_TAIL)
+        chats = await client.chats.list(replica_id)
     except (ConflictError, NotFoundError):
         return None
-    snapshot = ChatsSnapshot(chats=[state.chat for state in states])
-    for state in states:  # one after the other: usually one chat works at a time, and errors stay plain
-        if not state.chat.processing:
+    if chats.waking:
+        return None  # it was asleep after all (the contract's read woke it): the list record says so soon
+    snapshot = ChatsSnapshot(chats=list(chats))
+    for chat in chats:  # one after the other: usually one chat works at a time, and errors stay plain
+        if not chat.processing:
             continue
-        pending = state.pending
-        snapshot.pending[state.chat.id] = (
-            None if pending is None else question_text(pending.tool, pending.input)
-        )
         try:
-            queue = await client.queue.get(replica_id, state.chat.id)
+            snapshot.pending[chat.id] = await pending_of(client, replica_id, chat.id)
+            if queues:
+                queue = await client.queue.get(replica_id, chat.id)
+                snapshot.queued[chat.id] = [message.id for message in queue.queue]
         except (ConflictError, NotFoundError):
-            continue  # stopped meanwhile: the next look tells
-        snapshot.queued[state.chat.id] = [message.id for message in queue.queue]
+            snapshot.pending.setdefault(chat.id, None)  # stopped meanwhile: the next look tells
     return snapshot
