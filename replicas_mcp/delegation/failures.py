@@ -3,8 +3,8 @@
 The REST replica record says `status: error` but carries no reason. The reason arrives as the event
 stream's `error` event (`{"code": "workspace_error", "message": …}`) and the `replica.error` webhook
 (its payload includes the failure message); a workspace config may also hold `provisioning_error.message`.
-A wait that sees the event, or a webhook receiver that gets the delivery, records the text here, so a
-report asked for later (when the stream is closed for good) can still say why.
+A wait that sees the event, or the webhook receiver that gets the delivery (`WebhookEvent.error_message`),
+records the text here, so a report asked for later (when the stream is closed for good) can still say why.
 
 Keyed by replica id (unique across organizations); readers look the replica up with their own key first,
 so nobody reads the reason of a replica they cannot see. Bounded: the newest `LIMIT` are kept.
@@ -39,6 +39,9 @@ class Failures:
     def get(self, replica_id: str) -> str | None:
         return self._reasons.get(replica_id)
 
+    def clear(self) -> None:
+        self._reasons.clear()
+
 
 FAILURES = Failures()
 
@@ -49,11 +52,3 @@ def provisioning_error(record: Mapping[str, Any] | None) -> str | None:
     failure = config.get("provisioning_error") if isinstance(config, Mapping) else None
     message = failure.get("message") if isinstance(failure, Mapping) else None
     return message.strip()[:TEXT_LIMIT] or None if isinstance(message, str) else None
-
-
-def webhook_failure(event_type: str, data: Mapping[str, Any] | None) -> str | None:
-    """The failure message of a `replica.error` webhook delivery's data (None for other events)."""
-    if event_type != "replica.error" or not data:
-        return None
-    message = data.get("message") or data.get("error")
-    return message if isinstance(message, str) and message.strip() else None
