@@ -16,7 +16,7 @@ from replicas_mcp.server.app import build_server
 from replicas_mcp.server.state import AppState
 
 # Real seconds: short enough for a quick suite, long enough to mean something on a loaded machine.
-FAST = WaitPolicy(poll_interval=0.1, heartbeat=0.2, settle=0.2, quiet=0.05, stream_retry=0.5)
+FAST = WaitPolicy(poll_interval=0.1, heartbeat=0.2, settle=0.2, stream_retry=0.5)
 
 
 @asynccontextmanager
