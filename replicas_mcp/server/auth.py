@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import re
 import secrets
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from mcp.server.auth.middleware.auth_context import get_access_token
@@ -37,7 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from replicas_mcp.client import DEFAULT_BASE_URL, ReplicasClient
 from replicas_mcp.client.errors import ConfigurationError
-from replicas_mcp.config import AuthMode, Settings
+from replicas_mcp.config import AuthMode, Settings, is_loopback
 from replicas_mcp.server.log_redaction import register_secret
 from replicas_mcp.server.watcher import SERVER_CALLER
 
@@ -67,17 +66,6 @@ _CLIENT_GROUPS = frozenset(
 
 class HttpExposureError(ValueError):
     """The HTTP settings would expose the server's key to the network without a token."""
-
-
-def is_loopback(host: str) -> bool:
-    """True for `localhost`, 127.0.0.0/8 and ::1 (with or without brackets)."""
-    host = host.strip().strip("[]")
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_http_exposure(host: str, auth: AuthMode, http_token: str | None) -> None:
@@ -115,6 +103,70 @@ async def _send_json(
     base = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": [*base, *headers]})
     await send({"type": "http.response.body", "body": data})
+
+
+# `host`, `host:port`, `[v6]`, `[v6]:port`: nothing else may follow (no `localhost:@evil.com`).
+_HOST_SYNTAX = re.compile(
+    r"(?P<name>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)(?::(?P<port>[0-9]{1,5}))?"
+)
+
+
+def host_matches(value: str, patterns: Sequence[str]) -> bool:
+    """Exact matching of a Host header against `host`, `host:port` and `host:*` (any port) patterns.
+
+    The SDK's own check accepts anything that merely starts with `host:` for a `host:*` pattern, so
+    `Host: localhost:@evil.com` passed it; here the value must parse as a host and port, and then equal a
+    pattern."""
+    match = _HOST_SYNTAX.fullmatch(value)
+    if match is None:
+        return False
+    name, port = match["name"].lower(), match["port"]
+    exact = f"{name}:{port}" if port else name
+    for pattern in patterns:
+        wanted = pattern.strip().lower()
+        if wanted.endswith(":*") and wanted[:-2] == name:
+            return True
+        if wanted == exact:
+            return True
+    return False
+
+
+def origin_matches(value: str, patterns: Sequence[str]) -> bool:
+    """`scheme://host[:port]` against `scheme://host[:port|:*]` patterns, as exactly as `host_matches`."""
+    scheme, sep, rest = value.partition("://")
+    if not sep:
+        return False
+    same_scheme = [p.partition("://")[2] for p in patterns if p.lower().startswith(scheme.lower() + "://")]
+    return host_matches(rest, same_scheme)
+
+
+class ExactHostMiddleware:
+    """DNS-rebinding protection on `/mcp` with exact matching of Host (required) and Origin (when sent).
+
+    It runs in front of the SDK's check (kept on) with the same allow lists; a mismatch gets the SDK's
+    answer to one: 421 for a Host, 403 for an Origin."""
+
+    def __init__(
+        self, app: ASGIApp, *, hosts: Sequence[str], origins: Sequence[str], protected_prefix: str = "/mcp"
+    ) -> None:
+        self._app = app
+        self._hosts = tuple(hosts)
+        self._origins = tuple(origins)
+        self._prefix = protected_prefix.rstrip("/")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not (path == self._prefix or path.startswith(self._prefix + "/")):
+            await self._app(scope, receive, send)
+            return
+        host, origin = _header(scope, b"host"), _header(scope, b"origin")
+        if host is None or not host_matches(host, self._hosts):
+            await _send_json(send, 421, {"error": "invalid Host header"}, [])
+            return
+        if origin is not None and not origin_matches(origin, self._origins):
+            await _send_json(send, 403, {"error": "invalid Origin header"}, [])
+            return
+        await self._app(scope, receive, send)
 
 
 class BearerTokenMiddleware:
