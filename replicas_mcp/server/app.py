@@ -24,6 +24,7 @@ from replicas_mcp.config import Settings
 from replicas_mcp.server.auth import (
     BYO_KEY_PLACEHOLDER,
     CallerKeyClient,
+    ReplicasKeyVerifier,
     caller_view,
     current_caller,
     server_auth_options,
@@ -76,6 +77,8 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
     bus = CallerBus(current_caller)  # listen streams belong to their caller (byo-key: one per key)
     states = StateRegistry()
     secrets = tuple(s for s in [settings.api_key.get_secret_value() if settings.api_key else None] if s)
+    auth_options = server_auth_options(settings)
+    verifier = auth_options.get("token_verifier")
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
@@ -87,6 +90,8 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
                 # byo-key: the pool's own key is a placeholder; every call uses its caller's key.
                 key = settings.api_key if settings.auth == "server-key" else BYO_KEY_PLACEHOLDER
                 api = await stack.enter_async_context(ReplicasClient(api_key=key, base_url=settings.base_url))
+            if isinstance(verifier, ReplicasKeyVerifier):
+                verifier.bind(api)  # byo-key: each new key is checked upstream once, with that key
             if settings.auth == "byo-key":
                 api = CallerKeyClient(api)
             tasks = await stack.enter_async_context(anyio.create_task_group())
@@ -111,7 +116,7 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
         request_state_security=(
             RequestStateSecurity(keys=[settings.state_key.get_secret_value()]) if settings.state_key else None
         ),
-        **server_auth_options(settings),
+        **auth_options,
     )
     if settings.webhook_secret is not None:
 
