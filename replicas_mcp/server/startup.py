@@ -10,7 +10,6 @@ that listen (`server/client_log.py`). Tool calls then fail with the same explana
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 
 from replicas_mcp.client import ReplicasClient
 from replicas_mcp.client import errors as e
@@ -21,8 +20,6 @@ KEY_REJECTED = (
     "the Replicas API rejected REPLICAS_API_KEY (401): every tool call will fail until it is replaced with a "
     "valid org or personal key (Replicas dashboard: Settings > API Keys) and the server restarted"
 )
-
-Report = Callable[[str, str], Awaitable[None]]
 
 
 def explain_check_failure(exc: e.ReplicasError) -> str:
@@ -54,18 +51,16 @@ def explain_check_failure(exc: e.ReplicasError) -> str:
             return f"the API answered{status}: {exc.message}. Retry later, or check REPLICAS_BASE_URL."
 
 
-async def check_key_in_background(client: ReplicasClient, report: Report) -> bool | None:
-    """Ask the API once whether the server's key works. True: accepted; False: rejected (reported through
-    `report(level, message)`); None: no answer either way (network, outage: reported as a warning)."""
+async def check_key_in_background(client: ReplicasClient) -> bool | None:
+    """Ask the API once whether the server's key works. True: accepted; False: rejected (logged as an
+    error); None: no answer either way (network, outage: logged as a warning). The log lines go to stderr
+    and, through `client_log.py`, to clients that listen."""
     try:
         await client.replicas.list(limit=1)
     except e.AuthenticationError:
         logger.error("replicas-mcp: %s", KEY_REJECTED)
-        await report("error", KEY_REJECTED)
         return False
     except e.ReplicasError as exc:
-        message = f"could not check the API key at start: {explain_check_failure(exc)}"
-        logger.warning("replicas-mcp: %s", message)
-        await report("warning", message)
+        logger.warning("replicas-mcp: could not check the API key at start: %s", explain_check_failure(exc))
         return None
     return True
