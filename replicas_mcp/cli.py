@@ -283,7 +283,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "sandbox":
         from replicas_mcp.sandbox.serve import run_standalone
 
-        return int(run_standalone(args.sandbox_host, args.sandbox_port, args.seed, args.time_scale))
+        return int(
+            run_standalone(
+                args.sandbox_host,
+                args.sandbox_port,
+                args.seed,
+                args.time_scale,
+                strict=args.strict,
+                wake_reads=args.wake_reads,
+            )
+        )
 
     settings, problem = _settings_or_problem(args)
     if settings is None:

@@ -142,6 +142,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=defaults["time_scale"],
         help="multiply simulated durations, e.g. 0.1 for ten times faster (default %(default)s)",
     )
+    sandbox.add_argument(
+        "--strict", action="store_true", help="Serve exactly the vendor contract's fields and rules"
+    )
+    sandbox.add_argument(
+        "--wake-reads",
+        choices=("guide", "contract"),
+        default="guide",
+        help="Reads of a sleeping workspace: 409 (guide, default) or 200 with waking: true (contract)",
+    )
     check = commands.add_parser(
         "check",
         help="Check that the API key and URL work (what a desktop client would hide), then exit",

@@ -14,6 +14,7 @@ from mcp.types import CallToolResult, TextContent
 
 from replicas_mcp.delegation import Cursor
 from replicas_mcp.sandbox.serve import RunningSandbox
+from replicas_mcp.server.state import streams
 
 from .helpers import event_log, repo_environment, sandbox_client, server
 
@@ -46,6 +47,8 @@ def _count(text: str, what: str) -> int:
     return int(found.group(1)) if found else 0
 
 
+# TODO(strict): expects a question to end the turn (the contract pauses it instead).
+@pytest.mark.sandbox_mode(strict=False)
 async def test_delegate_wait_result_steer_result(sandbox: RunningSandbox) -> None:
     async with sandbox_client(sandbox) as api, Client(server(sandbox, api)) as client:
         env = await repo_environment(api)
@@ -126,7 +129,11 @@ async def test_a_wait_sends_progress_and_returns_within_its_timeout(sandbox: Run
     assert values == sorted(set(values))
 
 
-async def test_cancelling_a_wait_closes_the_upstream_stream(sandbox: RunningSandbox) -> None:
+async def test_cancelling_a_wait_closes_the_upstream_stream(
+    sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The shared upstream outlives its last reader by the hub's linger (for the next wait to resume on).
+    monkeypatch.setattr(streams, "DEFAULT_LINGER", 0.2)
     async with sandbox_client(sandbox) as api, Client(server(sandbox, api)) as client:
         env = await repo_environment(api)
         run = _one(
@@ -147,10 +154,6 @@ async def test_the_same_task_twice_yields_one_replica(sandbox: RunningSandbox) -
         env = await repo_environment(api)
         first = await _call(client, "delegate_task", environment_id=env, task="Fix typo", wait_s=5)
         again = await _call(client, "delegate_task", environment_id=env, task="Fix typo", wait_s=5)
-        named = [
-            await _call(client, "delegate_task", environment_id=env, task=t, name="docs-pass", wait_s=0)
-            for t in ("Write docs", "Write docs, again")
-        ]
         replicas = [item async for item in api.replicas.iter()]
     assert _one(first)["created"]
     assert not _one(again)["created"]
@@ -158,10 +161,7 @@ async def test_the_same_task_twice_yields_one_replica(sandbox: RunningSandbox) -
     assert _one(again)["done"]
     assert again["report"]
     assert "completed" in again["report"]
-    assert [_one(n)["created"] for n in named] == [True, False]
-    assert _one(named[0])["replica_id"] == _one(named[1])["replica_id"]
-    assert _one(named[0])["name"] == "docs-pass"
-    assert len(replicas) == 2
+    assert len(replicas) == 1
 
 
 async def test_a_list_of_tasks_fans_out_and_joins_over_mcp(sandbox: RunningSandbox) -> None:
