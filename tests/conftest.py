@@ -1,4 +1,5 @@
-"""Shared fixtures: a real sandbox served on loopback for every test that asks for one."""
+"""Shared fixtures: an environment without `REPLICAS_*` variables for every test, and a real sandbox served
+on loopback for every test that asks for one."""
 
 from __future__ import annotations
 
@@ -16,8 +17,28 @@ settings.register_profile("ci", derandomize=True, database=None, print_blob=True
 if os.environ.get("CI"):
     settings.load_profile("ci")
 
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-snapshots",
+        action="store_true",
+        default=False,
+        help="rewrite the tools/list snapshots under tests/server/snapshots/ instead of comparing with them",
+    )
+
+
 # Every simulated duration is multiplied by this: a one-second turn takes 50 ms, a boot 100 ms.
 TEST_TIME_SCALE = 0.05
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test starts with no `REPLICAS_*` variable: settings come only from what the test passes, so
+    the developer's shell (a real key, `REPLICAS_MCP_CONFIRM_DESTRUCTIVE=require`, ...) changes nothing.
+    Subprocesses inherit the cleaned environment."""
+    for name in list(os.environ):
+        if name.startswith("REPLICAS_"):
+            monkeypatch.delenv(name)
 
 
 @pytest.fixture
