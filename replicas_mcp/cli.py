@@ -302,7 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except HttpExposureError as exc:
             print(f"replicas-mcp: {exc}", file=sys.stderr)
             return EXIT_USAGE
-    from replicas_mcp.server.registry import SelectionError, ToolSelection, select_tools
+    from replicas_mcp.server.tools import SelectionError, ToolSelection, select_tools
 
     try:
         select_tools(

@@ -13,16 +13,11 @@ from mcp import Client
 from mcp.types import ClientCapabilities, ElicitationCapability, ElicitResult, InputRequiredResult
 
 from replicas_mcp.client import ReplicasClient
+from replicas_mcp.config import ConfirmPolicy
 from replicas_mcp.sandbox.serve import RunningSandbox
 from replicas_mcp.server import build_server
-from replicas_mcp.server.confirm import (
-    QUESTION_KEY,
-    ConfirmPolicy,
-    confirm_call,
-    destructive_target,
-    question_state,
-)
-from replicas_mcp.server.registry import all_tools
+from replicas_mcp.server.tools import PendingCall, ToolGroup, ToolResult, all_tools
+from replicas_mcp.server.tools.confirmation import QUESTION_KEY, confirm_call, question_state
 
 from .helpers import (
     World,
@@ -37,6 +32,7 @@ from .helpers import upstream_requests as requests
 
 MODES = ("auto", "legacy")
 DESTRUCTIVE = sorted(spec.name for spec in all_tools() if spec.destructive)
+SPECS = {spec.name: spec for spec in all_tools()}
 PARAMS = tool_parameters()
 # What each destructive call is, concretely (arguments chosen so that the call destroys something).
 DESTROYING: dict[str, dict[str, Any]] = {
@@ -75,6 +71,12 @@ def destroying_arguments(tool: str, world: World) -> dict[str, Any]:
     return {**sample_arguments(tool, PARAMS[tool], world), **DESTROYING.get(tool, {})}
 
 
+async def question(tool: str, arguments: dict[str, Any]) -> str | None:
+    """The question a tool's declaration puts to the user for these arguments (None: it does not ask)."""
+    ask = SPECS[tool].question
+    return None if ask is None else await ask(PendingCall(tool, arguments))
+
+
 async def call(client: Client, tool: str, arguments: dict[str, Any]) -> Any:
     with anyio.fail_after(20):
         return await client.call_tool(tool, arguments)
@@ -107,7 +109,7 @@ async def test_a_yes_goes_ahead_after_naming_the_target(sandbox: RunningSandbox,
         result = await call(client, "delete_replica", {"replica_id": world.replica_id})
         assert not result.is_error, text(result)
         assert sandbox.faults.stats.count("DELETE", "/v1/replica/{id}") == deletes + 1
-        assert asker.asked == [destructive_target("delete_replica", {"replica_id": world.replica_id})]
+        assert asker.asked == [await question("delete_replica", {"replica_id": world.replica_id})]
         assert world.replica_id in asker.asked[0]
 
 
@@ -188,7 +190,7 @@ async def test_read_only_serves_no_destructive_tool(sandbox: RunningSandbox) -> 
     assert all(tool.annotations is not None and tool.annotations.read_only_hint for tool in tools)
 
 
-def test_every_listed_destructive_action_names_its_target() -> None:
+async def test_every_listed_destructive_action_names_its_target() -> None:
     args = {
         "replica_id": "r-1",
         "chat_id": "c-2",
@@ -202,30 +204,47 @@ def test_every_listed_destructive_action_names_its_target() -> None:
     expected = {
         "delete_replica": "r-1",
         "delete_chat": "c-2",
-        "delete_environment": "e-3",
         "delete_automation": "a-4",
         "remove_environment_item": "~/.npmrc",
     }
     for tool, target in expected.items():
-        question = destructive_target(tool, args)
-        assert question is not None
-        assert target in question
-    assert "Clear every queued message" in str(
-        destructive_target("edit_chat_queue", {**args, "action": "clear"})
-    )
-    assert "m-5" in str(destructive_target("edit_chat_queue", {**args, "action": "remove"}))
-    assert destructive_target("edit_chat_queue", {**args, "action": "move"}) is None
-    assert "e-3" in str(destructive_target("run_environment_hook", {**args, "save": "always"}))
-    assert destructive_target("run_environment_hook", {**args, "save": "no"}) is None
-    assert "r-1" in str(destructive_target("send_replica_message", {**args, "mode": "replace_queue"}))
-    assert destructive_target("send_replica_message", {**args, "mode": "append"}) is None
-    assert destructive_target("send_replica_message", {**args, "mode": "next"}) is None
-    assert destructive_target("send_replica_message", args) is None  # a plain send never asks
-    # A destructive tool added later is confirmed with a generic question, never skipped.
-    assert "wipe_everything" in str(destructive_target("wipe_everything", {"x": "1"}))
-    assert destructive_target("harmless", {}, destructive=False) is None
+        asked = await question(tool, args)
+        assert asked is not None
+        assert target in asked
+    assert "e-3" in str(await question("remove_environment_item", {**args, "kind": "environment"}))
+    assert "Clear every queued message" in str(await question("edit_chat_queue", {**args, "action": "clear"}))
+    assert await question("edit_chat_queue", {**args, "action": "move"}) is None
+    assert "e-3" in str(await question("run_environment_hook", {**args, "save": "always"}))
+    assert await question("run_environment_hook", {**args, "save": "no"}) is None
+    assert "r-1" in str(await question("send_replica_message", {**args, "mode": "replace_queue"}))
+    assert await question("send_replica_message", {**args, "mode": "append"}) is None
+    assert await question("send_replica_message", {**args, "mode": "next"}) is None
+    assert await question("send_replica_message", args) is None  # a plain send never asks
     # Model-supplied text cannot hide behind invisible characters in the question.
-    assert "\u202e" not in str(destructive_target("delete_replica", {"replica_id": "r\u202e1"}))
+    assert "\u202e" not in str(await question("delete_replica", {"replica_id": "r\u202e1"}))
+
+
+class Wiped(ToolResult):
+    ok: bool
+
+
+async def test_a_destructive_tool_declared_without_a_question_is_still_confirmed() -> None:
+    group = ToolGroup("replicas")
+
+    @group.tool(title="Wipe", read_only=False, destructive=True)
+    async def wipe_everything(x: str) -> Wiped:
+        """Wipe."""
+        return Wiped(ok=True)
+
+    @group.tool(title="Harmless", read_only=False)
+    async def harmless(x: str) -> Wiped:
+        """Harmless."""
+        return Wiped(ok=True)
+
+    wipe, safe = group.specs
+    assert wipe.question is not None
+    assert "wipe_everything" in str(await wipe.question(PendingCall("wipe_everything", {"x": "1"})))
+    assert safe.question is None
 
 
 @dataclass
@@ -250,15 +269,17 @@ async def test_an_answer_counts_only_with_the_state_minted_for_that_question() -
     args = {"replica_id": "r-1"}
     yes = {QUESTION_KEY: ElicitResult(action="accept", content={"confirm": True})}
 
+    asked = "Delete replica r-1?"
+
     async def outcome(ctx: FakeModernContext) -> Any:
-        return await confirm_call(ctx, "delete_replica", args, "elicit", destructive=True)  # type: ignore[arg-type]
+        return await confirm_call(ctx, "delete_replica", args, "elicit", asked)  # type: ignore[arg-type]
 
     # An answer sent up front, without the round's state, is not trusted: the question is asked.
     first = await outcome(FakeModernContext(input_responses=yes))
     assert isinstance(first, InputRequiredResult)
-    assert first.request_state == question_state("delete_replica", args)
+    assert first.request_state == question_state("delete_replica", args, asked)
     # An answer with the state of another call's question is not trusted either.
-    other = question_state("delete_replica", {"replica_id": "r-2"})
+    other = question_state("delete_replica", {"replica_id": "r-2"}, asked)
     assert isinstance(
         await outcome(FakeModernContext(input_responses=yes, request_state=other)), InputRequiredResult
     )

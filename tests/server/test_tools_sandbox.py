@@ -11,7 +11,7 @@ from mcp import Client
 from mcp.types import CallToolResult, EmbeddedResource, ImageContent, TextContent
 
 from replicas_mcp.sandbox.serve import RunningSandbox
-from replicas_mcp.server.registry import all_tools
+from replicas_mcp.server.tools import all_tools
 
 from .helpers import (
     MODES,

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
-from replicas_mcp.server.args import AutomationId, PageNumber, PageSize, next_page
-from replicas_mcp.server.registry import ToolGroup, ToolResult
+from replicas_mcp.server.args import AutomationId, Id, PageNumber, PageSize, next_page
 from replicas_mcp.server.safety import truncate
 from replicas_mcp.server.state import ToolContext, client_of
+from replicas_mcp.server.tools import PendingCall, ToolGroup, ToolResult
 from replicas_mcp.server.views import Done, preview
 
 if TYPE_CHECKING:
@@ -159,10 +159,10 @@ async def get_automation(
 @tools.tool(title="Save automation", read_only=False, destructive=False, idempotent=False)
 async def save_automation(
     ctx: ToolContext,
-    automation_id: Annotated[str | None, Field(description="Omit to create one")] = None,
+    automation_id: Annotated[Id | None, Field(description="Omit to create one")] = None,
     name: Annotated[str | None, Field(min_length=1, max_length=100)] = None,
     prompt: Annotated[str | None, Field(min_length=1, description="What the agent does each run")] = None,
-    environment_id: Annotated[str | None, Field(description="From list_environments")] = None,
+    environment_id: Annotated[Id | None, Field(description="From list_environments")] = None,
     triggers: Annotated[
         list[Trigger] | None, Field(min_length=1, description="Replace all; ≤ 1 cron, 1 per event")
     ] = None,
@@ -197,7 +197,17 @@ async def save_automation(
     return summary(await automations.create(**fields))
 
 
-@tools.tool(title="Delete automation", read_only=False, destructive=True, idempotent=True)
+async def _ask_delete_automation(call: PendingCall) -> str | None:
+    return f"Delete automation {call.quote('automation_id')}? Its triggers stop firing."
+
+
+@tools.tool(
+    title="Delete automation",
+    read_only=False,
+    destructive=True,
+    idempotent=True,
+    confirm=_ask_delete_automation,
+)
 async def delete_automation(ctx: ToolContext, automation_id: AutomationId) -> Done:
     """Delete an automation and its execution history (replicas it started stay)."""
     await client_of(ctx).automations.delete(automation_id)

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
-from replicas_mcp.server.args import EnvironmentId, Reveal
-from replicas_mcp.server.registry import ToolGroup, ToolResult
+from replicas_mcp.server.args import EnvironmentId, Id, Reveal
 from replicas_mcp.server.safety import clean_text, fence, mask, mask_mcp_config, may_reveal, truncate
 from replicas_mcp.server.state import ToolContext, app_state, client_of
+from replicas_mcp.server.tools import PendingCall, ToolGroup, ToolResult
 from replicas_mcp.server.views import Done, preview
 
 if TYPE_CHECKING:
@@ -259,10 +259,10 @@ async def get_environment(
 @tools.tool(title="Save environment", read_only=False, destructive=False, idempotent=False)
 async def save_environment(
     ctx: ToolContext,
-    environment_id: Annotated[str | None, Field(description="Omit to create one")] = None,
+    environment_id: Annotated[Id | None, Field(description="Omit to create one")] = None,
     name: Annotated[str | None, Field(min_length=1, max_length=100, description="Needed to create")] = None,
-    repository_id: Annotated[str | None, Field(description="From list_repositories")] = None,
-    repository_set_id: Annotated[str | None, Field(description="Or from list_repository_sets")] = None,
+    repository_id: Annotated[Id | None, Field(description="From list_repositories")] = None,
+    repository_set_id: Annotated[Id | None, Field(description="Or from list_repository_sets")] = None,
     description: str | None = None,
     system_prompt: Annotated[str | None, Field(description="Standing instructions for agents")] = None,
     warm_pool: Annotated[bool | None, Field(description="Keep pre-booted workspaces")] = None,
@@ -392,7 +392,16 @@ async def search_skills(
     return SkillHits(skills=[SkillHit(name=h.name, slug=h.slug, source=h.source) for h in hits])
 
 
-@tools.tool(title="Remove environment item", read_only=False, destructive=True, idempotent=True)
+async def _ask_remove(call: PendingCall) -> str | None:
+    env = call.quote("environment_id")
+    if call.arguments.get("kind") == "environment":
+        return f"Delete environment {env} with its variables, files, MCPs and hooks?"
+    return f"Remove {call.quote('kind')} {call.quote('item')!r} from environment {env}?"
+
+
+@tools.tool(
+    title="Remove environment item", read_only=False, destructive=True, idempotent=True, confirm=_ask_remove
+)
 async def remove_environment_item(
     ctx: ToolContext,
     environment_id: EnvironmentId,
@@ -434,12 +443,24 @@ async def remove_environment_item(
     return Done(message=f"Removed {kind} {item!r} from environment {environment_id}.")
 
 
+async def _ask_save_hook(call: PendingCall) -> str | None:
+    save = call.arguments.get("save", "no")
+    if save == "no":
+        return None  # a test run saves nothing
+    when = " if the test run passes?" if save == "if_passes" else " without testing it?"
+    return (
+        f"Save this {call.quote('hook')} hook to environment {call.quote('environment_id')}, replacing the "
+        f"current one{when}"
+    )
+
+
 @tools.tool(
     title="Test or save environment hook",
     read_only=False,
     destructive=True,
     idempotent=True,
     timeout=HOOK_TIMEOUT,
+    confirm=_ask_save_hook,
 )
 async def run_environment_hook(
     ctx: ToolContext,

@@ -1,20 +1,20 @@
-"""Tool selection, declaration rules and schemas: pure registry tests, no server needed."""
+"""Tool selection, declaration rules and schemas: pure tests of server/tools, no server needed."""
 
 from __future__ import annotations
 
 import pytest
 
-from replicas_mcp.server.registry import (
+from replicas_mcp.server.tools import (
     TOOLSETS,
     SelectionError,
     ToolGroup,
     ToolResult,
     ToolSelection,
     all_tools,
-    build_tool,
-    compact_schema,
     select_tools,
 )
+from replicas_mcp.server.tools.schema import compact_schema
+from replicas_mcp.server.tools.wrapper import build_tool
 
 
 def names(selection: ToolSelection) -> list[str]:
@@ -182,7 +182,7 @@ def test_default_selection_imports_only_its_toolset_modules() -> None:
 
     code = (
         "import sys\n"
-        "from replicas_mcp.server.registry import ToolSelection, select_tools\n"
+        "from replicas_mcp.server.tools import ToolSelection, select_tools\n"
         "select_tools(ToolSelection())\n"
         "loaded = sorted(m for m in sys.modules if m.startswith('replicas_mcp.server.toolsets.'))\n"
         "print(','.join(loaded))\n"
