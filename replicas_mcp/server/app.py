@@ -21,13 +21,7 @@ from mcp.types import (
 
 from replicas_mcp import __version__
 from replicas_mcp.config import Settings
-from replicas_mcp.server.auth import (
-    BYO_KEY_PLACEHOLDER,
-    CallerKeyClient,
-    caller_view,
-    current_caller,
-    server_auth_options,
-)
+from replicas_mcp.server.auth import BYO_KEY_PLACEHOLDER, current_caller, server_auth_options
 from replicas_mcp.server.log_redaction import install_log_redaction
 from replicas_mcp.server.prompts import register_prompts
 from replicas_mcp.server.resources import StateRegistry, register_resources
@@ -87,8 +81,6 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
                 # byo-key: the pool's own key is a placeholder; every call uses its caller's key.
                 key = settings.api_key if settings.auth == "server-key" else BYO_KEY_PLACEHOLDER
                 api = await stack.enter_async_context(ReplicasClient(api_key=key, base_url=settings.base_url))
-            if settings.auth == "byo-key":
-                api = CallerKeyClient(api)
             tasks = await stack.enter_async_context(anyio.create_task_group())
             watcher = ReplicaWatcher(bus, tasks, poll_interval=settings.watch_poll_interval)
             state = AppState(client=api, settings=settings, watcher=watcher, secrets=secrets)
@@ -131,7 +123,7 @@ def _serve_live_status(server: MCPServer[AppState], bus: CallerBus) -> None:
     2026-07-28 `subscriptions/listen` is served by the SDK's `ListenHandler`, wrapped here so the URIs a
     stream asks for are watched while it is open. Legacy `resources/subscribe` has no `MCPServer` API; the
     handlers go on the low-level server (`sdk.add_request_handler`), which also advertises `subscribe`.
-    Both watch as the request's caller (`current_caller`, `caller_view`): in byo-key mode each caller's
+    Both watch as the request's caller (`current_caller`, `client_for_caller`): in byo-key mode each caller's
     watch uses that caller's key and notifies only that caller's streams and sessions.
     """
     listen = ListenHandler(bus)
@@ -141,7 +133,7 @@ def _serve_live_status(server: MCPServer[AppState], bus: CallerBus) -> None:
     ) -> SubscriptionsListenResult:
         uris = params.notifications.resource_subscriptions or []
         state = ctx.lifespan_context
-        acquired = state.watcher.acquire(uris, current_caller(), caller_view(state.client))
+        acquired = state.watcher.acquire(uris, current_caller(), state.client_for_caller())
         try:
             return await listen(ctx, params)
         finally:
@@ -151,7 +143,7 @@ def _serve_live_status(server: MCPServer[AppState], bus: CallerBus) -> None:
         ctx: ServerRequestContext[AppState, Any], params: SubscribeRequestParams
     ) -> EmptyResult:
         state = ctx.lifespan_context
-        caller, view = current_caller(), caller_view(state.client)
+        caller, view = current_caller(), state.client_for_caller()
         state.watcher.subscribe_session(str(params.uri), ctx.session, caller, view)
         return EmptyResult()
 

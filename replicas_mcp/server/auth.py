@@ -8,8 +8,9 @@ Two modes (`--auth`):
   a constant-time comparison, and `check_http_exposure` refuses to start without a token.
 - `byo-key`: each request's bearer token is the caller's own Replicas API key. `ReplicasKeyVerifier` checks
   its shape only (the API is the judge of whether it is valid); the SDK's auth middleware puts it in the
-  request's context, and `CallerKeyClient` sends each upstream call with the key of the request it serves,
-  so two callers never act with each other's key. The key is never logged (it matches the redaction
+  request's context, and `client_of(ctx)` (`server/state`) resolves every tool's and resource's client to a
+  view bound to the key of the request it serves (`caller_client`), so two callers never act with each
+  other's key. The key is never logged (it matches the redaction
   pattern) and never stored beyond the request: a session is bound to a keyed fingerprint of it
   (`SessionBindingMiddleware`), so a session id leaked to another caller is useless to them.
 
@@ -48,21 +49,6 @@ MIN_HTTP_TOKEN_CHARS = 24
 BYO_KEY_PLACEHOLDER = "no-server-key-in-byo-key-mode"
 SCOPE = "replicas"
 SESSION_HEADER = b"mcp-session-id"
-# The resource groups of `ReplicasClient`; in byo-key mode each resolves to the caller's own view.
-_CLIENT_GROUPS = frozenset(
-    {
-        "replicas",
-        "chats",
-        "queue",
-        "history",
-        "canvas",
-        "hooks",
-        "events",
-        "repositories",
-        "environments",
-        "automations",
-    }
-)
 
 
 class HttpExposureError(ValueError):
@@ -196,7 +182,8 @@ def byo_key_auth_settings(resource_server_url: str, issuer_url: str) -> AuthSett
 
 
 def caller_client(base: ReplicasClient) -> ReplicasClient:
-    """The client view for the caller of the current request (byo-key mode)."""
+    """The client view for the caller of the current request (byo-key mode): `base`'s connection pool with
+    the request's bearer key. Outside a request it raises instead of falling back to any other key."""
     token = get_access_token()
     if token is None:
         raise ConfigurationError(
@@ -211,33 +198,6 @@ def current_caller() -> str:
     mode, stdio, in-memory, outside a request) the one identity `SERVER_CALLER`."""
     token = get_access_token()
     return token.subject if token is not None and token.subject else SERVER_CALLER
-
-
-def caller_view(client: ReplicasClient) -> ReplicasClient:
-    """The client to act with for the current request's caller, to keep beyond the request (a watch): in
-    byo-key mode a view bound to this caller's key, otherwise `client` itself."""
-    if isinstance(client, CallerKeyClient):
-        return caller_client(object.__getattribute__(client, "_base"))
-    return client
-
-
-class CallerKeyClient(ReplicasClient):
-    """A `ReplicasClient` whose resource groups act with the current request's key (byo-key mode).
-
-    It holds no key of its own: `client.replicas` (and every other group) is looked up on
-    `base.with_api_key(<this request's bearer>)` at the moment of use, so code written for one shared client
-    (tools, resources) serves each caller with that caller's key. Outside a request it raises
-    `ConfigurationError` instead of falling back to any other key.
-    """
-
-    def __init__(self, base: ReplicasClient) -> None:  # no super().__init__: nothing of its own to set up
-        self._base = base
-        self._http = base._http
-
-    def __getattribute__(self, name: str) -> Any:
-        if name in _CLIENT_GROUPS:
-            return getattr(caller_client(object.__getattribute__(self, "_base")), name)
-        return object.__getattribute__(self, name)
 
 
 class SessionBindingMiddleware:

@@ -38,7 +38,7 @@ HISTORY_EVENTS = 100
 
 async def _listed(state: AppState, replica_id: str) -> ReplicaListItem:
     """The replica as the list shows it (never wakes it); an unknown id is a not-found (-32602)."""
-    item = await state.client.replicas.status(replica_id)
+    item = await state.client_for_caller().replicas.status(replica_id)
     if item is None:
         raise ResourceNotFoundError(
             f"replicas://replicas/{replica_id}: no such replica; see replicas://replicas"
@@ -103,7 +103,7 @@ def register_resources(server: MCPServer[Any], states: StateRegistry) -> None:
         """The organization's replicas: id, name, status, repositories, PR links (never wakes any)."""
         state = states.current()
         with resource_errors("replicas://replicas", secrets=state.secrets):
-            page = await state.client.replicas.list(limit=100)
+            page = await state.client_for_caller().replicas.list(limit=100)
         return _json([replica_summary(item).model_dump(exclude_none=True) for item in page.replicas])
 
     @server.resource(
@@ -118,7 +118,7 @@ def register_resources(server: MCPServer[Any], states: StateRegistry) -> None:
             item = await _listed(state, replica_id)
             body: dict[str, Any] = replica_summary(item).model_dump(exclude_none=True)
             if item.status not in ASLEEP | TERMINAL:
-                details = await state.client.replicas.get(replica_id)
+                details = await state.client_for_caller().replicas.get(replica_id)
                 body["coding_agent"] = details.coding_agent
                 body["busy"] = any(chat.processing for chat in details.chats)
                 body["chats"] = [chat_summary(chat).model_dump(exclude_none=True) for chat in details.chats]
@@ -140,7 +140,7 @@ def register_resources(server: MCPServer[Any], states: StateRegistry) -> None:
                 raise ResourceError(terminal_message(replica_id))
             if item.status in ASLEEP:
                 raise ResourceError(sleeping_message(replica_id, offer_wake=False))
-            page = await state.client.history.read(replica_id, limit=HISTORY_EVENTS)
+            page = await state.client_for_caller().history.read(replica_id, limit=HISTORY_EVENTS)
         lines = [render_event(ev.timestamp, ev.type, ev.payload) for ev in page.events]
         older = (
             f"({page.total - len(page.events)} older events: use read_replica_history)\n"
@@ -154,10 +154,10 @@ def register_resources(server: MCPServer[Any], states: StateRegistry) -> None:
         state = app_state(ctx)
         uri = f"replicas://replicas/{replica_id}/canvas/{filename}"
         with resource_errors(uri, secrets=state.secrets):
-            item = await state.client.replicas.status(replica_id)
+            item = await state.client_for_caller().replicas.status(replica_id)
             if item is None or item.status in ASLEEP | TERMINAL:
                 raise ResourceError(f"{uri}: the replica is not awake; call get_replica with wake=true first")
-            content = await state.client.canvas.get(replica_id, filename)
+            content = await state.client_for_caller().canvas.get(replica_id, filename)
         mime = content.mimeType or "application/octet-stream"
         if content.tooLarge:
             raise ResourceError(f"{uri}: {content.sizeBytes} bytes, over the 5 MB canvas cap; not returned")
@@ -184,7 +184,7 @@ def register_resources(server: MCPServer[Any], states: StateRegistry) -> None:
         state = app_state(ctx)
         with resource_errors(f"replicas://environments/{environment_id}", secrets=state.secrets):
             view = await environment_view(
-                state.client,
+                state.client_for_caller(),
                 environment_id,
                 {"variables", "files", "skills", "registries", "mcps", "hooks"},
                 reveal=False,
@@ -200,7 +200,7 @@ def register_resources(server: MCPServer[Any], states: StateRegistry) -> None:
 
         state = app_state(ctx)
         with resource_errors(f"replicas://automations/{automation_id}", secrets=state.secrets):
-            record = await state.client.automations.get(automation_id)
+            record = await state.client_for_caller().automations.get(automation_id)
         return automation_view(record).to_text()
 
 

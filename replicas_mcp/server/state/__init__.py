@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from mcp.server.mcpserver import Context
 
 from replicas_mcp.config import Settings
+from replicas_mcp.server.auth import caller_client
 
 if TYPE_CHECKING:
     from replicas_mcp.client import ReplicasClient
@@ -27,6 +28,12 @@ class AppState:
     watcher: ReplicaWatcher
     # Strings that must never reach output (the API key in use), removed from error texts as a last resort.
     secrets: tuple[str, ...] = field(default=())
+
+    def client_for_caller(self) -> ReplicasClient:
+        """The client to act with for the current request: in byo-key mode a view of the shared pool bound
+        to the key this request carries (and only that key), otherwise the server's own client. A view can
+        be kept beyond the request (a watch acts for the caller that started it)."""
+        return caller_client(self.client) if self.settings.auth == "byo-key" else self.client
 
 
 ToolContext = Context[AppState, Any]
@@ -45,4 +52,5 @@ def app_state(ctx: Context[Any, Any]) -> AppState:
 
 
 def client_of(ctx: Context[Any, Any]) -> ReplicasClient:
-    return app_state(ctx).client
+    """The client a tool acts with for this request's caller (see `AppState.client_for_caller`)."""
+    return app_state(ctx).client_for_caller()
