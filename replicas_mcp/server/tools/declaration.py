@@ -18,11 +18,11 @@ from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel
 
 from replicas_mcp.server.safety import clean_text, truncate
+from replicas_mcp.server.state import ToolContext, client_of
 from replicas_mcp.server.tools.arguments import id_arguments
 
 if TYPE_CHECKING:
     from replicas_mcp.client import ReplicasClient
-    from replicas_mcp.server.state import ToolContext
 
 # Toolsets, in the order they are documented; `all` selects every one of them.
 TOOLSETS: dict[str, str] = {
@@ -58,6 +58,7 @@ class PendingCall:
     tool: str
     arguments: Mapping[str, Any]
     ctx: ToolContext | None = None
+    api: ReplicasClient | None = None  # instead of the request's (tests, tools run outside a request)
 
     def quote(self, name: str) -> str:
         """An argument as a question shows it: cleaned of invisible characters and shortened."""
@@ -66,8 +67,8 @@ class PendingCall:
     @property
     def client(self) -> ReplicasClient:
         """The caller's client, for a question that reads the current state first."""
-        from replicas_mcp.server.state import client_of
-
+        if self.api is not None:
+            return self.api
         if self.ctx is None:
             raise RuntimeError(f"the question of {self.tool} reads upstream state, which needs a request")
         return client_of(self.ctx)

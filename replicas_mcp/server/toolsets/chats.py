@@ -101,9 +101,20 @@ async def _ask_edit_queue(call: PendingCall) -> str | None:
     action = call.arguments.get("action")
     if action == "clear":
         return f"Clear every queued message of chat {chat} in replica {replica}?"
-    if action == "remove":
-        return f"Remove queued message {call.quote('message_id')} from chat {chat} in replica {replica}?"
-    return None  # moving a queued message loses nothing
+    if action not in ("remove", "move"):
+        return None
+    message_id = call.arguments.get("message_id")
+    if message_id is None:
+        raise ToolError(f"action={action!r} needs message_id (see get_chat_queue).")
+    queue = await call.client.queue.get(call.arguments["replica_id"], call.arguments["chat_id"])
+    if all(m.id != message_id for m in queue.queue):
+        raise ToolError(
+            f"No queued message {call.quote('message_id')} in chat {chat} (already handled or removed?). "
+            "See get_chat_queue for the messages still waiting."
+        )
+    if action == "move":
+        return None  # moving a queued message loses nothing
+    return f"Remove queued message {call.quote('message_id')} from chat {chat} in replica {replica}?"
 
 
 @tools.tool(

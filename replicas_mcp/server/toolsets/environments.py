@@ -22,7 +22,14 @@ from pydantic import BaseModel, Field
 from replicas_mcp.server.args import EnvironmentId, Id, Reveal
 from replicas_mcp.server.safety import clean_text, fence, mask, mask_mcp_config, may_reveal, truncate
 from replicas_mcp.server.state import ToolContext, app_state, client_of
-from replicas_mcp.server.tools import PendingCall, ToolGroup, ToolResult
+from replicas_mcp.server.tools import ToolGroup, ToolResult
+from replicas_mcp.server.toolsets.environment_questions import (
+    SECTION_OF,
+    ask_remove,
+    ask_save_environment,
+    ask_save_hook,
+    ask_set_item,
+)
 from replicas_mcp.server.views import Done, preview
 
 if TYPE_CHECKING:
@@ -39,13 +46,6 @@ Script = Annotated[
     str, Field(max_length=65_536, description="Shell script, e.g. '#!/usr/bin/env bash\\n...'")
 ]
 
-_SECTION_OF: dict[str, str] = {
-    "variable": "variables",
-    "file": "files",
-    "skill": "skills",
-    "registry": "registries",
-    "mcp": "mcps",
-}
 
 VARIABLE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,199}")
 MCP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -256,7 +256,13 @@ async def get_environment(
     return view
 
 
-@tools.tool(title="Save environment", read_only=False, destructive=False, idempotent=False)
+@tools.tool(
+    title="Save environment",
+    read_only=False,
+    destructive=True,
+    idempotent=False,
+    confirm=ask_save_environment,
+)
 async def save_environment(
     ctx: ToolContext,
     environment_id: Annotated[Id | None, Field(description="Omit to create one")] = None,
@@ -306,7 +312,9 @@ async def list_repository_sets(ctx: ToolContext) -> RepositorySetList:
     )
 
 
-@tools.tool(title="Set environment item", read_only=False, destructive=False, idempotent=True)
+@tools.tool(
+    title="Set environment item", read_only=False, destructive=True, idempotent=True, confirm=ask_set_item
+)
 async def set_environment_item(
     ctx: ToolContext,
     environment_id: EnvironmentId,
@@ -392,15 +400,8 @@ async def search_skills(
     return SkillHits(skills=[SkillHit(name=h.name, slug=h.slug, source=h.source) for h in hits])
 
 
-async def _ask_remove(call: PendingCall) -> str | None:
-    env = call.quote("environment_id")
-    if call.arguments.get("kind") == "environment":
-        return f"Delete environment {env} with its variables, files, MCPs and hooks?"
-    return f"Remove {call.quote('kind')} {call.quote('item')!r} from environment {env}?"
-
-
 @tools.tool(
-    title="Remove environment item", read_only=False, destructive=True, idempotent=True, confirm=_ask_remove
+    title="Remove environment item", read_only=False, destructive=True, idempotent=True, confirm=ask_remove
 )
 async def remove_environment_item(
     ctx: ToolContext,
@@ -437,21 +438,10 @@ async def remove_environment_item(
     if not found:
         raise ToolError(
             f"No {kind} {item!r} in environment {environment_id} (already removed?). "
-            f"See get_environment with include=['{_SECTION_OF[kind]}']."
+            f"See get_environment with include=['{SECTION_OF[kind]}']."
         )
     await remove(environment_id, found[0])
     return Done(message=f"Removed {kind} {item!r} from environment {environment_id}.")
-
-
-async def _ask_save_hook(call: PendingCall) -> str | None:
-    save = call.arguments.get("save", "no")
-    if save == "no":
-        return None  # a test run saves nothing
-    when = " if the test run passes?" if save == "if_passes" else " without testing it?"
-    return (
-        f"Save this {call.quote('hook')} hook to environment {call.quote('environment_id')}, replacing the "
-        f"current one{when}"
-    )
 
 
 @tools.tool(
@@ -460,7 +450,7 @@ async def _ask_save_hook(call: PendingCall) -> str | None:
     destructive=True,
     idempotent=True,
     timeout=HOOK_TIMEOUT,
-    confirm=_ask_save_hook,
+    confirm=ask_save_hook,
 )
 async def run_environment_hook(
     ctx: ToolContext,

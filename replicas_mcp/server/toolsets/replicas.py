@@ -262,11 +262,13 @@ async def create_replica(
 async def _ask_send(call: PendingCall) -> str | None:
     if call.arguments.get("mode") != "replace_queue":
         return None  # appending or queueing first loses nothing: a plain send never asks
+    await lookup(call.client, call.arguments["replica_id"])  # a replica that is not there: fail, not ask
     return f"Drop every message queued for replica {call.quote('replica_id')} and send this one instead?"
 
 
+# Not destructive: a message is added; only mode=replace_queue drops queued ones, and that is asked first.
 @tools.tool(
-    title="Send replica message", read_only=False, destructive=True, idempotent=False, confirm=_ask_send
+    title="Send replica message", read_only=False, destructive=False, idempotent=False, confirm=_ask_send
 )
 async def send_replica_message(
     ctx: ToolContext,
@@ -339,6 +341,8 @@ async def read_replica_history(
 
 
 async def _ask_delete_replica(call: PendingCall) -> str | None:
+    if await call.client.replicas.status(call.arguments["replica_id"]) is None:
+        return None  # nothing to lose: the delete is idempotent (or fails on an unknown id) without asking
     return (
         f"Delete replica {call.quote('replica_id')}? Its workspace, chats and canvas are removed; "
         "work not pushed to a branch is lost."
