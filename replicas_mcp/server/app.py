@@ -21,11 +21,15 @@ from mcp.types import (
 
 from replicas_mcp import __version__
 from replicas_mcp.config import Settings
-from replicas_mcp.server.auth import BYO_KEY_PLACEHOLDER, current_caller, server_auth_options
+from replicas_mcp.server.auth import BYO_KEY_PLACEHOLDER, server_auth_options
+from replicas_mcp.server.caller import current_caller
 from replicas_mcp.server.log_redaction import install_log_redaction
 from replicas_mcp.server.prompts import register_prompts
 from replicas_mcp.server.resources import StateRegistry, register_resources
 from replicas_mcp.server.state import AppState
+from replicas_mcp.server.state.directory import ReplicaDirectory
+from replicas_mcp.server.state.knowledge import MemoryKnowledge
+from replicas_mcp.server.state.streams import SharedStreams
 from replicas_mcp.server.tools import ToolSelection, select_tools
 from replicas_mcp.server.tools.sdk import add_request_handler
 from replicas_mcp.server.tools.wrapper import build_tools
@@ -82,8 +86,23 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
                 key = settings.api_key if settings.auth == "server-key" else BYO_KEY_PLACEHOLDER
                 api = await stack.enter_async_context(ReplicasClient(api_key=key, base_url=settings.base_url))
             tasks = await stack.enter_async_context(anyio.create_task_group())
-            watcher = ReplicaWatcher(bus, tasks, poll_interval=settings.watch_poll_interval)
-            state = AppState(client=api, settings=settings, watcher=watcher, secrets=secrets)
+            # One upstream stream per caller and replica (watches and waits share it); lookups from knowledge.
+            streams = SharedStreams(tasks)
+            stack.push_async_callback(streams.aclose)
+            knowledge = MemoryKnowledge()
+            directory = ReplicaDirectory(knowledge, is_live=streams.has_live)
+            watcher = ReplicaWatcher(
+                bus, tasks, poll_interval=settings.watch_poll_interval, streams=streams, directory=directory
+            )
+            state = AppState(
+                client=api,
+                settings=settings,
+                watcher=watcher,
+                secrets=secrets,
+                knowledge=knowledge,
+                streams=streams,
+                directory=directory,
+            )
             states.push(state)
             try:
                 yield state

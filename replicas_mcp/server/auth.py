@@ -9,7 +9,7 @@ Two modes (`--auth`):
 - `byo-key`: each request's bearer token is the caller's own Replicas API key. `ReplicasKeyVerifier` checks
   its shape only (the API is the judge of whether it is valid); the SDK's auth middleware puts it in the
   request's context, and `client_of(ctx)` (`server/state`) resolves every tool's and resource's client to a
-  view bound to the key of the request it serves (`caller_client`), so two callers never act with each
+  view bound to the key of the request it serves (`server/caller.py`), so two callers never act with each
   other's key. The key is never logged (it matches the redaction
   pattern) and never stored beyond the request: a session is bound to a keyed fingerprint of it
   (`SessionBindingMiddleware`), so a session id leaked to another caller is useless to them.
@@ -30,17 +30,14 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.server.auth.settings import AuthSettings
 from pydantic import AnyHttpUrl
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from replicas_mcp.client import DEFAULT_BASE_URL, ReplicasClient
-from replicas_mcp.client.errors import ConfigurationError
+from replicas_mcp.client import DEFAULT_BASE_URL
 from replicas_mcp.config import AuthMode, Settings
 from replicas_mcp.server.log_redaction import register_secret
-from replicas_mcp.server.watcher import SERVER_CALLER
 
 # What a Replicas API key looks like. Checked before any use, so garbage never reaches the API or a log.
 API_KEY_SHAPE = re.compile(r"sk_replicas_[A-Za-z0-9_-]{8,200}")
@@ -179,25 +176,6 @@ def byo_key_auth_settings(resource_server_url: str, issuer_url: str) -> AuthSett
         required_scopes=[SCOPE],
         validate_token_resource=False,  # the verifier issues no audience; the key is checked by the API
     )
-
-
-def caller_client(base: ReplicasClient) -> ReplicasClient:
-    """The client view for the caller of the current request (byo-key mode): `base`'s connection pool with
-    the request's bearer key. Outside a request it raises instead of falling back to any other key."""
-    token = get_access_token()
-    if token is None:
-        raise ConfigurationError(
-            "this server runs with --auth byo-key: each request must carry the caller's own Replicas API key "
-            "as its bearer token"
-        )
-    return base.with_api_key(token.token)
-
-
-def current_caller() -> str:
-    """Who the current request acts for: the keyed fingerprint of its byo-key bearer key, else (server-key
-    mode, stdio, in-memory, outside a request) the one identity `SERVER_CALLER`."""
-    token = get_access_token()
-    return token.subject if token is not None and token.subject else SERVER_CALLER
 
 
 class SessionBindingMiddleware:

@@ -12,10 +12,14 @@ from typing import TYPE_CHECKING, Any
 from mcp.server.mcpserver import Context
 
 from replicas_mcp.config import Settings
-from replicas_mcp.server.auth import caller_client
+from replicas_mcp.server.caller import caller_client, current_caller
+from replicas_mcp.server.state.knowledge import KnowledgeStore, MemoryKnowledge
+from replicas_mcp.server.state.view import KnowingClient
 
 if TYPE_CHECKING:
     from replicas_mcp.client import ReplicasClient
+    from replicas_mcp.server.state.directory import ReplicaDirectory
+    from replicas_mcp.server.state.streams import StreamHub
     from replicas_mcp.server.watcher import ReplicaWatcher
 
 
@@ -28,12 +32,22 @@ class AppState:
     watcher: ReplicaWatcher
     # Strings that must never reach output (the API key in use), removed from error texts as a last resort.
     secrets: tuple[str, ...] = field(default=())
+    # What the server has learned of each caller's replicas (ids, names, statuses): lookups read it first.
+    knowledge: KnowledgeStore = field(default_factory=MemoryKnowledge)
+    # The shared upstream event streams (one per caller and replica), None outside a running lifespan.
+    streams: StreamHub | None = None
+    # Answers replica lookups from the knowledge; None: the client's own lookups (list scans).
+    directory: ReplicaDirectory | None = None
 
     def client_for_caller(self) -> ReplicasClient:
-        """The client to act with for the current request: in byo-key mode a view of the shared pool bound
-        to the key this request carries (and only that key), otherwise the server's own client. A view can
-        be kept beyond the request (a watch acts for the caller that started it)."""
-        return caller_client(self.client) if self.settings.auth == "byo-key" else self.client
+        """The client to act with for the current request's caller: in byo-key mode a view of the shared
+        pool bound to the key this request carries (and only that key), otherwise the server's own client;
+        taught by and answering from the caller's knowledge (`state.view.KnowingClient`). The view is bound
+        to this caller, so it can be kept beyond the request (a watch acts for the caller that started it)."""
+        base = caller_client(self.client) if self.settings.auth == "byo-key" else self.client
+        if self.directory is None:
+            return base
+        return KnowingClient(base, self.directory, self.streams, caller=current_caller())
 
 
 ToolContext = Context[AppState, Any]
