@@ -5,6 +5,7 @@ locks, caps), each behind a small interface with an in-process implementation.""
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -14,7 +15,7 @@ from mcp.server.mcpserver import Context
 from replicas_mcp.config import Settings
 from replicas_mcp.server.caller import caller_client, current_caller
 from replicas_mcp.server.state.knowledge import KnowledgeStore, MemoryKnowledge
-from replicas_mcp.server.state.view import KnowingClient
+from replicas_mcp.server.state.view import KnowingClient, Memo
 
 if TYPE_CHECKING:
     from replicas_mcp.client import ReplicasClient
@@ -38,6 +39,8 @@ class AppState:
     streams: StreamHub | None = None
     # Answers replica lookups from the knowledge; None: the client's own lookups (list scans).
     directory: ReplicaDirectory | None = None
+    # Results that nothing has changed since (`state.view.unless_changed`), shared by every call of a caller.
+    memo: Memo = field(default_factory=collections.OrderedDict)
 
     def client_for_caller(self) -> ReplicasClient:
         """The client to act with for the current request's caller: in byo-key mode a view of the shared
@@ -47,7 +50,7 @@ class AppState:
         base = caller_client(self.client) if self.settings.auth == "byo-key" else self.client
         if self.directory is None:
             return base
-        return KnowingClient(base, self.directory, self.streams, caller=current_caller())
+        return KnowingClient(base, self.directory, self.streams, caller=current_caller(), memo=self.memo)
 
 
 ToolContext = Context[AppState, Any]
