@@ -18,7 +18,8 @@ from replicas_mcp.delegation import (
 from replicas_mcp.sandbox.serve import RunningSandbox
 from replicas_mcp.server.transcript import event_lines
 
-from .helpers import FAST, force_status, repo_environment, sandbox_client
+from ..helpers import force_status
+from .helpers import FAST, repo_environment, sandbox_client
 
 
 async def _finish(client: ReplicasClient, task: str) -> str:
@@ -59,7 +60,7 @@ async def test_report_of_a_failed_turn_and_of_a_sleeping_replica(sandbox: Runnin
     async with sandbox_client(sandbox) as client:
         failed = await _finish(client, "Run the suite [[turn-error]]")
         assert (await build_report(client, failed, lines=event_lines)).outcome == "failed"
-        force_status(sandbox, failed, "sleeping")
+        await force_status(sandbox, failed, "sleeping")
         asleep = await build_report(client, failed, lines=event_lines)
         status = await client.replicas.status(failed)
     assert asleep.outcome == "sleeping"

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import anyio
 from mcp import Client
 from mcp.server import MCPServer
-from mcp.types import CallToolResult, TextContent
+from mcp.types import CallToolResult
 
 from replicas_mcp.client import ReplicasClient
 from replicas_mcp.config import ConfirmPolicy, Settings
@@ -65,10 +65,6 @@ def build_hardened_server(
 ) -> MCPServer[Any]:
     """The server as the CLI builds it (strict arguments, log redaction), with this confirmation policy."""
     return build_server(settings.model_copy(update={"confirm_destructive": policy}), client)
-
-
-def text(result: CallToolResult) -> str:
-    return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
 
 
 def upstream_requests(sandbox: RunningSandbox) -> int:

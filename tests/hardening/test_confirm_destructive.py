@@ -17,9 +17,10 @@ from replicas_mcp.server import build_server
 from replicas_mcp.server.tools import PendingCall, ToolGroup, ToolResult, all_tools
 from replicas_mcp.server.tools.confirmation import QUESTION_KEY, confirm_call, question_state
 
+from ..helpers import text
 from .confirm_helpers import Asker, connected
 from .confirm_helpers import writes as requests
-from .helpers import World, sample_arguments, seed_world, server_settings, text, tool_parameters
+from .helpers import World, sample_arguments, seed_world, server_settings, tool_parameters
 
 MODES = ("auto", "legacy")
 # Every tool that can ask: the destructive ones, and those that ask for some calls (send_replica_message).

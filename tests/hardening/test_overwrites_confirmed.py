@@ -15,8 +15,9 @@ from mcp import Client
 from replicas_mcp.client import ReplicasClient
 from replicas_mcp.sandbox.serve import RunningSandbox
 
+from ..helpers import text
 from .confirm_helpers import Asker, connected, writes
-from .helpers import World, text
+from .helpers import World
 
 REFUSED = "--confirm-destructive=require"
 

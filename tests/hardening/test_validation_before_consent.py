@@ -13,8 +13,8 @@ from mcp import Client
 from replicas_mcp.client import ReplicasClient
 from replicas_mcp.sandbox.serve import RunningSandbox
 
+from ..helpers import text
 from .confirm_helpers import Asker, connected, writes
-from .helpers import text
 
 
 async def failed_unasked(

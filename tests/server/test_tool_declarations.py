@@ -204,3 +204,12 @@ def test_noise_bounds_are_not_published_but_still_enforced() -> None:
     assert tool.parameters["properties"]["name"]["maxLength"] == 100  # a real limit stays
     with pytest.raises(ValueError, match="message"):
         tool.fn_metadata.arg_model.model_validate({"name": "x", "message": "", "environment_id": "e"})
+
+
+def test_every_id_argument_is_typed_as_an_id() -> None:
+    """Ids are checked for shape because of their type (`Id`), not their name: a tool that names an
+    argument like an id but types it as plain text would skip the check, so that is caught here."""
+    for spec in all_tools():
+        properties = build_tool(spec).parameters.get("properties", {})
+        named_like_ids = {name for name in properties if name.endswith(("_id", "_ids"))}
+        assert named_like_ids <= spec.id_args, f"{spec.name}: type {named_like_ids - spec.id_args} as Id"
