@@ -4,7 +4,7 @@ on loopback for every test that asks for one."""
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from hypothesis import settings
@@ -32,14 +32,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 TEST_TIME_SCALE = 0.05
 
 
-@pytest.fixture(autouse=True)
-def isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test starts with no `REPLICAS_*` variable: settings come only from what the test passes, so
-    the developer's shell (a real key, `REPLICAS_MCP_CONFIRM_DESTRUCTIVE=require`, ...) changes nothing.
-    Subprocesses inherit the cleaned environment."""
-    for name in list(os.environ):
-        if name.startswith("REPLICAS_"):
-            monkeypatch.delenv(name)
+@pytest.fixture(autouse=True, scope="session")
+def isolated_environment() -> Iterator[None]:
+    """No `REPLICAS_*` variable while tests run: settings come only from what a test passes, so the
+    developer's shell (a real key, `REPLICAS_MCP_CONFIRM_DESTRUCTIVE=require`, ...) changes nothing.
+    Session-scoped, so fixtures of every scope (a module's shared server) see the cleaned environment too;
+    a test's own `monkeypatch.setenv` is undone after it. Subprocesses inherit the cleaned environment.
+    (Knobs read when a test module is imported, such as `REPLICAS_SOAK_SECONDS`, still apply.)"""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name.startswith("REPLICAS_"):
+                patch.delenv(name)
+        yield
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
-from mcp.server.mcpserver.resources.templates import ResourceTemplate
-from mcp.server.mcpserver.resources.types import FunctionResource
 
 from replicas_mcp.server.errors import resource_errors, sleeping_message, terminal_message
 from replicas_mcp.server.liveness import ASLEEP, TERMINAL
 from replicas_mcp.server.safety import fence
 from replicas_mcp.server.state import AppState, app_state
+from replicas_mcp.server.tools.sdk import TypedBody, add_typed_template
 from replicas_mcp.server.transcript import render_event
 from replicas_mcp.server.views import chat_summary, replica_summary
 
@@ -48,33 +46,6 @@ async def _listed(state: AppState, replica_id: str) -> ReplicaListItem:
 
 def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-@dataclass(frozen=True)
-class TypedBody:
-    """A template result that carries its own MIME type (the SDK fixes one per template otherwise)."""
-
-    data: str | bytes
-    mime_type: str
-
-
-class TypedContentTemplate(ResourceTemplate):
-    """A template whose function may return `TypedBody`, so each read has the right MIME type."""
-
-    async def create_resource(self, uri: str, params: dict[str, Any], context: Any) -> Any:
-        resource = await super().create_resource(uri, params, context)
-        if isinstance(resource, FunctionResource):
-            body = resource.fn()
-            if isinstance(body, TypedBody):
-                return FunctionResource(
-                    uri=resource.uri,
-                    name=resource.name,
-                    title=resource.title,
-                    description=resource.description,
-                    mime_type=body.mime_type,
-                    fn=lambda: body.data,
-                )
-        return resource
 
 
 class StateRegistry:
@@ -165,7 +136,7 @@ def register_resources(server: MCPServer[Any], states: StateRegistry) -> None:
             return TypedBody(content.content, mime)
         return TypedBody(base64.b64decode(content.base64 or ""), mime)
 
-    _add_typed_template(
+    add_typed_template(
         server,
         canvas,
         "replicas://replicas/{replica_id}/canvas/{filename}",
@@ -202,12 +173,3 @@ def register_resources(server: MCPServer[Any], states: StateRegistry) -> None:
         with resource_errors(f"replicas://automations/{automation_id}", secrets=state.secrets):
             record = await state.client_for_caller().automations.get(automation_id)
         return automation_view(record).to_text()
-
-
-def _add_typed_template(server: MCPServer[Any], fn: Any, uri_template: str, *, name: str, title: str) -> None:
-    """Register a `TypedContentTemplate`. The SDK has no public hook for a template class, so this uses
-    its resource manager (private); tests/server/test_resources.py fails loudly if that changes."""
-    template = TypedContentTemplate.from_function(
-        fn, uri_template=uri_template, name=name, title=title, mime_type="application/octet-stream"
-    )
-    server._resource_manager._templates[template.uri_template] = template

@@ -10,14 +10,22 @@ import pytest
 from mcp import Client, MCPDeprecationWarning
 from mcp.server import MCPServer, ServerRequestContext
 from mcp.server.mcpserver import Context
-from mcp.types import EmptyResult, SubscribeRequestParams, TextContent
+from mcp.types import (
+    BlobResourceContents,
+    EmptyResult,
+    SubscribeRequestParams,
+    TextContent,
+    TextResourceContents,
+)
 from pydantic import Field
 
 from replicas_mcp.server.tools import ToolGroup, ToolResult
 from replicas_mcp.server.tools.arguments import Id
 from replicas_mcp.server.tools.confirmation import Confirmation
 from replicas_mcp.server.tools.sdk import (
+    TypedBody,
     add_request_handler,
+    add_typed_template,
     can_send_request,
     form_schema,
     output_schema_of,
@@ -114,3 +122,26 @@ def test_a_confirmation_form_is_one_boolean() -> None:
     assert schema["type"] == "object"
     assert schema["properties"]["confirm"]["type"] == "boolean"
     assert schema["required"] == ["confirm"]
+
+
+async def test_a_typed_template_gives_each_read_its_own_mime_type() -> None:
+    server = _server()
+
+    async def item(name: str) -> TypedBody:
+        """A file."""
+        return (
+            TypedBody("# notes", "text/markdown")
+            if name == "notes.md"
+            else TypedBody(b"\x89PNG", "image/png")
+        )
+
+    add_typed_template(server, item, "test://items/{name}", name="item", title="Item")
+    async with Client(server) as client:
+        templates = (await client.list_resource_templates()).resource_templates
+        assert [t.uri_template for t in templates] == ["test://items/{name}"]
+        (markdown,) = (await client.read_resource("test://items/notes.md")).contents
+        (image,) = (await client.read_resource("test://items/chart.png")).contents
+    assert isinstance(markdown, TextResourceContents)
+    assert (markdown.mime_type, markdown.text) == ("text/markdown", "# notes")
+    assert isinstance(image, BlobResourceContents)
+    assert image.mime_type == "image/png"
