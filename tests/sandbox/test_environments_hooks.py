@@ -5,8 +5,8 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from replicas_mcp.sandbox import hookrunner
 from replicas_mcp.sandbox.clock import Clock
+from replicas_mcp.sandbox.environments import hookrunner
 from replicas_mcp.sandbox.serve import RunningSandbox, running_sandbox
 
 from ..helpers import assert_error

@@ -8,6 +8,7 @@ nowhere else.
 - Low-level handlers: `add_request_handler` registers a request handler on the `MCPServer`'s low-level
   server (`_lowlevel_server`), for protocol methods `MCPServer` has no API for (legacy
   `resources/subscribe`, `subscriptions/listen` with watching, logging, completions).
+- Logging: `send_log_message`, the SDK's deprecated protocol-logging call without its per-call warning.
 - Confirmation: `can_send_request` (whether a legacy session has a back-channel to ask the user on) and
   `form_schema` (an elicitation form's `requested_schema`).
 - Resources: `add_typed_template` registers a resource template whose reads carry their own MIME type
@@ -16,10 +17,12 @@ nowhere else.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import warnings
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from mcp import MCPDeprecationWarning
 from mcp.server.elicitation import render_elicitation_schema
 from mcp.server.mcpserver.resources.templates import ResourceTemplate
 from mcp.server.mcpserver.resources.types import FunctionResource
@@ -138,3 +141,19 @@ def add_typed_template(
         fn, uri_template=uri_template, name=name, title=title, mime_type="application/octet-stream"
     )
     server._resource_manager._templates[template.uri_template] = template
+
+
+def send_log_message(
+    session: Any, level: str, text: str, logger: str, related_request_id: Any
+) -> Awaitable[None]:
+    """`notifications/message` through the session's `send_log_message`, which the SDK marks deprecated
+    (protocol logging, SEP-2577) and warns about on every call; the warning is silenced for this one
+    synchronous call only (the coroutine it returns is awaited by the caller, outside the filter)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MCPDeprecationWarning)
+        return cast(
+            "Awaitable[None]",
+            session.send_log_message(
+                level=level, data=text, logger=logger, related_request_id=related_request_id
+            ),
+        )
