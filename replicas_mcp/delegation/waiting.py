@@ -39,6 +39,7 @@ from replicas_mcp.client.errors import (
     ReplicasError,
     StreamLimitError,
 )
+from replicas_mcp.delegation.failures import FAILURES
 from replicas_mcp.delegation.feeds import OwnFeed, open_events
 from replicas_mcp.delegation.phase import DEFAULT_UNTIL
 from replicas_mcp.delegation.progress import Progress
@@ -129,6 +130,8 @@ class ReplicaWait:
         return self.tracker.stopped or self.tracker.satisfied(self.until)
 
     def outcome(self) -> WaitOutcome:
+        if self.tracker.failure is not None:
+            FAILURES.remember(self.replica_id, self.tracker.failure)  # for reports once the stream is gone
         return WaitOutcome(
             replica_id=self.replica_id,
             satisfied=self.tracker.satisfied(self.until),

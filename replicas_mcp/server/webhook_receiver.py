@@ -39,6 +39,7 @@ from starlette.responses import JSONResponse, Response
 
 from replicas_mcp.client.errors import WebhookVerificationError
 from replicas_mcp.client.webhooks import parse_webhook
+from replicas_mcp.delegation.failures import FAILURES
 from replicas_mcp.server.log_redaction import register_secret
 
 if TYPE_CHECKING:
@@ -135,6 +136,8 @@ class WebhookReceiver:
         if not self.seen.claim(event_id):
             self.duplicates += 1
             return _answer(200, "duplicate")
+        if replica_id and event.error_message:
+            FAILURES.remember(replica_id, event.error_message)  # the report's reason for the error state
         try:
             if replica_id:
                 with anyio.fail_after(self._deadline):
