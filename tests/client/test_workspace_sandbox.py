@@ -2,8 +2,10 @@
 
 Every operation of replicas, chats, queue, history, canvas, hooks, events and repositories, then the
 faults: 429 with Retry-After, bursts of 503, dropped connections, a create that times out after it was
-handled, an SSE drop and resume, and both 409 branches. The sandbox's organization key here is a canary:
-no exception text, repr or log record of any test in this module may contain it.
+handled, an SSE drop and resume, and both 409 branches. The sandbox is strict (the vendor contract's
+fields and rules only) and every test runs under both documents' answers to a sleeping workspace's reads
+(the guide's 409, the contract's 200 with `waking: true`). The sandbox's organization key here is a
+canary: no exception text, repr or log record of any test in this module may contain it.
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ from replicas_mcp.client.errors import (
     WorkspaceSleepingError,
 )
 from replicas_mcp.client.models import EngineEvent, ReplicaListItem
+from replicas_mcp.sandbox.fidelity import WakeReads
 from replicas_mcp.sandbox.serve import RunningSandbox, running_sandbox
 from replicas_mcp.sandbox.world import DEFAULT_ORG_NAME, DEFAULT_OTHER_ORG_KEY, DEFAULT_OTHER_ORG_NAME, ApiKey
 
+from ..helpers import force_status
 from .client_helpers import CANARY_KEY
 
 # Each await talks to a local sandbox whose simulated time runs 50x fast.
@@ -43,14 +47,23 @@ CHATS = "/v1/replica/{id}/chats"
 HISTORY = "/v1/replica/{id}/history"
 
 
+@pytest.fixture(params=["guide", "contract"])
+def wake_reads(request: pytest.FixtureRequest) -> WakeReads:
+    """How reads of a sleeping workspace are answered: the guide's 409 or the contract's 200 + waking."""
+    value: WakeReads = request.param
+    return value
+
+
 @pytest.fixture
-async def canary_sandbox() -> AsyncIterator[RunningSandbox]:
-    """A sandbox of its own whose organization key is the canary (the shared fixture's key is not)."""
+async def canary_sandbox(wake_reads: WakeReads) -> AsyncIterator[RunningSandbox]:
+    """A strict sandbox of its own whose organization key is the canary (the shared fixture's is not)."""
     keys = (
         ApiKey(CANARY_KEY, DEFAULT_ORG_NAME, "org"),
         ApiKey(DEFAULT_OTHER_ORG_KEY, DEFAULT_OTHER_ORG_NAME, "org"),
     )
-    async with running_sandbox(time_scale=TIME_SCALE, keys=keys) as running:
+    async with running_sandbox(
+        time_scale=TIME_SCALE, keys=keys, strict=True, wake_reads=wake_reads
+    ) as running:
         yield running
 
 
@@ -101,13 +114,6 @@ async def wait_idle(client: ReplicasClient, replica_id: str) -> None:
     with anyio.fail_after(DEADLINE):
         while any(chat.processing for chat in await client.chats.list(replica_id)):
             await anyio.sleep(0.02)
-
-
-def force_status(canary_sandbox: RunningSandbox, replica_id: str, status: str) -> None:
-    found = canary_sandbox.world.find_replica(replica_id)
-    assert found is not None
-    org, replica = found
-    org.workspaces.force_status(replica, status)
 
 
 # --- every operation ---------------------------------------------------------------------------------------
@@ -230,19 +236,25 @@ async def test_other_organization_sees_nothing(
 # --- 409: sleeping vs. error state ---------------------------------------------------------------------
 
 
-async def test_409_sleeping_then_wake_and_wait(
-    client: ReplicasClient, canary_sandbox: RunningSandbox
+async def test_a_sleeping_workspace_read_then_wake_and_wait(
+    client: ReplicasClient, canary_sandbox: RunningSandbox, wake_reads: WakeReads
 ) -> None:
     replica = await active_replica(client, "sleepy")
-    force_status(canary_sandbox, replica.id, "sleeping")
+    await force_status(canary_sandbox, replica.id, "sleeping")
     with anyio.fail_after(DEADLINE):
-        with pytest.raises(WorkspaceSleepingError) as info:
-            await client.chats.list(replica.id)
-        assert_no_canary(info.value)
-        assert stats(canary_sandbox, "GET", CHATS) == 1  # never retried
         status = await client.replicas.status(replica.id)  # list-based: does not wake it
         assert status is not None
         assert status.status == "sleeping"
+        if wake_reads == "guide":  # 409, never retried
+            with pytest.raises(WorkspaceSleepingError) as info:
+                await client.chats.list(replica.id)
+            assert_no_canary(info.value)
+        else:  # 200 with waking: true, and the read started the wake
+            chats = await client.chats.list(replica.id)
+            assert chats.waking
+            history = await client.history.read(replica.id)
+            assert history.waking
+        assert stats(canary_sandbox, "GET", CHATS) == 1
         woken = await client.replicas.wake_and_wait(replica.id, timeout=DEADLINE, poll_interval=0.02)
     assert woken.status == "active"
     with anyio.fail_after(DEADLINE):
@@ -251,7 +263,7 @@ async def test_409_sleeping_then_wake_and_wait(
 
 async def test_409_error_state_is_terminal(client: ReplicasClient, canary_sandbox: RunningSandbox) -> None:
     replica = await active_replica(client, "doomed")
-    force_status(canary_sandbox, replica.id, "error")
+    await force_status(canary_sandbox, replica.id, "error")
     with anyio.fail_after(DEADLINE):
         with pytest.raises(WorkspaceErrorStateError) as info:
             await client.history.read(replica.id)
@@ -267,7 +279,7 @@ async def test_409_without_telling_text_is_classified_by_list_status(
     client: ReplicasClient, canary_sandbox: RunningSandbox, status: str, error_type: type[ConflictError]
 ) -> None:
     replica = await active_replica(client, f"vague-{status}")
-    force_status(canary_sandbox, replica.id, status)
+    await force_status(canary_sandbox, replica.id, status)
     # An injected 409 says only "Injected 409": the client asks the list endpoint (which never wakes).
     canary_sandbox.faults.inject_status(409, route=HISTORY, method="GET")
     with anyio.fail_after(DEADLINE), pytest.raises(error_type) as info:
@@ -444,7 +456,7 @@ async def test_event_stream_stops_on_404_and_409(
         async with client.events.stream("00000000-0000-0000-0000-000000000000"):
             pass
     replica = await active_replica(client, "napper")
-    force_status(canary_sandbox, replica.id, "sleeping")
+    await force_status(canary_sandbox, replica.id, "sleeping")
     with anyio.fail_after(DEADLINE), pytest.raises(WorkspaceSleepingError):
         async with client.events.stream(replica.id):
             pass
@@ -472,7 +484,7 @@ async def test_event_stream_ends_when_the_workspace_sleeps(
         async with anyio.create_task_group() as tg:
             tg.start_soon(consume)
             await opened.wait()
-            force_status(canary_sandbox, replica.id, "sleeping")
+            await force_status(canary_sandbox, replica.id, "sleeping")
 
 
 async def test_cancelling_a_stream_closes_its_connection(

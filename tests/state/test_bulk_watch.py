@@ -7,11 +7,12 @@ from mcp.server.subscriptions import ResourceUpdated, ServerEvent
 
 from replicas_mcp.client import ReplicasClient
 from replicas_mcp.sandbox.serve import RunningSandbox
+from replicas_mcp.server.caller import SERVER_CALLER
 from replicas_mcp.server.state.directory import ReplicaDirectory
 from replicas_mcp.server.state.knowledge import MemoryKnowledge
 from replicas_mcp.server.state.streams import SharedStreams
 from replicas_mcp.server.state.view import KnowingClient
-from replicas_mcp.server.watcher import SERVER_CALLER, CallerBus, ReplicaWatcher, replica_uri
+from replicas_mcp.server.watcher import CallerBus, ReplicaWatcher, replica_uri
 
 from .helpers import add_sleeping_replicas, requests
 

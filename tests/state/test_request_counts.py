@@ -85,7 +85,9 @@ async def test_without_a_live_stream_a_read_costs_one_list_request_more(
 ) -> None:
     monkeypatch.setattr(streams, "DEFAULT_LINGER", 0.0)  # nothing keeps the replica's stream open
     counts = await _seen_replica_counts(sandbox, LARGE)
-    assert counts["get_replica"] == 2  # the awake sweep (status=active) and the details
+    # The awake sweep (status=active), the details, and the one chat's history tail (who wrote last, and a
+    # pending question: issue 10 #3): one request per chat, not per replica of the organization.
+    assert counts["get_replica"] == 3
     assert counts["read_replica_history"] == 2
     assert counts["wait_for_replica"] == 2  # the sweep and the chats: idle, so no stream is opened
 
