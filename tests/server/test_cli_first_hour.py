@@ -102,7 +102,7 @@ def test_an_unknown_tool_names_the_close_ones_not_a_docs_file() -> None:
 
 
 def test_help_names_every_toolset_and_the_sandbox_defaults() -> None:
-    from replicas_mcp.server.registry import TOOLSETS
+    from replicas_mcp.server.tools import TOOLSETS
 
     text = " ".join(run("--help").stdout.split())
     for toolset in TOOLSETS:
