@@ -12,7 +12,8 @@ from mcp.types import TextContent
 from replicas_mcp.delegation.launch import _TASKS, task_fingerprint
 from replicas_mcp.sandbox.serve import RunningSandbox
 
-from .helpers import force_status, repo_environment, sandbox_client, server
+from ..helpers import force_status
+from .helpers import repo_environment, sandbox_client, server
 
 pytestmark = pytest.mark.usefixtures("fast_waits")
 
@@ -85,7 +86,7 @@ async def test_a_sleeping_replica_is_not_woken_to_compare_its_task(sandbox: Runn
                 client, environment_id=env, task="Write docs", name="nap", wait_s=10
             )
         [row] = first["replicas"]
-        force_status(sandbox, row["replica_id"], "sleeping")
+        await force_status(sandbox, row["replica_id"], "sleeping")
         _TASKS.pop(row["replica_id"], None)
         async with Client(server(sandbox, api)) as client:  # a server that did not start it
             failed, again, error = await _delegate(

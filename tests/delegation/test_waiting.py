@@ -23,7 +23,8 @@ from replicas_mcp.delegation.answers import ANSWERS
 from replicas_mcp.delegation.waiting import MAX_TIMEOUT, budget
 from replicas_mcp.sandbox.serve import RunningSandbox
 
-from .helpers import FAST, event_log, force_status, repo_environment, sandbox_client
+from ..helpers import force_status
+from .helpers import FAST, event_log, repo_environment, sandbox_client
 
 
 async def _start(client: ReplicasClient, task: str) -> str:
@@ -162,7 +163,7 @@ async def test_a_sleeping_replica_ends_the_wait_at_once_without_waking(sandbox: 
         rid = await _start(client, "Quick fix")
         with anyio.fail_after(10):
             await wait_for_replica(client, rid, within=5, cursor=Cursor.start(rid), policy=FAST)
-            force_status(sandbox, rid, "sleeping")
+            await force_status(sandbox, rid, "sleeping")
             outcome = await wait_for_replica(client, rid, within=5, policy=FAST)
             status = await client.replicas.status(rid)
     assert outcome.state == "sleeping"

@@ -20,11 +20,12 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import AfterValidator, BaseModel, Field, PrivateAttr, WithJsonSchema
 
 from replicas_mcp import delegation as d
+from replicas_mcp.server.args import Id
 from replicas_mcp.server.errors import describe, replica_not_found_message
-from replicas_mcp.server.registry import ToolGroup, ToolResult
 from replicas_mcp.server.safety import clean_text, fence, truncate
 from replicas_mcp.server.state import ToolContext, client_of
 from replicas_mcp.server.state.view import unless_changed
+from replicas_mcp.server.tools import ToolGroup, ToolResult
 from replicas_mcp.server.toolsets.replicas import CodingAgent, Thinking
 from replicas_mcp.server.transcript import event_lines
 
@@ -60,7 +61,7 @@ Name = Annotated[
     Field(description="Unique, no spaces (lists: name-1, name-2); default from task"),
 ]
 Ids = Annotated[
-    str | Annotated[list[str], Field(min_length=1, max_length=FAN_OUT_LIMIT)],
+    Id | Annotated[list[Id], Field(min_length=1, max_length=FAN_OUT_LIMIT)],
     _ONE_OR_MORE,
     Field(description="A list joins several"),
 ]
@@ -302,7 +303,7 @@ async def _report(ctx: ToolContext, replica_id: str, chat_id: str | None = None)
 @tools.tool(title="Delegate tasks", read_only=False, idempotent=True, timeout=TOOL_TIMEOUT)
 async def delegate_task(
     ctx: ToolContext,
-    environment_id: Annotated[str, Field(min_length=1, description="From list_environments")],
+    environment_id: Annotated[Id, Field(min_length=1, description="From list_environments")],
     task: Tasks,
     name: Name = None,
     coding_agent: CodingAgent | None = None,
@@ -455,7 +456,7 @@ async def wait_for_replica(
 
 
 @tools.tool(title="Get replica result", read_only=True)
-async def get_replica_result(ctx: ToolContext, replica_id: str, chat_id: str | None = None) -> ReportResult:
+async def get_replica_result(ctx: ToolContext, replica_id: Id, chat_id: Id | None = None) -> ReportResult:
     """Hand-off report: outcome, final message, PRs, diff stats, canvas, errors, questions. Never wakes
     the replica."""
     return await _report(ctx, replica_id, chat_id)
