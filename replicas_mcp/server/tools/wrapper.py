@@ -27,7 +27,7 @@ from replicas_mcp.server.errors import tool_error
 from replicas_mcp.server.state import context_in
 from replicas_mcp.server.tools.arguments import strict_arguments_model, text_arguments
 from replicas_mcp.server.tools.confirmation import confirm_call, refused
-from replicas_mcp.server.tools.declaration import PendingCall, ToolResult, ToolSpec
+from replicas_mcp.server.tools.declaration import PendingCall, Question, ToolResult, ToolSpec
 from replicas_mcp.server.tools.schema import shaped_input_schema, shaped_output_schema
 from replicas_mcp.server.tools.sdk import sdk_tool
 
@@ -60,18 +60,23 @@ async def _consent(
     if spec.question is None or policy == "never":
         return None
     arguments = {key: value for key, value in kwargs.items() if not isinstance(value, Context)}
-    if ctx is None:  # no request: no one to ask, and no caller to read the current state with
-        try:
-            message = await spec.question(PendingCall(spec.name, arguments))
-        except RuntimeError:
-            message = "unknown"
-        if message is not None and policy == "require":
+    if ctx is None:  # no request: no one to ask (and no caller whose state a question could read)
+        if policy == "require" and await _may_ask(spec.question, PendingCall(spec.name, arguments)):
             raise refused(spec.name)
         return None
     message = await spec.question(PendingCall(spec.name, arguments, ctx))
     if message is None:
         return None
     return await confirm_call(ctx, spec.name, arguments, policy, message)
+
+
+async def _may_ask(question: Question, call: PendingCall) -> bool:
+    """Whether this call would be asked about, judged without a caller: a question that needs to read the
+    current state counts as asking (refusing is the safe side)."""
+    try:
+        return await question(call) is not None
+    except RuntimeError:  # PendingCall.client outside a request
+        return True
 
 
 def served(spec: ToolSpec, policy: ConfirmPolicy) -> Callable[..., Awaitable[Any]]:
