@@ -72,7 +72,9 @@ async def test_a_list_reports_the_task_whose_name_is_taken(sandbox: RunningSandb
     first, second = again["replicas"]
     assert not first["created"]
     assert second["state"] == "name_taken"
+    assert second.get("replica_id") is None  # not a replica to join: another task's
     assert "send_replica_message" in second["news"][0]
+    assert "Not started: pair-2" in again["next"]
     assert len(replicas) == 2
 
 
