@@ -2,9 +2,9 @@
 mapping and result shaping, and `build_tools` hands the wrapped tools to the SDK (through `sdk.py`).
 
 Per call, in this order (argument validation has already run, in the strict argument model):
-  1. consent: the tool's question, if it has one and the policy asks at all. The question reads what it
-     needs and raises `ToolError` when the call would fail, so nobody approves a call that cannot succeed;
-     then the user is asked (see `confirmation.py`);
+  1. consent: the tool's question, if it has one and the policy asks at all (`elicit` with a client that
+     cannot be asked skips it). The question reads what it needs and raises `ToolError` when the call would
+     fail, so nobody approves a call that cannot succeed; then the user is asked (see `confirmation.py`);
   2. the body, bounded by the tool's timeout;
   3. a client `ReplicasError` becomes a `ToolError` naming the next step; a timeout says the work may go on;
   4. a `ToolResult` becomes compact text plus structured content without nulls.
@@ -26,7 +26,7 @@ from replicas_mcp.config import ConfirmPolicy
 from replicas_mcp.server.errors import tool_error
 from replicas_mcp.server.state import context_in
 from replicas_mcp.server.tools.arguments import strict_arguments_model, text_arguments
-from replicas_mcp.server.tools.confirmation import confirm_call, refused
+from replicas_mcp.server.tools.confirmation import can_ask, confirm_call, refused
 from replicas_mcp.server.tools.declaration import PendingCall, Question, ToolResult, ToolSpec
 from replicas_mcp.server.tools.schema import shaped_input_schema, shaped_output_schema
 from replicas_mcp.server.tools.sdk import sdk_tool
@@ -64,6 +64,8 @@ async def _consent(
         if policy == "require" and await _may_ask(spec.question, PendingCall(spec.name, arguments)):
             raise refused(spec.name)
         return None
+    if policy == "elicit" and not can_ask(ctx):
+        return None  # nobody to ask, and elicit lets such a client proceed: no need to read anything first
     message = await spec.question(PendingCall(spec.name, arguments, ctx))
     if message is None:
         return None
