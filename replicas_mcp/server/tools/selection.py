@@ -12,6 +12,7 @@ Unknown toolset or tool names are errors (a typo would otherwise silently expose
 
 from __future__ import annotations
 
+import difflib
 import functools
 import importlib
 from collections.abc import Sequence
@@ -69,8 +70,6 @@ class SelectionError(ValueError):
 
 def unknown_tools_message(unknown: Sequence[str], known: Sequence[str]) -> str:
     """Names the closest real tools (an installed package has no docs/ to look them up in)."""
-    import difflib
-
     guesses = sorted({m for name in unknown for m in difflib.get_close_matches(name, known, n=2)})
     hint = f"did you mean {', '.join(guesses)}? " if guesses else ""
     return f"unknown tool(s) {', '.join(unknown)}; {hint}the tools are: {', '.join(known)}"
