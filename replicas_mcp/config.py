@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -17,6 +18,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 CommaList = Annotated[tuple[str, ...], NoDecode]
 
 ENV_PREFIX = "REPLICAS_MCP_"
+DEFAULT_API_URL = "https://api.tryreplicas.com"  # the client's default; named here for messages only
 # The example key of the docs and desktop configs: a user who pasted it has not put in their own yet.
 PLACEHOLDER_KEYS = frozenset({"sk_replicas_...", "sk_replicas_…", "sk_replicas_xxx", "sk_replicas_your_key"})
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -145,9 +147,15 @@ class Settings(BaseSettings):
     @field_validator("base_url", mode="before")
     @classmethod
     def _base_url(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return normalize_base_url(value) or None
-        return value
+        if not isinstance(value, str):
+            return value
+        url = normalize_base_url(value)
+        if not url:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be an http(s) URL like {DEFAULT_API_URL}, got {url!r}")
+        return url
 
     def key_problem(self) -> str | None:
         """Why the API key cannot work, in one sentence (None if it may): blank, or still the placeholder."""
