@@ -318,7 +318,7 @@ async def send_replica_message(
     chat_id: OptionalChatId = None,
     thinking_level: Thinking | None = None,
     mode: Annotated[
-        SteerMode, Field(description="Queue it last; next: first; replace_queue: drop the queue first")
+        SteerMode, Field(description="Queue it last; next: first; replace_queue: drop queue first")
     ] = "append",
 ) -> MessageSent:
     """Follow up, answer or correct the agent; wakes a sleeping replica, queued while busy. Returns
