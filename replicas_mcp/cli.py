@@ -79,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--webhook-secret", help="HTTP: serve /webhooks/replicas (prefer REPLICAS_MCP_WEBHOOK_SECRET)"
     )
+    parser.add_argument(
+        "--redis-url", help="HTTP fleets: shared state in Redis (prefer REPLICAS_MCP_REDIS_URL)"
+    )
+    parser.add_argument("--instance-name", help="HTTP fleets: this instance's name (session affinity)")
+    parser.add_argument("--rate-limit", type=int, help="Tool calls per caller per minute (0: no limit)")
     parser.add_argument("--sandbox", action="store_true", help="Serve against an embedded offline sandbox")
     parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="stderr log level")
     parser.add_argument("--version", action="store_true", help="Print the version and exit")
@@ -118,6 +123,9 @@ def _settings(args: argparse.Namespace) -> Settings:
             "http_token": args.http_token,
             "stateless": args.stateless,
             "webhook_secret": args.webhook_secret,
+            "redis_url": args.redis_url,
+            "instance_name": args.instance_name,
+            "rate_limit": args.rate_limit,
         }.items()
         if value is not None
     }
@@ -221,6 +229,10 @@ async def _serve_http(server: Any, settings: Settings) -> None:
     )
     app.add_route("/healthz", healthz, methods=["GET"])
     protected = protect_http_app(app, settings)  # --http-token on /mcp, or byo-key session binding
+    if settings.instance_name:
+        from replicas_mcp.server.affinity import SessionAffinityMiddleware
+
+        protected = SessionAffinityMiddleware(protected, settings.instance_name)
     config = uvicorn.Config(
         protected, host=settings.host, port=settings.port, log_level=settings.log_level.lower()
     )

@@ -18,6 +18,11 @@ Environment variables:
 - `REPLICAS_MCP_WEBHOOK_SECRET`: turns on `POST /webhooks/replicas` in HTTP mode (webhook_receiver.py).
 - `REPLICAS_MCP_WATCH_POLL_INTERVAL`: seconds between status checks of a watched replica whose event
   stream is closed (sleeping, preparing); one check per watched replica, never one per subscriber.
+- `REPLICAS_MCP_REDIS_URL`: share state across instances behind a load balancer (`redis://host:6379/0`;
+  see server/state/redis_state.py and the README's hosting guide). Unset: everything stays in process.
+- `REPLICAS_MCP_INSTANCE_NAME`: this instance's name in a fleet; 2025-era session ids start with it, so
+  the load balancer can send a session back to the instance holding it (deploy/nginx/replicas-mcp.conf).
+- `REPLICAS_MCP_RATE_LIMIT`: tool calls per caller per minute (0: no limit), counted fleet-wide with Redis.
 """
 
 from __future__ import annotations
@@ -112,6 +117,18 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("REPLICAS_MCP_WATCH_POLL_INTERVAL", "watch_poll_interval"),
     )
 
+    redis_url: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("REPLICAS_MCP_REDIS_URL", "redis_url")
+    )
+    instance_name: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]{1,32}$",
+        validation_alias=AliasChoices("REPLICAS_MCP_INSTANCE_NAME", "instance_name"),
+    )
+    rate_limit: int = Field(
+        default=0, ge=0, validation_alias=AliasChoices("REPLICAS_MCP_RATE_LIMIT", "rate_limit")
+    )
+
     @field_validator("toolsets", "tools", "exclude_tools", "allowed_hosts", "allowed_origins", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
@@ -125,5 +142,5 @@ class Settings(BaseSettings):
     def __repr_args__(self) -> Any:
         # The key is a SecretStr already; this only keeps repr short and obviously safe.
         for name, value in super().__repr_args__():
-            secret = name in ("api_key", "http_token", "state_key", "webhook_secret")
+            secret = name in ("api_key", "http_token", "state_key", "webhook_secret", "redis_url")
             yield name, ("***" if secret and value is not None else value)

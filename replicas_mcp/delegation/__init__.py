@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from replicas_mcp.delegation.cursor import Cursor, CursorError
 from replicas_mcp.delegation.fanout import JoinMode, Launched, delegate_many, wait_many
-from replicas_mcp.delegation.launch import TaskSpec, launch, stable_name
+from replicas_mcp.delegation.launch import NameHold, TaskSpec, launch, stable_name
 from replicas_mcp.delegation.progress import Progress
 from replicas_mcp.delegation.report import MESSAGE_LIMIT, ReplicaGone, RepoResult, Report, build_report
 from replicas_mcp.delegation.steering import Steered, SteerMode, steer
@@ -39,6 +39,7 @@ __all__ = [
     "Digest",
     "JoinMode",
     "Launched",
+    "NameHold",
     "Progress",
     "ReplicaGone",
     "RepoResult",

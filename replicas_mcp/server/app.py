@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +35,9 @@ from replicas_mcp.server.prompts import register_prompts
 from replicas_mcp.server.registry import ToolSelection, build_tools, select_tools
 from replicas_mcp.server.resources import StateRegistry, register_resources
 from replicas_mcp.server.state import AppState
+from replicas_mcp.server.state.gate import gated
+from replicas_mcp.server.state.readiness import register_readiness
+from replicas_mcp.server.state.shared import shared_state_for
 from replicas_mcp.server.watcher import CallerBus, ReplicaWatcher
 from replicas_mcp.server.webhook_receiver import register_webhook_receiver
 
@@ -76,6 +79,7 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
     bus = CallerBus(current_caller)  # listen streams belong to their caller (byo-key: one per key)
     states = StateRegistry()
     secrets = tuple(s for s in [settings.api_key.get_secret_value() if settings.api_key else None] if s)
+    shared = shared_state_for(settings.redis_url.get_secret_value() if settings.redis_url else None)
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
@@ -91,7 +95,8 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
                 api = CallerKeyClient(api)
             tasks = await stack.enter_async_context(anyio.create_task_group())
             watcher = ReplicaWatcher(bus, tasks, poll_interval=settings.watch_poll_interval)
-            state = AppState(client=api, settings=settings, watcher=watcher, secrets=secrets)
+            await stack.enter_async_context(shared.running(_delivering_to(watcher)))
+            state = AppState(client=api, settings=settings, watcher=watcher, secrets=secrets, shared=shared)
             states.push(state)
             try:
                 yield state
@@ -105,7 +110,7 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
         version=__version__,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
-        tools=[harden_tool(tool) for tool in build_tools(specs)],
+        tools=[gated(harden_tool(tool), settings.rate_limit) for tool in build_tools(specs)],
         subscriptions=bus,
         log_level=settings.log_level,
         request_state_security=(
@@ -116,13 +121,29 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
     if settings.webhook_secret is not None:
 
         async def notify(replica_id: str) -> None:
-            await states.current().watcher.notify_subscribers(replica_id)
+            # Published once; every instance of a fleet (this one too) notifies the subscribers it holds.
+            await shared.updates.publish(replica_id, None)
 
-        register_webhook_receiver(server, settings.webhook_secret.get_secret_value(), notify)
+        register_webhook_receiver(
+            server, settings.webhook_secret.get_secret_value(), notify, seen=shared.claims
+        )
+    register_readiness(server, shared, settings.instance_name)
     register_resources(server, states)
     register_prompts(server)
     _serve_live_status(server, bus)
     return server
+
+
+def _delivering_to(watcher: ReplicaWatcher) -> Callable[[str, str | None], Awaitable[None]]:
+    """An update published by any instance: notify this instance's subscribers of that replica."""
+
+    async def deliver(replica_id: str, caller: str | None) -> None:
+        if caller is None:
+            await watcher.notify_subscribers(replica_id)
+        else:
+            await watcher.notify(replica_id, caller)
+
+    return deliver
 
 
 def _serve_live_status(server: MCPServer[AppState], bus: CallerBus) -> None:

@@ -6,7 +6,8 @@ Per delivery:
 1. the signature (`X-Replicas-Signature`) is checked over the raw body, before parsing, with the client's
    constant-time check: a missing or wrong one gets 401 (the platform does not retry 4xx, and should not);
 2. the event id (`X-Replicas-Event-Id`, else the body's `id`) is deduplicated: a redelivery of an event
-   already handled gets 200 at once; at most `max_remembered` ids are kept, oldest forgotten first;
+   already handled gets 200 at once; ids are remembered for `DEDUPE_WINDOW` seconds, in process (at most
+   `max_remembered`, oldest forgotten first) or, in a fleet, in the shared store (`seen=`, any `Claims`);
 3. subscribers of the replica's resources are notified (`notify(replica_id)`, the watcher's fan-out to
    `subscriptions/listen` streams and legacy sessions), bounded by `deadline` seconds so the answer comes
    well within the platform's 10 s;
@@ -17,7 +18,6 @@ Per delivery:
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,7 @@ from starlette.responses import JSONResponse, Response
 from replicas_mcp.client.errors import WebhookVerificationError
 from replicas_mcp.client.webhooks import parse_webhook
 from replicas_mcp.server.log_redaction import register_secret
+from replicas_mcp.server.state.shared import Claims, LocalClaims
 
 if TYPE_CHECKING:
     from mcp.server import MCPServer
@@ -40,30 +41,9 @@ REPLICA_ID_HEADER = "X-Replicas-Replica-Id"
 DEFAULT_DEADLINE = 8.0
 MAX_BODY_BYTES = 1_000_000
 
+DEDUPE_WINDOW = 24 * 3600.0  # the platform retries within minutes; a day covers any redelivery
+
 Notify = Callable[[str], Awaitable[None]]
-
-
-class EventIds:
-    """The ids of events handled or in progress, in arrival order, at most `limit` of them."""
-
-    def __init__(self, limit: int) -> None:
-        self._ids: OrderedDict[str, None] = OrderedDict()
-        self._limit = limit
-
-    def __len__(self) -> int:
-        return len(self._ids)
-
-    def claim(self, event_id: str) -> bool:
-        """True if this id is new (and now remembered); False if it was seen already."""
-        if event_id in self._ids:
-            return False
-        self._ids[event_id] = None
-        while len(self._ids) > self._limit:
-            self._ids.popitem(last=False)
-        return True
-
-    def forget(self, event_id: str) -> None:
-        self._ids.pop(event_id, None)
 
 
 class WebhookReceiver:
@@ -76,6 +56,7 @@ class WebhookReceiver:
         *,
         deadline: float = DEFAULT_DEADLINE,
         max_remembered: int = 10_000,
+        seen: Claims | None = None,
     ) -> None:
         if not secret:
             raise ValueError("the webhook receiver needs a secret")
@@ -83,7 +64,7 @@ class WebhookReceiver:
         self._secret = secret
         self._notify = notify
         self._deadline = deadline
-        self.seen = EventIds(max_remembered)
+        self.seen: Claims = seen if seen is not None else LocalClaims(max_remembered)
         self.handled = 0
         self.duplicates = 0
 
@@ -111,7 +92,7 @@ class WebhookReceiver:
             return _answer(401, "signature missing or invalid")
         event_id = request.headers.get(EVENT_ID_HEADER) or event.id
         replica_id = _replica_id(event.replica, request.headers.get(REPLICA_ID_HEADER))
-        if not self.seen.claim(event_id):
+        if not await self.seen.claim(f"webhook:{event_id}", DEDUPE_WINDOW):
             self.duplicates += 1
             return _answer(200, "duplicate")
         try:
@@ -119,7 +100,7 @@ class WebhookReceiver:
                 with anyio.fail_after(self._deadline):
                     await self._notify(replica_id)
         except Exception:
-            self.seen.forget(event_id)  # let the platform's retry be handled
+            await self.seen.forget(f"webhook:{event_id}")  # let the platform's retry be handled
             logger.exception("webhook event %s (%s): notifying subscribers failed", event_id, event.type)
             return _answer(503, "temporarily unable to process; retry")
         self.handled += 1

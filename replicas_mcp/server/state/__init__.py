@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from mcp.server.mcpserver import Context
 
 from replicas_mcp.config import Settings
+from replicas_mcp.server.state.shared import SharedState
 
 if TYPE_CHECKING:
     from replicas_mcp.client import ReplicasClient
@@ -27,6 +28,8 @@ class AppState:
     watcher: ReplicaWatcher
     # Strings that must never reach output (the API key in use), removed from error texts as a last resort.
     secrets: tuple[str, ...] = field(default=())
+    # What instances of a fleet share (Redis with --redis-url); in process otherwise (state/shared.py).
+    shared: SharedState = field(default_factory=SharedState)
 
 
 ToolContext = Context[AppState, Any]
