@@ -138,6 +138,7 @@ class Fleet:
     instances: list[Instance]
     nginx_port: int
     nginx: Child
+    extra: list[Instance] = field(default_factory=list)  # spawned by tests, outside nginx's pool
 
     @property
     def url(self) -> str:
@@ -170,14 +171,29 @@ class Fleet:
     def wait_ready(self, instance: Instance) -> None:
         wait_until(lambda: _get(f"{instance.url}/readyz").status_code == 200, f"{instance.name} readiness")
 
+    def spawn(self, name: str, **settings: str) -> Instance:
+        """One more instance on this Redis and sandbox (not behind nginx), with extra settings."""
+        port = free_port()
+        instance = Instance(
+            name, port, instance_child(self.root, name, port, self.sandbox_url, self.redis_url, **settings)
+        )
+        self.extra.append(instance)
+        instance.child.start()
+        return instance
+
+    def retire(self, instance: Instance) -> None:
+        instance.child.stop()
+        self.extra.remove(instance)
+
     def close(self) -> None:
-        for child in [self.nginx, *(i.child for i in self.instances), self.sandbox, self.redis]:
+        children = [self.nginx, *(i.child for i in self.instances + self.extra), self.sandbox, self.redis]
+        for child in children:
             child.stop()
         shutil.rmtree(self.root, ignore_errors=True)
 
     def logs(self) -> str:
         parts = [self.nginx, *(i.child for i in self.instances), self.sandbox, self.redis]
-        return "\n".join(f"--- {c.name}\n{c.log_tail(15)}" for c in parts)
+        return "\n".join(f"--- {c.name}\n{c.log_tail(40)}" for c in parts)
 
 
 def _get(url: str) -> httpx2.Response:

@@ -73,3 +73,16 @@ async def post_webhook(base_url: str, body: bytes) -> httpx2.Response:
 async def api(fleet: Fleet) -> AsyncIterator[ReplicasClient]:
     async with ReplicasClient(api_key=DEFAULT_ORG_KEY, base_url=fleet.sandbox_url) as client:
         yield client
+
+
+@asynccontextmanager
+async def slow_creates(fleet: Fleet, seconds: float) -> AsyncIterator[None]:
+    """Every `POST /v1/replica` of the shared sandbox waits `seconds` before it is handled."""
+    rule = {"kind": "latency", "seconds": seconds, "route": "/v1/replica", "method": "POST", "times": None}
+    async with httpx2.AsyncClient(base_url=fleet.sandbox_url, timeout=10) as http:
+        added = await http.post("/_sandbox/faults", json=rule)
+        assert added.status_code < 300, added.text
+        try:
+            yield
+        finally:
+            await http.delete(f"/_sandbox/faults/{added.json()['fault']['id']}")

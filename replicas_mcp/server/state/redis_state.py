@@ -21,14 +21,16 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import Any, TypeVar
 
 import anyio
 import redis.asyncio as aioredis
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import LockError, RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from replicas_mcp.server.state.shared import (
@@ -97,25 +99,37 @@ class RedisSharedState(SharedState):
         self._healthy = True
         return True
 
-    async def _call(self, operation: Awaitable[T]) -> T:
-        self.round_trips += 1
-        try:
-            result = await operation
-        except (RedisError, OSError) as exc:
+    async def _call(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """Run one command (or pipeline); a connection error gets one more try on a fresh connection (a
+        restarted Redis leaves dead connections in the pool), then the store counts as unreachable."""
+        for attempt in (1, 2):
+            self.round_trips += 1
+            try:
+                result = await operation()
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                if attempt == 1:
+                    continue
+                error: Exception = exc
+            except RedisError as exc:
+                error = exc
+            else:
+                self._healthy = True
+                return result
             self._healthy = False
-            logger.warning("Redis unreachable: %s", type(exc).__name__)
+            logger.warning("Redis unreachable: %s", type(error).__name__)
             raise SharedStateUnavailable from None
-        self._healthy = True
-        return result
+        raise AssertionError("unreachable")
 
     # --- claims -------------------------------------------------------------------------------------
 
     async def claim(self, key: str, ttl: float) -> bool:
-        taken = await self._call(self.redis.set(f"{PREFIX}claim:{key}", "1", nx=True, px=int(ttl * 1000)))
+        taken = await self._call(
+            lambda: self.redis.set(f"{PREFIX}claim:{key}", "1", nx=True, px=int(ttl * 1000))
+        )
         return bool(taken)
 
     async def forget(self, key: str) -> None:
-        await self._call(self.redis.delete(f"{PREFIX}claim:{key}"))
+        await self._call(lambda: self.redis.delete(f"{PREFIX}claim:{key}"))
 
     # --- name locks ---------------------------------------------------------------------------------
 
@@ -126,7 +140,7 @@ class RedisSharedState(SharedState):
                 f"{PREFIX}lock:{key}", timeout=LOCK_TTL, sleep=LOCK_POLL, blocking_timeout=LOCK_WAIT
             )
             try:
-                acquired = await self._call(lock.acquire())
+                acquired = await self._call(lock.acquire)
             except LockError:
                 acquired = False
             if not acquired:
@@ -138,7 +152,7 @@ class RedisSharedState(SharedState):
             finally:
                 with anyio.CancelScope(shield=True):
                     try:
-                        await self._call(lock.release())
+                        await self._call(lock.release)
                     except (LockError, SharedStateUnavailable):
                         logger.warning("a name lock expired or could not be released; it expires by itself")
 
@@ -148,10 +162,14 @@ class RedisSharedState(SharedState):
         now = time.time()
         slot = int(now // window)
         key = f"{PREFIX}rate:{caller}:{slot}"
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.incr(key)
-        pipe.expire(key, int(window) + 1, nx=True)
-        count, _ = await self._call(pipe.execute())
+
+        async def count_call() -> Any:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.incr(key)
+            pipe.expire(key, int(window) + 1, nx=True)
+            return await pipe.execute()
+
+        count, _ = await self._call(count_call)
         if int(count) > limit:
             raise RateLimited((slot + 1) * window - now)
 
@@ -161,16 +179,16 @@ class RedisSharedState(SharedState):
         now = time.time()
         key = f"{PREFIX}lease:{kind}:{caller}"
         args: list[str | float] = [now, holder, limit, now + ttl, int(ttl * 1000)]
-        result: Any = await self._call(self.redis.eval(_LEASE, 1, key, *args))
+        result: Any = await self._call(lambda: self.redis.eval(_LEASE, 1, key, *args))
         return bool(result)
 
     async def release(self, kind: str, caller: str, holder: str) -> None:
-        await self._call(self.redis.zrem(f"{PREFIX}lease:{kind}:{caller}", holder))
+        await self._call(lambda: self.redis.zrem(f"{PREFIX}lease:{kind}:{caller}", holder))
 
     # --- updates ------------------------------------------------------------------------------------
 
     async def publish(self, replica_id: str, caller: str | None) -> None:
-        await self._call(self.redis.publish(CHANNEL, json.dumps({"r": replica_id, "c": caller})))
+        await self._call(lambda: self.redis.publish(CHANNEL, json.dumps({"r": replica_id, "c": caller})))
 
     @asynccontextmanager
     async def delivering(self, deliver: Deliver) -> AsyncIterator[None]:
