@@ -24,7 +24,6 @@ from replicas_mcp.config import Settings
 from replicas_mcp.server.auth import (
     BYO_KEY_PLACEHOLDER,
     CallerKeyClient,
-    caller_view,
     current_caller,
     server_auth_options,
 )
@@ -35,9 +34,13 @@ from replicas_mcp.server.prompts import register_prompts
 from replicas_mcp.server.registry import ToolSelection, build_tools, select_tools
 from replicas_mcp.server.resources import StateRegistry, register_resources
 from replicas_mcp.server.state import AppState
+from replicas_mcp.server.state.directory import ReplicaDirectory
 from replicas_mcp.server.state.gate import gated
+from replicas_mcp.server.state.knowledge import MemoryKnowledge
 from replicas_mcp.server.state.readiness import register_readiness
 from replicas_mcp.server.state.shared import shared_state_for
+from replicas_mcp.server.state.streams import SharedStreams
+from replicas_mcp.server.state.view import KnowingClient, bound_view
 from replicas_mcp.server.watcher import CallerBus, ReplicaWatcher
 from replicas_mcp.server.webhook_receiver import register_webhook_receiver
 
@@ -94,9 +97,25 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
             if settings.auth == "byo-key":
                 api = CallerKeyClient(api)
             tasks = await stack.enter_async_context(anyio.create_task_group())
-            watcher = ReplicaWatcher(bus, tasks, poll_interval=settings.watch_poll_interval)
+            # One upstream stream per caller and replica (watches and waits share it); lookups from knowledge.
+            streams = SharedStreams(tasks)
+            stack.push_async_callback(streams.aclose)
+            knowledge = MemoryKnowledge()
+            directory = ReplicaDirectory(knowledge, is_live=streams.has_live)
+            api = KnowingClient(api, directory, streams)
+            watcher = ReplicaWatcher(
+                bus, tasks, poll_interval=settings.watch_poll_interval, streams=streams, directory=directory
+            )
             await stack.enter_async_context(shared.running(_delivering_to(watcher)))
-            state = AppState(client=api, settings=settings, watcher=watcher, secrets=secrets, shared=shared)
+            state = AppState(
+                client=api,
+                settings=settings,
+                watcher=watcher,
+                secrets=secrets,
+                knowledge=knowledge,
+                streams=streams,
+                shared=shared,
+            )
             states.push(state)
             try:
                 yield state
@@ -152,7 +171,7 @@ def _serve_live_status(server: MCPServer[AppState], bus: CallerBus) -> None:
     2026-07-28 `subscriptions/listen` is served by the SDK's `ListenHandler`, wrapped here so the URIs a
     stream asks for are watched while it is open. Legacy `resources/subscribe` has no `MCPServer` API; the
     handlers go on the low-level server (the documented workaround), which also advertises `subscribe`.
-    Both watch as the request's caller (`current_caller`, `caller_view`): in byo-key mode each caller's
+    Both watch as the request's caller (`current_caller`, `bound_view`): in byo-key mode each caller's
     watch uses that caller's key and notifies only that caller's streams and sessions.
     """
     listen = ListenHandler(bus)
@@ -163,7 +182,7 @@ def _serve_live_status(server: MCPServer[AppState], bus: CallerBus) -> None:
     ) -> SubscriptionsListenResult:
         uris = params.notifications.resource_subscriptions or []
         state = ctx.lifespan_context
-        acquired = state.watcher.acquire(uris, current_caller(), caller_view(state.client))
+        acquired = state.watcher.acquire(uris, current_caller(), bound_view(state.client))
         try:
             return await listen(ctx, params)
         finally:
@@ -173,7 +192,7 @@ def _serve_live_status(server: MCPServer[AppState], bus: CallerBus) -> None:
         ctx: ServerRequestContext[AppState, Any], params: SubscribeRequestParams
     ) -> EmptyResult:
         state = ctx.lifespan_context
-        caller, view = current_caller(), caller_view(state.client)
+        caller, view = current_caller(), bound_view(state.client)
         state.watcher.subscribe_session(str(params.uri), ctx.session, caller, view)
         return EmptyResult()
 

@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING, Any
 from mcp.server.mcpserver import Context
 
 from replicas_mcp.config import Settings
+from replicas_mcp.server.state.knowledge import KnowledgeStore, MemoryKnowledge
 from replicas_mcp.server.state.shared import SharedState
 
 if TYPE_CHECKING:
     from replicas_mcp.client import ReplicasClient
+    from replicas_mcp.server.state.streams import StreamHub
     from replicas_mcp.server.watcher import ReplicaWatcher
 
 
@@ -30,6 +32,10 @@ class AppState:
     secrets: tuple[str, ...] = field(default=())
     # What instances of a fleet share (Redis with --redis-url); in process otherwise (state/shared.py).
     shared: SharedState = field(default_factory=SharedState)
+    # What the server has learned of each caller's replicas (ids, names, statuses): lookups read it first.
+    knowledge: KnowledgeStore = field(default_factory=MemoryKnowledge)
+    # The shared upstream event streams (one per caller and replica), None outside a running lifespan.
+    streams: StreamHub | None = None
 
 
 ToolContext = Context[AppState, Any]
