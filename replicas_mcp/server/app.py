@@ -36,7 +36,6 @@ from replicas_mcp.server.resources import StateRegistry, register_resources
 from replicas_mcp.server.state import AppState
 from replicas_mcp.server.state.directory import ReplicaDirectory
 from replicas_mcp.server.state.gate import gated
-from replicas_mcp.server.state.knowledge import MemoryKnowledge
 from replicas_mcp.server.state.readiness import register_readiness
 from replicas_mcp.server.state.shared import shared_state_for
 from replicas_mcp.server.state.streams import SharedStreams
@@ -100,7 +99,7 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
             # One upstream stream per caller and replica (watches and waits share it); lookups from knowledge.
             streams = SharedStreams(tasks)
             stack.push_async_callback(streams.aclose)
-            knowledge = MemoryKnowledge()
+            knowledge = shared.knowledge_store()  # this process's memory, or Redis in a fleet
             directory = ReplicaDirectory(knowledge, is_live=streams.has_live)
             api = KnowingClient(api, directory, streams)
             watcher = ReplicaWatcher(

@@ -51,7 +51,7 @@ async def test_a_wait_killed_with_its_instance_resumes_on_another_without_losing
             "delegate_task",
             {
                 "environment_id": environment,
-                "task": "Refactor [[slow:80]]",
+                "task": "Refactor [[slow:200]]",
                 "name": f"failover-{uuid.uuid4().hex[:6]}",
                 "wait_s": 0,
             },
@@ -59,20 +59,20 @@ async def test_a_wait_killed_with_its_instance_resumes_on_another_without_losing
     replica_id = str(launched["replicas"][0]["replica_id"])
     start = str(launched["replicas"][0]["cursor"])
 
-    # A wait on mcp1 is under way (the turn takes ~4 s) when mcp1 is killed.
-    failed = anyio.Event()
+    # A wait on mcp1 is under way (the turn takes ~10 s) when mcp1 is killed.
+    outcome: list[object] = []
 
     async def doomed_wait() -> None:
-        with pytest.raises(Exception):  # noqa: B017, PT011 - whatever the transport raises on a dead peer
-            await _wait(mcp1.url, replica_id, start)
-        failed.set()
+        try:
+            outcome.append(await _wait(mcp1.url, replica_id, start))
+        except Exception as exc:  # whatever the transport raises on a dead peer
+            outcome.append(exc)
 
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(doomed_wait)
         await anyio.sleep(1.0)
         mcp1.child.kill()
-        with anyio.fail_after(30):
-            await failed.wait()
+    assert isinstance(outcome[0], Exception), f"the wait ended before its instance died: {outcome}"
 
     # The client retries with the last cursor it was given, on another instance, then goes on via nginx.
     reads = []

@@ -33,6 +33,7 @@ from redis.exceptions import LockError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
+from replicas_mcp.server.state.knowledge import KnowledgeStore
 from replicas_mcp.server.state.shared import (
     Deliver,
     LocalNameLocks,
@@ -99,7 +100,7 @@ class RedisSharedState(SharedState):
         self._healthy = True
         return True
 
-    async def _call(self, operation: Callable[[], Awaitable[T]]) -> T:
+    async def call(self, operation: Callable[[], Awaitable[T]]) -> T:
         """Run one command (or pipeline); a connection error gets one more try on a fresh connection (a
         restarted Redis leaves dead connections in the pool), then the store counts as unreachable."""
         for attempt in (1, 2):
@@ -120,16 +121,21 @@ class RedisSharedState(SharedState):
             raise SharedStateUnavailable from None
         raise AssertionError("unreachable")
 
+    def knowledge_store(self) -> KnowledgeStore:
+        from replicas_mcp.server.state.redis_knowledge import RedisKnowledge
+
+        return RedisKnowledge(self)
+
     # --- claims -------------------------------------------------------------------------------------
 
     async def claim(self, key: str, ttl: float) -> bool:
-        taken = await self._call(
+        taken = await self.call(
             lambda: self.redis.set(f"{PREFIX}claim:{key}", "1", nx=True, px=int(ttl * 1000))
         )
         return bool(taken)
 
     async def forget(self, key: str) -> None:
-        await self._call(lambda: self.redis.delete(f"{PREFIX}claim:{key}"))
+        await self.call(lambda: self.redis.delete(f"{PREFIX}claim:{key}"))
 
     # --- name locks ---------------------------------------------------------------------------------
 
@@ -140,7 +146,7 @@ class RedisSharedState(SharedState):
                 f"{PREFIX}lock:{key}", timeout=LOCK_TTL, sleep=LOCK_POLL, blocking_timeout=LOCK_WAIT
             )
             try:
-                acquired = await self._call(lock.acquire)
+                acquired = await self.call(lock.acquire)
             except LockError:
                 acquired = False
             if not acquired:
@@ -152,7 +158,7 @@ class RedisSharedState(SharedState):
             finally:
                 with anyio.CancelScope(shield=True):
                     try:
-                        await self._call(lock.release)
+                        await self.call(lock.release)
                     except (LockError, SharedStateUnavailable):
                         logger.warning("a name lock expired or could not be released; it expires by itself")
 
@@ -169,7 +175,7 @@ class RedisSharedState(SharedState):
             pipe.expire(key, int(window) + 1, nx=True)
             return await pipe.execute()
 
-        count, _ = await self._call(count_call)
+        count, _ = await self.call(count_call)
         if int(count) > limit:
             raise RateLimited((slot + 1) * window - now)
 
@@ -179,16 +185,16 @@ class RedisSharedState(SharedState):
         now = time.time()
         key = f"{PREFIX}lease:{kind}:{caller}"
         args: list[str | float] = [now, holder, limit, now + ttl, int(ttl * 1000)]
-        result: Any = await self._call(lambda: self.redis.eval(_LEASE, 1, key, *args))
+        result: Any = await self.call(lambda: self.redis.eval(_LEASE, 1, key, *args))
         return bool(result)
 
     async def release(self, kind: str, caller: str, holder: str) -> None:
-        await self._call(lambda: self.redis.zrem(f"{PREFIX}lease:{kind}:{caller}", holder))
+        await self.call(lambda: self.redis.zrem(f"{PREFIX}lease:{kind}:{caller}", holder))
 
     # --- updates ------------------------------------------------------------------------------------
 
     async def publish(self, replica_id: str, caller: str | None) -> None:
-        await self._call(lambda: self.redis.publish(CHANNEL, json.dumps({"r": replica_id, "c": caller})))
+        await self.call(lambda: self.redis.publish(CHANNEL, json.dumps({"r": replica_id, "c": caller})))
 
     @asynccontextmanager
     async def delivering(self, deliver: Deliver) -> AsyncIterator[None]:

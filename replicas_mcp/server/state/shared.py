@@ -8,6 +8,10 @@
 - `leases`: per-caller caps on long-lived things (subscriptions), counted across the fleet.
 - `updates`: "replica X changed" published once and delivered to every instance, each of which notifies
   the subscribers it holds (both protocol eras).
+- `knowledge_store()`: the per-caller replica facts of state/knowledge.py (`redis_knowledge.py` in Redis).
+
+Not shared: upstream event streams (state/streams.py). Each instance keeps one per caller and replica it
+follows, so a fleet of N holds at most N per replica; waits resume anywhere from their cursors.
 
 Every Redis failure surfaces as `SharedStateUnavailable`, whose text is what a caller is told.
 """
@@ -22,6 +26,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import anyio
+
+from replicas_mcp.server.state.knowledge import KnowledgeStore, MemoryKnowledge
 
 # (replica id, caller or None for "every caller who can see it") -> notify this instance's subscribers.
 Deliver = Callable[[str, str | None], Awaitable[None]]
@@ -203,6 +209,10 @@ class SharedState:
     async def check(self) -> bool:
         """Reachable right now (one round trip for a remote store)."""
         return True
+
+    def knowledge_store(self) -> KnowledgeStore:
+        """Where replica facts are kept (state/knowledge.py): this process's memory, or the shared store."""
+        return MemoryKnowledge()
 
     def running(self, deliver: Deliver) -> AbstractAsyncContextManager[None]:
         """For the server's lifetime: deliver published updates here (and, remotely, keep watch on the
