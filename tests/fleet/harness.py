@@ -171,6 +171,21 @@ class Fleet:
     def wait_ready(self, instance: Instance) -> None:
         wait_until(lambda: _get(f"{instance.url}/readyz").status_code == 200, f"{instance.name} readiness")
 
+    def route_to(self, count: int) -> None:
+        """Put only the first `count` instances behind nginx (the others keep running), and reload it."""
+        served = self.instances[:count]
+        site = self.root / "nginx" / "replicas-mcp.conf"
+        site.write_text(render_nginx(NGINX_TEMPLATE.read_text(), self.nginx_port, served))
+        assert self.nginx.process is not None
+        self.nginx.process.send_signal(signal.SIGHUP)
+        names = {i.name for i in served}
+
+        def only_served() -> bool:
+            seen = {_get(f"{self.url}/readyz").json().get("instance") for _ in range(4 * count)}
+            return seen == names
+
+        wait_until(only_served, f"nginx serving {count} instance(s)", self.nginx)
+
     def spawn(self, name: str, **settings: str) -> Instance:
         """One more instance on this Redis and sandbox (not behind nginx), with extra settings."""
         port = free_port()
