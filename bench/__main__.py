@@ -13,11 +13,11 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 
-from bench import coldstart, context, memory, overhead, sizes, throughput
+from bench import coldstart, context, fleet, memory, overhead, sizes, throughput
 from bench.results import Report
 from bench.world import World, running_world
 
-SECTIONS = ("overhead", "cold_start", "context", "result_size", "throughput", "memory")
+SECTIONS = ("overhead", "cold_start", "context", "result_size", "throughput", "memory", "fleet")
 SECTION_TIMEOUT = 600.0
 
 
@@ -29,10 +29,19 @@ def _runners(short: bool) -> dict[str, Callable[[World, Report], Awaitable[None]
         "result_size": sizes.measure,
         "throughput": lambda w, r: throughput.measure(w, throughput.SHORT if short else throughput.FULL, r),
         "memory": lambda w, r: memory.measure(w, memory.SHORT if short else memory.FULL, r),
+        "fleet": lambda w, r: fleet.measure(w, fleet.SHORT if short else fleet.FULL, r),
     }
 
 
-TABLES = (overhead.table, coldstart.table, context.table, sizes.table, throughput.table, memory.table)
+TABLES = (
+    overhead.table,
+    coldstart.table,
+    context.table,
+    sizes.table,
+    throughput.table,
+    memory.table,
+    fleet.table,
+)
 
 
 async def run(short: bool, only: list[str]) -> Report:

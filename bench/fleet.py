@@ -1,6 +1,6 @@
 """Section `fleet`: throughput of 1, 2 and 3 instances behind nginx, sharing state in Redis.
 
-One fleet (tests/fleet/harness.py: redis-server, one sandbox, three `replicas-mcp --transport http`
+One fleet (bench/fleet_procs.py: redis-server, one sandbox, three `replicas-mcp --transport http`
 instances with `--redis-url` and a rate limit high enough never to refuse, nginx in front) serves every
 step; between steps nginx is reloaded with 1, 2 or 3 instances in its pool. Each step: `CLIENTS` 2026-era
 MCP clients call `list_environments` (one upstream request) through nginx in a loop. Reported per step:
@@ -21,11 +21,11 @@ from typing import Any
 import psutil
 from mcp import Client
 
+from bench.fleet_procs import Fleet, find_binary, start_fleet
 from bench.results import Report, Target
 from bench.sessions import checked, over_http
 from bench.stats import ms, percentile
 from bench.world import World
-from tests.fleet.harness import Fleet, find_binary, start_fleet
 
 SIZES = (1, 2, 3)
 SCALE_UP_TARGET = 1.7  # 2 instances vs 1 (issue 13), unless the cores cap it: then the CPU table says why
@@ -85,7 +85,7 @@ async def _idle_command_rate(fleet: Fleet, seconds: float) -> float:
 async def _step(fleet: Fleet, size: int, plan: FleetPlan, idle_rate: float) -> dict[str, Any]:
     await asyncio.to_thread(fleet.route_to, size)
     async with AsyncExitStack() as stack:
-        clients = [await stack.enter_async_context(over_http(fleet.url)) for _ in range(plan.clients)]
+        clients = [await stack.enter_async_context(over_http(f"{fleet.url}/mcp")) for _ in range(plan.clients)]
         await _hammer(clients, plan.warmup_s)
         processes = _processes(fleet)
         cpu_before, commands_before = _cpu_seconds(processes), _redis_commands(fleet)
@@ -147,7 +147,7 @@ def table(report: Report) -> str:
     lines = ["fleet (nginx + Redis)  instances  calls/s  p50 ms  p95 ms  redis cmd/call  cores used (all)"]
     for step in section["steps"]:
         lines.append(
-            f"{'':23}{step['instances']:>9}  {step['calls_per_s']:>7}  {step['p50_ms']:>6}  {step['p95_ms']:>6}"
-            f"  {step['redis_commands_per_call']:>14}  {step['cores_used_total']:>5}"
+            f"{'':23}{step['instances']:>9}  {step['calls_per_s']:>7}  {step['p50_ms']:>6}"
+            f"  {step['p95_ms']:>6}  {step['redis_commands_per_call']:>14}  {step['cores_used_total']:>5}"
         )
     return "\n".join(lines)

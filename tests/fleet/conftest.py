@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from .harness import Fleet, find_binary, start_fleet
+from bench.fleet_procs import Fleet, find_binary, start_fleet
 
 MISSING = [name for name in ("redis-server", "nginx") if find_binary(name) is None]
 

@@ -14,11 +14,10 @@ from mcp.client.session import MessageHandlerFnT
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult, TextContent
 
+from bench.fleet_procs import WEBHOOK_SECRET, Fleet
 from replicas_mcp.client import ReplicasClient
 from replicas_mcp.client.webhooks import sign_body
 from replicas_mcp.sandbox import DEFAULT_ORG_KEY
-
-from .harness import WEBHOOK_SECRET, Fleet
 
 
 @asynccontextmanager

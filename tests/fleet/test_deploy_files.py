@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .harness import NGINX_TEMPLATE, REPO
+from bench.fleet_procs import NGINX_TEMPLATE, REPO
 
 DEPLOY = REPO / "deploy"
 

@@ -11,9 +11,9 @@ import anyio
 import pytest
 from mcp.server.subscriptions import ResourceUpdated
 
+from bench.fleet_procs import Fleet
 from replicas_mcp.delegation import Cursor
 
-from .harness import Fleet
 from .helpers import api, mcp_at, ok, post_webhook, text_of, webhook_body
 
 

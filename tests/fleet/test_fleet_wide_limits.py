@@ -9,7 +9,8 @@ import uuid
 import anyio
 from mcp.types import CallToolResult
 
-from .harness import Fleet
+from bench.fleet_procs import Fleet
+
 from .helpers import api, call, mcp_at, ok, slow_creates, text_of
 
 

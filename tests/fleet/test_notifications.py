@@ -7,7 +7,8 @@ import pytest
 from mcp.server.subscriptions import ResourceUpdated
 from mcp.shared.exceptions import MCPDeprecationWarning
 
-from .harness import Fleet
+from bench.fleet_procs import Fleet
+
 from .helpers import mcp_at, ok, post_webhook, webhook_body
 
 # The watcher finds no such replica, so only webhooks notify its subscribers.

@@ -7,10 +7,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from bench.fleet_procs import Fleet
 from replicas_mcp.server.state.knowledge import KnowledgeStore, MemoryKnowledge, ReplicaFacts
 from replicas_mcp.server.state.redis_state import RedisSharedState
-
-from .harness import Fleet
 
 
 @pytest.fixture(params=["memory", "redis"])

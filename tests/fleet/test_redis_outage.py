@@ -10,7 +10,8 @@ import anyio
 import httpx2
 from mcp.server.subscriptions import ResourceUpdated
 
-from .harness import Fleet
+from bench.fleet_procs import Fleet
+
 from .helpers import call, mcp_at, ok, post_webhook, text_of, webhook_body
 
 

@@ -2,8 +2,8 @@
 `nginx` in front (its config rendered from deploy/nginx/replicas-mcp.conf), each a child process with its
 own free port and temp dir, all stopped by `Fleet.close()`. Every wait is bounded.
 
-Children get an environment built here (no REPLICAS_* setting of the shell leaks in). Used by
-tests/fleet (conftest.py) and the fleet bench (bench/fleet.py).
+Children get an environment built here (no REPLICAS_* setting of the shell leaks in). Used by the fleet
+bench (bench/fleet.py) and the fleet integration suite (tests/fleet/conftest.py).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import redis as redis_py
 
 from replicas_mcp.sandbox import DEFAULT_ORG_KEY
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 NGINX_TEMPLATE = REPO / "deploy" / "nginx" / "replicas-mcp.conf"
 START_TIMEOUT = 40.0
 STOP_TIMEOUT = 5.0
