@@ -67,7 +67,8 @@ def _processes(fleet: Fleet) -> dict[str, psutil.Process]:
 def _cpu_seconds(processes: dict[str, psutil.Process]) -> dict[str, float]:
     totals = {}
     for name, proc in processes.items():
-        family = [proc, *proc.children(recursive=True)]  # nginx's worker does the work
+        # nginx's worker does its work; the load generator's children are the fleet itself.
+        family = [proc, *proc.children(recursive=True)] if name == "nginx" else [proc]
         totals[name] = sum(p.cpu_times().user + p.cpu_times().system for p in family)
     return totals
 
@@ -85,17 +86,24 @@ async def _idle_command_rate(fleet: Fleet, seconds: float) -> float:
 async def _step(fleet: Fleet, size: int, plan: FleetPlan, idle_rate: float) -> dict[str, Any]:
     await asyncio.to_thread(fleet.route_to, size)
     async with AsyncExitStack() as stack:
-        clients = [await stack.enter_async_context(over_http(f"{fleet.url}/mcp")) for _ in range(plan.clients)]
+        clients = [
+            await stack.enter_async_context(over_http(f"{fleet.url}/mcp")) for _ in range(plan.clients)
+        ]
         await _hammer(clients, plan.warmup_s)
         processes = _processes(fleet)
         cpu_before, commands_before = _cpu_seconds(processes), _redis_commands(fleet)
+        psutil.cpu_percent(None)  # the whole machine, others' work included
         start = time.perf_counter()
         latencies = await _hammer(clients, plan.duration_s)
         elapsed = time.perf_counter() - start
         cpu_after, commands_after = _cpu_seconds(processes), _redis_commands(fleet)
+        machine_busy = psutil.cpu_percent(None) / 100 * (psutil.cpu_count() or 1)
     calls = len(latencies)
     commands = commands_after - commands_before - idle_rate * elapsed
     cores = {name: round((cpu_after[name] - cpu_before[name]) / elapsed, 2) for name in processes}
+    spent = {name: (cpu_after[name] - cpu_before[name]) * 1000 / max(calls, 1) for name in processes}
+    cpu_ms_per_call = sum(spent.values())
+    instances_ms = sum(ms_ for name, ms_ in spent.items() if name.startswith("mcp"))
     return {
         "instances": size,
         "calls": calls,
@@ -105,6 +113,12 @@ async def _step(fleet: Fleet, size: int, plan: FleetPlan, idle_rate: float) -> d
         "redis_commands_per_call": round(max(0.0, commands) / max(calls, 1), 2),
         "cores_used": cores,
         "cores_used_total": round(sum(cores.values()), 2),
+        # Everything one call costs, all processes together: with C free cores, no number of instances
+        # gets past C * 1000 / this many calls per second.
+        "cpu_ms_per_call": round(cpu_ms_per_call, 2),
+        "cpu_ms_per_call_by": {name: round(value, 2) for name, value in spent.items()},
+        "instance_cpu_ms_per_call": round(instances_ms, 2),
+        "machine_cores_busy": round(machine_busy, 2),  # this fleet plus everything else on the machine
     }
 
 
@@ -144,10 +158,15 @@ def table(report: Report) -> str:
     section = report.sections.get("fleet")
     if not isinstance(section, dict):
         return f"fleet: {section}" if section else ""
-    lines = ["fleet (nginx + Redis)  instances  calls/s  p50 ms  p95 ms  redis cmd/call  cores used (all)"]
+    lines = [
+        "fleet (nginx + Redis): instances, calls/s, p50/p95 ms, Redis commands per call, cores used by the "
+        "fleet and the load generator / busy on the whole machine, CPU ms per call (all processes)"
+    ]
     for step in section["steps"]:
         lines.append(
-            f"{'':23}{step['instances']:>9}  {step['calls_per_s']:>7}  {step['p50_ms']:>6}"
-            f"  {step['p95_ms']:>6}  {step['redis_commands_per_call']:>14}  {step['cores_used_total']:>5}"
+            f"  {step['instances']} instance(s): {step['calls_per_s']} calls/s, p50 {step['p50_ms']} ms, "
+            f"p95 {step['p95_ms']} ms, {step['redis_commands_per_call']} Redis cmd/call, "
+            f"{step['cores_used_total']} / {step['machine_cores_busy']} cores, "
+            f"{step['cpu_ms_per_call']} CPU ms/call"
         )
     return "\n".join(lines)
