@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--instance-name", help="HTTP fleets: this instance's name (session affinity)")
     parser.add_argument("--rate-limit", type=int, help="Tool calls per caller per minute (0: no limit)")
+    parser.add_argument("--max-subscriptions", type=int, help="Subscriptions per caller at once (0: no cap)")
     parser.add_argument("--sandbox", action="store_true", help="Serve against an embedded offline sandbox")
     parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="stderr log level")
     parser.add_argument("--version", action="store_true", help="Print the version and exit")
@@ -135,6 +136,7 @@ def _settings(args: argparse.Namespace) -> Settings:
             "redis_url": args.redis_url,
             "instance_name": args.instance_name,
             "rate_limit": args.rate_limit,
+            "max_subscriptions": args.max_subscriptions,
         }.items()
         if value is not None
     }

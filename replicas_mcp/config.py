@@ -23,6 +23,7 @@ Environment variables:
 - `REPLICAS_MCP_INSTANCE_NAME`: this instance's name in a fleet; 2025-era session ids start with it, so
   the load balancer can send a session back to the instance holding it (deploy/nginx/replicas-mcp.conf).
 - `REPLICAS_MCP_RATE_LIMIT`: tool calls per caller per minute (0: no limit), counted fleet-wide with Redis.
+- `REPLICAS_MCP_MAX_SUBSCRIPTIONS`: subscribed resources per caller at once (0: no cap), fleet-wide too.
 """
 
 from __future__ import annotations
@@ -127,6 +128,9 @@ class Settings(BaseSettings):
     )
     rate_limit: int = Field(
         default=0, ge=0, validation_alias=AliasChoices("REPLICAS_MCP_RATE_LIMIT", "rate_limit")
+    )
+    max_subscriptions: int = Field(
+        default=0, ge=0, validation_alias=AliasChoices("REPLICAS_MCP_MAX_SUBSCRIPTIONS", "max_subscriptions")
     )
 
     @field_validator("toolsets", "tools", "exclude_tools", "allowed_hosts", "allowed_origins", mode="before")

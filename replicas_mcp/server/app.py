@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -11,7 +12,10 @@ import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver import RequestStateSecurity
 from mcp.server.subscriptions import ListenHandler
+from mcp.shared.exceptions import MCPError
 from mcp.types import (
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
     EmptyResult,
     SubscribeRequestParams,
     SubscriptionsListenRequestParams,
@@ -34,10 +38,11 @@ from replicas_mcp.server.prompts import register_prompts
 from replicas_mcp.server.registry import ToolSelection, build_tools, select_tools
 from replicas_mcp.server.resources import StateRegistry, register_resources
 from replicas_mcp.server.state import AppState
+from replicas_mcp.server.state.caps import SubscriptionCaps
 from replicas_mcp.server.state.directory import ReplicaDirectory
 from replicas_mcp.server.state.gate import gated
 from replicas_mcp.server.state.readiness import register_readiness
-from replicas_mcp.server.state.shared import shared_state_for
+from replicas_mcp.server.state.shared import SharedStateUnavailable, shared_state_for
 from replicas_mcp.server.state.streams import SharedStreams
 from replicas_mcp.server.state.view import KnowingClient, bound_view
 from replicas_mcp.server.watcher import CallerBus, ReplicaWatcher
@@ -82,6 +87,7 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
     states = StateRegistry()
     secrets = tuple(s for s in [settings.api_key.get_secret_value() if settings.api_key else None] if s)
     shared = shared_state_for(settings.redis_url.get_secret_value() if settings.redis_url else None)
+    caps = SubscriptionCaps(shared.leases, settings.max_subscriptions)
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
@@ -106,6 +112,7 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
                 bus, tasks, poll_interval=settings.watch_poll_interval, streams=streams, directory=directory
             )
             await stack.enter_async_context(shared.running(_delivering_to(watcher)))
+            tasks.start_soon(caps.renew_forever)
             state = AppState(
                 client=api,
                 settings=settings,
@@ -148,7 +155,7 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
     register_readiness(server, shared, settings.instance_name)
     register_resources(server, states)
     register_prompts(server)
-    _serve_live_status(server, bus)
+    _serve_live_status(server, bus, caps)
     return server
 
 
@@ -164,14 +171,15 @@ def _delivering_to(watcher: ReplicaWatcher) -> Callable[[str, str | None], Await
     return deliver
 
 
-def _serve_live_status(server: MCPServer[AppState], bus: CallerBus) -> None:
+def _serve_live_status(server: MCPServer[AppState], bus: CallerBus, caps: SubscriptionCaps) -> None:
     """Start the replica watcher for what clients subscribe to, in both protocol eras.
 
     2026-07-28 `subscriptions/listen` is served by the SDK's `ListenHandler`, wrapped here so the URIs a
     stream asks for are watched while it is open. Legacy `resources/subscribe` has no `MCPServer` API; the
     handlers go on the low-level server (the documented workaround), which also advertises `subscribe`.
     Both watch as the request's caller (`current_caller`, `bound_view`): in byo-key mode each caller's
-    watch uses that caller's key and notifies only that caller's streams and sessions.
+    watch uses that caller's key and notifies only that caller's streams and sessions. Each subscribed URI
+    takes one of the caller's `--max-subscriptions` slots (state/caps.py), across the fleet.
     """
     listen = ListenHandler(bus)
     lowlevel = server._lowlevel_server
@@ -180,27 +188,51 @@ def _serve_live_status(server: MCPServer[AppState], bus: CallerBus) -> None:
         ctx: ServerRequestContext[AppState, Any], params: SubscriptionsListenRequestParams
     ) -> SubscriptionsListenResult:
         uris = params.notifications.resource_subscriptions or []
-        state = ctx.lifespan_context
-        acquired = state.watcher.acquire(uris, current_caller(), bound_view(state.client))
+        state, caller = ctx.lifespan_context, current_caller()
+        stream = secrets.token_hex(8)
+        holders = [caps.holder("listen", stream, str(uri)) for uri in uris]
+        closed = anyio.Event()
+        await _take_slots(caps, caller, holders, lambda: not closed.is_set())
+        acquired = state.watcher.acquire(uris, caller, bound_view(state.client))
         try:
             return await listen(ctx, params)
         finally:
+            closed.set()
             ctx.lifespan_context.watcher.release(acquired)
+            await caps.give_back(caller, holders)
 
     async def on_subscribe(
         ctx: ServerRequestContext[AppState, Any], params: SubscribeRequestParams
     ) -> EmptyResult:
         state = ctx.lifespan_context
-        caller, view = current_caller(), bound_view(state.client)
-        state.watcher.subscribe_session(str(params.uri), ctx.session, caller, view)
+        caller, view, uri, session = current_caller(), bound_view(state.client), str(params.uri), ctx.session
+        watcher = state.watcher
+        if not watcher.is_subscribed(uri, session, caller):
+            holder = caps.holder("legacy", str(id(session)), uri)
+            await _take_slots(caps, caller, [holder], lambda: watcher.is_subscribed(uri, session, caller))
+        watcher.subscribe_session(uri, session, caller, view)
         return EmptyResult()
 
     async def on_unsubscribe(
         ctx: ServerRequestContext[AppState, Any], params: UnsubscribeRequestParams
     ) -> EmptyResult:
-        ctx.lifespan_context.watcher.unsubscribe_session(str(params.uri), ctx.session, current_caller())
+        caller, uri = current_caller(), str(params.uri)
+        ctx.lifespan_context.watcher.unsubscribe_session(uri, ctx.session, caller)
+        await caps.give_back(caller, [caps.holder("legacy", str(id(ctx.session)), uri)])
         return EmptyResult()
 
     lowlevel.add_request_handler("subscriptions/listen", SubscriptionsListenRequestParams, on_listen)
     lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, on_subscribe)
     lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, on_unsubscribe)
+
+
+async def _take_slots(
+    caps: SubscriptionCaps, caller: str, holders: list[str], alive: Callable[[], bool]
+) -> None:
+    """The caller's subscription slots, or a JSON-RPC error saying why not (cap reached, store down)."""
+    try:
+        taken = await caps.take(caller, holders, alive)
+    except SharedStateUnavailable as exc:
+        raise MCPError(code=INTERNAL_ERROR, message=str(exc)) from None
+    if not taken:
+        raise MCPError(code=INVALID_REQUEST, message=caps.refusal())

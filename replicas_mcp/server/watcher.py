@@ -202,6 +202,10 @@ class ReplicaWatcher:
             sessions.add(session)
             self.acquire([uri], caller, client)
 
+    def is_subscribed(self, uri: str, session: Any, caller: str) -> bool:
+        """Whether this legacy session still holds its subscription (it is dropped when the session dies)."""
+        return session in self._legacy.get((caller, uri), ())
+
     def unsubscribe_session(self, uri: str, session: Any, caller: str) -> None:
         sessions = self._legacy.get((caller, uri), set())
         if session in sessions:

@@ -7,6 +7,8 @@ import time
 import uuid
 
 import anyio
+import pytest
+from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult
 
 from bench.fleet_procs import Fleet
@@ -63,4 +65,30 @@ async def test_a_rate_limit_holds_across_instances(fleet: Fleet) -> None:
         assert "per caller" in text_of(over_a)
     finally:
         for instance in limited:
+            fleet.retire(instance)
+
+
+async def test_a_subscription_cap_holds_across_instances(fleet: Fleet) -> None:
+    capped = [fleet.spawn(f"capped{n}", max_subscriptions="2") for n in (1, 2)]
+    try:
+        for instance in capped:
+            fleet.wait_healthy(instance)
+        first, second = capped
+        uris = [f"replicas://replicas/r-capped-{n}" for n in range(3)]
+        async with mcp_at(first.url) as a, mcp_at(second.url) as b:
+            async with a.listen(resource_subscriptions=uris[:2]):  # the caller's two slots, held on one
+                with pytest.raises(MCPError) as refused:  # instance: the other has none left
+                    async with b.listen(resource_subscriptions=uris[2:]):
+                        pass
+                assert "Too many subscriptions" in str(refused.value)
+            # Closing the first stream gives its slots back (once its instance has seen it close).
+            with anyio.fail_after(10):
+                while True:
+                    try:
+                        async with b.listen(resource_subscriptions=uris[2:]):
+                            break
+                    except MCPError:
+                        await anyio.sleep(0.1)
+    finally:
+        for instance in capped:
             fleet.retire(instance)
