@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from secrets import token_hex
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -28,15 +28,19 @@ from replicas_mcp.config import Settings
 from replicas_mcp.server.auth import (
     BYO_KEY_PLACEHOLDER,
     CallerKeyClient,
+    ReplicasKeyVerifier,
     current_caller,
     server_auth_options,
 )
+from replicas_mcp.server.client_log import ClientLog, forwarding, register_client_log
+from replicas_mcp.server.completions import register_completions
 from replicas_mcp.server.confirm import confirming
 from replicas_mcp.server.input_guard import harden_tool
 from replicas_mcp.server.log_redaction import install_log_redaction
 from replicas_mcp.server.prompts import register_prompts
 from replicas_mcp.server.registry import ToolSelection, build_tools, select_tools
 from replicas_mcp.server.resources import StateRegistry, register_resources
+from replicas_mcp.server.startup import check_key_in_background
 from replicas_mcp.server.state import AppState
 from replicas_mcp.server.state.caps import SubscriptionCaps
 from replicas_mcp.server.state.directory import ReplicaDirectory
@@ -88,6 +92,9 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
     secrets = tuple(s for s in [settings.api_key.get_secret_value() if settings.api_key else None] if s)
     shared = shared_state_for(settings.redis_url.get_secret_value() if settings.redis_url else None)
     caps = SubscriptionCaps(shared.leases, settings.max_subscriptions)
+    client_log = ClientLog(current_caller)  # MCP logging: what a user should see, to their client
+    auth_options = server_auth_options(settings)
+    verifier = auth_options.get("token_verifier")
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
@@ -99,9 +106,17 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
                 # byo-key: the pool's own key is a placeholder; every call uses its caller's key.
                 key = settings.api_key if settings.auth == "server-key" else BYO_KEY_PLACEHOLDER
                 api = await stack.enter_async_context(ReplicasClient(api_key=key, base_url=settings.base_url))
+            if isinstance(verifier, ReplicasKeyVerifier):
+                verifier.bind(api)  # byo-key: each new key is checked upstream once, with that key
             if settings.auth == "byo-key":
                 api = CallerKeyClient(api)
             tasks = await stack.enter_async_context(anyio.create_task_group())
+            await client_log.run(tasks)
+            stack.callback(client_log.close)
+            stack.enter_context(forwarding(client_log))
+            if client is None and settings.auth == "server-key":
+                # A desktop client shows "connected" whatever the key: check it now, say so if it is wrong.
+                tasks.start_soon(check_key_in_background, api)
             # One upstream stream per caller and replica (watches and waits share it); lookups from knowledge.
             streams = SharedStreams(tasks)
             stack.push_async_callback(streams.aclose)
@@ -141,7 +156,7 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
         request_state_security=(
             RequestStateSecurity(keys=[settings.state_key.get_secret_value()]) if settings.state_key else None
         ),
-        **server_auth_options(settings),
+        **auth_options,
     )
     if settings.webhook_secret is not None:
 
@@ -155,7 +170,9 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
     register_readiness(server, shared, settings.instance_name)
     register_resources(server, states)
     register_prompts(server)
-    _serve_live_status(server, bus, caps)
+    register_client_log(server, client_log)
+    register_completions(server)
+    _serve_live_status(server, bus, client_log, caps)
     return server
 
 
@@ -171,7 +188,9 @@ def _delivering_to(watcher: ReplicaWatcher) -> Callable[[str, str | None], Await
     return deliver
 
 
-def _serve_live_status(server: MCPServer[AppState], bus: CallerBus, caps: SubscriptionCaps) -> None:
+def _serve_live_status(
+    server: MCPServer[AppState], bus: CallerBus, client_log: ClientLog, caps: SubscriptionCaps
+) -> None:
     """Start the replica watcher for what clients subscribe to, in both protocol eras.
 
     2026-07-28 `subscriptions/listen` is served by the SDK's `ListenHandler`, wrapped here so the URIs a
@@ -189,13 +208,14 @@ def _serve_live_status(server: MCPServer[AppState], bus: CallerBus, caps: Subscr
     ) -> SubscriptionsListenResult:
         uris = params.notifications.resource_subscriptions or []
         state, caller = ctx.lifespan_context, current_caller()
-        stream = secrets.token_hex(8)
+        stream = token_hex(8)
         holders = [caps.holder("listen", stream, str(uri)) for uri in uris]
         closed = anyio.Event()
         await _take_slots(caps, caller, holders, lambda: not closed.is_set())
         acquired = state.watcher.acquire(uris, caller, bound_view(state.client))
         try:
-            return await listen(ctx, params)
+            with client_log.listening(ctx):  # 2026: log messages ride the listen stream, if it opted in
+                return await listen(ctx, params)
         finally:
             closed.set()
             ctx.lifespan_context.watcher.release(acquired)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx2
@@ -56,7 +57,7 @@ def webhook_body(event_id: str, replica_id: str) -> bytes:
         {
             "id": event_id,
             "type": "replica.turn_completed",
-            "created_at": "2026-12-01T00:00:00Z",
+            "created_at": datetime.now(UTC).isoformat(),
             "replica": {"id": replica_id},
         }
     ).encode()
