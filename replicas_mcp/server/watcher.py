@@ -36,6 +36,7 @@ from replicas_mcp.client.errors import (
     ReplicasError,
     StreamLimitError,
 )
+from replicas_mcp.server.state.shared import SharedStateUnavailable
 from replicas_mcp.server.state.streams import SharedStreams
 from replicas_mcp.server.state.view import KnowingClient
 
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from replicas_mcp.server.state.directory import ReplicaDirectory
 
 logger = logging.getLogger(__name__)
+SHARED_STATE_RETRY = 1.0  # seconds between attempts to resume a watch while Redis is unreachable
 
 # Engine events that change what the replica's resources show: turns, chats, repository state, hooks.
 NOTIFYING_EVENTS = frozenset(
@@ -254,7 +256,13 @@ class ReplicaWatcher:
     async def _run(self, key: WatchKey, watch: _Watch) -> None:
         with watch.scope:
             try:
-                await self._watch(key, watch)
+                while True:
+                    try:
+                        await self._watch(key, watch)
+                        return
+                    except SharedStateUnavailable:  # a fleet's Redis is down: carry on once it is back
+                        logger.warning("watch of replica %s paused: shared state unreachable", key[1])
+                        await anyio.sleep(SHARED_STATE_RETRY)
             except Exception:  # never let one replica's watch take the server down
                 logger.exception("watch of replica %s stopped", key[1])
             finally:
@@ -320,7 +328,7 @@ class ReplicaWatcher:
                     )
                 except (AuthenticationError, PermissionDeniedError):
                     woke = set(sleepers)  # let each watch find out it ended
-                except ReplicasError as exc:
+                except (ReplicasError, SharedStateUnavailable) as exc:
                     logger.info("bulk status poll failed: %s", exc)
                     continue
                 for replica_id in woke:

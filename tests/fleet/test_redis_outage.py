@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import AsyncIterator
 
 import anyio
 import httpx2
@@ -67,5 +68,48 @@ async def test_redis_down_fails_readiness_and_refuses_calls_clearly_then_recover
                 with anyio.move_on_after(1):
                     update = await anext(updates)
                     break
+        assert isinstance(update, ResourceUpdated)
+        assert str(update.uri) == uri
+
+
+async def _quiet(updates: AsyncIterator[object], for_s: float = 0.5) -> None:
+    """Read what is pending until nothing arrives for `for_s` seconds."""
+    while True:
+        with anyio.move_on_after(for_s) as idle:
+            await anext(updates)
+        if idle.cancelled_caught:
+            return
+
+
+async def test_a_subscription_open_through_an_outage_goes_on_notifying(healthy_fleet: Fleet) -> None:
+    fleet = healthy_fleet
+    async with mcp_at(fleet.url) as client:
+        environment = (await ok(client, "list_environments", {}))["environments"][0]["id"]
+        launched = await ok(
+            client,
+            "delegate_task",
+            {
+                "environment_id": environment,
+                "task": "Tidy up",
+                "name": f"outage-{uuid.uuid4().hex[:6]}",
+                "wait_s": 5,
+            },
+        )
+    replica_id = launched["replicas"][0]["replica_id"]
+    uri = f"replicas://replicas/{replica_id}"
+    async with (
+        mcp_at(fleet.instances[1].url) as client,
+        client.listen(resource_subscriptions=[uri]) as updates,
+    ):
+        fleet.stop_redis()
+        await _until_statuses(fleet, "/readyz", 503)
+        await anyio.sleep(1.5)  # the watch meets the outage (its status checks go through Redis)
+        fleet.start_redis()
+        await _until_statuses(fleet, "/readyz", 200)
+        await _quiet(updates)
+        async with mcp_at(fleet.url) as sender:
+            await ok(sender, "send_replica_message", {"replica_id": replica_id, "message": "One more thing"})
+        with anyio.fail_after(10):
+            update = await anext(updates)
         assert isinstance(update, ResourceUpdated)
         assert str(update.uri) == uri

@@ -28,7 +28,7 @@ def gated(tool: Tool, rate_limit: int) -> Tool:
         ctx = context_in(kwargs)
         if ctx is not None:
             shared = app_state(ctx).shared
-            if not shared.healthy:
+            if not shared.healthy and not await shared.check():  # the flag may lag a recovery by 1 s
                 raise ToolError(UNAVAILABLE_MESSAGE)
             if rate_limit:
                 await _count(shared.rate, rate_limit)

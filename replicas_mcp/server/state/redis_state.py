@@ -102,13 +102,15 @@ class RedisSharedState(SharedState):
 
     async def call(self, operation: Callable[[], Awaitable[T]]) -> T:
         """Run one command (or pipeline); a connection error gets one more try on a fresh connection (a
-        restarted Redis leaves dead connections in the pool), then the store counts as unreachable."""
+        restarted Redis leaves every pooled connection dead), then the store counts as unreachable."""
         for attempt in (1, 2):
             self.round_trips += 1
             try:
                 result = await operation()
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                if attempt == 1:
+                if attempt == 1:  # the other idle connections are as dead as this one: drop them all
+                    with suppress(RedisError, OSError):
+                        await self.redis.connection_pool.disconnect(inuse_connections=False)
                     continue
                 error: Exception = exc
             except RedisError as exc:
@@ -226,8 +228,7 @@ class RedisSharedState(SharedState):
                     update = _parse(message.get("data"))
                     if update is not None:
                         tasks.start_soon(_deliver_logged, deliver, *update)
-            except (RedisError, OSError) as exc:
-                self._healthy = False
+            except (RedisError, OSError) as exc:  # health is the pings' to judge (_keep_watch)
                 logger.warning("Redis updates channel lost (%s); reconnecting", type(exc).__name__)
             finally:
                 with anyio.CancelScope(shield=True):
