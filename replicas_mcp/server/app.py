@@ -25,20 +25,12 @@ from mcp.types import (
 
 from replicas_mcp import __version__
 from replicas_mcp.config import Settings
-from replicas_mcp.server.auth import (
-    BYO_KEY_PLACEHOLDER,
-    CallerKeyClient,
-    ReplicasKeyVerifier,
-    current_caller,
-    server_auth_options,
-)
+from replicas_mcp.server.auth import BYO_KEY_PLACEHOLDER, ReplicasKeyVerifier, server_auth_options
+from replicas_mcp.server.caller import current_caller
 from replicas_mcp.server.client_log import ClientLog, forwarding, register_client_log
 from replicas_mcp.server.completions import register_completions
-from replicas_mcp.server.confirm import confirming
-from replicas_mcp.server.input_guard import harden_tool
 from replicas_mcp.server.log_redaction import install_log_redaction
 from replicas_mcp.server.prompts import register_prompts
-from replicas_mcp.server.registry import ToolSelection, build_tools, select_tools
 from replicas_mcp.server.resources import StateRegistry, register_resources
 from replicas_mcp.server.startup import check_key_in_background
 from replicas_mcp.server.state import AppState
@@ -48,7 +40,9 @@ from replicas_mcp.server.state.gate import gated
 from replicas_mcp.server.state.readiness import register_readiness
 from replicas_mcp.server.state.shared import SharedStateUnavailable, shared_state_for
 from replicas_mcp.server.state.streams import SharedStreams
-from replicas_mcp.server.state.view import KnowingClient, bound_view
+from replicas_mcp.server.tools import ToolSelection, select_tools
+from replicas_mcp.server.tools.sdk import add_request_handler
+from replicas_mcp.server.tools.wrapper import build_tools
 from replicas_mcp.server.watcher import CallerBus, ReplicaWatcher
 from replicas_mcp.server.webhook_receiver import register_webhook_receiver
 
@@ -82,11 +76,11 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
 
     Without `client`, the lifespan opens (and closes) one `ReplicasClient` from the settings. With one,
     the server uses it and leaves closing it to the caller (tests pass a client bound to the sandbox).
-    Raises `registry.SelectionError` for unknown toolset or tool names.
+    Raises `tools.SelectionError` for unknown toolset or tool names.
     """
     install_log_redaction()  # every log record of the process, whichever library logs it
-    # Destructive tools ask the user first (per --confirm-destructive); every tool's arguments are strict.
-    specs = [confirming(spec, settings.confirm_destructive) for spec in select_tools(selection_of(settings))]
+    # Tools ask the user first where their declaration says so (per --confirm-destructive).
+    tools = build_tools(select_tools(selection_of(settings)), settings.confirm_destructive)
     bus = CallerBus(current_caller)  # listen streams belong to their caller (byo-key: one per key)
     states = StateRegistry()
     secrets = tuple(s for s in [settings.api_key.get_secret_value() if settings.api_key else None] if s)
@@ -108,8 +102,6 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
                 api = await stack.enter_async_context(ReplicasClient(api_key=key, base_url=settings.base_url))
             if isinstance(verifier, ReplicasKeyVerifier):
                 verifier.bind(api)  # byo-key: each new key is checked upstream once, with that key
-            if settings.auth == "byo-key":
-                api = CallerKeyClient(api)
             tasks = await stack.enter_async_context(anyio.create_task_group())
             await client_log.run(tasks)
             stack.callback(client_log.close)
@@ -118,11 +110,10 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
                 # A desktop client shows "connected" whatever the key: check it now, say so if it is wrong.
                 tasks.start_soon(check_key_in_background, api)
             # One upstream stream per caller and replica (watches and waits share it); lookups from knowledge.
-            streams = SharedStreams(tasks)
+            streams = SharedStreams(tasks, max_streams=api.max_streams)  # the client's stream budget
             stack.push_async_callback(streams.aclose)
             knowledge = shared.knowledge_store()  # this process's memory, or Redis in a fleet
             directory = ReplicaDirectory(knowledge, is_live=streams.has_live)
-            api = KnowingClient(api, directory, streams)
             watcher = ReplicaWatcher(
                 bus, tasks, poll_interval=settings.watch_poll_interval, streams=streams, directory=directory
             )
@@ -135,6 +126,7 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
                 secrets=secrets,
                 knowledge=knowledge,
                 streams=streams,
+                directory=directory,
                 shared=shared,
             )
             states.push(state)
@@ -150,7 +142,7 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
         version=__version__,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
-        tools=[gated(harden_tool(tool), settings.rate_limit) for tool in build_tools(specs)],
+        tools=[gated(tool, settings.rate_limit) for tool in tools],
         subscriptions=bus,
         log_level=settings.log_level,
         request_state_security=(
@@ -195,13 +187,12 @@ def _serve_live_status(
 
     2026-07-28 `subscriptions/listen` is served by the SDK's `ListenHandler`, wrapped here so the URIs a
     stream asks for are watched while it is open. Legacy `resources/subscribe` has no `MCPServer` API; the
-    handlers go on the low-level server (the documented workaround), which also advertises `subscribe`.
-    Both watch as the request's caller (`current_caller`, `bound_view`): in byo-key mode each caller's
+    handlers go on the low-level server (`sdk.add_request_handler`), which also advertises `subscribe`.
+    Both watch as the request's caller (`current_caller`, `client_for_caller`): in byo-key mode each caller's
     watch uses that caller's key and notifies only that caller's streams and sessions. Each subscribed URI
     takes one of the caller's `--max-subscriptions` slots (state/caps.py), across the fleet.
     """
     listen = ListenHandler(bus)
-    lowlevel = server._lowlevel_server
 
     async def on_listen(
         ctx: ServerRequestContext[AppState, Any], params: SubscriptionsListenRequestParams
@@ -212,7 +203,7 @@ def _serve_live_status(
         holders = [caps.holder("listen", stream, str(uri)) for uri in uris]
         closed = anyio.Event()
         await _take_slots(caps, caller, holders, lambda: not closed.is_set())
-        acquired = state.watcher.acquire(uris, caller, bound_view(state.client))
+        acquired = state.watcher.acquire(uris, caller, state.client_for_caller())
         try:
             with client_log.listening(ctx):  # 2026: log messages ride the listen stream, if it opted in
                 return await listen(ctx, params)
@@ -225,7 +216,7 @@ def _serve_live_status(
         ctx: ServerRequestContext[AppState, Any], params: SubscribeRequestParams
     ) -> EmptyResult:
         state = ctx.lifespan_context
-        caller, view, uri, session = current_caller(), bound_view(state.client), str(params.uri), ctx.session
+        caller, view, uri, session = current_caller(), state.client_for_caller(), str(params.uri), ctx.session
         watcher = state.watcher
         if not watcher.is_subscribed(uri, session, caller):
             holder = caps.holder("legacy", str(id(session)), uri)
@@ -241,9 +232,9 @@ def _serve_live_status(
         await caps.give_back(caller, [caps.holder("legacy", str(id(ctx.session)), uri)])
         return EmptyResult()
 
-    lowlevel.add_request_handler("subscriptions/listen", SubscriptionsListenRequestParams, on_listen)
-    lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, on_subscribe)
-    lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, on_unsubscribe)
+    add_request_handler(server, "subscriptions/listen", SubscriptionsListenRequestParams, on_listen)
+    add_request_handler(server, "resources/subscribe", SubscribeRequestParams, on_subscribe)
+    add_request_handler(server, "resources/unsubscribe", UnsubscribeRequestParams, on_unsubscribe)
 
 
 async def _take_slots(

@@ -36,6 +36,7 @@ from replicas_mcp.client.errors import (
     ReplicasError,
     StreamLimitError,
 )
+from replicas_mcp.server.caller import SERVER_CALLER
 from replicas_mcp.server.state.shared import SharedStateUnavailable
 from replicas_mcp.server.state.streams import SharedStreams
 from replicas_mcp.server.state.view import KnowingClient
@@ -49,8 +50,10 @@ logger = logging.getLogger(__name__)
 SHARED_STATE_RETRY = 1.0  # seconds between attempts to resume a watch while Redis is unreachable
 
 # Engine events that change what the replica's resources show: turns, chats, repository state, hooks.
+# chat.updated carries awaitingInput: the agent pausing on a question (needs_input) happens mid-turn.
 NOTIFYING_EVENTS = frozenset(
     {
+        "chat.updated",
         "chat.turn.accepted",
         "chat.turn.started",
         "chat.turn.completed",
@@ -65,7 +68,6 @@ NOTIFYING_EVENTS = frozenset(
 STREAMABLE = frozenset({"active"})
 _REPLICA_URI = re.compile(r"^replicas://replicas/([^/?#]+)(?:/history)?$")
 # Who every caller is in server-key mode: one identity, one view of the API (the server's key).
-SERVER_CALLER = "server-key"
 WatchKey = tuple[str, str]  # (caller, replica id)
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from mcp.server.mcpserver.exceptions import ToolError
 
-from replicas_mcp.server.auth import current_caller
+from replicas_mcp.server.caller import current_caller
 from replicas_mcp.server.state import app_state, context_in
 from replicas_mcp.server.state.shared import UNAVAILABLE_MESSAGE, RateLimited, SharedStateUnavailable
 

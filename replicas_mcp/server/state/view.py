@@ -1,6 +1,7 @@
 """The client every tool and resource uses: the caller's `ReplicasClient`, taught by what it sees.
 
-`KnowingClient` wraps the server's client (or, in byo-key mode, the per-request `CallerKeyClient`) so that
+`KnowingClient` wraps the caller's client (`AppState.client_for_caller`: in byo-key mode a view bound to the
+request's key) so that
 code written against a plain `ReplicasClient` gets knowledge for free:
 - `replicas.status` / `find_by_name(s)` answer from the `ReplicaDirectory` (no list scans);
 - list pages, creates, details reads, deletes, wakes and messages teach (or correct) the knowledge;
@@ -21,6 +22,7 @@ from replicas_mcp.client import ReplicasClient
 from replicas_mcp.client.errors import NotFoundError
 from replicas_mcp.client.replicas import Replicas
 from replicas_mcp.delegation.feeds import OwnFeed
+from replicas_mcp.server.caller import current_caller
 from replicas_mcp.server.state.directory import ReplicaDirectory
 
 if TYPE_CHECKING:
@@ -33,26 +35,21 @@ __all__ = ["KnowingClient", "KnowingReplicas", "bound_view", "unless_changed"]
 T = TypeVar("T")
 
 
-def _current_caller() -> str:
-    from replicas_mcp.server.auth import current_caller
-
-    return current_caller()
-
-
-def _caller_view(client: ReplicasClient) -> ReplicasClient:
-    from replicas_mcp.server.auth import caller_view
-
-    return caller_view(client)
-
-
 class KnowingReplicas(Replicas):
     """`client.replicas` that reads and feeds the caller's knowledge (see the module docstring)."""
 
-    def __init__(self, inner: Replicas, directory: ReplicaDirectory, caller: str) -> None:
+    def __init__(
+        self,
+        inner: Replicas,
+        directory: ReplicaDirectory,
+        caller: str,
+        on_write: Callable[[str], None] = lambda replica_id: None,
+    ) -> None:
         super().__init__(inner._http)
         self._inner = inner
         self._directory = directory
         self._caller = caller
+        self._on_write = on_write  # a replica was acted on: what was remembered of it is out of date
 
     async def list(
         self,
@@ -88,16 +85,19 @@ class KnowingReplicas(Replicas):
         return details
 
     async def delete(self, replica_id: str) -> None:
+        self._on_write(replica_id)
         await self._inner.delete(replica_id)
         await self._directory.forget(self._caller, replica_id)
 
     async def wake(self, replica_id: str) -> dict[str, Any]:
+        self._on_write(replica_id)
         try:
             return await self._inner.wake(replica_id)
         finally:
             await self._directory.mark_stale(self._caller, replica_id)
 
     async def send_message(self, replica_id: str, message: str, **options: Any) -> SendMessageResult:
+        self._on_write(replica_id)
         try:
             sent = await self._inner.send_message(replica_id, message, **options)
         except NotFoundError:
@@ -113,7 +113,7 @@ class KnowingReplicas(Replicas):
 class KnowingClient(ReplicasClient):
     """A `ReplicasClient` view whose `replicas` group knows (see the module docstring).
 
-    Without `caller` it acts for the current request's caller (`auth.current_caller`) through `base` as it
+    Without `caller` it acts for the current request's caller (`caller.current_caller`) through `base` as it
     resolves at that moment; `bound()` fixes both, for work that outlives the request (a watch).
     """
 
@@ -136,7 +136,8 @@ class KnowingClient(ReplicasClient):
     def __getattribute__(self, name: str) -> Any:
         if name == "replicas":
             base = object.__getattribute__(self, "_base")
-            return KnowingReplicas(base.replicas, object.__getattribute__(self, "directory"), self.caller)
+            directory = object.__getattribute__(self, "directory")
+            return KnowingReplicas(base.replicas, directory, self.caller, self.forget_memo)
         if name in _GROUPS:
             return getattr(object.__getattribute__(self, "_base"), name)
         return object.__getattribute__(self, name)
@@ -144,13 +145,20 @@ class KnowingClient(ReplicasClient):
     @property
     def caller(self) -> str:
         fixed: str | None = object.__getattribute__(self, "_caller")
-        return fixed if fixed is not None else _current_caller()
+        return fixed if fixed is not None else current_caller()
+
+    def forget_memo(self, replica_id: str) -> None:
+        """Drop what `unless_changed` remembers of the replica for this caller (it was just acted on)."""
+        caller = self.caller
+        for slot in [slot for slot in self.memo if slot[0] == caller and slot[1] == replica_id]:
+            del self.memo[slot]
 
     def bound(self) -> KnowingClient:
         """This view fixed to the current caller and key, to keep beyond the request."""
-        return KnowingClient(
-            _caller_view(self._base), self.directory, self.streams, caller=self.caller, memo=self.memo
-        )
+        return KnowingClient(self._base, self.directory, self.streams, caller=self.caller, memo=self.memo)
+
+    def has_live_stream(self, replica_id: str) -> bool:
+        return self.streams is not None and self.streams.has_live(self.caller, replica_id)
 
     @contextlib.asynccontextmanager
     async def shared_stream(self, replica_id: str, *, after: str | None) -> AsyncIterator[EventFeed]:
@@ -195,7 +203,7 @@ Memo = collections.OrderedDict[tuple[str, str, Hashable], tuple[object, object]]
 
 def bound_view(client: ReplicasClient) -> ReplicasClient:
     """The client to act with for the current request's caller beyond the request (a watch)."""
-    return client.bound() if isinstance(client, KnowingClient) else _caller_view(client)
+    return client.bound() if isinstance(client, KnowingClient) else client
 
 
 _GROUPS = frozenset(
