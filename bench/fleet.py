@@ -149,7 +149,7 @@ async def measure(world: World, plan: FleetPlan, report: Report) -> None:
             two / one if one else None,
             "×",
             at_least=True,
-            note="capped by the machine's cores: see the cores_used rows",
+            note="where the cores cap it: CPU per call and busy cores above, docs/performance.md",
         )
     )
 
