@@ -132,6 +132,23 @@ class Settings(BaseSettings):
         description="Seconds between status checks of a watched replica whose event stream is closed",
     )
 
+    # Several instances behind a load balancer (the README's hosting guide, server/state/shared.py).
+    redis_url: SecretStr | None = Field(
+        default=None,
+        description="HTTP fleets: share state across instances in Redis, redis://host:6379/0 "
+        "(prefer REPLICAS_MCP_REDIS_URL)",
+    )
+    instance_name: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]{1,32}$",
+        description="HTTP fleets: this instance's name; 2025-era session ids start with it, so the load "
+        "balancer routes a session back to its instance",
+    )
+    rate_limit: int = Field(default=0, ge=0, description="Tool calls per caller per minute (0: no limit)")
+    max_subscriptions: int = Field(
+        default=0, ge=0, description="Subscribed resources per caller at once (0: no cap)"
+    )
+
     @field_validator("toolsets", "tools", "exclude_tools", "allowed_hosts", "allowed_origins", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
@@ -171,7 +188,7 @@ class Settings(BaseSettings):
     def __repr_args__(self) -> Any:
         # The secrets are SecretStr already; this only keeps repr short and obviously safe.
         for name, value in super().__repr_args__():
-            secret = name in ("api_key", "http_token", "state_key", "webhook_secret")
+            secret = name in ("api_key", "http_token", "state_key", "webhook_secret", "redis_url")
             yield name, ("***" if secret and value is not None else value)
 
 
