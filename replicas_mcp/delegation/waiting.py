@@ -172,9 +172,9 @@ class ReplicaWait:
         self.finished = True
 
     async def _look(self, *, max_age: float = 0.0) -> None:
-        """Observe the chats through REST (and the question a busy chat is paused on). With `max_age`, a
-        snapshot that another wait of the same caller took at most that long ago will do (polling waits
-        on one replica then share their reads instead of each making its own)."""
+        """Observe the chats through REST (and the question a busy chat is paused on). Waits of one caller
+        on one replica share a read that began after they asked (so it is as fresh as their own), or with
+        `max_age` one at most that old (polling waits)."""
         snapshot = await shared_read(
             self._client,
             self.replica_id,
