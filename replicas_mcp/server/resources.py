@@ -22,7 +22,7 @@ from mcp.server.mcpserver.resources.types import FunctionResource
 
 from replicas_mcp.server.errors import resource_errors, sleeping_message, terminal_message
 from replicas_mcp.server.liveness import ASLEEP, TERMINAL
-from replicas_mcp.server.safety import fence
+from replicas_mcp.server.safety import CONVERSATION, fence
 from replicas_mcp.server.state import AppState, app_state
 from replicas_mcp.server.transcript import render_event
 from replicas_mcp.server.views import chat_summary, replica_summary
@@ -147,7 +147,9 @@ def register_resources(server: MCPServer[Any], states: StateRegistry) -> None:
             if page.has_more
             else ""
         )
-        return older + fence("\n".join(line for line in lines if line), f"history of replica {replica_id}")
+        return older + fence(
+            "\n".join(line for line in lines if line), f"history of replica {replica_id}", by=CONVERSATION
+        )
 
     async def canvas(replica_id: str, filename: str, ctx: Context[Any, Any]) -> TypedBody:
         """A canvas file of a replica, with its own MIME type (text for markdown/html, else binary)."""

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel
 
 from replicas_mcp.server.registry import ToolResult
-from replicas_mcp.server.safety import clean_text, truncate
+from replicas_mcp.server.safety import CONVERSATION, clean_text, fence, truncate
 
 if TYPE_CHECKING:
     from replicas_mcp.client.models import ReplicaChat, ReplicaListItem
@@ -47,7 +47,7 @@ def chat_summary(chat: ReplicaChat) -> ChatSummary:
         provider=chat.provider,
         title=preview(chat.title),
         processing=chat.processing,
-        last_message=preview(chat.lastMessageText),
+        last_message=fenced_preview(chat.lastMessageText, f"last message of chat {chat.id}", CONVERSATION),
     )
 
 
@@ -56,6 +56,12 @@ def preview(text: str | None, limit: int = PREVIEW_LIMIT) -> str | None:
     if text is None:
         return None
     return truncate(clean_text(text).strip(), limit)
+
+
+def fenced_preview(text: str | None, source: str, by: str, limit: int = PREVIEW_LIMIT) -> str | None:
+    """A short preview of text someone else wrote, fenced (a preview is as untrusted as the whole)."""
+    shown = preview(text, limit)
+    return fence(shown, source, by=by) if shown else None
 
 
 class Done(ToolResult):

@@ -9,9 +9,9 @@ from pydantic import BaseModel, Field
 
 from replicas_mcp.server.args import AutomationId, PageNumber, PageSize, next_page
 from replicas_mcp.server.registry import ToolGroup, ToolResult
-from replicas_mcp.server.safety import truncate
+from replicas_mcp.server.safety import WORKSPACE, truncate
 from replicas_mcp.server.state import ToolContext, client_of
-from replicas_mcp.server.views import Done, preview
+from replicas_mcp.server.views import Done, fenced_preview
 
 if TYPE_CHECKING:
     from replicas_mcp.client.models.automations import Automation, AutomationTrigger
@@ -149,7 +149,7 @@ async def get_automation(
                 status=ex.status,
                 replica_id=ex.workspace_id,
                 triggered_at=ex.triggered_at,
-                error=preview(ex.error),
+                error=fenced_preview(ex.error, f"error of run {ex.id}", WORKSPACE),
             )
             for ex in result.executions
         ]

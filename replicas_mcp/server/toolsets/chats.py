@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from replicas_mcp.server.args import ReplicaId, Wake
 from replicas_mcp.server.liveness import ensure_awake
 from replicas_mcp.server.registry import ToolGroup, ToolResult
-from replicas_mcp.server.safety import clean_text, fence
+from replicas_mcp.server.safety import USER, clean_text, fence
 from replicas_mcp.server.state import ToolContext, client_of
 from replicas_mcp.server.views import ChatSummary, Done, chat_summary
 
@@ -44,7 +44,8 @@ class QueueView(ToolResult):
         lines = [f"{i}. [{m.id}] {m.message}" for i, m in enumerate(self.queue)]
         return (
             f"Chat {self.chat_id}{state}: {len(self.queue)} queued message(s), next first "
-            f"(position. [id] text):\n" + fence("\n".join(lines), f"queued messages of chat {self.chat_id}")
+            f"(position. [id] text):\n"
+            + fence("\n".join(lines), f"queued messages of chat {self.chat_id}", by=USER)
         )
 
 

@@ -22,7 +22,7 @@ from pydantic import AfterValidator, BaseModel, Field, PrivateAttr, WithJsonSche
 from replicas_mcp import delegation as d
 from replicas_mcp.server.errors import describe, replica_not_found_message
 from replicas_mcp.server.registry import ToolGroup, ToolResult
-from replicas_mcp.server.safety import clean_text, fence, truncate
+from replicas_mcp.server.safety import WORKSPACE, clean_text, fence, truncate
 from replicas_mcp.server.state import ToolContext, client_of
 from replicas_mcp.server.toolsets.replicas import CodingAgent, Thinking
 from replicas_mcp.server.transcript import event_lines
@@ -113,13 +113,16 @@ ASKED = "asked: "
 
 def _row(outcome: d.WaitOutcome, kind: type[R], **extra: Any) -> R:
     digest = outcome.digest
+    rid = outcome.replica_id
     news = [f"PR {url}" for url in digest.prs]
-    news += [f"error: {truncate(clean_text(text), 300)}" for text in digest.errors]
+    news += [
+        f"error: {fence(truncate(text, 300), f'error of replica {rid}', by=WORKSPACE)}"
+        for text in digest.errors
+    ]
     if digest.failed_turns:
         news.append(f"error: {digest.failed_turns} turn(s) failed")
     if outcome.error is not None:
         news.append(f"error: could not follow it: {describe(outcome.error)}")
-    rid = outcome.replica_id
     news += [ASKED + fence(q, f"question from replica {rid}") for q in digest.questions]
     row = kind(
         replica_id=outcome.replica_id,
@@ -227,11 +230,15 @@ def _repo_line(repo: d.RepoResult) -> str:
 
 def _report_result(report: d.Report) -> ReportResult:
     rid = report.replica_id
-    errors = [f"Workspace error: {truncate(clean_text(report.error), 500)}"] if report.error else []
+    errors = (
+        [f"Workspace error:\n{fence(truncate(report.error, 500), f'error of replica {rid}', by=WORKSPACE)}"]
+        if report.error
+        else []
+    )
     errors += [
         f"Failed hook {truncate(clean_text(hook.hook), 120)}: "
         f"{'timed out' if hook.timed_out else f'exit {hook.exit_code}'}\n"
-        + fence(hook.output, f"hook output of replica {rid}")
+        + fence(hook.output, f"hook output of replica {rid}", by=WORKSPACE)
         for hook in report.failed_hooks
     ]
     notes = list(report.notes)

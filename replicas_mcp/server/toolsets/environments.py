@@ -21,7 +21,16 @@ from pydantic import BaseModel, Field
 
 from replicas_mcp.server.args import EnvironmentId, Reveal
 from replicas_mcp.server.registry import ToolGroup, ToolResult
-from replicas_mcp.server.safety import clean_text, fence, mask, mask_mcp_config, may_reveal, truncate
+from replicas_mcp.server.safety import (
+    WORKSPACE,
+    clean_text,
+    fence,
+    mask,
+    mask_mcp_config,
+    mask_text,
+    may_reveal,
+    truncate,
+)
 from replicas_mcp.server.state import ToolContext, app_state, client_of
 from replicas_mcp.server.views import Done, preview
 
@@ -191,9 +200,10 @@ async def environment_view(
     if "hooks" in include:
         warm = await envs.warm_hooks.get(env_id)
         start = await envs.start_hooks.get(env_id)
-        view.warm_hook = warm.warm_hook.content if warm.warm_hook else None
+        shown = (lambda script: script) if reveal else mask_text  # scripts carry tokens (`_authToken=…`)
+        view.warm_hook = shown(warm.warm_hook.content) if warm.warm_hook else None
         view.warm_pool = warm.warm_pool.enabled if warm.warm_pool else None
-        view.start_hook = start.start_hook.content if start.start_hook else None
+        view.start_hook = shown(start.start_hook.content) if start.start_hook else None
     return view
 
 
@@ -211,9 +221,12 @@ async def _hook_run(
             step += 1
             if event.event == "output" and event.output:
                 output.append(event.output)
-            line = event.output if event.event == "output" else event.message
-            if line:
-                await ctx.report_progress(step, None, truncate(clean_text(line).strip(), 200))
+            if event.event == "output" and event.output and event.output.strip():
+                # The script's own words: fenced like every other text the workspace writes.
+                line = fence(truncate(event.output.strip(), 200), "hook test output", by=WORKSPACE)
+                await ctx.report_progress(step, None, line)
+            elif event.event == "progress" and event.message:
+                await ctx.report_progress(step, None, truncate(clean_text(event.message).strip(), 200))
             if event.is_terminal:
                 if event.output and event.event != "output":
                     output.append(event.output)
@@ -234,7 +247,9 @@ def _outcome(
         timed_out=timed_out,
         passed=passed,
         saved=saved,
-        output=fence(tail, f"{hook} hook output in environment {env}") if output else "(no output)",
+        output=fence(tail, f"{hook} hook test output in environment {env}", by=WORKSPACE)
+        if output
+        else "(no output)",
     )
 
 
@@ -467,7 +482,8 @@ async def run_environment_hook(
     final, output = await _hook_run(ctx, stream)
     if final is None or final.event == "error":
         problem = (final.message if final else None) or "the stream ended without a result"
-        raise ToolError(f"The {hook} hook test could not run: {clean_text(problem)}. Retry later.")
+        said = fence(truncate(problem, 300), "hook test error", by=WORKSPACE)
+        raise ToolError(f"The {hook} hook test could not run. Retry later. What it said:\n{said}")
     passed = final.exit_code == 0 and not final.timed_out
     saved = False
     if save == "if_passes" and hook == "warm":

@@ -11,7 +11,7 @@ from replicas_mcp.server.args import ReplicaId, Wake
 from replicas_mcp.server.liveness import ensure_awake
 from replicas_mcp.server.paging import DEFAULT_MAX_CHARS, MaxChars, Offset, page_text
 from replicas_mcp.server.registry import ToolGroup, ToolResult
-from replicas_mcp.server.safety import clean_text, fence
+from replicas_mcp.server.safety import WORKSPACE, clean_text, fence
 from replicas_mcp.server.state import ToolContext, client_of
 
 tools = ToolGroup("hooks")
@@ -82,6 +82,8 @@ async def get_replica_hooks(
     return HookLogs(
         replica_id=replica_id,
         runs=[run.model_copy(update={"name": clean_text(run.name or "") or None}) for run, _ in runs],
-        log=fence(part.text, f"hook output of replica {replica_id}") if full_log else "(no hook output)",
+        log=fence(part.text, f"hook output of replica {replica_id}", by=WORKSPACE)
+        if full_log
+        else "(no hook output)",
         next_offset=part.next_offset,
     )

@@ -13,7 +13,7 @@ from replicas_mcp.server.args import OptionalChatId, PageNumber, PageSize, Repli
 from replicas_mcp.server.liveness import ASLEEP, TERMINAL, ensure_awake, lookup
 from replicas_mcp.server.paging import DEFAULT_MAX_CHARS, MaxChars, Offset, page_text
 from replicas_mcp.server.registry import ToolGroup, ToolResult
-from replicas_mcp.server.safety import fence
+from replicas_mcp.server.safety import CONVERSATION, fence
 from replicas_mcp.server.state import ToolContext, client_of
 from replicas_mcp.server.transcript import render_event
 from replicas_mcp.server.views import (
@@ -323,7 +323,7 @@ async def read_replica_history(
     if page.waking:
         body += "\n(The replica was waking; newer events may appear shortly.)"
     return History(
-        transcript=fence(body, f"history of replica {replica_id}"),
+        transcript=fence(body, f"history of replica {replica_id}", by=CONVERSATION),
         events=considered,
         total=page.total,
         next_offset=shown_until if shown_until < page.total else None,
