@@ -29,6 +29,7 @@ from replicas_mcp.server.auth import (
     server_auth_options,
 )
 from replicas_mcp.server.confirm import confirming
+from replicas_mcp.server.hints import adapt_tool, adapting, served_by
 from replicas_mcp.server.input_guard import harden_tool
 from replicas_mcp.server.log_redaction import install_log_redaction
 from replicas_mcp.server.prompts import register_prompts
@@ -72,7 +73,11 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
     """
     install_log_redaction()  # every log record of the process, whichever library logs it
     # Destructive tools ask the user first (per --confirm-destructive); every tool's arguments are strict.
-    specs = [confirming(spec, settings.confirm_destructive) for spec in select_tools(selection_of(settings))]
+    served = served_by(settings)  # hints name only these tools (hints.py)
+    specs = [
+        adapting(confirming(spec, settings.confirm_destructive), served)
+        for spec in select_tools(selection_of(settings))
+    ]
     bus = CallerBus(current_caller)  # listen streams belong to their caller (byo-key: one per key)
     states = StateRegistry()
     secrets = tuple(s for s in [settings.api_key.get_secret_value() if settings.api_key else None] if s)
@@ -103,9 +108,9 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
         "replicas",
         title="Replicas",
         version=__version__,
-        instructions=INSTRUCTIONS,
+        instructions=served.adapt(INSTRUCTIONS),
         lifespan=lifespan,
-        tools=[harden_tool(tool) for tool in build_tools(specs)],
+        tools=[harden_tool(adapt_tool(tool, served)) for tool in build_tools(specs)],
         subscriptions=bus,
         log_level=settings.log_level,
         request_state_security=(
@@ -120,7 +125,7 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
 
         register_webhook_receiver(server, settings.webhook_secret.get_secret_value(), notify)
     register_resources(server, states)
-    register_prompts(server)
+    register_prompts(server, served)
     _serve_live_status(server, bus)
     return server
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field
+
+from replicas_mcp.server.state import app_state
 
 # No description: the name says what it is, and a wrong id's error points to list_replicas.
 ReplicaId = str
@@ -20,3 +22,13 @@ PageSize = Annotated[int, Field(ge=1, le=100)]
 def next_page(page: int, total_pages: int) -> int | None:
     """The page after `page` of a list endpoint's result, or None on the last one."""
     return page + 1 if page < total_pages else None
+
+
+def read_only(ctx: Any) -> bool:
+    """Whether the server handling this call is read-only."""
+    return bool(app_state(ctx).settings.read_only)
+
+
+def may_wake(ctx: Any, wake: bool) -> bool:
+    """`wake=true` counts only on a writable server: `--read-only` never wakes (or bills) a workspace."""
+    return wake and not read_only(ctx)

@@ -215,9 +215,14 @@ async def confirm_call(
     return None
 
 
+# Tools not annotated destructive (their usual calls lose nothing) of which some calls do destroy:
+# `destructive_target` says which calls (send_replica_message: only mode="replace_queue").
+CONFIRMED_BY_ARGUMENTS = frozenset({"send_replica_message"})
+
+
 def confirming(spec: ToolSpec, policy: ConfirmPolicy) -> ToolSpec:
     """The spec with its body behind the confirmation policy (unchanged when nothing can be destroyed)."""
-    if policy == "never" or not spec.destructive:
+    if policy == "never" or not (spec.destructive or spec.name in CONFIRMED_BY_ARGUMENTS):
         return spec
     body: Callable[..., Awaitable[Any]] = spec.fn
     name = spec.name

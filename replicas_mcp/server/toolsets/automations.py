@@ -208,13 +208,15 @@ async def delete_automation(ctx: ToolContext, automation_id: AutomationId) -> Do
 async def trigger_automation(
     ctx: ToolContext,
     automation_id: AutomationId,
-    payload: Annotated[dict[str, Any] | None, Field(description="Optional event data for the run")] = None,
+    payload: Annotated[
+        dict[str, Any] | None, Field(description="Any JSON object, passed to the run as its event data")
+    ] = None,
 ) -> Triggered:
-    """Run a cron-triggered automation now; each call starts a new replica. Next: read_replica_history."""
+    """Run a cron-triggered automation now; each call starts a new replica. Next: wait_for_replica."""
     result = await client_of(ctx).automations.trigger(automation_id, payload)
     note = (
-        "Started; follow it with read_replica_history."
+        "Started: follow its replica with wait_for_replica, then get_replica_result."
         if result.workspace_id
-        else "Queued; its replica appears in get_automation(runs=5) shortly."
+        else "Queued: its replica appears in get_automation(runs=5) shortly."
     )
     return Triggered(execution_id=result.execution_id, replica_id=result.workspace_id, note=note)

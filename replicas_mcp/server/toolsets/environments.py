@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
+from replicas_mcp.client.errors import ConflictError
 from replicas_mcp.server.args import EnvironmentId, Reveal
 from replicas_mcp.server.registry import ToolGroup, ToolResult
 from replicas_mcp.server.safety import (
@@ -283,7 +284,7 @@ async def save_environment(
     warm_pool: Annotated[bool | None, Field(description="Keep pre-booted workspaces")] = None,
 ) -> EnvironmentSummary:
     """Create an environment (no environment_id), or change the fields given. Next:
-    set_environment_item, create_replica."""
+    set_environment_item, delegate_task."""
     envs = client_of(ctx).environments
     fields: dict[str, Any] = {
         key: value
@@ -299,7 +300,16 @@ async def save_environment(
     if environment_id is None:
         if name is None:
             raise ToolError("Creating an environment needs a name (or pass environment_id to change one).")
-        env = await envs.create(**fields)
+        try:
+            env = await envs.create(**fields)
+        except ConflictError:
+            existing = next((env for env in await envs.list() if env.name == name), None)
+            if existing is None:
+                raise
+            raise ToolError(
+                f"An environment named {name!r} exists already: {existing.id}. Pass "
+                f"environment_id={existing.id!r} to change it, or choose another name."
+            ) from None
     elif fields:
         env = await envs.update(environment_id, **fields)
     elif warm_pool is None:
@@ -394,8 +404,8 @@ def _needs(kind: str, arg: str, value: T | None) -> T:
 
 
 def _check(value: str, pattern: re.Pattern[str], rule: str) -> None:
-    if not pattern.fullmatch(value):
-        raise ToolError(f"{value!r} is not accepted: {rule}.")
+    if not pattern.fullmatch(value):  # the value is not repeated: it may be a secret pasted by mistake
+        raise ToolError(f"name is not accepted: {rule}.")
 
 
 @tools.tool(title="Search skills", read_only=True)
