@@ -76,12 +76,12 @@ def _not_found_hint(arguments: Mapping[str, Any]) -> str:
 
 def sleeping_message(replica_id: str | None, *, offer_wake: bool) -> str:
     target = f"Replica {replica_id}" if replica_id else "The replica"
-    retry = "Or retry this call with wake=true." if offer_wake else ""
+    retry = " Or retry this call with wake=true." if offer_wake else ""
     return (
-        f"{target} is sleeping, so its agent cannot be reached without waking it. Call get_replica with "
-        "wake=true and retry once it is active (waking takes about 10-60 s; wait_for_replica with "
-        f"until=idle waits for it). {retry}"
-    ).strip()
+        f"{target} is sleeping, and reads never wake it. get_replica_result reports what it did. To reach "
+        "its agent, call get_replica with wake=true (10-60 s, billed) and retry once it is active "
+        f"(wait_for_replica with until=idle waits for that).{retry}"
+    )
 
 
 def terminal_message(replica_id: str | None, what: str = "the workspace died") -> str:

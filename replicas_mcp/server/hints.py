@@ -109,7 +109,6 @@ def served_in(arguments: Mapping[str, Any] | None) -> Served:
 
 # --- adapting written text ----------------------------------------------------------------------------
 
-_SENTENCE_END = re.compile(r"(?<=[.;!?])(\s+)")
 _PARENTHETICAL = re.compile(r"\s*\([^()]*\)")
 _NEXT = re.compile(r"^(Next:\s*)(.*?)([.]?)$", re.DOTALL)
 
@@ -149,31 +148,66 @@ def adapt(text: str, served: Iterable[str]) -> str:
     return _adapt_plain(text, names)
 
 
-def _adapt_plain(text: str, names: frozenset[str]) -> str:
-    if tools_named(text) <= names:
-        return text
+def _logical_lines(text: str) -> list[str]:
+    """Lines as a reader takes them: a hard-wrapped sentence continues on the next line (joined with a
+    space); a line ending a sentence, a blank line, a list item or a `Next:` line starts a new one."""
+    lines: list[str] = []
+    for raw in text.split("\n"):
+        starts_new = not raw.strip() or re.match(r"\s*(?:[-*•]|\d+\.|Next:|\[)", raw) is not None
+        if lines and lines[-1].strip() and not starts_new and not re.search(r"[.;:!?)\]]$", lines[-1]):
+            lines[-1] += " " + raw.strip()
+        else:
+            lines.append(raw)
+    return lines
+
+
+def _sentences(line: str) -> list[tuple[str, str]]:
+    """(sentence, the space after it): split after `.`, `;`, `!`, `?` outside parentheses."""
+    out: list[tuple[str, str]] = []
+    depth = 0
+    start = 0
+    i = 0
+    while i < len(line):
+        ch = line[i]
+        depth += (ch == "(") - (ch == ")")
+        if ch in ".;!?" and depth <= 0 and i + 1 < len(line) and line[i + 1].isspace():
+            end = i + 1
+            while end < len(line) and line[end].isspace():
+                end += 1
+            out.append((line[start : i + 1], line[i + 1 : end]))
+            start = i = end
+            continue
+        i += 1
+    if start < len(line):
+        out.append((line[start:], ""))
+    return out
+
+
+def _rebuild(text: str, keep: Callable[[str], str]) -> str:
     lines = []
-    for line in text.split("\n"):
-        parts = _SENTENCE_END.split(line)
-        sentences, gaps = parts[0::2], parts[1::2]
-        kept = [_adapt_sentence(sentence, names) for sentence in sentences]
+    for line in _logical_lines(text):
         out = ""
-        for i, sentence in enumerate(kept):
-            if sentence:
-                out += (gaps[i - 1] if i and out else "") + sentence
-        if out or not line:
+        gap = ""
+        for sentence, after in _sentences(line):
+            kept = keep(sentence)
+            if kept:
+                out += (gap if out else "") + kept
+                gap = after or " "
+        if out.endswith(";"):  # the clause that followed was dropped
+            out = out[:-1] + "."
+        if out or not line.strip():
             lines.append(out)
     return "\n".join(lines)
 
 
+def _adapt_plain(text: str, names: frozenset[str]) -> str:
+    if tools_named(text) <= names:
+        return text
+    return _rebuild(text, lambda sentence: _adapt_sentence(sentence, names))
+
+
 def _drop_sentences(text: str, unwanted: Callable[[str], bool]) -> str:
-    lines = []
-    for line in text.split("\n"):
-        parts = _SENTENCE_END.split(line)
-        kept = [sentence for sentence in parts[0::2] if not unwanted(sentence)]
-        if kept or not line:
-            lines.append(" ".join(kept))
-    return "\n".join(lines)
+    return _rebuild(text, lambda sentence: "" if unwanted(sentence) else sentence)
 
 
 _ADAPTED_FIELDS = ("next", "note", "notes", "report")  # fenced parts are left as they are

@@ -75,10 +75,11 @@ def follow_up_on_ci(
     )
 
 
-PROMPTS: tuple[tuple[str, str, Callable[..., str]], ...] = (
-    ("delegate_coding_task", "Delegate a coding task", delegate_coding_task),
-    ("review_replica_work", "Review a replica's work", review_replica_work),
-    ("follow_up_on_ci", "Follow up on a CI failure", follow_up_on_ci),
+# Each prompt, and the tool it cannot do without: a prompt is offered only where that tool is served.
+PROMPTS: tuple[tuple[str, str, Callable[..., str], str], ...] = (
+    ("delegate_coding_task", "Delegate a coding task", delegate_coding_task, "delegate_task"),
+    ("review_replica_work", "Review a replica's work", review_replica_work, "get_replica_result"),
+    ("follow_up_on_ci", "Follow up on a CI failure", follow_up_on_ci, "send_replica_message"),
 )
 
 
@@ -93,5 +94,8 @@ def _adapted(fn: Callable[..., str], served: Served) -> Callable[..., str]:
 
 
 def register_prompts(server: MCPServer[Any], served: Served | None = None) -> None:
-    for name, title, fn in PROMPTS:
-        server.prompt(name=name, title=title)(_adapted(fn, served) if served else fn)
+    for name, title, fn, needs in PROMPTS:
+        if served is None:
+            server.prompt(name=name, title=title)(fn)
+        elif served.has(needs):
+            server.prompt(name=name, title=title)(_adapted(fn, served))
