@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import httpx2
 from pydantic import SecretStr
 
+from replicas_mcp.client._fields import UNSET, Unset
 from replicas_mcp.client._http import HttpCore
 from replicas_mcp.client._redact import MASK
 from replicas_mcp.client._retry import RetryPolicy
@@ -42,10 +43,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "UNSET",
     "ConfigurationError",
     "ReplicasClient",
     "ReplicasError",
     "RetryPolicy",
+    "Unset",
     "parse_webhook",
     "verify_signature",
 ]

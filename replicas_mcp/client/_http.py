@@ -13,7 +13,6 @@ import email.utils
 import functools
 import json as jsonlib
 import logging
-import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any, cast
@@ -34,18 +33,14 @@ from replicas_mcp.client._retry import RetryPolicy
 from replicas_mcp.client.errors import (
     APIStatusError,
     ConfigurationError,
-    ConflictError,
     ConnectError,
     InvalidIdentifierError,
     RateLimitedError,
     ReplicasError,
     RequestTimeoutError,
     TransportError,
-    WorkspaceErrorStateError,
-    WorkspaceSleepingError,
     error_for_status,
 )
-from replicas_mcp.client.models.replicas import ASLEEP_STATUSES, TERMINAL_STATUSES
 
 __all__ = ["API_VERSION", "API_VERSION_HEADER", "HttpCore", "api_path"]
 
@@ -68,9 +63,6 @@ _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-replicas-request-id")
 _USER_AGENT = "replicas-mcp-client/0.1"
 # How much of a non-JSON error body is quoted in the message.
 _BODY_SNIPPET = 300
-_REPLICA_PATH = re.compile(r"^/v1/replica/(?P<id>[^/?]+)(?:/|$)")
-# Top-level /v1/replica/<word> paths that are collections, not replica ids.
-_NOT_REPLICA_IDS = frozenset({"repositories", "repository-sets"})
 
 
 def api_path(template: str, *segments: str) -> str:
@@ -133,23 +125,8 @@ def _request_id(response: httpx2.Response) -> str | None:
     return None
 
 
-_ERROR_STATE_TEXT = re.compile(r"error state|in error|status[\s\"':=]+error|terminal|unrecoverabl")
-_SLEEPING_TEXT = re.compile(r"sleeping|asleep|archived")
-
-
-def _classify_conflict_text(*texts: str | None) -> type[ConflictError] | None:
-    """Sleeping vs. error state from the 409's `error`, then its `details`, when the text says so."""
-    for text in texts:
-        lowered = (text or "").lower()
-        if _ERROR_STATE_TEXT.search(lowered):
-            return WorkspaceErrorStateError
-        if _SLEEPING_TEXT.search(lowered):
-            return WorkspaceSleepingError
-    return None
-
-
 def _error_from_response(response: httpx2.Response, body: bytes) -> APIStatusError:
-    """The error-tree exception for a non-2xx answer (409 refined later, with the status lookup)."""
+    """The error-tree exception for a non-2xx answer, by status only (no API-specific guessing here)."""
     status = response.status_code
     error: str | None = None
     details: object = None
@@ -171,8 +148,6 @@ def _error_from_response(response: httpx2.Response, body: bytes) -> APIStatusErr
         message += f" ({details})"
     retry_after = parse_retry_after(response.headers.get("retry-after"))
     cls = error_for_status(status)
-    if status == 409:
-        cls = _classify_conflict_text(error, details if isinstance(details, str) else None) or cls
     return cls(
         message,
         status=status,
@@ -356,8 +331,8 @@ class HttpCore:
         `read_timeout` overrides the client's read timeout for calls the API answers slowly by design
         (synchronous hook tests run a real sandbox for up to minutes).
 
-        Raises the error tree. A 409 on a replica path is refined to sleeping / error state from its
-        body text, or else from the replica's status in the list endpoint (which never wakes it).
+        Raises the error tree by status. What a status means for one API (e.g. a workspace's 409:
+        sleeping or error state) is decided by the resource layer above, not here.
         """
         method = method.upper()
         cleaned = _clean_params(params)
@@ -397,13 +372,11 @@ class HttpCore:
                     logger.info("retrying %s %s (attempt %d)", method, path, attempt.num)
                     return await send()
         except APIStatusError as exc:
-            raise await self._refine(exc, method, path, policy) from None
+            raise self._refine(exc, policy) from None
         raise AssertionError("unreachable: the retry loop either returns or raises")
 
-    async def _refine(
-        self, exc: APIStatusError, method: str, path: str, policy: RetryPolicy | None = None
-    ) -> APIStatusError:
-        """Turn the final error into what the caller should see (over-long waits, ambiguous 409s)."""
+    def _refine(self, exc: APIStatusError, policy: RetryPolicy | None = None) -> APIStatusError:
+        """Turn the final error into what the caller should see (a wait longer than the cap)."""
         cap = (policy or self.policy).max_retry_after
         if (
             exc.status in (429, 503)
@@ -419,37 +392,7 @@ class HttpCore:
                 request_id=exc.request_id,
                 retry_after=exc.retry_after,
             )
-        if type(exc) is ConflictError and (match := _REPLICA_PATH.match(path)):
-            replica_id = match.group("id")
-            if replica_id not in _NOT_REPLICA_IDS:
-                return await self._classify_conflict_by_status(exc, replica_id)
         return exc
-
-    async def _classify_conflict_by_status(self, exc: ConflictError, replica_id: str) -> ConflictError:
-        # Imported here: the lookup module builds on this one.
-        from replicas_mcp.client._status_lookup import replica_from_list
-
-        try:
-            item = await replica_from_list(self, replica_id)
-        except ReplicasError as lookup_error:
-            logger.debug("409 status lookup for %s failed: %s", replica_id, lookup_error)
-            return exc
-        status = item.status if item is not None else None
-        cls: type[ConflictError] = ConflictError
-        if status in ASLEEP_STATUSES:
-            cls = WorkspaceSleepingError
-        elif status in TERMINAL_STATUSES:
-            cls = WorkspaceErrorStateError
-        if cls is ConflictError:
-            return exc
-        return cls(
-            f"{exc.message} [workspace status: {status}]",
-            status=409,
-            error=exc.error,
-            details=exc.details,
-            request_id=exc.request_id,
-            retry_after=exc.retry_after,
-        )
 
     @contextlib.asynccontextmanager
     async def stream_sse(
@@ -488,7 +431,7 @@ class HttpCore:
                 except httpx2.TransportError as exc:
                     raise _transport_error(exc, method, path) from None
                 error = _error_from_response(response, body)
-                raise await self._refine(error, method, path)
+                raise self._refine(error)
             logger.debug("%s %s -> %s (event stream open)", method, path, response.status_code)
             yield _translate_stream_errors(httpx2.EventSource(response), method, path)
         finally:

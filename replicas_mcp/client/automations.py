@@ -4,22 +4,25 @@ runs of a prompt in an environment), manual triggers, and execution history.
 Scope: automations are org-owned unless created with `scope="user"` (personal keys only); an org key
 neither sees nor touches personal ones. `list(scope="user" | "all")` widens what a personal key sees.
 
-`update` sends only the fields passed: a field passed as None is sent as JSON null, which clears the
-override on the API side (e.g. `model=None`), while an omitted field is left unchanged.
+`update` sends only the fields passed (see `_fields.py`): None clears a field the contract lets be null
+(`model=None` inherits the default again); None for any other field (`description`, `workspace_size`,
+`config`, ...) is refused before sending, since the API cannot store null there.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from croniter import croniter
 from pydantic import ValidationError
 
 from replicas_mcp.client._envelope import unwrap
-from replicas_mcp.client._fields import UNSET, RequestValidationError, Unset, present_fields
+from replicas_mcp.client._fields import UNSET, Unset, patch_body, request_body
 from replicas_mcp.client._http import api_path
 from replicas_mcp.client._pagination import iter_pages
+from replicas_mcp.client._resource import Resource
+from replicas_mcp.client.errors import RequestValidationError
 from replicas_mcp.client.models.automations import (
     Automation,
     AutomationExecution,
@@ -30,9 +33,6 @@ from replicas_mcp.client.models.automations import (
     TriggerResult,
 )
 
-if TYPE_CHECKING:
-    from replicas_mcp.client._http import HttpCore
-
 __all__ = ["Automations", "TriggerInput"]
 
 TriggerInput = AutomationTrigger | Mapping[str, Any]
@@ -41,6 +41,18 @@ TriggerInput = AutomationTrigger | Mapping[str, Any]
 MAX_PAGE_SIZE = 100
 _DEBOUNCE_RANGE = (0, 86_400)
 _AUTO_STOP_RANGE = (3, 1_440)
+# UpdateAutomationRequest's nullable fields: None clears them (sent as null); others refuse None.
+_UPDATE_NULLABLE = frozenset(
+    {
+        "debounce_seconds",
+        "workspace_auto_stop_minutes",
+        "agent_provider",
+        "model",
+        "thinking_level",
+        "goal_mode",
+        "fast_mode",
+    }
+)
 
 
 def _check_page(page: int, limit: int) -> None:
@@ -104,11 +116,8 @@ def _check_automation_fields(body: Mapping[str, Any]) -> None:
     _check_range("workspace_auto_stop_minutes", body.get("workspace_auto_stop_minutes"), _AUTO_STOP_RANGE)
 
 
-class Automations:
+class Automations(Resource):
     """Automations, their manual triggers and their executions."""
-
-    def __init__(self, http: HttpCore) -> None:
-        self._http = http
 
     async def list(
         self,
@@ -173,46 +182,47 @@ class Automations:
         prompt: str,
         environment_id: str,
         triggers: Sequence[TriggerInput],
-        description: str | None = None,
-        scope: str | None = None,
-        enabled: bool | None = None,
-        debounce_seconds: int | None = None,
-        workspace_lifecycle_policy: str | None = None,
-        workspace_auto_stop_minutes: int | None = None,
-        workspace_size: str | None = None,
-        config: Mapping[str, Any] | None = None,
-        agent_provider: str | None = None,
-        model: str | None = None,
-        thinking_level: str | None = None,
-        plan_mode: bool | None = None,
-        goal_mode: bool | None = None,
-        fast_mode: bool | None = None,
+        description: str | Unset | None = UNSET,
+        scope: str | Unset | None = UNSET,
+        enabled: bool | Unset | None = UNSET,
+        debounce_seconds: int | Unset | None = UNSET,
+        workspace_lifecycle_policy: str | Unset | None = UNSET,
+        workspace_auto_stop_minutes: int | Unset | None = UNSET,
+        workspace_size: str | Unset | None = UNSET,
+        config: Mapping[str, Any] | Unset | None = UNSET,
+        agent_provider: str | Unset | None = UNSET,
+        model: str | Unset | None = UNSET,
+        thinking_level: str | Unset | None = UNSET,
+        plan_mode: bool | Unset | None = UNSET,
+        goal_mode: bool | Unset | None = UNSET,
+        fast_mode: bool | Unset | None = UNSET,
     ) -> Automation:
         """A new automation (org-owned unless `scope="user"`); None fields take the API's defaults."""
         if not triggers:
             raise RequestValidationError("an automation needs at least one trigger", field="triggers")
-        if model is not None and agent_provider is None:
+        if model and not agent_provider:
             raise RequestValidationError(
                 "model needs agent_provider (models are per provider)", field="model"
             )
-        optional = {
-            "description": description,
-            "scope": scope,
-            "enabled": enabled,
-            "debounce_seconds": debounce_seconds,
-            "workspace_lifecycle_policy": workspace_lifecycle_policy,
-            "workspace_auto_stop_minutes": workspace_auto_stop_minutes,
-            "workspace_size": workspace_size,
-            "config": dict(config) if config is not None else None,
-            "agent_provider": agent_provider,
-            "model": model,
-            "thinking_level": thinking_level,
-            "plan_mode": plan_mode,
-            "goal_mode": goal_mode,
-            "fast_mode": fast_mode,
-        }
-        body: dict[str, Any] = {"name": name, "prompt": prompt, "environment_id": environment_id}
-        body.update({key: value for key, value in optional.items() if value is not None})
+        body = request_body(
+            name=name,
+            prompt=prompt,
+            environment_id=environment_id,
+            description=description,
+            scope=scope,
+            enabled=enabled,
+            debounce_seconds=debounce_seconds,
+            workspace_lifecycle_policy=workspace_lifecycle_policy,
+            workspace_auto_stop_minutes=workspace_auto_stop_minutes,
+            workspace_size=workspace_size,
+            config=dict(config) if isinstance(config, Mapping) else config,
+            agent_provider=agent_provider,
+            model=model,
+            thinking_level=thinking_level,
+            plan_mode=plan_mode,
+            goal_mode=goal_mode,
+            fast_mode=fast_mode,
+        )
         _check_automation_fields(body)
         body["triggers"] = _triggers_body(triggers)
         data = await self._http.request_json("POST", "/v1/automations", json=body)
@@ -224,15 +234,15 @@ class Automations:
         *,
         name: str | Unset = UNSET,
         prompt: str | Unset = UNSET,
-        description: str | Unset | None = UNSET,
+        description: str | Unset = UNSET,
         triggers: Sequence[TriggerInput] | Unset = UNSET,
         environment_id: str | Unset = UNSET,
         enabled: bool | Unset = UNSET,
         debounce_seconds: int | Unset | None = UNSET,
         workspace_lifecycle_policy: str | Unset = UNSET,
         workspace_auto_stop_minutes: int | Unset | None = UNSET,
-        workspace_size: str | Unset | None = UNSET,
-        config: Mapping[str, Any] | Unset | None = UNSET,
+        workspace_size: str | Unset = UNSET,
+        config: Mapping[str, Any] | Unset = UNSET,
         agent_provider: str | Unset | None = UNSET,
         model: str | Unset | None = UNSET,
         thinking_level: str | Unset | None = UNSET,
@@ -240,11 +250,16 @@ class Automations:
         goal_mode: bool | Unset | None = UNSET,
         fast_mode: bool | Unset | None = UNSET,
     ) -> Automation:
-        """PATCH only the fields passed; None clears a field (sent as null), omitted ones are unchanged.
+        """PATCH only the fields passed; omitted ones are unchanged.
+
+        None clears the fields the contract lets be null (debounce_seconds, workspace_auto_stop_minutes,
+        agent_provider, model, thinking_level, goal_mode, fast_mode); None for any other field raises
+        `RequestValidationError` (nothing is sent).
 
         Changing `agent_provider` without a new `model` clears the stored model (the API's rule).
         """
-        body = present_fields(
+        body = patch_body(
+            nullable=_UPDATE_NULLABLE,
             name=name,
             prompt=prompt,
             description=description,
@@ -263,6 +278,8 @@ class Automations:
             fast_mode=fast_mode,
         )
         _check_automation_fields(body)
+        if triggers is None:
+            raise RequestValidationError("triggers cannot be cleared; pass the new list", field="triggers")
         if not isinstance(triggers, Unset):
             if not triggers:
                 raise RequestValidationError("an automation needs at least one trigger", field="triggers")
@@ -281,19 +298,18 @@ class Automations:
     async def trigger(
         self,
         automation_id: str,
-        payload: Mapping[str, Any] | None = None,
+        payload: Mapping[str, Any] | Unset | None = UNSET,
         *,
-        pr: Mapping[str, Any] | None = None,
+        pr: Mapping[str, Any] | Unset | None = UNSET,
     ) -> TriggerResult:
         """Run it now: cron-triggered automations (or a `pull_request.command` one against `pr`).
 
         Not retried once sent (each call starts a new execution and workspace).
         """
-        body: dict[str, Any] = {}
-        if payload is not None:
-            body["payload"] = dict(payload)
-        if pr is not None:
-            body["pr"] = dict(pr)
+        body = request_body(
+            payload=dict(payload) if isinstance(payload, Mapping) else payload,
+            pr=dict(pr) if isinstance(pr, Mapping) else pr,
+        )
         data = await self._http.request_json(
             "POST", api_path("/v1/automations/{}/trigger", automation_id), json=body
         )

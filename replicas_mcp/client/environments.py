@@ -8,24 +8,25 @@ bindings, empty updates) fail fast with `RequestValidationError`; rules that dep
 Global environment cannot be deleted, an automation still uses an environment) are left to the API,
 whose answer is the authority.
 
-Hook test streams are not reconnected after a drop: re-sending the POST would run the script again
-(and, in save-test mode, save it again), so a drop raises `StreamError` and the caller decides.
+The hook scripts and the warm pool live in `environment_hooks.py`; they hang off `Environments` as
+`warm_hooks`, `start_hooks` and `warm_pool`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json as jsonlib
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
 from replicas_mcp.client._envelope import items, unwrap
-from replicas_mcp.client._fields import UNSET, RequestValidationError, Unset, present_fields
+from replicas_mcp.client._fields import UNSET, Unset, patch_body, request_body
 from replicas_mcp.client._http import api_path
-from replicas_mcp.client.errors import StreamError, TransportError
+from replicas_mcp.client._resource import Resource
+from replicas_mcp.client.environment_hooks import StartHooksApi, WarmHooksApi, WarmPoolApi
+from replicas_mcp.client.errors import NotFoundError, RequestValidationError
 from replicas_mcp.client.models._base import ApiModel
 from replicas_mcp.client.models.environments import (
     MAX_FILE_CONTENT_BYTES,
@@ -34,23 +35,13 @@ from replicas_mcp.client.models.environments import (
     EnvironmentMcp,
     EnvironmentSkill,
     EnvironmentVariable,
-    HookStreamEvent,
-    HookTestResult,
     RepoSkillList,
-    SaveAndTestResult,
     SkillSearchResult,
     SkillsRegistry,
-    StartHookRecord,
-    StartHooks,
-    WarmHookRecord,
-    WarmHooks,
-    WarmPoolConfig,
     mcp_config_for,
 )
 
 if TYPE_CHECKING:
-    import httpx2
-
     from replicas_mcp.client._http import HttpCore
 
 __all__ = [
@@ -65,16 +56,15 @@ __all__ = [
     "WarmPoolApi",
 ]
 
-HookStreamMode = Literal["save_test", "test_only"]
-
 # The API's MCP name rule, checked here so a bad name fails before a round trip.
 _MCP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _RESERVED_MCP_PREFIX = "replicas-"
-_KNOWN_TRANSPORTS = frozenset({"stdio", "http", "sse"})
-# Hook runs provision a sandbox: quiet gaps of tens of seconds between events are normal.
-_HOOK_STREAM_READ_TIMEOUT = 180.0
-# Keep-alive events some servers send between real ones.
-_HEARTBEAT_EVENTS = frozenset({"heartbeat", "ping", "keepalive"})
+# UpdateEnvironmentRequest's nullable fields: None clears them (sent as null).
+_ENVIRONMENT_NULLABLE = frozenset(
+    {"description", "repository_id", "repository_set_id", "system_prompt", "personal_preferences"}
+)
+# Transports that share a config shape: a PATCH within one family merges with the stored config.
+_TRANSPORT_FAMILY = {"stdio": "stdio", "http": "remote", "sse": "remote"}
 
 
 def _env_path(env_id: str, *rest: str, suffix: str = "") -> str:
@@ -120,15 +110,50 @@ def _mcp_config_body(transport: str, config: Mapping[str, Any] | ApiModel) -> di
     return typed.model_dump(mode="json")
 
 
-# Synchronous hook tests provision a real sandbox and run the script: minutes, not the default 30 s.
-HOOK_TEST_READ_TIMEOUT = 300.0
+def _origin(url: object) -> tuple[str, str, int | None] | None:
+    if not isinstance(url, str):
+        return None
+    try:
+        parts = urlsplit(url)
+        return (parts.scheme.lower(), (parts.hostname or "").lower(), parts.port)
+    except ValueError:
+        return None
 
 
-class Environments:
+def _merged_mcp_config(
+    current: EnvironmentMcp, transport: str, config: Mapping[str, Any] | ApiModel | Unset
+) -> dict[str, Any]:
+    """The whole config to PATCH: the caller's fields over the stored ones (same-shaped transports)."""
+    given: dict[str, Any] = (
+        {}
+        if isinstance(config, Unset)
+        else config.model_dump()
+        if isinstance(config, ApiModel)
+        else dict(config)
+    )
+    family = _TRANSPORT_FAMILY.get(transport)
+    if family is None or family != _TRANSPORT_FAMILY.get(current.transport):
+        if isinstance(config, Unset):
+            raise RequestValidationError(
+                f"changing transport from {current.transport!r} to {transport!r} needs a whole config of"
+                " the new shape",
+                field="config",
+            )
+        return _mcp_config_body(transport, given)
+    stored = current.config.model_dump()
+    if "url" in given and _origin(given["url"]) != _origin(stored.get("url")):
+        stored.pop("headers", None)  # headers meant for one server never go to another
+    if "command" in given and given["command"] != stored.get("command"):
+        stored.pop("args", None)
+        stored.pop("env", None)
+    return _mcp_config_body(transport, {**stored, **given})
+
+
+class Environments(Resource):
     """Environments: the configuration every workspace is created from."""
 
     def __init__(self, http: HttpCore) -> None:
-        self._http = http
+        super().__init__(http)
         self.variables = EnvironmentVariables(http)
         self.files = EnvironmentFiles(http)
         self.skills = EnvironmentSkills(http)
@@ -152,35 +177,31 @@ class Environments:
         self,
         *,
         name: str,
-        description: str | None = None,
-        repository_id: str | None = None,
-        repository_set_id: str | None = None,
-        system_prompt: str | None = None,
-        scope: str | None = None,
-        source_environment_id: str | None = None,
-        mobile_testing_enabled: bool | None = None,
+        description: str | Unset | None = UNSET,
+        repository_id: str | Unset | None = UNSET,
+        repository_set_id: str | Unset | None = UNSET,
+        system_prompt: str | Unset | None = UNSET,
+        scope: str | Unset | None = UNSET,
+        source_environment_id: str | Unset | None = UNSET,
+        mobile_testing_enabled: bool | Unset | None = UNSET,
     ) -> Environment:
         """A new environment, bound to a repository, a repository set, or nothing (not both)."""
         if not name.strip():
             raise RequestValidationError("an environment needs a non-empty name", field="name")
-        if repository_id is not None and repository_set_id is not None:
+        if repository_id and repository_set_id:
             raise RequestValidationError(
                 "repository_id and repository_set_id are mutually exclusive", field="repository_set_id"
             )
-        body = {
-            key: value
-            for key, value in {
-                "name": name,
-                "description": description,
-                "repository_id": repository_id,
-                "repository_set_id": repository_set_id,
-                "system_prompt": system_prompt,
-                "scope": scope,
-                "source_environment_id": source_environment_id,
-                "mobile_testing_enabled": mobile_testing_enabled,
-            }.items()
-            if value is not None
-        }
+        body = request_body(
+            name=name,
+            description=description,
+            repository_id=repository_id,
+            repository_set_id=repository_set_id,
+            system_prompt=system_prompt,
+            scope=scope,
+            source_environment_id=source_environment_id,
+            mobile_testing_enabled=mobile_testing_enabled,
+        )
         data = await self._http.request_json("POST", "/v1/environments", json=body)
         return Environment.model_validate(unwrap(data, "environment"))
 
@@ -201,7 +222,8 @@ class Environments:
         The Global environment's own fields cannot be changed (the API answers 400); its variables,
         files, skills and hooks can.
         """
-        body = present_fields(
+        body = patch_body(
+            nullable=_ENVIRONMENT_NULLABLE,
             name=name,
             description=description,
             repository_id=repository_id,
@@ -224,24 +246,24 @@ class Environments:
         await self._http.request_json("DELETE", _env_path(environment_id))
 
 
-class EnvironmentVariables:
+class EnvironmentVariables(Resource):
     """Environment variables (values are secrets: masked in reprs, never logged)."""
-
-    def __init__(self, http: HttpCore) -> None:
-        self._http = http
 
     async def list(self, env_id: str) -> list[EnvironmentVariable]:
         data = await self._http.request_json("GET", _env_path(env_id, suffix="/variables"))
         return [EnvironmentVariable.model_validate(item) for item in items(data, "environment_variables")]
 
     async def create(
-        self, env_id: str, *, key: str, value: str, personal_override_allowed: bool | None = None
+        self,
+        env_id: str,
+        *,
+        key: str,
+        value: str,
+        personal_override_allowed: bool | Unset | None = UNSET,
     ) -> EnvironmentVariable:
         if not key:
             raise RequestValidationError("a variable needs a non-empty key", field="key")
-        body: dict[str, Any] = {"key": key, "value": value}
-        if personal_override_allowed is not None:
-            body["personal_override_allowed"] = personal_override_allowed
+        body = request_body(key=key, value=value, personal_override_allowed=personal_override_allowed)
         data = await self._http.request_json("POST", _env_path(env_id, suffix="/variables"), json=body)
         return EnvironmentVariable.model_validate(unwrap(data, "environment_variable"))
 
@@ -250,20 +272,12 @@ class EnvironmentVariables:
         env_id: str,
         var_id: str,
         *,
-        key: str | None = None,
-        value: str | None = None,
-        personal_override_allowed: bool | None = None,
+        key: str | Unset = UNSET,
+        value: str | Unset = UNSET,
+        personal_override_allowed: bool | Unset = UNSET,
     ) -> EnvironmentVariable:
-        """Change the key and/or value (None = leave unchanged: neither can be cleared)."""
-        body = {
-            name: field
-            for name, field in {
-                "key": key,
-                "value": value,
-                "personal_override_allowed": personal_override_allowed,
-            }.items()
-            if field is not None
-        }
+        """Change the key and/or value (omitted = unchanged; none of them can be cleared)."""
+        body = patch_body(key=key, value=value, personal_override_allowed=personal_override_allowed)
         if not body:
             raise RequestValidationError("nothing to update: pass key, value or personal_override_allowed")
         path = _env_path(env_id, var_id, suffix="/variables/{}")
@@ -274,11 +288,8 @@ class EnvironmentVariables:
         await self._http.request_json("DELETE", _env_path(env_id, var_id, suffix="/variables/{}"))
 
 
-class EnvironmentFiles:
+class EnvironmentFiles(Resource):
     """Files written into every workspace at their `path` (content at most 64 KB)."""
-
-    def __init__(self, http: HttpCore) -> None:
-        self._http = http
 
     async def list(self, env_id: str) -> list[EnvironmentFile]:
         data = await self._http.request_json("GET", _env_path(env_id, suffix="/files"))
@@ -295,18 +306,14 @@ class EnvironmentFiles:
         env_id: str,
         file_id: str,
         *,
-        name: str | None = None,
-        path: str | None = None,
-        content: str | None = None,
+        name: str | Unset = UNSET,
+        path: str | Unset = UNSET,
+        content: str | Unset = UNSET,
     ) -> EnvironmentFile:
-        """Change name, path and/or content (None = leave unchanged)."""
-        if content is not None:
+        """Change name, path and/or content (omitted = unchanged; none of them can be cleared)."""
+        if isinstance(content, str):
             _check_file_content(content)
-        body = {
-            key: value
-            for key, value in {"name": name, "path": path, "content": content}.items()
-            if value is not None
-        }
+        body = patch_body(name=name, path=path, content=content)
         if not body:
             raise RequestValidationError("nothing to update: pass name, path or content")
         data = await self._http.request_json(
@@ -318,11 +325,8 @@ class EnvironmentFiles:
         await self._http.request_json("DELETE", _env_path(env_id, file_id, suffix="/files/{}"))
 
 
-class EnvironmentSkills:
+class EnvironmentSkills(Resource):
     """skills.sh skills: search the catalog, enable on an environment, disable."""
-
-    def __init__(self, http: HttpCore) -> None:
-        self._http = http
 
     async def search(self, q: str) -> list[SkillSearchResult]:
         data = await self._http.request_json("GET", "/v1/environment-skills/search", params={"q": q})
@@ -348,11 +352,8 @@ class EnvironmentSkills:
         return RepoSkillList.model_validate(data)
 
 
-class SkillRegistries:
+class SkillRegistries(Resource):
     """GitHub repositories whose skills are installed into workspaces."""
-
-    def __init__(self, http: HttpCore) -> None:
-        self._http = http
 
     async def list(self, env_id: str) -> list[SkillsRegistry]:
         data = await self._http.request_json("GET", _env_path(env_id, suffix="/skills-registries"))
@@ -376,11 +377,8 @@ class SkillRegistries:
         )
 
 
-class EnvironmentMcps:
+class EnvironmentMcps(Resource):
     """MCP servers attached to an environment (config env/headers values are secrets)."""
-
-    def __init__(self, http: HttpCore) -> None:
-        self._http = http
 
     async def list(self, env_id: str) -> list[EnvironmentMcp]:
         data = await self._http.request_json("GET", _env_path(env_id, suffix="/mcps"))
@@ -400,183 +398,39 @@ class EnvironmentMcps:
         env_id: str,
         mcp_id: str,
         *,
-        name: str | None = None,
-        transport: str | None = None,
-        config: Mapping[str, Any] | ApiModel | None = None,
+        name: str | Unset = UNSET,
+        transport: str | Unset = UNSET,
+        config: Mapping[str, Any] | ApiModel | Unset = UNSET,
     ) -> EnvironmentMcp:
-        """Change name, transport and/or config (None = leave unchanged).
+        """Change name, transport and/or config (omitted = unchanged).
 
-        A new transport needs a config of its shape. A config alone is checked against `transport` when
-        given, else sent as is (the stored transport is not known here).
+        The contract wants a whole config on PATCH (stdio: command, args, env; http/sse: url, headers),
+        so a partial `config` is merged with the stored one (read first, one extra request): passing
+        only `{"url": ...}` keeps the headers. Credentials do not follow a change of target: a new URL
+        origin drops the stored headers, a new command drops the stored args and env. A transport of the
+        other shape (stdio <-> http/sse) needs a whole config of that shape.
         """
-        body: dict[str, Any] = {}
-        if name is not None:
+        body = patch_body(name=name, transport=transport, config=config)
+        if isinstance(name, str):
             _check_mcp_name(name)
-            body["name"] = name
-        if transport is not None:
-            if config is None:
-                raise RequestValidationError(
-                    "changing transport needs a config of the new shape", field="config"
-                )
-            body["transport"] = transport
-            body["config"] = _mcp_config_body(transport, config)
-        elif config is not None:
-            body["config"] = config.model_dump(mode="json") if isinstance(config, ApiModel) else dict(config)
         if not body:
             raise RequestValidationError("nothing to update: pass name, transport or config")
+        if "config" in body or "transport" in body:
+            current = await self._find(env_id, mcp_id)
+            new_transport = transport if isinstance(transport, str) else current.transport
+            body["config"] = _merged_mcp_config(current, new_transport, config)
         data = await self._http.request_json("PATCH", _env_path(env_id, mcp_id, suffix="/mcps/{}"), json=body)
         return EnvironmentMcp.model_validate(unwrap(data, "environment_mcp"))
 
+    async def _find(self, env_id: str, mcp_id: str) -> EnvironmentMcp:
+        """The stored MCP (the API has no single-MCP GET: it is found in the environment's list)."""
+        for mcp in await self.list(env_id):
+            if mcp.id == mcp_id:
+                return mcp
+        raise NotFoundError(
+            f"MCP {mcp_id} is not attached to environment {env_id}; list them with environments.mcps.list",
+            status=404,
+        )
+
     async def delete(self, env_id: str, mcp_id: str) -> None:
         await self._http.request_json("DELETE", _env_path(env_id, mcp_id, suffix="/mcps/{}"))
-
-
-def _hook_event(sse: httpx2.ServerSentEvent) -> HookStreamEvent:
-    """A typed event from one SSE frame (JSON object data; other data kept as message/output text)."""
-    try:
-        parsed: Any = jsonlib.loads(sse.data) if sse.data else {}
-    except ValueError:
-        parsed = sse.data
-    if not isinstance(parsed, dict):
-        parsed = {"output" if sse.event == "output" else "message": parsed}
-    return HookStreamEvent(event=sse.event, data=parsed, id=sse.id or None)
-
-
-async def _hook_events(
-    frames: AsyncIterator[httpx2.ServerSentEvent], path: str
-) -> AsyncGenerator[HookStreamEvent, None]:
-    """Events up to and including the terminal `complete` or `error`; a drop before it is a StreamError."""
-    try:
-        async for frame in frames:
-            if frame.event in _HEARTBEAT_EVENTS:
-                continue
-            event = _hook_event(frame)
-            if event.event in _HEARTBEAT_EVENTS:
-                continue
-            yield event
-            if event.is_terminal:
-                return
-    except TransportError as exc:
-        raise StreamError(
-            f"hook stream {path} dropped before its result ({exc}); it was not re-sent because that would"
-            " run the script again: read the hook's state to see what happened"
-        ) from None
-    raise StreamError(
-        f"hook stream {path} ended without a complete or error event; read the hook's state to see"
-        " what happened"
-    )
-
-
-@contextlib.asynccontextmanager
-async def _open_hook_stream(
-    http: HttpCore, path: str, body: dict[str, Any]
-) -> AsyncIterator[AsyncIterator[HookStreamEvent]]:
-    async with http.stream_sse("POST", path, json=body, read_timeout=_HOOK_STREAM_READ_TIMEOUT) as frames:
-        events = _hook_events(frames, path)
-        try:
-            yield events
-        finally:
-            # Close the generator here, inside the connection's lifetime, not at garbage collection.
-            await events.aclose()
-
-
-class WarmHooksApi:
-    """The environment's warm hook: the script run while pre-warming its workspaces."""
-
-    def __init__(self, http: HttpCore) -> None:
-        self._http = http
-
-    async def get(self, env_id: str) -> WarmHooks:
-        """The active warm hook and the warm pool (each None when never configured)."""
-        data = await self._http.request_json("GET", _env_path(env_id, suffix="/warm-hooks"))
-        return WarmHooks.model_validate(data)
-
-    async def repository_hooks(self, env_id: str) -> dict[str, Any]:
-        """The per-repository warm hooks from `replicas.json` / `replicas.yaml` of the bound repositories."""
-        data = await self._http.request_json("GET", _env_path(env_id, suffix="/warm-hooks/repository-hooks"))
-        return dict(data) if isinstance(data, Mapping) else {"repository_hooks": data}
-
-    async def test(self, env_id: str, content: str) -> HookTestResult:
-        """Run the script in a sandbox without saving it."""
-        path = _env_path(env_id, suffix="/warm-hooks/test")
-        data = await self._http.request_json(
-            "POST", path, json={"content": content}, read_timeout=HOOK_TEST_READ_TIMEOUT
-        )
-        return HookTestResult.model_validate(unwrap(data, "test"))
-
-    async def save(self, env_id: str, content: str) -> WarmHookRecord:
-        """Save and activate the script without testing it."""
-        path = _env_path(env_id, suffix="/warm-hooks/save")
-        data = await self._http.request_json("POST", path, json={"content": content})
-        return WarmHookRecord.model_validate(unwrap(data, "warm_hook"))
-
-    async def save_and_test(self, env_id: str, content: str) -> SaveAndTestResult:
-        """Test the script and save it if the API does (`result.saved` says whether it did)."""
-        path = _env_path(env_id, suffix="/warm-hooks/save-test")
-        data = await self._http.request_json(
-            "POST", path, json={"content": content}, read_timeout=HOOK_TEST_READ_TIMEOUT
-        )
-        return SaveAndTestResult.model_validate(data)
-
-    def stream(
-        self, env_id: str, content: str, *, mode: HookStreamMode = "save_test"
-    ) -> contextlib.AbstractAsyncContextManager[AsyncIterator[HookStreamEvent]]:
-        """Save-and-test (or test only) with live output::
-
-        async with client.environments.warm_hooks.stream("global", script) as events:
-            async for event in events:   # progress..., output..., then complete or error
-                ...
-        """
-        path = _env_path(env_id, suffix="/warm-hooks/save-test/stream")
-        return _open_hook_stream(self._http, path, {"content": content, "mode": mode})
-
-
-class StartHooksApi:
-    """The environment's start hook: the script run at workspace boot."""
-
-    def __init__(self, http: HttpCore) -> None:
-        self._http = http
-
-    async def get(self, env_id: str) -> StartHooks:
-        data = await self._http.request_json("GET", _env_path(env_id, suffix="/start-hooks"))
-        return StartHooks.model_validate(data)
-
-    async def repository_hooks(self, env_id: str) -> dict[str, Any]:
-        """The per-repository start hooks from `replicas.json` / `replicas.yaml` of the bound repositories."""
-        data = await self._http.request_json("GET", _env_path(env_id, suffix="/start-hooks/repository-hooks"))
-        return dict(data) if isinstance(data, Mapping) else {"repository_hooks": data}
-
-    async def save(self, env_id: str, content: str) -> StartHookRecord | None:
-        """Save and activate the script; empty content clears the start hook (and returns None)."""
-        path = _env_path(env_id, suffix="/start-hooks/save")
-        data = await self._http.request_json("POST", path, json={"content": content})
-        record = unwrap(data, "start_hook")
-        return StartHookRecord.model_validate(record) if record is not None else None
-
-    async def test(self, env_id: str, content: str) -> HookTestResult:
-        """Run the script in a sandbox without saving it."""
-        path = _env_path(env_id, suffix="/start-hooks/test")
-        data = await self._http.request_json(
-            "POST", path, json={"content": content}, read_timeout=HOOK_TEST_READ_TIMEOUT
-        )
-        return HookTestResult.model_validate(unwrap(data, "test"))
-
-    def stream_test(
-        self, env_id: str, content: str
-    ) -> contextlib.AbstractAsyncContextManager[AsyncIterator[HookStreamEvent]]:
-        """Test with live output (never saves); same usage as `warm_hooks.stream`."""
-        path = _env_path(env_id, suffix="/start-hooks/test/stream")
-        return _open_hook_stream(self._http, path, {"content": content})
-
-
-class WarmPoolApi:
-    """The environment's warm pool (enabled by default on new environments)."""
-
-    def __init__(self, http: HttpCore) -> None:
-        self._http = http
-
-    async def set(self, env_id: str, *, enabled: bool) -> WarmPoolConfig:
-        data = await self._http.request_json(
-            "PUT", _env_path(env_id, suffix="/warm-pools"), json={"enabled": enabled}
-        )
-        return WarmPoolConfig.model_validate(unwrap(data, "warm_pool"))

@@ -10,6 +10,7 @@ One tree, so callers can catch as broadly or as narrowly as they need::
     │   └── RequestTimeoutError         the server may have received it
     ├── APIStatusError                  any non-2xx answer; .retry_after when the server sent one
     │   ├── BadRequestError             400
+    │   │   └── RequestValidationError      (also a ValueError) refused by the client before sending; .field
     │   ├── AuthenticationError         401
     │   ├── PermissionDeniedError       403
     │   ├── NotFoundError               404
@@ -22,6 +23,7 @@ One tree, so callers can catch as broadly or as narrowly as they need::
     ├── CreateOutcomeUnknownError       a create may or may not have happened and no replica was found by name
     ├── WakeTimeoutError                (also a TimeoutError) wake_and_wait ran out of time
     ├── StreamError                     the SSE stream could not be (re)established within its attempts
+    ├── StreamLimitError                every stream slot of the client is taken; .limit (requests still flow)
     └── WebhookVerificationError        a webhook's signature is missing or wrong, or its body is not an event
 
 Messages are built only from what the API said and what the caller asked, and every message is passed
@@ -47,8 +49,10 @@ __all__ = [
     "RateLimitedError",
     "ReplicasError",
     "RequestTimeoutError",
+    "RequestValidationError",
     "ServerError",
     "StreamError",
+    "StreamLimitError",
     "TransportError",
     "WakeTimeoutError",
     "WebhookVerificationError",
@@ -134,6 +138,19 @@ class BadRequestError(APIStatusError):
     """400: missing or invalid parameters."""
 
 
+class RequestValidationError(BadRequestError, ValueError):
+    """The client refused the request before sending it: the API would have answered 400.
+
+    Raised for what can be checked without a round trip (sizes, shapes, mutually exclusive fields, a
+    `null` for a field the contract does not let be null). `field` names the offending argument, if one.
+    A `BadRequestError`, so callers handle it like the API's own 400.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(f"Invalid request (not sent): {message}", status=400, error=message, details=field)
+        self.field = field
+
+
 class AuthenticationError(APIStatusError):
     """401: the API key is missing, invalid or revoked."""
 
@@ -197,6 +214,18 @@ class WakeTimeoutError(ReplicasError, TimeoutError):
 
 class StreamError(ReplicasError):
     """The event stream dropped and could not be re-established within its attempts."""
+
+
+class StreamLimitError(ReplicasError):
+    """Opening one more event stream would pass the client's stream limit (`max_streams`).
+
+    Streams have their own connection pool, so requests are never delayed by them; past the limit a new
+    stream is refused at once (no waiting). Callers degrade: share a stream, poll, or retry later.
+    """
+
+    def __init__(self, message: str, *, limit: int) -> None:
+        super().__init__(message)
+        self.limit = limit
 
 
 class WebhookVerificationError(ReplicasError):

@@ -28,12 +28,15 @@ import httpx2
 import stamina
 
 from replicas_mcp.client._http import HttpCore, api_path
+from replicas_mcp.client._resource import Resource
+from replicas_mcp.client._status_lookup import classify_conflict
 from replicas_mcp.client.errors import (
     AuthenticationError,
     ConflictError,
     NotFoundError,
     PermissionDeniedError,
     ReplicasError,
+    RequestValidationError,
     StreamError,
     TransportError,
 )
@@ -68,14 +71,15 @@ class EngineEventStream(contextlib.AbstractAsyncContextManager[AsyncIterator[Eng
     def __init__(
         self,
         http: HttpCore,
-        path: str,
+        replica_id: str,
         *,
         last_event_id: str | None,
         max_reconnects: int,
         read_timeout: float | None,
     ) -> None:
         self._http = http
-        self._path = path
+        self._replica_id = replica_id
+        self._path = api_path("/v1/replica/{}/events", replica_id)
         self.last_event_id = last_event_id
         self._max_reconnects = max_reconnects
         self._read_timeout = read_timeout
@@ -112,7 +116,11 @@ class EngineEventStream(contextlib.AbstractAsyncContextManager[AsyncIterator[Eng
         connection = self._http.stream_sse(
             "GET", self._path, headers=headers, read_timeout=self._read_timeout
         )
-        source = await connection.__aenter__()
+        try:
+            source = await connection.__aenter__()
+        except ConflictError as exc:
+            # Sleeping or in error: which one is the replica layer's call (it asks the list if it must).
+            raise await classify_conflict(self._http, exc, self._replica_id) from None
         self._connection = connection
         return source
 
@@ -217,11 +225,8 @@ class EngineEventStream(contextlib.AbstractAsyncContextManager[AsyncIterator[Eng
                 current = None
 
 
-class Events:
+class Events(Resource):
     """`client.events`: a replica's live engine events."""
-
-    def __init__(self, http: HttpCore) -> None:
-        self._http = http
 
     def stream(
         self,
@@ -233,10 +238,10 @@ class Events:
     ) -> EngineEventStream:
         """An async context manager yielding the replica's events (see the module docstring)."""
         if max_reconnects < 0:
-            raise ValueError("max_reconnects must be >= 0")
+            raise RequestValidationError("max_reconnects must be >= 0", field="max_reconnects")
         return EngineEventStream(
             self._http,
-            api_path("/v1/replica/{}/events", replica_id),
+            replica_id,
             last_event_id=last_event_id,
             max_reconnects=max_reconnects,
             read_timeout=read_timeout,

@@ -4,25 +4,29 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from replicas_mcp.client._http import HttpCore, api_path
+from replicas_mcp.client._http import api_path
+from replicas_mcp.client._resource import WorkspaceResource
+from replicas_mcp.client.errors import RequestValidationError
 from replicas_mcp.client.models.chats import HistoryEvent, HistoryPage
 
 __all__ = ["History"]
 
 
-class History:
+class History(WorkspaceResource):
     """`client.history`: pages of a replica's chat history, where `offset` counts from the newest."""
-
-    def __init__(self, http: HttpCore) -> None:
-        self._http = http
 
     async def read(
         self, replica_id: str, *, chat_id: str | None = None, limit: int = 50, offset: int = 0
     ) -> HistoryPage:
-        """`limit` events ending `offset` events before the newest (events in the API's order)."""
+        """`limit` events ending `offset` events before the newest (events in the API's order).
+
+        A sleeping workspace: the contract answers 200 with `waking: true` and no events (kept on the
+        page), the guide answers 409 (`WorkspaceSleepingError`).
+        """
         if limit < 1 or offset < 0:
-            raise ValueError("limit must be >= 1 and offset >= 0")
-        data = await self._http.request_json(
+            raise RequestValidationError("limit must be >= 1 and offset >= 0", field="limit")
+        data = await self._workspace_call(
+            replica_id,
             "GET",
             api_path("/v1/replica/{}/history", replica_id),
             params={"chat_id": chat_id, "limit": limit, "offset": offset},
@@ -51,5 +55,5 @@ class History:
             for event in reversed(events):
                 yield event
             consumed += len(events)
-            if not page.events or not page.has_more:
+            if page.waking or not page.events or not page.has_more:
                 return

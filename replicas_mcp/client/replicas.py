@@ -12,7 +12,9 @@ from typing import Any
 import anyio
 
 from replicas_mcp.client._envelope import unwrap
-from replicas_mcp.client._http import API_VERSION, API_VERSION_HEADER, HttpCore, api_path
+from replicas_mcp.client._fields import UNSET, Unset, request_body
+from replicas_mcp.client._http import API_VERSION, API_VERSION_HEADER, api_path
+from replicas_mcp.client._resource import WorkspaceResource
 from replicas_mcp.client._status_lookup import (
     fetch_replica_page,
     iter_replica_list,
@@ -24,6 +26,7 @@ from replicas_mcp.client.errors import (
     NotFoundError,
     RateLimitedError,
     ReplicasError,
+    RequestValidationError,
     ServerError,
     TransportError,
     WakeTimeoutError,
@@ -46,23 +49,16 @@ _INCLUDE_VALUES = frozenset({"environment", "diffs"})
 _CREATE_RETRY_STATUSES = frozenset({429})
 
 
-def _drop_none(fields: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in fields.items() if value is not None}
-
-
 def _newest(items: Sequence[ReplicaListItem]) -> ReplicaListItem | None:
     # ISO-8601 timestamps from one server sort correctly as strings; missing ones sort first.
     return max(items, key=lambda item: item.created_at or "", default=None)
 
 
-class Replicas:
+class Replicas(WorkspaceResource):
     """`client.replicas`: the workspaces of the organization."""
 
     # Reconciliation looks for the replica by name after these delays (seconds): the list may lag.
     reconcile_delays: tuple[float, ...] = (0.0, 0.5, 1.5)
-
-    def __init__(self, http: HttpCore) -> None:
-        self._http = http
 
     async def list(
         self,
@@ -105,46 +101,47 @@ class Replicas:
         *,
         name: str,
         message: str,
-        environment_id: str | None = None,
-        repository_ids: Sequence[str] | None = None,
-        repository_set_id: str | None = None,
-        coding_agent: str | None = None,
-        model: str | None = None,
-        images: Sequence[Mapping[str, Any]] | None = None,
-        lifecycle_policy: str | None = None,
-        config: Mapping[str, Any] | None = None,
-        plan_mode: bool | None = None,
-        goal_mode: bool | None = None,
-        fast_mode: bool | None = None,
-        thinking_level: str | None = None,
-        webhook_url: str | Mapping[str, str] | None = None,
-        size: str | None = None,
+        environment_id: str | Unset | None = UNSET,
+        repository_ids: Sequence[str] | Unset | None = UNSET,
+        repository_set_id: str | Unset | None = UNSET,
+        coding_agent: str | Unset | None = UNSET,
+        model: str | Unset | None = UNSET,
+        images: Sequence[Mapping[str, Any]] | Unset | None = UNSET,
+        lifecycle_policy: str | Unset | None = UNSET,
+        config: Mapping[str, Any] | Unset | None = UNSET,
+        plan_mode: bool | Unset | None = UNSET,
+        goal_mode: bool | Unset | None = UNSET,
+        fast_mode: bool | Unset | None = UNSET,
+        thinking_level: str | Unset | None = UNSET,
+        webhook_url: str | Mapping[str, str] | Unset | None = UNSET,
+        size: str | Unset | None = UNSET,
     ) -> ReplicaListItem:
         """Create a replica (fire-and-forget API version: returns while it is `preparing`).
 
         The request is sent at most once. If its outcome is unknown (a timeout after sending, a
         dropped connection, a 5xx), the replica is looked up by name: found, it is returned;
         not found, `CreateOutcomeUnknownError` is raised and nothing is re-sent.
+
+        `lifecycle_policy` is an open enum: the guide's `delete_when_done` and the contract's
+        `archive_when_done` / `sleep_when_done` are all passed through (see `LifecyclePolicyValue`).
         """
-        body = _drop_none(
-            {
-                "name": name,
-                "message": message,
-                "environment_id": environment_id,
-                "repository_ids": list(repository_ids) if repository_ids is not None else None,
-                "repository_set_id": repository_set_id,
-                "coding_agent": coding_agent,
-                "model": model,
-                "images": [dict(image) for image in images] if images is not None else None,
-                "lifecycle_policy": lifecycle_policy,
-                "config": dict(config) if config is not None else None,
-                "plan_mode": plan_mode,
-                "goal_mode": goal_mode,
-                "fast_mode": fast_mode,
-                "thinking_level": thinking_level,
-                "webhook_url": dict(webhook_url) if isinstance(webhook_url, Mapping) else webhook_url,
-                "size": size,
-            }
+        body = request_body(
+            name=name,
+            message=message,
+            environment_id=environment_id,
+            repository_ids=list(repository_ids) if isinstance(repository_ids, Sequence) else repository_ids,
+            repository_set_id=repository_set_id,
+            coding_agent=coding_agent,
+            model=model,
+            images=[dict(image) for image in images] if isinstance(images, Sequence) else images,
+            lifecycle_policy=lifecycle_policy,
+            config=dict(config) if isinstance(config, Mapping) else config,
+            plan_mode=plan_mode,
+            goal_mode=goal_mode,
+            fast_mode=fast_mode,
+            thinking_level=thinking_level,
+            webhook_url=dict(webhook_url) if isinstance(webhook_url, Mapping) else webhook_url,
+            size=size,
         )
         policy = dataclasses.replace(self._http.policy, unsafe_retry_statuses=_CREATE_RETRY_STATUSES)
         try:
@@ -190,8 +187,11 @@ class Replicas:
         wanted = list(dict.fromkeys(include))
         unknown = [value for value in wanted if value not in _INCLUDE_VALUES]
         if unknown:
-            raise ValueError(f"include accepts {sorted(_INCLUDE_VALUES)}, got {unknown}")
-        data = await self._http.request_json(
+            raise RequestValidationError(
+                f"include accepts {sorted(_INCLUDE_VALUES)}, got {unknown}", field="include"
+            )
+        data = await self._workspace_call(
+            replica_id,
             "GET",
             api_path("/v1/replica/{}", replica_id),
             params={"include": ",".join(wanted) or None},
@@ -200,10 +200,10 @@ class Replicas:
 
     async def delete(self, replica_id: str) -> None:
         """Delete (idempotent for replicas of this organization)."""
-        await self._http.request_json("DELETE", api_path("/v1/replica/{}", replica_id))
+        await self._workspace_call(replica_id, "DELETE", api_path("/v1/replica/{}", replica_id))
 
     async def wake(self, replica_id: str) -> dict[str, Any]:
-        data = await self._http.request_json("POST", api_path("/v1/replica/{}/wake", replica_id))
+        data = await self._workspace_call(replica_id, "POST", api_path("/v1/replica/{}/wake", replica_id))
         return dict(data) if isinstance(data, dict) else {}
 
     async def wake_and_wait(
@@ -249,30 +249,28 @@ class Replicas:
         replica_id: str,
         message: str,
         *,
-        chat_id: str | None = None,
-        coding_agent: str | None = None,
-        model: str | None = None,
-        images: Sequence[Mapping[str, Any]] | None = None,
-        plan_mode: bool | None = None,
-        goal_mode: bool | None = None,
-        fast_mode: bool | None = None,
-        thinking_level: str | None = None,
+        chat_id: str | Unset | None = UNSET,
+        coding_agent: str | Unset | None = UNSET,
+        model: str | Unset | None = UNSET,
+        images: Sequence[Mapping[str, Any]] | Unset | None = UNSET,
+        plan_mode: bool | Unset | None = UNSET,
+        goal_mode: bool | Unset | None = UNSET,
+        fast_mode: bool | Unset | None = UNSET,
+        thinking_level: str | Unset | None = UNSET,
     ) -> SendMessageResult:
         """Send a message (wakes a sleeping replica; queues if the agent is busy)."""
-        body = _drop_none(
-            {
-                "message": message,
-                "chat_id": chat_id,
-                "coding_agent": coding_agent,
-                "model": model,
-                "images": [dict(image) for image in images] if images is not None else None,
-                "plan_mode": plan_mode,
-                "goal_mode": goal_mode,
-                "fast_mode": fast_mode,
-                "thinking_level": thinking_level,
-            }
+        body = request_body(
+            message=message,
+            chat_id=chat_id,
+            coding_agent=coding_agent,
+            model=model,
+            images=[dict(image) for image in images] if isinstance(images, Sequence) else images,
+            plan_mode=plan_mode,
+            goal_mode=goal_mode,
+            fast_mode=fast_mode,
+            thinking_level=thinking_level,
         )
-        data = await self._http.request_json(
-            "POST", api_path("/v1/replica/{}/messages", replica_id), json=body
+        data = await self._workspace_call(
+            replica_id, "POST", api_path("/v1/replica/{}/messages", replica_id), json=body
         )
         return SendMessageResult.model_validate(data)

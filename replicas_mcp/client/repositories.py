@@ -5,17 +5,14 @@ from __future__ import annotations
 import builtins
 
 from replicas_mcp.client._envelope import items
-from replicas_mcp.client._http import HttpCore
+from replicas_mcp.client._resource import Resource
 from replicas_mcp.client.models.repositories import Repository, RepositorySet
 
 __all__ = ["Repositories"]
 
 
-class Repositories:
+class Repositories(Resource):
     """`client.repositories`: what a replica or environment can be bound to."""
-
-    def __init__(self, http: HttpCore) -> None:
-        self._http = http
 
     async def list(self) -> list[Repository]:
         data = await self._http.request_json("GET", "/v1/replica/repositories")

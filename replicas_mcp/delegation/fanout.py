@@ -21,7 +21,8 @@ import anyio
 
 from replicas_mcp.client.errors import ReplicasError
 from replicas_mcp.delegation.cursor import Cursor
-from replicas_mcp.delegation.launch import TaskSpec, launch
+from replicas_mcp.delegation.launch import NameTaken, TaskSpec, check_reuse, launch
+from replicas_mcp.delegation.phase import DEFAULT_UNTIL
 from replicas_mcp.delegation.progress import Progress
 from replicas_mcp.delegation.waiting import (
     DEFAULT_POLICY,
@@ -51,7 +52,7 @@ async def wait_many(
     targets: Sequence[tuple[str, Cursor | None]],
     *,
     mode: JoinMode,
-    until: Until = "turn_completed",
+    until: Until = DEFAULT_UNTIL,
     within: float,
     policy: WaitPolicy = DEFAULT_POLICY,
     progress: Progress | None = None,
@@ -85,10 +86,11 @@ class Launched:
     created: bool = False
     outcome: WaitOutcome | None = None
     error: ReplicasError | None = None
+    taken: NameTaken | None = None  # its name belongs to a replica working on another task: not started
 
     @property
     def pending(self) -> bool:
-        return self.replica is None and self.error is None
+        return self.replica is None and self.error is None and self.taken is None
 
 
 def _working(waiter: ReplicaWait) -> bool:
@@ -124,7 +126,7 @@ async def delegate_many(
 
     def waiter_for(index: int, replica_id: str, cursor: Cursor | None) -> ReplicaWait:
         waiters[index] = ReplicaWait(
-            client, replica_id, until="turn_completed", cursor=cursor, policy=policy, progress=progress
+            client, replica_id, until=DEFAULT_UNTIL, cursor=cursor, policy=policy, progress=progress
         )
         return waiters[index]
 
@@ -151,15 +153,28 @@ async def delegate_many(
             row.error = exc
             slots.release()
             return
+        except NameTaken as exc:  # created by someone else meanwhile, for another task
+            row.taken = exc
+            slots.release()
+            return
         waiter_for(index, row.replica.id, Cursor.start(row.replica.id) if row.created else None)
         await join(index, holds_slot=True)
 
     # Replicas of earlier calls: see which are still working; those take their slots first.
+    async def reuse(index: int, row: Launched, existing: ReplicaListItem) -> None:
+        try:
+            await check_reuse(client, row.spec, existing)
+        except NameTaken as exc:
+            row.taken = exc
+            return
+        row.replica = existing
+        await _probe(waiter_for(index, existing.id, None), existing)
+
     async with anyio.create_task_group() as group:
         for index, row in enumerate(rows):
-            row.replica = known.get(row.name)
-            if row.replica is not None:
-                group.start_soon(_probe, waiter_for(index, row.replica.id, None), row.replica)
+            existing = known.get(row.name)
+            if existing is not None:
+                group.start_soon(reuse, index, row, existing)
     async with progress.heartbeat(policy.heartbeat), anyio.create_task_group() as group:
         for index in range(len(rows)):
             waiter = waiters.get(index)
@@ -171,7 +186,7 @@ async def delegate_many(
                     holds_slot = False  # already running beyond the limit: joined, not counted
                 group.start_soon(join, index, holds_slot)
         for index, row in enumerate(rows):
-            if row.replica is None:
+            if row.pending:
                 group.start_soon(start, index)
     for index, row in enumerate(rows):
         waiter = waiters.get(index)

@@ -4,18 +4,27 @@ A task without a name gets one derived from its environment and text (`fix-the-l
 sending the same task again, after a timeout or a lost answer, finds the replica instead of starting a
 second one. Within this process, launches of one name are serialized (two concurrent calls cannot both
 miss the lookup); across processes, the client's create reconciles an unknown outcome by name.
+
+A name the caller chose says nothing about the task, so an existing replica of that name is reused only
+for the same task: `NameTaken` otherwise. Its task is known when this process started it (remembered by
+replica id), else read from its history's first user message while it is awake. A sleeping or archived
+replica's history cannot be read without waking it, so there the name alone decides.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import anyio
+
+from replicas_mcp.client.errors import ReplicasError
+from replicas_mcp.delegation.questions import user_message_text
 
 if TYPE_CHECKING:
     from replicas_mcp.client import ReplicasClient
@@ -24,6 +33,17 @@ if TYPE_CHECKING:
 SLUG_WORDS = 5
 SLUG_LIMIT = 40
 CREATE_TIMEOUT = 60.0
+FIRST_EVENTS = 5  # the oldest history events searched for the task (it is the first user message)
+REMEMBERED_TASKS = 4096  # replicas whose task this process knows (started or checked), newest kept
+_SLASH_COMMANDS = ("/plan", "/goal", "/fast")
+
+
+class NameTaken(ValueError):
+    """A replica of this name exists and works on a different task."""
+
+    def __init__(self, existing: ReplicaListItem) -> None:
+        super().__init__(f"replica {existing.name} ({existing.id}) already exists with a different task")
+        self.existing = existing
 
 
 @dataclass(frozen=True)
@@ -72,14 +92,63 @@ class _NameLocks:
 
 
 _NAMES = _NameLocks()
+_TASKS: OrderedDict[str, str] = OrderedDict()  # replica id -> task fingerprint (ids are unique per org)
+
+
+def task_fingerprint(task: str) -> str:
+    """The task as the agent receives it, for comparison: whitespace collapsed, and leading slash
+    commands dropped (the API strips /plan, /goal and /fast from the message it stores)."""
+    words = task.split()
+    while words and words[0].lower() in _SLASH_COMMANDS:
+        words.pop(0)
+    return hashlib.sha256(" ".join(words).encode()).hexdigest()
+
+
+def _remember(replica_id: str, task: str) -> None:
+    _TASKS[replica_id] = task_fingerprint(task)
+    _TASKS.move_to_end(replica_id)
+    while len(_TASKS) > REMEMBERED_TASKS:
+        _TASKS.popitem(last=False)
+
+
+async def first_message(client: ReplicasClient, replica_id: str) -> str | None:
+    """The first message the user sent the replica (its task), from the oldest history events; None
+    when the history has none yet. Only for an awake replica: reading a sleeping one's history wakes it."""
+    newest = await client.history.read(replica_id, limit=1)
+    if newest.total == 0:
+        return None
+    oldest = await client.history.read(
+        replica_id, limit=FIRST_EVENTS, offset=max(0, newest.total - FIRST_EVENTS)
+    )
+    for event in oldest.events:
+        text = user_message_text(event.type, event.payload)
+        if text is not None:
+            return text
+    return None
+
+
+async def same_task(client: ReplicasClient, existing: ReplicaListItem, task: str) -> bool | None:
+    """Whether `existing` works on `task` (None: cannot tell without waking it, or not started yet)."""
+    known = _TASKS.get(existing.id)
+    if known is None and existing.status == "active":
+        try:
+            text = await first_message(client, existing.id)
+        except ReplicasError:
+            text = None  # stopped meanwhile, or unreadable now: cannot tell
+        if text is not None:
+            known = task_fingerprint(text)
+            _TASKS[existing.id] = known
+    return None if known is None else known == task_fingerprint(task)
 
 
 async def launch(client: ReplicasClient, spec: TaskSpec) -> tuple[ReplicaListItem, bool]:
-    """The replica for this task, and whether this call created it."""
+    """The replica for this task, and whether this call created it. Raises `NameTaken` when a replica
+    of the caller's chosen name exists with a different task."""
     name = spec.replica_name
     async with _NAMES.hold(name):
         existing = await client.replicas.find_by_name(name)
         if existing is not None:
+            await check_reuse(client, spec, existing)
             return existing, False
         # Never abandoned half-way: a create cancelled in flight would have an unknown outcome.
         with anyio.CancelScope(shield=True), anyio.fail_after(CREATE_TIMEOUT):
@@ -92,4 +161,11 @@ async def launch(client: ReplicasClient, spec: TaskSpec) -> tuple[ReplicaListIte
                 thinking_level=spec.thinking_level,
                 plan_mode=spec.plan_mode or None,
             )
+        _remember(created.id, spec.task)
         return created, True
+
+
+async def check_reuse(client: ReplicasClient, spec: TaskSpec, existing: ReplicaListItem) -> None:
+    """Raise `NameTaken` unless `existing` may serve `spec` (a derived name embeds the task's hash)."""
+    if spec.name is not None and await same_task(client, existing, spec.task) is False:
+        raise NameTaken(existing)

@@ -1,34 +1,60 @@
-"""Finding the questions an agent asked the user, in any provider's event shape.
+"""Finding the questions an agent asks the user, in any provider's event shape.
 
-Agents ask through a tool (Claude's `AskUserQuestion`, similar tools elsewhere) whose input carries a
-`question` or a list of `questions`. Rather than knowing every provider's envelope, walk the event and look
-for a tool call with such a name; its input may be an object or a JSON string (Codex `arguments`).
+Agents ask through an interactive tool call: Claude's `AskUserQuestion` (input `question` or a list of
+`questions`), `ExitPlanMode` (input `plan`: the plan awaits approval), similar tools elsewhere. Rather
+than knowing every provider's envelope, walk the event and look for a tool call with such a name; its input
+may be an object or a JSON string (Codex `arguments`).
+
+- `questions_in(node)`: every question asked anywhere inside one event (a stream delta, a history event).
+- `pending_question(events)`: the question the agent is paused on at the end of a chat's history,
+  if any: an interactive tool call with no tool result for it and no user message after it. This is how
+  the contract shows "awaiting input" outside the event stream (REST chats carry no `awaitingInput`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 ASK_TOOLS = frozenset({"askuserquestion", "ask_user_question", "ask_user", "askuser", "request_user_input"})
+PLAN_TOOLS = frozenset({"exitplanmode", "exit_plan_mode"})
 QUESTION_LIMIT = 300
 _MAX_DEPTH = 8
+# Keys under which providers name the call a tool result answers (Claude, Codex, the others).
+_RESULT_ID_KEYS = ("tool_use_id", "call_id", "toolCallId", "tool_call_id")
 
 
 def _normalized(name: Any) -> str:
     return name.replace("-", "_").lower() if isinstance(name, str) else ""
 
 
-def _texts(tool_input: Any) -> list[str]:
+def _kind(node: Mapping[str, Any]) -> str | None:
+    """'ask' or 'plan' when `node` is an interactive tool call, else None."""
+    name = _normalized(node.get("name") or node.get("tool"))
+    if name in ASK_TOOLS or name.replace("_", "") in ASK_TOOLS:
+        return "ask"
+    if name in PLAN_TOOLS or name.replace("_", "") in PLAN_TOOLS:
+        return "plan"
+    return None
+
+
+def _input(node: Mapping[str, Any]) -> Mapping[str, Any]:
+    tool_input = node.get("input", node.get("arguments"))
     if isinstance(tool_input, str):
         try:
             tool_input = json.loads(tool_input)
         except ValueError:
-            return []
-    if not isinstance(tool_input, Mapping):
-        return []
+            return {}
+    return tool_input if isinstance(tool_input, Mapping) else {}
+
+
+def _texts(kind: str, tool_input: Mapping[str, Any]) -> list[str]:
     found: list[str] = []
+    if kind == "plan":
+        plan = tool_input.get("plan")
+        summary = plan.strip() if isinstance(plan, str) else ""
+        return [f"Approve this plan? {summary}"[:QUESTION_LIMIT] if summary else "Approve the plan?"]
     single = tool_input.get("question")
     if isinstance(single, str) and single.strip():
         found.append(single.strip()[:QUESTION_LIMIT])
@@ -40,17 +66,102 @@ def _texts(tool_input: Any) -> list[str]:
     return found
 
 
-def questions_in(node: Any, depth: int = 0) -> list[str]:
-    """Every question asked through an ask-the-user tool call anywhere inside `node`."""
+def _walk(node: Any, depth: int = 0) -> Iterable[Mapping[str, Any]]:
+    """Every mapping inside `node` (bounded depth), outermost first."""
     if depth > _MAX_DEPTH:
-        return []
+        return
     if isinstance(node, list):
-        return [q for item in node for q in questions_in(item, depth + 1)]
-    if not isinstance(node, Mapping):
-        return []
-    name = _normalized(node.get("name") or node.get("tool"))
-    if name in ASK_TOOLS or name.replace("_", "") in ASK_TOOLS:
-        asked = _texts(node.get("input", node.get("arguments")))
-        if asked:
-            return asked
-    return [q for value in node.values() for q in questions_in(value, depth + 1)]
+        for item in node:
+            yield from _walk(item, depth + 1)
+    elif isinstance(node, Mapping):
+        yield node
+        for value in node.values():
+            yield from _walk(value, depth + 1)
+
+
+def questions_in(node: Any) -> list[str]:
+    """Every question asked through an interactive tool call anywhere inside `node`."""
+    found: list[str] = []
+    for item in _walk(node):
+        kind = _kind(item)
+        if kind is not None:
+            found += [text for text in _texts(kind, _input(item)) if text not in found]
+    return found
+
+
+def _call_id(node: Mapping[str, Any]) -> str | None:
+    for key in ("id", "call_id", "callId", "tool_use_id"):
+        value = node.get(key)
+        if isinstance(value, str):
+            return value
+    return None
+
+
+def _answered_ids(node: Any) -> set[str]:
+    """Ids of the tool calls that results inside `node` answer."""
+    ids: set[str] = set()
+    for item in _walk(node):
+        kind = item.get("type")
+        if kind == "tool_result" or kind == "function_call_output" or "output" in item:
+            for key in (*_RESULT_ID_KEYS, "id"):
+                value = item.get(key)
+                if isinstance(value, str):
+                    ids.add(value)
+    return ids
+
+
+def user_message_text(event_type: str, payload: Mapping[str, Any]) -> str | None:
+    """The text of a history event that is a message the user wrote; None for anything else (a tool
+    result delivered as a `user` event is not a user message)."""
+    if event_type == "claude-user":
+        message = payload.get("message")
+        content = message.get("content") if isinstance(message, Mapping) else payload.get("text")
+        if isinstance(content, str):
+            return content
+        blocks = content if isinstance(content, list) else []
+        texts = [
+            str(block.get("text") or "")
+            for block in blocks
+            if isinstance(block, Mapping) and block.get("type") == "text"
+        ]
+        return "\n".join(texts) if texts else None
+    if event_type == "event_msg":
+        text = payload.get("message")
+        return str(text or "") if payload.get("type") == "user_message" else None
+    if event_type == "response_item":
+        if payload.get("type") != "message" or payload.get("role") != "user":
+            return None
+        parts = payload.get("content")
+        return "\n".join(
+            str(part.get("text") or "")
+            for part in (parts if isinstance(parts, list) else [])
+            if isinstance(part, Mapping)
+        )
+    suffix = event_type.split("-", 1)[1] if "-" in event_type else event_type
+    if suffix == "user" or suffix.startswith("user"):
+        text = payload.get("text") or payload.get("message") or ""
+        return text if isinstance(text, str) else ""
+    return None
+
+
+def is_user_message(event_type: str, payload: Mapping[str, Any]) -> bool:
+    """Whether a history event is a message the user wrote (not a tool result delivered as `user`)."""
+    return user_message_text(event_type, payload) is not None
+
+
+def pending_question(events: Iterable[tuple[str, Mapping[str, Any]]]) -> str | None:
+    """The question of the last interactive tool call in `events` (a chat's history, oldest first) that
+    is still unresolved: no tool result answers it and the user has not written since. None otherwise."""
+    pending: tuple[str | None, str] | None = None
+    for event_type, payload in events:
+        if pending is not None:
+            if is_user_message(event_type, payload):
+                pending = None  # the user wrote: whatever was asked is answered (or moot)
+            elif pending[0] is not None and pending[0] in _answered_ids(payload):
+                pending = None
+        for item in _walk(payload):
+            kind = _kind(item)
+            if kind is not None:
+                texts = _texts(kind, _input(item))
+                pending = (_call_id(item), " / ".join(texts) or "(a question with no text)")
+    return pending[1][:QUESTION_LIMIT] if pending else None

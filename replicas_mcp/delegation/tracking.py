@@ -1,7 +1,9 @@
 """What a wait has seen of one replica: its state, a digest of events, and the cursor to resume from.
 
-Pure bookkeeping, no I/O: `observe_item` (a list-endpoint record), `observe_chats` (a chats snapshot) and
-`observe_event` (one engine event) update it; `satisfied(until)` and `stopped` say whether the wait is over.
+Pure bookkeeping, no I/O: `observe_item` (a list-endpoint record), `observe_chats` (a REST chats
+snapshot, with the pending questions found in the history of its processing chats) and `observe_event`
+(one engine event) update it; `satisfied(until)` and `stopped` say whether the wait is over. What the
+observed facts mean (working, idle, asking; done or not) is decided by `phase` (pure functions).
 Every event consumed is counted once and moves the cursor past it, so a caller that passes each returned
 cursor to the next wait sees every event exactly once.
 """
@@ -10,21 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from replicas_mcp.client.models.replicas import ASLEEP_STATUSES, TERMINAL_STATUSES
 from replicas_mcp.delegation.cursor import Cursor, pr_key
+from replicas_mcp.delegation.phase import STOPPED, ChatFacts, State, Until, phase, wait_over
 from replicas_mcp.delegation.questions import questions_in
 
 if TYPE_CHECKING:
     from replicas_mcp.client.models import EngineEvent, ReplicaChat, ReplicaListItem
 
-Until = Literal["turn_completed", "idle", "pr_opened", "needs_input", "any_event"]
-State = Literal[
-    "preparing", "working", "idle", "waiting_for_input", "sleeping", "archived", "error", "deleted", "unknown"
-]
-# States in which nothing more happens until someone acts (wakes, messages, deletes): a wait ends there.
-STOPPED: frozenset[str] = ASLEEP_STATUSES | TERMINAL_STATUSES | {"deleted"}
+__all__ = ["STOPPED", "Digest", "State", "Tracker", "Until"]
+
 DIGEST_LIST_LIMIT = 5
 ERROR_TEXT_LIMIT = 300
 
@@ -49,9 +47,18 @@ class Digest:
 
 @dataclass
 class _Chat:
-    processing: bool = False
+    processing: bool | None = False  # None: a turn ended, the chat summary saying what next not seen yet
     awaiting_input: bool = False
-    asked: bool = False  # a question was seen in the current turn
+    queued: list[str] = field(default_factory=list)  # ids of accepted messages not started yet
+    question: str | None = None  # the newest question asked in the current turn
+
+    def facts(self) -> ChatFacts:
+        return ChatFacts(
+            processing=self.processing,
+            awaiting_input=self.awaiting_input,
+            queued=len(self.queued),
+            question=self.question if self.awaiting_input else None,
+        )
 
 
 def _flag(value: Any) -> bool | None:
@@ -85,8 +92,19 @@ class Tracker:
         if item is not None:
             self._see_prs([pr.url for pr in item.pull_requests])
 
-    def observe_chats(self, chats: Sequence[ReplicaChat] | None) -> None:
-        """A snapshot of the replica's chats (None: the engine could not be asked).
+    def observe_chats(
+        self,
+        chats: Sequence[ReplicaChat] | None,
+        pending: Mapping[str, str | None] | None = None,
+        queued: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        """A REST snapshot of the replica's chats (None: the engine could not be asked).
+
+        REST chats say whether each is processing, not whether it waits for input: `pending` holds, for the
+        chats whose history was read, the question they are paused on (None: none), and `queued` the ids
+        of the messages in the queues that were read. A chat not in them keeps what the stream said about
+        it while it stays processing. A chat that is not processing has nothing queued and is not paused
+        (the contract keeps `processing` true meanwhile).
 
         A turn that ended since the last observation (the agent was busy, now it is not) counts as
         completed even when its event was never seen (it ended while nobody was reading the stream).
@@ -97,16 +115,24 @@ class Tracker:
             was_busy: bool | None = self.busy
         else:
             was_busy = self._start.busy if self._start else None
-        before = (self.busy, self.awaiting_input)
-        self.chats = {
-            chat.id: _Chat(
-                processing=chat.processing,
-                awaiting_input=chat.awaitingInput,
-            )
-            for chat in chats
-        }
+        before = self.state
+        observed: dict[str, _Chat] = {}
+        for chat in chats:
+            old = self.chats.get(chat.id) or _Chat()
+            now = _Chat(processing=chat.processing)
+            if pending is not None and chat.id in pending:
+                question = pending[chat.id]
+                now.awaiting_input, now.question = question is not None, question
+            elif chat.processing:
+                now.awaiting_input, now.question = old.awaiting_input, old.question
+            if queued is not None and chat.id in queued:
+                now.queued = list(queued[chat.id])
+            elif chat.processing:
+                now.queued = old.queued
+            observed[chat.id] = now
+        self.chats = observed
         first, self.chats_known = not self.chats_known, True
-        if not first and (self.busy, self.awaiting_input) != before:
+        if not first and self.state != before:
             self.changes += 1
         if was_busy and self.status == "active" and not self.busy:
             self.finished_unseen = True
@@ -119,9 +145,21 @@ class Tracker:
         payload = event.payload
         chat_id = event.chat_id
         kind = event.type
+        if kind == "chat.turn.accepted" and chat_id:
+            chat = self._chat(chat_id)
+            message_id = payload.get("messageId")
+            if payload.get("queued") is True and isinstance(message_id, str):
+                if message_id not in chat.queued:  # a snapshot of the queue may have shown it already
+                    chat.queued.append(message_id)
+                return "message queued"
+            chat.processing, chat.awaiting_input = True, False  # it runs now (an answer resumes the agent)
+            return "message accepted"
         if kind == "chat.turn.started" and chat_id:
-            self.chats[chat_id] = _Chat(processing=True)
-            self.chats_known = True
+            chat = self._chat(chat_id)
+            message_id = payload.get("messageId")
+            if message_id in chat.queued:
+                chat.queued.remove(message_id)
+            chat.processing, chat.awaiting_input, chat.question = True, False, None
             if self.status == "preparing":
                 self.status = "active"  # turns only run in an active workspace
             return "agent started a turn"
@@ -130,7 +168,7 @@ class Tracker:
             for question in asked:
                 self.digest.note(self.digest.questions, question)
             if asked:
-                self.chats.setdefault(chat_id, _Chat(processing=True)).asked = True
+                self._chat(chat_id).question = asked[-1]
                 return "agent asked a question"
             return "agent working"
         if kind == "chat.turn.completed":
@@ -139,23 +177,28 @@ class Tracker:
             if not ok:
                 self.digest.failed_turns += 1
             if chat_id:
-                # The engine follows with chat.updated; until then the turn's end is what we know.
-                chat = self.chats.setdefault(chat_id, _Chat())
-                chat.processing = False
-                chat.awaiting_input = chat.asked
-                self.chats_known = True
+                # The engine follows with chat.updated (working on a queued message, idle, or paused on a
+                # question); until then, whether the agent is done is not known.
+                chat = self._chat(chat_id)
+                chat.processing = True if chat.queued else None
+                chat.awaiting_input = False
             return "turn completed" if ok else "turn failed"
+        if kind == "chat.interrupted" and chat_id:
+            remaining = payload.get("queue")
+            if isinstance(remaining, list):
+                self._chat(chat_id).queued = [item for item in remaining if isinstance(item, str)]
+            return "turn interrupted"
         if kind in ("chat.updated", "chat.created"):
             summary = payload.get("chat")
             if isinstance(summary, Mapping) and isinstance(summary.get("id"), str):
-                chat = self.chats.setdefault(summary["id"], _Chat())
+                chat = self._chat(summary["id"])
                 chat.processing = _flag(summary.get("processing")) or False
                 chat.awaiting_input = _flag(summary.get("awaitingInput")) or False
-                self.chats_known = True
+                if not chat.processing:
+                    chat.queued = []  # a chat with messages waiting is doing work (contract)
+                if not chat.awaiting_input and not chat.processing:
+                    chat.question = None
             return "chat updated"
-        if kind == "chat.deleted" and chat_id:
-            self.chats.pop(chat_id, None)
-            return "chat deleted"
         if kind in ("repo.status.changed", "repo.discovered"):
             repos = payload.get("repos")
             urls = [
@@ -179,6 +222,10 @@ class Tracker:
             return "workspace ready"
         return kind
 
+    def _chat(self, chat_id: str) -> _Chat:
+        self.chats_known = True
+        return self.chats.setdefault(chat_id, _Chat())
+
     def _see_prs(self, urls: Iterable[str]) -> bool:
         new = False
         for url in urls:
@@ -194,45 +241,47 @@ class Tracker:
 
     # --- state ------------------------------------------------------------------------------------------
 
+    def facts(self) -> list[ChatFacts] | None:
+        return [chat.facts() for chat in self.chats.values()] if self.chats_known else None
+
     @property
     def busy(self) -> bool:
-        return any(chat.processing for chat in self.chats.values())
+        return any(chat.working for chat in self.facts() or ())
 
     @property
     def awaiting_input(self) -> bool:
-        return any(chat.awaiting_input for chat in self.chats.values())
+        return any(chat.asking for chat in self.facts() or ())
+
+    @property
+    def queued(self) -> int:
+        return sum(chat.queued for chat in self.facts() or ())
+
+    @property
+    def pending_questions(self) -> list[str]:
+        """The questions the agent is paused on now (texts known from the stream or the history)."""
+        return [chat.question for chat in self.facts() or () if chat.asking and chat.question]
+
+    @property
+    def unsettled(self) -> bool:
+        """A turn ended and what follows is not known yet (its chat summary has not arrived)."""
+        return any(chat.processing is None for chat in self.chats.values())
 
     @property
     def state(self) -> State:
-        status = self.status
-        if status in STOPPED:
-            return status  # type: ignore[return-value]
-        if status == "preparing":
-            return "preparing"
-        if status != "active":
-            return "unknown"
-        if self.busy or not self.chats_known:
-            return "working"
-        return "waiting_for_input" if self.awaiting_input else "idle"
+        return phase(self.status, self.facts())
 
     @property
     def stopped(self) -> bool:
         return self.state in STOPPED
 
     def satisfied(self, until: Until) -> bool:
-        state = self.state
-        if until == "any_event":
-            return self.digest.events > 0 or self.changes > 0
-        if until == "pr_opened":
-            return bool(self.digest.prs)
-        if until == "needs_input":
-            return state == "waiting_for_input"
-        if until == "idle":
-            return state in ("idle", "waiting_for_input")
-        # turn_completed: a turn ended since the cursor (seen, or inferred from the state), or the agent
-        # is not working at all (there is no turn to wait for). Unlike `idle`, it also returns at the end
-        # of a turn that is followed by queued messages.
-        return self.digest.turns > 0 or self.finished_unseen or state in ("idle", "waiting_for_input")
+        return wait_over(
+            until,
+            self.state,
+            turns_ended=self.digest.turns > 0 or self.finished_unseen,
+            new_prs=bool(self.digest.prs),
+            changed=self.digest.events > 0 or self.changes > 0,
+        )
 
     # --- output -----------------------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """Bounded, resumable waits on a replica: its event stream first, the list endpoint when that fails.
 
-    outcome = await wait_for_replica(client, replica_id, until="turn_completed", within=40, cursor=c)
+    outcome = await wait_for_replica(client, replica_id, within=40, cursor=c)   # until="idle"
 
 The loop:
 1. Look the replica up in the list endpoint (never wakes it). Gone, sleeping, archived or in error: the
@@ -8,12 +8,16 @@ The loop:
 2. While it is awake, follow its event stream from the cursor (`Last-Event-ID`), counting each event once
    into the digest and reporting progress. The client reconnects a dropped stream from the last event it
    delivered; if the stream cannot be (re)opened, poll instead for `stream_retry` seconds, then try again.
-3. Polling re-reads the list record and, while the replica is awake, its chats (busy, awaiting input).
+3. Polling re-reads the list record and, while the replica is awake, its chats (busy, and for busy chats
+   the question they are paused on, from the history: `snapshot.read_chats`).
 
 Right after the stream opens, the chats are read once: compared with the cursor, this tells a wait that
 the turn it was waiting for already ended (even if the stream cannot replay that), and a cursor-less wait
-that nothing is running. When the condition holds, the wait keeps reading for a moment (`settle`) so
-events that belong to the same moment (the chat update after a turn's end) are in the same digest.
+that nothing is running. What the observations mean (done or not) is `phase.wait_over`: by default a
+wait is over when the agent has nothing left to do, never while messages are queued for it. After a
+turn's end, a wait does not decide until the chat summary that follows says what comes next; if none
+arrives within `settle`, it reads the chats instead. When the condition holds, the wait keeps reading for
+a moment (`settle`) so events that belong to the same moment are in the same digest.
 
 Cancellation at any point closes the stream (the client's context manager) and loses nothing: the cursor
 only moves past events already counted.
@@ -34,12 +38,14 @@ from replicas_mcp.client.errors import (
     NotFoundError,
     ReplicasError,
 )
+from replicas_mcp.delegation.phase import DEFAULT_UNTIL
 from replicas_mcp.delegation.progress import Progress
+from replicas_mcp.delegation.snapshot import read_chats
 from replicas_mcp.delegation.tracking import STOPPED, Digest, State, Tracker, Until
 
 if TYPE_CHECKING:
     from replicas_mcp.client import ReplicasClient
-    from replicas_mcp.client.models import EngineEvent, ReplicaChat, ReplicaListItem
+    from replicas_mcp.client.models import EngineEvent, ReplicaListItem
     from replicas_mcp.delegation.cursor import Cursor
 
 logger = logging.getLogger(__name__)
@@ -81,6 +87,9 @@ class WaitOutcome:
     cursor: Cursor
     source: str  # "stream", "polling" or "snapshot": how the replica was observed last
     error: ReplicasError | None = field(default=None, repr=False)  # only from fan-out (see fanout.py)
+
+    queued: int = 0  # messages waiting for the agent when the wait returned
+    questions: list[str] = field(default_factory=list)  # what the agent is paused on now
 
     @property
     def stopped(self) -> bool:
@@ -124,13 +133,15 @@ class ReplicaWait:
             cursor=self.tracker.cursor(),
             source=self.source,
             error=self.error,
+            queued=self.tracker.queued,
+            questions=self.tracker.pending_questions,
         )
 
     async def probe(self, item: ReplicaListItem) -> None:
         """Observe the replica once (its list record, and its chats while awake), without streaming."""
         self.tracker.observe_item(item)
         if self.tracker.status in STREAMABLE:
-            self.tracker.observe_chats(await self._chats())
+            await self._look()
         self.finished = self.done()
 
     async def run(self) -> None:
@@ -151,11 +162,11 @@ class ReplicaWait:
                 break
         self.finished = True
 
-    async def _chats(self) -> list[ReplicaChat] | None:
-        try:
-            return await self._client.chats.list(self.replica_id)
-        except ConflictError:
-            return None  # asleep or in error: the list record says which
+    async def _look(self) -> None:
+        """Observe the chats through REST (and the question a busy chat is paused on)."""
+        snapshot = await read_chats(self._client, self.replica_id)
+        if snapshot is not None:  # None: asleep or in error, the list record says which
+            self.tracker.observe_chats(snapshot.chats, snapshot.pending, snapshot.queued)
 
     async def _follow_stream(self) -> bool:
         """Read the stream until the wait is done (True) or the stream ends or fails (False)."""
@@ -166,21 +177,37 @@ class ReplicaWait:
                 max_reconnects=self.policy.max_reconnects,
             ) as events:
                 self.source = "stream"
-                self.tracker.observe_chats(await self._chats())
+                await self._look()
                 if self.done():
                     await self._settle(events)
                     return True
-                async for event in events:
-                    await self._consume(event)
+                while True:
+                    event = await self._next(events)
+                    if event is not None:
+                        await self._consume(event)
                     if self.done():
                         await self._settle(events)
                         return True
+                    if event is None:
+                        break
         except (NotFoundError, ConflictError) as exc:
             logger.info("event stream of %s closed: %s", self.replica_id, exc)  # the list says why
         except ReplicasError as exc:
             logger.info("event stream of %s unavailable, polling instead: %s", self.replica_id, exc)
             self._stream_blocked_until = time.monotonic() + self.policy.stream_retry
         return False
+
+    async def _next(self, events: AsyncIterator[EngineEvent]) -> EngineEvent | None:
+        """The next event (None: the stream ended). Right after a turn's end, the chat summary saying what
+        comes next is awaited for `settle` at most; if it does not come, the chats are read instead, so a
+        wait is neither done early nor stuck on a summary that never arrives."""
+        while self.tracker.unsettled:
+            with anyio.move_on_after(self.policy.settle):
+                return await anext(events, None)
+            await self._look()
+            if self.done():
+                return None  # the caller sees done() before anything else
+        return await anext(events, None)
 
     async def _consume(self, event: EngineEvent) -> None:
         message = self.tracker.observe_event(event)  # counted before any await: never lost or doubled
@@ -200,7 +227,7 @@ class ReplicaWait:
         """One polling round: chats (while awake), then a pause. True when the wait is done."""
         self.source = "polling"
         if self.tracker.status in STREAMABLE:
-            self.tracker.observe_chats(await self._chats())
+            await self._look()
         if self.done():
             return True
         await anyio.sleep(self.policy.poll_interval)
@@ -211,7 +238,7 @@ async def wait_for_replica(
     client: ReplicasClient,
     replica_id: str,
     *,
-    until: Until = "turn_completed",
+    until: Until = DEFAULT_UNTIL,
     within: float,
     cursor: Cursor | None = None,
     policy: WaitPolicy = DEFAULT_POLICY,

@@ -24,7 +24,6 @@ from replicas_mcp.config import Settings
 from replicas_mcp.server.auth import (
     BYO_KEY_PLACEHOLDER,
     CallerKeyClient,
-    caller_view,
     current_caller,
     server_auth_options,
 )
@@ -36,6 +35,10 @@ from replicas_mcp.server.prompts import register_prompts
 from replicas_mcp.server.registry import ToolSelection, build_tools, select_tools
 from replicas_mcp.server.resources import StateRegistry, register_resources
 from replicas_mcp.server.state import AppState
+from replicas_mcp.server.state.directory import ReplicaDirectory
+from replicas_mcp.server.state.knowledge import MemoryKnowledge
+from replicas_mcp.server.state.streams import SharedStreams
+from replicas_mcp.server.state.view import KnowingClient, bound_view
 from replicas_mcp.server.watcher import CallerBus, ReplicaWatcher
 from replicas_mcp.server.webhook_receiver import register_webhook_receiver
 
@@ -97,8 +100,23 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
             if settings.auth == "byo-key":
                 api = CallerKeyClient(api)
             tasks = await stack.enter_async_context(anyio.create_task_group())
-            watcher = ReplicaWatcher(bus, tasks, poll_interval=settings.watch_poll_interval)
-            state = AppState(client=api, settings=settings, watcher=watcher, secrets=secrets)
+            # One upstream stream per caller and replica (watches and waits share it); lookups from knowledge.
+            streams = SharedStreams(tasks)
+            stack.push_async_callback(streams.aclose)
+            knowledge = MemoryKnowledge()
+            directory = ReplicaDirectory(knowledge, is_live=streams.has_live)
+            api = KnowingClient(api, directory, streams)
+            watcher = ReplicaWatcher(
+                bus, tasks, poll_interval=settings.watch_poll_interval, streams=streams, directory=directory
+            )
+            state = AppState(
+                client=api,
+                settings=settings,
+                watcher=watcher,
+                secrets=secrets,
+                knowledge=knowledge,
+                streams=streams,
+            )
             states.push(state)
             try:
                 yield state
@@ -138,7 +156,7 @@ def _serve_live_status(server: MCPServer[AppState], bus: CallerBus) -> None:
     2026-07-28 `subscriptions/listen` is served by the SDK's `ListenHandler`, wrapped here so the URIs a
     stream asks for are watched while it is open. Legacy `resources/subscribe` has no `MCPServer` API; the
     handlers go on the low-level server (the documented workaround), which also advertises `subscribe`.
-    Both watch as the request's caller (`current_caller`, `caller_view`): in byo-key mode each caller's
+    Both watch as the request's caller (`current_caller`, `bound_view`): in byo-key mode each caller's
     watch uses that caller's key and notifies only that caller's streams and sessions.
     """
     listen = ListenHandler(bus)
@@ -149,7 +167,7 @@ def _serve_live_status(server: MCPServer[AppState], bus: CallerBus) -> None:
     ) -> SubscriptionsListenResult:
         uris = params.notifications.resource_subscriptions or []
         state = ctx.lifespan_context
-        acquired = state.watcher.acquire(uris, current_caller(), caller_view(state.client))
+        acquired = state.watcher.acquire(uris, current_caller(), bound_view(state.client))
         try:
             return await listen(ctx, params)
         finally:
@@ -159,7 +177,7 @@ def _serve_live_status(server: MCPServer[AppState], bus: CallerBus) -> None:
         ctx: ServerRequestContext[AppState, Any], params: SubscribeRequestParams
     ) -> EmptyResult:
         state = ctx.lifespan_context
-        caller, view = current_caller(), caller_view(state.client)
+        caller, view = current_caller(), bound_view(state.client)
         state.watcher.subscribe_session(str(params.uri), ctx.session, caller, view)
         return EmptyResult()
 

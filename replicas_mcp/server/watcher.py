@@ -8,17 +8,20 @@ to a replica's URIs it is watched once; in `--auth byo-key` mode the keyed finge
 see the replica ends only their own watch, and notifications reach only the subscribers of the caller whose
 key drove them (resource URIs are the same strings for everyone, so they cannot route by themselves).
 
-A replica is watched while it is awake through its SSE event stream; while it is not (preparing, sleeping, or
-its stream closed), by checking its status through the list endpoint every `poll_interval` seconds, which
-never wakes it. Subscribers get `notifications/resources/updated` for `replicas://replicas/{id}` and
+A replica is watched while it is awake through the caller's one shared upstream SSE stream (the waits read
+the same one); while it is not (preparing, sleeping, or its stream closed), by one bulk poll per caller:
+the list filtered on `status=active` every `poll_interval` seconds (never wakes anything) covers all the
+caller's watched replicas that are not awake, so idle traffic does not grow with their number.
+Subscribers get `notifications/resources/updated` for `replicas://replicas/{id}` and
 `.../history` when the status or the agent's turn state changes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -27,10 +30,14 @@ import anyio.lowlevel
 from anyio.abc import TaskGroup
 from mcp.server.subscriptions import ResourceUpdated, ServerEvent
 
-from replicas_mcp.client.errors import ReplicasError
+from replicas_mcp.client.errors import AuthenticationError, PermissionDeniedError, ReplicasError
+from replicas_mcp.server.state.streams import SharedStreams, StreamLimitReached
+from replicas_mcp.server.state.view import KnowingClient
 
 if TYPE_CHECKING:
     from replicas_mcp.client import ReplicasClient
+    from replicas_mcp.client.models import EngineEvent
+    from replicas_mcp.server.state.directory import ReplicaDirectory
 
 logger = logging.getLogger(__name__)
 
@@ -115,18 +122,39 @@ class _Watch:
     # do not come from this watch (webhooks) reach this caller.
     visible: bool = False
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    woke: anyio.Event = field(default_factory=anyio.Event)  # set by the caller's bulk poll
 
 
 class ReplicaWatcher:
-    """Reference-counted watches, one task per (caller, replica), all in the lifespan's task group."""
+    """Reference-counted watches, one task per (caller, replica), all in the lifespan's task group.
 
-    def __init__(self, bus: CallerBus, task_group: TaskGroup, *, poll_interval: float) -> None:
+    An awake replica is followed on the caller's shared upstream stream (`streams`, the same one the waits
+    read). Every replica that is not awake is covered by one bulk poll per caller: the list filtered on
+    `status=active` every `poll_interval` seconds says which of them woke, whatever their number.
+    """
+
+    def __init__(
+        self,
+        bus: CallerBus,
+        task_group: TaskGroup,
+        *,
+        poll_interval: float,
+        streams: SharedStreams | None = None,
+        directory: ReplicaDirectory | None = None,
+    ) -> None:
         self._bus = bus
         self._tg = task_group
         self._poll_interval = poll_interval
+        self._streams = streams
+        self._directory = directory
+        if directory is not None:
+            directory.on_forget.append(self._forgotten)
         self._watches: dict[WatchKey, _Watch] = {}
         self._legacy: dict[tuple[str, str], set[Any]] = {}  # (caller, uri) -> legacy sessions subscribed
+        self._sleepers: dict[str, set[str]] = {}  # caller -> replicas waiting for the bulk poll to see a wake
+        self._pollers: set[str] = set()  # callers whose bulk poll runs
         self.published = 0  # notifications sent, for tests and diagnostics
+        self.degraded = 0  # watches that polled because the live stream limit was reached
 
     @property
     def watched(self) -> frozenset[WatchKey]:
@@ -200,7 +228,17 @@ class ReplicaWatcher:
         callers = {SERVER_CALLER}
         callers.update(c for (c, r), w in list(self._watches.items()) if r == replica_id and w.visible)
         for caller in sorted(callers):
+            if self._directory is not None:
+                await self._directory.mark_stale(caller, replica_id)
+            key = (caller, replica_id)
+            if key in self._watches:
+                self._watches[key].woke.set()  # the watch re-reads the status at once
             await self.notify(replica_id, caller)
+
+    def _forgotten(self, caller: str, replica_id: str) -> None:
+        watch = self._watches.get((caller, replica_id))
+        if watch is not None:
+            watch.woke.set()  # deleted: the watch looks again, finds it gone and ends
 
     # --- watching -------------------------------------------------------------------------------------
 
@@ -210,10 +248,15 @@ class ReplicaWatcher:
                 await self._watch(key, watch)
             except Exception:  # never let one replica's watch take the server down
                 logger.exception("watch of replica %s stopped", key[1])
+            finally:
+                self._sleepers.get(key[0], set()).discard(key[1])
 
     async def _status(self, replica_id: str, watch: _Watch) -> str | None:
         try:
             item = await watch.client.replicas.status(replica_id)
+        except (AuthenticationError, PermissionDeniedError) as exc:
+            logger.info("watch of %s ends: the caller's key cannot see it (%s)", replica_id, exc)
+            return None
         except ReplicasError as exc:
             logger.info("status check of %s failed: %s", replica_id, exc)
             return "unknown"
@@ -230,22 +273,78 @@ class ReplicaWatcher:
             if last in STREAMABLE:
                 await self._follow_stream(key, watch)
             else:
-                await anyio.sleep(self._poll_interval)
+                await self._until_woken(key, watch)
             status = await self._status(replica_id, watch)
             if status != last and status != "unknown":
                 await self.notify(replica_id, caller)
             if status != "unknown":
                 last = status
 
+    async def _until_woken(self, key: WatchKey, watch: _Watch) -> None:
+        """Sleep until the caller's bulk poll sees the replica awake (or one poll interval without one)."""
+        caller, replica_id = key
+        if self._directory is None:
+            await anyio.sleep(self._poll_interval)
+            return
+        watch.woke = anyio.Event()
+        self._sleepers.setdefault(caller, set()).add(replica_id)
+        if caller not in self._pollers:
+            self._pollers.add(caller)
+            self._tg.start_soon(self._bulk_poll, caller, watch.client)
+        try:
+            await watch.woke.wait()
+        finally:
+            self._sleepers.get(caller, set()).discard(replica_id)
+
+    async def _bulk_poll(self, caller: str, client: ReplicasClient) -> None:
+        """One list read per interval for all of this caller's replicas that are not awake."""
+        assert self._directory is not None
+        try:
+            while self._sleepers.get(caller):
+                await anyio.sleep(self._poll_interval)
+                sleepers = self._sleepers.get(caller, set())
+                if not sleepers:
+                    break
+                try:
+                    woke = (
+                        sleepers & (await self._directory.awake(caller, client.replicas, max_age=0.0)).keys()
+                    )
+                except (AuthenticationError, PermissionDeniedError):
+                    woke = set(sleepers)  # let each watch find out it ended
+                except ReplicasError as exc:
+                    logger.info("bulk status poll failed: %s", exc)
+                    continue
+                for replica_id in woke:
+                    watch = self._watches.get((caller, replica_id))
+                    if watch is not None:
+                        watch.woke.set()
+        finally:
+            self._pollers.discard(caller)
+
     async def _follow_stream(self, key: WatchKey, watch: _Watch) -> None:
         """Forward turn-state changes until the stream ends (the replica slept, or the stream gave up)."""
         caller, replica_id = key
         try:
-            async with watch.client.events.stream(replica_id) as events:
+            async with self._events(caller, replica_id, watch.client) as events:
                 async for event in events:
                     if event.type in NOTIFYING_EVENTS:
                         await self.notify(replica_id, caller)
+        except StreamLimitReached:
+            self.degraded += 1
+            logger.info("watching %s by polling: the live stream limit is reached", replica_id)
+            await anyio.sleep(self._poll_interval)
+            return
         except ReplicasError as exc:
             logger.info("event stream of %s ended: %s", replica_id, exc)
+        if self._directory is not None:
+            await self._directory.mark_stale(caller, replica_id)
         # A stream that ends while the replica stays active must not turn into a busy loop.
         await anyio.sleep(min(self._poll_interval, 1.0))
+
+    def _events(
+        self, caller: str, replica_id: str, client: ReplicasClient
+    ) -> contextlib.AbstractAsyncContextManager[AsyncIterator[EngineEvent]]:
+        if self._streams is None:
+            return client.events.stream(replica_id)
+        base = client._base if isinstance(client, KnowingClient) else client
+        return self._streams.subscribe(caller, replica_id, base, after=None)

@@ -11,8 +11,8 @@ import anyio
 import httpx2
 import pytest
 
-from replicas_mcp.client._fields import RequestValidationError
 from replicas_mcp.client.automations import Automations
+from replicas_mcp.client.errors import RequestValidationError
 from replicas_mcp.client.models.automations import AutomationTrigger
 
 from .client_helpers import scripted_core
@@ -189,6 +189,41 @@ async def test_update_null_clears_and_unset_omits(automations: Automations, reco
         await automations.update("a1")
     with pytest.raises(RequestValidationError):
         await automations.update("a1", triggers=[])
+
+
+def cleared(field: str) -> dict[str, Any]:
+    return {field: None}
+
+
+@pytest.mark.parametrize(
+    "field", ["description", "workspace_size", "config", "name", "prompt", "environment_id", "enabled"]
+)
+async def test_update_never_sends_null_for_a_field_the_contract_does_not_let_be_null(
+    automations: Automations, recorder: Recorder, field: str
+) -> None:
+    with pytest.raises(RequestValidationError, match=f"{field} cannot be cleared"):
+        await automations.update("a1", **cleared(field))
+    assert recorder.seen == []
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        "debounce_seconds",
+        "workspace_auto_stop_minutes",
+        "agent_provider",
+        "model",
+        "thinking_level",
+        "goal_mode",
+        "fast_mode",
+    ],
+)
+async def test_update_sends_null_where_the_contract_allows_it(
+    automations: Automations, recorder: Recorder, field: str
+) -> None:
+    with anyio.fail_after(5):
+        await automations.update("a1", **cleared(field))
+    assert recorder.body() == {field: None}
 
 
 async def test_trigger_executions_and_delete(automations: Automations, recorder: Recorder) -> None:

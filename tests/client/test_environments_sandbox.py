@@ -9,8 +9,7 @@ import anyio
 import pytest
 
 from replicas_mcp.client import ReplicasClient
-from replicas_mcp.client._fields import RequestValidationError
-from replicas_mcp.client.errors import BadRequestError, ConflictError, NotFoundError
+from replicas_mcp.client.errors import BadRequestError, ConflictError, NotFoundError, RequestValidationError
 from replicas_mcp.client.models.automations import AutomationTrigger
 from replicas_mcp.client.models.environments import (
     Environment,

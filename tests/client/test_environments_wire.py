@@ -15,9 +15,15 @@ import anyio
 import httpx2
 import pytest
 
-from replicas_mcp.client._fields import RequestValidationError
-from replicas_mcp.client.environments import HOOK_TEST_READ_TIMEOUT, Environments
-from replicas_mcp.client.errors import BadRequestError, ConflictError, StreamError
+from replicas_mcp.client.environment_hooks import HOOK_TEST_READ_TIMEOUT
+from replicas_mcp.client.environments import Environments
+from replicas_mcp.client.errors import (
+    BadRequestError,
+    ConflictError,
+    NotFoundError,
+    RequestValidationError,
+    StreamError,
+)
 from replicas_mcp.client.models.environments import EnvironmentMcpStdioConfig, EnvironmentVariable
 
 from .client_helpers import scripted_core
@@ -233,14 +239,56 @@ async def test_mcp_config_checked_before_sending(
     assert api.seen == []
 
 
-async def test_mcp_update_rules(envs: Environments, api: ScriptedApi) -> None:
-    with pytest.raises(RequestValidationError, match="needs a config"):
-        await envs.mcps.update("e1", "m1", transport="http")
-    stored = {"id": "m1", "name": "n", "transport": "http", "config": {"url": "https://x", "headers": {}}}
-    api.on("PATCH", "/v1/environments/e1/mcps/m1", {"environment_mcp": stored})
+def stored_mcp(transport: str, config: dict[str, Any], mcp_id: str = "m1") -> dict[str, Any]:
+    return {"id": mcp_id, "name": "n", "transport": transport, "config": config}
+
+
+async def test_mcp_update_sends_the_whole_config_merged_with_the_stored_one(
+    envs: Environments, api: ScriptedApi
+) -> None:
+    stdio = stored_mcp("stdio", {"command": "npx", "args": ["srv"], "env": {"TOKEN": "t0"}})
+    api.on("GET", "/v1/environments/e1/mcps", {"environment_mcps": [stdio]})
+    api.on("PATCH", "/v1/environments/e1/mcps/m1", {"environment_mcp": stdio})
     with anyio.fail_after(5):
-        await envs.mcps.update("e1", "m1", transport="http", config={"url": "https://x"})
-    assert api.last_json() == {"transport": "http", "config": {"url": "https://x", "headers": {}}}
+        await envs.mcps.update("e1", "m1", config={"args": ["srv", "--verbose"]})
+    assert api.last_json() == {
+        "config": {"command": "npx", "args": ["srv", "--verbose"], "env": {"TOKEN": "t0"}}
+    }
+    with anyio.fail_after(5):
+        await envs.mcps.update("e1", "m1", name="renamed")
+    assert api.last_json() == {"name": "renamed"}  # no config: nothing to merge, nothing read
+
+
+async def test_mcp_update_keeps_headers_for_the_same_server_only(
+    envs: Environments, api: ScriptedApi
+) -> None:
+    remote = stored_mcp("http", {"url": "https://mcp.example/v1", "headers": {"Authorization": "Bearer t"}})
+    api.on("GET", "/v1/environments/e1/mcps", {"environment_mcps": [remote]})
+    api.on("PATCH", "/v1/environments/e1/mcps/m1", {"environment_mcp": remote})
+    with anyio.fail_after(5):
+        await envs.mcps.update("e1", "m1", config={"url": "https://mcp.example/v2"})
+    assert api.last_json()["config"] == {
+        "url": "https://mcp.example/v2",
+        "headers": {"Authorization": "Bearer t"},
+    }
+    with anyio.fail_after(5):
+        await envs.mcps.update("e1", "m1", transport="sse")  # same shape: the stored config is kept
+    assert api.last_json() == {"transport": "sse", "config": remote["config"]}
+    with anyio.fail_after(5):
+        await envs.mcps.update("e1", "m1", config={"url": "https://elsewhere.example/"})
+    assert api.last_json()["config"] == {"url": "https://elsewhere.example/", "headers": {}}
+
+
+async def test_mcp_update_refusals(envs: Environments, api: ScriptedApi) -> None:
+    remote = stored_mcp("http", {"url": "https://x", "headers": {}})
+    api.on("GET", "/v1/environments/e1/mcps", {"environment_mcps": [remote]})
+    with pytest.raises(RequestValidationError, match="whole config"):
+        await envs.mcps.update("e1", "m1", transport="stdio")
+    with pytest.raises(RequestValidationError, match="name cannot be cleared"):
+        await envs.mcps.update("e1", "m1", name=None)  # type: ignore[arg-type]
+    with pytest.raises(NotFoundError, match="m9"):
+        await envs.mcps.update("e1", "m9", config={"url": "https://y"})
+    assert all(request.method == "GET" for request in api.seen)
 
 
 async def test_warm_hook_sync_endpoints(envs: Environments, api: ScriptedApi) -> None:

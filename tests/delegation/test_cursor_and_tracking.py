@@ -31,8 +31,14 @@ def item(status: str = "active", prs: tuple[str, ...] = ()) -> ReplicaListItem:
     )
 
 
-def chats(processing: bool, awaiting: bool = False) -> list[ReplicaChat]:
-    return [ReplicaChat.model_validate({"id": CHAT, "processing": processing, "awaitingInput": awaiting})]
+def chats(processing: bool) -> list[ReplicaChat]:
+    """A REST chats snapshot (the contract's ReplicaChat has no awaitingInput)."""
+    return [ReplicaChat.model_validate({"id": CHAT, "processing": processing})]
+
+
+def summary(processing: bool, awaiting: bool = False) -> dict[str, Any]:
+    """An event-stream chat summary (EngineChatSummary)."""
+    return {"id": CHAT, "provider": "claude", "processing": processing, "awaitingInput": awaiting}
 
 
 def test_cursor_round_trips_and_rejects_foreign_or_damaged_text() -> None:
@@ -86,19 +92,24 @@ def test_a_turn_is_counted_once_and_moves_the_cursor() -> None:
     assert tracker.satisfied("pr_opened")
     tracker.observe_event(event(4, "chat.turn.completed", chatId=CHAT, isComplete=True))
     assert tracker.satisfied("turn_completed")
+    # What comes after the turn (more queued work, a question, nothing) is not known until the summary.
+    assert str(tracker.state) == "working"
+    assert not tracker.satisfied("idle")
+    tracker.observe_event(event(5, "chat.updated", chat=summary(processing=False)))
     assert str(tracker.state) == "idle"
+    assert tracker.satisfied("idle")
     cursor = tracker.cursor()
-    assert cursor.event_id == "ev-cd613e30-000004"
+    assert cursor.event_id == "ev-cd613e30-000005"
     assert cursor.busy is False
     # The next wait starts from that cursor: the PR is not news any more.
     again = Tracker(RID, Cursor.decode(cursor.encode()))
     again.observe_item(item("active", prs=(PR,)))
-    again.observe_event(event(5, "repo.status.changed", repos=[{"prUrls": [PR]}]))
+    again.observe_event(event(6, "repo.status.changed", repos=[{"prUrls": [PR]}]))
     assert again.digest.prs == []
     assert again.digest.events == 1
 
 
-def test_a_question_at_the_end_of_a_turn_means_waiting_for_input() -> None:
+def test_a_question_the_agent_is_paused_on_means_waiting_for_input() -> None:
     tracker = Tracker(RID, None)
     tracker.observe_item(item())
     tracker.observe_event(event(1, "chat.turn.started", chatId=CHAT))
@@ -113,11 +124,34 @@ def test_a_question_at_the_end_of_a_turn_means_waiting_for_input() -> None:
         },
     }
     tracker.observe_event(event(2, "chat.turn.delta", chatId=CHAT, event=ask))
-    assert not tracker.satisfied("needs_input")
-    tracker.observe_event(event(3, "chat.turn.completed", chatId=CHAT, isComplete=True))
+    assert not tracker.satisfied("needs_input")  # asked, but the engine has not paused on it (yet)
+    # The contract: awaitingInput while processing stays true.
+    tracker.observe_event(event(3, "chat.updated", chat=summary(processing=True, awaiting=True)))
     assert tracker.state == "waiting_for_input"
     assert tracker.satisfied("needs_input")
+    assert tracker.satisfied("idle")  # nothing more happens until someone answers
     assert tracker.digest.questions == ["Tabs or spaces?"]
+    assert tracker.pending_questions == ["Tabs or spaces?"]
+    # The answer is accepted (the agent resumes): working again, the wait goes on.
+    tracker.observe_event(
+        event(4, "chat.turn.accepted", chatId=CHAT, messageId="m2", queued=False, position=0)
+    )
+    assert str(tracker.state) == "working"
+    assert not tracker.satisfied("idle")
+    assert tracker.pending_questions == []
+
+
+def test_an_answer_queued_behind_a_question_is_on_its_way() -> None:
+    tracker = Tracker(RID, None)
+    tracker.observe_item(item())
+    tracker.observe_event(event(1, "chat.updated", chat=summary(processing=True, awaiting=True)))
+    assert tracker.state == "waiting_for_input"
+    tracker.observe_event(
+        event(2, "chat.turn.accepted", chatId=CHAT, messageId="m2", queued=True, position=1)
+    )
+    assert str(tracker.state) == "working"
+    assert tracker.queued == 1
+    assert not tracker.satisfied("idle")
 
 
 def test_state_snapshots_stand_in_for_events_nobody_read() -> None:
@@ -137,10 +171,38 @@ def test_state_snapshots_stand_in_for_events_nobody_read() -> None:
     busy.observe_chats(chats(processing=True))
     assert not busy.satisfied("turn_completed")
     assert not busy.satisfied("any_event")
-    busy.observe_chats(chats(processing=False, awaiting=True))
+    # REST says processing; its history shows a pending AskUserQuestion: paused on a question.
+    busy.observe_chats(chats(processing=True), pending={CHAT: "Tabs or spaces?"})
+    assert busy.state == "waiting_for_input"
     assert busy.satisfied("turn_completed")
     assert busy.satisfied("needs_input")
     assert busy.satisfied("any_event")
+    assert busy.pending_questions == ["Tabs or spaces?"]
+    busy.observe_chats(chats(processing=True), pending={CHAT: None})
+    assert str(busy.state) == "working"
+
+
+def test_a_correction_queued_while_busy_keeps_the_wait_going_until_it_ran() -> None:
+    tracker = Tracker(RID, None)
+    tracker.observe_item(item())
+    tracker.observe_chats(chats(processing=True), pending={CHAT: None})
+    tracker.observe_event(
+        event(1, "chat.turn.accepted", chatId=CHAT, messageId="fix", queued=True, position=1)
+    )
+    assert tracker.queued == 1
+    tracker.observe_event(event(2, "chat.turn.completed", chatId=CHAT, isComplete=True))
+    assert tracker.satisfied("turn_completed")  # a turn ended...
+    assert tracker.state == "working"  # ...but the correction is still queued
+    assert not tracker.satisfied("idle")
+    tracker.observe_event(event(3, "chat.updated", chat=summary(processing=True)))
+    tracker.observe_event(event(4, "chat.turn.started", chatId=CHAT, messageId="fix"))
+    assert tracker.queued == 0
+    assert not tracker.satisfied("idle")
+    tracker.observe_event(event(5, "chat.turn.completed", chatId=CHAT, isComplete=True))
+    assert not tracker.satisfied("idle")
+    tracker.observe_event(event(6, "chat.updated", chat=summary(processing=False)))
+    assert tracker.satisfied("idle")
+    assert tracker.digest.turns == 2
 
 
 def test_stopped_states_end_every_wait() -> None:

@@ -9,6 +9,7 @@ from replicas_mcp.client.models._base import ApiModel, OpenStr
 from replicas_mcp.client.models.chats import (
     CanvasContent,
     CanvasItem,
+    ChatList,
     ChatQueue,
     HistoryEvent,
     HistoryPage,
@@ -17,9 +18,17 @@ from replicas_mcp.client.models.chats import (
     ReplicaChat,
     ReplicaHooks,
 )
-from replicas_mcp.client.models.events import EngineEvent
+from replicas_mcp.client.models.events import (
+    ChatSummaries,
+    EngineChatSummary,
+    EngineErrorInfo,
+    EngineEvent,
+    EngineStatusSnapshot,
+)
+from replicas_mcp.client.models.interactions import ChatState, PendingInteraction, pending_interaction
 from replicas_mcp.client.models.replicas import (
     GitDiff,
+    ProvisioningError,
     PullRequest,
     ReplicaDetails,
     ReplicaEnvironment,
@@ -28,6 +37,7 @@ from replicas_mcp.client.models.replicas import (
     RepositoryReference,
     RepositoryStatus,
     SendMessageResult,
+    WorkspaceConfig,
 )
 from replicas_mcp.client.models.repositories import Repository, RepositorySet
 from replicas_mcp.client.models.webhooks import WebhookEvent
@@ -97,8 +107,14 @@ __all__ = [
     "AutomationPage",
     "CanvasContent",
     "CanvasItem",
+    "ChatList",
     "ChatQueue",
+    "ChatState",
+    "ChatSummaries",
+    "EngineChatSummary",
+    "EngineErrorInfo",
     "EngineEvent",
+    "EngineStatusSnapshot",
     "Environment",
     "EnvironmentFile",
     "EnvironmentMcp",
@@ -111,6 +127,8 @@ __all__ = [
     "HookStreamEvent",
     "HookTestResult",
     "OpenStr",
+    "PendingInteraction",
+    "ProvisioningError",
     "PullRequest",
     "QueueMutation",
     "QueuedMessage",
@@ -135,4 +153,6 @@ __all__ = [
     "WarmHooks",
     "WarmPoolConfig",
     "WebhookEvent",
+    "WorkspaceConfig",
+    "pending_interaction",
 ]

@@ -1,6 +1,6 @@
 """Automations, their triggers, and their executions.
 
-Field names are the wire names of `../shared/docs/replicas-openapi.json` (note `totalPages` on pages).
+Field names are the wire names of the vendor's OpenAPI contract (note `totalPages` on pages).
 Timestamps are kept as the ISO-8601 strings the API sends, as in the client's other models.
 A trigger's `config` is typed by its `type`; a trigger type this client does not know keeps its config
 as a plain `TriggerConfig` with every field it was sent.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from pydantic import Field
@@ -12,6 +13,7 @@ __all__ = [
     "CanvasContent",
     "CanvasItem",
     "CanvasKindValue",
+    "ChatList",
     "ChatProviderValue",
     "ChatQueue",
     "HistoryEvent",
@@ -27,14 +29,36 @@ CanvasKindValue = Literal["markdown", "html", "image", "video", "audio", "other"
 
 
 class ReplicaChat(ApiModel):
+    """A chat as the REST API lists it (contract `ReplicaChat`; `lastMessageText` is the guide's).
+
+    Whether the agent waits for input is NOT part of this shape: it exists only in the event stream's
+    `EngineChatSummary.awaitingInput`, and in the history as a pending interactive tool call. Use
+    `client.chats.states(replica_id)` for it. (An `awaitingInput` sent here anyway is kept untyped in
+    `model_extra`, like any field outside the contract, so nothing relies on it by accident.)
+    """
+
     id: str
     provider: OpenStr | None = None  # one of ChatProviderValue
     title: str | None = None
     created_at: str | None = None
     updated_at: str | None = None
     processing: bool = False
-    awaitingInput: bool = False  # the agent ended its turn with a question for the user
     lastMessageText: str | None = None
+    # NOT in the contract (sandbox-only): still typed until delegation/ has moved to `chats.states`.
+    awaitingInput: bool = False
+
+
+class ChatList(list[ReplicaChat]):
+    """`client.chats.list`'s answer: the chats, plus `waking`.
+
+    The contract answers a sleeping workspace's chats with 200 and `waking: true` (the workspace is
+    being woken; retry in 30-90 s); the guide answers 409 (`WorkspaceSleepingError`). Both are handled:
+    this list is then empty and `waking` is True.
+    """
+
+    def __init__(self, chats: Iterable[ReplicaChat] = (), *, waking: bool = False) -> None:
+        super().__init__(chats)
+        self.waking = waking
 
 
 class QueuedMessage(ApiModel):
@@ -64,7 +88,11 @@ class HistoryEvent(ApiModel):
 
 
 class HistoryPage(ApiModel):
-    """One page of a chat's history; `offset` counts from the newest event."""
+    """One page of a chat's history; `offset` counts from the newest event.
+
+    `waking` is True when the read found the workspace asleep and woke it (the contract's 200 answer;
+    the events are then empty, retry in 30-90 s). The guide answers 409 instead.
+    """
 
     thread_id: str | None = None
     events: list[HistoryEvent] = Field(default_factory=list)

@@ -1,7 +1,7 @@
 """Environments and everything attached to them: variables, files, skills, skill registries, MCPs,
 warm hooks, start hooks and warm pools.
 
-Field names are the wire names of `../shared/docs/replicas-openapi.json`. Only identity fields are
+Field names are the wire names of the vendor's OpenAPI contract. Only identity fields are
 required, so a record the API trims or grows still parses.
 Timestamps are kept as the ISO-8601 strings the API sends, as in the client's other models.
 

@@ -15,6 +15,7 @@ __all__ = [
     "CodingAgentValue",
     "GitDiff",
     "LifecyclePolicyValue",
+    "ProvisioningError",
     "PullRequest",
     "ReplicaDetails",
     "ReplicaEnvironment",
@@ -28,6 +29,7 @@ __all__ = [
     "SendMessageResult",
     "SendMessageStatusValue",
     "ThinkingLevelValue",
+    "WorkspaceConfig",
 ]
 
 ReplicaStatusValue = Literal["preparing", "active", "sleeping", "archived", "error"]
@@ -37,6 +39,8 @@ ASLEEP_STATUSES = frozenset({"sleeping", "archived"})
 TERMINAL_STATUSES = frozenset({"error"})
 ReplicaSourceValue = Literal["api", "dashboard", "slack", "linear", "github", "gitlab", "automation"]
 CodingAgentValue = Literal["claude", "codex", "cursor", "opencode", "pi"]
+# An open enum fed by both documents: the guide lists `delete_when_done`, the contract
+# `archive_when_done` and `sleep_when_done`; `default` and `delete_after_inactivity` are in both.
 LifecyclePolicyValue = Literal[
     "default", "delete_when_done", "delete_after_inactivity", "archive_when_done", "sleep_when_done"
 ]
@@ -83,6 +87,20 @@ class ReplicaEnvironment(ApiModel):
     last_updated_at: str | None = None
 
 
+class ProvisioningError(ApiModel):
+    """`WorkspaceConfig.provisioning_error`: why a workspace that stays queryable went to `error`."""
+
+    message: str | None = None
+
+
+class WorkspaceConfig(ApiModel):
+    """The contract's `WorkspaceConfig`: capabilities, preferences, and a captured provisioning error."""
+
+    capabilities: dict[str, Any] = Field(default_factory=dict)
+    preferences: dict[str, Any] = Field(default_factory=dict)
+    provisioning_error: ProvisioningError | None = None
+
+
 class ReplicaListItem(ApiModel):
     """A replica as the list endpoint shows it. Reading it never wakes the workspace."""
 
@@ -105,6 +123,26 @@ class ReplicaDetails(ReplicaListItem):
     chats: list[ReplicaChat] = Field(default_factory=list)
     environment: ReplicaEnvironment | None = None
     lastChatMessage: dict[str, Any] | None = None
+
+    @property
+    def provisioning_error(self) -> str | None:
+        """The failure text of a workspace in `error`, from `config.provisioning_error.message`.
+
+        The contract documents that field in `WorkspaceConfig` ("captured when the workspace remains
+        queryable in `error` status") but does not list `config` among `ReplicaDetails`' properties, so
+        it is read from the untyped extras and may be absent: the `error` engine event
+        (`EngineEvent.error_info`) and the `replica.error` webhook (`WebhookEvent.error_message`) carry
+        the same text. A top-level `error_message` is NOT in the contract and is not read.
+        """
+        raw = (self.model_extra or {}).get("config")
+        if not isinstance(raw, dict):
+            return None
+        try:
+            config = WorkspaceConfig.model_validate(raw)
+        except ValueError:
+            return None
+        error = config.provisioning_error
+        return error.message if error is not None and error.message else None
 
 
 class ReplicaPage(ApiModel):

@@ -19,3 +19,15 @@ class WebhookEvent(ApiModel):
     created_at: str | None = None
     replica: dict[str, Any] = Field(default_factory=dict)
     data: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def error_message(self) -> str | None:
+        """A `replica.error` delivery's failure text (the guide: "the payload includes the failure
+        message"; its key is not specified, so `data.message`, then `data.error`). None otherwise."""
+        if self.type != "replica.error":
+            return None
+        for key in ("message", "error"):
+            value = self.data.get(key)
+            if isinstance(value, str) and value.strip():
+                return value
+        return None

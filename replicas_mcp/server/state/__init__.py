@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING, Any
 from mcp.server.mcpserver import Context
 
 from replicas_mcp.config import Settings
+from replicas_mcp.server.state.knowledge import KnowledgeStore, MemoryKnowledge
 
 if TYPE_CHECKING:
     from replicas_mcp.client import ReplicasClient
+    from replicas_mcp.server.state.streams import StreamHub
     from replicas_mcp.server.watcher import ReplicaWatcher
 
 
@@ -27,6 +29,10 @@ class AppState:
     watcher: ReplicaWatcher
     # Strings that must never reach output (the API key in use), removed from error texts as a last resort.
     secrets: tuple[str, ...] = field(default=())
+    # What the server has learned of each caller's replicas (ids, names, statuses): lookups read it first.
+    knowledge: KnowledgeStore = field(default_factory=MemoryKnowledge)
+    # The shared upstream event streams (one per caller and replica), None outside a running lifespan.
+    streams: StreamHub | None = None
 
 
 ToolContext = Context[AppState, Any]

@@ -82,6 +82,7 @@ class Row(BaseModel):
     name: str | None = None
     state: str  # preparing|working|idle|waiting_for_input|sleeping|archived|error|deleted (lists: pending)
     done: bool = False  # the condition holds, or the replica stopped (asleep, error, gone)
+    queued: int = 0  # messages waiting for the agent (a default wait is never done while any are)
     news: list[str] = []  # "PR <url>" opened, "error: …", "asked: <fenced question>"
     cursor: str | None = None
     _events: int = PrivateAttr(default=0)
@@ -96,6 +97,8 @@ class Row(BaseModel):
             parts.append(f"{self._events} events")
         if self._turns:
             parts.append(f"{self._turns} turn(s) completed")
+        if self.queued:
+            parts.append(f"{self.queued} queued")
         asked = [item for item in self.news if item.startswith(ASKED)]
         text = " · ".join(parts + [item for item in self.news if not item.startswith(ASKED)])
         return "\n".join([text, *asked])
@@ -122,11 +125,13 @@ def _row(outcome: d.WaitOutcome, kind: type[R], **extra: Any) -> R:
         news.append(f"error: {digest.failed_turns} turn(s) failed")
     if outcome.error is not None:
         news.append(f"error: could not follow it: {describe(outcome.error)}")
-    news += [ASKED + fence(q, f"question from replica {rid}") for q in digest.questions]
+    asked = list(dict.fromkeys([*digest.questions, *outcome.questions]))
+    news += [ASKED + fence(q, f"question from replica {rid}") for q in asked]
     row = kind(
         replica_id=outcome.replica_id,
         state=outcome.state,
         done=outcome.satisfied or outcome.stopped,
+        queued=outcome.queued,
         news=news,
         cursor=outcome.cursor.encode(),
         **extra,
@@ -147,6 +152,9 @@ _NEXT = {
 def _next_step(row: Row) -> str:
     if row.state in _NEXT:
         return _NEXT[row.state]
+    if row.done and row.state in ("working", "preparing"):
+        # until=turn_completed: a turn ended but the agent goes on (queued messages, another chat)
+        return "A turn completed, more is running or queued: wait_for_replica again to wait for all of it."
     if row.done:
         return "Done: get_replica_result gives the hand-off report."
     return "Not done yet: call wait_for_replica again with this cursor."
@@ -335,7 +343,10 @@ async def delegate_task(
         return await _delegate_many(ctx, specs, max_parallel=max_parallel, wait_s=wait_s)
     client = client_of(ctx)
     spec = d.TaskSpec(environment_id, task, name, coding_agent, model, thinking_level, plan_mode)
-    item, created = await d.launch(client, spec)
+    try:
+        item, created = await d.launch(client, spec)
+    except d.NameTaken as exc:
+        raise ToolError(_name_taken(exc)) from None
     outcome = await d.wait_for_replica(
         client,
         item.id,
@@ -364,9 +375,26 @@ def _after_report(report: ReportResult) -> str:
     return _NEXT.get(report._status, "send_replica_message to correct it, then wait_for_replica.")
 
 
+def _name_taken(exc: d.NameTaken) -> str:
+    existing = exc.existing
+    return (
+        f"Replica {existing.name} ({existing.id}, {existing.status}) already exists with a different task; "
+        "nothing was started. Give this task another name, or send it to that replica with "
+        f"send_replica_message(replica_id={existing.id!r})."
+    )
+
+
 def _launch_row(row: d.Launched) -> Launch:
     if row.outcome is not None:
         return _row(row.outcome, Launch, name=row.name, created=row.created)
+    if row.taken is not None:
+        existing = row.taken.existing
+        return Launch(
+            name=row.name,
+            replica_id=existing.id,
+            state="name_taken",
+            news=[f"error: {_name_taken(row.taken)}"],
+        )
     state = "pending" if row.pending else "failed_to_start"
     news = [f"error: {describe(row.error)}"] if row.error else []
     return Launch(name=row.name, state=state, news=news)
@@ -401,13 +429,13 @@ async def _delegate_many(
 async def wait_for_replica(
     ctx: ToolContext,
     replica_id: Ids,
-    until: d.Until | None = None,  # the description says the default (turn_completed)
+    until: Annotated[d.Until, Field(description="idle: nothing running or queued, or asking")] = "idle",
     mode: Annotated[d.JoinMode, Field(description="Several: any or all done")] = "all",
     timeout_s: Annotated[int, Field(ge=1, le=55)] = 40,
     cursor: Cursors = None,
 ) -> WaitResult:
-    """Wait (bounded, with progress) until the turn completes or `until` holds. Per replica: state,
-    news (PRs, errors, questions), a cursor to pass back."""
+    """Wait (bounded, with progress) until `until` holds. Per replica: state, queued, news (PRs, errors,
+    questions), a cursor to pass back."""
     ids = [replica_id] if isinstance(replica_id, str) else list(dict.fromkeys(replica_id))
     single = ids[0] if len(ids) == 1 else None
     cursors: dict[str, d.Cursor] = {}
@@ -420,7 +448,7 @@ async def wait_for_replica(
         outcome = await d.wait_for_replica(
             client_of(ctx),
             single,
-            until=until or "turn_completed",
+            until=until,
             within=timeout_s,
             cursor=cursors.get(single),
             policy=POLICY,
@@ -436,7 +464,7 @@ async def wait_for_replica(
         client_of(ctx),
         [(rid, cursors.get(rid)) for rid in ids],
         mode=mode,
-        until=until or "turn_completed",
+        until=until,
         within=timeout_s,
         policy=POLICY,
         progress=_reporter(ctx),

@@ -1,0 +1,147 @@
+"""Is the agent waiting for the user? Derived from the contract's history, not from a REST flag.
+
+In the contract, an agent waits for input when it made an interactive tool call (AskUserQuestion,
+ExitPlanMode) that is not resolved yet: the event stream's chat summary says `awaitingInput: true`,
+`processing` stays true, and the history shows the pending tool call. The REST chat list has no such
+flag, so a reader that did not watch the stream finds the question here: `pending_interaction(events)`
+walks a chat's history and returns the newest interactive call that has neither a tool result nor a
+later user message after it.
+
+Both history shapes are read: the contract's (`HistoryEvent.payload` is a whole `AgentEvent`, which has
+its own `payload`) and the flatter one where `payload` is the provider's message itself.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from pydantic import Field
+
+from replicas_mcp.client.models._base import ApiModel
+from replicas_mcp.client.models.chats import HistoryEvent, ReplicaChat
+
+__all__ = ["INTERACTIVE_TOOLS", "ChatState", "PendingInteraction", "pending_interaction"]
+
+# Tool names (lowercased, without '_' and '-') whose call pauses the agent until the user answers.
+INTERACTIVE_TOOLS = frozenset({"askuserquestion", "exitplanmode", "askuser", "requestuserinput"})
+_MAX_DEPTH = 8
+_TEXT_LIMIT = 2000
+
+
+def _tool_key(name: object) -> str:
+    return name.lower().replace("_", "").replace("-", "") if isinstance(name, str) else ""
+
+
+class PendingInteraction(ApiModel):
+    """An interactive tool call the agent is paused on: `tool` (e.g. AskUserQuestion), its `input`."""
+
+    tool: str
+    call_id: str | None = None
+    input: dict[str, Any] = Field(default_factory=dict)
+    timestamp: str | None = None
+
+    @property
+    def text(self) -> str:
+        """What the user is asked: the question(s), or the plan to approve (ExitPlanMode)."""
+        parts: list[str] = []
+        single = self.input.get("question")
+        if isinstance(single, str) and single.strip():
+            parts.append(single.strip())
+        many = self.input.get("questions")
+        for item in many if isinstance(many, list) else []:
+            text = item.get("question") if isinstance(item, Mapping) else item
+            if isinstance(text, str) and text.strip():
+                parts.append(text.strip())
+        plan = self.input.get("plan")
+        if not parts and isinstance(plan, str) and plan.strip():
+            parts.append(plan.strip())
+        return "\n".join(parts)[:_TEXT_LIMIT]
+
+
+class ChatState(ApiModel):
+    """A chat and whether its agent waits for the user (see `client.chats.states`)."""
+
+    chat: ReplicaChat
+    awaiting_input: bool = False
+    pending: PendingInteraction | None = None
+
+
+def _nodes(node: Any, depth: int = 0) -> Iterator[Mapping[str, Any]]:
+    """Every mapping inside `node`, depth first, in document order."""
+    if depth > _MAX_DEPTH:
+        return
+    if isinstance(node, Mapping):
+        yield node
+        for value in node.values():
+            yield from _nodes(value, depth + 1)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _nodes(item, depth + 1)
+
+
+def _call_input(node: Mapping[str, Any]) -> dict[str, Any]:
+    raw = node.get("input", node.get("arguments"))
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return {"text": raw}
+    return dict(raw) if isinstance(raw, Mapping) else {}
+
+
+def _result_id(node: Mapping[str, Any]) -> str | None:
+    """The call id a node answers, if it is a tool result (Claude, Codex and the other providers)."""
+    for key in ("tool_use_id", "call_id"):
+        if isinstance(node.get(key), str) and (key == "tool_use_id" or "output" in node):
+            return str(node[key])
+    if isinstance(node.get("id"), str) and ("output" in node or node.get("done") is True):
+        return str(node["id"])
+    return None
+
+
+def _is_user_message(event: HistoryEvent) -> bool:
+    """A message the user sent (which answers any question asked before it), not a tool result."""
+    for node in _nodes({"type": event.type, "payload": event.payload}):
+        kind = node.get("type")
+        if kind == "user_message":
+            return True
+        if node.get("role") == "user":
+            content = node.get("content")
+            if isinstance(content, str):
+                return True
+            if isinstance(content, list):
+                return any(isinstance(b, Mapping) and b.get("type") == "text" for b in content)
+        if isinstance(kind, str) and kind.endswith("-user") and kind != "claude-user":
+            return True
+    return False
+
+
+def pending_interaction(events: Iterable[HistoryEvent]) -> PendingInteraction | None:
+    """The newest unresolved interactive tool call in `events` (oldest first), or None.
+
+    A call is resolved by its tool result, or by a user message after it (the answer sent as a message).
+    """
+    pending: list[PendingInteraction] = []
+    for event in events:
+        if _is_user_message(event):
+            pending.clear()
+            continue
+        for node in _nodes(event.payload):
+            answered = _result_id(node)
+            if answered is not None:
+                pending = [call for call in pending if call.call_id != answered]
+                continue
+            name = node.get("name", node.get("tool"))
+            if _tool_key(name) in INTERACTIVE_TOOLS:
+                call_id = node.get("id", node.get("call_id"))
+                pending.append(
+                    PendingInteraction(
+                        tool=str(name),
+                        call_id=call_id if isinstance(call_id, str) else None,
+                        input=_call_input(node),
+                        timestamp=event.timestamp,
+                    )
+                )
+    return pending[-1] if pending else None

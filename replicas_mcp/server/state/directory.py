@@ -1,0 +1,195 @@
+"""Replica lookups from knowledge: the list endpoint is read only for what the server does not know yet.
+
+How a lookup is answered, cheapest first (`ReplicaDirectory.status`):
+1. A replica whose upstream event stream is open for this caller is active: no request (the upstream
+   ends the stream when the workspace stops).
+2. A known replica: one *awake sweep* (the list filtered on `status=active`, shared by the lookups of the
+   caller that overlap it) says whether it is active. If it is not, and it was last seen asleep or
+   in error, it still is: only a wake makes a replica active again, and a woken one shows up in the sweep.
+   If it was last seen active or preparing, the small filtered lists (`preparing`, `error`, and the
+   first page of `archived`, which is ordered by recent activity) say where it went; absent from all
+   of them, it went to sleep.
+3. An unknown replica: the *incremental index* reads the newest-first list from page 1 only until it
+   reaches a replica that headed the list when it was last read (new replicas are always in front), and
+   the whole list once per caller (so that older replicas are known too). Not found then: it does not
+   exist for this caller.
+
+None of these reads wakes a replica (they are all list reads). The cost of a lookup is therefore bounded by
+the number of replicas that are awake, not by the size of the organization. How stale a status can be is
+written in docs/performance.md ("How fresh a status is").
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+import anyio
+
+from replicas_mcp.client._status_lookup import LIST_PAGE_LIMIT
+from replicas_mcp.client.models.replicas import ASLEEP_STATUSES, TERMINAL_STATUSES, ReplicaListItem
+from replicas_mcp.server.state.knowledge import KnowledgeStore, ReplicaFacts
+
+if TYPE_CHECKING:
+    from replicas_mcp.client.replicas import Replicas
+
+__all__ = ["DEFAULT_FRESH_FOR", "ReplicaDirectory"]
+
+# Seconds an awake sweep is reused by later lookups. 0: only lookups that overlap share one, so an
+# `active` that a read relies on (to go on to the engine, which would wake a sleeping workspace) is never
+# older than the call itself.
+DEFAULT_FRESH_FOR = 0.0
+# Where a replica that left `active` can have gone, each list short: (status, read every page?).
+_LEFT_ACTIVE = (("preparing", True), ("error", True), ("archived", False))
+
+
+def item_of(facts: ReplicaFacts) -> ReplicaListItem:
+    return ReplicaListItem.model_validate(dict(facts.record))
+
+
+def _record(item: ReplicaListItem) -> dict[str, object]:
+    return item.model_dump(mode="json", exclude_none=True)
+
+
+class ReplicaDirectory:
+    """Lookups for every caller of this process, over a `KnowledgeStore`."""
+
+    def __init__(
+        self,
+        store: KnowledgeStore,
+        *,
+        fresh_for: float = DEFAULT_FRESH_FOR,
+        is_live: Callable[[str, str], bool] = lambda caller, replica_id: False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.fresh_for = fresh_for
+        self._is_live = is_live
+        self._clock = clock
+        self._sweeps: dict[str, tuple[float, dict[str, ReplicaListItem]]] = {}  # caller -> (at, active)
+        self._locks: dict[tuple[str, str], anyio.Lock] = {}  # (caller, what): one list read at a time
+        # Called with (caller, replica id) when a replica is seen deleted (a watch of it ends at once).
+        self.on_forget: list[Callable[[str, str], None]] = []
+
+    def _lock(self, caller: str, what: str) -> anyio.Lock:
+        return self._locks.setdefault((caller, what), anyio.Lock())
+
+    # --- what responses teach ----------------------------------------------------------------------------
+
+    async def learn(
+        self, caller: str, items: Iterable[ReplicaListItem], *, seen_at: float | None = None
+    ) -> None:
+        """Remember replicas as a response showed them (a list page, a create, a details read)."""
+        at = self._clock() if seen_at is None else seen_at
+        await self.store.remember(
+            caller, [ReplicaFacts.from_record(_record(item), seen_at=at) for item in items]
+        )
+
+    async def note_status(self, caller: str, replica_id: str, status: str) -> None:
+        """A status seen outside a list (an event stream, a webhook, a send result)."""
+        facts = await self.store.get(caller, replica_id)
+        if facts is not None:
+            await self.store.remember(caller, [facts.with_status(status, seen_at=self._clock())])
+
+    async def mark_stale(self, caller: str, replica_id: str) -> None:
+        """The status may have changed (a wake or message sent, a stream ended): ask upstream next time."""
+        facts = await self.store.get(caller, replica_id)
+        if facts is not None:
+            await self.store.forget(caller, replica_id)
+            await self.store.remember(caller, [facts.with_status(facts.status, seen_at=0.0)])
+        self._sweeps.pop(caller, None)
+
+    async def forget(self, caller: str, replica_id: str) -> None:
+        await self.store.forget(caller, replica_id)
+        for listener in self.on_forget:
+            listener(caller, replica_id)
+
+    # --- lookups -----------------------------------------------------------------------------------------
+
+    async def status(self, caller: str, replicas: Replicas, replica_id: str) -> ReplicaListItem | None:
+        """The replica as the list would show it now (see the module docstring); None if it does not exist."""
+        facts = await self.store.get(caller, replica_id)
+        if facts is None:
+            await self.learn_new(caller, replicas)
+            facts = await self.store.get(caller, replica_id)
+            return item_of(facts) if facts is not None else None
+        if self._is_live(caller, replica_id):
+            return item_of(facts.with_status("active", seen_at=self._clock()))
+        awake = await self.awake(caller, replicas)
+        if replica_id in awake:
+            return awake[replica_id]
+        if facts.status in ASLEEP_STATUSES or facts.status in TERMINAL_STATUSES:
+            return item_of(facts)  # still asleep (or failed): only a wake changes that, and it shows above
+        return await self._where_it_went(caller, replicas, facts)
+
+    async def awake(
+        self, caller: str, replicas: Replicas, *, max_age: float | None = None
+    ) -> dict[str, ReplicaListItem]:
+        """Every active replica of this caller (the list filtered on `status=active`).
+
+        Read again for each call, except that calls arriving while a read is under way share the next one
+        (so any number of concurrent lookups cost at most two reads), and a read younger than `max_age`
+        (default `fresh_for`) is reused."""
+        asked = time.monotonic()
+        limit = self.fresh_for if max_age is None else max_age
+        async with self._lock(caller, "awake"):
+            cached = self._sweeps.get(caller)
+            if cached is not None and (cached[0] >= asked or asked - cached[0] <= limit):
+                return cached[1]
+            started, seen_at = time.monotonic(), self._clock()
+            active = {
+                item.id: item async for item in replicas.iter(status="active", page_size=LIST_PAGE_LIMIT)
+            }
+            await self.learn(caller, active.values(), seen_at=seen_at)
+            self._sweeps[caller] = (started, active)
+            return active
+
+    async def _where_it_went(self, caller: str, replicas: Replicas, facts: ReplicaFacts) -> ReplicaListItem:
+        for status, every_page in _LEFT_ACTIVE:
+            if every_page:
+                items = [item async for item in replicas.iter(status=status, page_size=LIST_PAGE_LIMIT)]
+            else:
+                items = (await replicas.list(status=status, limit=LIST_PAGE_LIMIT)).replicas
+            await self.learn(caller, items)
+            found = next((item for item in items if item.id == facts.id), None)
+            if found is not None:
+                return found
+        asleep = facts.with_status("sleeping", seen_at=self._clock())
+        await self.store.remember(caller, [asleep])
+        return item_of(asleep)
+
+    async def find_by_names(
+        self, caller: str, replicas: Replicas, names: Iterable[str]
+    ) -> dict[str, ReplicaListItem]:
+        """The newest replica for each name that exists: the incremental index, then the knowledge."""
+        wanted = list(dict.fromkeys(names))
+        await self.learn_new(caller, replicas)
+        found: dict[str, ReplicaListItem] = {}
+        for name in wanted:
+            facts = await self.store.by_name(caller, name)
+            if facts is not None:
+                item = await self.status(caller, replicas, facts.id)
+                if item is not None:
+                    found[name] = item
+        return found
+
+    async def learn_new(self, caller: str, replicas: Replicas) -> None:
+        """Read the newest-first list until it reaches a replica that headed it last time (the whole list
+        the first time): afterwards every replica this caller can see is known."""
+        async with self._lock(caller, "index"):
+            head, complete = await self.store.frontier(caller)
+            page, new_head, reached = 1, list[str](), False
+            while True:
+                now = self._clock()
+                result = await replicas.list(page=page, limit=LIST_PAGE_LIMIT)
+                await self.learn(caller, result.replicas, seen_at=now)
+                ids = [item.id for item in result.replicas]
+                if page == 1:
+                    new_head = ids
+                reached = reached or any(rid in head for rid in ids)
+                last_page = page >= result.total_pages or not ids
+                if last_page or (reached and complete):
+                    break
+                page += 1
+            await self.store.set_frontier(caller, new_head, complete=last_page)

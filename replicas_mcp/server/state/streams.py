@@ -1,0 +1,292 @@
+"""One upstream event stream per (caller, replica), fanned out in process to every reader.
+
+The watcher and every wait on a replica read the same upstream stream: `StreamHub.subscribe` opens it for
+the first reader (from that reader's cursor), appends each event to a shared, bounded buffer, and every
+reader walks the buffer from its own position. A reader whose cursor is in the buffer resumes right after
+it without any request; a reader without a cursor starts at the live end. The upstream stays open for
+`linger` seconds after its last reader leaves, so the next `wait_for_replica` call with the cursor the
+previous one returned resumes on the buffer instead of opening a new stream.
+
+Streams are bounded (`max_streams`): past the limit `subscribe` raises `StreamLimitReached` (a
+`ReplicasError`), and readers degrade to polling (waits) or to the bulk status poll (the watcher) instead
+of queueing behind connections that never free.
+
+`StreamHub` is the interface; `SharedStreams` the in-process implementation. A fleet-wide implementation
+(one upstream per caller and replica across instances, events relayed through a shared store) must keep
+the same contracts, stated on each method.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+import anyio
+from anyio.abc import TaskGroup
+
+from replicas_mcp.client.errors import ReplicasError, StreamError
+
+if TYPE_CHECKING:
+    from replicas_mcp.client import ReplicasClient
+    from replicas_mcp.client.models import EngineEvent
+
+__all__ = ["EventFeed", "SharedStreams", "StreamHub", "StreamLimitReached"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BUFFER = 2048  # events kept per upstream for readers that resume from a cursor
+DEFAULT_LINGER = 30.0  # seconds an upstream stays open after its last reader leaves
+DEFAULT_MAX_STREAMS = 256  # upstream streams per process (the client's stream pool holds at least this)
+
+
+class StreamLimitReached(ReplicasError):
+    """No live stream can be opened now (the limit is reached): follow the replica by polling instead."""
+
+
+class EventFeed(Protocol):
+    """What a reader iterates: the replica's events after its cursor, in order, each once.
+
+    `resumed` is True when every event after the reader's cursor will be delivered (the cursor was found
+    in the shared buffer, or the upstream was opened from it); False when the reader had no cursor (it
+    starts at the live end). Iteration ends by raising what ended the upstream (`NotFoundError`,
+    `ConflictError`, `StreamError`, ...) after every buffered event has been delivered.
+    """
+
+    resumed: bool
+
+    def __aiter__(self) -> AsyncIterator[EngineEvent]: ...
+
+    async def __anext__(self) -> EngineEvent: ...
+
+
+class StreamHub(Protocol):
+    """Shared upstream event streams, per caller and replica.
+
+    Contracts:
+    - At most one upstream stream per (caller, replica) is open on behalf of readers that can share it;
+      a reader whose cursor is older than the shared buffer gets its own upstream from that cursor (never
+      a gap, never a repeat).
+    - `subscribe` raises at `async with` what opening the upstream raised (404, 409, ...), like
+      `client.events.stream`; and `StreamLimitReached` when no stream can be opened.
+    - Events are delivered to each reader in upstream order, each at most once per reader; a reader that
+      falls more than the buffer behind gets `StreamError` (it resumes from its cursor with a new call).
+    - Leaving the `async with` releases the reader at once; the upstream closes `linger` seconds after its
+      last reader left (immediately at `aclose`).
+    """
+
+    def subscribe(
+        self, caller: str, replica_id: str, client: ReplicasClient, *, after: str | None
+    ) -> contextlib.AbstractAsyncContextManager[EventFeed]:
+        """Read `replica_id`'s events as `caller` (through `client`), after event id `after`."""
+        ...
+
+    @property
+    def live_streams(self) -> int:
+        """Upstream streams open now (shared ones and private catch-up ones)."""
+        ...
+
+
+@dataclass(eq=False)
+class _Upstream:
+    key: tuple[str, str]
+    start_id: str | None  # the Last-Event-ID it was opened with
+    buffer: collections.deque[EngineEvent]
+    first_seq: int = 0  # sequence number of buffer[0]
+    readers: int = 0
+    ended: BaseException | None = None
+    closed: bool = False
+    opened: anyio.Event = field(default_factory=anyio.Event)
+    changed: anyio.Event = field(default_factory=anyio.Event)
+    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    idle_since: float | None = None
+    lingers: set[anyio.CancelScope] = field(default_factory=set)
+
+    @property
+    def end_seq(self) -> int:
+        return self.first_seq + len(self.buffer)
+
+    def position_after(self, event_id: str | None) -> int | None:
+        """Where a reader with this cursor starts, or None when the buffer cannot serve it."""
+        if event_id is None:
+            return self.end_seq
+        if event_id == self.start_id:
+            return self.first_seq if self.first_seq == 0 else None
+        for offset in range(len(self.buffer) - 1, -1, -1):
+            if self.buffer[offset].id == event_id:
+                return self.first_seq + offset + 1
+        return None
+
+    def append(self, event: EngineEvent) -> None:
+        if len(self.buffer) == self.buffer.maxlen:
+            self.first_seq += 1
+        self.buffer.append(event)
+        self.wake()
+
+    def wake(self) -> None:
+        self.changed.set()
+        self.changed = anyio.Event()
+
+
+class _Feed:
+    def __init__(self, upstream: _Upstream, position: int, *, resumed: bool) -> None:
+        self._up = upstream
+        self._pos = position
+        self.resumed = resumed
+
+    def __aiter__(self) -> _Feed:
+        return self
+
+    async def __anext__(self) -> EngineEvent:
+        up = self._up
+        while True:
+            if self._pos < up.first_seq:
+                raise StreamError("fell behind the shared event buffer; resume from the cursor")
+            if self._pos < up.end_seq:
+                event = up.buffer[self._pos - up.first_seq]
+                self._pos += 1
+                return event
+            if up.ended is not None:
+                raise up.ended
+            if up.closed:
+                raise StopAsyncIteration
+            await up.changed.wait()
+
+
+class SharedStreams:
+    """`StreamHub` in this process: upstream tasks run in the lifespan's task group."""
+
+    def __init__(
+        self,
+        task_group: TaskGroup,
+        *,
+        max_streams: int = DEFAULT_MAX_STREAMS,
+        buffer: int = DEFAULT_BUFFER,
+        linger: float = DEFAULT_LINGER,
+    ) -> None:
+        self._tg = task_group
+        self.max_streams = max_streams
+        self._buffer = buffer
+        self._linger = linger
+        self._shared: dict[tuple[str, str], _Upstream] = {}
+        self._private = 0
+        self.opened = 0  # upstream streams opened so far (diagnostics, tests)
+
+    @property
+    def live_streams(self) -> int:
+        return len(self._shared) + self._private
+
+    def has_live(self, caller: str, replica_id: str) -> bool:
+        """An upstream of this replica is open for this caller (so the replica is awake right now)."""
+        up = self._shared.get((caller, replica_id))
+        return up is not None and up.opened.is_set() and up.ended is None and not up.closed
+
+    @contextlib.asynccontextmanager
+    async def subscribe(
+        self, caller: str, replica_id: str, client: ReplicasClient, *, after: str | None
+    ) -> AsyncIterator[EventFeed]:
+        key = (caller, replica_id)
+        up = self._shared.get(key)
+        if up is not None and (up.ended is not None or up.closed):
+            up = None
+        if up is None:
+            self._reserve()
+            up = _Upstream(key, after, collections.deque(maxlen=self._buffer))
+            self._shared[key] = up
+            self._tg.start_soon(self._pump, up, client)
+        await up.opened.wait()
+        position = up.position_after(after)
+        if up.ended is not None and up.end_seq == 0:
+            raise up.ended  # opening failed: surface it like client.events.stream would
+        if position is None:  # the cursor is older than the buffer: a private upstream from it
+            async with self._private_feed(client, replica_id, after) as feed:
+                yield feed
+            return
+        up.readers += 1
+        up.idle_since = None
+        try:
+            yield _Feed(up, position, resumed=after is not None)
+        finally:
+            up.readers -= 1
+            if up.readers == 0:
+                up.idle_since = anyio.current_time()
+                if up.ended is None:
+                    self._tg.start_soon(self._linger_then_close, up, up.idle_since)
+
+    def _reserve(self) -> None:
+        if self.live_streams >= self.max_streams:
+            raise StreamLimitReached(
+                f"the live stream limit ({self.max_streams}) is reached; following by polling instead"
+            )
+        self.opened += 1
+
+    @contextlib.asynccontextmanager
+    async def _private_feed(
+        self, client: ReplicasClient, replica_id: str, after: str | None
+    ) -> AsyncIterator[EventFeed]:
+        self._reserve()
+        self._private += 1
+        try:
+            async with client.events.stream(replica_id, last_event_id=after) as events:
+                yield _PrivateFeed(events)
+        finally:
+            self._private -= 1
+
+    async def _pump(self, up: _Upstream, client: ReplicasClient) -> None:
+        with up.scope:
+            try:
+                async with client.events.stream(up.key[1], last_event_id=up.start_id) as events:
+                    up.opened.set()
+                    async for event in events:
+                        up.append(event)
+                up.ended = StreamError("the event stream ended")
+            except Exception as exc:  # delivered to every reader, which decides what it means
+                up.ended = exc
+            finally:
+                up.opened.set()
+                if self._shared.get(up.key) is up:
+                    del self._shared[up.key]
+                up.wake()
+
+    async def _linger_then_close(self, up: _Upstream, idle_since: float) -> None:
+        if up.closed:
+            return
+        with anyio.CancelScope() as scope:
+            up.lingers.add(scope)  # closing the upstream ends its lingers too
+            try:
+                await anyio.sleep(self._linger)
+            finally:
+                up.lingers.discard(scope)
+        # Close unless a reader came (or came and left again: its own linger decides) meanwhile.
+        if not scope.cancel_called and up.readers == 0 and up.idle_since == idle_since:
+            self.close(up)
+
+    def close(self, up: _Upstream) -> None:
+        up.closed = True
+        up.scope.cancel()
+        for scope in list(up.lingers):
+            scope.cancel()
+        if self._shared.get(up.key) is up:
+            del self._shared[up.key]
+        up.wake()
+
+    async def aclose(self) -> None:
+        for up in list(self._shared.values()):
+            self.close(up)
+
+
+class _PrivateFeed:
+    """A reader's own upstream (its cursor was older than the shared buffer)."""
+
+    def __init__(self, events: AsyncIterator[EngineEvent]) -> None:
+        self._events = events
+        self.resumed = True
+
+    def __aiter__(self) -> _PrivateFeed:
+        return self
+
+    async def __anext__(self) -> EngineEvent:
+        return await anext(self._events)

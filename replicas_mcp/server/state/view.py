@@ -1,0 +1,177 @@
+"""The client every tool and resource uses: the caller's `ReplicasClient`, taught by what it sees.
+
+`KnowingClient` wraps the server's client (or, in byo-key mode, the per-request `CallerKeyClient`) so that
+code written against a plain `ReplicasClient` gets knowledge for free:
+- `replicas.status` / `find_by_name(s)` answer from the `ReplicaDirectory` (no list scans);
+- list pages, creates, details reads, deletes, wakes and messages teach (or correct) the knowledge;
+- `shared_stream` (used by waits, see `delegation.waiting.open_events`) reads the caller's one shared
+  upstream stream of the replica instead of opening its own.
+
+Every group other than `replicas` is the wrapped client's own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterable
+from typing import TYPE_CHECKING, Any
+
+from replicas_mcp.client import ReplicasClient
+from replicas_mcp.client.errors import NotFoundError
+from replicas_mcp.client.replicas import Replicas
+from replicas_mcp.server.state.directory import ReplicaDirectory
+
+if TYPE_CHECKING:
+    from replicas_mcp.client.models import ReplicaDetails, ReplicaListItem, ReplicaPage, SendMessageResult
+    from replicas_mcp.server.state.streams import EventFeed, StreamHub
+
+__all__ = ["KnowingClient", "KnowingReplicas", "bound_view"]
+
+
+def _current_caller() -> str:
+    from replicas_mcp.server.auth import current_caller
+
+    return current_caller()
+
+
+def _caller_view(client: ReplicasClient) -> ReplicasClient:
+    from replicas_mcp.server.auth import caller_view
+
+    return caller_view(client)
+
+
+class KnowingReplicas(Replicas):
+    """`client.replicas` that reads and feeds the caller's knowledge (see the module docstring)."""
+
+    def __init__(self, inner: Replicas, directory: ReplicaDirectory, caller: str) -> None:
+        super().__init__(inner._http)
+        self._inner = inner
+        self._directory = directory
+        self._caller = caller
+
+    async def list(
+        self,
+        *,
+        page: int = 1,
+        limit: int = 20,
+        status: str | None = None,
+        source: str | None = None,
+        user_id: str | None = None,
+    ) -> ReplicaPage:
+        result = await self._inner.list(page=page, limit=limit, status=status, source=source, user_id=user_id)
+        await self._directory.learn(self._caller, result.replicas)
+        return result
+
+    async def find_by_names(self, names: Iterable[str]) -> dict[str, ReplicaListItem]:
+        return await self._directory.find_by_names(self._caller, self._inner, names)
+
+    async def status(self, replica_id: str) -> ReplicaListItem | None:
+        return await self._directory.status(self._caller, self._inner, replica_id)
+
+    async def create(self, **fields: Any) -> ReplicaListItem:
+        created = await self._inner.create(**fields)
+        await self._directory.learn(self._caller, [created])
+        return created
+
+    async def get(self, replica_id: str, *, include: Iterable[str] = ()) -> ReplicaDetails:
+        try:
+            details = await self._inner.get(replica_id, include=include)
+        except NotFoundError:
+            await self._directory.forget(self._caller, replica_id)
+            raise
+        await self._directory.learn(self._caller, [details])
+        return details
+
+    async def delete(self, replica_id: str) -> None:
+        await self._inner.delete(replica_id)
+        await self._directory.forget(self._caller, replica_id)
+
+    async def wake(self, replica_id: str) -> dict[str, Any]:
+        try:
+            return await self._inner.wake(replica_id)
+        finally:
+            await self._directory.mark_stale(self._caller, replica_id)
+
+    async def send_message(self, replica_id: str, message: str, **options: Any) -> SendMessageResult:
+        try:
+            sent = await self._inner.send_message(replica_id, message, **options)
+        except NotFoundError:
+            await self._directory.forget(self._caller, replica_id)
+            raise
+        if sent.status == "waking":
+            await self._directory.mark_stale(self._caller, replica_id)
+        else:
+            await self._directory.note_status(self._caller, replica_id, "active")
+        return sent
+
+
+class KnowingClient(ReplicasClient):
+    """A `ReplicasClient` view whose `replicas` group knows (see the module docstring).
+
+    Without `caller` it acts for the current request's caller (`auth.current_caller`) through `base` as it
+    resolves at that moment; `bound()` fixes both, for work that outlives the request (a watch).
+    """
+
+    def __init__(
+        self,
+        base: ReplicasClient,
+        directory: ReplicaDirectory,
+        streams: StreamHub | None,
+        *,
+        caller: str | None = None,
+    ) -> None:  # no super().__init__: every group is the base's, resolved at use
+        self._base = base
+        self._http = base._http
+        self.directory = directory
+        self.streams = streams
+        self._caller = caller
+
+    def __getattribute__(self, name: str) -> Any:
+        if name == "replicas":
+            base = object.__getattribute__(self, "_base")
+            return KnowingReplicas(base.replicas, object.__getattribute__(self, "directory"), self.caller)
+        if name in _GROUPS:
+            return getattr(object.__getattribute__(self, "_base"), name)
+        return object.__getattribute__(self, name)
+
+    @property
+    def caller(self) -> str:
+        fixed: str | None = object.__getattribute__(self, "_caller")
+        return fixed if fixed is not None else _current_caller()
+
+    def bound(self) -> KnowingClient:
+        """This view fixed to the current caller and key, to keep beyond the request."""
+        return KnowingClient(_caller_view(self._base), self.directory, self.streams, caller=self.caller)
+
+    @contextlib.asynccontextmanager
+    async def shared_stream(self, replica_id: str, *, after: str | None) -> AsyncIterator[EventFeed]:
+        """The replica's events after `after`, read from the caller's shared upstream stream."""
+        if self.streams is None:
+            async with self._base.events.stream(replica_id, last_event_id=after) as events:
+                yield _Resumed(events, resumed=after is not None)
+            return
+        view = self.bound()
+        async with self.streams.subscribe(view.caller, replica_id, view._base, after=after) as feed:
+            yield feed
+
+
+def bound_view(client: ReplicasClient) -> ReplicasClient:
+    """The client to act with for the current request's caller beyond the request (a watch)."""
+    return client.bound() if isinstance(client, KnowingClient) else _caller_view(client)
+
+
+_GROUPS = frozenset(
+    {"chats", "queue", "history", "canvas", "hooks", "events", "repositories", "environments", "automations"}
+)
+
+
+class _Resumed:
+    def __init__(self, events: AsyncIterator[Any], *, resumed: bool) -> None:
+        self._events = events
+        self.resumed = resumed
+
+    def __aiter__(self) -> _Resumed:
+        return self
+
+    async def __anext__(self) -> Any:
+        return await anext(self._events)

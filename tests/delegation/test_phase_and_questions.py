@@ -1,0 +1,92 @@
+"""What observed facts mean (phase, wait_over) and the question a chat's history shows it paused on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from replicas_mcp.delegation.phase import ChatFacts, phase, wait_over
+from replicas_mcp.delegation.questions import is_user_message, pending_question
+from replicas_mcp.sandbox import agent
+
+IDLE = ChatFacts(processing=False)
+BUSY = ChatFacts(processing=True)
+ASKING = ChatFacts(processing=True, awaiting_input=True, question="Tabs?")
+
+
+@pytest.mark.parametrize(
+    ("status", "chats", "expected"),
+    [
+        ("active", [IDLE], "idle"),
+        ("active", [], "idle"),
+        ("active", [BUSY], "working"),
+        ("active", None, "working"),  # awake, nobody looked yet
+        ("active", [ChatFacts(processing=None)], "working"),  # a turn ended, what follows not known
+        ("active", [ChatFacts(processing=False, queued=1)], "working"),  # something still queued
+        ("active", [ASKING], "waiting_for_input"),
+        ("active", [ASKING, BUSY], "waiting_for_input"),  # a question blocks: report it first
+        ("active", [ChatFacts(processing=True, awaiting_input=True, queued=1)], "working"),  # answer queued
+        ("preparing", None, "preparing"),
+        ("sleeping", [BUSY], "sleeping"),
+        ("archived", None, "archived"),
+        ("error", None, "error"),
+        ("deleted", None, "deleted"),
+        (None, None, "unknown"),
+    ],
+)
+def test_phase_from_status_and_chats(
+    status: str | None, chats: list[ChatFacts] | None, expected: str
+) -> None:
+    assert phase(status, chats) == expected
+
+
+def test_the_default_wait_is_over_only_when_nothing_is_left_for_the_agent() -> None:
+    assert wait_over("idle", "idle")
+    assert wait_over("idle", "waiting_for_input")
+    assert not wait_over("idle", "working", turns_ended=True)  # a turn ended, more is queued or running
+    assert wait_over("turn_completed", "working", turns_ended=True)
+    assert wait_over("turn_completed", "idle")
+    assert not wait_over("turn_completed", "working")
+    assert wait_over("needs_input", "waiting_for_input")
+    assert not wait_over("needs_input", "idle")
+    assert wait_over("pr_opened", "working", new_prs=True)
+    assert not wait_over("any_event", "idle")
+    assert wait_over("any_event", "working", changed=True)
+
+
+def _history(*events: dict[str, Any] | None) -> list[tuple[str, dict[str, Any]]]:
+    return [(event["type"], event["payload"]) for event in events if event is not None]
+
+
+@pytest.mark.parametrize("provider", ["claude", "codex", "cursor", "opencode", "pi"])
+def test_a_pending_question_is_found_in_every_providers_history(provider: str) -> None:
+    asked = _history(
+        agent.user_event(provider, "Fix the bug"),
+        agent.tool_use_event(provider, "t1", "Edit", {"file_path": "a.py"}),
+        agent.tool_result_event(provider, "t1", "ok"),
+        agent.tool_use_event(provider, "t2", "AskUserQuestion", {"question": "Which status code?"}),
+        agent.assistant_text_event(provider, "I need to know which status code."),
+    )
+    assert pending_question(asked) == "Which status code?"
+    answered = [*asked, *_history(agent.tool_result_event(provider, "t2", "404"))]
+    assert pending_question(answered) is None
+    replied = [*asked, *_history(agent.user_event(provider, "Use 404"))]
+    assert pending_question(replied) is None
+    assert pending_question(_history(agent.user_event(provider, "Hi"))) is None
+
+
+def test_a_plan_awaiting_approval_is_a_question() -> None:
+    events = _history(
+        agent.user_event("claude", "/plan Refactor"),
+        agent.tool_use_event("claude", "t1", "ExitPlanMode", {"plan": "1. Split the module"}),
+    )
+    assert pending_question(events) == "Approve this plan? 1. Split the module"
+
+
+def test_tool_results_delivered_as_user_events_are_not_user_messages() -> None:
+    result = agent.tool_result_event("claude", "t1", "ok")
+    assert result is not None
+    assert not is_user_message(result["type"], result["payload"])
+    message = agent.user_event("claude", "Hello")
+    assert is_user_message(message["type"], message["payload"])

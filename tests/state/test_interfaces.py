@@ -1,0 +1,96 @@
+"""The shared-state interfaces' in-process implementations keep the contracts their docstrings state."""
+
+from __future__ import annotations
+
+import anyio
+
+from replicas_mcp.client import ReplicasClient
+from replicas_mcp.client.errors import NotFoundError
+from replicas_mcp.sandbox.serve import RunningSandbox
+from replicas_mcp.server.state.knowledge import MemoryKnowledge, ReplicaFacts
+from replicas_mcp.server.state.streams import SharedStreams, StreamLimitReached
+
+EVENTS_ROUTE = "GET /v1/replica/{id}/events"
+
+
+def _fact(
+    rid: str, name: str, status: str, seen_at: float, created: str = "2026-01-01T00:00:00Z"
+) -> ReplicaFacts:
+    return ReplicaFacts.from_record(
+        {"id": rid, "name": name, "status": status, "created_at": created}, seen_at=seen_at
+    )
+
+
+async def test_knowledge_keeps_the_newest_fact_per_caller_and_indexes_names() -> None:
+    store = MemoryKnowledge()
+    await store.remember(
+        "a", [_fact("r1", "fix", "active", 10.0), _fact("r2", "fix", "sleeping", 10.0, "2026-02-01")]
+    )
+    await store.remember("a", [_fact("r1", "fix", "sleeping", 5.0)])  # older: ignored
+    assert (await store.get("a", "r1")).status == "active"  # type: ignore[union-attr]
+    assert await store.get("b", "r1") is None  # callers never see each other's facts
+    assert (await store.by_name("a", "fix")).id == "r2"  # type: ignore[union-attr]  # newest created
+    await store.forget("a", "r2")
+    assert (await store.by_name("a", "fix")).id == "r1"  # type: ignore[union-attr]
+    assert [f.id for f in await store.with_status("a", ["active"])] == ["r1"]
+    await store.set_frontier("a", ["r1"], complete=True)
+    await store.set_frontier("a", ["r3"], complete=False)
+    assert await store.frontier("a") == (frozenset({"r3"}), True)  # complete stays true
+
+
+async def _active_replica(client: ReplicasClient) -> str:
+    env = next(env.id for env in await client.environments.list() if env.repository_id)
+    item = await client.replicas.create(name="hub", message="Add a health endpoint", environment_id=env)
+    with anyio.fail_after(10):
+        while (status := await client.replicas.status(item.id)) is None or status.status != "active":
+            await anyio.sleep(0.05)
+    return item.id
+
+
+async def test_readers_of_one_replica_share_one_upstream_and_resume_from_the_buffer(
+    sandbox: RunningSandbox,
+) -> None:
+    async with ReplicasClient(api_key=sandbox.org_key, base_url=sandbox.base_url) as client:
+        rid = await _active_replica(client)
+        sandbox.faults.stats.reset()
+        async with anyio.create_task_group() as tg:
+            hub = SharedStreams(tg, linger=5.0)
+            async with (
+                hub.subscribe("me", rid, client, after=None) as first,
+                hub.subscribe("me", rid, client, after=None) as second,
+            ):
+                await client.replicas.send_message(rid, "Now add a test")
+                with anyio.fail_after(10):
+                    a = [await anext(first) for _ in range(3)]
+                    b = [await anext(second) for _ in range(3)]
+            assert [e.id for e in a] == [e.id for e in b]
+            # The reader that comes back with a cursor resumes on the lingering upstream's buffer.
+            async with hub.subscribe("me", rid, client, after=a[0].id) as again:
+                assert again.resumed
+                with anyio.fail_after(10):
+                    assert (await anext(again)).id == a[1].id
+            assert sandbox.faults.stats.count("GET", "/v1/replica/{id}/events") == 1
+            assert hub.opened == 1
+            await hub.aclose()
+
+
+async def test_past_the_stream_limit_a_reader_is_told_to_poll_and_errors_surface_on_open(
+    sandbox: RunningSandbox,
+) -> None:
+    async with ReplicasClient(api_key=sandbox.org_key, base_url=sandbox.base_url) as client:
+        rid = await _active_replica(client)
+        async with anyio.create_task_group() as tg:
+            hub = SharedStreams(tg, max_streams=1)
+            async with hub.subscribe("me", rid, client, after=None):
+                try:
+                    async with hub.subscribe("other-caller", rid, client, after=None):
+                        raise AssertionError("a second upstream was opened past the limit")
+                except StreamLimitReached:
+                    pass
+            hub2 = SharedStreams(tg)
+            try:
+                async with hub2.subscribe("me", "r_missing", client, after=None):
+                    raise AssertionError("opened a stream of a replica that does not exist")
+            except NotFoundError:
+                pass
+            await hub.aclose()
