@@ -167,7 +167,7 @@ async def list_replicas(
     limit: PageSize = 20,
 ) -> ReplicaList:
     """Replicas (cloud coding-agent workspaces): status, repos, PRs. Never wakes one. Next:
-    get_replica_result, wait_for_replica."""
+    get_replica_result."""
     result = await client_of(ctx).replicas.list(page=page, limit=limit, status=status)
     return ReplicaList(
         replicas=[replica_summary(item) for item in result.replicas],
@@ -255,8 +255,8 @@ async def create_replica(
     thinking_level: Thinking | None = None,
     lifecycle_policy: Literal["default", "delete_when_done", "delete_after_inactivity"] | None = None,
 ) -> CreatedReplica:
-    """Start a workspace whose coding agent works on `message`; returns at once (boots in 10-60 s).
-    delegate_task does this and waits. Next: wait_for_replica."""
+    """Start a workspace whose agent works on `message`; returns at once (delegate_task also waits).
+    Next: wait_for_replica."""
     item = await client_of(ctx).replicas.create(
         name=name,
         message=message,
