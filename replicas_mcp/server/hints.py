@@ -24,6 +24,7 @@ from pydantic import BaseModel
 
 from replicas_mcp.client.errors import ReplicasError
 from replicas_mcp.server.errors import tool_error
+from replicas_mcp.server.safety import redact
 from replicas_mcp.server.state import AppState, context_in
 
 if TYPE_CHECKING:
@@ -213,6 +214,11 @@ def _drop_sentences(text: str, unwanted: Callable[[str], bool]) -> str:
 _ADAPTED_FIELDS = ("next", "note", "notes", "report")  # fenced parts are left as they are
 
 
+def _secrets(kwargs: Mapping[str, Any]) -> tuple[str, ...]:
+    ctx = context_in(kwargs)
+    return tuple(getattr(ctx.request_context.lifespan_context, "secrets", ())) if ctx else ()
+
+
 def adapting(spec: ToolSpec, served: Served) -> ToolSpec:
     """The spec with its results' hints (`next`, `note`, `notes`) and its errors adapted to what is served.
 
@@ -226,10 +232,9 @@ def adapting(spec: ToolSpec, served: Served) -> ToolSpec:
         try:
             result = await body(**kwargs)
         except ToolError as exc:
-            raise ToolError(served.adapt(str(exc))) from None
+            raise ToolError(redact(served.adapt(str(exc)), _secrets(kwargs))) from None
         except ReplicasError as exc:
-            ctx = context_in(kwargs)
-            secrets = getattr(ctx.request_context.lifespan_context, "secrets", ()) if ctx else ()
+            secrets = _secrets(kwargs)
             raise ToolError(served.adapt(str(tool_error(exc, kwargs, secrets=secrets)))) from None
         if isinstance(result, BaseModel):
             for name in _ADAPTED_FIELDS:

@@ -44,8 +44,8 @@ async def _listed(state: AppState, replica_id: str) -> ReplicaListItem:
     item = await state.client.replicas.status(replica_id)
     if item is None:
         raise ResourceNotFoundError(
-            f"replicas://replicas/{replica_id}: no such replica; see replicas://replicas"
-        )
+            "No replica with that id; see replicas://replicas"
+        )  # the id is not echoed
     return item
 
 

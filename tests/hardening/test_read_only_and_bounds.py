@@ -10,6 +10,8 @@
 from __future__ import annotations
 
 import anyio
+import pytest
+from mcp import MCPError
 from mcp.types import TextResourceContents
 
 from replicas_mcp.sandbox.serve import RunningSandbox
@@ -64,6 +66,10 @@ async def test_the_servers_key_passed_as_an_id_is_not_echoed(sandbox: RunningSan
             assert key not in shown, (tool, shown)
             assert key[4:] not in shown, (tool, shown)
             assert "list_replicas" in shown
+        for uri in (f"replicas://replicas/{key}", f"replicas://replicas/{key}/history"):
+            with pytest.raises(MCPError) as refused:
+                await client.read_resource(uri)
+            assert key not in str(refused.value), uri
 
 
 async def test_the_history_resource_is_bounded_and_pages_back(sandbox: RunningSandbox) -> None:

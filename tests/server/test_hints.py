@@ -153,6 +153,8 @@ async def _walk(
         found += problems(f"prompt {prompt.name}", str(rendered.messages[0].content), served)
     for template in (await client.list_resource_templates()).resource_templates:
         found += problems(f"template {template.uri_template}", template.description or "", served)
+        if "\n " in (template.description or ""):
+            found.append(f"template {template.uri_template}: docstring indentation in its description")
     called: set[str] = set()
     seen: dict[str, str] = {}
     for name, arguments in _calls(ids, label):

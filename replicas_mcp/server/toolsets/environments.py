@@ -451,8 +451,8 @@ async def remove_environment_item(
         found = [m.id for m in await envs.mcps.list(environment_id) if item in (m.id, m.name)]
         remove = envs.mcps.delete
     if not found:
-        raise ToolError(
-            f"No {kind} {item!r} in environment {environment_id} (already removed?). "
+        raise ToolError(  # the value is not repeated: a rejected value may be a secret
+            f"No {kind} with that name or id in environment {environment_id} (already removed?). "
             f"See get_environment with include=['{_SECTION_OF[kind]}']."
         )
     await remove(environment_id, found[0])
