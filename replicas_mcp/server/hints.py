@@ -211,7 +211,24 @@ def _drop_sentences(text: str, unwanted: Callable[[str], bool]) -> str:
     return _rebuild(text, lambda sentence: "" if unwanted(sentence) else sentence)
 
 
-_ADAPTED_FIELDS = ("next", "note", "notes", "report")  # fenced parts are left as they are
+_ADAPTED_FIELDS = ("next", "note", "notes", "report", "news")  # fenced parts are left as they are
+
+
+def _adapt_fields(result: Any, served: Served) -> None:
+    """Adapt the hint fields of a result model, and of the models it lists (rows of a wait)."""
+    if not isinstance(result, BaseModel):
+        return
+    for name in _ADAPTED_FIELDS:
+        value = getattr(result, name, None)
+        if isinstance(value, str):
+            setattr(result, name, served.adapt(value))
+        elif isinstance(value, list) and all(isinstance(item, str) for item in value):
+            setattr(result, name, [adapted for item in value if (adapted := served.adapt(item))])
+    for name in type(result).model_fields:
+        value = getattr(result, name, None)
+        if isinstance(value, list):
+            for item in value:
+                _adapt_fields(item, served)
 
 
 def _secrets(kwargs: Mapping[str, Any]) -> tuple[str, ...]:
@@ -236,13 +253,7 @@ def adapting(spec: ToolSpec, served: Served) -> ToolSpec:
         except ReplicasError as exc:
             secrets = _secrets(kwargs)
             raise ToolError(served.adapt(str(tool_error(exc, kwargs, secrets=secrets)))) from None
-        if isinstance(result, BaseModel):
-            for name in _ADAPTED_FIELDS:
-                value = getattr(result, name, None)
-                if isinstance(value, str):
-                    setattr(result, name, served.adapt(value))
-                elif isinstance(value, list) and all(isinstance(item, str) for item in value):
-                    setattr(result, name, [adapted for item in value if (adapted := served.adapt(item))])
+        _adapt_fields(result, served)
         return result
 
     return dataclasses.replace(spec, fn=call)
