@@ -67,11 +67,23 @@ def _request_id(exc: e.ReplicasError) -> str:
     return f" (request id {exc.request_id})" if exc.request_id else ""
 
 
-def _not_found_hint(arguments: Mapping[str, Any]) -> str:
-    tool = next((tool for arg, tool in _ID_HINTS if arguments.get(arg)), None)
-    if tool is None:
-        return "Check the id with list_replicas."
-    return f"Check the id: call {tool} to see the valid ones."
+def _not_found_hint(arguments: Mapping[str, Any], said: str) -> str:
+    tool = next((tool for arg, tool in _ID_HINTS if arguments.get(arg)), "list_replicas")
+    if re.search(rf"\b{tool}\b", said):
+        return ""  # the API's own words already name it (translated from its REST path): said once
+    return f" Check the id: call {tool} to see the valid ones."
+
+
+def _without_values(text: str, arguments: Mapping[str, Any]) -> str:
+    """The API's words without the values the call sent: a not-found id may be a secret passed by mistake."""
+    for name, value in arguments.items():
+        if (
+            (name.endswith("_id") or name in ("item", "filename"))
+            and isinstance(value, str)
+            and len(value) >= 4
+        ):
+            text = text.replace(value, "(the id given)")
+    return text
 
 
 def sleeping_message(replica_id: str | None, *, offer_wake: bool) -> str:
@@ -120,7 +132,8 @@ def describe(exc: e.ReplicasError, arguments: Mapping[str, Any] | None = None) -
                 return f"Rate limited by the Replicas API: retry after {exc.retry_after:.0f} s{rid}."
             return f"Rate limited by the Replicas API: wait about 30 s and retry{rid}."
         case e.NotFoundError():
-            return f"Not found: {what}{rid}. {_not_found_hint(args)}"
+            said = _without_values(what, args)
+            return f"Not found: {said}{rid}.{_not_found_hint(args, said)}"
         case e.AuthenticationError():
             return (
                 "The Replicas API rejected the API key (401). Check REPLICAS_API_KEY in this MCP server's "

@@ -47,7 +47,7 @@ def chat_summary(chat: ReplicaChat) -> ChatSummary:
         provider=chat.provider,
         title=preview(chat.title),
         processing=chat.processing,
-        last_message=fenced_preview(chat.lastMessageText, f"last message of chat {chat.id}", CONVERSATION),
+        last_message=fenced_preview(chat.lastMessageText, "last message", CONVERSATION),
     )
 
 
