@@ -89,6 +89,15 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--port", dest="sandbox_port", type=int, default=8765)
     sandbox.add_argument("--seed", type=int, default=0)
     sandbox.add_argument("--time-scale", type=float, default=1.0, help="Multiply simulated durations")
+    sandbox.add_argument(
+        "--strict", action="store_true", help="Serve exactly the vendor contract's fields and rules"
+    )
+    sandbox.add_argument(
+        "--wake-reads",
+        choices=("guide", "contract"),
+        default="guide",
+        help="Reads of a sleeping workspace: 409 (guide, default) or 200 with waking: true (contract)",
+    )
     commands.add_parser(
         "check", help="Check that the API key and URL work (what a desktop client would hide), then exit"
     )
@@ -260,7 +269,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "sandbox":
         from replicas_mcp.sandbox.serve import run_standalone
 
-        return int(run_standalone(args.sandbox_host, args.sandbox_port, args.seed, args.time_scale))
+        return int(
+            run_standalone(
+                args.sandbox_host,
+                args.sandbox_port,
+                args.seed,
+                args.time_scale,
+                strict=args.strict,
+                wake_reads=args.wake_reads,
+            )
+        )
 
     from pydantic import ValidationError
 

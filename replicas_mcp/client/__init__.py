@@ -22,13 +22,13 @@ import httpx2
 from pydantic import SecretStr
 
 from replicas_mcp.client._fields import UNSET, Unset
-from replicas_mcp.client._http import HttpCore
+from replicas_mcp.client._http import DEFAULT_MAX_CONNECTIONS, HttpCore
 from replicas_mcp.client._redact import MASK
 from replicas_mcp.client._retry import RetryPolicy
 from replicas_mcp.client.canvas import Canvas
 from replicas_mcp.client.chats import Chats
-from replicas_mcp.client.config import DEFAULT_BASE_URL, resolve_settings
-from replicas_mcp.client.errors import ConfigurationError, ReplicasError
+from replicas_mcp.client.config import DEFAULT_BASE_URL, resolve_max_streams, resolve_settings
+from replicas_mcp.client.errors import ConfigurationError, ReplicasError, StreamLimitError
 from replicas_mcp.client.events import Events
 from replicas_mcp.client.history import History
 from replicas_mcp.client.hooks import Hooks
@@ -48,6 +48,7 @@ __all__ = [
     "ReplicasClient",
     "ReplicasError",
     "RetryPolicy",
+    "StreamLimitError",
     "Unset",
     "parse_webhook",
     "verify_signature",
@@ -69,8 +70,13 @@ class ReplicasClient:
         retry_deadline: float = 60.0,
         transport: httpx2.AsyncBaseTransport | None = None,
         headers: Mapping[str, str] | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_streams: int | None = None,
         _http: HttpCore | None = None,
     ) -> None:
+        """`max_connections` sizes the request pool; `max_streams` (None: `REPLICAS_MCP_MAX_STREAMS`, else
+        256) caps the event streams open at once, on a pool of their own: past it, opening a stream raises
+        `StreamLimitError` at once, and requests are never delayed by streams."""
         if _http is None:
             key, url = resolve_settings(api_key, base_url)
             try:
@@ -87,6 +93,8 @@ class ReplicasClient:
                 policy=policy,
                 transport=transport,
                 headers=headers,
+                max_connections=max_connections,
+                max_streams=resolve_max_streams(max_streams),
             )
         self._http = _http
         self.replicas = Replicas(_http)
@@ -115,6 +123,16 @@ class ReplicasClient:
     @property
     def base_url(self) -> str:
         return self._http.base_url
+
+    @property
+    def max_streams(self) -> int:
+        """How many event streams may be open at once (shared with `with_api_key` views)."""
+        return self._http.streams.limit
+
+    @property
+    def open_streams(self) -> int:
+        """How many event streams (engine events and hook runs) are open now, across key views."""
+        return self._http.streams.open
 
     def with_api_key(self, api_key: str | SecretStr) -> ReplicasClient:
         """A view that authenticates as another caller and shares this client's connection pool.

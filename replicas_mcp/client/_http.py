@@ -1,15 +1,18 @@
 """The one HTTP layer under every resource group.
 
-`HttpCore` owns one `httpx2.AsyncClient` (shared by `with_api_key` views), adds the bearer key per
-request, never follows redirects, maps every failure into `replicas_mcp.client.errors`, and applies the
-retry policy (see `_retry.py`). Resource modules build paths with `api_path` and call `request_json` or
-`stream_sse`; nothing else in the client touches httpx2.
+`HttpCore` owns two `httpx2.AsyncClient`s (shared by `with_api_key` views): one connection pool for
+requests and one for event streams, so no number of open streams can delay a request. Streams are
+also counted against `max_streams`: past it, opening one more raises `StreamLimitError` at once instead
+of queueing for a connection (callers degrade: share a stream, poll). It adds the bearer key per
+request, never follows redirects, maps every failure into `replicas_mcp.client.errors` by status, and
+applies the retry policy (see `_retry.py`). Resource modules build paths with `api_path` and call
+`request_json` or `stream_sse`; nothing else in the client touches httpx2.
 """
 
 from __future__ import annotations
 
 import contextlib
-import email.utils
+import dataclasses
 import functools
 import json as jsonlib
 import logging
@@ -29,20 +32,34 @@ from replicas_mcp.client._redact import (
     register_secret,
     register_transient_secret,
 )
+from replicas_mcp.client._responses import (
+    error_from_response,
+    parse_retry_after,
+    request_id_of,
+    transport_error,
+)
 from replicas_mcp.client._retry import RetryPolicy
 from replicas_mcp.client.errors import (
     APIStatusError,
     ConfigurationError,
-    ConnectError,
     InvalidIdentifierError,
     RateLimitedError,
     ReplicasError,
-    RequestTimeoutError,
+    StreamLimitError,
     TransportError,
     error_for_status,
 )
 
-__all__ = ["API_VERSION", "API_VERSION_HEADER", "HttpCore", "api_path"]
+__all__ = [
+    "API_VERSION",
+    "API_VERSION_HEADER",
+    "DEFAULT_MAX_CONNECTIONS",
+    "DEFAULT_MAX_STREAMS",
+    "HttpCore",
+    "StreamBudget",
+    "api_path",
+    "parse_retry_after",
+]
 
 logger = logging.getLogger("replicas_mcp.client")
 # Logger filters only see records logged on that exact logger, so httpcore2's children are named too.
@@ -59,10 +76,10 @@ install_log_redaction(
 
 API_VERSION_HEADER = "X-Replicas-Api-Version"
 API_VERSION = "2026-05-17"
-_REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-replicas-request-id")
 _USER_AGENT = "replicas-mcp-client/0.1"
-# How much of a non-JSON error body is quoted in the message.
-_BODY_SNIPPET = 300
+# Default budgets: the request pool (httpx's usual size) and the number of event streams open at once.
+DEFAULT_MAX_CONNECTIONS = 100
+DEFAULT_MAX_STREAMS = 256
 
 
 def api_path(template: str, *segments: str) -> str:
@@ -102,75 +119,28 @@ def _clean_params(params: Mapping[str, object] | None) -> dict[str, str | list[s
     return cleaned
 
 
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date); None if absent or bad."""
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
-    return max(0.0, seconds)
+@dataclasses.dataclass
+class StreamBudget:
+    """How many event streams are open, against the limit (shared by a client and its key views)."""
 
+    limit: int
+    open: int = 0
 
-def _request_id(response: httpx2.Response) -> str | None:
-    for name in _REQUEST_ID_HEADERS:
-        if value := response.headers.get(name):
-            return value
-    return None
+    def acquire(self, what: str) -> None:
+        if self.open >= self.limit:
+            raise StreamLimitError(
+                f"{what}: all {self.limit} event-stream slots of this client are in use; close a stream,"
+                " share one, or poll instead (requests are not affected)",
+                limit=self.limit,
+            )
+        self.open += 1
 
-
-def _error_from_response(response: httpx2.Response, body: bytes) -> APIStatusError:
-    """The error-tree exception for a non-2xx answer, by status only (no API-specific guessing here)."""
-    status = response.status_code
-    error: str | None = None
-    details: object = None
-    try:
-        payload = jsonlib.loads(body) if body else None
-    except ValueError:
-        payload = None
-    if isinstance(payload, dict):
-        raw_error = payload.get("error")
-        error = raw_error if isinstance(raw_error, str) else (None if raw_error is None else str(raw_error))
-        details = payload.get("details")
-    elif body:
-        error = body[:_BODY_SNIPPET].decode("utf-8", "replace")
-    request = response.request
-    message = f"{request.method} {request.url.path} -> {status}"
-    if error:
-        message += f": {error}"
-    if isinstance(details, str) and details:
-        message += f" ({details})"
-    retry_after = parse_retry_after(response.headers.get("retry-after"))
-    cls = error_for_status(status)
-    return cls(
-        message,
-        status=status,
-        error=error,
-        details=details,
-        request_id=_request_id(response),
-        retry_after=retry_after,
-    )
-
-
-def _transport_error(exc: httpx2.TransportError, method: str, path: str) -> TransportError:
-    """Map httpx2's transport failures: did the request provably never reach the server?"""
-    where = f"{method} {path}"
-    if isinstance(exc, httpx2.ConnectError | httpx2.ConnectTimeout | httpx2.PoolTimeout):
-        # No connection was ever handed this request: nothing reached the server.
-        return ConnectError(f"{where}: could not connect ({type(exc).__name__})")
-    if isinstance(exc, httpx2.TimeoutException):
-        return RequestTimeoutError(f"{where}: timed out after sending ({type(exc).__name__})")
-    return TransportError(f"{where}: connection failed mid-request ({type(exc).__name__}: {exc})")
+    def release(self) -> None:
+        self.open = max(0, self.open - 1)
 
 
 class HttpCore:
-    """One connection pool, one API key, the retry policy and the error mapping.
+    """Two connection pools (requests, streams), one API key, the retry policy and the error mapping.
 
     Create it with `HttpCore.create(...)` (or through `ReplicasClient`); close it with `aclose()`.
     """
@@ -179,11 +149,15 @@ class HttpCore:
         self,
         *,
         client: httpx2.AsyncClient,
+        stream_client: httpx2.AsyncClient,
+        streams: StreamBudget,
         api_key: SecretStr,
         policy: RetryPolicy,
         owns_client: bool,
     ) -> None:
         self._client = client
+        self._stream_client = stream_client
+        self.streams = streams
         self._api_key = api_key
         self.policy = policy
         self._owns_client = owns_client
@@ -205,7 +179,11 @@ class HttpCore:
         policy: RetryPolicy | None = None,
         transport: httpx2.AsyncBaseTransport | None = None,
         headers: Mapping[str, str] | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_streams: int = DEFAULT_MAX_STREAMS,
     ) -> HttpCore:
+        """`max_connections`: the request pool's size; `max_streams`: event streams open at once (their
+        own pool). A given `transport` (tests) serves both pools."""
         if not api_key.get_secret_value():
             raise ConfigurationError("the API key is empty")
         if not 0 < connect_timeout <= 5.0:
@@ -218,20 +196,53 @@ class HttpCore:
         extra = dict(headers or {})
         if any(name.lower() == "authorization" for name in extra):
             raise ConfigurationError("pass the API key as api_key, not as a header")
-        client = httpx2.AsyncClient(
-            base_url=str(url).rstrip("/"),
-            timeout=httpx2.Timeout(timeout, connect=connect_timeout),
-            follow_redirects=False,
-            headers={"User-Agent": _USER_AGENT, "Accept": "application/json", **extra},
-            transport=transport,
+        if max_connections < 1 or max_streams < 1:
+            raise ConfigurationError(
+                f"max_connections and max_streams must be >= 1, got {max_connections} and {max_streams}"
+            )
+
+        def pool(limits: httpx2.Limits, pool_timeout: float) -> httpx2.AsyncClient:
+            return httpx2.AsyncClient(
+                base_url=str(url).rstrip("/"),
+                timeout=httpx2.Timeout(timeout, connect=connect_timeout, pool=pool_timeout),
+                follow_redirects=False,
+                headers={"User-Agent": _USER_AGENT, "Accept": "application/json", **extra},
+                transport=transport,
+                limits=limits,
+            )
+
+        requests = pool(
+            httpx2.Limits(
+                max_connections=max_connections, max_keepalive_connections=min(20, max_connections)
+            ),
+            timeout,
         )
-        return cls(client=client, api_key=api_key, policy=policy or RetryPolicy(), owns_client=True)
+        # The budget admits at most `max_streams` streams, so this pool always has a free connection: its
+        # pool timeout is a guard, never a queue.
+        streams = pool(
+            httpx2.Limits(max_connections=max_streams, max_keepalive_connections=0), connect_timeout
+        )
+        return cls(
+            client=requests,
+            stream_client=streams,
+            streams=StreamBudget(limit=max_streams),
+            api_key=api_key,
+            policy=policy or RetryPolicy(),
+            owns_client=True,
+        )
 
     def with_api_key(self, api_key: SecretStr) -> HttpCore:
         """A view that authenticates as another caller over the same connection pool."""
         if not api_key.get_secret_value():
             raise ConfigurationError("the API key is empty")
-        return HttpCore(client=self._client, api_key=api_key, policy=self.policy, owns_client=False)
+        return HttpCore(
+            client=self._client,
+            stream_client=self._stream_client,
+            streams=self.streams,
+            api_key=api_key,
+            policy=self.policy,
+            owns_client=False,
+        )
 
     @property
     def base_url(self) -> str:
@@ -240,16 +251,17 @@ class HttpCore:
     async def aclose(self) -> None:
         if self._owns_client:
             await self._client.aclose()
+            await self._stream_client.aclose()
 
     def __repr__(self) -> str:
         return f"HttpCore(base_url={self.base_url!r}, api_key={MASK!r})"
 
-    def _timeout(self, read_timeout: float | None) -> httpx2.Timeout:
-        """The client's timeouts, with the read timeout replaced for calls the API answers slowly."""
-        timeout = self._client.timeout
+    def _timeout(self, read_timeout: float | None, *, stream: bool = False) -> httpx2.Timeout:
+        """The pool's timeouts, with the read timeout replaced for calls the API answers slowly."""
+        timeout = (self._stream_client if stream else self._client).timeout
         if read_timeout is None:
             return timeout
-        return httpx2.Timeout(timeout.read, connect=timeout.connect, read=read_timeout)
+        return httpx2.Timeout(timeout.read, connect=timeout.connect, pool=timeout.pool, read=read_timeout)
 
     def _headers(self, headers: Mapping[str, str] | None) -> dict[str, str]:
         merged = dict(headers or {})
@@ -279,11 +291,11 @@ class HttpCore:
             response = await self._client.send(request)
         except httpx2.TransportError as exc:
             logger.debug("%s %s failed: %s", method, path, type(exc).__name__)
-            raise _transport_error(exc, method, path) from None
+            raise transport_error(exc, method, path) from None
         try:
             body = await response.aread()
         except httpx2.TransportError as exc:
-            raise _transport_error(exc, method, path) from None
+            raise transport_error(exc, method, path) from None
         finally:
             await response.aclose()
         if logger.isEnabledFor(logging.DEBUG):
@@ -293,7 +305,7 @@ class HttpCore:
                 path,
                 response.status_code,
                 time.monotonic() - started,
-                _request_id(response),
+                request_id_of(response),
             )
         if response.is_success:
             if not body.strip():
@@ -304,16 +316,16 @@ class HttpCore:
                 raise ReplicasError(
                     f"{method} {path}: the API answered {response.status_code} with a body that is not JSON",
                     status=response.status_code,
-                    request_id=_request_id(response),
+                    request_id=request_id_of(response),
                 ) from None
         if 300 <= response.status_code < 400:
             raise error_for_status(response.status_code)(
                 f"{method} {path} -> {response.status_code}: redirect not followed"
                 f" (Location: {redact_text(response.headers.get('location', '?'))})",
                 status=response.status_code,
-                request_id=_request_id(response),
+                request_id=request_id_of(response),
             )
-        raise _error_from_response(response, body)
+        raise error_from_response(response, body)
 
     async def request_json(
         self,
@@ -405,32 +417,50 @@ class HttpCore:
         headers: Mapping[str, str] | None = None,
         read_timeout: float | None = None,
     ) -> AsyncIterator[AsyncIterator[httpx2.ServerSentEvent]]:
-        """Open one SSE connection (no retry, no reconnect) and yield its events.
+        """Open one SSE connection (no retry, no reconnect) on the stream pool and yield its events.
 
-        Non-2xx answers raise the mapped error on entry; a drop mid-stream raises `TransportError`
-        from the iterator. Leaving the context (including by cancellation) closes the connection.
+        Raises `StreamLimitError` at once when `max_streams` streams are open. Non-2xx answers raise the
+        mapped error on entry; a drop mid-stream raises `TransportError` from the iterator. Leaving the
+        context (including by cancellation) closes the connection and frees its slot.
         """
         method = method.upper()
+        self.streams.acquire(f"{method} {path}")
+        try:
+            async with self._open_stream(method, path, json, params, headers, read_timeout) as events:
+                yield events
+        finally:
+            self.streams.release()
+
+    @contextlib.asynccontextmanager
+    async def _open_stream(
+        self,
+        method: str,
+        path: str,
+        json: object,
+        params: Mapping[str, object] | None,
+        headers: Mapping[str, str] | None,
+        read_timeout: float | None,
+    ) -> AsyncIterator[AsyncIterator[httpx2.ServerSentEvent]]:
         sse_headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache", **(headers or {})}
-        request = self._client.build_request(
+        request = self._stream_client.build_request(
             method,
             path,
             params=_clean_params(params),
             json=json,
             headers=self._headers(sse_headers),
-            timeout=self._timeout(read_timeout),
+            timeout=self._timeout(read_timeout, stream=True),
         )
         try:
-            response = await self._client.send(request, stream=True)
+            response = await self._stream_client.send(request, stream=True)
         except httpx2.TransportError as exc:
-            raise _transport_error(exc, method, path) from None
+            raise transport_error(exc, method, path) from None
         try:
             if not response.is_success:
                 try:
                     body = await response.aread()
                 except httpx2.TransportError as exc:
-                    raise _transport_error(exc, method, path) from None
-                error = _error_from_response(response, body)
+                    raise transport_error(exc, method, path) from None
+                error = error_from_response(response, body)
                 raise self._refine(error)
             logger.debug("%s %s -> %s (event stream open)", method, path, response.status_code)
             yield _translate_stream_errors(httpx2.EventSource(response), method, path)
@@ -449,4 +479,4 @@ async def _translate_stream_errors(
     except httpx2.SSEError as exc:
         raise TransportError(f"{method} {path}: bad event stream: {exc}") from None
     except httpx2.TransportError as exc:
-        raise _transport_error(exc, method, path) from None
+        raise transport_error(exc, method, path) from None

@@ -5,8 +5,13 @@ they appear, as is the value of any `Authorization` header. Keys that do not fol
 convention (tests, other deployments) are registered by the client that holds them, so they are masked
 too: a client's own key with `register_secret` (kept for the life of the process), a per-caller view's key
 (`with_api_key`) with `register_transient_secret`, which keeps only the most recent
-`MAX_TRANSIENT_SECRETS` such keys. Keys the pattern already masks are never registered, so a server
-serving many callers' `sk_replicas_…` keys keeps none of them here.
+`MAX_TRANSIENT_SECRETS` such keys. Per-caller keys the pattern already masks are not registered, so a
+server serving many callers' `sk_replicas_…` keys keeps none of them here; the few process-wide secrets
+(the client's own key, the HTTP token, the webhook secret) are registered whatever their form.
+
+An echoed secret is masked in every shape `_secret_shapes` knows: any case, a distinctive leading part,
+spaced out or separated, and base64 (standard or URL-safe, padded or not). The built-in formats are
+matched case-insensitively and when spaced out even for keys never registered.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
+
+from replicas_mcp.client._secret_shapes import Needle, base64_spans, needle_for, shape_spans
 
 __all__ = [
     "MASK",
@@ -30,7 +37,7 @@ __all__ = [
 
 MASK = "***"
 
-_TOKEN_PATTERN = re.compile(r"(sk_replicas_|whsec_)[A-Za-z0-9_\-]+")
+_TOKEN_PATTERN = re.compile(r"(?i)(sk_replicas_|whsec_)[A-Za-z0-9_\-]+")
 _AUTH_PATTERN = re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(bearer\s+)?[^\s'\",}]+")
 _BEARER_PATTERN = re.compile(r"(?i)(bearer\s+)[^\s'\",}]+")
 
@@ -43,6 +50,8 @@ MAX_TRANSIENT_SECRETS = 64
 _transient: OrderedDict[str, None] = OrderedDict()
 # Both, longest first so overlapping secrets mask fully; replaced (never mutated) under the lock.
 _masked: tuple[str, ...] = ()
+# The same secrets as needles for their other shapes (case, prefix, spacing, base64).
+_needles: tuple[Needle, ...] = ()
 # Shorter than this, a "secret" would mask ordinary words in messages.
 _MIN_REGISTERED_LENGTH = 8
 
@@ -58,13 +67,17 @@ def _needs_registering(secret: str) -> bool:
 
 
 def _refresh() -> None:
-    global _masked
+    global _masked, _needles
     _masked = tuple(sorted({*_registered, *_transient}, key=len, reverse=True))
+    _needles = tuple(needle for secret in _masked if (needle := needle_for(secret)) is not None)
 
 
 def register_secret(secret: str) -> None:
-    """Mask this exact value in all future redactions (process-wide, for the life of the process)."""
-    if not _needs_registering(secret):
+    """Mask this value, in all its shapes, in all future redactions (for the life of the process).
+
+    Registered even when the built-in pattern covers it: the pattern masks the plain form only, the
+    registration also finds its leading part, base64 and spaced-out copies."""
+    if len(secret) < _MIN_REGISTERED_LENGTH:
         return
     with _lock:
         if secret not in _registered:
@@ -92,15 +105,23 @@ def registered_count() -> tuple[int, int]:
     return len(_registered), len(_transient)
 
 
+def _mask_spans(text: str, spans: list[tuple[int, int]]) -> str:
+    for start, end in reversed(spans):
+        text = text[:start] + MASK + text[end:]
+    return text
+
+
 def redact_text(text: str) -> str:
-    """The text with every known credential replaced by `***`."""
+    """The text with every known credential, in any shape it can be echoed in, replaced by `***`."""
+    needles = _needles
+    text = _mask_spans(text, base64_spans(text, needles))
     text = _TOKEN_PATTERN.sub(lambda m: m.group(1) + MASK, text)
     text = _AUTH_PATTERN.sub(lambda m: m.group(1) + (m.group(2) or "") + MASK, text)
     text = _BEARER_PATTERN.sub(lambda m: m.group(1) + MASK, text)
     for secret in _masked:
         if secret in text:
             text = text.replace(secret, MASK)
-    return text
+    return _mask_spans(text, shape_spans(text, needles))
 
 
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:

@@ -9,7 +9,7 @@
   the server's `retry:` delay (or a short backoff), at most `max_reconnects` times in a row; then
   `StreamError`. An event already yielded is never yielded again, even if the server replays it.
 - 404 (no such replica) and 409 (sleeping / error state) are raised, on opening or on reconnecting:
-  reconnecting cannot fix them.
+  reconnecting cannot fix them. So is `StreamLimitError` (the client's `max_streams` are all open).
 - Leaving the `async with` block, by `break`, an exception or cancellation, closes the connection.
 """
 
@@ -38,6 +38,7 @@ from replicas_mcp.client.errors import (
     ReplicasError,
     RequestValidationError,
     StreamError,
+    StreamLimitError,
     TransportError,
 )
 from replicas_mcp.client.models.events import EngineEvent
@@ -47,8 +48,9 @@ __all__ = ["EngineEventStream", "Events"]
 logger = logging.getLogger("replicas_mcp.client")
 
 _HEARTBEAT_NAMES = frozenset({"heartbeat", "ping", "keepalive", "keep-alive"})
-# Errors that a reconnect cannot fix: raise them at once.
-_FATAL = (NotFoundError, ConflictError, AuthenticationError, PermissionDeniedError)
+# Errors that a reconnect cannot fix: raise them at once (a full stream budget included: the caller
+# degrades rather than waiting here for a slot).
+_FATAL = (NotFoundError, ConflictError, AuthenticationError, PermissionDeniedError, StreamLimitError)
 # Without a `retry:` from the server: first reconnect delay, doubled per failure up to the cap.
 _DEFAULT_RECONNECT_DELAY = 0.5
 _MAX_RECONNECT_DELAY = 10.0

@@ -16,8 +16,8 @@ the turn it was waiting for already ended (even if the stream cannot replay that
 that nothing is running. What the observations mean (done or not) is `phase.wait_over`: by default a
 wait is over when the agent has nothing left to do, never while messages are queued for it. After a
 turn's end, a wait does not decide until the chat summary that follows says what comes next; if none
-arrives within `settle`, it reads the chats instead. When the condition holds, the wait keeps reading for
-a moment (`settle`) so events that belong to the same moment are in the same digest.
+arrives within `settle`, it reads the chats instead. The wait returns on the event that satisfies it
+(there is no fixed settle window), taking along only the events that arrived in the same moment.
 
 Cancellation at any point closes the stream (the client's context manager) and loses nothing: the cursor
 only moves past events already counted.
@@ -27,17 +27,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import anyio
+import anyio.lowlevel
 
 from replicas_mcp.client.errors import (
     ConflictError,
     NotFoundError,
     ReplicasError,
+    StreamLimitError,
 )
+from replicas_mcp.delegation.feeds import OwnFeed, open_events
 from replicas_mcp.delegation.phase import DEFAULT_UNTIL
 from replicas_mcp.delegation.progress import Progress
 from replicas_mcp.delegation.snapshot import read_chats
@@ -47,11 +49,13 @@ if TYPE_CHECKING:
     from replicas_mcp.client import ReplicasClient
     from replicas_mcp.client.models import EngineEvent, ReplicaListItem
     from replicas_mcp.delegation.cursor import Cursor
+    from replicas_mcp.delegation.feeds import EventFeed
 
 logger = logging.getLogger(__name__)
 
 STREAMABLE = frozenset({"active", "preparing"})
 MAX_TIMEOUT = 55.0
+TRAILING = 0.005  # seconds a wait's own stream is read after it is satisfied (see ReplicaWait._take_ready)
 
 
 @dataclass(frozen=True)
@@ -60,8 +64,7 @@ class WaitPolicy:
 
     poll_interval: float = 2.0  # list-endpoint checks while the stream is unavailable
     heartbeat: float = 10.0  # progress sent at least this often while nothing happens
-    settle: float = 0.3  # after the condition holds, read trailing events this long at most...
-    quiet: float = 0.1  # ...stopping as soon as none arrives for this long
+    settle: float = 0.3  # after a turn's end, wait this long at most for the chat update confirming it
     stream_retry: float = 6.0  # after a stream failure, poll this long before reopening it
     max_reconnects: int = 3  # reconnects in a row the client attempts for one stream
 
@@ -119,6 +122,7 @@ class ReplicaWait:
         self.finished = False  # run() returned on its own (condition held, or the replica stopped)
         self.error: ReplicasError | None = None
         self._stream_blocked_until = 0.0
+        self._chats_read = False  # the chats snapshot this wait starts from was taken
 
     def done(self) -> bool:
         return self.tracker.stopped or self.tracker.satisfied(self.until)
@@ -169,35 +173,50 @@ class ReplicaWait:
             self.tracker.observe_chats(snapshot.chats, snapshot.pending, snapshot.queued)
 
     async def _follow_stream(self) -> bool:
-        """Read the stream until the wait is done (True) or the stream ends or fails (False)."""
+        """Read the stream until the wait is done (True) or the stream ends or fails (False).
+
+        The chats are read first: when they already satisfy the wait (the agent is idle, or the turn the
+        cursor was waiting for ended), no stream is opened at all. Otherwise the stream is read from the
+        cursor; a wait without one starts at the live end, so the chats are read once more after it opened
+        (a turn that ended in between would not be replayed)."""
+        if not self._chats_read:
+            self._chats_read = True
+            await self._look()
+            if self.done():
+                self.source = "snapshot"
+                return True
         try:
-            async with self._client.events.stream(
+            async with open_events(
+                self._client,
                 self.replica_id,
-                last_event_id=self.tracker.resume_id,
+                after=self.tracker.resume_id,
                 max_reconnects=self.policy.max_reconnects,
             ) as events:
                 self.source = "stream"
-                await self._look()
+                if not events.resumed:
+                    await self._look()
                 if self.done():
-                    await self._settle(events)
                     return True
                 while True:
                     event = await self._next(events)
                     if event is not None:
                         await self._consume(event)
                     if self.done():
-                        await self._settle(events)
+                        await self._take_ready(events)
                         return True
                     if event is None:
                         break
         except (NotFoundError, ConflictError) as exc:
             logger.info("event stream of %s closed: %s", self.replica_id, exc)  # the list says why
+        except StreamLimitError as exc:  # the hub's or the client's: degrade to polling, say so
+            await self.progress.tick(f"following by polling: {exc}")
+            self._stream_blocked_until = time.monotonic() + self.policy.stream_retry
         except ReplicasError as exc:
             logger.info("event stream of %s unavailable, polling instead: %s", self.replica_id, exc)
             self._stream_blocked_until = time.monotonic() + self.policy.stream_retry
         return False
 
-    async def _next(self, events: AsyncIterator[EngineEvent]) -> EngineEvent | None:
+    async def _next(self, events: EventFeed) -> EngineEvent | None:
         """The next event (None: the stream ended). Right after a turn's end, the chat summary saying what
         comes next is awaited for `settle` at most; if it does not come, the chats are read instead, so a
         wait is neither done early nor stuck on a summary that never arrives."""
@@ -213,15 +232,21 @@ class ReplicaWait:
         message = self.tracker.observe_event(event)  # counted before any await: never lost or doubled
         await self.progress.tick(message)
 
-    async def _settle(self, events: AsyncIterator[EngineEvent]) -> None:
-        """Take the events that arrive right after the condition held (at most `settle` seconds)."""
-        with anyio.move_on_after(self.policy.settle):
-            while True:
-                with anyio.move_on_after(self.policy.quiet) as quiet:
-                    event = await anext(events, None)
-                if quiet.cancelled_caught or event is None:
-                    return
-                self.tracker.observe_event(event)
+    async def _take_ready(self, events: EventFeed) -> None:
+        """Count the events sent in the same moment as the satisfying one (the engine's status update after
+        a chat update), so that the next wait does not start with them. A shared feed says what it already
+        holds (no waiting); a stream of the wait's own is read for `TRAILING` seconds at most."""
+        await anyio.lowlevel.checkpoint()  # let the upstream reader append what it has already received
+        if isinstance(events, OwnFeed):
+            with anyio.move_on_after(TRAILING):
+                while (event := await anext(events, None)) is not None:
+                    self.tracker.observe_event(event)
+            return
+        while events.ready():
+            event = await anext(events, None)
+            if event is None:
+                return
+            self.tracker.observe_event(event)
 
     async def _poll(self) -> bool:
         """One polling round: chats (while awake), then a pause. True when the wait is done."""

@@ -21,14 +21,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from replicas_mcp.sandbox.automation_webhook import automation_webhook_routes, is_public_webhook_request
-from replicas_mcp.sandbox.automations import automation_routes
+from replicas_mcp.sandbox.automations.routes import automation_routes
+from replicas_mcp.sandbox.automations.webhook import automation_webhook_routes, is_public_webhook_request
 from replicas_mcp.sandbox.control import control_routes
 from replicas_mcp.sandbox.environments import config_routes
 from replicas_mcp.sandbox.errors import ApiError
 from replicas_mcp.sandbox.faults import DroppedConnection, FaultMiddleware, HandledCounter
-from replicas_mcp.sandbox.replica_routes import replica_routes
-from replicas_mcp.sandbox.state import Timing
+from replicas_mcp.sandbox.fidelity import Fidelity, WakeReads
+from replicas_mcp.sandbox.workspaces.routes import replica_routes
+from replicas_mcp.sandbox.workspaces.store import Timing
 from replicas_mcp.sandbox.world import DEFAULT_KEYS, ApiKey, World
 
 logger = logging.getLogger("replicas_mcp.sandbox")
@@ -72,7 +73,12 @@ class AuthMiddleware:
         caller, org = found
         state = scope.setdefault("state", {})
         state.update(
-            caller=caller, org=org, config=org.config, automations=org.automations, faults=self.world.faults
+            caller=caller,
+            org=org,
+            config=org.config,
+            automations=org.automations,
+            faults=self.world.faults,
+            fidelity=self.world.fidelity,
         )
         await self.app(scope, receive, send)
 
@@ -112,18 +118,26 @@ def create_app(
     boot_seconds: float = 2.0,
     wake_seconds: float = 1.0,
     heartbeat_seconds: float = 15.0,
+    strict: bool = False,
+    wake_reads: WakeReads = "guide",
 ) -> Starlette:
-    """A fresh sandbox. Durations are simulated seconds, multiplied by `time_scale`; `seed` fixes ids."""
+    """A fresh sandbox. Durations are simulated seconds, multiplied by `time_scale`; `seed` fixes ids.
+
+    `strict` serves exactly the contract's fields and rules; `wake_reads` picks how reads of a sleeping
+    workspace answer ("guide": 409, "contract": 200 with `waking: true`). See `fidelity.py`.
+    """
     timing = Timing(
         boot_seconds=boot_seconds,
         wake_seconds=wake_seconds,
         idle_sleep_after=idle_sleep_after,
         heartbeat_seconds=heartbeat_seconds,
     )
-    world = World(seed=seed, time_scale=time_scale, keys=keys, timing=timing)
+    fidelity = Fidelity(strict=strict, wake_reads=wake_reads)
+    world = World(seed=seed, time_scale=time_scale, keys=keys, timing=timing, fidelity=fidelity)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        world.start()
         try:
             yield
         finally:

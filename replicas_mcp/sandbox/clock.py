@@ -1,12 +1,15 @@
 """Scaled time for the sandbox.
 
 `scale` multiplies every simulated duration: 1.0 is the documented default (a turn takes about a second),
-0.05 makes a test suite fast. Timestamps are real wall-clock UTC so they look like the API's.
+0.05 makes a test suite fast. Timestamps are real wall-clock UTC so they look like the API's; schedules
+(cron automations) run on `simulated_now()`, which starts at the wall clock and advances 1/scale times
+as fast, so a time-scaled sandbox reaches the next fire time of a cron schedule as quickly as a turn.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 
 import anyio
 
@@ -16,6 +19,12 @@ class Clock:
         if scale <= 0:
             raise ValueError("time scale must be positive")
         self.scale = scale
+        self._epoch = datetime.now(UTC)
+        self._started = time.monotonic()
+
+    def simulated_now(self) -> datetime:
+        """The sandbox's own time: the wall clock at start plus the elapsed time divided by the scale."""
+        return self._epoch + timedelta(seconds=(time.monotonic() - self._started) / self.scale)
 
     def scaled(self, seconds: float) -> float:
         return seconds * self.scale

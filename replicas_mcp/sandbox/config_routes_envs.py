@@ -8,10 +8,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from replicas_mcp.sandbox import catalog
-from replicas_mcp.sandbox.config_http import (
+from replicas_mcp.sandbox import catalog, fidelity
+from replicas_mcp.sandbox.environments import UNSET, Unset, config_of
+from replicas_mcp.sandbox.http import (
     caller_of,
-    config_of,
     expect_bool,
     expect_choice,
     expect_optional_str,
@@ -21,7 +21,6 @@ from replicas_mcp.sandbox.config_http import (
     require,
     respond,
 )
-from replicas_mcp.sandbox.environments import UNSET, Unset
 
 _NAME_MAX = 100
 _TEXT_MAX = 20_000
@@ -56,7 +55,7 @@ def _optional_id(body: dict[str, Any], field: str) -> str | None:
 
 async def create_environment(request: Request) -> JSONResponse:
     config = config_of(request)
-    body = await read_object(request)
+    body = await read_object(request, non_nullable=fidelity.CREATE_ENVIRONMENT_FIELDS)
     env = config.create_environment(
         caller_of(request),
         name=expect_str(require(body, "name"), "name", max_length=_NAME_MAX).strip(),
@@ -93,7 +92,7 @@ def _patch_id(body: dict[str, Any], field: str) -> str | Unset | None:
 
 async def update_environment(request: Request) -> JSONResponse:
     config = config_of(request)
-    body = await read_object(request)
+    body = await read_object(request, non_nullable=fidelity.UPDATE_ENVIRONMENT_FIELDS)
     env = config.update_environment(
         caller_of(request),
         request.path_params["environment_id"],

@@ -20,9 +20,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from replicas_mcp.sandbox import hookrunner
-from replicas_mcp.sandbox.config_http import (
+from replicas_mcp.sandbox.config_records import EnvironmentRecord, HookRecord
+from replicas_mcp.sandbox.environments import OrgConfig, config_of
+from replicas_mcp.sandbox.errors import ApiError
+from replicas_mcp.sandbox.http import (
     caller_of,
-    config_of,
     expect_bool,
     expect_choice,
     expect_str,
@@ -32,9 +34,6 @@ from replicas_mcp.sandbox.config_http import (
     sse_frame,
     sse_response,
 )
-from replicas_mcp.sandbox.config_records import EnvironmentRecord, HookRecord
-from replicas_mcp.sandbox.environments import OrgConfig
-from replicas_mcp.sandbox.errors import ApiError
 
 PROVISION_SECONDS = 1.0
 MAX_SCRIPT_BYTES = 65_536

@@ -9,20 +9,21 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from replicas_mcp.sandbox import config_validation as valid
-from replicas_mcp.sandbox.config_http import (
+from replicas_mcp.sandbox import fidelity
+from replicas_mcp.sandbox.config_records import EnvironmentRecord
+from replicas_mcp.sandbox.environments import UNSET, Unset, config_of, member
+from replicas_mcp.sandbox.errors import bad_request
+from replicas_mcp.sandbox.http import (
     caller_of,
-    config_of,
     expect_bool,
     expect_optional_bool,
     expect_str,
+    is_strict,
     not_null,
     read_object,
     require,
     respond,
 )
-from replicas_mcp.sandbox.config_records import EnvironmentRecord
-from replicas_mcp.sandbox.environments import UNSET, Unset, member
-from replicas_mcp.sandbox.errors import bad_request
 
 _NAME_MAX = 200
 
@@ -66,7 +67,7 @@ async def create_variable(request: Request) -> JSONResponse:
 
 async def update_variable(request: Request) -> JSONResponse:
     env = _environment(request, missing_status=404)
-    body = await read_object(request)
+    body = await read_object(request, non_nullable=fidelity.UPDATE_VARIABLE_FIELDS)
     key, value, allowed = (_optional(body, name) for name in ("key", "value", "personal_override_allowed"))
     var = config_of(request).update_variable(
         caller_of(request),
@@ -108,7 +109,7 @@ async def create_file(request: Request) -> JSONResponse:
 
 async def update_file(request: Request) -> JSONResponse:
     env = _environment(request, missing_status=404)
-    body = await read_object(request)
+    body = await read_object(request, non_nullable=fidelity.UPDATE_FILE_FIELDS)
     name, path, content = (_optional(body, field) for field in ("name", "path", "content"))
     file = config_of(request).update_file(
         env,
@@ -203,7 +204,7 @@ async def create_mcp(request: Request) -> JSONResponse:
     body = await read_object(request)
     name = valid.mcp_name(require(body, "name"))
     transport = valid.mcp_transport(require(body, "transport"))
-    config = valid.mcp_config(transport, require(body, "config"))
+    config = valid.mcp_config(transport, require(body, "config"), complete=is_strict(request))
     mcp = config_of(request).add_mcp(env, name=name, transport=transport, config=config)
     return respond({"environment_mcp": mcp.to_json(_org(request))}, 201)
 
@@ -226,7 +227,9 @@ async def update_mcp(request: Request) -> JSONResponse:
         request.path_params["item_id"],
         name=UNSET if isinstance(name, Unset) else valid.mcp_name(name),
         transport=new_transport,
-        config=UNSET if isinstance(config, Unset) else valid.mcp_config(effective_transport, config),
+        config=UNSET
+        if isinstance(config, Unset)
+        else valid.mcp_config(effective_transport, config, complete=is_strict(request)),
     )
     return respond({"environment_mcp": mcp.to_json(store.org_id)})
 

@@ -9,14 +9,14 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from replicas_mcp.sandbox.config_http import (
+from replicas_mcp.sandbox.errors import bad_request
+from replicas_mcp.sandbox.http import (
     expect_object,
     expect_str,
     expect_str_list,
     expect_str_map,
     reject_unknown,
 )
-from replicas_mcp.sandbox.errors import bad_request
 
 MAX_FILE_BYTES = 65_536
 MCP_TRANSPORTS = ("stdio", "http", "sse")
@@ -86,9 +86,21 @@ def mcp_transport(value: Any) -> str:
     return str(value)
 
 
-def mcp_config(transport: str, value: Any) -> dict[str, Any]:
-    """A complete config for `transport`: stdio {command, args, env}; http/sse {url, headers}."""
+def mcp_config(transport: str, value: Any, *, complete: bool = False) -> dict[str, Any]:
+    """A complete config for `transport`: stdio {command, args, env}; http/sse {url, headers}.
+
+    With `complete` (strict mode) every key must be sent, as the contract requires; otherwise omitted
+    optional keys are filled with empty defaults (an extension).
+    """
     config = expect_object(value, "config")
+    needed = ("command", "args", "env") if transport == "stdio" else ("url", "headers")
+    missing = [key for key in needed if key not in config]
+    if complete and missing:
+        raise bad_request(
+            "Invalid field 'config'",
+            f"A {transport} MCP config needs all of {', '.join(needed)} (missing: {', '.join(missing)}); "
+            "send the whole config, not only the keys that change.",
+        )
     if transport == "stdio":
         if "command" not in config:
             raise bad_request(

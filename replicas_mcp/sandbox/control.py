@@ -8,6 +8,8 @@ They need no API key (the sandbox is meant for loopback) and are never subject t
 - `GET|DELETE /_sandbox/stats`: request counts per `METHOD route-template`; reset them
 - `POST /_sandbox/replicas/{id}/status` `{"status": "sleeping"|"archived"|"error"|"active", "message"?}`
 - `GET /_sandbox/webhooks`: every webhook delivery so far, with each attempt's outcome
+- `POST /_sandbox/events/{github|gitlab}`: a simulated repository event that fires matching automations
+  (see `repo_events.py`) → `{"event": ..., "fired": [{automation_id, execution_id, workspace_id}]}`
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from replicas_mcp.sandbox.config_http import expect_choice, expect_optional_str, read_object, require
+from replicas_mcp.sandbox.automations import repo_events
 from replicas_mcp.sandbox.errors import not_found
+from replicas_mcp.sandbox.http import expect_choice, expect_optional_str, read_object, require
+from replicas_mcp.sandbox.workspaces import shapes
 from replicas_mcp.sandbox.world import World
 
 FORCEABLE_STATUSES = ("sleeping", "archived", "error", "active")
@@ -76,13 +80,21 @@ async def force_status(request: Request) -> Response:
     body = await read_object(request)
     status = expect_choice(require(body, "status"), "status", FORCEABLE_STATUSES)
     org.workspaces.force_status(replica, status, expect_optional_str(body.get("message"), "message"))
-    return JSONResponse({"replica": replica.list_item()})
+    return JSONResponse({"replica": shapes.list_item(replica, strict=_world(request).fidelity.strict)})
 
 
 async def list_webhook_deliveries(request: Request) -> Response:
     return JSONResponse(
         {"deliveries": [asdict(delivery) for delivery in _world(request).webhooks.deliveries]}
     )
+
+
+async def deliver_repo_event(request: Request) -> Response:
+    orgs = _world(request).organizations.values()
+    repositories = [(org.automations, repo) for org in orgs for repo in org.config.repositories()]
+    body = await read_object(request)
+    store, event = repo_events.parse_event(request.path_params["provider"], body, repositories)
+    return JSONResponse({"event": event.event, "fired": repo_events.deliver(store, event)})
 
 
 def control_routes() -> list[BaseRoute]:
@@ -96,4 +108,5 @@ def control_routes() -> list[BaseRoute]:
         Route("/_sandbox/stats", reset_stats, methods=["DELETE"]),
         Route("/_sandbox/replicas/{id}/status", force_status, methods=["POST"]),
         Route("/_sandbox/webhooks", list_webhook_deliveries, methods=["GET"]),
+        Route("/_sandbox/events/{provider}", deliver_repo_event, methods=["POST"]),
     ]

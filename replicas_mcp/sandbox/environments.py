@@ -25,11 +25,12 @@ from datetime import timedelta
 from enum import Enum
 from typing import Any, TypeVar
 
+from starlette.requests import Request
 from starlette.routing import BaseRoute
 
 from replicas_mcp.sandbox import catalog, hookrunner
 from replicas_mcp.sandbox.clock import Clock
-from replicas_mcp.sandbox.config_agents import PROVIDERS
+from replicas_mcp.sandbox.coding_agents import PROVIDERS
 from replicas_mcp.sandbox.config_records import (
     EnvironmentRecord,
     FileRecord,
@@ -970,6 +971,12 @@ class OrgConfig:
             }
             for repo in self.repositories_for(env.id)
         ]
+
+
+def config_of(request: Request) -> OrgConfig:
+    """The caller's organization configuration (put on the request by the auth middleware)."""
+    config: OrgConfig = request.state.config
+    return config
 
 
 def member(items: dict[str, M], item_id: str, what: str) -> M:

@@ -1,7 +1,7 @@
 """The seam between automations and workspaces.
 
-The automation store (configuration side) starts replicas through this protocol; the workspace state
-(`state.py`) implements it. Keeping it a Protocol means automations never import the workspace module.
+The automation store starts replicas through this protocol; the workspace store (`workspaces/store.py`)
+implements it. Keeping it a Protocol means automations never import the workspace modules.
 """
 
 from __future__ import annotations

@@ -20,9 +20,11 @@ from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from replicas_mcp.sandbox.app import create_app, world_of
 from replicas_mcp.sandbox.faults import DroppedConnection, FaultController
+from replicas_mcp.sandbox.fidelity import WakeReads
 from replicas_mcp.sandbox.world import DEFAULT_ORG_NAME, DEFAULT_OTHER_ORG_NAME, World
 
 logger = logging.getLogger("replicas_mcp.sandbox")
@@ -147,7 +149,7 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _config(app: Starlette, host: str, port: int, *, log_level: str) -> uvicorn.Config:
+def _config(app: ASGIApp, host: str, port: int, *, log_level: str) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         host=host,
@@ -161,7 +163,7 @@ def _config(app: Starlette, host: str, port: int, *, log_level: str) -> uvicorn.
 
 
 @contextlib.asynccontextmanager
-async def serving(app: Starlette, *, host: str = "127.0.0.1") -> AsyncIterator[str]:
+async def serving(app: ASGIApp, *, host: str = "127.0.0.1") -> AsyncIterator[str]:
     """Serve any ASGI app on a free port of `host` in a background task; yields its base URL."""
     _install_log_filter()
     sock = _bind(host, 0)
@@ -202,7 +204,13 @@ async def running_sandbox(
 
 
 def run_standalone(
-    host: str = "127.0.0.1", port: int = 8765, seed: int | None = 0, time_scale: float = 1.0
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    seed: int | None = 0,
+    time_scale: float = 1.0,
+    *,
+    strict: bool = False,
+    wake_reads: WakeReads = "guide",
 ) -> int:
     """Serve the sandbox until Ctrl-C. Prints where it listens and the keys to use (to stderr)."""
     logging.basicConfig(
@@ -210,7 +218,7 @@ def run_standalone(
     )
     _install_log_filter()
     try:
-        app = create_app(seed=seed, time_scale=time_scale)
+        app = create_app(seed=seed, time_scale=time_scale, strict=strict, wake_reads=wake_reads)
     except ValueError as exc:
         print(f"replicas-mcp sandbox: {exc}", file=sys.stderr)
         return 2
@@ -238,7 +246,8 @@ def run_standalone(
 def _banner(base_url: str, world: World) -> str:
     org_key = world.key_for(DEFAULT_ORG_NAME, "org")
     lines = [
-        f"Replicas API sandbox listening on {base_url} (seed={world.seed}, time scale={world.clock.scale:g})",
+        f"Replicas API sandbox listening on {base_url} (seed={world.seed}, time scale={world.clock.scale:g}, "
+        f"{'strict' if world.fidelity.strict else 'lenient'}, wake reads: {world.fidelity.wake_reads})",
         "Point the MCP server or any client at it:",
         f"  export REPLICAS_BASE_URL={base_url}",
         f"  export REPLICAS_API_KEY={org_key}",

@@ -12,23 +12,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from replicas_mcp.sandbox.automations import AutomationStore, ExecutionRecord
+from replicas_mcp.sandbox.automations.cron import CronScheduler
+from replicas_mcp.sandbox.automations.records import ExecutionRecord
+from replicas_mcp.sandbox.automations.store import AutomationStore
 from replicas_mcp.sandbox.clock import Clock
 from replicas_mcp.sandbox.environments import OrgConfig
 from replicas_mcp.sandbox.faults import FaultController
+from replicas_mcp.sandbox.fidelity import Fidelity
 from replicas_mcp.sandbox.ids import IdFactory
-from replicas_mcp.sandbox.models import Replica
 from replicas_mcp.sandbox.runtime import TaskRunner
-from replicas_mcp.sandbox.state import Timing, Workspaces
 from replicas_mcp.sandbox.tenancy import Caller, KeyKind
 from replicas_mcp.sandbox.webhooks import WebhookDispatcher
+from replicas_mcp.sandbox.workspaces.records import Replica
+from replicas_mcp.sandbox.workspaces.store import Timing, Workspaces
 
 DEFAULT_ORG_KEY = "sk_replicas_sandbox_org"
 DEFAULT_PERSONAL_KEY = "sk_replicas_sandbox_personal"
 DEFAULT_OTHER_ORG_KEY = "sk_replicas_sandbox_other_org"
 DEFAULT_ORG_NAME = "Acme"
 DEFAULT_OTHER_ORG_NAME = "Globex"
-DEFAULT_USER_ID = "user_sandbox_alice"
+DEFAULT_USER_ID = "a11ce000-5a4d-4b0c-8e57-000000000001"  # the personal key's user (a UUID, as in the API)
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,7 @@ class Organization:
         runner: TaskRunner,
         webhooks: WebhookDispatcher,
         timing: Timing,
+        fidelity: Fidelity,
     ) -> None:
         self.id = org_id
         self.name = name
@@ -81,6 +85,7 @@ class Organization:
             runner=runner,
             webhooks=webhooks,
             timing=timing,
+            fidelity=fidelity,
         )
         self.automations = AutomationStore(
             org_id=org_id, ids=ids, clock=clock, config=self.config, launcher=self.workspaces
@@ -95,12 +100,14 @@ class World:
         time_scale: float = 1.0,
         keys: Sequence[ApiKey] = DEFAULT_KEYS,
         timing: Timing | None = None,
+        fidelity: Fidelity | None = None,
     ) -> None:
         if not keys:
             raise ValueError("the sandbox needs at least one API key")
         self.seed = seed
         self.clock = Clock(time_scale)
         self.timing = timing or Timing()
+        self.fidelity = fidelity or Fidelity()
         self.runner = TaskRunner()
         self.faults = FaultController()
         root_ids = IdFactory(seed)
@@ -123,17 +130,26 @@ class World:
                     runner=self.runner,
                     webhooks=self.webhooks,
                     timing=self.timing,
+                    fidelity=self.fidelity,
                 )
                 self.organizations[api_key.org_name] = org
             self._keys[api_key.key] = (api_key, org)
         self.keys = tuple(keys)
+        self.cron = CronScheduler(
+            clock=self.clock, stores=lambda: [org.automations for org in self.organizations.values()]
+        )
+
+    def start(self) -> None:
+        """Start the background schedulers (cron automations); the app's lifespan calls this."""
+        self.runner.spawn(self.cron.run(), name="cron automations")
 
     def authenticate(self, bearer: str) -> tuple[Caller, Organization] | None:
         found = self._keys.get(bearer)
         if found is None:
             return None
         api_key, org = found
-        return Caller(org_id=org.id, key_kind=api_key.kind, user_id=api_key.user_id), org
+        user_id = self.fidelity.user_id(api_key.user_id)
+        return Caller(org_id=org.id, key_kind=api_key.kind, user_id=user_id), org
 
     def org(self, name: str = DEFAULT_ORG_NAME) -> Organization:
         return self.organizations[name]

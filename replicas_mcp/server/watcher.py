@@ -30,8 +30,13 @@ import anyio.lowlevel
 from anyio.abc import TaskGroup
 from mcp.server.subscriptions import ResourceUpdated, ServerEvent
 
-from replicas_mcp.client.errors import AuthenticationError, PermissionDeniedError, ReplicasError
-from replicas_mcp.server.state.streams import SharedStreams, StreamLimitReached
+from replicas_mcp.client.errors import (
+    AuthenticationError,
+    PermissionDeniedError,
+    ReplicasError,
+    StreamLimitError,
+)
+from replicas_mcp.server.state.streams import SharedStreams
 from replicas_mcp.server.state.view import KnowingClient
 
 if TYPE_CHECKING:
@@ -329,7 +334,7 @@ class ReplicaWatcher:
                 async for event in events:
                     if event.type in NOTIFYING_EVENTS:
                         await self.notify(replica_id, caller)
-        except StreamLimitReached:
+        except StreamLimitError:
             self.degraded += 1
             logger.info("watching %s by polling: the live stream limit is reached", replica_id)
             await anyio.sleep(self._poll_interval)

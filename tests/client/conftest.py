@@ -25,7 +25,7 @@ def instant_retries() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("REPLICAS_API_KEY", "REPLICAS_BASE_URL"):
+    for name in ("REPLICAS_API_KEY", "REPLICAS_BASE_URL", "REPLICAS_MCP_MAX_STREAMS"):
         monkeypatch.delenv(name, raising=False)
 
 

@@ -165,7 +165,7 @@ def test_caller_keys_do_not_accumulate_in_the_redaction_list() -> None:
         assert key not in redact_text(f"upstream said {key}")
         assert key not in repr(view)
 
-    odd_keys = [f"odd-caller-key-{n:04d}-0123456789" for n in range(_redact.MAX_TRANSIENT_SECRETS * 3)]
+    odd_keys = [f"{n:04d}-odd-caller-key-0123456789" for n in range(_redact.MAX_TRANSIENT_SECRETS * 3)]
     for key in odd_keys:
         client.with_api_key(key)
         assert key not in redact_text(f"echo {key}")  # masked while in use

@@ -10,13 +10,13 @@ from mcp.server import MCPServer
 from replicas_mcp.client import ReplicasClient
 from replicas_mcp.config import Settings
 from replicas_mcp.delegation import WaitPolicy
-from replicas_mcp.sandbox.events import EventLog
 from replicas_mcp.sandbox.serve import RunningSandbox
+from replicas_mcp.sandbox.workspaces.events import EventLog
 from replicas_mcp.server.app import build_server
 from replicas_mcp.server.state import AppState
 
 # Real seconds: short enough for a quick suite, long enough to mean something on a loaded machine.
-FAST = WaitPolicy(poll_interval=0.1, heartbeat=0.2, settle=0.2, quiet=0.05, stream_retry=0.5)
+FAST = WaitPolicy(poll_interval=0.1, heartbeat=0.2, settle=0.2, stream_retry=0.5)
 
 
 @asynccontextmanager

@@ -8,7 +8,7 @@ import pytest
 
 from replicas_mcp.delegation.phase import ChatFacts, phase, wait_over
 from replicas_mcp.delegation.questions import is_user_message, pending_question
-from replicas_mcp.sandbox import agent
+from replicas_mcp.sandbox.workspaces import agent
 
 IDLE = ChatFacts(processing=False)
 BUSY = ChatFacts(processing=True)

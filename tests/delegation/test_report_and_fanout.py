@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import anyio
+import pytest
 
 from replicas_mcp.client import ReplicasClient
 from replicas_mcp.delegation import (
@@ -43,6 +44,8 @@ async def test_report_of_a_completed_task(sandbox: RunningSandbox) -> None:
     assert report.questions == []
 
 
+# TODO(strict): reads the question from REST chats[].awaitingInput (an extension).
+@pytest.mark.sandbox_mode(strict=False)
 async def test_report_of_a_question_and_a_failed_hook(sandbox: RunningSandbox) -> None:
     async with sandbox_client(sandbox) as client:
         rid = await _finish(client, "Migrate the DB [[ask: Postgres or MySQL?]] [[fail-start-hook]]")

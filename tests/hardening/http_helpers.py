@@ -47,7 +47,7 @@ async def recorded_sandbox(**options: Any) -> AsyncIterator[tuple[RunningSandbox
     """A sandbox whose API requests' headers are recorded (default keys: two organizations)."""
     app = create_app(seed=0, time_scale=TIME_SCALE, **options)
     recorder = HeaderRecorder(app)
-    async with serving(recorder) as base_url:  # type: ignore[arg-type]
+    async with serving(recorder) as base_url:
         world = world_of(app)
         try:
             yield RunningSandbox(base_url=base_url, app=app, world=world), recorder
@@ -67,7 +67,7 @@ async def http_server(sandbox: RunningSandbox, **fields: Any) -> AsyncIterator[t
         api = await stack.enter_async_context(ReplicasClient(api_key=key, base_url=sandbox.base_url))
         server = build_server(settings, api)
         app = server.streamable_http_app(streamable_http_path="/mcp", stateless_http=settings.stateless)
-        url = await stack.enter_async_context(serving(protect_http_app(app, settings)))  # type: ignore[arg-type]
+        url = await stack.enter_async_context(serving(protect_http_app(app, settings)))
         yield url, server
 
 

@@ -7,7 +7,7 @@ import pytest
 from sandbox_helpers import assert_error, client, create_replica, environment_id
 
 from replicas_mcp.sandbox.serve import RunningSandbox, running_sandbox
-from replicas_mcp.sandbox.world import ApiKey
+from replicas_mcp.sandbox.world import DEFAULT_USER_ID, ApiKey
 
 
 @pytest.mark.parametrize(
@@ -59,13 +59,14 @@ async def test_an_organization_never_sees_another_organizations_replicas(sandbox
         assert (await acme.get(f"/v1/replica/{replica_id}")).status_code == 200
 
 
+@pytest.mark.sandbox_mode(strict=False)  # the lenient sandbox's extensions (docs/sandbox.md)
 async def test_personal_keys_attribute_replicas_to_their_user(sandbox: RunningSandbox) -> None:
     async with client(sandbox, sandbox.personal_key) as personal, client(sandbox) as org:
         mine = await create_replica(personal, name="mine")
         bot = await create_replica(org, name="bot")
-        assert mine["user_id"] == "user_sandbox_alice"
+        assert mine["user_id"] == DEFAULT_USER_ID
         assert bot["user_id"] is None
-        filtered = (await org.get("/v1/replica", params={"user_id": "user_sandbox_alice"})).json()
+        filtered = (await org.get("/v1/replica", params={"user_id": DEFAULT_USER_ID})).json()
         assert [item["id"] for item in filtered["replicas"]] == [mine["id"]]
 
 

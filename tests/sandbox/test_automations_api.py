@@ -9,6 +9,7 @@ import httpx2
 from config_helpers import AUTOMATION, EXECUTION, PAGE, api, assert_error, assert_shape, environment_named
 
 from replicas_mcp.sandbox.serve import RunningSandbox
+from replicas_mcp.sandbox.world import DEFAULT_USER_ID
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 CRON = [{"type": "cron", "config": {"schedule": "30 6 * * *", "timezone": "America/New_York"}}]
@@ -195,8 +196,8 @@ async def test_only_cron_automations_trigger_manually(sandbox: RunningSandbox) -
 async def test_personal_automations(sandbox: RunningSandbox) -> None:
     async with api(sandbox, sandbox.personal_key) as personal, api(sandbox, sandbox.org_key) as org:
         mine = await _create(personal, name="my digest", scope="user")
-        assert mine["user_id"] == "user_sandbox_alice"
-        assert mine["created_by"] == "user_sandbox_alice"
+        assert mine["user_id"] == DEFAULT_USER_ID
+        assert mine["created_by"] == DEFAULT_USER_ID
         shared = await _create(org, name="team digest")
         assert shared["user_id"] is None
         assert shared["created_by"] is None

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from replicas_mcp.sandbox.automations import MAX_AUTOMATIONS, AutomationStore
+from replicas_mcp.sandbox.automations.routes import automation_json
+from replicas_mcp.sandbox.automations.store import MAX_AUTOMATIONS, AutomationStore
 from replicas_mcp.sandbox.clock import Clock
 from replicas_mcp.sandbox.config_seed import seed_id
 from replicas_mcp.sandbox.environments import OrgConfig
@@ -79,7 +80,7 @@ def status_of(call: Any, *args: Any) -> int:
 
 def test_create_fills_defaults(store: AutomationStore) -> None:
     automation = store.create(ORG_KEY, body())
-    rendered = store.to_json(automation)
+    rendered = automation_json(store, automation)
     assert rendered["cron_expression"] == "0 9 * * 1-5"
     assert rendered["cron_timezone"] == "Europe/Paris"
     assert rendered["cron_next_fire_at"] is not None
@@ -92,7 +93,7 @@ def test_create_fills_defaults(store: AutomationStore) -> None:
     assert rendered["config"] == {"capabilities": {"pr_followups": False}}
     assert rendered["user_id"] is None
     assert rendered["webhook_token"] is None
-    disabled = store.to_json(store.update(ORG_KEY, automation.id, {"enabled": False}))
+    disabled = automation_json(store, store.update(ORG_KEY, automation.id, {"enabled": False}))
     assert disabled["cron_next_fire_at"] is None
 
 
@@ -141,7 +142,7 @@ def test_valid_event_triggers_are_normalized(store: AutomationStore) -> None:
         {"type": "custom"},
     ]
     automation = store.create(ORG_KEY, body(triggers=triggers))
-    rendered = store.to_json(automation)
+    rendered = automation_json(store, automation)
     assert rendered["triggers"][2] == {
         "type": "slack",
         "config": {"event": "message", "group_thread_replies": True},

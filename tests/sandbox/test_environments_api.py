@@ -8,6 +8,7 @@ import httpx2
 from config_helpers import ENVIRONMENT, SEARCH_SKILL, api, assert_error, assert_shape, environment_named
 
 from replicas_mcp.sandbox.serve import RunningSandbox
+from replicas_mcp.sandbox.world import DEFAULT_USER_ID
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 
@@ -177,7 +178,7 @@ async def test_personal_environments_and_scopes(sandbox: RunningSandbox) -> None
         )
         assert created.status_code == 201
         mine = created.json()["environment"]
-        assert mine["user_id"] == "user_sandbox_alice"
+        assert mine["user_id"] == DEFAULT_USER_ID
         assert mine["source_environment_id"] == api_env["id"]
         assert mine["repository_id"] == api_env["repository_id"]
         assert [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from config_helpers import (
     FILE,
     MCP,
@@ -206,6 +207,7 @@ async def test_repo_skills(sandbox: RunningSandbox) -> None:
         assert_error(await client.get(f"/v1/environments/{UNKNOWN}/repo-skills"), 404)
 
 
+@pytest.mark.sandbox_mode(strict=False)  # the lenient sandbox's extensions (docs/sandbox.md)
 async def test_mcps_crud_and_validation(sandbox: RunningSandbox) -> None:
     async with api(sandbox, sandbox.org_key) as client:
         env = await environment_named(client, "web")

@@ -6,6 +6,7 @@ import base64
 import struct
 import zlib
 
+import pytest
 from sandbox_helpers import (
     CANVAS_CONTENT_KEYS,
     CANVAS_ITEM_KEYS,
@@ -139,6 +140,7 @@ async def test_hook_logs_record_boot_hooks_and_a_failing_start_hook(sandbox: Run
         assert environment_hook["hookName"] == environment_hook["repoName"] == "environment"
 
 
+@pytest.mark.sandbox_mode(strict=False)  # the lenient sandbox's extensions (docs/sandbox.md)
 async def test_a_question_directive_ends_the_turn_awaiting_input(sandbox: RunningSandbox) -> None:
     async with client(sandbox) as api:
         replica = await create_replica(api, message="Migrate the DB [[ask: Postgres or MySQL?]]")

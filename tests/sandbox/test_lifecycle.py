@@ -69,6 +69,7 @@ async def test_a_message_wakes_a_sleeping_replica_and_runs_after_the_wake(sandbo
         await wait_idle(api, replica["id"], turns=2)
 
 
+@pytest.mark.sandbox_mode(strict=False)  # the lenient sandbox's extensions (docs/sandbox.md)
 async def test_the_error_state_is_terminal_and_409s_say_so(sandbox: RunningSandbox) -> None:
     async with client(sandbox) as api:
         replica = await create_replica(api)

@@ -157,6 +157,7 @@ async def test_bad_list_parameters_are_400s(sandbox: RunningSandbox, params: dic
         assert_error(await api.get("/v1/replica", params=params), 400)
 
 
+@pytest.mark.sandbox_mode(strict=False)  # the lenient sandbox's extensions (docs/sandbox.md)
 async def test_get_returns_details_with_optional_environment_and_full_diffs(sandbox: RunningSandbox) -> None:
     async with client(sandbox) as api:
         replica = await create_replica(api, message="Fix the bug [[pr]]")

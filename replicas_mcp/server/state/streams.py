@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Protocol
 import anyio
 from anyio.abc import TaskGroup
 
-from replicas_mcp.client.errors import ReplicasError, StreamError
+from replicas_mcp.client.errors import StreamError
+from replicas_mcp.delegation.feeds import EventFeed, StreamLimitReached
 
 if TYPE_CHECKING:
     from replicas_mcp.client import ReplicasClient
@@ -41,26 +42,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_BUFFER = 2048  # events kept per upstream for readers that resume from a cursor
 DEFAULT_LINGER = 30.0  # seconds an upstream stays open after its last reader leaves
 DEFAULT_MAX_STREAMS = 256  # upstream streams per process (the client's stream pool holds at least this)
-
-
-class StreamLimitReached(ReplicasError):
-    """No live stream can be opened now (the limit is reached): follow the replica by polling instead."""
-
-
-class EventFeed(Protocol):
-    """What a reader iterates: the replica's events after its cursor, in order, each once.
-
-    `resumed` is True when every event after the reader's cursor will be delivered (the cursor was found
-    in the shared buffer, or the upstream was opened from it); False when the reader had no cursor (it
-    starts at the live end). Iteration ends by raising what ended the upstream (`NotFoundError`,
-    `ConflictError`, `StreamError`, ...) after every buffered event has been delivered.
-    """
-
-    resumed: bool
-
-    def __aiter__(self) -> AsyncIterator[EngineEvent]: ...
-
-    async def __anext__(self) -> EngineEvent: ...
 
 
 class StreamHub(Protocol):
@@ -87,6 +68,16 @@ class StreamHub(Protocol):
     @property
     def live_streams(self) -> int:
         """Upstream streams open now (shared ones and private catch-up ones)."""
+        ...
+
+    def has_live(self, caller: str, replica_id: str) -> bool:
+        """A shared upstream of this replica is open for this caller now (so the replica is awake: the
+        upstream ends the stream when the workspace stops)."""
+        ...
+
+    def version(self, caller: str, replica_id: str) -> object | None:
+        """A token that stays equal while no event arrives on the caller's live upstream of the replica and
+        changes with every event (or a new upstream); None when no upstream is live (nothing can be said)."""
         ...
 
 
@@ -137,6 +128,9 @@ class _Feed:
         self._pos = position
         self.resumed = resumed
 
+    def ready(self) -> int:
+        return max(0, self._up.end_seq - self._pos)
+
     def __aiter__(self) -> _Feed:
         return self
 
@@ -165,12 +159,12 @@ class SharedStreams:
         *,
         max_streams: int = DEFAULT_MAX_STREAMS,
         buffer: int = DEFAULT_BUFFER,
-        linger: float = DEFAULT_LINGER,
+        linger: float | None = None,
     ) -> None:
         self._tg = task_group
         self.max_streams = max_streams
         self._buffer = buffer
-        self._linger = linger
+        self._linger = DEFAULT_LINGER if linger is None else linger
         self._shared: dict[tuple[str, str], _Upstream] = {}
         self._private = 0
         self.opened = 0  # upstream streams opened so far (diagnostics, tests)
@@ -180,9 +174,14 @@ class SharedStreams:
         return len(self._shared) + self._private
 
     def has_live(self, caller: str, replica_id: str) -> bool:
-        """An upstream of this replica is open for this caller (so the replica is awake right now)."""
         up = self._shared.get((caller, replica_id))
         return up is not None and up.opened.is_set() and up.ended is None and not up.closed
+
+    def version(self, caller: str, replica_id: str) -> object | None:
+        if not self.has_live(caller, replica_id):
+            return None
+        up = self._shared[(caller, replica_id)]
+        return (id(up), up.end_seq)
 
     @contextlib.asynccontextmanager
     async def subscribe(
@@ -219,7 +218,8 @@ class SharedStreams:
     def _reserve(self) -> None:
         if self.live_streams >= self.max_streams:
             raise StreamLimitReached(
-                f"the live stream limit ({self.max_streams}) is reached; following by polling instead"
+                f"the live stream limit ({self.max_streams}) is reached; following by polling instead",
+                limit=self.max_streams,
             )
         self.opened += 1
 
@@ -284,6 +284,9 @@ class _PrivateFeed:
     def __init__(self, events: AsyncIterator[EngineEvent]) -> None:
         self._events = events
         self.resumed = True
+
+    def ready(self) -> int:
+        return 0
 
     def __aiter__(self) -> _PrivateFeed:
         return self

@@ -12,20 +12,25 @@ Every group other than `replicas` is the wrapped client's own.
 
 from __future__ import annotations
 
+import collections
 import contextlib
-from collections.abc import AsyncIterator, Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from replicas_mcp.client import ReplicasClient
 from replicas_mcp.client.errors import NotFoundError
 from replicas_mcp.client.replicas import Replicas
+from replicas_mcp.delegation.feeds import OwnFeed
 from replicas_mcp.server.state.directory import ReplicaDirectory
 
 if TYPE_CHECKING:
     from replicas_mcp.client.models import ReplicaDetails, ReplicaListItem, ReplicaPage, SendMessageResult
-    from replicas_mcp.server.state.streams import EventFeed, StreamHub
+    from replicas_mcp.delegation.feeds import EventFeed
+    from replicas_mcp.server.state.streams import StreamHub
 
-__all__ = ["KnowingClient", "KnowingReplicas", "bound_view"]
+__all__ = ["KnowingClient", "KnowingReplicas", "bound_view", "unless_changed"]
+
+T = TypeVar("T")
 
 
 def _current_caller() -> str:
@@ -119,12 +124,14 @@ class KnowingClient(ReplicasClient):
         streams: StreamHub | None,
         *,
         caller: str | None = None,
+        memo: Memo | None = None,
     ) -> None:  # no super().__init__: every group is the base's, resolved at use
         self._base = base
         self._http = base._http
         self.directory = directory
         self.streams = streams
         self._caller = caller
+        self.memo: Memo = collections.OrderedDict() if memo is None else memo  # see unless_changed
 
     def __getattribute__(self, name: str) -> Any:
         if name == "replicas":
@@ -141,18 +148,49 @@ class KnowingClient(ReplicasClient):
 
     def bound(self) -> KnowingClient:
         """This view fixed to the current caller and key, to keep beyond the request."""
-        return KnowingClient(_caller_view(self._base), self.directory, self.streams, caller=self.caller)
+        return KnowingClient(
+            _caller_view(self._base), self.directory, self.streams, caller=self.caller, memo=self.memo
+        )
 
     @contextlib.asynccontextmanager
     async def shared_stream(self, replica_id: str, *, after: str | None) -> AsyncIterator[EventFeed]:
         """The replica's events after `after`, read from the caller's shared upstream stream."""
         if self.streams is None:
             async with self._base.events.stream(replica_id, last_event_id=after) as events:
-                yield _Resumed(events, resumed=after is not None)
+                yield OwnFeed(events, resumed=after is not None)
             return
         view = self.bound()
         async with self.streams.subscribe(view.caller, replica_id, view._base, after=after) as feed:
             yield feed
+
+
+async def unless_changed(
+    client: ReplicasClient, replica_id: str, key: Hashable, build: Callable[[], Awaitable[T]]
+) -> T:
+    """`build()`, or what it returned last time for this replica and `key` when nothing happened to the
+    replica since (the caller's shared upstream stream of it stayed live and carried no event). So a report
+    that a call just returned is not read again (five requests) by the next call that asks for it."""
+    if not isinstance(client, KnowingClient) or client.streams is None:
+        return await build()
+    caller = client.caller
+    version = client.streams.version(caller, replica_id)
+    if version is None:
+        return await build()
+    memo = client.memo
+    slot = (caller, replica_id, key)
+    cached = memo.get(slot)
+    if cached is not None and cached[0] == version:
+        memo.move_to_end(slot)
+        return cast("T", cached[1])
+    result = await build()
+    memo[slot] = (version, result)  # the version from before the build: an event meanwhile voids it
+    while len(memo) > MEMO_ENTRIES:
+        memo.popitem(last=False)
+    return result
+
+
+MEMO_ENTRIES = 512
+Memo = collections.OrderedDict[tuple[str, str, Hashable], tuple[object, object]]
 
 
 def bound_view(client: ReplicasClient) -> ReplicasClient:
@@ -163,15 +201,3 @@ def bound_view(client: ReplicasClient) -> ReplicasClient:
 _GROUPS = frozenset(
     {"chats", "queue", "history", "canvas", "hooks", "events", "repositories", "environments", "automations"}
 )
-
-
-class _Resumed:
-    def __init__(self, events: AsyncIterator[Any], *, resumed: bool) -> None:
-        self._events = events
-        self.resumed = resumed
-
-    def __aiter__(self) -> _Resumed:
-        return self
-
-    async def __anext__(self) -> Any:
-        return await anext(self._events)

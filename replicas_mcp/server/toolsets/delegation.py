@@ -25,6 +25,7 @@ from replicas_mcp.server.errors import describe, replica_not_found_message
 from replicas_mcp.server.registry import ToolGroup, ToolResult
 from replicas_mcp.server.safety import WORKSPACE, clean_text, fence, truncate
 from replicas_mcp.server.state import ToolContext, client_of
+from replicas_mcp.server.state.view import unless_changed
 from replicas_mcp.server.toolsets.replicas import CodingAgent, Thinking
 from replicas_mcp.server.transcript import event_lines
 
@@ -300,8 +301,14 @@ def _cursor(text: str, replica_id: str | None) -> d.Cursor:
 
 
 async def _report(ctx: ToolContext, replica_id: str, chat_id: str | None = None) -> ReportResult:
+    client = client_of(ctx)
     try:
-        report = await d.build_report(client_of(ctx), replica_id, lines=event_lines, chat_id=chat_id)
+        report = await unless_changed(  # a report just returned is not read again while nothing happened
+            client,
+            replica_id,
+            ("report", chat_id),
+            lambda: d.build_report(client, replica_id, lines=event_lines, chat_id=chat_id),
+        )
     except d.ReplicaGone:
         raise ToolError(replica_not_found_message(replica_id)) from None
     return _report_result(report)

@@ -43,7 +43,18 @@ Message = Annotated[
     str, Field(min_length=1, max_length=100_000, description="Instructions; may start with /plan or /fast")
 ]
 
+# History pages are sized by max_chars (a rendered event is rarely under ~40 characters), so reading a long
+# history to its start takes a handful of calls, not one per 50 events; bounded by what the API serves.
 HISTORY_PAGE_EVENTS = 50
+HISTORY_CHARS_PER_EVENT = 40
+HISTORY_PAGE_MAX = 1000
+
+
+def history_page_events(max_chars: int) -> int:
+    """How many events to read for a transcript of at most `max_chars` characters."""
+    return max(HISTORY_PAGE_EVENTS, min(HISTORY_PAGE_MAX, max_chars // HISTORY_CHARS_PER_EVENT))
+
+
 WAKING = (
     "Waking (10-60 s): chats and diffs are not readable yet. Call get_replica again in 10-60 s, or "
     "wait_for_replica with until=idle to wait until it is ready."
@@ -325,7 +336,9 @@ async def read_replica_history(
     offset=next_offset."""
     client = client_of(ctx)
     await ensure_awake(client, replica_id, wake=may_wake(ctx, wake))
-    page = await client.history.read(replica_id, chat_id=chat_id, limit=HISTORY_PAGE_EVENTS, offset=offset)
+    page = await client.history.read(
+        replica_id, chat_id=chat_id, limit=history_page_events(max_chars), offset=offset
+    )
     rendered = render_events((ev.timestamp, ev.type, ev.payload) for ev in page.events)
     body, considered = fit_newest(rendered, max_chars)
     shown_until = offset + considered

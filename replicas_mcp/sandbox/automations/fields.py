@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from replicas_mcp.sandbox import config_agents, config_triggers
-from replicas_mcp.sandbox.config_http import (
+from replicas_mcp.sandbox import coding_agents
+from replicas_mcp.sandbox.automations import triggers
+from replicas_mcp.sandbox.http import (
     expect_bool,
     expect_choice,
     expect_int,
@@ -64,12 +65,12 @@ def _auto_stop(value: Any) -> int | None:
 
 def create_fields(body: dict[str, Any], known: KnownRepository) -> dict[str, Any]:
     """Every automation field except scope/environment (resolved by the store), validated, with defaults."""
-    agent_provider = config_agents.provider(body.get("agent_provider"))
-    thinking_level = config_agents.thinking_level(body.get("thinking_level"))
+    agent_provider = coding_agents.provider(body.get("agent_provider"))
+    thinking_level = coding_agents.thinking_level(body.get("thinking_level"))
     return {
         "name": expect_str(require(body, "name"), "name", max_length=NAME_MAX).strip(),
         "description": expect_optional_str(body.get("description"), "description"),
-        "triggers": config_triggers.triggers(require(body, "triggers"), known),
+        "triggers": triggers.triggers(require(body, "triggers"), known),
         "prompt": expect_str(require(body, "prompt"), "prompt", max_length=PROMPT_MAX),
         "debounce_seconds": _debounce(body.get("debounce_seconds")),
         "enabled": expect_bool(body.get("enabled", True), "enabled"),
@@ -82,7 +83,7 @@ def create_fields(body: dict[str, Any], known: KnownRepository) -> dict[str, Any
         "workspace_size": expect_choice(body.get("workspace_size", "small"), "workspace_size", SIZES),
         "config": workspace_config(body.get("config", {})),
         "agent_provider": agent_provider,
-        "model": config_agents.check_combination(agent_provider, body.get("model"), thinking_level),
+        "model": coding_agents.check_combination(agent_provider, body.get("model"), thinking_level),
         "thinking_level": thinking_level,
         "plan_mode": expect_bool(body.get("plan_mode", False), "plan_mode"),
         "goal_mode": expect_optional_bool(body.get("goal_mode"), "goal_mode"),
@@ -98,7 +99,7 @@ def patch_fields(body: dict[str, Any], current: dict[str, Any], known: KnownRepo
     if "description" in body:
         changes["description"] = expect_optional_str(body["description"], "description")
     if "triggers" in body:
-        changes["triggers"] = config_triggers.triggers(not_null(body, "triggers"), known)
+        changes["triggers"] = triggers.triggers(not_null(body, "triggers"), known)
     if "prompt" in body:
         changes["prompt"] = expect_str(not_null(body, "prompt"), "prompt", max_length=PROMPT_MAX)
     if "debounce_seconds" in body:
@@ -130,12 +131,12 @@ def _agent_changes(body: dict[str, Any], current: dict[str, Any]) -> dict[str, A
     if not touched:
         return {}
     agent_provider = (
-        config_agents.provider(body["agent_provider"])
+        coding_agents.provider(body["agent_provider"])
         if "agent_provider" in body
         else current["agent_provider"]
     )
     level = (
-        config_agents.thinking_level(body["thinking_level"])
+        coding_agents.thinking_level(body["thinking_level"])
         if "thinking_level" in body
         else current["thinking_level"]
     )
@@ -145,5 +146,5 @@ def _agent_changes(body: dict[str, Any], current: dict[str, Any]) -> dict[str, A
         model = None  # the old model may not exist for the new provider (guide)
     else:
         model = current["model"]
-    model = config_agents.check_combination(agent_provider, model, level)
+    model = coding_agents.check_combination(agent_provider, model, level)
     return {"agent_provider": agent_provider, "model": model, "thinking_level": level}

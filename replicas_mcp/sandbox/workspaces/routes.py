@@ -1,4 +1,4 @@
-"""HTTP parsing for `/v1/replica/**`: validate the request, call `Workspaces`, render the spec's shapes."""
+"""Routes for `/v1/replica/**`: validate the request, call `Workspaces`, render the spec's shapes."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from replicas_mcp.sandbox.config_agents import PROVIDERS, THINKING_LEVELS
-from replicas_mcp.sandbox.config_http import (
+from replicas_mcp.sandbox import fidelity
+from replicas_mcp.sandbox.coding_agents import PROVIDERS, THINKING_LEVELS
+from replicas_mcp.sandbox.errors import bad_request, not_found
+from replicas_mcp.sandbox.fidelity import Fidelity
+from replicas_mcp.sandbox.http import (
     caller_of,
     expect_bool,
     expect_choice,
@@ -18,6 +21,7 @@ from replicas_mcp.sandbox.config_http import (
     expect_optional_str,
     expect_str,
     expect_str_list,
+    is_strict,
     paginate,
     query_choice,
     query_int,
@@ -25,11 +29,11 @@ from replicas_mcp.sandbox.config_http import (
     require,
     respond,
 )
-from replicas_mcp.sandbox.errors import bad_request, not_found
-from replicas_mcp.sandbox.models import LIFECYCLE_POLICIES, SIZES, SOURCES, STATUSES, Replica
-from replicas_mcp.sandbox.sse import stream_events
-from replicas_mcp.sandbox.state import MessageOptions, Workspaces
 from replicas_mcp.sandbox.webhooks import WebhookTarget
+from replicas_mcp.sandbox.workspaces import shapes
+from replicas_mcp.sandbox.workspaces.records import LIFECYCLE_POLICIES, SIZES, SOURCES, STATUSES, Replica
+from replicas_mcp.sandbox.workspaces.sse import stream_events
+from replicas_mcp.sandbox.workspaces.store import MessageOptions, Workspaces
 
 API_VERSION_HEADER = "x-replicas-api-version"
 FIRE_AND_FORGET_VERSION = "2026-05-17"
@@ -106,22 +110,28 @@ def _message_options(body: dict[str, Any]) -> MessageOptions:
     )
 
 
-def details(workspaces: Workspaces, replica: Replica, *, includes: set[str]) -> dict[str, Any]:
-    """ReplicaDetails."""
-    body = replica.list_item() | {
+def details(workspaces: Workspaces, replica: Replica, *, includes: set[str], strict: bool) -> dict[str, Any]:
+    """ReplicaDetails; outside strict mode with the sandbox's extensions (see docs/sandbox.md)."""
+    body = shapes.list_item(replica, strict=strict) | {
         "coding_agent": replica.coding_agent,
-        "model": replica.model,
-        "thinking_level": replica.thinking_level,
-        "lifecycle_policy": replica.lifecycle_policy,
-        "size": replica.size,
-        "repository_statuses": [repo.status(full_diff="diffs" in includes) for repo in replica.repos],
+        "repository_statuses": [
+            shapes.repo_status(repo, full_diff="diffs" in includes) for repo in replica.repos
+        ],
         "waking": replica.waking,
-        "chats": [chat.wire() for chat in replica.chats.values()],
+        "chats": [shapes.chat_json(chat, strict=strict) for chat in replica.chats.values()],
         "environment": workspaces.config.environment_summary(replica.environment_id)
         if "environment" in includes
         else None,
-        "lastChatMessage": replica.last_chat_message,
     }
+    if strict:
+        return body
+    body.update(
+        model=replica.model,
+        thinking_level=replica.thinking_level,
+        lifecycle_policy=replica.lifecycle_policy,
+        size=replica.size,
+        lastChatMessage=replica.last_chat_message,
+    )
     if replica.error_message is not None:
         body["error_message"] = replica.error_message
     return body
@@ -141,7 +151,7 @@ async def list_replicas(request: Request) -> Response:
     shown, total_pages = paginate(found, page=page, limit=limit)
     return respond(
         {
-            "replicas": [replica.list_item() for replica in shown],
+            "replicas": [shapes.list_item(replica, strict=is_strict(request)) for replica in shown],
             "total": len(found),
             "page": page,
             "limit": limit,
@@ -157,7 +167,7 @@ async def create_replica(request: Request) -> Response:
             "Unsupported X-Replicas-Api-Version",
             f"Send {FIRE_AND_FORGET_VERSION} (returns at once), or omit the header (blocks until active).",
         )
-    body = await read_object(request)
+    body = await read_object(request, non_nullable=fidelity.CREATE_REPLICA_FIELDS)
     repository_ids = body.get("repository_ids")
     workspaces = workspaces_of(request)
     replica = workspaces.create(
@@ -184,7 +194,7 @@ async def create_replica(request: Request) -> Response:
         # Legacy contract: block until the workspace is active (bounded by a generous boot budget).
         timing, clock = workspaces.timing, workspaces.clock
         await workspaces.wait_settled(replica, clock.scaled(timing.boot_seconds * 3) + 5.0)
-    return respond({"replica": replica.list_item()}, 201)
+    return respond({"replica": shapes.list_item(replica, strict=is_strict(request))}, 201)
 
 
 async def get_replica(request: Request) -> Response:
@@ -201,7 +211,7 @@ async def get_replica(request: Request) -> Response:
     replica = workspaces.get(request.path_params["id"])
     if replica.status != "error":
         workspaces.wake(replica)  # reading a sleeping replica wakes it (the spec); the body says waking: true
-    return respond({"replica": details(workspaces, replica, includes=includes)})
+    return respond({"replica": details(workspaces, replica, includes=includes, strict=is_strict(request))})
 
 
 async def delete_replica(request: Request) -> Response:
@@ -219,8 +229,8 @@ async def wake(request: Request) -> Response:
 async def send_message(request: Request) -> Response:
     workspaces = workspaces_of(request)
     replica = workspaces.get(request.path_params["id"])
-    body = await read_object(request)
-    result = workspaces.send_message(
+    body = await read_object(request, non_nullable=fidelity.SEND_MESSAGE_FIELDS)
+    result = workspaces.chats.send_message(
         replica,
         expect_str(require(body, "message"), "message"),
         chat_id=expect_optional_str(body.get("chat_id"), "chat_id"),
@@ -231,70 +241,106 @@ async def send_message(request: Request) -> Response:
     return respond(result)
 
 
+def _readable(request: Request) -> tuple[Replica, bool]:
+    """The replica for a chats or history read, and whether that read started waking it.
+
+    Sleeping or archived: the guide answers 409; the contract (`wake_reads="contract"`) wakes it and
+    answers 200 with `waking: true` from what the workspace last held.
+    """
+    workspaces = workspaces_of(request)
+    replica = workspaces.get(request.path_params["id"])
+    fidelity: Fidelity = request.state.fidelity
+    if fidelity.reads_wake and replica.status in ("sleeping", "archived"):
+        workspaces.wake(replica)
+        return replica, True
+    return workspaces.engine(replica.id), replica.waking
+
+
 async def list_chats(request: Request) -> Response:
-    replica = workspaces_of(request).engine(request.path_params["id"])
-    return respond({"chats": [chat.wire() for chat in replica.chats.values()], "waking": False})
+    replica, waking = _readable(request)
+    strict = is_strict(request)
+    return respond(
+        {
+            "chats": [shapes.chat_json(chat, strict=strict) for chat in replica.chats.values()],
+            "waking": waking,
+        }
+    )
 
 
 async def create_chat(request: Request) -> Response:
     workspaces = workspaces_of(request)
     replica = workspaces.engine(request.path_params["id"])
     body = await read_object(request)
-    chat = workspaces.create_chat(
+    chat = workspaces.chats.create_chat(
         replica,
         provider=expect_choice(require(body, "provider"), "provider", PROVIDERS),
         title=expect_optional_str(body.get("title"), "title", max_length=200),
         parent=expect_optional_str(body.get("parentChatId"), "parentChatId"),
         client_request_id=expect_optional_str(body.get("clientRequestId"), "clientRequestId"),
     )
-    return respond(chat.wire(), 201)
+    return respond(shapes.chat_json(chat, strict=is_strict(request)), 201)
 
 
 async def delete_chat(request: Request) -> Response:
     workspaces = workspaces_of(request)
     replica = workspaces.engine(request.path_params["id"])
-    workspaces.delete_chat(replica, request.path_params["chat_id"])
+    workspaces.chats.delete_chat(replica, request.path_params["chat_id"])
     return respond({"success": True})
 
 
 async def get_queue(request: Request) -> Response:
     workspaces = workspaces_of(request)
     replica = workspaces.engine(request.path_params["id"])
-    return respond(workspaces.queue_view(workspaces.chat(replica, request.path_params["chat_id"])))
+    chat = workspaces.chats.chat(replica, request.path_params["chat_id"])
+    queue = [shapes.queued_message(item) for item in chat.queue]
+    return respond({"chatId": chat.id, "processing": chat.processing, "queue": queue})
 
 
 async def clear_queue(request: Request) -> Response:
     workspaces = workspaces_of(request)
     replica = workspaces.engine(request.path_params["id"])
-    return respond(workspaces.queue_clear(workspaces.chat(replica, request.path_params["chat_id"])))
+    changed = workspaces.chats.queue_clear(workspaces.chats.chat(replica, request.path_params["chat_id"]))
+    return respond({"success": changed, "queue": []})
 
 
 async def remove_queued(request: Request) -> Response:
     workspaces = workspaces_of(request)
     replica = workspaces.engine(request.path_params["id"])
-    chat = workspaces.chat(replica, request.path_params["chat_id"])
-    return respond(workspaces.queue_remove(chat, request.path_params["message_id"]))
+    chat = workspaces.chats.chat(replica, request.path_params["chat_id"])
+    left = workspaces.chats.queue_remove(chat, request.path_params["message_id"])
+    return respond({"success": True, "queue": [shapes.queued_message(item) for item in left]})
 
 
 async def reorder_queue(request: Request) -> Response:
     workspaces = workspaces_of(request)
     replica = workspaces.engine(request.path_params["id"])
-    chat = workspaces.chat(replica, request.path_params["chat_id"])
+    chat = workspaces.chats.chat(replica, request.path_params["chat_id"])
     body = await read_object(request)
     message_id = expect_str(require(body, "messageId"), "messageId")
     position = require(body, "position")
     if isinstance(position, bool) or not isinstance(position, int):
         raise bad_request("Invalid field 'position'", "'position' must be a zero-based integer.")
-    return respond(workspaces.queue_reorder(chat, message_id, position))
+    moved = workspaces.chats.queue_reorder(chat, message_id, position)
+    return respond({"success": moved, "queue": [shapes.queued_message(item) for item in chat.queue]})
 
 
 async def read_history(request: Request) -> Response:
     workspaces = workspaces_of(request)
-    replica = workspaces.engine(request.path_params["id"])
+    replica, waking = _readable(request)
     limit = query_int(request, "limit", default=50, minimum=1, maximum=1000)
     offset = query_int(request, "offset", default=0, minimum=0, maximum=1_000_000)
     chat_id = request.query_params.get("chat_id") or None
-    return respond(workspaces.history(replica, chat_id=chat_id, limit=limit, offset=offset))
+    page = workspaces.chats.history(replica, chat_id=chat_id, limit=limit, offset=offset)
+    return respond(
+        {
+            "thread_id": page.thread_id,
+            "events": page.events,
+            "total": page.total,
+            "has_more": page.has_more,
+            "coding_agent": page.coding_agent,
+            "waking": waking,
+        }
+    )
 
 
 async def hook_logs(request: Request) -> Response:

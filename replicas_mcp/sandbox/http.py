@@ -1,4 +1,4 @@
-"""Request parsing shared by the configuration routes (environments, automations).
+"""Request parsing and answers shared by every route module (workspaces, environments, automations).
 
 Every helper raises `ApiError(400)` with a message that names the field and says what to send instead,
 so a caller (often a model) can fix its request from the error alone. Top-level unknown fields in request
@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 
 from replicas_mcp.sandbox.errors import ApiError, bad_request
+from replicas_mcp.sandbox.fidelity import Fidelity
 from replicas_mcp.sandbox.tenancy import Caller
-
-if TYPE_CHECKING:
-    from replicas_mcp.sandbox.automations import AutomationStore
-    from replicas_mcp.sandbox.environments import OrgConfig
 
 T = TypeVar("T")
 
@@ -30,22 +27,18 @@ def caller_of(request: Request) -> Caller:
     return caller
 
 
-def config_of(request: Request) -> OrgConfig:
-    config: OrgConfig = request.state.config
-    return config
-
-
-def automations_of(request: Request) -> AutomationStore:
-    store: AutomationStore = request.state.automations
-    return store
-
-
 def respond(payload: Mapping[str, Any], status: int = 200) -> JSONResponse:
     return JSONResponse(dict(payload), status_code=status)
 
 
-async def read_object(request: Request, *, optional: bool = False) -> dict[str, Any]:
-    """The JSON object in the request body. An empty body is `{}` when `optional`."""
+async def read_object(
+    request: Request, *, optional: bool = False, non_nullable: Iterable[str] = ()
+) -> dict[str, Any]:
+    """The JSON object in the request body. An empty body is `{}` when `optional`.
+
+    In strict mode a null for one of `non_nullable` (the fields the contract does not make nullable) is a
+    400; otherwise the sandbox reads such a null as "absent" (an extension).
+    """
     raw = await request.body()
     if not raw.strip():
         if optional:
@@ -61,7 +54,16 @@ async def read_object(request: Request, *, optional: bool = False) -> dict[str, 
         raise bad_request("Request body is not valid JSON", "The body must be UTF-8 encoded JSON.") from None
     if not isinstance(data, dict):
         raise bad_request("Request body must be a JSON object", f"Got a JSON {type(data).__name__} instead.")
+    fidelity: Fidelity | None = getattr(request.state, "fidelity", None)
+    if fidelity is not None:
+        fidelity.reject_nulls(data, non_nullable)
     return data
+
+
+def is_strict(request: Request) -> bool:
+    """Whether the sandbox serving this request is in strict contract mode (see `fidelity.py`)."""
+    found: Fidelity | None = getattr(request.state, "fidelity", None)
+    return found is not None and found.strict
 
 
 def require(body: Mapping[str, Any], field: str) -> Any:

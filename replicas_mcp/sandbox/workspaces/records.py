@@ -1,20 +1,21 @@
-"""The workspace records kept per organization, and their wire shapes (the spec's JSON objects).
+"""The workspace records kept per organization: replicas, their chats, queued messages and repositories.
 
-Plain dataclasses: the rules that change them live in `state.py`; `app.py` only serialises them.
+Plain dataclasses: the rules that change them live in `store.py`, `lifecycle.py` and `turns.py`; their
+wire shapes (the spec's JSON objects) are rendered by `shapes.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
 
-from replicas_mcp.sandbox.agent import CanvasFile
-from replicas_mcp.sandbox.events import EventLog
 from replicas_mcp.sandbox.webhooks import WebhookTarget
+from replicas_mcp.sandbox.workspaces.agent import CanvasFile
+from replicas_mcp.sandbox.workspaces.events import EventLog
 
 # The guide documents default/delete_when_done/delete_after_inactivity, the spec default/archive_when_done/
 # sleep_when_done/delete_after_inactivity: the sandbox accepts the union.
@@ -54,14 +55,6 @@ class ChatMessage:
         if listener is not None:
             listener(error)
 
-    def wire(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"id": self.id, "message": self.text, "queuedAt": self.queued_at}
-        if self.sender_user_id:
-            body["senderUserId"] = self.sender_user_id
-        if self.sender_display_name:
-            body["senderDisplayName"] = self.sender_display_name
-        return body
-
 
 @dataclass
 class Chat:
@@ -78,37 +71,13 @@ class Chat:
     queue: list[ChatMessage] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
     runner: asyncio.Task[None] | None = None
+    # Strict mode: set while the current turn is paused on an interactive tool call (AskUserQuestion);
+    # the next message sent to this chat resolves it with its text.
+    pending_answer: asyncio.Future[str] | None = field(default=None, repr=False)
 
     @property
     def busy(self) -> bool:
         return self.current is not None or self.runner is not None
-
-    def wire(self) -> dict[str, Any]:
-        """ReplicaChat."""
-        return {
-            "id": self.id,
-            "provider": self.provider,
-            "title": self.title,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-            "processing": self.processing,
-            "awaitingInput": self.awaiting_input,
-            "lastMessageText": self.last_message_text,
-        }
-
-    def engine_summary(self) -> dict[str, Any]:
-        """EngineChatSummary (the engine's camelCase shape, used in events)."""
-        return {
-            "id": self.id,
-            "provider": self.provider,
-            "title": self.title,
-            "createdAt": self.created_at,
-            "updatedAt": self.updated_at,
-            "processing": self.processing,
-            "awaitingInput": self.awaiting_input,
-            "parentChatId": self.parent_chat_id,
-            "lastMessageText": self.last_message_text,
-        }
 
 
 @dataclass
@@ -123,42 +92,6 @@ class RepoState:
     added: int = 0
     removed: int = 0
     start_hooks_completed: bool = False
-
-    def reference(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "url": self.url}
-
-    def status(self, *, full_diff: bool) -> dict[str, Any]:
-        """RepositoryStatus; `full_diff` only with include=diffs (the text can be long)."""
-        git_diff = None
-        if self.diff:
-            git_diff = {
-                "added": self.added,
-                "removed": self.removed,
-                "full_diff": self.diff if full_diff else "",
-            }
-        return {
-            "repository": self.name,
-            "branch": self.branch,
-            "default_branch": self.default_branch,
-            "pr_urls": list(self.pr_urls),
-            "start_hooks_completed": self.start_hooks_completed,
-            "git_diff": git_diff,
-        }
-
-    def engine_state(self) -> dict[str, Any]:
-        """EngineRepoState."""
-        return {
-            "name": self.name,
-            "path": f"/home/replicas/workspaces/{self.name}",
-            "defaultBranch": self.default_branch,
-            "currentBranch": self.branch,
-            "prUrls": list(self.pr_urls),
-            "gitDiff": {"added": self.added, "removed": self.removed, "fullDiff": self.diff}
-            if self.diff
-            else None,
-            "startHooksCompleted": self.start_hooks_completed,
-            "provider": "gitlab" if "gitlab" in self.url else "github",
-        }
 
 
 @dataclass
@@ -202,26 +135,13 @@ class Replica:
     def engine_reachable(self) -> bool:
         return self.status in ("active", "preparing")
 
-    def list_item(self) -> dict[str, Any]:
-        """ReplicaListItem."""
-        return {
-            "id": self.id,
-            "name": self.name,
-            "status": self.status,
-            "source": self.source,
-            "created_at": self.created_at,
-            "last_activity_at": self.last_activity_at,
-            "repositories": [repo.reference() for repo in self.repos],
-            "pull_requests": [dict(pr) for pr in self.pull_requests],
-            "user_id": self.user_id,
-            "environment_id": self.environment_id,
-        }
 
-    def webhook_summary(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "status": self.status,
-            "source": self.source,
-            "created_at": self.created_at,
-        }
+def pending(chat: Chat) -> list[ChatMessage]:
+    """The chat's running message (if any) and its queue, in order."""
+    return [*([chat.current] if chat.current is not None else []), *chat.queue]
+
+
+def drop(messages: Iterable[ChatMessage], reason: str) -> None:
+    """These messages will never finish: their listeners (automation executions) hear why."""
+    for message in messages:
+        message.report(reason)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from replicas_mcp.sandbox.config_http import expect_optional_choice
 from replicas_mcp.sandbox.errors import bad_request
+from replicas_mcp.sandbox.http import expect_optional_choice
 
 _OPENROUTER_MODELS = (
     "z-ai/glm-5.2",

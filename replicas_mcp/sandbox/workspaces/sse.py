@@ -15,11 +15,11 @@ from collections.abc import AsyncIterator
 from starlette.requests import Request
 from starlette.responses import Response
 
-from replicas_mcp.sandbox.config_http import sse_response
-from replicas_mcp.sandbox.events import EventLog
 from replicas_mcp.sandbox.faults import DroppedConnection, FaultController
-from replicas_mcp.sandbox.models import Replica
-from replicas_mcp.sandbox.state import Workspaces
+from replicas_mcp.sandbox.http import sse_response
+from replicas_mcp.sandbox.workspaces.events import EventLog
+from replicas_mcp.sandbox.workspaces.records import Replica
+from replicas_mcp.sandbox.workspaces.store import Workspaces
 
 EVENTS_ROUTE = "/v1/replica/{id}/events"
 

@@ -96,6 +96,26 @@ def plan_turn(message: str) -> TurnPlan:
     return plan
 
 
+def plan_answer(task: str, answer: str) -> TurnPlan:
+    """How a turn paused on a question goes on once `answer` arrives: the answer's directives apply."""
+    plan = plan_turn(answer)
+    plan.text = task
+    plan.reply = _reply(plan)
+    return plan
+
+
+def contract_event(event: dict[str, Any]) -> dict[str, Any]:
+    """The event without what the contract's AgentEvent does not name (Claude messages carry only content)."""
+    payload = event.get("payload")
+    if not str(event.get("type", "")).startswith("claude-") or not isinstance(payload, dict):
+        return event
+    message = payload.get("message")
+    if not isinstance(message, dict) or "role" not in message:
+        return event
+    content_only = {key: value for key, value in message.items() if key != "role"}
+    return event | {"payload": payload | {"message": content_only}}
+
+
 def _seconds(argument: str, *, default: float) -> float:
     try:
         value = float(argument)

@@ -1,4 +1,4 @@
-"""Automations of one organization: CRUD, manual triggers, execution records, and their routes.
+"""Automations of one organization: CRUD, manual triggers and runs (the records it keeps are in `records`).
 
 Scope follows the guide: automations default to `scope: "org"`; a personal key may create `scope: "user"`
 automations, owned by its user. Organization keys cannot read, edit, run or delete personal automations
@@ -14,116 +14,29 @@ An execution is `running` until the workspace side reports how the replica's fir
 `completed` when it finished, `failed` with `error` when the turn failed (`[[turn-error]]`), the workspace
 entered the error state (`[[error]]`, an injected fault) or the prompt was dropped before it ran (replica,
 chat or queue entry deleted); both set `completed_at`. A launch that is refused fails at once.
-The sandbox has no scheduler: cron automations show `cron_next_fire_at` but only run when triggered.
+Cron automations also fire by themselves on the sandbox's scaled clock (`cron_scheduler.py`), and
+`POST /_sandbox/events/{github|gitlab}` delivers a simulated repository event to matching automations
+(`repo_events.py`); both launch through `launch` below.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import BaseRoute, Route
-
-from replicas_mcp.sandbox import config_automation_fields as fields
+from replicas_mcp.sandbox.automations import fields
+from replicas_mcp.sandbox.automations.records import AutomationRecord, ExecutionRecord, Executions
+from replicas_mcp.sandbox.automations.triggers import next_fire
 from replicas_mcp.sandbox.clock import Clock
-from replicas_mcp.sandbox.config_http import (
-    automations_of,
-    caller_of,
-    config_of,
-    expect_choice,
-    expect_int,
-    expect_object,
-    expect_str,
-    paginate,
-    query_bool,
-    query_choice,
-    query_int,
-    read_object,
-    require,
-    respond,
-)
-from replicas_mcp.sandbox.config_triggers import TRIGGER_TYPES, next_fire
 from replicas_mcp.sandbox.environments import OrgConfig
 from replicas_mcp.sandbox.errors import ApiError, bad_request
+from replicas_mcp.sandbox.http import expect_choice, expect_int, expect_object, expect_str, require
 from replicas_mcp.sandbox.ids import IdFactory
 from replicas_mcp.sandbox.launcher import ReplicaLauncher
 from replicas_mcp.sandbox.tenancy import Caller
 
-__all__ = ["MAX_AUTOMATIONS", "AutomationRecord", "AutomationStore", "ExecutionRecord", "automation_routes"]
-
 MAX_AUTOMATIONS = 100  # per organization; the spec's 403 "Automation limit reached for the current plan"
-MAX_PAGE_SIZE = 100
-
-T = TypeVar("T")
-
-
-@dataclass
-class AutomationRecord:
-    id: str
-    user_id: str | None  # set for personal automations
-    created_by: str | None
-    environment_id: str
-    created_at: str
-    updated_at: str
-    settings: dict[str, Any]  # the validated fields of config_automation_fields
-    webhook_token: str | None = None
-
-    @property
-    def name(self) -> str:
-        return str(self.settings["name"])
-
-    @property
-    def triggers(self) -> list[dict[str, Any]]:
-        triggers: list[dict[str, Any]] = self.settings["triggers"]
-        return triggers
-
-    @property
-    def cron_trigger(self) -> dict[str, Any] | None:
-        return next((t["config"] for t in self.triggers if t["type"] == "cron"), None)
-
-
-@dataclass
-class ExecutionRecord:
-    id: str
-    automation_id: str
-    triggered_at: str
-    trigger_payload: dict[str, Any]
-    config: dict[str, Any]
-    status: str = "creating"
-    workspace_id: str | None = None
-    error: str | None = None
-    completed_at: str | None = None
-
-    def to_json(self, organization_id: str) -> dict[str, Any]:
-        """The spec's `AutomationExecutionRecord`."""
-        return {
-            "id": self.id,
-            "automation_id": self.automation_id,
-            "organization_id": organization_id,
-            "workspace_id": self.workspace_id,
-            "triggered_at": self.triggered_at,
-            "trigger_payload": self.trigger_payload,
-            "status": self.status,
-            "config": self.config,
-            "error": self.error,
-            "completed_at": self.completed_at,
-        }
-
-
-@dataclass
-class _Executions:
-    by_automation: dict[str, list[ExecutionRecord]] = field(default_factory=dict)
-
-    def add(self, execution: ExecutionRecord) -> None:
-        self.by_automation.setdefault(execution.automation_id, []).append(execution)
-
-    def all(self) -> list[ExecutionRecord]:
-        return [execution for runs in self.by_automation.values() for execution in runs]
 
 
 class AutomationStore:
@@ -136,7 +49,7 @@ class AutomationStore:
         self._config = config
         self._launcher = launcher
         self._automations: dict[str, AutomationRecord] = {}
-        self._executions = _Executions()
+        self._executions = Executions()
         config.register_environment_users(self._names_using)
 
     # ------------------------------------------------------------------------------------- lookups
@@ -148,6 +61,10 @@ class AutomationStore:
         return automation.user_id is None or (
             caller.user_id is not None and caller.user_id == automation.user_id
         )
+
+    def enabled(self) -> list[AutomationRecord]:
+        """Every enabled automation of the organization (both scopes), oldest first: for the schedulers."""
+        return [a for a in self._automations.values() if a.settings["enabled"]]
 
     def get(self, caller: Caller, automation_id: str) -> AutomationRecord:
         automation = self._automations.get(automation_id)
@@ -192,42 +109,13 @@ class AutomationStore:
             result.append(automation)
         return result
 
-    def to_json(self, automation: AutomationRecord) -> dict[str, Any]:
-        """The spec's `AutomationRecord`."""
-        settings = automation.settings
+    def next_fire_at(self, automation: AutomationRecord) -> str | None:
+        """The next fire time of its cron trigger (on the scheduler's clock); None if none or disabled."""
         cron = automation.cron_trigger
-        next_at = None
-        if cron is not None and settings["enabled"]:
-            next_at = self._clock.iso(next_fire(cron["schedule"], cron["timezone"], self._clock.now()))
-        return {
-            "id": automation.id,
-            "organization_id": self.org_id,
-            "name": settings["name"],
-            "description": settings["description"],
-            "triggers": settings["triggers"],
-            "prompt": settings["prompt"],
-            "debounce_seconds": settings["debounce_seconds"],
-            "environment_id": automation.environment_id,
-            "enabled": settings["enabled"],
-            "webhook_token": automation.webhook_token,
-            "cron_expression": cron["schedule"] if cron else None,
-            "cron_timezone": cron["timezone"] if cron else None,
-            "cron_next_fire_at": next_at,
-            "user_id": automation.user_id,
-            "created_by": automation.created_by,
-            "workspace_lifecycle_policy": settings["workspace_lifecycle_policy"],
-            "workspace_auto_stop_minutes": settings["workspace_auto_stop_minutes"],
-            "workspace_size": settings["workspace_size"],
-            "config": settings["config"],
-            "agent_provider": settings["agent_provider"],
-            "model": settings["model"],
-            "thinking_level": settings["thinking_level"],
-            "plan_mode": settings["plan_mode"],
-            "goal_mode": settings["goal_mode"],
-            "fast_mode": settings["fast_mode"],
-            "created_at": automation.created_at,
-            "updated_at": automation.updated_at,
-        }
+        if cron is None or not automation.settings["enabled"]:
+            return None
+        now = self._clock.simulated_now()
+        return self._clock.iso(next_fire(cron["schedule"], cron["timezone"], now))
 
     # ---------------------------------------------------------------------------------------- CRUD
     def _known_repository(self, repository_id: str) -> bool:
@@ -319,7 +207,7 @@ class AutomationStore:
         trigger_payload: dict[str, Any] = {"source": "manual", "payload": payload or {}}
         if pr is not None:
             trigger_payload["pr"] = pr
-        return self._launch(automation, trigger_payload, _message(automation, payload, pr))
+        return self.launch(automation, trigger_payload, launch_message(automation, payload, pr))
 
     def _pull_request(self, automation: AutomationRecord, value: Any) -> dict[str, Any]:
         pr = expect_object(value, "pr")
@@ -344,9 +232,10 @@ class AutomationStore:
             )
         return {"repository_id": repository_id, "number": number}
 
-    def _launch(
+    def launch(
         self, automation: AutomationRecord, trigger_payload: dict[str, Any], message: str
     ) -> ExecutionRecord:
+        """Record an execution of `automation` and start its replica with `message`."""
         settings = automation.settings
         execution = ExecutionRecord(
             id=self._ids.uuid(),
@@ -409,8 +298,8 @@ class AutomationStore:
         if automation is None or not automation.settings["enabled"]:
             return None
         body = payload if isinstance(payload, dict) else {"raw": payload}
-        return self._launch(
-            automation, {"source": "webhook", "payload": body}, _message(automation, body, None)
+        return self.launch(
+            automation, {"source": "webhook", "payload": body}, launch_message(automation, body, None)
         )
 
 
@@ -419,7 +308,9 @@ def _slug(name: str) -> str:
     return slug or "automation"
 
 
-def _message(automation: AutomationRecord, payload: dict[str, Any] | None, pr: dict[str, Any] | None) -> str:
+def launch_message(
+    automation: AutomationRecord, payload: dict[str, Any] | None, pr: dict[str, Any] | None
+) -> str:
     """The prompt the agent receives: the automation's prompt plus the trigger's context."""
     parts = [str(automation.settings["prompt"])]
     if pr is not None:
@@ -429,94 +320,3 @@ def _message(automation: AutomationRecord, payload: dict[str, Any] | None, pr: d
             "## Trigger Payload\n```json\n" + json.dumps(payload, indent=2, sort_keys=True) + "\n```"
         )
     return "\n\n".join(parts)
-
-
-# ------------------------------------------------------------------------------------------------ routes
-def _page_query(request: Request) -> tuple[int, int]:
-    """The `page` and `limit` query parameters of a list route."""
-    page = query_int(request, "page", default=1, minimum=1, maximum=10**6)
-    limit = query_int(request, "limit", default=20, minimum=1, maximum=MAX_PAGE_SIZE)
-    return page, limit
-
-
-def _page_response(
-    key: str, items: list[T], render: Callable[[T], dict[str, Any]], *, page: int, limit: int
-) -> JSONResponse:
-    """One page of `items` under `key`, with the spec's counts (`totalPages` in camelCase)."""
-    shown, total_pages = paginate(items, page=page, limit=limit)
-    return respond(
-        {
-            key: [render(item) for item in shown],
-            "total": len(items),
-            "page": page,
-            "limit": limit,
-            "totalPages": total_pages,
-        }
-    )
-
-
-async def list_automations(request: Request) -> JSONResponse:
-    store = automations_of(request)
-    page, limit = _page_query(request)
-    matches = store.matching(
-        caller_of(request),
-        scope=query_choice(request, "scope", ("org", "user", "all"), default="org"),
-        trigger_type=query_choice(request, "trigger_type", ("all", *TRIGGER_TYPES), default="all"),
-        enabled=query_bool(request, "enabled"),
-        search=request.query_params.get("search"),
-    )
-    return _page_response("automations", matches, store.to_json, page=page, limit=limit)
-
-
-async def create_automation(request: Request) -> JSONResponse:
-    store = automations_of(request)
-    automation = store.create(caller_of(request), await read_object(request))
-    return respond({"automation": store.to_json(automation)}, 201)
-
-
-async def get_automation(request: Request) -> JSONResponse:
-    store = automations_of(request)
-    return respond(
-        {"automation": store.to_json(store.get(caller_of(request), request.path_params["automation_id"]))}
-    )
-
-
-async def update_automation(request: Request) -> JSONResponse:
-    store = automations_of(request)
-    body = await read_object(request)
-    automation = store.update(caller_of(request), request.path_params["automation_id"], body)
-    return respond({"automation": store.to_json(automation)})
-
-
-async def delete_automation(request: Request) -> JSONResponse:
-    automations_of(request).delete(caller_of(request), request.path_params["automation_id"])
-    return respond({"success": True})
-
-
-async def trigger_automation(request: Request) -> JSONResponse:
-    store = automations_of(request)
-    caller = caller_of(request)
-    store.get(caller, request.path_params["automation_id"])  # 404 before looking at the body
-    body = await read_object(request, optional=True)
-    execution = store.trigger(caller, request.path_params["automation_id"], body)
-    return respond({"execution_id": execution.id, "workspace_id": execution.workspace_id})
-
-
-async def list_executions(request: Request) -> JSONResponse:
-    store = automations_of(request)
-    page, limit = _page_query(request)
-    runs = store.executions(caller_of(request), request.path_params["automation_id"])
-    org_id = config_of(request).org_id
-    return _page_response("executions", runs, lambda run: run.to_json(org_id), page=page, limit=limit)
-
-
-def automation_routes() -> list[BaseRoute]:
-    return [
-        Route("/v1/automations", list_automations, methods=["GET"]),
-        Route("/v1/automations", create_automation, methods=["POST"]),
-        Route("/v1/automations/{automation_id}", get_automation, methods=["GET"]),
-        Route("/v1/automations/{automation_id}", update_automation, methods=["PATCH"]),
-        Route("/v1/automations/{automation_id}", delete_automation, methods=["DELETE"]),
-        Route("/v1/automations/{automation_id}/trigger", trigger_automation, methods=["POST"]),
-        Route("/v1/automations/{automation_id}/executions", list_executions, methods=["GET"]),
-    ]

@@ -25,7 +25,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
-from replicas_mcp.sandbox.config_http import (
+from replicas_mcp.sandbox.errors import bad_request
+from replicas_mcp.sandbox.http import (
     expect_bool,
     expect_choice,
     expect_object,
@@ -33,7 +34,6 @@ from replicas_mcp.sandbox.config_http import (
     expect_str_list,
     reject_unknown,
 )
-from replicas_mcp.sandbox.errors import bad_request
 
 TRIGGER_TYPES = ("cron", "github", "gitlab", "slack", "sentry", "custom")
 GITHUB_EVENTS = (

@@ -1,0 +1,86 @@
+"""What a wait reads a replica's events through (plumbing shared with the server's stream hub).
+
+A plain client opens a stream of its own per wait; the server's client view (`SharesStreams`) hands out
+readers of one shared upstream per caller and replica (`server/state/streams.py`). Both give an `EventFeed`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from replicas_mcp.client.errors import StreamLimitError
+
+if TYPE_CHECKING:
+    from replicas_mcp.client import ReplicasClient
+    from replicas_mcp.client.models import EngineEvent
+
+__all__ = ["EventFeed", "SharesStreams", "StreamLimitReached", "open_events"]
+
+MAX_RECONNECTS = 3  # reconnects in a row a wait's own stream attempts
+
+
+class StreamLimitReached(StreamLimitError):
+    """The server's stream hub holds as many live upstream streams as it may (the client's own limit raises
+    the `StreamLimitError` this refines): follow the replica by polling instead."""
+
+
+class EventFeed(Protocol):
+    """A replica's events after a reader's cursor, in order, each once.
+
+    `resumed` is True when every event after the reader's cursor will be delivered (it had one, and the
+    stream was opened from it or the shared buffer holds it); False when the reader had no cursor (it starts
+    at the live end). Iteration ends by raising what ended the upstream (`NotFoundError`, `ConflictError`,
+    `StreamError`, ...) after every event before that was delivered.
+    """
+
+    resumed: bool
+
+    def ready(self) -> int:
+        """How many events can be read now without waiting (0 when that is not known)."""
+        ...
+
+    def __aiter__(self) -> AsyncIterator[EngineEvent]: ...
+
+    async def __anext__(self) -> EngineEvent: ...
+
+
+@runtime_checkable
+class SharesStreams(Protocol):
+    """A client view that reads a replica's events from a shared upstream (the server's `KnowingClient`)."""
+
+    def shared_stream(
+        self, replica_id: str, *, after: str | None
+    ) -> contextlib.AbstractAsyncContextManager[EventFeed]: ...
+
+
+@contextlib.asynccontextmanager
+async def open_events(
+    client: ReplicasClient, replica_id: str, *, after: str | None, max_reconnects: int = MAX_RECONNECTS
+) -> AsyncIterator[EventFeed]:
+    """The replica's events after event id `after`: from the shared upstream when the client offers one,
+    else from a stream of its own (reconnecting at most `max_reconnects` times in a row)."""
+    if isinstance(client, SharesStreams):
+        async with client.shared_stream(replica_id, after=after) as feed:
+            yield feed
+        return
+    async with client.events.stream(replica_id, last_event_id=after, max_reconnects=max_reconnects) as events:
+        yield OwnFeed(events, resumed=after is not None)
+
+
+class OwnFeed:
+    """An `EventFeed` over a stream of the reader's own."""
+
+    def __init__(self, events: AsyncIterator[EngineEvent], *, resumed: bool) -> None:
+        self._events = events
+        self.resumed = resumed
+
+    def ready(self) -> int:
+        return 0
+
+    def __aiter__(self) -> OwnFeed:
+        return self
+
+    async def __anext__(self) -> EngineEvent:
+        return await anext(self._events)
