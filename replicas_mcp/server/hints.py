@@ -256,7 +256,23 @@ def adapting(spec: ToolSpec, served: Served) -> ToolSpec:
         _adapt_fields(result, served)
         return result
 
-    return dataclasses.replace(spec, fn=call)
+    changes: dict[str, Any] = {"fn": call}
+    question = getattr(spec, "question", None)
+    if question is not None:  # a confirmation question may refuse a call with a next step too
+
+        async def ask(pending: Any) -> Any:
+            try:
+                return await question(pending)
+            except ToolError as exc:
+                raise ToolError(served.adapt(str(exc))) from None
+            except ReplicasError as exc:
+                arguments = dict(getattr(pending, "arguments", {}))
+                ctx = getattr(pending, "ctx", None)
+                secrets = tuple(getattr(ctx.request_context.lifespan_context, "secrets", ())) if ctx else ()
+                raise ToolError(served.adapt(str(tool_error(exc, arguments, secrets=secrets)))) from None
+
+        changes["question"] = ask
+    return dataclasses.replace(spec, **changes)
 
 
 def adapt_tool(tool: Any, served: Served) -> Any:
