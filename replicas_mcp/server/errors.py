@@ -30,6 +30,21 @@ _ID_HINTS = (
     ("replica_id", "list_replicas"),
 )
 
+# Which tool reads the current state of what an argument names, most specific first.
+_STATE_HINTS = (
+    ("message_id", "get_chat_queue"),
+    ("chat_id", "list_chats"),
+    ("automation_id", "get_automation"),
+    ("environment_id", "get_environment"),
+    ("replica_id", "get_replica"),
+)
+
+
+def _state_tool(arguments: Mapping[str, Any]) -> str:
+    """The tool that shows the current state of what this call was about."""
+    return next((tool for arg, tool in _STATE_HINTS if arguments.get(arg)), "list_replicas")
+
+
 # REST requests an upstream message may name, and the tool that does the same for a model.
 _METHOD = r"(?:GET|POST|PUT|PATCH|DELETE)"
 _REST_TOOLS = (
@@ -125,7 +140,7 @@ def describe(exc: e.ReplicasError, arguments: Mapping[str, Any] | None = None) -
         case e.ConflictError():
             return (
                 f"Conflict with the resource's current state: {what}{rid}. Read its current state with "
-                "the matching get_/list_ tool, then retry."
+                f"{_state_tool(args)}, then retry."
             )
         case e.RateLimitedError():
             if exc.retry_after is not None:
@@ -164,7 +179,7 @@ def describe(exc: e.ReplicasError, arguments: Mapping[str, Any] | None = None) -
         case e.RequestTimeoutError():
             return (
                 f"The Replicas API did not answer in time: {what}. The request may still have taken effect: "
-                "check with the matching list_/get_ tool before retrying a change."
+                f"check with {_state_tool(args)} before retrying a change."
             )
         case e.ConnectError():
             return f"Could not reach the Replicas API: {what}. Check the network and REPLICAS_BASE_URL."
