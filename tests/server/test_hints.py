@@ -28,6 +28,7 @@ SELECTIONS: dict[str, dict[str, Any]] = {
     "all": {"toolsets": ("all",)},
     "read_only": {"toolsets": ("all",), "read_only": True},
     "narrow": {"toolsets": ("chats", "environments"), "exclude_tools": ("get_chat_queue",)},
+    "allowed": {"tools": ("delegate_task", "wait_for_replica", "get_replica_result", "list_chats")},
 }
 FENCE = re.compile(r'<(untrusted-data-[0-9a-f]{8}) source="[^"]*">.*?</\1>', re.DOTALL)
 JSON_FENCE = re.compile(r'<(untrusted-data-[0-9a-f]{8}) source=\\"[^"]*\\">.*?</\1>', re.DOTALL)
