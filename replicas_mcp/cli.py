@@ -4,133 +4,59 @@
     replicas-mcp --transport http --port 8000      Streamable HTTP at /mcp, health at /healthz
     replicas-mcp --sandbox                         against an embedded offline sandbox (no account needed)
     replicas-mcp sandbox [--port 8765]             run the sandbox API alone
-    replicas-mcp check                             check the API key and URL, then exit
+    replicas-mcp check [--sandbox]                 check the API key and URL, then exit
     replicas-mcp demo                              a whole delegation against the sandbox (when installed)
 
-Imports stay inside functions: `--help`, the missing-key check and the sandbox subcommand start fast, and
-nothing but protocol messages ever reaches stdout in stdio mode (logs go to stderr).
+Every mistake a user can make before the server runs (no key, a blank or placeholder key, a port in use, an
+unknown toolset) ends in one line on stderr that says what to do, and exit status 2 (1 when the system
+refused: a port in use, a rejected key in `check`). Imports stay inside functions: `--help` and these
+checks start fast, and nothing but protocol messages ever reaches stdout in stdio mode (logs go to stderr).
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import logging
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import socket
     from contextlib import AsyncExitStack
 
     from replicas_mcp.config import Settings
 
 EXIT_USAGE = 2
-LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+EXIT_REFUSED = 1
+MIN_PYTHON = (3, 11)
+# Flags whose value is a secret: never echoed into the banner's copyable commands.
+_SECRET_FLAGS = ("--http-token", "--webhook-secret")
 
 TTY_BANNER = """\
 replicas-mcp {version}: an MCP server for the Replicas API, speaking MCP over stdio.
 It waits for an MCP client on stdin/stdout; typing here does nothing useful. Connect a client instead:
-  Claude Code:   claude mcp add replicas -e REPLICAS_API_KEY=... -- {command}
+  Claude Code:   claude mcp add replicas{key_option} -- {command}
   Inspector:     npx @modelcontextprotocol/inspector {command}
   HTTP instead:  {command} --transport http --port 8000   (then connect to http://127.0.0.1:8000/mcp)
 Press Ctrl-C to stop.
 """
 
 
-def _csv(value: str) -> list[str]:
-    return [part.strip() for part in value.split(",") if part.strip()]
+def _fail(message: str, status: int = EXIT_USAGE) -> int:
+    print(f"replicas-mcp: {message}", file=sys.stderr, flush=True)
+    return status
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="replicas-mcp",
-        description="MCP server for the Replicas API (cloud coding-agent workspaces).",
+def python_too_old(version: tuple[int, int] = sys.version_info[:2]) -> str | None:
+    if version >= MIN_PYTHON:
+        return None
+    return (
+        f"needs Python {MIN_PYTHON[0]}.{MIN_PYTHON[1]} or newer; this is Python {version[0]}.{version[1]}. "
+        "Install it with a newer Python (e.g. `uv tool install --python 3.12 ...`)."
     )
-    parser.add_argument("--transport", choices=["stdio", "http"], help="stdio (default) or Streamable HTTP")
-    parser.add_argument("--host", help="HTTP bind address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="HTTP port (default 8000; 0 picks a free one)")
-    parser.add_argument("--allowed-hosts", type=_csv, help="Host headers accepted over HTTP (host or host:*)")
-    parser.add_argument("--allowed-origins", type=_csv, help="Origins accepted over HTTP")
-    parser.add_argument("--toolsets", type=_csv, help="Comma-separated toolsets (default replicas; 'all')")
-    parser.add_argument("--tools", type=_csv, help="Allow list: these tools (added to the toolsets)")
-    parser.add_argument("--exclude-tools", type=_csv, help="Deny list: never these tools (wins)")
-    parser.add_argument(
-        "--read-only", action="store_true", default=None, help="Only read-only tools; secrets stay masked"
-    )
-    parser.add_argument(
-        "--confirm-destructive",
-        choices=["never", "elicit", "require"],
-        help="Ask the user before destructive actions: elicit (default; a client that cannot be asked "
-        "proceeds), require (it is refused) or never",
-    )
-    parser.add_argument(
-        "--auth",
-        choices=["server-key", "byo-key"],
-        help="HTTP: act with this server's key (default), or with each caller's own key (its bearer token)",
-    )
-    parser.add_argument(
-        "--http-token", help="HTTP: bearer token required on /mcp (prefer REPLICAS_MCP_HTTP_TOKEN)"
-    )
-    parser.add_argument(
-        "--stateless", action="store_true", default=None, help="HTTP: no per-process session state"
-    )
-    parser.add_argument(
-        "--webhook-secret", help="HTTP: serve /webhooks/replicas (prefer REPLICAS_MCP_WEBHOOK_SECRET)"
-    )
-    parser.add_argument("--sandbox", action="store_true", help="Serve against an embedded offline sandbox")
-    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="stderr log level")
-    parser.add_argument("--version", action="store_true", help="Print the version and exit")
-
-    commands = parser.add_subparsers(dest="command", metavar="{sandbox,check,demo}")
-    sandbox = commands.add_parser("sandbox", help="Run the offline sandbox of the Replicas API")
-    sandbox.add_argument("--host", dest="sandbox_host", default="127.0.0.1")
-    sandbox.add_argument("--port", dest="sandbox_port", type=int, default=8765)
-    sandbox.add_argument("--seed", type=int, default=0)
-    sandbox.add_argument("--time-scale", type=float, default=1.0, help="Multiply simulated durations")
-    sandbox.add_argument(
-        "--strict", action="store_true", help="Serve exactly the vendor contract's fields and rules"
-    )
-    sandbox.add_argument(
-        "--wake-reads",
-        choices=("guide", "contract"),
-        default="guide",
-        help="Reads of a sleeping workspace: 409 (guide, default) or 200 with waking: true (contract)",
-    )
-    commands.add_parser(
-        "check", help="Check that the API key and URL work (what a desktop client would hide), then exit"
-    )
-    commands.add_parser("demo", help="Run a whole delegation against the embedded sandbox", add_help=False)
-    return parser
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    """Environment first, then the flags that were given."""
-    from replicas_mcp.config import Settings
-
-    overrides: dict[str, Any] = {
-        key: value
-        for key, value in {
-            "transport": args.transport,
-            "host": args.host,
-            "port": args.port,
-            "allowed_hosts": args.allowed_hosts,
-            "allowed_origins": args.allowed_origins,
-            "toolsets": args.toolsets,
-            "tools": args.tools,
-            "exclude_tools": args.exclude_tools,
-            "read_only": args.read_only,
-            "log_level": args.log_level,
-            "confirm_destructive": args.confirm_destructive,
-            "auth": args.auth,
-            "http_token": args.http_token,
-            "stateless": args.stateless,
-            "webhook_secret": args.webhook_secret,
-        }.items()
-        if value is not None
-    }
-    return Settings(**overrides)
 
 
 def _configure_logging(level: str) -> None:
@@ -139,14 +65,51 @@ def _configure_logging(level: str) -> None:
     )
 
 
+def launch_command(argv0: str, args: Sequence[str]) -> str:
+    """The absolute command that starts this server again with the same (non-secret) arguments, as a desktop
+    client must be given it: `/abs/bin/replicas-mcp --sandbox`, or `/abs/python -m replicas_mcp ...`."""
+    if os.path.basename(argv0) in ("__main__.py", "-m") or argv0.endswith(os.path.join("replicas_mcp", "")):
+        words = [sys.executable, "-m", "replicas_mcp"]
+    else:
+        import shutil
+
+        found = shutil.which(argv0) if os.sep not in argv0 else argv0
+        words = [os.path.abspath(found or argv0)]
+    kept: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+            continue
+        if arg in _SECRET_FLAGS:
+            skip = True
+            continue
+        if arg.startswith(tuple(flag + "=" for flag in _SECRET_FLAGS)):
+            continue
+        kept.append(arg)
+    return shlex.join([*words, *kept])
+
+
+def banner(version: str, command: str, sandbox: bool) -> str:
+    return TTY_BANNER.format(
+        version=version, command=command, key_option="" if sandbox else " -e REPLICAS_API_KEY=..."
+    )
+
+
 def _transport_security(settings: Settings) -> Any:
-    """Host/Origin validation stays on. On loopback the SDK's localhost allowlist applies (plus any
-    extra hosts given); any other bind address needs the allowlists spelled out."""
+    """Host/Origin validation stays on. On loopback the loopback names are accepted (plus any extra hosts
+    given); any other bind address needs the allowlists spelled out. `auth.ExactHostMiddleware` matches
+    them exactly before the SDK's own (prefix) check runs."""
     from mcp.server.transport_security import TransportSecuritySettings
 
-    if settings.host in LOOPBACK:
-        hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*", *settings.allowed_hosts]
+    from replicas_mcp.config import is_loopback
+
+    if is_loopback(settings.host):
+        bound = settings.host.strip("[]")
+        named = [] if bound in ("127.0.0.1", "localhost", "::1") else [f"{bound}:*"]
+        hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*", *named, *settings.allowed_hosts]
         origins = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*", *settings.allowed_origins]
+        origins += [f"http://{name}" for name in named]
     else:
         hosts, origins = list(settings.allowed_hosts), list(settings.allowed_origins)
     return TransportSecuritySettings(
@@ -154,7 +117,7 @@ def _transport_security(settings: Settings) -> Any:
     )
 
 
-async def _serve(settings: Settings, sandbox: bool) -> None:
+async def _serve(settings: Settings, sandbox: bool, listener: socket.socket | None) -> None:
     from contextlib import AsyncExitStack
 
     async with AsyncExitStack() as stack:
@@ -167,10 +130,12 @@ async def _serve(settings: Settings, sandbox: bool) -> None:
         from replicas_mcp.server import build_server
 
         server = build_server(settings)
-        if settings.transport == "stdio":
+        if listener is None:
             await server.run_stdio_async()
         else:
-            await _serve_http(server, settings)
+            from replicas_mcp.server.http_app import serve_http
+
+            await serve_http(server, settings, listener, _transport_security(settings))
 
 
 async def _check(settings: Settings, sandbox: bool) -> int:
@@ -179,7 +144,7 @@ async def _check(settings: Settings, sandbox: bool) -> int:
 
     from replicas_mcp.client import ReplicasClient
     from replicas_mcp.client.errors import ReplicasError
-    from replicas_mcp.server.errors import describe
+    from replicas_mcp.server.startup import explain_check_failure
 
     async with AsyncExitStack() as stack:
         if sandbox:
@@ -193,8 +158,7 @@ async def _check(settings: Settings, sandbox: bool) -> int:
             replicas = await client.replicas.list(limit=1)
         except ReplicasError as exc:
             where = settings.base_url or "the Replicas API"
-            print(f"replicas-mcp check failed against {where}: {describe(exc)}", file=sys.stderr)
-            return 1
+            return _fail(f"check failed against {where}: {explain_check_failure(exc)}", EXIT_REFUSED)
     print(
         f"OK: {client.base_url} accepts this key: {len(environments)} environment(s), "
         f"{replicas.total} replica(s). Point your MCP client at `replicas-mcp` with the same settings."
@@ -212,55 +176,105 @@ async def _embedded_sandbox(stack: AsyncExitStack, settings: Settings) -> Settin
     return settings.model_copy(update={"api_key": SecretStr(running.org_key), "base_url": running.base_url})
 
 
-async def _serve_http(server: Any, settings: Settings) -> None:
-    import uvicorn
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse
+def _bind(settings: Settings) -> socket.socket:
+    """The HTTP listening socket, bound before anything starts, so a port in use is one line, not a
+    traceback from inside the server's task group."""
+    import socket
 
-    async def healthz(request: Request) -> JSONResponse:
-        return JSONResponse({"ok": True, "server": "replicas-mcp"})
+    family = socket.AF_INET6 if ":" in settings.host.strip("[]") else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((settings.host.strip("[]"), settings.port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
 
-    from replicas_mcp.server.auth import protect_http_app
 
-    app = server.streamable_http_app(
-        streamable_http_path="/mcp",
-        transport_security=_transport_security(settings),
-        host=settings.host,
-        stateless_http=settings.stateless,
-    )
-    app.add_route("/healthz", healthz, methods=["GET"])
-    protected = protect_http_app(app, settings)  # --http-token on /mcp, or byo-key session binding
-    config = uvicorn.Config(
-        protected, host=settings.host, port=settings.port, log_level=settings.log_level.lower()
-    )
-    http = uvicorn.Server(config)
-    import anyio
+def _bind_failure(settings: Settings, exc: OSError) -> str:
+    import errno
 
-    async with anyio.create_task_group() as tasks:
-        tasks.start_soon(http.serve)
-        while not http.started:
-            if http.should_exit:
-                return
-            await anyio.sleep(0.02)
-        port = http.servers[0].sockets[0].getsockname()[1]
-        print(
-            f"replicas-mcp: Streamable HTTP on http://{settings.host}:{port}/mcp", file=sys.stderr, flush=True
-        )
+    reason = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound ({exc.strerror})"
+    return f"{settings.host}:{settings.port} {reason}; choose another with --port."
 
 
 def _run_demo(argv: Sequence[str]) -> int:
     if importlib.util.find_spec("replicas_mcp.demo") is None:
-        print("replicas-mcp: the demo is not available in this installation.", file=sys.stderr)
-        return EXIT_USAGE
+        return _fail("the demo is not available in this installation.")
     demo = importlib.import_module("replicas_mcp.demo")
     return int(demo.main(list(argv)))
 
 
+def _settings_or_problem(args: Any) -> tuple[Settings | None, str | None]:
+    from pydantic import ValidationError
+
+    from replicas_mcp.cli_args import settings_from
+
+    try:
+        return settings_from(args), None
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return None, f"invalid settings: {problems}"
+
+
+def _key_problem(settings: Settings, sandbox: bool) -> str | None:
+    """Why the server cannot act with its key (None in byo-key mode and against the sandbox)."""
+    if sandbox or settings.auth == "byo-key":
+        return None
+    if settings.api_key is None:
+        return (
+            "REPLICAS_API_KEY is not set. Export your Replicas API key (an org or personal key from the "
+            "Replicas dashboard: Settings > API Keys), or run with --sandbox to try it offline."
+        )
+    problem = settings.key_problem()
+    if problem:
+        return f"{problem}. Put your Replicas API key there (Settings > API Keys), or run with --sandbox."
+    return None
+
+
+def _http_problem(settings: Settings) -> str | None:
+    from replicas_mcp.config import is_loopback
+
+    if not is_loopback(settings.host) and not (settings.allowed_hosts and settings.allowed_origins):
+        return (
+            f"binding {settings.host} (not loopback) needs explicit --allowed-hosts and --allowed-origins, "
+            "so Host/Origin validation protects the server."
+        )
+    from replicas_mcp.server.auth import HttpExposureError, check_http_exposure
+
+    token = settings.http_token.get_secret_value() if settings.http_token else None
+    try:
+        check_http_exposure(settings.host, settings.auth, token)
+    except HttpExposureError as exc:
+        return str(exc)
+    return None
+
+
+def _selection_problem(settings: Settings) -> str | None:
+    from replicas_mcp.server.app import selection_of
+    from replicas_mcp.server.registry import SelectionError, select_tools
+
+    try:
+        select_tools(selection_of(settings))
+    except SelectionError as exc:
+        return str(exc)
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    too_old = python_too_old()
+    if too_old:
+        return _fail(too_old)
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["demo"]:  # the demo parses its own arguments
         return _run_demo(argv[1:])
+    from replicas_mcp.cli_args import build_parser
+
     args = build_parser().parse_args(argv)
+    sandbox = bool(getattr(args, "sandbox", False))
     if args.version:
         from replicas_mcp import __version__
 
@@ -280,65 +294,41 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         )
 
-    from pydantic import ValidationError
-
-    try:
-        settings = _settings(args)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        print(f"replicas-mcp: invalid settings: {problems}", file=sys.stderr)
-        return EXIT_USAGE
+    settings, problem = _settings_or_problem(args)
+    if settings is None:
+        return _fail(problem or "invalid settings")
     _configure_logging(settings.log_level)
-    if settings.api_key is None and not args.sandbox and settings.auth == "server-key":
-        print(
-            "replicas-mcp: REPLICAS_API_KEY is not set. Export your Replicas API key, or run with --sandbox "
-            "to try it offline.",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
+    problem = _key_problem(settings, sandbox)
+    if problem:
+        return _fail(problem)
     if args.command == "check":
         import anyio
 
-        return int(anyio.run(_check, settings, args.sandbox))
-    if (
-        settings.transport == "http"
-        and settings.host not in LOOPBACK
-        and not (settings.allowed_hosts and settings.allowed_origins)
-    ):
-        print(
-            f"replicas-mcp: binding {settings.host} (not loopback) needs explicit --allowed-hosts and "
-            "--allowed-origins, so Host/Origin validation protects the server.",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
+        return int(anyio.run(_check, settings, sandbox))
+    problem = (_http_problem(settings) if settings.transport == "http" else None) or _selection_problem(
+        settings
+    )
+    if problem:
+        return _fail(problem)
+    listener = None
     if settings.transport == "http":
-        from replicas_mcp.server.auth import HttpExposureError, check_http_exposure
-
-        token = settings.http_token.get_secret_value() if settings.http_token else None
         try:
-            check_http_exposure(settings.host, settings.auth, token)
-        except HttpExposureError as exc:
-            print(f"replicas-mcp: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-    from replicas_mcp.server.registry import SelectionError, ToolSelection, select_tools
-
-    try:
-        select_tools(
-            ToolSelection(settings.toolsets, settings.tools, settings.exclude_tools, settings.read_only)
-        )
-    except SelectionError as exc:
-        print(f"replicas-mcp: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    if settings.transport == "stdio" and sys.stdin.isatty():
+            listener = _bind(settings)
+        except OSError as exc:
+            return _fail(_bind_failure(settings, exc), EXIT_REFUSED)
+    elif sys.stdin.isatty():
         from replicas_mcp import __version__
 
-        command = os.path.basename(sys.argv[0]) or "replicas-mcp"
-        print(TTY_BANNER.format(version=__version__, command=command), file=sys.stderr, flush=True)
+        command = launch_command(sys.argv[0], argv)
+        print(banner(__version__, command, sandbox), file=sys.stderr, flush=True)
 
     import anyio
 
     try:
-        anyio.run(_serve, settings, args.sandbox)
+        anyio.run(_serve, settings, sandbox, listener)
     except KeyboardInterrupt:
         return 0
+    finally:
+        if listener is not None:
+            listener.close()
     return 0

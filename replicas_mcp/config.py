@@ -1,27 +1,14 @@
-"""Server settings, read from the environment (and overridden by CLI flags).
+"""Server settings: one model, read from the environment and (through `cli.py`) from flags built from it.
 
-Environment variables:
-
-- `REPLICAS_API_KEY`: the Replicas API key (kept as a `SecretStr`: never printed, never logged).
-- `REPLICAS_BASE_URL`: the API base URL (the client's default when unset).
-- `REPLICAS_MCP_TOOLSETS`: comma-separated toolsets (`replicas` by default; `all` for everything).
-- `REPLICAS_MCP_TOOLS`: comma-separated allow list of tool names (empty: no allow list).
-- `REPLICAS_MCP_EXCLUDE_TOOLS`: comma-separated deny list; always wins over the allow list and toolsets.
-- `REPLICAS_MCP_READ_ONLY`: `true` keeps only read-only tools and never reveals secrets; wins over everything.
-- `REPLICAS_MCP_TRANSPORT` (`stdio` | `http`), `REPLICAS_MCP_HOST`, `REPLICAS_MCP_PORT`,
-  `REPLICAS_MCP_ALLOWED_HOSTS`, `REPLICAS_MCP_ALLOWED_ORIGINS`: transport options.
-- `REPLICAS_MCP_LOG_LEVEL`: log level for stderr logs (`WARNING` by default).
-- `REPLICAS_MCP_CONFIRM_DESTRUCTIVE` (`never` | `elicit` | `require`, default `elicit`): asking the user
-  before a destructive action (see `server/confirm.py`).
-- `REPLICAS_MCP_AUTH` (`server-key` | `byo-key`), `REPLICAS_MCP_HTTP_TOKEN`, `REPLICAS_MCP_STATELESS`,
-  `REPLICAS_MCP_STATE_KEY`, `REPLICAS_MCP_PUBLIC_URL`: hosted HTTP (see `server/auth.py` and SECURITY.md).
-- `REPLICAS_MCP_WEBHOOK_SECRET`: turns on `POST /webhooks/replicas` in HTTP mode (webhook_receiver.py).
-- `REPLICAS_MCP_WATCH_POLL_INTERVAL`: seconds between status checks of a watched replica whose event
-  stream is closed (sleeping, preparing); one check per watched replica, never one per subscriber.
+Every field `name` is the variable `REPLICAS_MCP_<NAME>` and, unless it is marked `cli=False`, the flag
+`--name-with-dashes`; its `description` is the flag's help. The two exceptions share the client's names
+(no `MCP_`): `REPLICAS_API_KEY` (a `SecretStr`: never printed, never logged) and `REPLICAS_BASE_URL`.
+`docs/configuration.md` lists them all; `replicas-mcp --help` shows the same text.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
@@ -29,8 +16,30 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
 
+ENV_PREFIX = "REPLICAS_MCP_"
+# The example key of the docs and desktop configs: a user who pasted it has not put in their own yet.
+PLACEHOLDER_KEYS = frozenset({"sk_replicas_...", "sk_replicas_…", "sk_replicas_xxx", "sk_replicas_your_key"})
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# Ask the user before destructive tool calls: never, through elicitation (if the client can be asked), or
+# always (clients that cannot be asked are refused).
+ConfirmPolicy = Literal["never", "elicit", "require"]
+# HTTP: act with this server's key, or with each caller's own key (their bearer token).
+AuthMode = Literal["server-key", "byo-key"]
 
-def _split_commas(value: Any) -> Any:
+
+def is_loopback(host: str) -> bool:
+    """True for `localhost`, 127.0.0.0/8 and ::1 (with or without brackets): the one definition, used by
+    the CLI's bind checks and by `server/auth.py`."""
+    host = host.strip().strip("[]")
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def split_commas(value: Any) -> Any:
     """`"a, b,,c"` → `("a", "b", "c")`; lists and tuples pass through stripped."""
     if value is None:
         return ()
@@ -41,89 +50,127 @@ def _split_commas(value: Any) -> Any:
     return value
 
 
-# Ask the user before destructive tool calls: never, through elicitation (if the client can be asked), or
-# always (clients that cannot be asked are refused).
-ConfirmPolicy = Literal["never", "elicit", "require"]
-# HTTP: act with this server's key, or with each caller's own key (their bearer token).
-AuthMode = Literal["server-key", "byo-key"]
+def normalize_base_url(value: str) -> str:
+    """`https://api.tryreplicas.com/v1/` → `https://api.tryreplicas.com`: the client adds `/v1/...` itself,
+    so a copied URL ending in `/v1` would otherwise ask for `/v1/v1/...`."""
+    url = value.strip().rstrip("/")
+    if url.lower().endswith("/v1"):
+        url = url[: -len("/v1")].rstrip("/")
+    return url
+
+
+def _no_cli() -> dict[str, Any]:
+    return {"cli": False}
 
 
 class Settings(BaseSettings):
     """Everything the server needs to start. Built once by the CLI; tests build it directly."""
 
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="ignore", populate_by_name=True, frozen=True
+    )
 
     api_key: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("REPLICAS_API_KEY", "api_key")
+        default=None,
+        validation_alias=AliasChoices("REPLICAS_API_KEY", "api_key"),
+        description="The Replicas API key (environment only: a flag would show it in the process list)",
+        json_schema_extra=_no_cli(),
     )
-    base_url: str | None = Field(default=None, validation_alias=AliasChoices("REPLICAS_BASE_URL", "base_url"))
+    base_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("REPLICAS_BASE_URL", "base_url"),
+        description="The Replicas API base URL (default https://api.tryreplicas.com)",
+        json_schema_extra=_no_cli(),
+    )
 
-    # Empty means "the default toolsets" (`replicas`), or none when an allow list is given.
     toolsets: CommaList = Field(
-        default=(), validation_alias=AliasChoices("REPLICAS_MCP_TOOLSETS", "toolsets")
+        default=(),
+        description="Comma-separated toolsets: replicas (default), chats, canvas, hooks, environments, "
+        "automations, or all",
     )
-    tools: CommaList = Field(default=(), validation_alias=AliasChoices("REPLICAS_MCP_TOOLS", "tools"))
-    exclude_tools: CommaList = Field(
-        default=(), validation_alias=AliasChoices("REPLICAS_MCP_EXCLUDE_TOOLS", "exclude_tools")
-    )
-    read_only: bool = Field(
-        default=False, validation_alias=AliasChoices("REPLICAS_MCP_READ_ONLY", "read_only")
-    )
+    tools: CommaList = Field(default=(), description="Allow list: these tools (added to the toolsets)")
+    exclude_tools: CommaList = Field(default=(), description="Deny list: never these tools (wins)")
+    read_only: bool = Field(default=False, description="Only read-only tools; secrets stay masked (wins)")
 
-    transport: Literal["stdio", "http"] = Field(
-        default="stdio", validation_alias=AliasChoices("REPLICAS_MCP_TRANSPORT", "transport")
-    )
-    host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("REPLICAS_MCP_HOST", "host"))
-    port: int = Field(
-        default=8000, ge=0, le=65535, validation_alias=AliasChoices("REPLICAS_MCP_PORT", "port")
-    )
+    transport: Literal["stdio", "http"] = Field(default="stdio", description="stdio or Streamable HTTP")
+    host: str = Field(default="127.0.0.1", description="HTTP bind address")
+    port: int = Field(default=8000, ge=0, le=65535, description="HTTP port, 0 picks a free one")
     allowed_hosts: CommaList = Field(
-        default=(), validation_alias=AliasChoices("REPLICAS_MCP_ALLOWED_HOSTS", "allowed_hosts")
+        default=(), description="HTTP: Host headers accepted besides loopback's (host or host:port)"
     )
-    allowed_origins: CommaList = Field(
-        default=(), validation_alias=AliasChoices("REPLICAS_MCP_ALLOWED_ORIGINS", "allowed_origins")
-    )
+    allowed_origins: CommaList = Field(default=(), description="HTTP: Origins accepted besides loopback's")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
-        default="WARNING", validation_alias=AliasChoices("REPLICAS_MCP_LOG_LEVEL", "log_level")
+        default="WARNING", description="stderr log level (any case)"
     )
     confirm_destructive: ConfirmPolicy = Field(
         default="elicit",
-        validation_alias=AliasChoices("REPLICAS_MCP_CONFIRM_DESTRUCTIVE", "confirm_destructive"),
+        description="Ask the user before destructive actions: elicit (a client that cannot be asked "
+        "proceeds), require (it is refused) or never",
     )
-    auth: AuthMode = Field(default="server-key", validation_alias=AliasChoices("REPLICAS_MCP_AUTH", "auth"))
+    auth: AuthMode = Field(
+        default="server-key",
+        description="HTTP: act with this server's key, or with each caller's own key (its bearer token)",
+    )
     http_token: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("REPLICAS_MCP_HTTP_TOKEN", "http_token")
+        default=None, description="HTTP: bearer token required on /mcp (prefer REPLICAS_MCP_HTTP_TOKEN)"
     )
-    stateless: bool = Field(
-        default=False, validation_alias=AliasChoices("REPLICAS_MCP_STATELESS", "stateless")
-    )
+    stateless: bool = Field(default=False, description="HTTP: no per-process session state")
     state_key: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("REPLICAS_MCP_STATE_KEY", "state_key")
+        default=None,
+        description="HTTP: key shared by instances behind a load balancer (environment only)",
+        json_schema_extra=_no_cli(),
     )
-    public_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("REPLICAS_MCP_PUBLIC_URL", "public_url")
-    )
+    public_url: str | None = Field(default=None, description="HTTP: the URL clients reach /mcp at")
     webhook_secret: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("REPLICAS_MCP_WEBHOOK_SECRET", "webhook_secret")
+        default=None, description="HTTP: serve /webhooks/replicas (prefer REPLICAS_MCP_WEBHOOK_SECRET)"
     )
     watch_poll_interval: float = Field(
         default=10.0,
         gt=0,
-        validation_alias=AliasChoices("REPLICAS_MCP_WATCH_POLL_INTERVAL", "watch_poll_interval"),
+        description="Seconds between status checks of a watched replica whose event stream is closed",
     )
 
     @field_validator("toolsets", "tools", "exclude_tools", "allowed_hosts", "allowed_origins", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
-        return _split_commas(value)
+        return split_commas(value)
 
-    @field_validator("log_level", mode="before")
+    @field_validator("log_level", "transport", "auth", "confirm_destructive", mode="before")
     @classmethod
-    def _upper(cls, value: Any) -> Any:
-        return value.upper() if isinstance(value, str) else value
+    def _any_case(cls, value: Any, info: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        return value.strip().upper() if info.field_name == "log_level" else value.strip().lower()
+
+    @field_validator("base_url", mode="before")
+    @classmethod
+    def _base_url(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return normalize_base_url(value) or None
+        return value
+
+    def key_problem(self) -> str | None:
+        """Why the API key cannot work, in one sentence (None if it may): blank, or still the placeholder."""
+        if self.api_key is None:
+            return None
+        key = self.api_key.get_secret_value().strip()
+        if not key:
+            return "REPLICAS_API_KEY is set but empty"
+        if key in PLACEHOLDER_KEYS or key.endswith(("...", "…")) or key.lower() in ("your_key", "changeme"):
+            return "REPLICAS_API_KEY is still the placeholder from the example config"
+        return None
 
     def __repr_args__(self) -> Any:
-        # The key is a SecretStr already; this only keeps repr short and obviously safe.
+        # The secrets are SecretStr already; this only keeps repr short and obviously safe.
         for name, value in super().__repr_args__():
             secret = name in ("api_key", "http_token", "state_key", "webhook_secret")
             yield name, ("***" if secret and value is not None else value)
+
+
+def cli_fields() -> dict[str, Any]:
+    """The settings fields that are also flags, in declaration order (`cli.py` builds its parser from it)."""
+    return {
+        name: field
+        for name, field in Settings.model_fields.items()
+        if not (isinstance(field.json_schema_extra, dict) and field.json_schema_extra.get("cli") is False)
+    }

@@ -120,7 +120,7 @@ async def _run(scale: float, step: int) -> int:
     printer = Printer()
     print(f"Starting the Replicas API sandbox (time scale {scale:g}) and the MCP server in-process…")
     async with (
-        running_sandbox(seed=0, time_scale=scale) as sandbox,
+        running_sandbox(seed=0, time_scale=scale, strict=True) as sandbox,  # the product on the contract
         ReplicasClient(api_key=sandbox.org_key, base_url=sandbox.base_url) as api,
     ):
         server = build_server(Settings(api_key=sandbox.org_key, base_url=sandbox.base_url), api)

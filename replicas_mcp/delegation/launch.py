@@ -115,7 +115,7 @@ async def first_message(client: ReplicasClient, replica_id: str) -> str | None:
     """The first message the user sent the replica (its task), from the oldest history events; None
     when the history has none yet. Only for an awake replica: reading a sleeping one's history wakes it."""
     newest = await client.history.read(replica_id, limit=1)
-    if newest.total == 0:
+    if newest.total == 0 or newest.waking:
         return None
     oldest = await client.history.read(
         replica_id, limit=FIRST_EVENTS, offset=max(0, newest.total - FIRST_EVENTS)

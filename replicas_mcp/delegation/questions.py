@@ -6,9 +6,12 @@ than knowing every provider's envelope, walk the event and look for a tool call 
 may be an object or a JSON string (Codex `arguments`).
 
 - `questions_in(node)`: every question asked anywhere inside one event (a stream delta, a history event).
-- `pending_question(events)`: the question the agent is paused on at the end of a chat's history,
-  if any: an interactive tool call with no tool result for it and no user message after it. This is how
-  the contract shows "awaiting input" outside the event stream (REST chats carry no `awaitingInput`).
+- `question_text(tool, input)`: what an interactive call asks, as one line for a model.
+- `user_message_text(event_type, payload)`: the text of a message the user wrote, from a history event.
+
+The question a chat is paused on at the end of its history (an interactive call with no tool result and no
+user message after it) is found by the client's `pending_interaction`; `snapshot` words it with
+`question_text`.
 """
 
 from __future__ import annotations
@@ -21,8 +24,6 @@ ASK_TOOLS = frozenset({"askuserquestion", "ask_user_question", "ask_user", "asku
 PLAN_TOOLS = frozenset({"exitplanmode", "exit_plan_mode"})
 QUESTION_LIMIT = 300
 _MAX_DEPTH = 8
-# Keys under which providers name the call a tool result answers (Claude, Codex, the others).
-_RESULT_ID_KEYS = ("tool_use_id", "call_id", "toolCallId", "tool_call_id")
 
 
 def _normalized(name: Any) -> str:
@@ -79,6 +80,12 @@ def _walk(node: Any, depth: int = 0) -> Iterable[Mapping[str, Any]]:
             yield from _walk(value, depth + 1)
 
 
+def question_text(tool: str, tool_input: Mapping[str, Any]) -> str:
+    """What an interactive tool call asks the user, bounded (a plan to approve reads as a question)."""
+    kind = _kind({"name": tool}) or "ask"
+    return " / ".join(_texts(kind, tool_input))[:QUESTION_LIMIT] or "(a question with no text)"
+
+
 def questions_in(node: Any) -> list[str]:
     """Every question asked through an interactive tool call anywhere inside `node`."""
     found: list[str] = []
@@ -87,27 +94,6 @@ def questions_in(node: Any) -> list[str]:
         if kind is not None:
             found += [text for text in _texts(kind, _input(item)) if text not in found]
     return found
-
-
-def _call_id(node: Mapping[str, Any]) -> str | None:
-    for key in ("id", "call_id", "callId", "tool_use_id"):
-        value = node.get(key)
-        if isinstance(value, str):
-            return value
-    return None
-
-
-def _answered_ids(node: Any) -> set[str]:
-    """Ids of the tool calls that results inside `node` answer."""
-    ids: set[str] = set()
-    for item in _walk(node):
-        kind = item.get("type")
-        if kind == "tool_result" or kind == "function_call_output" or "output" in item:
-            for key in (*_RESULT_ID_KEYS, "id"):
-                value = item.get(key)
-                if isinstance(value, str):
-                    ids.add(value)
-    return ids
 
 
 def user_message_text(event_type: str, payload: Mapping[str, Any]) -> str | None:
@@ -142,26 +128,3 @@ def user_message_text(event_type: str, payload: Mapping[str, Any]) -> str | None
         text = payload.get("text") or payload.get("message") or ""
         return text if isinstance(text, str) else ""
     return None
-
-
-def is_user_message(event_type: str, payload: Mapping[str, Any]) -> bool:
-    """Whether a history event is a message the user wrote (not a tool result delivered as `user`)."""
-    return user_message_text(event_type, payload) is not None
-
-
-def pending_question(events: Iterable[tuple[str, Mapping[str, Any]]]) -> str | None:
-    """The question of the last interactive tool call in `events` (a chat's history, oldest first) that
-    is still unresolved: no tool result answers it and the user has not written since. None otherwise."""
-    pending: tuple[str | None, str] | None = None
-    for event_type, payload in events:
-        if pending is not None:
-            if is_user_message(event_type, payload):
-                pending = None  # the user wrote: whatever was asked is answered (or moot)
-            elif pending[0] is not None and pending[0] in _answered_ids(payload):
-                pending = None
-        for item in _walk(payload):
-            kind = _kind(item)
-            if kind is not None:
-                texts = _texts(kind, _input(item))
-                pending = (_call_id(item), " / ".join(texts) or "(a question with no text)")
-    return pending[1][:QUESTION_LIMIT] if pending else None

@@ -2,9 +2,14 @@
 
 `build_report(client, replica_id, lines=...)` reads, never waking a sleeping replica:
 - the list record first (status, PRs): a sleeping or archived replica is reported from it alone;
-- otherwise the details (branches, PRs and diff stats per repository, chats, error message) and, while the
-  engine is reachable, the newest history events (the final agent message, whether the last turn failed,
-  questions asked), the canvas listing and the hook logs (failed hooks only).
+- otherwise the details (branches, PRs and diff stats per repository, chats: which are processing) and,
+  while the engine is reachable, the newest history events (the final agent message, whether the last turn
+  failed), the question each processing chat is paused on (its history tail), the canvas listing and the
+  hook logs (failed hooks only).
+
+Only contract fields are read: the outcome is `phase` over the chats' `processing` and pending
+interactive tool calls; a failed workspace's reason is `config.provisioning_error.message` when the record
+has it, else what a wait or webhook recorded (`failures.FAILURES`: the `error` event, `replica.error`).
 
 Provider-shaped history events are read through `lines(event_type, payload) -> [(role, text)]` (the
 server's transcript reader), so this module knows no provider formats. Texts are returned as the agent
@@ -20,12 +25,14 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio
 
 from replicas_mcp.client.errors import ConflictError, NotFoundError, ReplicasError
-from replicas_mcp.client.models.replicas import ASLEEP_STATUSES, TERMINAL_STATUSES
-from replicas_mcp.delegation.questions import questions_in
+from replicas_mcp.client.models.replicas import ASLEEP_STATUSES
+from replicas_mcp.delegation.failures import FAILURES, provisioning_error
+from replicas_mcp.delegation.phase import ChatFacts, State, phase
+from replicas_mcp.delegation.snapshot import pending_of
 
 if TYPE_CHECKING:
     from replicas_mcp.client import ReplicasClient
-    from replicas_mcp.client.models import HistoryEvent, ReplicaDetails, ReplicaListItem
+    from replicas_mcp.client.models import HistoryEvent, ReplicaListItem
 
 LineReader = Callable[[str, Mapping[str, Any]], list[tuple[str, str]]]
 Outcome = Literal["completed", "working", "waiting_for_input", "failed", "sleeping"]
@@ -82,11 +89,10 @@ class Report:
 class _Turn:
     message: str | None = None
     failed: bool = False
-    questions: list[str] = field(default_factory=list)
 
 
 def last_turn(events: Sequence[HistoryEvent], lines: LineReader) -> _Turn:
-    """The final agent message, whether the last turn failed, and its questions (from the newest turn)."""
+    """The final agent message and whether the last turn failed (from the newest turn)."""
     turn = _Turn()
     for event in events:
         rendered = lines(event.type, event.payload)
@@ -97,9 +103,6 @@ def last_turn(events: Sequence[HistoryEvent], lines: LineReader) -> _Turn:
                 turn.message = text
             elif role in _FAILED_TURN_ROLES or (role == "turn" and text == "error"):
                 turn.failed = True
-        for question in questions_in(event.payload):
-            if question not in turn.questions:
-                turn.questions.append(question)
     return turn
 
 
@@ -131,21 +134,17 @@ def failed_hooks(logs: Mapping[str, Any], kind: str) -> list[HookFailure]:
     return failures
 
 
-def _outcome(status: str, details: ReplicaDetails | None, turn: _Turn | None) -> Outcome:
-    if status in TERMINAL_STATUSES:
+def outcome_of(state: State, turn_failed: bool) -> Outcome:
+    """The report's outcome from the replica's phase and whether its last turn failed."""
+    if state in ("error", "deleted"):
         return "failed"
-    if status in ASLEEP_STATUSES:
+    if state in ("sleeping", "archived"):
         return "sleeping"
-    if status != "active" or details is None:
-        return "working"
-    chats = details.chats
-    if any(chat.processing for chat in chats):
-        return "working"
-    if any(chat.awaitingInput for chat in chats):
+    if state == "waiting_for_input":
         return "waiting_for_input"
-    if turn is not None and turn.failed:
-        return "failed"
-    return "completed"
+    if state == "idle":
+        return "failed" if turn_failed else "completed"
+    return "working"
 
 
 def _repos_from_list(item: ReplicaListItem) -> list[RepoResult]:
@@ -197,20 +196,43 @@ async def build_report(
         ]
         or _repos_from_list(details),
     )
-    error_message = (details.model_extra or {}).get("error_message")
-    if isinstance(error_message, str):
-        report.error = error_message
+    if details.status == "error":
+        report.error = provisioning_error(details.model_extra) or FAILURES.get(replica_id)
+        if report.error is None:
+            report.notes.append(
+                "The API gives no reason for this error state here; the replica.error webhook and the "
+                "event stream's error event carry it (wait_for_replica shows it when it happens)."
+            )
     turn: _Turn | None = None
+    pending: dict[str, str | None] = {}
     if details.status in ("active", "preparing"):
         turn = await _read_engine(client, replica_id, report, lines=lines, chat_id=chat_id)
-    report.outcome = _outcome(details.status, details, turn)
-    if turn is not None:
-        if turn.message is not None:
-            report.message_chars = len(turn.message)
-            report.message = turn.message[:MESSAGE_LIMIT]
-        if report.outcome == "waiting_for_input":
-            report.questions = turn.questions[:3]
+        pending = await _pending_questions(client, replica_id, [c.id for c in details.chats if c.processing])
+    facts = [
+        ChatFacts(processing=chat.processing, awaiting_input=pending.get(chat.id) is not None)
+        for chat in details.chats
+    ]
+    state = phase(details.status, facts if details.status == "active" else None)
+    report.outcome = outcome_of(state, turn is not None and turn.failed)
+    if turn is not None and turn.message is not None:
+        report.message_chars = len(turn.message)
+        report.message = turn.message[:MESSAGE_LIMIT]
+    if report.outcome == "waiting_for_input":
+        report.questions = [text for text in pending.values() if text is not None][:3]
     return report
+
+
+async def _pending_questions(
+    client: ReplicasClient, replica_id: str, chat_ids: list[str]
+) -> dict[str, str | None]:
+    """The question each processing chat is paused on (a chat whose history cannot be read: none)."""
+    found: dict[str, str | None] = {}
+    for chat_id in chat_ids:
+        try:
+            found[chat_id] = await pending_of(client, replica_id, chat_id)
+        except ReplicasError:
+            found[chat_id] = None
+    return found
 
 
 async def _read_engine(

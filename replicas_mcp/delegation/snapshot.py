@@ -5,7 +5,7 @@
 REST chats say whether each chat is processing, not whether it waits for input (`awaitingInput` exists
 only in the event stream's chat summaries). A chat paused on a question keeps `processing` true, so only
 processing chats can be waiting: their history tail is read for a pending interactive tool call
-(`questions.pending_question`), and their queue for the messages still waiting (a chat that is not
+(the client's `pending_interaction`), and their queue for the messages still waiting (a chat that is not
 processing has none). Idle chats cost nothing more; a replica with no processing chat costs one request.
 """
 
@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from replicas_mcp.client.errors import ConflictError, NotFoundError
+from replicas_mcp.client.models import pending_interaction
 from replicas_mcp.delegation.phase import ChatFacts
-from replicas_mcp.delegation.questions import pending_question
+from replicas_mcp.delegation.questions import question_text
 
 if TYPE_CHECKING:
     from replicas_mcp.client import ReplicasClient
@@ -53,7 +54,9 @@ class ChatsSnapshot:
 
 
 def question_in_history(events: Sequence[HistoryEvent]) -> str | None:
-    return pending_question((event.type, event.payload) for event in events)
+    """The question a chat is paused on, from its history (oldest first): None when nothing is pending."""
+    pending = pending_interaction(events)
+    return None if pending is None else question_text(pending.tool, pending.input)
 
 
 async def pending_of(client: ReplicasClient, replica_id: str, chat_id: str) -> str | None:
@@ -62,21 +65,25 @@ async def pending_of(client: ReplicasClient, replica_id: str, chat_id: str) -> s
     return question_in_history(page.events)
 
 
-async def read_chats(client: ReplicasClient, replica_id: str) -> ChatsSnapshot | None:
-    """The chats and their pending questions; None when the workspace cannot be asked (asleep, error,
-    gone: the list record says which). Call it for an awake replica only: against the contract, reading
-    a sleeping workspace's chats wakes it (`waking: true`)."""
+async def read_chats(client: ReplicasClient, replica_id: str, *, queues: bool = True) -> ChatsSnapshot | None:
+    """The chats, their pending questions and (with `queues`) their queues; None when the workspace cannot
+    be asked (asleep, error, gone: the list record says which). Call it for an awake replica only: against
+    the contract, reading a sleeping workspace's chats wakes it (`waking: true`)."""
     try:
         chats = await client.chats.list(replica_id)
     except (ConflictError, NotFoundError):
         return None
+    if chats.waking:
+        return None  # it was asleep after all (the contract's read woke it): the list record says so soon
     snapshot = ChatsSnapshot(chats=list(chats))
     for chat in chats:  # one after the other: usually one chat works at a time, and errors stay plain
-        if chat.processing:
-            try:
-                snapshot.pending[chat.id] = await pending_of(client, replica_id, chat.id)
+        if not chat.processing:
+            continue
+        try:
+            snapshot.pending[chat.id] = await pending_of(client, replica_id, chat.id)
+            if queues:
                 queue = await client.queue.get(replica_id, chat.id)
                 snapshot.queued[chat.id] = [message.id for message in queue.queue]
-            except (ConflictError, NotFoundError):
-                snapshot.pending.setdefault(chat.id, None)  # stopped meanwhile: the next look tells
+        except (ConflictError, NotFoundError):
+            snapshot.pending.setdefault(chat.id, None)  # stopped meanwhile: the next look tells
     return snapshot

@@ -80,6 +80,7 @@ class Tracker:
         self._known_prs: set[str] = set(cursor.prs) if cursor else set()
         self._prs_baselined = cursor is not None  # without a cursor, PRs already there are not news
         self.finished_unseen = False  # a turn ended between two waits without its event being replayed
+        self.failure: str | None = None  # why the workspace failed (its `error` event), when seen
 
     # --- inputs -----------------------------------------------------------------------------------------
 
@@ -217,6 +218,7 @@ class Tracker:
             self.digest.note(self.digest.errors, str(message)[:ERROR_TEXT_LIMIT])
             if payload.get("code") == "workspace_error":
                 self.status = "error"
+                self.failure = str(message)
             return "workspace error"
         if kind == "engine.ready":
             return "workspace ready"

@@ -39,11 +39,13 @@ from replicas_mcp.client.errors import (
     ReplicasError,
     StreamLimitError,
 )
+from replicas_mcp.delegation.failures import FAILURES
 from replicas_mcp.delegation.feeds import OwnFeed, open_events
 from replicas_mcp.delegation.phase import DEFAULT_UNTIL
 from replicas_mcp.delegation.progress import Progress
 from replicas_mcp.delegation.snapshot import read_chats
 from replicas_mcp.delegation.tracking import STOPPED, Digest, State, Tracker, Until
+from replicas_mcp.shutdown import ends_early_on_shutdown
 
 if TYPE_CHECKING:
     from replicas_mcp.client import ReplicasClient
@@ -128,6 +130,8 @@ class ReplicaWait:
         return self.tracker.stopped or self.tracker.satisfied(self.until)
 
     def outcome(self) -> WaitOutcome:
+        if self.tracker.failure is not None:
+            FAILURES.remember(self.replica_id, self.tracker.failure)  # for reports once the stream is gone
         return WaitOutcome(
             replica_id=self.replica_id,
             satisfied=self.tracker.satisfied(self.until),
@@ -272,7 +276,8 @@ async def wait_for_replica(
     """Wait until `until` holds, the replica stops, or `within` seconds pass (see `budget`)."""
     waiter = ReplicaWait(client, replica_id, until=until, cursor=cursor, policy=policy, progress=progress)
     progress = waiter.progress
-    with anyio.move_on_after(budget(within)):
+    # On shutdown the deadline comes forward (replicas_mcp/shutdown.py): the wait returns its cursor.
+    with anyio.move_on_after(budget(within)) as deadline, ends_early_on_shutdown(deadline):
         async with progress.heartbeat(policy.heartbeat):
             await waiter.run()
     return waiter.outcome()

@@ -2,7 +2,7 @@
 
 `create_app()` builds a fresh `World` (all state) and serves it. Requests under `/v1/` need
 `Authorization: Bearer <key>`; a missing or unknown key is a 401 with the error envelope. Only
-`POST /v1/automations/webhook/{token}` is public (see `automation_webhook.py`). The middleware
+`POST /v1/automations/webhook/{token}` is public (see `automations/webhook.py`). The middleware
 puts the caller and its organization's stores on `request.state` (`caller`, `org`, `config`,
 `automations`, `faults`), so route modules never parse the header. Handlers raise `ApiError`; it becomes
 `{"error": ..., "details": ...}` with its status. See docs/sandbox.md for keys, directives and faults.
@@ -24,7 +24,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from replicas_mcp.sandbox.automations.routes import automation_routes
 from replicas_mcp.sandbox.automations.webhook import automation_webhook_routes, is_public_webhook_request
 from replicas_mcp.sandbox.control import control_routes
-from replicas_mcp.sandbox.environments import config_routes
+from replicas_mcp.sandbox.environments.hook_routes import hook_routes
+from replicas_mcp.sandbox.environments.part_routes import part_routes
+from replicas_mcp.sandbox.environments.routes import environment_routes
 from replicas_mcp.sandbox.errors import ApiError
 from replicas_mcp.sandbox.faults import DroppedConnection, FaultMiddleware, HandledCounter
 from replicas_mcp.sandbox.fidelity import Fidelity, WakeReads
@@ -147,7 +149,9 @@ def create_app(
     # webhook before the automation routes, so `/v1/automations/webhook/trigger` is never an automation id.
     routes = [
         *control_routes(),
-        *config_routes(),
+        *environment_routes(),
+        *part_routes(),
+        *hook_routes(),
         *automation_webhook_routes(),
         *automation_routes(),
         *replica_routes(),

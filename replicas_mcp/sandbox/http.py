@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import AsyncIterator, Iterable, Mapping
+from enum import Enum
 from typing import Any, TypeVar
 
 from starlette.requests import Request
@@ -20,6 +21,15 @@ from replicas_mcp.sandbox.fidelity import Fidelity
 from replicas_mcp.sandbox.tenancy import Caller
 
 T = TypeVar("T")
+
+
+class Unset(Enum):
+    """Marks a PATCH field the request did not mention (distinct from an explicit null)."""
+
+    UNSET = "unset"
+
+
+UNSET = Unset.UNSET
 
 
 def caller_of(request: Request) -> Caller:

@@ -1,4 +1,4 @@
-"""What the workspace side needs from the configuration side (`environments.py`), as protocols.
+"""What the workspace side needs from the configuration side (`environments/`), as protocols.
 
 The workspace state depends on these shapes rather than on the concrete `OrgConfig`, so each side can
 be read, typed and tested on its own.

@@ -16,7 +16,7 @@ from replicas_mcp.sandbox.automations.cron import CronScheduler
 from replicas_mcp.sandbox.automations.records import ExecutionRecord
 from replicas_mcp.sandbox.automations.store import AutomationStore
 from replicas_mcp.sandbox.clock import Clock
-from replicas_mcp.sandbox.environments import OrgConfig
+from replicas_mcp.sandbox.environments.store import OrgConfig
 from replicas_mcp.sandbox.faults import FaultController
 from replicas_mcp.sandbox.fidelity import Fidelity
 from replicas_mcp.sandbox.ids import IdFactory

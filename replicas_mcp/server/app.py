@@ -24,9 +24,12 @@ from replicas_mcp.config import Settings
 from replicas_mcp.server.auth import (
     BYO_KEY_PLACEHOLDER,
     CallerKeyClient,
+    ReplicasKeyVerifier,
     current_caller,
     server_auth_options,
 )
+from replicas_mcp.server.client_log import ClientLog, forwarding, register_client_log
+from replicas_mcp.server.completions import register_completions
 from replicas_mcp.server.confirm import confirming
 from replicas_mcp.server.hints import adapt_tool, adapting, served_by
 from replicas_mcp.server.input_guard import harden_tool
@@ -34,6 +37,7 @@ from replicas_mcp.server.log_redaction import install_log_redaction
 from replicas_mcp.server.prompts import register_prompts
 from replicas_mcp.server.registry import ToolSelection, build_tools, select_tools
 from replicas_mcp.server.resources import StateRegistry, register_resources
+from replicas_mcp.server.startup import check_key_in_background
 from replicas_mcp.server.state import AppState
 from replicas_mcp.server.state.directory import ReplicaDirectory
 from replicas_mcp.server.state.knowledge import MemoryKnowledge
@@ -86,6 +90,9 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
     bus = CallerBus(current_caller)  # listen streams belong to their caller (byo-key: one per key)
     states = StateRegistry()
     secrets = tuple(s for s in [settings.api_key.get_secret_value() if settings.api_key else None] if s)
+    client_log = ClientLog(current_caller)  # MCP logging: what a user should see, to their client
+    auth_options = server_auth_options(settings)
+    verifier = auth_options.get("token_verifier")
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
@@ -97,9 +104,17 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
                 # byo-key: the pool's own key is a placeholder; every call uses its caller's key.
                 key = settings.api_key if settings.auth == "server-key" else BYO_KEY_PLACEHOLDER
                 api = await stack.enter_async_context(ReplicasClient(api_key=key, base_url=settings.base_url))
+            if isinstance(verifier, ReplicasKeyVerifier):
+                verifier.bind(api)  # byo-key: each new key is checked upstream once, with that key
             if settings.auth == "byo-key":
                 api = CallerKeyClient(api)
             tasks = await stack.enter_async_context(anyio.create_task_group())
+            await client_log.run(tasks)
+            stack.callback(client_log.close)
+            stack.enter_context(forwarding(client_log))
+            if client is None and settings.auth == "server-key":
+                # A desktop client shows "connected" whatever the key: check it now, say so if it is wrong.
+                tasks.start_soon(check_key_in_background, api)
             # One upstream stream per caller and replica (watches and waits share it); lookups from knowledge.
             streams = SharedStreams(tasks)
             stack.push_async_callback(streams.aclose)
@@ -136,7 +151,7 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
         request_state_security=(
             RequestStateSecurity(keys=[settings.state_key.get_secret_value()]) if settings.state_key else None
         ),
-        **server_auth_options(settings),
+        **auth_options,
     )
     if settings.webhook_secret is not None:
 
@@ -146,11 +161,13 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
         register_webhook_receiver(server, settings.webhook_secret.get_secret_value(), notify)
     register_resources(server, states)
     register_prompts(server, served)
-    _serve_live_status(server, bus)
+    register_client_log(server, client_log)
+    register_completions(server)
+    _serve_live_status(server, bus, client_log)
     return server
 
 
-def _serve_live_status(server: MCPServer[AppState], bus: CallerBus) -> None:
+def _serve_live_status(server: MCPServer[AppState], bus: CallerBus, client_log: ClientLog) -> None:
     """Start the replica watcher for what clients subscribe to, in both protocol eras.
 
     2026-07-28 `subscriptions/listen` is served by the SDK's `ListenHandler`, wrapped here so the URIs a
@@ -169,7 +186,8 @@ def _serve_live_status(server: MCPServer[AppState], bus: CallerBus) -> None:
         state = ctx.lifespan_context
         acquired = state.watcher.acquire(uris, current_caller(), bound_view(state.client))
         try:
-            return await listen(ctx, params)
+            with client_log.listening(ctx):  # 2026: log messages ride the listen stream, if it opted in
+                return await listen(ctx, params)
         finally:
             ctx.lifespan_context.watcher.release(acquired)
 

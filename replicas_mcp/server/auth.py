@@ -21,33 +21,60 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
-import json
 import re
 import secrets
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+import anyio
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.server.auth.settings import AuthSettings
 from pydantic import AnyHttpUrl
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
 
-from replicas_mcp.client import DEFAULT_BASE_URL, ReplicasClient
-from replicas_mcp.client.errors import ConfigurationError
-from replicas_mcp.config import AuthMode, Settings
-from replicas_mcp.server.log_redaction import register_secret
+from replicas_mcp.client import ReplicasClient
+from replicas_mcp.client.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    PermissionDeniedError,
+    ReplicasError,
+)
+from replicas_mcp.config import AuthMode, Settings, is_loopback
+from replicas_mcp.server.http_guards import (
+    MIN_HTTP_TOKEN_CHARS,
+    BearerTokenMiddleware,
+    HttpExposureError,
+    SessionBindingMiddleware,
+)
 from replicas_mcp.server.watcher import SERVER_CALLER
+
+__all__ = [
+    "API_KEY_SHAPE",
+    "BYO_KEY_PLACEHOLDER",
+    "CallerKeyClient",
+    "HttpExposureError",
+    "KeyVerdicts",
+    "ReplicasKeyVerifier",
+    "caller_client",
+    "caller_view",
+    "check_http_exposure",
+    "current_caller",
+    "is_loopback",
+    "key_fingerprinter",
+    "protect_http_app",
+    "server_auth_options",
+]
 
 # What a Replicas API key looks like. Checked before any use, so garbage never reaches the API or a log.
 API_KEY_SHAPE = re.compile(r"sk_replicas_[A-Za-z0-9_-]{8,200}")
-MIN_HTTP_TOKEN_CHARS = 24
 # In byo-key mode the shared connection pool is created with this instead of a key; it never authenticates.
 BYO_KEY_PLACEHOLDER = "no-server-key-in-byo-key-mode"
 SCOPE = "replicas"
-SESSION_HEADER = b"mcp-session-id"
+# byo-key: upstream key checks in flight at once (invented keys cannot turn the server into a flood).
+MAX_CONCURRENT_KEY_CHECKS = 8
 # The resource groups of `ReplicasClient`; in byo-key mode each resolves to the caller's own view.
 _CLIENT_GROUPS = frozenset(
     {
@@ -65,21 +92,6 @@ _CLIENT_GROUPS = frozenset(
 )
 
 
-class HttpExposureError(ValueError):
-    """The HTTP settings would expose the server's key to the network without a token."""
-
-
-def is_loopback(host: str) -> bool:
-    """True for `localhost`, 127.0.0.0/8 and ::1 (with or without brackets)."""
-    host = host.strip().strip("[]")
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_http_exposure(host: str, auth: AuthMode, http_token: str | None) -> None:
     """Refuse a server-key HTTP server bound beyond loopback without a (long enough) bearer token."""
     if http_token is not None and len(http_token) < MIN_HTTP_TOKEN_CHARS:
@@ -93,80 +105,94 @@ def check_http_exposure(host: str, auth: AuthMode, http_token: str | None) -> No
         )
 
 
-def _bearer(scope: Scope) -> str | None:
-    for name, value in scope.get("headers", ()):
-        if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-    return None
+class KeyVerdicts:
+    """What the API said about recently seen keys, by fingerprint (never the key): accepted for
+    `accepted_ttl` seconds, rejected for `rejected_ttl`; at most `limit` entries, oldest dropped first."""
 
+    def __init__(
+        self,
+        *,
+        accepted_ttl: float = 60.0,
+        rejected_ttl: float = 10.0,
+        limit: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._verdicts: OrderedDict[str, tuple[bool, float]] = OrderedDict()
+        self._ttl = {True: accepted_ttl, False: rejected_ttl}
+        self._limit = limit
+        self._clock = clock
 
-def _header(scope: Scope, wanted: bytes) -> str | None:
-    for name, value in scope.get("headers", ()):
-        if name == wanted:
-            return str(value.decode("latin-1"))
-    return None
+    def get(self, fingerprint: str) -> bool | None:
+        entry = self._verdicts.get(fingerprint)
+        if entry is None:
+            return None
+        accepted, expires = entry
+        if self._clock() >= expires:
+            del self._verdicts[fingerprint]
+            return None
+        return accepted
 
+    def put(self, fingerprint: str, accepted: bool) -> None:
+        self._verdicts[fingerprint] = (accepted, self._clock() + self._ttl[accepted])
+        self._verdicts.move_to_end(fingerprint)
+        while len(self._verdicts) > self._limit:
+            self._verdicts.popitem(last=False)
 
-async def _send_json(
-    send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]
-) -> None:
-    data = json.dumps(body).encode()
-    base = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": [*base, *headers]})
-    await send({"type": "http.response.body", "body": data})
-
-
-class BearerTokenMiddleware:
-    """Require `Authorization: Bearer <token>` on every request under `protected_prefix` (the MCP endpoint).
-
-    Other paths (the webhook receiver, which checks its own signature) pass through.
-    """
-
-    def __init__(self, app: ASGIApp, *, token: str, protected_prefix: str = "/mcp") -> None:
-        if len(token) < MIN_HTTP_TOKEN_CHARS:
-            raise HttpExposureError(f"the HTTP token must be at least {MIN_HTTP_TOKEN_CHARS} characters")
-        register_secret(token)
-        self._app = app
-        self._expected = hashlib.sha256(token.encode()).digest()
-        self._prefix = protected_prefix.rstrip("/")
-
-    def _protects(self, path: str) -> bool:
-        return path == self._prefix or path.startswith(self._prefix + "/")
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self._protects(scope.get("path", "")):
-            await self._app(scope, receive, send)
-            return
-        presented = _bearer(scope) or ""
-        # Compare digests: constant time, and independent of the presented token's length.
-        if not hmac.compare_digest(hashlib.sha256(presented.encode()).digest(), self._expected):
-            await _send_json(
-                send,
-                401,
-                {"error": "invalid_token", "error_description": "a valid bearer token is required"},
-                [(b"www-authenticate", b'Bearer error="invalid_token"')],
-            )
-            return
-        await self._app(scope, receive, send)
+    def __len__(self) -> int:
+        return len(self._verdicts)
 
 
 class ReplicasKeyVerifier(TokenVerifier):
-    """`--auth byo-key`: the bearer token is the caller's own Replicas API key, accepted if it looks like one.
+    """`--auth byo-key`: the bearer token is the caller's own Replicas API key.
+
+    A key must look like one, and then the API must accept it: checked upstream once (one cheap list call,
+    at most `MAX_CONCURRENT_KEY_CHECKS` at a time) and the verdict cached briefly (`KeyVerdicts`), so an
+    invented key costs one upstream request and gets 401, never a session or a watch. If the API cannot be
+    asked (it is down), the key is let through uncached: its calls will fail on their own, and a whole team
+    is not locked out by an outage. Until `bind` gives it a client (the server's lifespan does), only the
+    shape is checked.
 
     The `AccessToken` lives only as long as the request; its `subject` is a keyed fingerprint (the key itself
     cannot be recovered from it), used to bind sessions and request state to the caller.
     """
 
-    def __init__(self, fingerprint: Callable[[str], str]) -> None:
+    def __init__(self, fingerprint: Callable[[str], str], verdicts: KeyVerdicts | None = None) -> None:
         self._fingerprint = fingerprint
+        self._verdicts = verdicts or KeyVerdicts()
+        self._client: ReplicasClient | None = None
+        self._checks = anyio.Semaphore(MAX_CONCURRENT_KEY_CHECKS)
+        self.upstream_checks = 0
+
+    def bind(self, client: ReplicasClient | None) -> None:
+        """The client whose connection pool checks keys (each check with the key being checked)."""
+        self._client = client
 
     async def verify_token(self, token: str) -> AccessToken | None:
         if not API_KEY_SHAPE.fullmatch(token):
             return None  # the SDK answers 401 with WWW-Authenticate
-        return AccessToken(
-            token=token, client_id="replicas-api-key", subject=self._fingerprint(token), scopes=[SCOPE]
-        )
+        subject = self._fingerprint(token)
+        if not await self._accepted(token, subject):
+            return None
+        return AccessToken(token=token, client_id="replicas-api-key", subject=subject, scopes=[SCOPE])
+
+    async def _accepted(self, token: str, subject: str) -> bool:
+        verdict = self._verdicts.get(subject)
+        if verdict is not None or self._client is None:
+            return verdict is not False
+        async with self._checks:
+            verdict = self._verdicts.get(subject)  # another request may have asked meanwhile
+            if verdict is not None:
+                return verdict
+            self.upstream_checks += 1
+            try:
+                await self._client.with_api_key(token).replicas.list(limit=1)
+            except (AuthenticationError, PermissionDeniedError):
+                self._verdicts.put(subject, False)
+                return False
+            except ReplicasError:
+                return True  # the API cannot say now: let the call through and fail on its own
+            self._verdicts.put(subject, True)
+            return True
 
 
 def key_fingerprinter(shared_secret: str | None = None) -> Callable[[str], str]:
@@ -184,12 +210,17 @@ def key_fingerprinter(shared_secret: str | None = None) -> Callable[[str], str]:
     return fingerprint
 
 
-def byo_key_auth_settings(resource_server_url: str, issuer_url: str) -> AuthSettings:
-    """`AuthSettings` for byo-key mode. `issuer_url` is where keys come from (the Replicas API); there is no
-    OAuth flow: clients are configured with `Authorization: Bearer <their key>`."""
+def byo_key_auth_settings(public_url: str) -> AuthSettings:
+    """`AuthSettings` for byo-key mode: a bearer is required, and no OAuth metadata is served.
+
+    There is no OAuth flow: clients are configured with `Authorization: Bearer <their key>`, and keys come
+    from the Replicas dashboard. Serving RFC 9728 metadata would have to name an authorization server, and
+    the API is not one (an OAuth-capable client would be sent to it); so `resource_server_url` stays unset
+    (no `/.well-known/oauth-protected-resource`, no `resource_metadata` in `WWW-Authenticate`), and
+    `issuer_url`, which the SDK requires but then never advertises, is this server's own URL."""
     return AuthSettings(
-        issuer_url=AnyHttpUrl(issuer_url),
-        resource_server_url=AnyHttpUrl(resource_server_url),
+        issuer_url=AnyHttpUrl(public_url),
+        resource_server_url=None,
         required_scopes=[SCOPE],
         validate_token_resource=False,  # the verifier issues no audience; the key is checked by the API
     )
@@ -240,60 +271,6 @@ class CallerKeyClient(ReplicasClient):
         return object.__getattribute__(self, name)
 
 
-class SessionBindingMiddleware:
-    """Bind each legacy MCP session to the caller that created it (byo-key mode).
-
-    The SDK keeps sessions by id only; without this, whoever learns a session id could read its stream.
-    A session id is accepted only from the caller (fingerprint of the bearer key) whose request created it;
-    any other caller, and any id this process did not see created, gets the same 404 as an unknown session.
-    At most `max_sessions` bindings are kept (oldest dropped first: that session must re-initialize).
-    """
-
-    def __init__(
-        self, app: ASGIApp, *, fingerprint: Callable[[str], str], max_sessions: int = 10_000
-    ) -> None:
-        self._app = app
-        self._fingerprint = fingerprint
-        self._owners: OrderedDict[str, str] = OrderedDict()
-        self._max = max_sessions
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
-        bearer = _bearer(scope)
-        caller = self._fingerprint(bearer) if bearer else None
-        session_id = _header(scope, SESSION_HEADER)
-        if session_id is not None:
-            owner = self._owners.get(session_id)
-            if owner is None or caller is None or not hmac.compare_digest(owner, caller):
-                await _send_json(
-                    send,
-                    404,
-                    {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "Session not found"}},
-                    [],
-                )
-                return
-            self._owners.move_to_end(session_id)
-            if scope.get("method") == "DELETE":
-                self._owners.pop(session_id, None)
-
-        async def binding_send(message: Message) -> None:
-            if message["type"] == "http.response.start" and session_id is None and caller is not None:
-                for name, value in message.get("headers", ()):
-                    if name.lower() == SESSION_HEADER and message.get("status", 500) < 400:
-                        self._bind(value.decode("latin-1"), caller)
-            await send(message)
-
-        await self._app(scope, receive, binding_send)
-
-    def _bind(self, session_id: str, caller: str) -> None:
-        self._owners[session_id] = caller
-        self._owners.move_to_end(session_id)
-        while len(self._owners) > self._max:
-            self._owners.popitem(last=False)
-
-
 def server_auth_options(settings: Settings) -> dict[str, Any]:
     """The `MCPServer` keyword arguments for the auth mode: a token verifier and `AuthSettings` in byo-key
     mode (the SDK then requires a bearer on `/mcp` and exposes it through `get_access_token()`)."""
@@ -303,7 +280,7 @@ def server_auth_options(settings: Settings) -> dict[str, Any]:
     public_url = settings.public_url or f"http://{settings.host}:{settings.port}/mcp"
     return {
         "token_verifier": ReplicasKeyVerifier(key_fingerprinter(state_key)),
-        "auth": byo_key_auth_settings(public_url, settings.base_url or DEFAULT_BASE_URL),
+        "auth": byo_key_auth_settings(public_url),
     }
 
 

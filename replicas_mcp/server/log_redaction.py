@@ -19,6 +19,10 @@ from replicas_mcp.client._redact import RedactingFilter, redact_text, register_s
 
 __all__ = ["install_log_redaction", "redact_text", "register_secret"]
 
+# uvicorn's access formatter unpacks the record's args (client, method, path, version, status): rendering
+# them into the message and dropping them, as for every other record, would lose the line.
+ACCESS_LOGGER = "uvicorn.access"
+
 _lock = threading.Lock()
 _installed = False
 _filter = RedactingFilter()
@@ -34,10 +38,20 @@ def install_log_redaction() -> None:
 
         def redacting_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
             record = previous(*args, **kwargs)
-            _filter.filter(record)
+            if record.name == ACCESS_LOGGER and isinstance(record.args, tuple):
+                _redact_access_args(record)
+            else:
+                _filter.filter(record)
             if record.stack_info:
                 record.stack_info = redact_text(record.stack_info)
             return record
 
         logging.setLogRecordFactory(redacting_factory)
         _installed = True
+
+
+def _redact_access_args(record: logging.LogRecord) -> None:
+    """Redact each text argument in place (a path can carry a query string) and keep the tuple's shape."""
+    assert isinstance(record.args, tuple)
+    record.msg = redact_text(str(record.msg))
+    record.args = tuple(redact_text(arg) if isinstance(arg, str) else arg for arg in record.args)

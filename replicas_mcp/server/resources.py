@@ -21,12 +21,13 @@ from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.server.mcpserver.resources.templates import ResourceTemplate
 from mcp.server.mcpserver.resources.types import FunctionResource
 
+from replicas_mcp.delegation.asking import look_at_chats
 from replicas_mcp.server.errors import resource_errors, sleeping_message, terminal_message
 from replicas_mcp.server.hints import served, served_by
 from replicas_mcp.server.liveness import ASLEEP, TERMINAL
 from replicas_mcp.server.safety import CONVERSATION, fence
 from replicas_mcp.server.state import AppState, app_state
-from replicas_mcp.server.transcript import fit_newest, render_events
+from replicas_mcp.server.transcript import event_lines, fit_newest, render_events
 from replicas_mcp.server.views import chat_summary, replica_summary
 
 if TYPE_CHECKING:
@@ -116,8 +117,9 @@ def register_resources(server: MCPServer[Any], states: StateRegistry) -> None:
         name="replica",
         title="Replica status",
         description=(
-            "A replica's status and PRs, plus chats (busy or idle) and branches when it is awake; reading "
-            "never wakes it. Subscribe for updates when its status or turn state changes."
+            "A replica's status and PRs, plus, when it is awake, chats (busy, the question one waits on, who "
+            "wrote last), needs_input and branches; reading never wakes it. Subscribe for updates when its "
+            "status or turn state changes."
         ),
         mime_type=JSON,
     )
@@ -129,9 +131,12 @@ def register_resources(server: MCPServer[Any], states: StateRegistry) -> None:
             body: dict[str, Any] = replica_summary(item).model_dump(exclude_none=True)
             if item.status not in ASLEEP | TERMINAL:
                 details = await state.client.replicas.get(replica_id)
+                looks = await look_at_chats(state.client, replica_id, details.chats, lines=event_lines)
+                chats = [chat_summary(look.chat, look, replica_id) for look in looks]
                 body["coding_agent"] = details.coding_agent
                 body["busy"] = any(chat.processing for chat in details.chats)
-                body["chats"] = [chat_summary(chat).model_dump(exclude_none=True) for chat in details.chats]
+                body["needs_input"] = next((chat.needs_input for chat in chats if chat.needs_input), None)
+                body["chats"] = [chat.model_dump(exclude_none=True) for chat in chats]
                 body["branches"] = {s.repository: s.branch for s in details.repository_statuses}
         return _json(body)
 

@@ -7,12 +7,14 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel
 
 from replicas_mcp.server.registry import ToolResult
-from replicas_mcp.server.safety import CONVERSATION, clean_text, fence, truncate
+from replicas_mcp.server.safety import AGENT, clean_text, fence, truncate
 
 if TYPE_CHECKING:
     from replicas_mcp.client.models import ReplicaChat, ReplicaListItem
+    from replicas_mcp.delegation.asking import ChatLook
 
 PREVIEW_LIMIT = 200
+QUESTION_PREVIEW = 200  # a list row's question: enough to recognise it, get_replica_result has it whole
 
 
 class ReplicaSummary(BaseModel):
@@ -21,16 +23,25 @@ class ReplicaSummary(BaseModel):
     status: str
     repos: list[str] = []
     prs: list[str] = []
+    needs_input: str | None = None  # the question the agent waits on (fenced)
 
 
-def replica_summary(item: ReplicaListItem) -> ReplicaSummary:
+def replica_summary(item: ReplicaListItem, question: str | None = None) -> ReplicaSummary:
     return ReplicaSummary(
         id=item.id,
         name=item.name,
         status=item.status,
         repos=[repo.name for repo in item.repositories],
         prs=[pr.url for pr in item.pull_requests],
+        needs_input=fenced_question(question, item.id),
     )
+
+
+def fenced_question(question: str | None, replica_id: str) -> str | None:
+    """A question the agent waits on, short and fenced as the agent's text (None passes through)."""
+    if question is None:
+        return None
+    return fence(truncate(question, QUESTION_PREVIEW), f"question from replica {replica_id}")
 
 
 class ChatSummary(ToolResult):
@@ -38,16 +49,24 @@ class ChatSummary(ToolResult):
     provider: str | None = None
     title: str | None = None
     processing: bool = False
-    last_message: str | None = None
+    needs_input: str | None = None  # the question this chat's agent waits on (fenced)
+    last_message: str | None = None  # "agent: …" or "user: …": the newest message in its history
 
 
-def chat_summary(chat: ReplicaChat) -> ChatSummary:
+def chat_summary(chat: ReplicaChat, look: ChatLook | None = None, replica_id: str = "") -> ChatSummary:
+    """A chat; with `look` (its history tail), the question it waits on and who wrote last. Queued
+    messages are not in the history, so they are never shown as the last message."""
+    last = None
+    if look and look.last_text:  # who wrote it, then their words fenced as theirs
+        author = AGENT if look.last_from == "agent" else "a user of the replica"
+        last = f"{look.last_from}: {fenced_preview(look.last_text, 'last message', author)}"
     return ChatSummary(
         id=chat.id,
         provider=chat.provider,
         title=preview(chat.title),
         processing=chat.processing,
-        last_message=fenced_preview(chat.lastMessageText, "last message", CONVERSATION),
+        needs_input=fenced_question(look.question if look else None, replica_id),
+        last_message=last,
     )
 
 

@@ -5,20 +5,32 @@ Per delivery:
 
 1. the signature (`X-Replicas-Signature`) is checked over the raw body, before parsing, with the client's
    constant-time check: a missing or wrong one gets 401 (the platform does not retry 4xx, and should not);
-2. the event id (`X-Replicas-Event-Id`, else the body's `id`) is deduplicated: a redelivery of an event
-   already handled gets 200 at once; at most `max_remembered` ids are kept, oldest forgotten first;
-3. subscribers of the replica's resources are notified (`notify(replica_id)`, the watcher's fan-out to
+2. only the signed body is believed: the headers are not signed, so the event's identity is the body's
+   `id` (or, without one, the body's SHA-256), and the replica is the body's `replica.id`. A replayed body
+   under a fresh `X-Replicas-Event-Id` is still a duplicate, and `X-Replicas-Replica-Id` never decides who
+   is notified;
+3. the body's `created_at` must lie within `max_age` seconds (default one hour; retries by the platform
+   come within minutes) and not more than `MAX_CLOCK_SKEW` in the future: an old delivery captured and
+   replayed later, once its id is forgotten, gets 400 (permanent: the platform does not retry a 4xx);
+4. the identity is deduplicated: a redelivery of an event already handled gets 200 at once; at most
+   `max_remembered` identities are kept, oldest forgotten first (the age window bounds what a forgotten
+   one could replay);
+5. subscribers of the replica's resources are notified (`notify(replica_id)`, the watcher's fan-out to
    `subscriptions/listen` streams and legacy sessions), bounded by `deadline` seconds so the answer comes
    well within the platform's 10 s;
-4. any failure of ours (notification error or timeout) answers 503, never a 4xx, so the platform retries; the
+6. any failure of ours (notification error or timeout) answers 503, never a 4xx, so the platform retries; the
    event id is then forgotten so the retry is handled.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -27,6 +39,7 @@ from starlette.responses import JSONResponse, Response
 
 from replicas_mcp.client.errors import WebhookVerificationError
 from replicas_mcp.client.webhooks import parse_webhook
+from replicas_mcp.delegation.failures import FAILURES
 from replicas_mcp.server.log_redaction import register_secret
 
 if TYPE_CHECKING:
@@ -35,9 +48,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/webhooks/replicas"
-EVENT_ID_HEADER = "X-Replicas-Event-Id"
-REPLICA_ID_HEADER = "X-Replicas-Replica-Id"
 DEFAULT_DEADLINE = 8.0
+# Deliveries older than this are refused; the platform's own retries arrive within minutes.
+DEFAULT_MAX_AGE = 3600.0
+MAX_CLOCK_SKEW = 300.0
 MAX_BODY_BYTES = 1_000_000
 
 Notify = Callable[[str], Awaitable[None]]
@@ -76,6 +90,8 @@ class WebhookReceiver:
         *,
         deadline: float = DEFAULT_DEADLINE,
         max_remembered: int = 10_000,
+        max_age: float = DEFAULT_MAX_AGE,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if not secret:
             raise ValueError("the webhook receiver needs a secret")
@@ -83,6 +99,8 @@ class WebhookReceiver:
         self._secret = secret
         self._notify = notify
         self._deadline = deadline
+        self._max_age = max_age
+        self._clock = clock
         self.seen = EventIds(max_remembered)
         self.handled = 0
         self.duplicates = 0
@@ -109,11 +127,17 @@ class WebhookReceiver:
         except WebhookVerificationError as exc:
             logger.info("webhook delivery rejected: %s", exc)
             return _answer(401, "signature missing or invalid")
-        event_id = request.headers.get(EVENT_ID_HEADER) or event.id
-        replica_id = _replica_id(event.replica, request.headers.get(REPLICA_ID_HEADER))
+        stale = self._staleness(event.created_at)
+        if stale:
+            logger.info("webhook delivery rejected: %s", stale)
+            return _answer(400, stale)
+        event_id = _signed_identity(raw)
+        replica_id = _replica_id(event.replica)
         if not self.seen.claim(event_id):
             self.duplicates += 1
             return _answer(200, "duplicate")
+        if replica_id and event.error_message:
+            FAILURES.remember(replica_id, event.error_message)  # the report's reason for the error state
         try:
             if replica_id:
                 with anyio.fail_after(self._deadline):
@@ -124,6 +148,21 @@ class WebhookReceiver:
             return _answer(503, "temporarily unable to process; retry")
         self.handled += 1
         return _answer(200, "ok")
+
+    def _staleness(self, created_at: str | None) -> str | None:
+        """Why the delivery is outside the accepted window, or None."""
+        if not created_at:
+            return "the event has no created_at"
+        try:
+            stamp = datetime.fromisoformat(created_at.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return "the event's created_at is not a timestamp"
+        age = self._clock() - stamp
+        if age > self._max_age:
+            return f"the event is older than {self._max_age:.0f} s"
+        if age < -MAX_CLOCK_SKEW:
+            return "the event's created_at is in the future"
+        return None
 
 
 class _TooLarge(Exception):
@@ -142,9 +181,18 @@ async def _read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-def _replica_id(replica: dict[str, Any], header: str | None) -> str | None:
+def _signed_identity(raw: bytes) -> str:
+    """The event's identity from the signed body alone: its `id`, else the digest of the whole body."""
+    payload = json.loads(raw)
+    body_id = payload.get("id") if isinstance(payload, dict) else None
+    if isinstance(body_id, str) and body_id:
+        return "id:" + body_id
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def _replica_id(replica: dict[str, Any]) -> str | None:
     value = replica.get("id") if isinstance(replica, dict) else None
-    return str(value) if value else header
+    return str(value) if value else None
 
 
 def _answer(status: int, detail: str) -> JSONResponse:

@@ -35,11 +35,9 @@ TS = "2026-05-26T07:30:00.000Z"
 
 
 def claude(kind: str, content: list[dict[str, Any]], *, nested: bool) -> HistoryEvent:
-    """A Claude history event; `nested` is the contract's shape (payload = a whole AgentEvent)."""
-    message = {
-        "type": kind.removeprefix("claude-"),
-        "message": {"role": "user" if kind == "claude-user" else "assistant", "content": content},
-    }
+    """A Claude history event as the contract has it (`message.content`, no `role`); `nested` is the
+    contract's nesting (payload = a whole AgentEvent)."""
+    message = {"type": kind.removeprefix("claude-"), "message": {"content": content}}
     payload = {"timestamp": TS, "type": kind, "payload": message} if nested else message
     return HistoryEvent(timestamp=TS, type=kind, payload=payload)
 
@@ -277,7 +275,7 @@ async def test_chat_states_find_the_sandbox_agents_question_over_loopback(sandbo
             while (item := await client.replicas.status(created.id)) is None or item.status != "active":
                 await anyio.sleep(0.05)
             while True:
-                states = await client.chats.states(created.id, include_idle=True)
+                states = await client.chats.states(created.id)  # the waiting chat keeps processing
                 if any(state.awaiting_input for state in states):
                     break
                 await anyio.sleep(0.05)

@@ -1,7 +1,8 @@
 """An upstream that echoes the key back in a disguise never gets it into an error or a log record.
 
 Shapes: another case, a distinctive leading part, base64 (standard and URL-safe, with and without
-padding, alone and inside a `Basic` credential), spaced out and separated copies. Checked for a
+padding, alone and inside a `Basic` credential), spaced out and separated copies. Through a scripted
+transport and through a real HTTP server on loopback. Checked for a
 registered key that no built-in pattern covers (the canary) and for a per-caller `sk_replicas_…` key that
 is never registered.
 """
@@ -14,9 +15,15 @@ import logging
 
 import httpx2
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
 
+from replicas_mcp.client import ReplicasClient
 from replicas_mcp.client._redact import redact_text
 from replicas_mcp.client.errors import CreateOutcomeUnknownError, ReplicasError
+from replicas_mcp.sandbox.serve import serving
 
 from .client_helpers import CANARY_KEY, MockClient, json_response
 
@@ -102,5 +109,44 @@ async def test_an_upstream_echoing_the_key_in_every_shape_leaks_nothing(
     texts += [str(listed.value), json.dumps(listed.value.details, default=str)]
     texts += [record.getMessage() + (record.exc_text or "") for record in caplog.records]
     assert any(record.levelno >= logging.WARNING for record in caplog.records)
+    for text in texts:
+        assert leaked(key, text) == [], text
+
+
+@pytest.mark.parametrize("key", [CANARY_KEY, CALLER_KEY], ids=["registered-canary", "unregistered-caller"])
+async def test_a_loopback_upstream_echoing_the_bearer_key_leaks_nothing(
+    caplog: pytest.LogCaptureFixture, key: str
+) -> None:
+    """A real HTTP server on loopback that answers every request with the key it was sent, in every shape
+    (body `error`, `details`, a non-JSON body and a redirect `Location`)."""
+    caplog.set_level(logging.DEBUG)
+
+    async def echo(request: Request) -> Response:
+        sent = request.headers["authorization"].removeprefix("Bearer ")
+        disguises = " | ".join(shapes(sent).values())
+        if request.url.path.endswith("/canvas"):
+            return PlainTextResponse(f"upstream text: {disguises}", status_code=502)
+        if request.url.path.endswith("/hooks"):
+            return Response(
+                status_code=302, headers={"location": f"https://x.test/{b64(sent)}?k={sent.upper()}"}
+            )
+        return JSONResponse({"error": disguises, "details": shapes(sent)}, status_code=400)
+
+    app = Starlette(routes=[Route("/{path:path}", echo, methods=["GET", "POST"])])
+    errors: list[ReplicasError] = []
+    async with serving(app) as base_url, ReplicasClient(api_key=CANARY_KEY, base_url=base_url) as owner:
+        client = owner if key == CANARY_KEY else owner.with_api_key(key)
+        for call in (
+            client.replicas.list(),
+            client.canvas.list("r1"),
+            client.hooks.get("r1"),
+            client.chats.create("r1", provider="claude"),
+        ):
+            with pytest.raises(ReplicasError) as caught:
+                await call
+            errors.append(caught.value)
+    texts = [text for error in errors for text in (str(error), repr(error), str(error.details))]
+    texts += [record.getMessage() + (record.exc_text or "") for record in caplog.records]
+    assert len(errors) == 4
     for text in texts:
         assert leaked(key, text) == [], text

@@ -2,8 +2,10 @@
 
 Every operation of replicas, chats, queue, history, canvas, hooks, events and repositories, then the
 faults: 429 with Retry-After, bursts of 503, dropped connections, a create that times out after it was
-handled, an SSE drop and resume, and both 409 branches. The sandbox's organization key here is a canary:
-no exception text, repr or log record of any test in this module may contain it.
+handled, an SSE drop and resume, and both 409 branches. The sandbox is strict (the vendor contract's
+fields and rules only) and every test runs under both documents' answers to a sleeping workspace's reads
+(the guide's 409, the contract's 200 with `waking: true`). The sandbox's organization key here is a
+canary: no exception text, repr or log record of any test in this module may contain it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from replicas_mcp.client.errors import (
     WorkspaceSleepingError,
 )
 from replicas_mcp.client.models import EngineEvent, ReplicaListItem
+from replicas_mcp.sandbox.fidelity import WakeReads
 from replicas_mcp.sandbox.serve import RunningSandbox, running_sandbox
 from replicas_mcp.sandbox.world import DEFAULT_ORG_NAME, DEFAULT_OTHER_ORG_KEY, DEFAULT_OTHER_ORG_NAME, ApiKey
 
@@ -43,14 +46,23 @@ CHATS = "/v1/replica/{id}/chats"
 HISTORY = "/v1/replica/{id}/history"
 
 
+@pytest.fixture(params=["guide", "contract"])
+def wake_reads(request: pytest.FixtureRequest) -> WakeReads:
+    """How reads of a sleeping workspace are answered: the guide's 409 or the contract's 200 + waking."""
+    value: WakeReads = request.param
+    return value
+
+
 @pytest.fixture
-async def canary_sandbox() -> AsyncIterator[RunningSandbox]:
-    """A sandbox of its own whose organization key is the canary (the shared fixture's key is not)."""
+async def canary_sandbox(wake_reads: WakeReads) -> AsyncIterator[RunningSandbox]:
+    """A strict sandbox of its own whose organization key is the canary (the shared fixture's is not)."""
     keys = (
         ApiKey(CANARY_KEY, DEFAULT_ORG_NAME, "org"),
         ApiKey(DEFAULT_OTHER_ORG_KEY, DEFAULT_OTHER_ORG_NAME, "org"),
     )
-    async with running_sandbox(time_scale=TIME_SCALE, keys=keys) as running:
+    async with running_sandbox(
+        time_scale=TIME_SCALE, keys=keys, strict=True, wake_reads=wake_reads
+    ) as running:
         yield running
 
 
@@ -230,19 +242,25 @@ async def test_other_organization_sees_nothing(
 # --- 409: sleeping vs. error state ---------------------------------------------------------------------
 
 
-async def test_409_sleeping_then_wake_and_wait(
-    client: ReplicasClient, canary_sandbox: RunningSandbox
+async def test_a_sleeping_workspace_read_then_wake_and_wait(
+    client: ReplicasClient, canary_sandbox: RunningSandbox, wake_reads: WakeReads
 ) -> None:
     replica = await active_replica(client, "sleepy")
     force_status(canary_sandbox, replica.id, "sleeping")
     with anyio.fail_after(DEADLINE):
-        with pytest.raises(WorkspaceSleepingError) as info:
-            await client.chats.list(replica.id)
-        assert_no_canary(info.value)
-        assert stats(canary_sandbox, "GET", CHATS) == 1  # never retried
         status = await client.replicas.status(replica.id)  # list-based: does not wake it
         assert status is not None
         assert status.status == "sleeping"
+        if wake_reads == "guide":  # 409, never retried
+            with pytest.raises(WorkspaceSleepingError) as info:
+                await client.chats.list(replica.id)
+            assert_no_canary(info.value)
+        else:  # 200 with waking: true, and the read started the wake
+            chats = await client.chats.list(replica.id)
+            assert chats.waking
+            history = await client.history.read(replica.id)
+            assert history.waking
+        assert stats(canary_sandbox, "GET", CHATS) == 1
         woken = await client.replicas.wake_and_wait(replica.id, timeout=DEADLINE, poll_interval=0.02)
     assert woken.status == "active"
     with anyio.fail_after(DEADLINE):

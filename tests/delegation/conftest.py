@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from replicas_mcp.delegation.failures import FAILURES
+from replicas_mcp.delegation.launch import _TASKS
 from replicas_mcp.server.toolsets import delegation as tools_module
 
 from .helpers import FAST
@@ -13,3 +15,18 @@ from .helpers import FAST
 def fast_waits(monkeypatch: pytest.MonkeyPatch) -> None:
     """The delegation tools wait with the fast policy (tests/delegation/helpers.FAST)."""
     monkeypatch.setattr(tools_module, "POLICY", FAST)
+
+
+@pytest.fixture(params=["guide", "contract"])
+def sandbox_wake_reads(request: pytest.FixtureRequest) -> str:
+    """Every delegation test runs under both documents' answer to a read of a sleeping workspace: the
+    guide's 409 and the contract's 200 with `waking: true` (which wakes it: the product must not read)."""
+    return str(request.param)
+
+
+@pytest.fixture(autouse=True)
+def forget_process_memory() -> None:
+    """What this process remembers per replica id (tasks started, failure reasons) starts empty: every
+    sandbox is seeded alike, so replica ids repeat from test to test (they never do upstream)."""
+    _TASKS.clear()
+    FAILURES.clear()

@@ -30,8 +30,10 @@ async def repo_environment(client: ReplicasClient) -> str:
     return next(env.id for env in await client.environments.list() if env.repository_id)
 
 
-def server(sandbox: RunningSandbox, client: ReplicasClient) -> MCPServer[AppState]:
-    return build_server(Settings(api_key=sandbox.org_key, base_url=sandbox.base_url), client)
+def server(sandbox: RunningSandbox, client: ReplicasClient, *toolsets: str) -> MCPServer[AppState]:
+    """The MCP server on the sandbox (the default toolset unless `toolsets` names others, or "all")."""
+    settings = Settings(api_key=sandbox.org_key, base_url=sandbox.base_url, toolsets=list(toolsets))
+    return build_server(settings, client)
 
 
 def event_log(sandbox: RunningSandbox, replica_id: str) -> EventLog:

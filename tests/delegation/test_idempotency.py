@@ -76,17 +76,21 @@ async def test_a_list_reports_the_task_whose_name_is_taken(sandbox: RunningSandb
 
 
 async def test_a_sleeping_replica_is_not_woken_to_compare_its_task(sandbox: RunningSandbox) -> None:
-    async with sandbox_client(sandbox) as api, Client(server(sandbox, api)) as client:
+    async with sandbox_client(sandbox) as api:
         env = await repo_environment(api)
-        failed, first, _ = await _delegate(
-            client, environment_id=env, task="Write docs", name="nap", wait_s=10
-        )
+        async with Client(server(sandbox, api)) as client:
+            _, first, _ = await _delegate(
+                client, environment_id=env, task="Write docs", name="nap", wait_s=10
+            )
         [row] = first["replicas"]
         force_status(sandbox, row["replica_id"], "sleeping")
         _TASKS.pop(row["replica_id"], None)
-        failed, again, _ = await _delegate(client, environment_id=env, task="Other", name="nap", wait_s=0)
+        async with Client(server(sandbox, api)) as client:  # a server that did not start it
+            failed, again, error = await _delegate(
+                client, environment_id=env, task="Other", name="nap", wait_s=0
+            )
         status = await api.replicas.status(row["replica_id"])
-    assert not failed  # the name decides: its task cannot be read without waking it
+    assert not failed, error  # the name decides: its task cannot be read without waking it
     assert again["replicas"][0]["replica_id"] == row["replica_id"]
     assert status is not None
     assert status.status == "sleeping"

@@ -6,8 +6,10 @@ from typing import Any
 
 import pytest
 
+from replicas_mcp.client.models import HistoryEvent
 from replicas_mcp.delegation.phase import ChatFacts, phase, wait_over
-from replicas_mcp.delegation.questions import is_user_message, pending_question
+from replicas_mcp.delegation.questions import user_message_text
+from replicas_mcp.delegation.snapshot import question_in_history
 from replicas_mcp.sandbox.workspaces import agent
 
 IDLE = ChatFacts(processing=False)
@@ -55,8 +57,9 @@ def test_the_default_wait_is_over_only_when_nothing_is_left_for_the_agent() -> N
     assert wait_over("any_event", "working", changed=True)
 
 
-def _history(*events: dict[str, Any] | None) -> list[tuple[str, dict[str, Any]]]:
-    return [(event["type"], event["payload"]) for event in events if event is not None]
+def _history(*events: dict[str, Any] | None) -> list[HistoryEvent]:
+    """History events as the sandbox's agents write them."""
+    return [HistoryEvent.model_validate(event) for event in events if event is not None]
 
 
 @pytest.mark.parametrize("provider", ["claude", "codex", "cursor", "opencode", "pi"])
@@ -68,12 +71,12 @@ def test_a_pending_question_is_found_in_every_providers_history(provider: str) -
         agent.tool_use_event(provider, "t2", "AskUserQuestion", {"question": "Which status code?"}),
         agent.assistant_text_event(provider, "I need to know which status code."),
     )
-    assert pending_question(asked) == "Which status code?"
+    assert question_in_history(asked) == "Which status code?"
     answered = [*asked, *_history(agent.tool_result_event(provider, "t2", "404"))]
-    assert pending_question(answered) is None
+    assert question_in_history(answered) is None
     replied = [*asked, *_history(agent.user_event(provider, "Use 404"))]
-    assert pending_question(replied) is None
-    assert pending_question(_history(agent.user_event(provider, "Hi"))) is None
+    assert question_in_history(replied) is None
+    assert question_in_history(_history(agent.user_event(provider, "Hi"))) is None
 
 
 def test_a_plan_awaiting_approval_is_a_question() -> None:
@@ -81,12 +84,13 @@ def test_a_plan_awaiting_approval_is_a_question() -> None:
         agent.user_event("claude", "/plan Refactor"),
         agent.tool_use_event("claude", "t1", "ExitPlanMode", {"plan": "1. Split the module"}),
     )
-    assert pending_question(events) == "Approve this plan? 1. Split the module"
+    assert question_in_history(events) == "Approve this plan? 1. Split the module"
 
 
-def test_tool_results_delivered_as_user_events_are_not_user_messages() -> None:
-    result = agent.tool_result_event("claude", "t1", "ok")
+@pytest.mark.parametrize("provider", ["claude", "codex", "cursor", "opencode", "pi"])
+def test_the_users_messages_are_read_from_history_and_tool_results_are_not(provider: str) -> None:
+    result = agent.tool_result_event(provider, "t1", "ok")
     assert result is not None
-    assert not is_user_message(result["type"], result["payload"])
-    message = agent.user_event("claude", "Hello")
-    assert is_user_message(message["type"], message["payload"])
+    assert user_message_text(result["type"], result["payload"]) is None
+    message = agent.user_event(provider, "Hello there")
+    assert user_message_text(message["type"], message["payload"]) == "Hello there"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import anyio
-import pytest
 
 from replicas_mcp.client import ReplicasClient
 from replicas_mcp.delegation import (
@@ -44,8 +43,6 @@ async def test_report_of_a_completed_task(sandbox: RunningSandbox) -> None:
     assert report.questions == []
 
 
-# TODO(strict): reads the question from REST chats[].awaitingInput (an extension).
-@pytest.mark.sandbox_mode(strict=False)
 async def test_report_of_a_question_and_a_failed_hook(sandbox: RunningSandbox) -> None:
     async with sandbox_client(sandbox) as client:
         rid = await _finish(client, "Migrate the DB [[ask: Postgres or MySQL?]] [[fail-start-hook]]")
@@ -120,3 +117,23 @@ async def test_a_batch_respects_max_parallel_and_never_duplicates(sandbox: Runni
     assert not any(row.created or row.pending for row in third)
     assert sorted(names) == sorted(spec.replica_name for spec in specs)  # five replicas, one per task
     assert most == 2
+
+
+async def test_a_failed_workspace_is_reported_with_the_reason_its_error_event_gave(
+    sandbox: RunningSandbox,
+) -> None:
+    """REST carries no reason for the error state (contract): the wait that saw the `error` event keeps
+    it for the report; without one, the report says where the reason can be found."""
+    async with sandbox_client(sandbox) as client:
+        seen = await _finish(client, "Build it [[error: disk full]]")
+        report = await build_report(client, seen, lines=event_lines)
+        item, _ = await launch(client, TaskSpec(await repo_environment(client), "Quiet one"))
+        with anyio.fail_after(10):
+            await wait_for_replica(client, item.id, within=10, cursor=Cursor.start(item.id), policy=FAST)
+        force_status(sandbox, item.id, "error")  # fails while nobody follows its stream
+        unseen = await build_report(client, item.id, lines=event_lines)
+    assert report.outcome == "failed"
+    assert report.error == "disk full"
+    assert unseen.outcome == "failed"
+    assert unseen.error is None
+    assert any("replica.error webhook" in note for note in unseen.notes)

@@ -278,4 +278,4 @@ def test_the_server_still_serves_after_all_that(host: ServerThread) -> None:
     before = host.requests()
     result = host.call("list_replicas", {})
     assert not result.is_error, text(result)
-    assert host.requests() == before + 1
+    assert host.requests() >= before + 1  # the list, plus a look at each active replica for a question

@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -28,8 +29,21 @@ from .http_helpers import http_server, mcp_client
 SECRET = "whsec_" + "9f8e7d6c" * 4
 
 
-def event(event_id: str, replica_id: str = "r-1", kind: str = "replica.turn_completed") -> bytes:
-    body = {"id": event_id, "type": kind, "created_at": "2026-11-28T00:00:00Z", "replica": {"id": replica_id}}
+def _iso(seconds_ago: float = 0.0) -> str:
+    return datetime.fromtimestamp(time.time() - seconds_ago, UTC).isoformat().replace("+00:00", "Z")
+
+
+def event(
+    event_id: str | None,
+    replica_id: str | None = "r-1",
+    kind: str = "replica.turn_completed",
+    seconds_ago: float = 1.0,
+) -> bytes:
+    body: dict[str, Any] = {"type": kind, "created_at": _iso(seconds_ago)}
+    if event_id is not None:
+        body["id"] = event_id
+    if replica_id is not None:
+        body["replica"] = {"id": replica_id}
     return json.dumps(body).encode()
 
 
@@ -180,3 +194,63 @@ async def test_without_a_secret_there_is_no_receiver(sandbox: RunningSandbox) ->
         body = event("evt_x")
         response = await post(f"{url}{WEBHOOK_PATH}", body, signed(body))
         assert response.status_code == 404
+
+
+# --- issue 12 #4: only the signed body is believed, and old deliveries are refused ----------------------
+
+
+async def test_a_replayed_body_under_a_fresh_event_id_header_is_a_duplicate() -> None:
+    notified: list[str] = []
+
+    async def notify(replica_id: str) -> None:
+        notified.append(replica_id)
+
+    async with receiver_at(notify) as (url, receiver):
+        body = event("evt_signed")
+        assert (await post(url, body, signed(body, "evt_header_1"))).json()["detail"] == "ok"
+        replay = await post(url, body, signed(body, "evt_header_2"))
+        assert replay.status_code == 200
+        assert replay.json()["detail"] == "duplicate"
+        without_body_id = event(None, "r-2")
+        await post(url, without_body_id, signed(without_body_id, "evt_a"))
+        again = await post(url, without_body_id, signed(without_body_id, "evt_b"))
+        assert again.json()["detail"] == "duplicate"
+    assert notified == ["r-1", "r-2"]
+    assert receiver.duplicates == 2
+
+
+async def test_the_replica_header_never_decides_who_is_notified() -> None:
+    notified: list[str] = []
+
+    async def notify(replica_id: str) -> None:
+        notified.append(replica_id)
+
+    async with receiver_at(notify) as (url, _):
+        body = event("evt_no_replica", replica_id=None)
+        headers = {**signed(body), "X-Replicas-Replica-Id": "someone-elses-replica"}
+        assert (await post(url, body, headers)).status_code == 200
+        body = event("evt_with_replica", replica_id="r-signed")
+        headers = {**signed(body), "X-Replicas-Replica-Id": "someone-elses-replica"}
+        assert (await post(url, body, headers)).status_code == 200
+    assert notified == ["r-signed"]
+
+
+@pytest.mark.parametrize(
+    ("seconds_ago", "reason"),
+    [(2 * 3600, "older than 3600 s"), (-3600, "in the future"), (None, "no created_at")],
+)
+async def test_deliveries_outside_the_window_are_refused(seconds_ago: float | None, reason: str) -> None:
+    notified: list[str] = []
+
+    async def notify(replica_id: str) -> None:
+        notified.append(replica_id)
+
+    if seconds_ago is None:
+        body = json.dumps({"id": "evt_undated", "type": "replica.ready", "replica": {"id": "r-1"}}).encode()
+    else:
+        body = event("evt_old", seconds_ago=seconds_ago)
+    async with receiver_at(notify) as (url, _):
+        response = await post(url, body, signed(body))
+    assert response.status_code == 400
+    assert reason in response.json()["detail"]
+    assert notified == []

@@ -9,8 +9,8 @@ import pytest
 from replicas_mcp.sandbox.automations.routes import automation_json
 from replicas_mcp.sandbox.automations.store import MAX_AUTOMATIONS, AutomationStore
 from replicas_mcp.sandbox.clock import Clock
-from replicas_mcp.sandbox.config_seed import seed_id
-from replicas_mcp.sandbox.environments import OrgConfig
+from replicas_mcp.sandbox.environments.seed import seed_id
+from replicas_mcp.sandbox.environments.store import OrgConfig
 from replicas_mcp.sandbox.errors import ApiError
 from replicas_mcp.sandbox.ids import IdFactory
 from replicas_mcp.sandbox.launcher import OutcomeListener

@@ -15,8 +15,8 @@ from config_helpers import (
     sse_events,
 )
 
-from replicas_mcp.sandbox import hookrunner
 from replicas_mcp.sandbox.clock import Clock
+from replicas_mcp.sandbox.environments import hookrunner
 from replicas_mcp.sandbox.serve import RunningSandbox, running_sandbox
 
 # ------------------------------------------------------------------------------------------- the runner

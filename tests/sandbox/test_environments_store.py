@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from replicas_mcp.sandbox.clock import Clock
-from replicas_mcp.sandbox.config_records import SecretValue
-from replicas_mcp.sandbox.config_seed import seed_id
-from replicas_mcp.sandbox.environments import OrgConfig
+from replicas_mcp.sandbox.environments import shapes
+from replicas_mcp.sandbox.environments.records import SecretValue
+from replicas_mcp.sandbox.environments.seed import seed_id
+from replicas_mcp.sandbox.environments.store import OrgConfig
 from replicas_mcp.sandbox.errors import ApiError
 from replicas_mcp.sandbox.ids import IdFactory
 from replicas_mcp.sandbox.tenancy import Caller
@@ -116,7 +117,7 @@ def test_personal_environments_belong_to_their_owner(config: OrgConfig) -> None:
 def test_source_backed_personal_environment_inherits_binding(config: OrgConfig) -> None:
     api = config.environment(seed_id(ORG, "environment/api"))
     mine = config.create_environment(ALICE, name="my-api", scope="user", source_environment_id=api.id)
-    rendered = config.environment_json(mine)
+    rendered = shapes.environment_json(config, mine)
     assert rendered["repository_id"] == api.repository_id
     assert rendered["system_prompt"] == api.system_prompt
     assert rendered["source_environment_id"] == api.id
@@ -149,20 +150,20 @@ def test_team_environment_from_source_copies_config(config: OrgConfig) -> None:
 
 def test_warm_pool_follows_the_warm_hook(config: OrgConfig) -> None:
     api = config.environment(seed_id(ORG, "environment/api"))
-    pool = config.warm_pool_json(api)
+    pool = shapes.warm_pool_json(config, api)
     assert pool is not None
     assert pool["ready_count"] == 2
     assert pool["generation"] == 1
     config.save_warm_hook(api, "exit 7\n")
-    pool = config.warm_pool_json(api)
+    pool = shapes.warm_pool_json(config, api)
     assert pool is not None
     assert pool["generation"] == 2
     config.set_warm_pool(api, enabled=False)
-    pool = config.warm_pool_json(api)
+    pool = shapes.warm_pool_json(config, api)
     assert pool is not None
     assert (pool["enabled"], pool["ready_count"], pool["warming_count"]) == (False, 0, 0)
     web = config.environment(seed_id(ORG, "environment/web"))
-    assert config.warm_pool_json(web) is None
+    assert shapes.warm_pool_json(config, web) is None
 
 
 async def test_failed_warm_up_is_reported(config: OrgConfig) -> None:
@@ -170,7 +171,7 @@ async def test_failed_warm_up_is_reported(config: OrgConfig) -> None:
     config.save_warm_hook(api, "set -e\nfalse\n")
     assert api.warm_pool is not None
     api.warm_pool.warming_since -= api.warm_pool.warm_seconds  # let the simulated round finish
-    pool = config.warm_pool_json(api)
+    pool = shapes.warm_pool_json(config, api)
     assert pool is not None
     assert pool["ready_count"] == 0
     assert pool["error_count"] == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from replicas_mcp import cli
+from replicas_mcp.cli_args import build_parser, settings_from
 from replicas_mcp.sandbox.serve import RunningSandbox
 
 
@@ -33,10 +34,10 @@ def test_non_loopback_needs_allowlists(
 def test_flags_override_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REPLICAS_MCP_TOOLSETS", "chats")
     monkeypatch.setenv("REPLICAS_API_KEY", "sk_secret_value")
-    args = cli.build_parser().parse_args(
+    args = build_parser().parse_args(
         ["--toolsets", "all", "--exclude-tools", "delete_replica", "--read-only"]
     )
-    settings = cli._settings(args)
+    settings = settings_from(args)
     assert settings.toolsets == ("all",)
     assert settings.exclude_tools == ("delete_replica",)
     assert settings.read_only
@@ -115,7 +116,7 @@ def test_the_example_desktop_config_launches_what_our_parser_accepts() -> None:
     assert entries
     for entry in entries.values():
         assert entry["command"].endswith("/replicas-mcp")
-        cli.build_parser().parse_args(entry.get("args", []))
+        build_parser().parse_args(entry.get("args", []))
         assert set(entry.get("env", {})) <= {"REPLICAS_API_KEY", "REPLICAS_BASE_URL"}
 
 
@@ -157,5 +158,5 @@ async def test_check_explains_an_unreachable_api(
 
 
 def test_the_sandbox_subcommand_listens_where_the_docs_say() -> None:
-    args = cli.build_parser().parse_args(["sandbox"])
+    args = build_parser().parse_args(["sandbox"])
     assert (args.sandbox_host, args.sandbox_port) == ("127.0.0.1", 8765)

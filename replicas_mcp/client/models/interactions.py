@@ -102,18 +102,28 @@ def _result_id(node: Mapping[str, Any]) -> str | None:
 
 
 def _is_user_message(event: HistoryEvent) -> bool:
-    """A message the user sent (which answers any question asked before it), not a tool result."""
-    for node in _nodes({"type": event.type, "payload": event.payload}):
-        kind = node.get("type")
-        if kind == "user_message":
-            return True
-        if node.get("role") == "user":
-            content = node.get("content")
-            if isinstance(content, str):
-                return True
-            if isinstance(content, list):
-                return any(isinstance(b, Mapping) and b.get("type") == "text" for b in content)
-        if isinstance(kind, str) and kind.endswith("-user") and kind != "claude-user":
+    """A message the user typed (which answers any question asked before it), not a tool result.
+
+    Claude: a `claude-user` event (or `type: user` payload) with a text block; Codex: a `user_message`;
+    other providers: an event type ending in `-user`, or a `role: user` message with text.
+    """
+    nodes = list(_nodes({"type": event.type, "payload": event.payload}))
+    kinds = {node["type"] for node in nodes if isinstance(node.get("type"), str)}
+    if "user_message" in kinds:
+        return True
+    if kinds & {"claude-user", "user"}:
+        return "text" in kinds
+    if any(kind.endswith("-user") for kind in kinds):
+        return True
+    for node in nodes:
+        content = node.get("content")
+        if node.get("role") == "user" and (
+            isinstance(content, str)
+            or (
+                isinstance(content, list)
+                and any(isinstance(b, Mapping) and b.get("type") == "text" for b in content)
+            )
+        ):
             return True
     return False
 

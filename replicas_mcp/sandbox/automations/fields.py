@@ -3,7 +3,7 @@
 PATCH follows the guide: only fields present change; `null` clears a nullable field (description,
 debounce_seconds, workspace_auto_stop_minutes, agent_provider, model, thinking_level, goal_mode,
 fast_mode); changing `agent_provider` without sending `model` clears the stored model. The resulting
-provider/model/thinking combination is validated as a whole (see config_agents).
+provider/model/thinking combination is validated as a whole (see coding_agents.py).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ class AutomationRecord:
     environment_id: str
     created_at: str
     updated_at: str
-    settings: dict[str, Any]  # the validated fields of config_automation_fields
+    settings: dict[str, Any]  # the validated fields of automations/fields.py
     webhook_token: str | None = None
 
     @property

@@ -19,7 +19,7 @@ from typing import Any
 from replicas_mcp.sandbox.automations.records import AutomationRecord
 from replicas_mcp.sandbox.automations.store import AutomationStore, launch_message
 from replicas_mcp.sandbox.automations.triggers import GITHUB_EVENTS, GITLAB_EVENTS
-from replicas_mcp.sandbox.config_records import RepositoryRecord
+from replicas_mcp.sandbox.environments.records import RepositoryRecord
 from replicas_mcp.sandbox.errors import bad_request, not_found
 from replicas_mcp.sandbox.http import (
     expect_choice,

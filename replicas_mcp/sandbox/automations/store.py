@@ -29,7 +29,7 @@ from replicas_mcp.sandbox.automations import fields
 from replicas_mcp.sandbox.automations.records import AutomationRecord, ExecutionRecord, Executions
 from replicas_mcp.sandbox.automations.triggers import next_fire
 from replicas_mcp.sandbox.clock import Clock
-from replicas_mcp.sandbox.environments import OrgConfig
+from replicas_mcp.sandbox.environments.store import OrgConfig
 from replicas_mcp.sandbox.errors import ApiError, bad_request
 from replicas_mcp.sandbox.http import expect_choice, expect_int, expect_object, expect_str, require
 from replicas_mcp.sandbox.ids import IdFactory

@@ -17,18 +17,24 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
+from replicas_mcp.sandbox.automations.records import ExecutionRecord
 from replicas_mcp.sandbox.errors import ApiError
-from replicas_mcp.sandbox.world import World
 
 MAX_WEBHOOK_BODY_BYTES = 256 * 1024
 WEBHOOK_ROUTE = "/v1/automations/webhook/{token}"
 _WEBHOOK_PATH = re.compile(r"/v1/automations/webhook/[^/]+")
+
+
+class WebhookTokens(Protocol):
+    """What this route needs of the sandbox's world (`World`): the organization owning a token fires."""
+
+    def fire_webhook(self, token: str, payload: Any) -> ExecutionRecord | None: ...
 
 
 def is_public_webhook_request(method: str, path: str) -> bool:
@@ -69,7 +75,7 @@ async def fire_custom_webhook(request: Request) -> JSONResponse:
             "Payload too large",
             f"Webhook bodies are limited to 256 KB ({MAX_WEBHOOK_BODY_BYTES} bytes); this one has {size}.",
         )
-    world: World = request.app.state.world
+    world: WebhookTokens = request.app.state.world
     execution = world.fire_webhook(request.path_params["token"], _payload(body))
     if execution is None:
         raise ApiError(

@@ -16,8 +16,8 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from replicas_mcp.sandbox import hookrunner
 from replicas_mcp.sandbox.clock import Clock
+from replicas_mcp.sandbox.environments import hookrunner
 from replicas_mcp.sandbox.errors import ApiError, bad_request, conflict, not_found
 from replicas_mcp.sandbox.ports import OrgConfigPort
 from replicas_mcp.sandbox.runtime import TaskRunner

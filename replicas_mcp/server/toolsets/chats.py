@@ -9,11 +9,13 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
 from replicas_mcp.client.errors import NotFoundError
+from replicas_mcp.delegation.asking import look_at_chats
 from replicas_mcp.server.args import ReplicaId, Wake, may_wake
 from replicas_mcp.server.liveness import ensure_awake
 from replicas_mcp.server.registry import ToolGroup, ToolResult
 from replicas_mcp.server.safety import USER, clean_text, fence
 from replicas_mcp.server.state import ToolContext, client_of
+from replicas_mcp.server.transcript import event_lines
 from replicas_mcp.server.views import ChatSummary, Done, chat_summary
 
 if TYPE_CHECKING:
@@ -69,12 +71,15 @@ async def _missing_message_named(pending: Awaitable[T]) -> T:
 
 @tools.tool(title="List chats", read_only=True)
 async def list_chats(ctx: ToolContext, replica_id: ReplicaId, wake: Wake = False) -> ChatList:
-    """A replica's chats (one conversation per coding agent) and whether each is busy. Pass a chat_id to
-    send_replica_message or read_replica_history."""
+    """A replica's chats (one conversation per coding agent): busy, the question one waits on, who wrote
+    last. Pass a chat_id to send_replica_message or read_replica_history."""
     client = client_of(ctx)
     await ensure_awake(client, replica_id, wake=may_wake(ctx, wake))
     chats = await client.chats.list(replica_id)
-    return ChatList(replica_id=replica_id, chats=[chat_summary(chat) for chat in chats])
+    looks = await look_at_chats(client, replica_id, chats, lines=event_lines)
+    return ChatList(
+        replica_id=replica_id, chats=[chat_summary(look.chat, look, replica_id) for look in looks]
+    )
 
 
 @tools.tool(title="Create chat", read_only=False, destructive=False, idempotent=False)

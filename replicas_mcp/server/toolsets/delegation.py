@@ -491,5 +491,5 @@ async def wait_for_replica(
 @tools.tool(title="Get replica result", read_only=True)
 async def get_replica_result(ctx: ToolContext, replica_id: str, chat_id: str | None = None) -> ReportResult:
     """Hand-off report: outcome, final message, PRs, diff stats, canvas, errors, questions. Never wakes
-    the replica."""
+    it."""
     return await _report(ctx, replica_id, chat_id)

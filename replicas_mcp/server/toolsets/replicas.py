@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from replicas_mcp.client.errors import WorkspaceSleepingError
+from replicas_mcp.delegation.asking import asking, look_at_chats
 from replicas_mcp.delegation.steering import SteerMode, steer
 from replicas_mcp.server.args import (
     OptionalChatId,
@@ -24,7 +25,7 @@ from replicas_mcp.server.paging import DEFAULT_MAX_CHARS, MaxChars, Offset, page
 from replicas_mcp.server.registry import ToolGroup, ToolResult
 from replicas_mcp.server.safety import CONVERSATION, fence
 from replicas_mcp.server.state import ToolContext, client_of
-from replicas_mcp.server.transcript import fit_newest, render_events
+from replicas_mcp.server.transcript import event_lines, fit_newest, render_events
 from replicas_mcp.server.views import (
     ChatSummary,
     Done,
@@ -153,7 +154,7 @@ async def list_repositories(ctx: ToolContext) -> RepositoryList:
 
 @tools.tool(title="List environments", read_only=True)
 async def list_environments(ctx: ToolContext) -> EnvironmentList:
-    """Environments to delegate tasks in (repository, variables, files, hooks). Next: delegate_task."""
+    """Environments to delegate to (repository, variables, files, hooks). Next: delegate_task."""
     envs = await client_of(ctx).environments.list()
     return EnvironmentList(
         environments=[
@@ -174,16 +175,37 @@ async def list_environments(ctx: ToolContext) -> EnvironmentList:
 async def list_replicas(
     ctx: ToolContext,
     status: Literal["active", "sleeping", "preparing", "error"] | None = None,
+    needs_input: bool = False,
     page: PageNumber = 1,
     limit: PageSize = 20,
 ) -> ReplicaList:
-    """Replicas (cloud coding-agent workspaces): status, repos, PRs. Never wakes one. Next:
-    get_replica_result."""
-    result = await client_of(ctx).replicas.list(page=page, limit=limit, status=status)
+    """Replicas (coding-agent workspaces): status, repos, PRs, question if asking (filter: needs_input).
+    Never wakes one."""
+    client = client_of(ctx)
+    if needs_input:
+        return await _asking_replicas(ctx, page=page, limit=limit)
+    result = await client.replicas.list(page=page, limit=limit, status=status)
+    questions = await asking(client, result.replicas)
     return ReplicaList(
-        replicas=[replica_summary(item) for item in result.replicas],
+        replicas=[replica_summary(item, questions.get(item.id)) for item in result.replicas],
         total=result.total,
         next_page=next_page(result.page, result.total_pages),
+    )
+
+
+async def _asking_replicas(ctx: ToolContext, *, page: int, limit: int) -> ReplicaList:
+    """The replicas waiting for an answer: only active ones can be (a question keeps a chat processing),
+    so only those are looked at."""
+    client = client_of(ctx)
+    active = [item async for item in client.replicas.iter(status="active")]
+    questions = await asking(client, active)
+    waiting = [item for item in active if item.id in questions]
+    start = (page - 1) * limit
+    shown = waiting[start : start + limit]
+    return ReplicaList(
+        replicas=[replica_summary(item, questions[item.id]) for item in shown],
+        total=len(waiting),
+        next_page=page + 1 if start + limit < len(waiting) else None,
     )
 
 
@@ -196,8 +218,8 @@ async def get_replica(
     max_chars: MaxChars = DEFAULT_MAX_CHARS,
     offset: Offset = 0,
 ) -> ReplicaView:
-    """Status, chats (busy or idle), branches, PRs, diff stats and, with include_diff, the diff. Asleep:
-    list status only; wake=true wakes it (then wait_for_replica until=idle)."""
+    """Status, chats (busy, asking, who wrote last), branches, PRs, diff stats; the diff with
+    include_diff. Asleep: list status only; wake=true wakes it."""
     client = client_of(ctx)
     item = await lookup(client, replica_id)
     if item.status in ASLEEP | TERMINAL:
@@ -238,11 +260,18 @@ async def get_replica(
             )
             for status in details.repository_statuses
         ],
-        chats=[chat_summary(chat) for chat in details.chats],
     )
     if details.waking:
         view.status = "waking"
         view.note = WAKING
+    looks = (
+        await look_at_chats(client, replica_id, details.chats, lines=event_lines)
+        if details.status == "active" and not details.waking
+        else []
+    )
+    view.chats = [chat_summary(look.chat, look, replica_id) for look in looks] or [
+        chat_summary(chat) for chat in details.chats
+    ]
     if include_diff:
         diff = "\n".join(
             f"# {status.repository}\n{status.git_diff.full_diff}"
@@ -266,7 +295,7 @@ async def create_replica(
     thinking_level: Thinking | None = None,
     lifecycle_policy: Literal["default", "delete_when_done", "delete_after_inactivity"] | None = None,
 ) -> CreatedReplica:
-    """Start a workspace whose agent works on `message`; returns at once (delegate_task also waits).
+    """Start a workspace whose agent works on `message`; returns at once (delegate_task waits too).
     Next: wait_for_replica."""
     item = await client_of(ctx).replicas.create(
         name=name,

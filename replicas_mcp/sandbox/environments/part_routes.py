@@ -8,12 +8,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from replicas_mcp.sandbox import config_validation as valid
 from replicas_mcp.sandbox import fidelity
-from replicas_mcp.sandbox.config_records import EnvironmentRecord
-from replicas_mcp.sandbox.environments import UNSET, Unset, config_of, member
+from replicas_mcp.sandbox.environments import shapes
+from replicas_mcp.sandbox.environments import validation as valid
+from replicas_mcp.sandbox.environments.access import config_of
+from replicas_mcp.sandbox.environments.base import member
+from replicas_mcp.sandbox.environments.records import EnvironmentRecord
 from replicas_mcp.sandbox.errors import bad_request
 from replicas_mcp.sandbox.http import (
+    UNSET,
+    Unset,
     caller_of,
     expect_bool,
     expect_optional_bool,
@@ -159,7 +163,7 @@ async def list_registries(request: Request) -> JSONResponse:
     registries = [
         {
             **registry.to_json(config.org_id),
-            "repo_skills": config.registry_skills_json(registry),
+            "repo_skills": shapes.registry_skills_json(config, registry),
             "error": None,
         }
         for registry in env.registries.values()
@@ -176,7 +180,7 @@ async def add_registry(request: Request) -> JSONResponse:
     return respond(
         {
             "registry": registry.to_json(config.org_id),
-            "repo_skills": config.registry_skills_json(registry),
+            "repo_skills": shapes.registry_skills_json(config, registry),
             "error": None,
         }
     )
@@ -190,7 +194,7 @@ async def remove_registry(request: Request) -> JSONResponse:
 
 async def list_repo_skills(request: Request) -> JSONResponse:
     env = _environment(request, missing_status=404)
-    return respond({"repo_skills": config_of(request).repo_skills_json(env), "error": None})
+    return respond({"repo_skills": shapes.repo_skills_json(config_of(request), env), "error": None})
 
 
 # ------------------------------------------------------------------------------------------------ MCPs
@@ -239,7 +243,7 @@ async def delete_mcp(request: Request) -> JSONResponse:
     return respond({"success": True})
 
 
-def resource_routes() -> list[BaseRoute]:
+def part_routes() -> list[BaseRoute]:
     base = "/v1/environments/{environment_id}"
     return [
         Route(f"{base}/variables", list_variables, methods=["GET"]),

@@ -19,9 +19,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from replicas_mcp.sandbox import hookrunner
-from replicas_mcp.sandbox.config_records import EnvironmentRecord, HookRecord
-from replicas_mcp.sandbox.environments import OrgConfig, config_of
+from replicas_mcp.sandbox.environments import hookrunner, shapes
+from replicas_mcp.sandbox.environments.access import config_of
+from replicas_mcp.sandbox.environments.records import EnvironmentRecord, HookRecord
+from replicas_mcp.sandbox.environments.store import OrgConfig
 from replicas_mcp.sandbox.errors import ApiError
 from replicas_mcp.sandbox.http import (
     caller_of,
@@ -74,13 +75,16 @@ def _hook_json(config: OrgConfig, hook: HookRecord | None) -> dict[str, Any] | N
 async def get_warm_hooks(request: Request) -> JSONResponse:
     config, env = config_of(request), _environment(request)
     return respond(
-        {"warm_hook": _hook_json(config, env.active_warm_hook), "warm_pool": config.warm_pool_json(env)}
+        {
+            "warm_hook": _hook_json(config, env.active_warm_hook),
+            "warm_pool": shapes.warm_pool_json(config, env),
+        }
     )
 
 
 async def get_warm_repository_hooks(request: Request) -> JSONResponse:
     config, env = config_of(request), _environment(request)
-    return respond({"repository_hooks": config.repository_hooks_json(env, "warm_hook")})
+    return respond({"repository_hooks": shapes.repository_hooks_json(config, env, "warm_hook")})
 
 
 async def test_hook(request: Request) -> JSONResponse:
@@ -122,7 +126,7 @@ async def get_start_hooks(request: Request) -> JSONResponse:
 
 async def get_start_repository_hooks(request: Request) -> JSONResponse:
     config, env = config_of(request), _environment(request)
-    return respond({"repository_hooks": config.repository_hooks_json(env, "start_hook")})
+    return respond({"repository_hooks": shapes.repository_hooks_json(config, env, "start_hook")})
 
 
 async def save_start_hook(request: Request) -> JSONResponse:
@@ -167,7 +171,7 @@ async def put_warm_pool(request: Request) -> JSONResponse:
     config, env = config_of(request), _environment(request)
     body = await read_object(request)
     config.set_warm_pool(env, enabled=expect_bool(require(body, "enabled"), "enabled"))
-    return respond({"warm_pool": config.warm_pool_json(env)})
+    return respond({"warm_pool": shapes.warm_pool_json(config, env)})
 
 
 def hook_routes() -> list[BaseRoute]:

@@ -8,9 +8,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from replicas_mcp.sandbox import catalog, fidelity
-from replicas_mcp.sandbox.environments import UNSET, Unset, config_of
+from replicas_mcp.sandbox import fidelity
+from replicas_mcp.sandbox.environments import catalog, shapes
+from replicas_mcp.sandbox.environments.access import config_of
 from replicas_mcp.sandbox.http import (
+    UNSET,
+    Unset,
     caller_of,
     expect_bool,
     expect_choice,
@@ -33,7 +36,9 @@ async def list_repositories(request: Request) -> JSONResponse:
 
 async def list_repository_sets(request: Request) -> JSONResponse:
     config = config_of(request)
-    return respond({"repository_sets": [config.repository_set_json(rs) for rs in config.repository_sets()]})
+    return respond(
+        {"repository_sets": [shapes.repository_set_json(config, rs) for rs in config.repository_sets()]}
+    )
 
 
 async def search_skills(request: Request) -> JSONResponse:
@@ -45,7 +50,7 @@ async def list_environments(request: Request) -> JSONResponse:
     config = config_of(request)
     scope = query_choice(request, "scope", ("org", "user", "all"), default="org")
     environments = config.list_environments(caller_of(request), scope)
-    return respond({"environments": [config.environment_json(env) for env in environments]})
+    return respond({"environments": [shapes.environment_json(config, env) for env in environments]})
 
 
 def _optional_id(body: dict[str, Any], field: str) -> str | None:
@@ -69,13 +74,13 @@ async def create_environment(request: Request) -> JSONResponse:
             body.get("mobile_testing_enabled", False), "mobile_testing_enabled"
         ),
     )
-    return respond({"environment": config.environment_json(env)}, 201)
+    return respond({"environment": shapes.environment_json(config, env)}, 201)
 
 
 async def get_environment(request: Request) -> JSONResponse:
     config = config_of(request)
     env = config.visible_environment(request.path_params["environment_id"], caller_of(request))
-    return respond({"environment": config.environment_json(env)})
+    return respond({"environment": shapes.environment_json(config, env)})
 
 
 def _patch_text(body: dict[str, Any], field: str) -> str | Unset | None:
@@ -108,7 +113,7 @@ async def update_environment(request: Request) -> JSONResponse:
         ),
         personal_preferences=_patch_text(body, "personal_preferences"),
     )
-    return respond({"environment": config.environment_json(env)})
+    return respond({"environment": shapes.environment_json(config, env)})
 
 
 async def delete_environment(request: Request) -> JSONResponse:

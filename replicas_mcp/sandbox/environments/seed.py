@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from replicas_mcp.sandbox.config_records import RepoFile, RepositoryRecord, RepositorySetRecord
+from replicas_mcp.sandbox.environments.records import RepoFile, RepositoryRecord, RepositorySetRecord
 
 _NAMESPACE = uuid.UUID("6f1c2a8e-4b1d-5c3e-9a7f-2d8e0b4c6a10")
 

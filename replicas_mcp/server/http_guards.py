@@ -1,0 +1,264 @@
+"""The HTTP server's guards in front of `/mcp`: exact Host/Origin matching, the static bearer token, and
+byo-key session binding with per-caller caps. `server/auth.py` decides which of them an app gets.
+(Tests: tests/hardening/test_http_auth.py, tests/hardening/test_http_limits.py.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from replicas_mcp.server.log_redaction import register_secret
+
+MIN_HTTP_TOKEN_CHARS = 24
+SESSION_HEADER = b"mcp-session-id"
+# byo-key: open sessions one caller (one key) may hold; the next initialize is refused until one ends.
+MAX_SESSIONS_PER_CALLER = 32
+# The SDK closes a session after this long without a request; a binding idle this long is forgotten too.
+SESSION_IDLE_SECONDS = 30 * 60
+
+
+class HttpExposureError(ValueError):
+    """The HTTP settings would expose the server's key to the network without a token."""
+
+
+def _bearer(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+    return None
+
+
+def _header(scope: Scope, wanted: bytes) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name == wanted:
+            return str(value.decode("latin-1"))
+    return None
+
+
+async def _send_json(
+    send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]
+) -> None:
+    data = json.dumps(body).encode()
+    base = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": [*base, *headers]})
+    await send({"type": "http.response.body", "body": data})
+
+
+# `host`, `host:port`, `[v6]`, `[v6]:port`: nothing else may follow (no `localhost:@evil.com`).
+_HOST_SYNTAX = re.compile(
+    r"(?P<name>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)(?::(?P<port>[0-9]{1,5}))?"
+)
+
+
+def host_matches(value: str, patterns: Sequence[str]) -> bool:
+    """Exact matching of a Host header against `host`, `host:port` and `host:*` (any port) patterns.
+
+    The SDK's own check accepts anything that merely starts with `host:` for a `host:*` pattern, so
+    `Host: localhost:@evil.com` passed it; here the value must parse as a host and port, and then equal a
+    pattern."""
+    match = _HOST_SYNTAX.fullmatch(value)
+    if match is None:
+        return False
+    name, port = match["name"].lower(), match["port"]
+    exact = f"{name}:{port}" if port else name
+    for pattern in patterns:
+        wanted = pattern.strip().lower()
+        if wanted.endswith(":*") and wanted[:-2] == name:
+            return True
+        if wanted == exact:
+            return True
+    return False
+
+
+def origin_matches(value: str, patterns: Sequence[str]) -> bool:
+    """`scheme://host[:port]` against `scheme://host[:port|:*]` patterns, as exactly as `host_matches`."""
+    scheme, sep, rest = value.partition("://")
+    if not sep:
+        return False
+    same_scheme = [p.partition("://")[2] for p in patterns if p.lower().startswith(scheme.lower() + "://")]
+    return host_matches(rest, same_scheme)
+
+
+class ExactHostMiddleware:
+    """DNS-rebinding protection on `/mcp` with exact matching of Host (required) and Origin (when sent).
+
+    It runs in front of the SDK's check (kept on) with the same allow lists; a mismatch gets the SDK's
+    answer to one: 421 for a Host, 403 for an Origin."""
+
+    def __init__(
+        self, app: ASGIApp, *, hosts: Sequence[str], origins: Sequence[str], protected_prefix: str = "/mcp"
+    ) -> None:
+        self._app = app
+        self._hosts = tuple(hosts)
+        self._origins = tuple(origins)
+        self._prefix = protected_prefix.rstrip("/")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not (path == self._prefix or path.startswith(self._prefix + "/")):
+            await self._app(scope, receive, send)
+            return
+        host, origin = _header(scope, b"host"), _header(scope, b"origin")
+        if host is None or not host_matches(host, self._hosts):
+            await _send_json(send, 421, {"error": "invalid Host header"}, [])
+            return
+        if origin is not None and not origin_matches(origin, self._origins):
+            await _send_json(send, 403, {"error": "invalid Origin header"}, [])
+            return
+        await self._app(scope, receive, send)
+
+
+class BearerTokenMiddleware:
+    """Require `Authorization: Bearer <token>` on every request under `protected_prefix` (the MCP endpoint).
+
+    Other paths (the webhook receiver, which checks its own signature) pass through.
+    """
+
+    def __init__(self, app: ASGIApp, *, token: str, protected_prefix: str = "/mcp") -> None:
+        if len(token) < MIN_HTTP_TOKEN_CHARS:
+            raise HttpExposureError(f"the HTTP token must be at least {MIN_HTTP_TOKEN_CHARS} characters")
+        register_secret(token)
+        self._app = app
+        self._expected = hashlib.sha256(token.encode()).digest()
+        self._prefix = protected_prefix.rstrip("/")
+
+    def _protects(self, path: str) -> bool:
+        return path == self._prefix or path.startswith(self._prefix + "/")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self._protects(scope.get("path", "")):
+            await self._app(scope, receive, send)
+            return
+        presented = _bearer(scope) or ""
+        # Compare digests: constant time, and independent of the presented token's length.
+        if not hmac.compare_digest(hashlib.sha256(presented.encode()).digest(), self._expected):
+            await _send_json(
+                send,
+                401,
+                {"error": "invalid_token", "error_description": "a valid bearer token is required"},
+                [(b"www-authenticate", b'Bearer error="invalid_token"')],
+            )
+            return
+        await self._app(scope, receive, send)
+
+
+class SessionBindingMiddleware:
+    """Bind each legacy MCP session to the caller that created it, and cap each caller's sessions (byo-key).
+
+    The SDK keeps sessions by id only; without this, whoever learns a session id could read its stream.
+    A session id is accepted only from the caller (fingerprint of the bearer key) whose request created it;
+    any other caller, and any id this process did not see created, gets the same 404 as an unknown session.
+
+    One caller holds at most `per_caller` sessions: a further `initialize` gets 429 with a message saying so
+    (end one with DELETE, or let it idle out), so one key cannot fill the server's global session table and
+    lock everyone else out. A binding unused for `idle_seconds` (the SDK's idle timeout, after which the
+    session is gone) no longer counts. At most `max_sessions` bindings are kept in all (oldest dropped).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        fingerprint: Callable[[str], str],
+        max_sessions: int = 10_000,
+        per_caller: int = MAX_SESSIONS_PER_CALLER,
+        idle_seconds: float = SESSION_IDLE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._app = app
+        self._fingerprint = fingerprint
+        self._owners: OrderedDict[str, tuple[str, float]] = OrderedDict()  # session id -> (caller, last use)
+        self._per_caller: dict[str, int] = {}
+        self._max = max_sessions
+        self._limit = per_caller
+        self._idle = idle_seconds
+        self._clock = clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        bearer = _bearer(scope)
+        caller = self._fingerprint(bearer) if bearer else None
+        session_id = _header(scope, SESSION_HEADER)
+        if session_id is not None:
+            owner = self._owners.get(session_id)
+            if owner is None or caller is None or not hmac.compare_digest(owner[0], caller):
+                await _send_json(
+                    send,
+                    404,
+                    {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "Session not found"}},
+                    [],
+                )
+                return
+            self._owners[session_id] = (owner[0], self._clock())
+            self._owners.move_to_end(session_id)
+            if scope.get("method") == "DELETE":
+                self._unbind(session_id)
+        elif (
+            caller is not None
+            and scope.get("method") == "POST"
+            and self._open_sessions(caller) >= self._limit
+        ):
+            await _send_json(
+                send,
+                429,
+                {
+                    "jsonrpc": "2.0",
+                    "id": None,
+                    "error": {
+                        "code": -32000,
+                        "message": f"Too many open sessions for this API key ({self._limit}): end one "
+                        "(HTTP DELETE with its Mcp-Session-Id) or let an unused one idle out, then retry",
+                    },
+                },
+                [],
+            )
+            return
+
+        async def binding_send(message: Message) -> None:
+            if message["type"] == "http.response.start" and session_id is None and caller is not None:
+                for name, value in message.get("headers", ()):
+                    if name.lower() == SESSION_HEADER and message.get("status", 500) < 400:
+                        self._bind(value.decode("latin-1"), caller)
+            await send(message)
+
+        await self._app(scope, receive, binding_send)
+
+    def _open_sessions(self, caller: str) -> int:
+        """The caller's sessions, after forgetting every binding idle past the SDK's timeout."""
+        cutoff = self._clock() - self._idle
+        while self._owners:
+            oldest_id, (_, last_used) = next(iter(self._owners.items()))
+            if last_used > cutoff:
+                break
+            self._unbind(oldest_id)
+        return self._per_caller.get(caller, 0)
+
+    def _bind(self, session_id: str, caller: str) -> None:
+        if session_id in self._owners:
+            return
+        self._owners[session_id] = (caller, self._clock())
+        self._per_caller[caller] = self._per_caller.get(caller, 0) + 1
+        while len(self._owners) > self._max:
+            self._unbind(next(iter(self._owners)))
+
+    def _unbind(self, session_id: str) -> None:
+        owner = self._owners.pop(session_id, None)
+        if owner is None:
+            return
+        left = self._per_caller.get(owner[0], 1) - 1
+        if left > 0:
+            self._per_caller[owner[0]] = left
+        else:
+            self._per_caller.pop(owner[0], None)

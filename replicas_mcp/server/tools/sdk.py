@@ -1,0 +1,116 @@
+"""The one door to the MCP SDK's internals: everything here relies on SDK details that are not its public
+`MCPServer` API, so an SDK upgrade that changes them breaks this module (and tests/server/test_sdk.py),
+nowhere else.
+
+- Tools: `sdk_tool` builds the SDK's `Tool` from a served function and then replaces its `FuncMetadata`
+  (a new object, never edited in place) to publish the shaped schemas, validate with the strict argument
+  model and keep text arguments as sent (`FuncMetadata.pre_parse_json` JSON-parses strings).
+- Low-level handlers: `add_request_handler` registers a request handler on the `MCPServer`'s low-level
+  server (`_lowlevel_server`), for protocol methods `MCPServer` has no API for (legacy
+  `resources/subscribe`, `subscriptions/listen` with watching, logging, completions).
+- Logging: `send_log_message`, the SDK's deprecated protocol-logging call without its per-call warning.
+- Confirmation: `can_send_request` (whether a legacy session has a back-channel to ask the user on) and
+  `form_schema` (an elicitation form's `requested_schema`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from mcp import MCPDeprecationWarning
+from mcp.server.elicitation import render_elicitation_schema
+from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from mcp.server import MCPServer, ServerRequestContext
+    from mcp.server.mcpserver import Context
+    from mcp.types import ToolAnnotations
+
+P = TypeVar("P", bound=BaseModel)
+
+
+class _TextKeepingMetadata(FuncMetadata):
+    """`FuncMetadata` whose JSON pre-parsing leaves the `text_arguments` exactly as sent."""
+
+    text_arguments: frozenset[str] = frozenset()
+
+    def pre_parse_json(self, data: dict[str, Any]) -> dict[str, Any]:
+        parsed = super().pre_parse_json(data)
+        for key, value in data.items():
+            if isinstance(value, str) and key in self.text_arguments:
+                parsed[key] = value
+        return parsed
+
+
+def sdk_tool(
+    fn: Callable[..., Any],
+    *,
+    name: str,
+    title: str,
+    description: str,
+    annotations: ToolAnnotations,
+    shape_input: Callable[[dict[str, Any]], dict[str, Any]],
+    shape_output: Callable[[dict[str, Any]], dict[str, Any]],
+    strict_arguments: Callable[[type[BaseModel], dict[str, Any]], type[BaseModel]],
+    text_arguments: frozenset[str],
+) -> Tool:
+    """The SDK `Tool` serving `fn` (its signature gives the schemas), published with `shape_input` /
+    `shape_output` applied to the SDK's schemas and validating with `strict_arguments(model, schema)`, a
+    subclass of the SDK's argument model (given the published input schema)."""
+    tool = Tool.from_function(fn, name=name, title=title, description=description, annotations=annotations)
+    current = tool.fn_metadata
+    parameters = shape_input(tool.parameters)
+    output_schema = None if current.output_schema is None else shape_output(current.output_schema)
+    metadata = _TextKeepingMetadata(
+        arg_model=strict_arguments(current.arg_model, parameters),
+        output_schema=output_schema,
+        output_model=current.output_model,
+        wrap_output=current.wrap_output,
+        text_arguments=text_arguments,
+    )
+    return tool.model_copy(update={"parameters": parameters, "fn_metadata": metadata})
+
+
+def output_schema_of(tool: Tool) -> dict[str, Any] | None:
+    """The output schema a `Tool` publishes (and validates structured results against)."""
+    return tool.fn_metadata.output_schema
+
+
+def add_request_handler(
+    server: MCPServer[Any],
+    method: str,
+    params_type: type[P],
+    handler: Callable[[ServerRequestContext[Any, Any], P], Any],
+) -> None:
+    """Serve `method` with `handler` on the server's low-level server (replacing the SDK's own, if any)."""
+    server._lowlevel_server.add_request_handler(method, params_type, handler)
+
+
+def can_send_request(ctx: Context[Any, Any]) -> bool:
+    """Whether the server can send a request to this caller now (a legacy session with a back-channel)."""
+    return bool(ctx.session.can_send_request)
+
+
+def form_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The `requested_schema` of an elicitation form with `model`'s fields."""
+    return render_elicitation_schema(model)
+
+
+def send_log_message(
+    session: Any, level: str, text: str, logger: str, related_request_id: Any
+) -> Awaitable[None]:
+    """`notifications/message` through the session's `send_log_message`, which the SDK marks deprecated
+    (protocol logging, SEP-2577) and warns about on every call; the warning is silenced for this one
+    synchronous call only (the coroutine it returns is awaited by the caller, outside the filter)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MCPDeprecationWarning)
+        return cast(
+            "Awaitable[None]",
+            session.send_log_message(
+                level=level, data=text, logger=logger, related_request_id=related_request_id
+            ),
+        )

@@ -1,0 +1,272 @@
+"""Issue 12 #2, #9, #13 over real HTTP: sessions per caller, keys checked upstream once, exact Host matching,
+byo-key metadata, the access log, and a bounded shutdown that returns a wait's cursor."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import anyio
+import httpx2
+import psutil
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from replicas_mcp.cli import _transport_security
+from replicas_mcp.client import ReplicasClient
+from replicas_mcp.config import Settings
+from replicas_mcp.sandbox.serve import RunningSandbox, serving
+from replicas_mcp.sandbox.world import DEFAULT_ORG_KEY, DEFAULT_OTHER_ORG_KEY
+from replicas_mcp.server import build_server
+from replicas_mcp.server.http_app import http_app
+from replicas_mcp.server.http_guards import MAX_SESSIONS_PER_CALLER, host_matches, origin_matches
+
+INIT = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "hardening", "version": "0"},
+    },
+}
+HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+
+@asynccontextmanager
+async def served(sandbox: RunningSandbox, **fields: Any) -> AsyncIterator[str]:
+    """The MCP server as the CLI serves it (http_app: guards, exact Host matching) on a free port."""
+    settings = Settings(transport="http", base_url=sandbox.base_url, toolsets=("all",), **fields)
+    async with AsyncExitStack() as stack:
+        key = settings.api_key.get_secret_value() if settings.api_key else "no-key"
+        api = await stack.enter_async_context(ReplicasClient(api_key=key, base_url=sandbox.base_url))
+        server = build_server(settings, api)
+        app = http_app(server, settings, _transport_security(settings))
+        yield await stack.enter_async_context(serving(app))  # type: ignore[arg-type]
+
+
+async def _post(http: httpx2.AsyncClient, url: str, body: dict[str, Any], **headers: str) -> httpx2.Response:
+    return await http.post(f"{url}/mcp", json=body, headers={**HEADERS, **headers})
+
+
+def _fake_key(n: int) -> str:
+    return f"sk_replicas_fake{n:08d}xyz"
+
+
+async def test_one_key_holds_a_bounded_number_of_sessions(sandbox: RunningSandbox) -> None:
+    async with served(sandbox, auth="byo-key") as url, httpx2.AsyncClient(timeout=30) as http:
+        sessions = []
+        for _ in range(MAX_SESSIONS_PER_CALLER):
+            opened = await _post(http, url, INIT, Authorization=f"Bearer {DEFAULT_ORG_KEY}")
+            assert opened.status_code == 200
+            sessions.append(opened.headers["mcp-session-id"])
+        refused = await _post(http, url, INIT, Authorization=f"Bearer {DEFAULT_ORG_KEY}")
+        assert refused.status_code == 429
+        assert "Too many open sessions for this API key" in refused.json()["error"]["message"]
+        other = await _post(http, url, INIT, Authorization=f"Bearer {DEFAULT_OTHER_ORG_KEY}")
+        assert other.status_code == 200  # another caller is unaffected
+        ended = await http.delete(
+            f"{url}/mcp",
+            headers={**HEADERS, "Authorization": f"Bearer {DEFAULT_ORG_KEY}", "Mcp-Session-Id": sessions[0]},
+        )
+        assert ended.status_code == 200
+        again = await _post(http, url, INIT, Authorization=f"Bearer {DEFAULT_ORG_KEY}")
+        assert again.status_code == 200
+
+
+@pytest.mark.slow
+async def test_ten_thousand_fake_keys_leave_a_real_client_able_to_connect(sandbox: RunningSandbox) -> None:
+    process = psutil.Process()
+    async with served(sandbox, auth="byo-key") as url:
+        async with httpx2.AsyncClient(timeout=60) as http:
+            await _post(http, url, INIT, Authorization=f"Bearer {_fake_key(-1)}")  # warm up
+            start_rss = process.memory_info().rss
+            statuses: dict[int, int] = {}
+            sent = iter(range(10_000))
+
+            async def caller() -> None:
+                for n in sent:
+                    response = await _post(http, url, INIT, Authorization=f"Bearer {_fake_key(n)}")
+                    statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+
+            async with anyio.create_task_group() as tasks:
+                for _ in range(16):
+                    tasks.start_soon(caller)
+        assert statuses == {401: 10_000}  # each invented key cost one upstream check and made no session
+        growth = process.memory_info().rss - start_rss
+        assert growth < 100 * 1024 * 1024, f"RSS grew {growth / 1e6:.0f} MB"
+        headers = {"Authorization": f"Bearer {DEFAULT_ORG_KEY}"}
+        async with (
+            httpx2.AsyncClient(headers=headers, timeout=30) as http,
+            Client(streamable_http_client(f"{url}/mcp", http_client=http), mode="legacy") as client,
+        ):
+            assert (await client.call_tool("list_replicas", {})).is_error is False
+
+
+@pytest.mark.parametrize(
+    ("host", "accepted"),
+    [
+        ("127.0.0.1:8000", True),
+        ("localhost:8000", True),
+        ("localhost", True),
+        ("[::1]:8000", True),
+        ("localhost:@evil.com", False),
+        ("localhost:8000@evil.com", False),
+        ("localhost.evil.com:8000", False),
+        ("localhost:80:80", False),
+        ("evil.com", False),
+        ("", False),
+    ],
+)
+def test_host_matching_is_exact(host: str, accepted: bool) -> None:
+    assert host_matches(host, ["127.0.0.1:*", "localhost:*", "[::1]:*"]) is accepted
+
+
+def test_origin_matching_is_exact() -> None:
+    allowed = ["http://localhost:*", "https://app.example.com"]
+    assert origin_matches("http://localhost:5173", allowed)
+    assert origin_matches("https://app.example.com", allowed)
+    assert not origin_matches("http://localhost:@evil.com", allowed)
+    assert not origin_matches("https://localhost:5173", allowed)
+    assert not origin_matches("https://app.example.com.evil.com", allowed)
+
+
+async def test_a_forged_host_header_is_refused_over_http(sandbox: RunningSandbox) -> None:
+    async with served(sandbox, api_key=sandbox.org_key) as url, httpx2.AsyncClient(timeout=30) as http:
+        assert (await _post(http, url, INIT)).status_code == 200
+        forged = await _post(http, url, INIT, Host="localhost:@evil.com")
+        assert forged.status_code == 421
+        bad_origin = await _post(http, url, INIT, Origin="http://localhost:@evil.com")
+        assert bad_origin.status_code == 403
+
+
+async def test_byo_key_metadata_names_no_authorization_server(sandbox: RunningSandbox) -> None:
+    async with served(sandbox, auth="byo-key") as url, httpx2.AsyncClient(timeout=30) as http:
+        unauthenticated = await _post(http, url, INIT)
+        assert unauthenticated.status_code == 401
+        challenge = unauthenticated.headers["www-authenticate"]
+        assert sandbox.base_url not in challenge
+        assert "resource_metadata" not in challenge
+        for path in ("/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-protected-resource"):
+            metadata = await http.get(f"{url}{path}")
+            assert metadata.status_code == 404
+            assert sandbox.base_url not in metadata.text
+
+
+# --- the CLI's HTTP server as a subprocess ----------------------------------------------------------------
+
+
+def _env() -> dict[str, str]:
+    return {key: value for key, value in os.environ.items() if not key.startswith("REPLICAS_")}
+
+
+@asynccontextmanager
+async def cli_http_server(*args: str) -> AsyncIterator[tuple[str, subprocess.Popen[bytes], list[bytes]]]:
+    """`replicas-mcp --sandbox --transport http --port 0 ARGS`; yields its URL, the process and its stderr."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "replicas_mcp", "--sandbox", "--transport", "http", "--port", "0", *args],
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    stderr: list[bytes] = []
+
+    def read_stderr() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            stderr.append(line)
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(anyio.to_thread.run_sync, read_stderr)
+        try:
+            with anyio.fail_after(60):
+                while not any(b"Streamable HTTP on" in line for line in stderr):
+                    assert process.poll() is None, b"".join(stderr).decode()
+                    await anyio.sleep(0.05)
+            line = next(line for line in stderr if b"Streamable HTTP on" in line).decode()
+            url = line.split(" on ", 1)[1].strip().removesuffix("/mcp")
+            yield url, process, stderr
+        finally:
+            if process.poll() is None:
+                process.kill()
+            await anyio.to_thread.run_sync(process.wait)
+            process.stderr.close()
+
+
+@pytest.mark.slow
+async def test_the_access_log_keeps_its_lines_at_info() -> None:
+    async with cli_http_server("--log-level", "info") as (url, process, stderr):
+        async with httpx2.AsyncClient(timeout=30) as http:
+            assert (await http.get(f"{url}/healthz?token=sk_replicas_secret123456")).status_code == 200
+        await anyio.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        await anyio.to_thread.run_sync(lambda: process.wait(timeout=20))
+    text = b"".join(stderr).decode()
+    assert "Logging error" not in text
+    access = [line for line in text.splitlines() if "GET /healthz" in line]
+    assert access, text
+    assert '" 200' in access[0]
+    assert "sk_replicas_secret123456" not in text
+
+
+@pytest.mark.slow
+async def test_shutdown_is_bounded_and_a_wait_in_flight_returns_its_cursor() -> None:
+    async with (
+        cli_http_server("--toolsets", "replicas") as (url, process, _),
+        httpx2.AsyncClient(timeout=60) as http,
+        Client(streamable_http_client(f"{url}/mcp", http_client=http), mode="legacy") as client,
+    ):
+        envs = (await client.call_tool("list_environments", {})).structured_content or {}
+        environment = next(e["id"] for e in envs["environments"] if e.get("repository_id"))
+        started = await client.call_tool(
+            "delegate_task",
+            {"environment_id": environment, "task": "Refactor slowly [[slow:120]]", "wait_s": 0},
+        )
+        assert not started.is_error, started.content
+        replica_id = _replica_ids(started.structured_content or {})[0]
+        outcome: dict[str, Any] = {}
+
+        async def wait() -> None:
+            result = await client.call_tool("wait_for_replica", {"replica_id": replica_id, "timeout_s": 55})
+            outcome["result"] = result
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(wait)
+            await anyio.sleep(2)
+            signalled = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            with anyio.fail_after(15):
+                await anyio.to_thread.run_sync(process.wait)
+            stopped_after = time.monotonic() - signalled
+            with anyio.fail_after(5):
+                while "result" not in outcome:
+                    await anyio.sleep(0.05)
+    assert stopped_after < 10
+    result = outcome["result"]
+    assert not result.is_error, result.content
+    assert "cursor" in json.dumps(result.structured_content)
+
+
+def _replica_ids(value: Any) -> list[str]:
+    """Every `replica_id` (or replica `id`) in a structured result, in order."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in ("replica_id",) and isinstance(item, str):
+                found.append(item)
+            else:
+                found += _replica_ids(item)
+    elif isinstance(value, list):
+        for item in value:
+            found += _replica_ids(item)
+    return found

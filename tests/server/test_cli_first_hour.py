@@ -1,0 +1,197 @@
+"""What a newcomer meets in their first hour, through the real entry point run as a subprocess (issue 14).
+
+Each test starts `replicas-mcp` (the installed console script, or `python -m replicas_mcp`) with an
+environment cleared of every `REPLICAS_*` variable, and checks what it prints and how it exits.
+"""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from replicas_mcp.cli import launch_command, python_too_old
+from replicas_mcp.sandbox.serve import RunningSandbox
+
+ROOT = Path(__file__).parents[2]
+SCRIPT = str(Path(sys.executable).with_name("replicas-mcp"))
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("REPLICAS_")}
+    return {**env, **extra}
+
+
+def run(*args: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [SCRIPT, *args],
+        env=_env(**env),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _one_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    return result.stderr
+
+
+@pytest.mark.parametrize("key", ["", " "])
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+def test_a_blank_key_is_one_line_and_exit_2(key: str, transport: str) -> None:
+    result = run("--transport", transport, "--port", "0", REPLICAS_API_KEY=key)
+    assert result.returncode == 2
+    assert "REPLICAS_API_KEY is set but empty" in _one_line(result)
+
+
+@pytest.mark.parametrize("key", ["sk_replicas_...", "sk_replicas_…"])
+def test_the_placeholder_key_is_refused_before_a_client_sees_the_server_connected(key: str) -> None:
+    result = run(REPLICAS_API_KEY=key)
+    assert result.returncode == 2
+    assert "placeholder" in _one_line(result)
+
+
+def test_a_port_in_use_is_one_line() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = run("--sandbox", "--transport", "http", "--port", str(port))
+    assert result.returncode == 1
+    line = _one_line(result)
+    assert f"127.0.0.1:{port} is already in use" in line
+    assert "--port" in line
+
+
+def test_check_takes_sandbox_after_the_subcommand_and_lists_its_options() -> None:
+    checked = run("check", "--sandbox")
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.startswith("OK: http://127.0.0.1:")
+    assert "--sandbox" in run("check", "--help").stdout
+
+
+def test_log_level_is_case_insensitive() -> None:
+    assert run("--log-level", "debug", "check", "--sandbox").returncode == 0
+    assert run("check", "--sandbox", REPLICAS_MCP_LOG_LEVEL="info").returncode == 0
+
+
+def test_an_empty_toolsets_flag_is_an_error_not_the_default() -> None:
+    result = run("--sandbox", "--toolsets=")
+    assert result.returncode == 2
+    assert "--toolsets" in result.stderr
+    assert "empty" in result.stderr
+
+
+def test_an_unknown_tool_names_the_close_ones_not_a_docs_file() -> None:
+    result = run("--sandbox", "--tools", "get_replicas")
+    assert result.returncode == 2
+    line = _one_line(result)
+    assert "did you mean get_replica" in line
+    assert "docs/" not in line
+
+
+def test_help_names_every_toolset_and_the_sandbox_defaults() -> None:
+    from replicas_mcp.server.registry import TOOLSETS
+
+    text = " ".join(run("--help").stdout.split())
+    for toolset in TOOLSETS:
+        assert toolset in text
+    assert "REPLICAS_MCP_TOOLSETS" in text
+    sandbox_help = " ".join(run("sandbox", "--help").stdout.split())
+    for default in ("default 127.0.0.1", "default 8765", "default 0", "default 1.0"):
+        assert default in sandbox_help
+
+
+async def test_check_understands_a_base_url_ending_in_v1(sandbox: RunningSandbox) -> None:
+    import anyio
+
+    result = await anyio.to_thread.run_sync(
+        lambda: run("check", REPLICAS_API_KEY=sandbox.org_key, REPLICAS_BASE_URL=sandbox.base_url + "/v1/")
+    )
+    assert result.returncode == 0, result.stderr
+
+
+async def test_check_names_the_base_url_for_a_wrong_path_and_no_tool(sandbox: RunningSandbox) -> None:
+    import anyio
+
+    result = await anyio.to_thread.run_sync(
+        lambda: run("check", REPLICAS_API_KEY=sandbox.org_key, REPLICAS_BASE_URL=sandbox.base_url + "/api")
+    )
+    assert result.returncode == 1
+    line = _one_line(result)
+    assert "REPLICAS_BASE_URL" in line
+    assert "list_" not in line
+    assert sandbox.org_key not in line
+
+
+def test_python_older_than_3_11_is_named_and_the_readme_states_it() -> None:
+    message = python_too_old((3, 10))
+    assert message is not None
+    assert "Python 3.11 or newer" in message
+    assert "Python 3.10" in message
+    assert python_too_old((3, 11)) is None
+    assert "Python 3.11" in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_the_banner_command_is_absolute_and_keeps_its_arguments() -> None:
+    as_script = launch_command("replicas-mcp", ["--sandbox", "--http-token", "secret-token-value"])
+    assert as_script.split()[0].startswith("/")
+    assert "--sandbox" in as_script
+    assert "secret-token-value" not in as_script
+    as_module = launch_command("/somewhere/replicas_mcp/__main__.py", ["--sandbox"])
+    assert as_module == f"{sys.executable} -m replicas_mcp --sandbox"
+
+
+def _banner_of(command: list[str]) -> str:
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        command, stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env()
+    )
+    os.close(terminal)
+    assert process.stderr is not None
+    assert process.stdout is not None
+    stderr = b""
+    try:
+        deadline = time.monotonic() + 30
+        while b"Press Ctrl-C to stop." not in stderr and time.monotonic() < deadline:
+            ready, _, _ = select.select([process.stderr], [], [], 0.5)
+            if ready:
+                chunk = os.read(process.stderr.fileno(), 4096)
+                if not chunk:
+                    break
+                stderr += chunk
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        process.stdout.close()
+        process.stderr.close()
+        os.close(controller)
+    return stderr.decode()
+
+
+@pytest.mark.slow
+def test_the_terminal_banner_under_python_m_shows_a_command_that_works() -> None:
+    text = _banner_of([sys.executable, "-m", "replicas_mcp", "--sandbox"])
+    inspector = next(line for line in text.splitlines() if "Inspector:" in line)
+    assert f"{sys.executable} -m replicas_mcp --sandbox" in inspector
+    assert "__main__.py" not in text
+    claude = next(line for line in text.splitlines() if "claude mcp add" in line)
+    assert "REPLICAS_API_KEY" not in claude  # the sandbox needs no key
+
+
+@pytest.mark.slow
+def test_the_terminal_banner_of_the_script_is_absolute() -> None:
+    text = _banner_of([SCRIPT, "--sandbox"])
+    inspector = next(line for line in text.splitlines() if "Inspector:" in line)
+    assert f"inspector {SCRIPT} --sandbox" in inspector

@@ -1,0 +1,200 @@
+"""MCP logging (`logging/setLevel`, `notifications/message`), completions (`completion/complete`), and the
+start-up check of the key, through real MCP clients (in memory, both protocol eras)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client, MCPDeprecationWarning
+from mcp.types import LoggingMessageNotificationParams, PromptReference, ResourceTemplateReference
+
+from replicas_mcp.config import Settings
+from replicas_mcp.sandbox.serve import RunningSandbox
+from replicas_mcp.server import build_server
+from replicas_mcp.server.client_log import LEVELS
+from replicas_mcp.server.completions import Candidate, completion_of, rank
+
+from .helpers import call, connect, text
+
+WRONG_KEY = "sk_replicas_wrong_key_0123456789"
+
+
+class Received:
+    def __init__(self) -> None:
+        self.messages: list[LoggingMessageNotificationParams] = []
+
+    async def __call__(self, params: LoggingMessageNotificationParams) -> None:
+        self.messages.append(params)
+
+    async def wait_for(self, needle: str) -> LoggingMessageNotificationParams:
+        with anyio.fail_after(10):
+            while True:
+                for message in self.messages:
+                    if needle in str(message.data):
+                        return message
+                await anyio.sleep(0.02)
+
+
+async def set_level(client: Client, level: str) -> None:
+    """`logging/setLevel`: the 2025-era request (the SDK's client warns that 2026 removed it)."""
+    with pytest.warns(MCPDeprecationWarning):
+        await client.set_logging_level(level)  # type: ignore[arg-type]
+
+
+@asynccontextmanager
+async def own_client_server(
+    sandbox: RunningSandbox, key: str, received: Received, **client: Any
+) -> AsyncIterator[Client]:
+    """The server as the CLI builds it (it opens its own API client, so it checks its key at start)."""
+    server = build_server(Settings(api_key=key, base_url=sandbox.base_url, watch_poll_interval=0.05))
+    async with Client(server, logging_callback=received, **client) as connected:
+        yield connected
+
+
+async def test_the_server_advertises_logging_and_completions(sandbox: RunningSandbox) -> None:
+    async with connect(sandbox, mode="legacy") as client:
+        capabilities = client.server_capabilities
+        assert capabilities.logging is not None
+        assert capabilities.completions is not None
+        await set_level(client, "debug")
+
+
+async def test_a_rejected_key_is_said_at_start_on_stderr_in_the_log_and_in_the_first_tool_result(
+    sandbox: RunningSandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    received = Received()
+    caplog.set_level(logging.WARNING)
+    async with own_client_server(sandbox, WRONG_KEY, received, mode="legacy") as client:
+        with anyio.fail_after(10):
+            while not any("rejected REPLICAS_API_KEY" in r.getMessage() for r in caplog.records):
+                await anyio.sleep(0.02)
+        await set_level(client, "warning")  # a client that asks later still hears it
+        message = await received.wait_for("rejected REPLICAS_API_KEY")
+        assert message.level == "error"
+        result = await client.call_tool("list_replicas", {})
+        assert result.is_error
+        assert "rejected the API key" in text(result)
+    for shown in [*(str(m.data) for m in received.messages), caplog.text, text(result)]:
+        assert WRONG_KEY not in shown
+
+
+async def test_a_working_key_starts_quietly(
+    sandbox: RunningSandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    received = Received()
+    caplog.set_level(logging.WARNING)
+    async with own_client_server(sandbox, sandbox.org_key, received, mode="legacy") as client:
+        await set_level(client, "debug")
+        await call(client, "list_replicas")
+    assert not [r for r in caplog.records if r.name.startswith("replicas_mcp.startup")]
+    assert received.messages == []
+
+
+async def test_warnings_reach_a_legacy_session_at_its_level_redacted(sandbox: RunningSandbox) -> None:
+    received = Received()
+    async with own_client_server(sandbox, sandbox.org_key, received, mode="legacy") as client:
+        await set_level(client, "error")
+        logging.getLogger("replicas_mcp.server.watcher").warning("below the level: not sent")
+        logging.getLogger("replicas_mcp.server.watcher").error(
+            "upstream outage, key sk_replicas_leaked_in_a_message"
+        )
+        message = await received.wait_for("upstream outage")
+        assert "sk_replicas_leaked_in_a_message" not in str(message.data)
+        assert message.logger == "replicas-mcp"
+    assert all("below the level" not in str(m.data) for m in received.messages)
+
+
+async def test_a_2026_listen_stream_that_opted_in_receives_messages(sandbox: RunningSandbox) -> None:
+    received = Received()
+    server = own_client_server(sandbox, sandbox.org_key, received, mode="auto", log_level="warning")
+    async with server as client, client.listen(resource_subscriptions=["replicas://replicas"]):
+        await anyio.sleep(0.1)
+        logging.getLogger("replicas_mcp.client").warning("event stream degraded: polling instead")
+        message = await received.wait_for("event stream degraded")
+    assert message.level == "warning"
+
+
+def test_levels_are_the_protocol_levels_in_order() -> None:
+    assert LEVELS[0] == "debug"
+    assert LEVELS[-1] == "emergency"
+
+
+# --- completions --------------------------------------------------------------------------------------
+
+
+def test_ranking_prefers_id_prefixes_then_names_then_substrings() -> None:
+    candidates = [Candidate("r-abc", "fix-login"), Candidate("r-xyz", "abc-docs"), Candidate("r-q", "docs")]
+    assert rank(candidates, "r-a") == ["r-abc"]
+    assert rank(candidates, "abc") == ["r-xyz", "r-abc"]
+    assert rank(candidates, "") == ["r-abc", "r-xyz", "r-q"]
+    many = completion_of([f"v{n}" for n in range(250)])
+    assert len(many.values) == 100
+    assert many.total == 250
+    assert many.has_more
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_completions_offer_the_callers_own_ids_and_names(sandbox: RunningSandbox, mode: str) -> None:
+    async with connect(sandbox, mode=mode, toolsets=("all",)) as client:
+        envs = (await call(client, "list_environments")).structured_content or {}
+        environment = next(e for e in envs["environments"] if e.get("repository_id"))
+        created = await call(
+            client,
+            "create_replica",
+            {"name": "completion-target", "message": "hello", "environment_id": environment["id"]},
+        )
+        replica_id = (created.structured_content or {})["id"]
+
+        template = ResourceTemplateReference(uri="replicas://replicas/{replica_id}")
+        by_id = await client.complete(template, {"name": "replica_id", "value": replica_id[:6]})
+        assert replica_id in by_id.completion.values
+        by_name = await client.complete(template, {"name": "replica_id", "value": "completion-tar"})
+        assert by_name.completion.values[:1] == [replica_id]
+
+        prompt = PromptReference(name="delegate_coding_task")
+        names = await client.complete(prompt, {"name": "environment", "value": environment["name"][:3]})
+        assert environment["name"] in names.completion.values
+        env_template = ResourceTemplateReference(uri="replicas://environments/{environment_id}")
+        ids = await client.complete(env_template, {"name": "environment_id", "value": ""})
+        assert environment["id"] in ids.completion.values
+
+        nothing = await client.complete(prompt, {"name": "task", "value": "a"})
+        assert nothing.completion.values == []
+
+
+async def test_completions_of_a_sleeping_replica_never_wake_it(sandbox: RunningSandbox) -> None:
+    async with connect(sandbox, toolsets=("all",)) as client:
+        envs = (await call(client, "list_environments")).structured_content or {}
+        environment = next(e for e in envs["environments"] if e.get("repository_id"))
+        created = await call(
+            client,
+            "create_replica",
+            {"name": "sleepy", "message": "nap [[sleep]]", "environment_id": environment["id"]},
+        )
+        replica_id = (created.structured_content or {})["id"]
+        with anyio.fail_after(30):
+            while True:
+                listing = (await call(client, "list_replicas")).structured_content or {}
+                status = next(r["status"] for r in listing["replicas"] if r["id"] == replica_id)
+                if status == "sleeping":
+                    break
+                await anyio.sleep(0.1)
+        canvas = ResourceTemplateReference(uri="replicas://replicas/{replica_id}/canvas/{filename}")
+        offered = await client.complete(canvas, {"name": "filename", "value": ""}, {"replica_id": replica_id})
+        assert offered.completion.values == []
+        listing = (await call(client, "list_replicas")).structured_content or {}
+        assert next(r["status"] for r in listing["replicas"] if r["id"] == replica_id) == "sleeping"
+
+
+async def test_completions_are_cached_briefly(sandbox: RunningSandbox) -> None:
+    async with connect(sandbox) as client:
+        template = ResourceTemplateReference(uri="replicas://replicas/{replica_id}")
+        before = sum(sandbox.faults.stats.requests.values())
+        for partial in ("", "r", "re", "rep"):  # a user typing
+            await client.complete(template, {"name": "replica_id", "value": partial})
+        assert sum(sandbox.faults.stats.requests.values()) - before == 1
