@@ -29,7 +29,7 @@ from replicas_mcp.server.state import AppState, context_in
 
 if TYPE_CHECKING:
     from replicas_mcp.config import Settings
-    from replicas_mcp.server.registry import ToolSelection, ToolSpec
+    from replicas_mcp.server.tools import ToolSelection, ToolSpec
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class Served:
 
 @functools.cache
 def known_tools() -> frozenset[str]:
-    from replicas_mcp.server.registry import all_tools
+    from replicas_mcp.server.tools import all_tools
 
     return frozenset(spec.name for spec in all_tools())
 
@@ -73,14 +73,14 @@ def tools_named(text: str) -> set[str]:
 
 @functools.cache
 def _served_for(selection: ToolSelection) -> Served:
-    from replicas_mcp.server.registry import select_tools
+    from replicas_mcp.server.tools import select_tools
 
     return Served(frozenset(spec.name for spec in select_tools(selection)), selection.read_only)
 
 
 def served_by(settings: Settings) -> Served:
     """What a server with these settings serves."""
-    from replicas_mcp.server.registry import ToolSelection
+    from replicas_mcp.server.tools import ToolSelection
 
     selection = ToolSelection(
         toolsets=tuple(settings.toolsets),

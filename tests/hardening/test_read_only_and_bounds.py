@@ -15,7 +15,9 @@ from mcp import MCPError
 from mcp.types import TextResourceContents
 
 from replicas_mcp.sandbox.serve import RunningSandbox
-from tests.server.helpers import call, connect, data, force_status, new_replica, text
+
+from ..helpers import force_status, text
+from ..server.helpers import call, connect, data, new_replica
 
 WAKE_ROUTES = ("POST /v1/replica/{id}/wake", "GET /v1/replica/{id}")
 

@@ -16,7 +16,9 @@ from mcp.types import TextResourceContents
 
 from replicas_mcp.sandbox.serve import RunningSandbox
 from replicas_mcp.server.safety import mask_args, mask_text, mask_url
-from tests.server.helpers import call, connect, data, text
+
+from ..helpers import text
+from ..server.helpers import call, connect, data
 
 SECRETS = {name: f"{name}{secrets.token_hex(12)}" for name in ("hdr", "ghp", "api", "path", "query", "npm")}
 MCPS: dict[str, dict[str, Any]] = {

@@ -8,7 +8,7 @@ nothing; only `mode="replace_queue"` drops queued messages, and that call alone 
 from __future__ import annotations
 
 from replicas_mcp.sandbox.serve import RunningSandbox
-from replicas_mcp.server.confirm import destructive_target
+from replicas_mcp.server.tools import PendingCall, all_tools
 
 from .helpers import connect
 
@@ -30,8 +30,10 @@ async def test_only_what_destroys_something_is_destructive(sandbox: RunningSandb
             assert hints.destructive_hint, f"{name} deletes"
 
 
-def test_a_send_is_confirmed_only_when_it_drops_the_queue() -> None:
+async def test_a_plain_or_next_send_is_never_a_question() -> None:
+    """Only `replace_queue` has a question (tests/hardening/test_confirm_destructive.py asks it for real)."""
+    [spec] = [spec for spec in all_tools() if spec.name == "send_replica_message"]
+    assert spec.question is not None
     args = {"replica_id": "r-1", "message": "stop"}
-    assert destructive_target("send_replica_message", {**args, "mode": "replace_queue"}, destructive=False)
     for mode in ("append", "next"):
-        assert destructive_target("send_replica_message", {**args, "mode": mode}, destructive=False) is None
+        assert await spec.question(PendingCall(spec.name, {**args, "mode": mode})) is None

@@ -21,7 +21,8 @@ from replicas_mcp.sandbox.serve import RunningSandbox
 from replicas_mcp.server.hints import adapt, tools_named
 from replicas_mcp.server.toolsets import delegation as delegation_tools
 
-from .helpers import bound_environment, call, connect, data, force_status, new_replica, text
+from ..helpers import force_status, text
+from .helpers import bound_environment, call, connect, data, new_replica
 
 SELECTIONS: dict[str, dict[str, Any]] = {
     "default": {},
