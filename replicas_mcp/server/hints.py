@@ -279,6 +279,9 @@ def adapt_tool(tool: Any, served: Served) -> Any:
     """An SDK `Tool` with its description and argument descriptions adapted to what is served."""
     tool.description = served.adapt(tool.description or "")
     adapt_schema(tool.parameters, served.names)
+    wake = (tool.parameters.get("properties") or {}).get("wake")
+    if served.read_only and isinstance(wake, dict):
+        wake["description"] = "Ignored: a read-only server never wakes a replica"
     return tool
 
 

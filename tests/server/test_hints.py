@@ -174,6 +174,11 @@ async def _walk(
     return found, served, seen
 
 
+async def _list_tools(sandbox: RunningSandbox, selection: dict[str, Any]) -> list[Any]:
+    async with connect(sandbox, **selection) as client:
+        return list((await client.list_tools()).tools)
+
+
 @pytest.fixture
 def quick_waits(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(delegation_tools, "POLICY", WaitPolicy(poll_interval=0.1, heartbeat=1.0, settle=0.05))
@@ -190,6 +195,8 @@ async def test_every_text_names_only_served_tools_and_no_rest_request(
     assert not found, "\n".join(found)
     if label == "read_only":
         assert "waking" not in seen["get_replica"]  # wake=true does nothing on a read-only server
+        listed = {tool.name: tool for tool in await _list_tools(sandbox, SELECTIONS[label])}
+        assert "Ignored" in listed["get_replica"].input_schema["properties"]["wake"]["description"]
     if {"create_replica", "delegate_task"} <= served:  # the one workflow, even from the manual tools
         assert "wait_for_replica" in seen["create_replica"]
         assert "read_replica_history" not in our_words(seen["create_replica"])
