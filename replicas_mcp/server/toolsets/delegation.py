@@ -479,10 +479,12 @@ async def wait_for_replica(
     rows = [_row(outcome, Row, name=names.get(outcome.replica_id)) for outcome in outcomes]
     finished = sum(row.done for row in rows)
     done = finished == len(rows) or (mode == "any" and finished > 0)
+    asking = ", ".join(str(row.name or row.replica_id) for row in rows if row.state == "waiting_for_input")
+    answer = f" {asking} asked something: answer with send_replica_message." if asking else ""
     step = (
-        "Done: get_replica_result for the reports; answer questions with send_replica_message."
+        f"Done: get_replica_result for the reports.{answer}"
         if done
-        else "Not done yet: call wait_for_replica again with these cursors."
+        else f"Not done yet: call wait_for_replica again with these cursors.{answer}"
     )
     return WaitResult(replicas=rows, next=step)
 
