@@ -196,7 +196,11 @@ def describe(exc: e.ReplicasError, arguments: Mapping[str, Any] | None = None) -
 def tool_error(
     exc: e.ReplicasError, arguments: Mapping[str, Any] | None = None, *, secrets: Iterable[str | None] = ()
 ) -> ToolError:
-    return ToolError(redact(describe(exc, arguments), secrets))
+    """The model-facing error; its next steps name only tools the server serves (the request's Context
+    among `arguments` says which; without one, nothing is left out)."""
+    from replicas_mcp.server.hints import served_in  # hints builds on this module
+
+    return ToolError(redact(served_in(arguments).adapt(describe(exc, arguments)), secrets))
 
 
 @contextmanager

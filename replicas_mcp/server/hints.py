@@ -22,8 +22,6 @@ from typing import TYPE_CHECKING, Any
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel
 
-from replicas_mcp.client.errors import ReplicasError
-from replicas_mcp.server.errors import tool_error
 from replicas_mcp.server.safety import redact
 from replicas_mcp.server.state import AppState, context_in
 
@@ -239,8 +237,8 @@ def _secrets(kwargs: Mapping[str, Any]) -> tuple[str, ...]:
 def adapting(spec: ToolSpec, served: Served) -> ToolSpec:
     """The spec with its results' hints (`next`, `note`, `notes`) and its errors adapted to what is served.
 
-    Client errors become the model-facing `ToolError` here (with the secrets removed, as the registry's
-    guard would), so that their next steps can be adapted too.
+    Client errors are left to the tool wrapper (which also tells the client's log about outages); the
+    `ToolError` it makes from them is adapted in `errors.tool_error`.
     """
     body = spec.fn
 
@@ -248,11 +246,8 @@ def adapting(spec: ToolSpec, served: Served) -> ToolSpec:
     async def call(**kwargs: Any) -> Any:
         try:
             result = await body(**kwargs)
-        except ToolError as exc:
+        except ToolError as exc:  # client errors are adapted where they become ToolErrors (errors.py)
             raise ToolError(redact(served.adapt(str(exc)), _secrets(kwargs))) from None
-        except ReplicasError as exc:
-            secrets = _secrets(kwargs)
-            raise ToolError(served.adapt(str(tool_error(exc, kwargs, secrets=secrets)))) from None
         _adapt_fields(result, served)
         return result
 
@@ -265,11 +260,6 @@ def adapting(spec: ToolSpec, served: Served) -> ToolSpec:
                 return await question(pending)
             except ToolError as exc:
                 raise ToolError(served.adapt(str(exc))) from None
-            except ReplicasError as exc:
-                arguments = dict(getattr(pending, "arguments", {}))
-                ctx = getattr(pending, "ctx", None)
-                secrets = tuple(getattr(ctx.request_context.lifespan_context, "secrets", ())) if ctx else ()
-                raise ToolError(served.adapt(str(tool_error(exc, arguments, secrets=secrets)))) from None
 
         changes["question"] = ask
     return dataclasses.replace(spec, **changes)

@@ -39,6 +39,7 @@ from replicas_mcp.client.errors import (
 from replicas_mcp.server.caller import SERVER_CALLER
 from replicas_mcp.server.state.streams import SharedStreams
 from replicas_mcp.server.state.view import KnowingClient
+from replicas_mcp.server.user_notices import tell_user
 
 if TYPE_CHECKING:
     from replicas_mcp.client import ReplicasClient
@@ -338,7 +339,9 @@ class ReplicaWatcher:
                         await self.notify(replica_id, caller)
         except StreamLimitError:
             self.degraded += 1
-            logger.info("watching %s by polling: the live stream limit is reached", replica_id)
+            tell_user(
+                "degraded", f"live updates of {replica_id} come by polling: the live stream limit is reached"
+            )
             await anyio.sleep(self._poll_interval)
             return
         except ReplicasError as exc:
