@@ -34,6 +34,9 @@ SELECTIONS: dict[str, dict[str, Any]] = {
 FENCE = re.compile(r'<(untrusted-data-[0-9a-f]{8}) source="[^"]*">.*?</\1>', re.DOTALL)
 JSON_FENCE = re.compile(r'<(untrusted-data-[0-9a-f]{8}) source=\\"[^"]*\\">.*?</\1>', re.DOTALL)
 REST = re.compile(r"\b(?:GET|POST|PUT|PATCH|DELETE) /|/v1/")
+POLLING = re.compile(
+    r"(?:[Ff]ollow|progress|until)[^.\n]*read_replica_history|Next: (?:create_replica|read_replica_history)"
+)
 WORKFLOW = ("delegate_task", "wait_for_replica", "get_replica_result", "send_replica_message")
 
 
@@ -49,6 +52,8 @@ def problems(where: str, shown: str, served: set[str]) -> list[str]:
     )
     if REST.search(own):
         found.append(f"{where}: names a REST request: {REST.search(own)}")
+    if POLLING.search(own):  # following work is wait_for_replica's job, not a transcript polled again
+        found.append(f"{where}: teaches polling: {POLLING.search(own)}")
     return found
 
 
