@@ -67,8 +67,8 @@ class KnowingReplicas(Replicas):
     async def find_by_names(self, names: Iterable[str]) -> dict[str, ReplicaListItem]:
         return await self._directory.find_by_names(self._caller, self._inner, names)
 
-    async def status(self, replica_id: str) -> ReplicaListItem | None:
-        return await self._directory.status(self._caller, self._inner, replica_id)
+    async def status(self, replica_id: str, *, fresh: bool = False) -> ReplicaListItem | None:
+        return await self._directory.status(self._caller, self._inner, replica_id, fresh=fresh)
 
     async def create(self, **fields: Any) -> ReplicaListItem:
         created = await self._inner.create(**fields)

@@ -338,6 +338,8 @@ async def delegate_task(
     )
     row = _row(outcome, Launch, name=item.name, created=created)
     report = await _report(ctx, item.id) if row.done and row.state != "deleted" else None
+    if report is not None and report.outcome == "sleeping":
+        row.state = report._status  # asleep since the wait saw the turn end: one state, the newest
     return DelegateResult(
         replicas=[row],
         report=report.to_text() if report else None,
