@@ -5,7 +5,6 @@ locks, caps), each behind a small interface with an in-process implementation.""
 
 from __future__ import annotations
 
-import collections
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -15,6 +14,7 @@ from mcp.server.mcpserver import Context
 from replicas_mcp.config import Settings
 from replicas_mcp.server.caller import caller_client, current_caller
 from replicas_mcp.server.state.knowledge import KnowledgeStore, MemoryKnowledge
+from replicas_mcp.server.state.shared import SharedState
 from replicas_mcp.server.state.view import KnowingClient, Memo
 
 if TYPE_CHECKING:
@@ -33,6 +33,8 @@ class AppState:
     watcher: ReplicaWatcher
     # Strings that must never reach output (the API key in use), removed from error texts as a last resort.
     secrets: tuple[str, ...] = field(default=())
+    # What instances of a fleet share (Redis with --redis-url); in process otherwise (state/shared.py).
+    shared: SharedState = field(default_factory=SharedState)
     # What the server has learned of each caller's replicas (ids, names, statuses): lookups read it first.
     knowledge: KnowledgeStore = field(default_factory=MemoryKnowledge)
     # The shared upstream event streams (one per caller and replica), None outside a running lifespan.
@@ -40,7 +42,7 @@ class AppState:
     # Answers replica lookups from the knowledge; None: the client's own lookups (list scans).
     directory: ReplicaDirectory | None = None
     # Results that nothing has changed since (`state.view.unless_changed`), shared by every call of a caller.
-    memo: Memo = field(default_factory=collections.OrderedDict)
+    memo: Memo = field(default_factory=Memo)
 
     def client_for_caller(self) -> ReplicasClient:
         """The client to act with for the current request's caller: in byo-key mode a view of the shared
