@@ -47,3 +47,27 @@ async def test_create_replica_refuses_a_name_in_use_and_delegate_task_then_finds
     assert again.structured_content is not None
     [row] = again.structured_content["replicas"]
     assert (row["replica_id"], row["created"]) == (rid, False)
+
+
+async def test_delegate_task_with_a_name_in_use_in_another_environment_says_so_and_starts_nothing(
+    sandbox: RunningSandbox,
+) -> None:
+    async with sandbox_client(sandbox) as api, Client(server(sandbox, api)) as client:
+        first_env, other_env = [env.id for env in await api.environments.list()][:2]
+        task = {"task": "Ship the release notes [[slow:100]]", "name": "ship-notes", "wait_s": 0}
+        with anyio.fail_after(30):
+            first = await client.call_tool("delegate_task", {"environment_id": first_env, **task})
+            elsewhere = await client.call_tool("delegate_task", {"environment_id": other_env, **task})
+            same = await client.call_tool("delegate_task", {"environment_id": first_env, **task})
+    assert first.structured_content is not None
+    rid = first.structured_content["replicas"][0]["replica_id"]
+    assert elsewhere.is_error
+    block = elsewhere.content[0]
+    assert isinstance(block, TextContent)
+    assert rid in block.text, block.text
+    assert f"this task in environment {first_env}" in block.text, block.text
+    assert "nothing was started" in block.text
+    assert _named(sandbox, "ship-notes") == [rid]
+    # In its own environment, the same name and task still find it.
+    assert same.structured_content is not None
+    assert same.structured_content["replicas"][0]["replica_id"] == rid

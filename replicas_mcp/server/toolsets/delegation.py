@@ -396,7 +396,7 @@ def _after_report(report: ReportResult) -> str:
 def _name_taken(exc: d.NameTaken) -> str:
     existing = exc.existing
     return (
-        f"Replica {existing.name} ({existing.id}, {existing.status}) already exists with a different task; "
+        f"Replica {existing.name} ({existing.id}, {existing.status}) already exists with {exc.difference}; "
         "nothing was started. Give this task another name, or send it to that replica with "
         f"send_replica_message(replica_id={existing.id!r})."
     )
