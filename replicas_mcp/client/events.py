@@ -94,6 +94,12 @@ class EngineEventStream(contextlib.AbstractAsyncContextManager[AsyncIterator[Eng
         self.reconnects = 0
         self.healthy_connection_seconds = _HEALTHY_CONNECTION_SECONDS
 
+    @property
+    def connected(self) -> bool:
+        """A connection to the server is open now: False from the moment the server ended the stream (or
+        it dropped) until a reconnect succeeds. A server ends a replica's stream when its workspace stops."""
+        return self._connection is not None
+
     async def __aenter__(self) -> AsyncIterator[EngineEvent]:
         # The first connection is opened here, so a 404/409 surfaces at `async with`.
         first = await self._connect()

@@ -39,8 +39,9 @@ HISTORY_MAX_CHARS = 100_000
 
 
 async def _listed(state: AppState, replica_id: str) -> ReplicaListItem:
-    """The replica as the list shows it (never wakes it); an unknown id is a not-found (-32602)."""
-    item = await state.client_for_caller().replicas.status(replica_id)
+    """The replica as the list shows it now (never wakes it); an unknown id is a not-found (-32602).
+    Fresh: an awake status is followed by engine reads, which would wake a workspace that just slept."""
+    item = await state.client_for_caller().replicas.status(replica_id, fresh=True)
     if item is None:
         raise ResourceNotFoundError(
             "No replica with that id; see replicas://replicas"

@@ -21,7 +21,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -95,6 +95,7 @@ class _Upstream:
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     idle_since: float | None = None
     lingers: set[anyio.CancelScope] = field(default_factory=set)
+    connected: Callable[[], bool] = lambda: False  # the upstream's connection is open now
 
     @property
     def end_seq(self) -> int:
@@ -175,7 +176,9 @@ class SharedStreams:
 
     def has_live(self, caller: str, replica_id: str) -> bool:
         up = self._shared.get((caller, replica_id))
-        return up is not None and up.opened.is_set() and up.ended is None and not up.closed
+        # Connected, not merely open: after the workspace stops, its stream ends and the client waits to
+        # reconnect (then fails with a 409); meanwhile the replica is asleep, not awake.
+        return up is not None and up.opened.is_set() and up.ended is None and not up.closed and up.connected()
 
     def version(self, caller: str, replica_id: str) -> object | None:
         if not self.has_live(caller, replica_id):
@@ -238,7 +241,9 @@ class SharedStreams:
     async def _pump(self, up: _Upstream, client: ReplicasClient) -> None:
         with up.scope:
             try:
-                async with client.events.stream(up.key[1], last_event_id=up.start_id) as events:
+                stream = client.events.stream(up.key[1], last_event_id=up.start_id)
+                async with stream as events:
+                    up.connected = lambda: stream.connected
                     up.opened.set()
                     async for event in events:
                         up.append(event)

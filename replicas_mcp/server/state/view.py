@@ -71,8 +71,8 @@ class KnowingReplicas(Replicas):
     async def find_by_names(self, names: Iterable[str]) -> dict[str, ReplicaListItem]:
         return await self._directory.find_by_names(self._caller, self._inner, names)
 
-    async def status(self, replica_id: str) -> ReplicaListItem | None:
-        return await self._directory.status(self._caller, self._inner, replica_id)
+    async def status(self, replica_id: str, *, fresh: bool = False) -> ReplicaListItem | None:
+        return await self._directory.status(self._caller, self._inner, replica_id, fresh=fresh)
 
     async def create(self, **fields: Any) -> ReplicaListItem:
         created = await self._inner.create(**fields)
@@ -95,10 +95,12 @@ class KnowingReplicas(Replicas):
 
     async def wake(self, replica_id: str) -> dict[str, Any]:
         self._on_write(replica_id)
+        woke: dict[str, Any] = {}
         try:
-            return await self._inner.wake(replica_id)
+            woke = await self._inner.wake(replica_id)
+            return woke
         finally:
-            await self._directory.mark_stale(self._caller, replica_id)
+            await self._waking(replica_id, bool(woke.get("waking")))
 
     async def send_message(self, replica_id: str, message: str, **options: Any) -> SendMessageResult:
         self._on_write(replica_id)
@@ -108,10 +110,18 @@ class KnowingReplicas(Replicas):
             await self._directory.forget(self._caller, replica_id)
             raise
         if sent.status == "waking":
-            await self._directory.mark_stale(self._caller, replica_id)
+            await self._waking(replica_id, True)
         else:
             await self._directory.note_status(self._caller, replica_id, "active")
         return sent
+
+    async def _waking(self, replica_id: str, waking: bool) -> None:
+        """After a wake or a message: a workspace that is waking is `preparing` (as upstream lists it), not
+        the `sleeping` remembered from before, which a wait would take for "nothing left to do"."""
+        if waking:
+            await self._directory.note_status(self._caller, replica_id, "preparing")
+        else:
+            await self._directory.mark_stale(self._caller, replica_id)
 
 
 class KnowingClient(ReplicasClient):

@@ -375,6 +375,8 @@ async def delegate_task(
     report = await _report(ctx, item.id) if row.done and row.state != "deleted" else None
     if report is not None:  # the report shows the questions (and errors): the row does not repeat them
         row.news = [item for item in row.news if not item.startswith((ASKED, "error: "))]
+    if report is not None and report.outcome == "sleeping":
+        row.state = report._status  # asleep since the wait saw the turn end: one state, the newest
     return DelegateResult(
         replicas=[row],
         report=report.to_text() if report else None,
@@ -394,7 +396,7 @@ def _after_report(report: ReportResult) -> str:
 def _name_taken(exc: d.NameTaken) -> str:
     existing = exc.existing
     return (
-        f"Replica {existing.name} ({existing.id}, {existing.status}) already exists with a different task; "
+        f"Replica {existing.name} ({existing.id}, {existing.status}) already exists with {exc.difference}; "
         "nothing was started. Give this task another name, or send it to that replica with "
         f"send_replica_message(replica_id={existing.id!r})."
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from typing import Annotated, Literal
 
+from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
 from replicas_mcp.client.errors import WorkspaceSleepingError
@@ -298,7 +299,16 @@ async def create_replica(
 ) -> CreatedReplica:
     """Start a workspace whose agent works on `message`; returns at once (delegate_task waits too).
     Next: wait_for_replica."""
-    item = await client_of(ctx).replicas.create(
+    client = client_of(ctx)
+    # Names are how replicas are found again (delegate_task reuses by name): a second one would shadow it.
+    existing = await client.replicas.find_by_name(name)
+    if existing is not None:
+        raise ToolError(
+            f"Replica {existing.name} ({existing.id}, {existing.status}) already exists; nothing was "
+            f"created. Send it more work with send_replica_message(replica_id={existing.id!r}), or choose "
+            "another name."
+        )
+    item = await client.replicas.create(
         name=name,
         message=message,
         environment_id=environment_id,
