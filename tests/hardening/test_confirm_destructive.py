@@ -143,6 +143,14 @@ async def test_a_send_that_drops_the_queue_is_confirmed(sandbox: RunningSandbox)
 async def test_calls_that_destroy_nothing_are_not_confirmed(sandbox: RunningSandbox) -> None:
     asker = Asker("decline")
     async with connected(sandbox, policy="require", asker=asker) as (client, world):
+        # An empty queue has nothing to lose: clearing it, or replacing it with a message, asks nothing.
+        clear = {"replica_id": world.replica_id, "chat_id": world.chat_id, "action": "clear"}
+        cleared = await call(client, "edit_chat_queue", clear)
+        assert not cleared.is_error, text(cleared)
+        replace = {"replica_id": world.replica_id, "message": "Start over", "mode": "replace_queue"}
+        replaced = await call(client, "send_replica_message", replace)
+        assert not replaced.is_error, text(replaced)
+        assert (replaced.structured_content or {}).get("dropped") == 0
         test_run = {
             "environment_id": world.environment_id,
             "hook": "warm",

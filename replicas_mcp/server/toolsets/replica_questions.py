@@ -57,7 +57,7 @@ async def ask_edit_queue(call: PendingCall) -> str | None:
         if not queue:
             return None  # nothing to lose: the clear leaves an empty queue empty
         return f"Clear {len(queue)} queued message(s) of {where}? The agent never gets them.\n" + _shown(
-            queue, where
+            queue
         )
     queued = next((m for m in queue if m.id == message_id), None)
     if queued is None:
@@ -69,7 +69,7 @@ async def ask_edit_queue(call: PendingCall) -> str | None:
         return None  # moving a queued message loses nothing
     return (
         f"Remove queued message {call.quote('message_id')} from {where}? The agent never gets it.\n"
-        + _shown([queued], where)
+        + _shown([queued])
     )
 
 
@@ -96,7 +96,7 @@ async def ask_send(call: PendingCall) -> str | None:
     where = _where(chat, replica)
     return (
         f"Drop the {len(queue)} message(s) queued for {where} and send this one instead? The agent never "
-        "gets the dropped ones.\n" + _shown(queue, where)
+        "gets the dropped ones.\n" + _shown(queue)
     )
 
 
@@ -127,8 +127,8 @@ def _where(chat: ReplicaChat, replica: ReplicaListItem) -> str:
     return f"chat {named(chat.title, chat.id)} of replica {named(replica.name, replica.id)}"
 
 
-def _shown(queue: list[QueuedMessage], where: str) -> str:
+def _shown(queue: list[QueuedMessage]) -> str:
     lines = [f"- {truncate(m.message, _MESSAGE_CHARS)}" for m in queue[:_SHOWN_MESSAGES]]
     if len(queue) > _SHOWN_MESSAGES:
         lines.append(f"(and {len(queue) - _SHOWN_MESSAGES} more)")
-    return fence("\n".join(lines), f"queued messages of {where}")
+    return fence("\n".join(lines), "queued messages")
