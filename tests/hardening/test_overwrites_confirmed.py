@@ -14,6 +14,7 @@ from mcp import Client
 
 from replicas_mcp.client import ReplicasClient
 from replicas_mcp.sandbox.serve import RunningSandbox
+from replicas_mcp.server.safety import USER
 
 from ..helpers import text
 from .confirm_helpers import QUEUED_TEXT, Asker, connected, writes
@@ -232,11 +233,11 @@ async def test_questions_name_things_by_name_and_id(sandbox: RunningSandbox) -> 
     assert f"spare-env ({spare.id})" in asked["remove_environment_item"]
     assert f"{env.name} ({env.id})" in asked["set_environment_item"]
     assert f"{env.name} ({env.id})" in asked["save_environment"]
-    # What a queue change drops is shown, fenced as text written by someone else.
+    # What a queue change drops is shown, quoted as text written by someone else.
     for tool in ("edit_chat_queue", "send_replica_message"):
         assert QUEUED_TEXT in asked[tool]
-        assert "<untrusted-data" in asked[tool]
-        assert asked[tool].index("<untrusted-data") < asked[tool].index(QUEUED_TEXT)
+        assert f"Written by {USER}" in asked[tool]
+        assert f"> {QUEUED_TEXT}" in asked[tool]
 
 
 def _variable(world: World) -> dict[str, Any]:
