@@ -220,3 +220,11 @@ async def test_environment_calls_that_cannot_succeed_fail_first(sandbox: Running
         for tool, arguments, said in failing:
             message = await failed_unasked(sandbox, client, asker, tool, arguments)
             assert said in message.lower(), (tool, arguments, message)
+
+
+async def test_a_bad_trigger_fails_the_same_way_when_nobody_is_asked(sandbox: RunningSandbox) -> None:
+    asker = Asker("accept", {"confirm": True})
+    async with connected(sandbox, policy="never", asker=asker) as (client, world):
+        cron = {"type": "cron", "config": {"schedule": "9"}}
+        bad = {"automation_id": world.automation_id, "triggers": [cron]}
+        assert "cron expression" in await failed_unasked(sandbox, client, asker, "save_automation", bad)

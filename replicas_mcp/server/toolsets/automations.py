@@ -12,7 +12,11 @@ from replicas_mcp.server.args import AutomationId, Id, PageNumber, PageSize, nex
 from replicas_mcp.server.safety import WORKSPACE, truncate
 from replicas_mcp.server.state import ToolContext, client_of
 from replicas_mcp.server.tools import ToolGroup, ToolResult
-from replicas_mcp.server.toolsets.automation_questions import ask_delete_automation, ask_save_automation
+from replicas_mcp.server.toolsets.automation_questions import (
+    ask_delete_automation,
+    ask_save_automation,
+    check_triggers,
+)
 from replicas_mcp.server.views import Done, fenced_preview
 
 if TYPE_CHECKING:
@@ -194,6 +198,7 @@ async def save_automation(
     }
     if triggers is not None:
         fields["triggers"] = [t.model_dump() for t in triggers]
+        check_triggers(fields["triggers"])  # the same error whether or not the user was asked first
     automations = client_of(ctx).automations
     if automation_id is not None:
         if not fields:
