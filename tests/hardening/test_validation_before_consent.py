@@ -124,6 +124,7 @@ async def test_a_chat_or_replica_that_is_not_there_fails_first(sandbox: RunningS
         assert "list_chats" in await failed_unasked(sandbox, client, asker, "edit_chat_queue", clear_no_chat)
 
 
+@pytest.mark.parametrize("sandbox_wake_reads", ["guide", "contract"])  # contract: a chats read would wake it
 async def test_a_sleeping_replicas_chats_fail_first_without_waking_it(sandbox: RunningSandbox) -> None:
     asker = Asker("accept", {"confirm": True})
     async with (
@@ -145,6 +146,12 @@ async def test_a_sleeping_replicas_chats_fail_first_without_waking_it(sandbox: R
         status = await api.replicas.status(sleeper.id)
         assert status is not None
         assert status.status == "sleeping"  # the question read the list only: nothing woke it
+        # Nothing waits in a sleeping replica: replacing its queue drops nothing, so it is a plain send.
+        replace = {"replica_id": sleeper.id, "message": "Start over", "mode": "replace_queue"}
+        with anyio.fail_after(20):
+            sent = await client.call_tool("send_replica_message", replace)
+        assert not sent.is_error, text(sent)
+        assert asker.asked == []
 
 
 @pytest.mark.parametrize(
