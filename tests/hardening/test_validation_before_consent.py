@@ -47,7 +47,8 @@ async def test_removing_a_queued_message_that_does_not_exist_fails_first(
         message = await failed_unasked(
             sandbox, client, asker, "edit_chat_queue", {**remove, "action": "move"}
         )
-        assert "msg-that-is-not-queued" in message
+        assert "get_chat_queue" in message
+        assert "msg-that-is-not-queued" not in message  # what was passed is not repeated (issue 12 #10)
 
 
 async def test_deleting_an_environment_an_automation_uses_fails_first(sandbox: RunningSandbox) -> None:
@@ -115,7 +116,9 @@ async def test_a_chat_or_replica_that_is_not_there_fails_first(sandbox: RunningS
     asker = Asker("accept", {"confirm": True})
     async with connected(sandbox, policy="require", asker=asker) as (client, world):
         no_chat = {"replica_id": world.replica_id, "chat_id": "chat-nope"}
-        assert "list_chats" in await failed_unasked(sandbox, client, asker, "delete_chat", no_chat)
+        message = await failed_unasked(sandbox, client, asker, "delete_chat", no_chat)
+        assert "list_chats" in message
+        assert "chat-nope" not in message  # what was passed is not repeated (issue 12 #10)
         no_replica = {"replica_id": "r-nope", "chat_id": world.chat_id}
         assert "list_replicas" in await failed_unasked(sandbox, client, asker, "delete_chat", no_replica)
         clear = {**no_replica, "action": "clear"}

@@ -149,7 +149,7 @@ async def _environment_named(call: PendingCall, environment_id: str, *, gone_ok:
         if gone_ok:
             return named(None, environment_id)
         raise ToolError(
-            f"No environment {named(None, environment_id)}: an automation needs an existing one. "
+            "No environment with that environment_id: an automation needs an existing one. "
             "See list_environments for their ids."
         ) from None
 

@@ -144,7 +144,7 @@ async def ask_remove(call: PendingCall) -> str | None:
     assert item is not None  # checked above
     if not await _has_item(call, kind, env_id, item):
         raise ToolError(
-            f"No {kind} {item!r} in environment {env} (already removed?). "
+            f"No {kind} with that name or id in environment {env} (already removed?). "
             f"See get_environment with include=['{SECTION_OF[kind]}']."
         )
     return f"Remove {call.quote('kind')} {call.quote('item')!r} from environment {env}?"

@@ -62,7 +62,7 @@ async def ask_edit_queue(call: PendingCall) -> str | None:
     queued = next((m for m in queue if m.id == message_id), None)
     if queued is None:
         raise ToolError(
-            f"No queued message {call.quote('message_id')} in {where} (already handled or removed?). "
+            f"No queued message with that message_id in {where} (already handled or removed?). "
             "See get_chat_queue for the messages still waiting."
         )
     if action == "move":
@@ -114,10 +114,11 @@ async def _awake_replica(call: PendingCall) -> ReplicaListItem:
 
 
 async def _chat(call: PendingCall, replica: ReplicaListItem, chat_id: str) -> ReplicaChat:
+    # Errors do not repeat what was passed: a mistaken argument may be a secret (issue 12 #10).
     chat = next((c for c in await call.client.chats.list(replica.id) if c.id == chat_id), None)
     if chat is None:
         raise ToolError(
-            f"No chat {call.quote('chat_id')} in replica {named(replica.name, replica.id)}. "
+            f"No chat with that chat_id in replica {named(replica.name, replica.id)}. "
             "See list_chats for its chats."
         )
     return chat
