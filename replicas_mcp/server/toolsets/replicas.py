@@ -26,7 +26,8 @@ from replicas_mcp.server.liveness import ASLEEP, TERMINAL, ensure_awake, lookup
 from replicas_mcp.server.paging import DEFAULT_MAX_CHARS, MaxChars, Offset, page_text
 from replicas_mcp.server.safety import CONVERSATION, fence
 from replicas_mcp.server.state import ToolContext, client_of
-from replicas_mcp.server.tools import PendingCall, ToolGroup, ToolResult
+from replicas_mcp.server.tools import ToolGroup, ToolResult
+from replicas_mcp.server.toolsets.replica_questions import ask_delete_replica, ask_send
 from replicas_mcp.server.transcript import event_lines, fit_newest, render_events
 from replicas_mcp.server.views import (
     ChatSummary,
@@ -327,16 +328,9 @@ async def create_replica(
     )
 
 
-async def _ask_send(call: PendingCall) -> str | None:
-    if call.arguments.get("mode") != "replace_queue":
-        return None  # appending or queueing first loses nothing: a plain send never asks
-    await lookup(call.client, call.arguments["replica_id"])  # a replica that is not there: fail, not ask
-    return f"Drop every message queued for replica {call.quote('replica_id')} and send this one instead?"
-
-
 # Not destructive: a message is added; only mode=replace_queue drops queued ones, and that is asked first.
 @tools.tool(
-    title="Send replica message", read_only=False, destructive=False, idempotent=False, confirm=_ask_send
+    title="Send replica message", read_only=False, destructive=False, idempotent=False, confirm=ask_send
 )
 async def send_replica_message(
     ctx: ToolContext,
@@ -401,17 +395,8 @@ async def read_replica_history(
     )
 
 
-async def _ask_delete_replica(call: PendingCall) -> str | None:
-    if await call.client.replicas.status(call.arguments["replica_id"]) is None:
-        return None  # nothing to lose: the delete is idempotent (or fails on an unknown id) without asking
-    return (
-        f"Delete replica {call.quote('replica_id')}? Its workspace, chats and canvas are removed; "
-        "work not pushed to a branch is lost."
-    )
-
-
 @tools.tool(
-    title="Delete replica", read_only=False, destructive=True, idempotent=True, confirm=_ask_delete_replica
+    title="Delete replica", read_only=False, destructive=True, idempotent=True, confirm=ask_delete_replica
 )
 async def delete_replica(ctx: ToolContext, replica_id: ReplicaId) -> Done:
     """Delete a replica for good; unpushed work is lost."""
