@@ -64,49 +64,6 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.startswith("replicas-mcp ")
 
 
-def test_started_in_a_terminal_it_says_how_to_connect_on_stderr_only() -> None:
-    import os
-    import pty
-    import select
-    import subprocess
-    import sys
-    import time
-
-    controller, terminal = pty.openpty()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("REPLICAS_")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "replicas_mcp", "--sandbox"],
-        stdin=terminal,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
-    os.close(terminal)
-    assert process.stderr is not None
-    assert process.stdout is not None
-    stderr = b""
-    try:
-        deadline = time.monotonic() + 30
-        while b"Press Ctrl-C to stop." not in stderr and time.monotonic() < deadline:
-            ready, _, _ = select.select([process.stderr], [], [], 0.5)
-            if ready:
-                chunk = os.read(process.stderr.fileno(), 4096)
-                if not chunk:
-                    break
-                stderr += chunk
-        ready, _, _ = select.select([process.stdout], [], [], 0)
-        assert not ready, "the banner (or anything else) went to stdout, the protocol channel"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        process.stdout.close()
-        process.stderr.close()
-        os.close(controller)
-    text = stderr.decode()
-    assert "an MCP server for the Replicas API" in text
-    assert "claude mcp add replicas" in text
-
-
 def test_the_example_desktop_config_launches_what_our_parser_accepts() -> None:
     import json
     from pathlib import Path
