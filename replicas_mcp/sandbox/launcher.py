@@ -13,6 +13,18 @@ from typing import Protocol
 # Called once with the outcome of the replica's first turn: None when it completed, else the error text.
 OutcomeListener = Callable[[str | None], None]
 
+# What a workspace may be asked for, whether created through the API or by an automation run. The guide
+# documents default/delete_when_done/delete_after_inactivity, the spec default/archive_when_done/
+# sleep_when_done/delete_after_inactivity: the sandbox accepts the union.
+LIFECYCLE_POLICIES = (
+    "default",
+    "archive_when_done",
+    "sleep_when_done",
+    "delete_after_inactivity",
+    "delete_when_done",
+)
+SIZES = ("small", "large")
+
 
 @dataclass(frozen=True)
 class LaunchRequest:

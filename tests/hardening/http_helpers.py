@@ -23,18 +23,8 @@ from replicas_mcp.server.auth import BYO_KEY_PLACEHOLDER, protect_http_app
 
 from .helpers import TIME_SCALE
 
-# A raw 2025-11 `initialize` request and the headers Streamable HTTP wants, for tests that speak HTTP to /mcp
-# themselves (guards, sessions, limits) rather than through an MCP client.
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "hardening", "version": "0"},
-    },
-}
+# The headers Streamable HTTP wants, for tests that speak HTTP to /mcp themselves (guards, sessions, limits)
+# rather than through an MCP client; they send `INITIALIZE` (tests/helpers.py) to open a session.
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 

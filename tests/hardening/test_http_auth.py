@@ -13,12 +13,14 @@ from mcp import Client
 from mcp.types import TextContent
 
 from replicas_mcp.cli import main
+from replicas_mcp.config import is_loopback
 from replicas_mcp.sandbox.serve import RunningSandbox
 from replicas_mcp.sandbox.world import DEFAULT_ORG_KEY, DEFAULT_OTHER_ORG_KEY
-from replicas_mcp.server.auth import HttpExposureError, check_http_exposure, is_loopback
+from replicas_mcp.server.auth import HttpExposureError, check_http_exposure
 
+from ..helpers import INITIALIZE
 from .helpers import upstream_requests
-from .http_helpers import INITIALIZE, http_server, mcp_client, post_mcp, recorded_sandbox
+from .http_helpers import http_server, mcp_client, post_mcp, recorded_sandbox
 
 TOKEN = "t0ken-" + "a1b2c3d4" * 4
 

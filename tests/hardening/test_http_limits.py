@@ -29,7 +29,8 @@ from replicas_mcp.server import build_server
 from replicas_mcp.server.http_app import http_app
 from replicas_mcp.server.http_guards import MAX_SESSIONS_PER_CALLER, host_matches, origin_matches
 
-from .http_helpers import INITIALIZE, MCP_HEADERS, post_mcp
+from ..helpers import INITIALIZE
+from .http_helpers import MCP_HEADERS, post_mcp
 
 
 @asynccontextmanager
