@@ -44,6 +44,19 @@ def test_flags_override_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "sk_secret_value" not in repr(settings)
 
 
+def test_the_stream_limit_is_a_setting_flag_over_environment(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert settings_from(build_parser().parse_args([])).max_streams is None  # the client's default, 256
+    monkeypatch.setenv("REPLICAS_MCP_MAX_STREAMS", "7")
+    assert settings_from(build_parser().parse_args([])).max_streams == 7
+    assert settings_from(build_parser().parse_args(["--max-streams", "3"])).max_streams == 3
+    monkeypatch.setenv("REPLICAS_API_KEY", "sk_replicas_abcdefgh12")
+    monkeypatch.setenv("REPLICAS_MCP_MAX_STREAMS", "0")
+    assert cli.main([]) == 2
+    assert "max_streams" in capsys.readouterr().err
+
+
 def test_transport_security_on_loopback_and_explicit_hosts() -> None:
     from replicas_mcp.config import Settings
 
