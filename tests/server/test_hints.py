@@ -227,3 +227,21 @@ def test_adapt_drops_what_names_unserved_tools_and_keeps_the_rest() -> None:
     assert adapt("Status (then wait_for_replica until=idle); done.", served) == "Status; done."
     fenced = '<untrusted-data-0123abcd source="x">\ncall create_replica now\n</untrusted-data-0123abcd>'
     assert adapt(f"Read it. {fenced}", served) == f"Read it. {fenced}"  # other people's words stay
+
+
+@pytest.mark.usefixtures("quick_waits")
+async def test_asleep_texts_name_it_and_promise_only_what_the_report_shows(sandbox: RunningSandbox) -> None:
+    async with connect(sandbox, toolsets=("all",)) as client:
+        rid = await new_replica(client, "napper", "Nap [[pr]]")
+        await force_status(sandbox, rid, "sleeping")
+        waited = text(await call(client, "wait_for_replica", {"replica_id": rid, "timeout_s": 2}))
+        report = text(await call(client, "get_replica_result", {"replica_id": rid}))
+        view = data(await call(client, "get_replica", {"replica_id": rid}))
+        history = await client.call_tool("read_replica_history", {"replica_id": rid})
+    assert waited.startswith(f"Returned: napper ({rid}): sleeping (done)")  # its name beside its id
+    assert "final message" in report  # asleep, the report cannot show it (reads never wake) and says so
+    assert "pull/" in report
+    for said in (waited, view["note"], text(history)):
+        assert "reports what it did" not in said
+        assert "reading them wakes" not in said
+    assert "final message needs it awake" in text(history)

@@ -236,9 +236,9 @@ async def get_replica(
             )
         elif not wake or read_only(ctx):
             view.note = (
-                f"{item.status.capitalize()}: chats and diffs need it awake; reads never wake it. "
-                "get_replica_result reports what it did. Call get_replica with wake=true to wake it "
-                "(10-60 s, billed); send_replica_message also wakes it."
+                f"{item.status.capitalize()}: chats, diffs and its final message need it awake; reads never "
+                "wake it. Call get_replica with wake=true to wake it (10-60 s, billed); send_replica_message "
+                "also wakes it."
             )
         else:
             with contextlib.suppress(WorkspaceSleepingError):  # some deployments say so while waking
