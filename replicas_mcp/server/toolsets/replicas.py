@@ -405,5 +405,8 @@ async def _ask_delete_replica(call: PendingCall) -> str | None:
 )
 async def delete_replica(ctx: ToolContext, replica_id: ReplicaId) -> Done:
     """Delete a replica for good; unpushed work is lost."""
-    await client_of(ctx).replicas.delete(replica_id)
-    return Done(message=f"Replica {replica_id} deleted.")
+    client = client_of(ctx)
+    item = await client.replicas.status(replica_id)  # its name (a list read: wakes nothing)
+    await client.replicas.delete(replica_id)
+    named = f"{item.name} ({replica_id})" if item is not None else replica_id
+    return Done(message=f"Replica {named} deleted.")
