@@ -254,6 +254,8 @@ async def test_results_name_things_beside_their_ids(sandbox: RunningSandbox) -> 
         rid = await new_replica(client, "namer", "Look [[no-changes]]")
         chat = data(await call(client, "list_chats", {"replica_id": rid}))["chats"][0]["id"]
         queue = text(await call(client, "get_chat_queue", {"replica_id": rid, "chat_id": chat}))
+        cleared = {"replica_id": rid, "chat_id": chat, "action": "clear"}
+        queue += text(await call(client, "edit_chat_queue", cleared))
         automation = {
             "name": "nightly-namer",
             "prompt": "Tidy [[no-changes]]",
@@ -275,7 +277,7 @@ async def test_results_name_things_beside_their_ids(sandbox: RunningSandbox) -> 
             "delete_chat": text(await call(client, "delete_chat", {"replica_id": rid, "chat_id": chat})),
             "delete_replica": text(await call(client, "delete_replica", {"replica_id": rid})),
         }
-    assert f"namer ({rid})" in queue
+    assert queue.count(f"namer ({rid})") == 2
     assert started["automation"] == f"nightly-namer ({aid})"
     assert started["replica_name"]
     assert [run["replica_name"] for run in runs] == [started["replica_name"]]

@@ -162,7 +162,10 @@ async def edit_chat_queue(
 ) -> QueueView:
     """Change a chat's waiting messages before the agent gets to them: remove one, clear all, or move
     one. The current turn goes on. Returns the queue left."""
-    queue = client_of(ctx).queue
+    client = client_of(ctx)
+    item = await client.replicas.status(replica_id)  # its name (a list read: wakes nothing)
+    replica = f"{item.name} ({replica_id})" if item is not None else None
+    queue = client.queue
     if action == "clear":
         result = await queue.clear(replica_id, chat_id)
     elif message_id is None:
@@ -175,4 +178,4 @@ async def edit_chat_queue(
         # Positions count from 1 everywhere a model sees them (send results too); the API counts from 0.
         reorder = queue.reorder(replica_id, chat_id, message_id, position - 1)
         result = await _missing_message_named(reorder)
-    return QueueView(chat_id=chat_id, queue=_queued(result.queue))
+    return QueueView(chat_id=chat_id, replica=replica, queue=_queued(result.queue))
