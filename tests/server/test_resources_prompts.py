@@ -87,6 +87,26 @@ async def test_resource_reads(sandbox: RunningSandbox) -> None:
         assert listed_after["status"] == "sleeping", "resource reads never wake a replica"
 
 
+async def test_replica_resource_shows_the_question_once(sandbox: RunningSandbox) -> None:
+    question = "Which status code for a missing user?"
+    async with connect(sandbox) as client:
+        env = await bound_environment(client)
+        asking = {"name": "asker", "message": f"Add it [[ask: {question}]]", "environment_id": env}
+        rid = data(await call(client, "create_replica", asking))["id"]
+
+        async def shown() -> str:
+            contents = (await client.read_resource(f"replicas://replicas/{rid}")).contents[0]
+            assert isinstance(contents, TextResourceContents)
+            return contents.text
+
+        with anyio.fail_after(15):
+            while not (body := json.loads(await shown())).get("needs_input"):
+                await anyio.sleep(0.05)
+    assert question in body["needs_input"]
+    # needs_input says it; the chat only says it is the one asking (its last message is the user's task)
+    assert [(chat.get("asking"), "needs_input" in chat) for chat in body["chats"]] == [(True, False)]
+
+
 async def test_automation_resource_withholds_webhook_token(sandbox: RunningSandbox) -> None:
     async with connect(sandbox, toolsets=("automations", "replicas")) as client:
         env = await bound_environment(client)
