@@ -130,7 +130,7 @@ def _without_values(text: str, arguments: Mapping[str, Any]) -> str:
 def sleeping_message(replica_id: str | None, *, offer_wake: bool) -> str:
     target = f"Replica {replica_id}" if replica_id else "The replica"
     # Each sentence stands alone: a narrow selection drops those naming tools it does not serve.
-    retry = " You can also retry this call with wake=true." if offer_wake else ""
+    retry = " To wake it from here, retry this call with wake=true." if offer_wake else ""
     return (
         f"{target} is sleeping, and reads never wake it. get_replica_result shows its status and PRs (its "
         "final message needs it awake). To reach its agent, call get_replica with wake=true (10-60 s, "
