@@ -176,8 +176,9 @@ def describe(exc: e.ReplicasError, arguments: Mapping[str, Any] | None = None) -
         case e.NotFoundError():
             words, kind = _not_found_words(exc)
             said = _without_values(words, args)
-            lead = "" if said.startswith("No ") else "Not found: "  # "No replica with that id" says it
-            return f"{lead}{said}{rid}.{_not_found_hint(args, said, kind)}"
+            if said.startswith("No "):  # "Not found: no replica with that id": the API's words, once
+                said = "n" + said[1:]
+            return f"Not found: {said}{rid}.{_not_found_hint(args, said, kind)}"
         case e.AuthenticationError():
             return (
                 "The Replicas API rejected the API key (401). Check REPLICAS_API_KEY in this MCP server's "
