@@ -75,6 +75,7 @@ class Tracker:
         self.replica_id = replica_id
         self.digest = Digest()
         self.status: str | None = None  # from the list endpoint; "deleted" once it is gone
+        self.name: str | None = None  # from the list endpoint too: results name it beside its id
         self.chats: dict[str, _Chat] = {}
         self.chats_known = False  # a chats snapshot (or chat event) was seen
         self.changes = 0  # state changes noticed by polling (count as events for any_event)
@@ -94,6 +95,7 @@ class Tracker:
             self.changes += 1
         self.status = status
         if item is not None:
+            self.name = item.name
             self._see_prs([pr.url for pr in item.pull_requests])
 
     def observe_chats(

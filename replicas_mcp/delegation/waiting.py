@@ -97,6 +97,7 @@ class WaitOutcome:
 
     queued: int = 0  # messages waiting for the agent when the wait returned
     questions: list[str] = field(default_factory=list)  # what the agent is paused on now
+    name: str | None = None  # as the list endpoint showed it (None: never seen)
 
     @property
     def stopped(self) -> bool:
@@ -145,6 +146,7 @@ class ReplicaWait:
             error=self.error,
             queued=self.tracker.queued,
             questions=self.tracker.pending_questions,
+            name=self.tracker.name,
         )
 
     async def probe(self, item: ReplicaListItem) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from mcp.server.mcpserver.exceptions import ToolError
@@ -20,6 +21,7 @@ from replicas_mcp.server.toolsets.automation_questions import (
 from replicas_mcp.server.views import Done, fenced_preview
 
 if TYPE_CHECKING:
+    from replicas_mcp.client import ReplicasClient
     from replicas_mcp.client.models.automations import Automation
 
 tools = ToolGroup("automations")
@@ -55,6 +57,7 @@ class Execution(BaseModel):
     id: str
     status: str | None = None
     replica_id: str | None = None
+    replica_name: str | None = None
     triggered_at: str | None = None
     error: str | None = None
 
@@ -74,8 +77,10 @@ class AutomationView(ToolResult):
 
 
 class Triggered(ToolResult):
+    automation: str  # "name (id)"
     execution_id: str
     replica_id: str | None = None
+    replica_name: str | None = None
     note: str
 
 
@@ -149,11 +154,13 @@ async def get_automation(
     view = automation_view(await client.automations.get(automation_id))
     if runs:
         result = await client.automations.executions(automation_id, page=1, limit=runs)
+        names = await _replica_names(client, [ex.workspace_id for ex in result.executions])
         view.runs = [
             Execution(
                 id=ex.id,
                 status=ex.status,
                 replica_id=ex.workspace_id,
+                replica_name=names.get(ex.workspace_id or ""),
                 triggered_at=ex.triggered_at,
                 error=fenced_preview(ex.error, f"error of run {ex.id}", WORKSPACE),
             )
@@ -219,8 +226,10 @@ async def save_automation(
 )
 async def delete_automation(ctx: ToolContext, automation_id: AutomationId) -> Done:
     """Delete an automation and its execution history (replicas it started stay)."""
-    await client_of(ctx).automations.delete(automation_id)
-    return Done(message=f"Automation {automation_id} deleted.")
+    automations = client_of(ctx).automations
+    name = (await automations.get(automation_id)).name
+    await automations.delete(automation_id)
+    return Done(message=f"Automation {name} ({automation_id}) deleted.")
 
 
 @tools.tool(title="Trigger automation", read_only=False, destructive=False, idempotent=False)
@@ -232,10 +241,29 @@ async def trigger_automation(
     ] = None,
 ) -> Triggered:
     """Run a cron-triggered automation now; each call starts a new replica. Next: wait_for_replica."""
-    result = await client_of(ctx).automations.trigger(automation_id, payload)
+    client = client_of(ctx)
+    automation = await client.automations.get(automation_id)  # its name, for the result
+    result = await client.automations.trigger(automation_id, payload)
     note = (
         "Started: follow its replica with wait_for_replica, then get_replica_result."
         if result.workspace_id
         else "Queued: its replica appears in get_automation(runs=5) shortly."
     )
-    return Triggered(execution_id=result.execution_id, replica_id=result.workspace_id, note=note)
+    names = await _replica_names(client, [result.workspace_id])
+    return Triggered(
+        automation=f"{automation.name} ({automation_id})",
+        execution_id=result.execution_id,
+        replica_id=result.workspace_id,
+        replica_name=names.get(result.workspace_id or ""),
+        note=note,
+    )
+
+
+async def _replica_names(client: ReplicasClient, ids: Sequence[str | None]) -> dict[str, str]:
+    """The names of these replicas, from list reads (which wake nothing); one not found stays out."""
+    names: dict[str, str] = {}
+    for replica_id in dict.fromkeys(i for i in ids if i):
+        item = await client.replicas.status(replica_id)
+        if item is not None:
+            names[replica_id] = item.name
+    return names

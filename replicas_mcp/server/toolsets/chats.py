@@ -40,16 +40,18 @@ class Queued(BaseModel):
 
 class QueueView(ToolResult):
     chat_id: str
+    replica: str | None = None  # "name (id)": the replica the chat belongs to, named
     processing: bool | None = None
     queue: list[Queued]
 
     def to_text(self) -> str:
-        state = {True: " (agent busy)", False: " (agent idle)", None: ""}[self.processing]
+        state = {True: ", agent busy", False: ", agent idle", None: ""}[self.processing]
+        chat = f"Chat {self.chat_id}" + (f" of replica {self.replica}" if self.replica else "")
         if not self.queue:
-            return f"Chat {self.chat_id}{state}: the queue is empty."
+            return f"{chat}{state}: the queue is empty."
         lines = [f"{i}. [{m.id}] {m.message}" for i, m in enumerate(self.queue, start=1)]
         return (
-            f"Chat {self.chat_id}{state}: {len(self.queue)} queued message(s), position 1 runs next "
+            f"{chat}{state}: {len(self.queue)} queued message(s), position 1 runs next "
             f"(position. [id] text):\n"
             + fence("\n".join(lines), f"queued messages of chat {self.chat_id}", by=USER)
         )
@@ -98,8 +100,11 @@ async def create_chat(
 @tools.tool(title="Delete chat", read_only=False, destructive=True, idempotent=True, confirm=ask_delete_chat)
 async def delete_chat(ctx: ToolContext, replica_id: ReplicaId, chat_id: ChatId) -> Done:
     """Delete a chat and its conversation (the replica and its files stay)."""
-    await client_of(ctx).chats.delete(replica_id, chat_id)
-    return Done(message=f"Chat {chat_id} deleted.")
+    client = client_of(ctx)
+    item = await client.replicas.status(replica_id)  # its name (a list read: wakes nothing)
+    await client.chats.delete(replica_id, chat_id)
+    of = f" of replica {item.name} ({replica_id})" if item is not None else ""
+    return Done(message=f"Chat {chat_id}{of} deleted.")
 
 
 @tools.tool(title="Get chat queue", read_only=True)
@@ -108,9 +113,14 @@ async def get_chat_queue(
 ) -> QueueView:
     """Messages waiting for a busy chat's agent, position 1 next (ids for edit_chat_queue)."""
     client = client_of(ctx)
-    await ensure_awake(client, replica_id, wake=may_wake(ctx, wake))
+    item = await ensure_awake(client, replica_id, wake=may_wake(ctx, wake))
     queue = await client.queue.get(replica_id, chat_id)
-    return QueueView(chat_id=queue.chatId, processing=queue.processing, queue=_queued(queue.queue))
+    return QueueView(
+        chat_id=queue.chatId,
+        replica=f"{item.name} ({item.id})",
+        processing=queue.processing,
+        queue=_queued(queue.queue),
+    )
 
 
 @tools.tool(
@@ -128,7 +138,10 @@ async def edit_chat_queue(
 ) -> QueueView:
     """Change a chat's waiting messages before the agent gets to them: remove one, clear all, or move
     one. The current turn goes on. Returns the queue left."""
-    queue = client_of(ctx).queue
+    client = client_of(ctx)
+    item = await client.replicas.status(replica_id)  # its name (a list read: wakes nothing)
+    replica = f"{item.name} ({replica_id})" if item is not None else None
+    queue = client.queue
     if action == "clear":
         result = await queue.clear(replica_id, chat_id)
     elif message_id is None:
@@ -141,4 +154,4 @@ async def edit_chat_queue(
         # Positions count from 1 everywhere a model sees them (send results too); the API counts from 0.
         reorder = queue.reorder(replica_id, chat_id, message_id, position - 1)
         result = await _missing_message_named(reorder)
-    return QueueView(chat_id=chat_id, queue=_queued(result.queue))
+    return QueueView(chat_id=chat_id, replica=replica, queue=_queued(result.queue))

@@ -238,9 +238,9 @@ async def get_replica(
             )
         elif not wake or read_only(ctx):
             view.note = (
-                f"{item.status.capitalize()}: chats and diffs need it awake; reads never wake it. "
-                "get_replica_result reports what it did. Call get_replica with wake=true to wake it "
-                "(10-60 s, billed); send_replica_message also wakes it."
+                f"{item.status.capitalize()}: chats, diffs and its final message need it awake; reads never "
+                "wake it. Call get_replica with wake=true to wake it (10-60 s, billed); send_replica_message "
+                "also wakes it."
             )
         else:
             with contextlib.suppress(WorkspaceSleepingError):  # some deployments say so while waking
@@ -400,5 +400,8 @@ async def read_replica_history(
 )
 async def delete_replica(ctx: ToolContext, replica_id: ReplicaId) -> Done:
     """Delete a replica for good; unpushed work is lost."""
-    await client_of(ctx).replicas.delete(replica_id)
-    return Done(message=f"Replica {replica_id} deleted.")
+    client = client_of(ctx)
+    item = await client.replicas.status(replica_id)  # its name (a list read: wakes nothing)
+    await client.replicas.delete(replica_id)
+    named = f"{item.name} ({replica_id})" if item is not None else replica_id
+    return Done(message=f"Replica {named} deleted.")
