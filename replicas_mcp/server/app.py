@@ -15,6 +15,7 @@ from mcp.server.subscriptions import ListenHandler
 from mcp.shared.exceptions import MCPError
 from mcp.types import (
     INTERNAL_ERROR,
+    INVALID_PARAMS,
     INVALID_REQUEST,
     EmptyResult,
     SubscribeRequestParams,
@@ -42,9 +43,9 @@ from replicas_mcp.server.state.readiness import register_readiness
 from replicas_mcp.server.state.shared import SharedStateUnavailable, shared_state_for
 from replicas_mcp.server.state.streams import SharedStreams
 from replicas_mcp.server.tools import ToolSelection, select_tools
-from replicas_mcp.server.tools.sdk import add_request_handler
+from replicas_mcp.server.tools.sdk import add_request_handler, connection_of, when_connection_ends
 from replicas_mcp.server.tools.wrapper import build_tools
-from replicas_mcp.server.watcher import CallerBus, ReplicaWatcher
+from replicas_mcp.server.watcher import CallerBus, ReplicaWatcher, malformed_replica_uri, watched_replica
 from replicas_mcp.server.webhook_receiver import register_webhook_receiver
 
 if TYPE_CHECKING:
@@ -206,6 +207,8 @@ def _serve_live_status(
         ctx: ServerRequestContext[AppState, Any], params: SubscriptionsListenRequestParams
     ) -> SubscriptionsListenResult:
         uris = params.notifications.resource_subscriptions or []
+        for uri in uris:
+            _check_subscribable(str(uri))
         state, caller = ctx.lifespan_context, current_caller()
         stream = token_hex(8)
         holders = [caps.holder("listen", stream, str(uri)) for uri in uris]
@@ -225,24 +228,46 @@ def _serve_live_status(
     ) -> EmptyResult:
         state = ctx.lifespan_context
         caller, view, uri, session = current_caller(), state.client_for_caller(), str(params.uri), ctx.session
-        watcher = state.watcher
-        if not watcher.is_subscribed(uri, session, caller):
-            holder = caps.holder("legacy", str(id(session)), uri)
-            await _take_slots(caps, caller, [holder], lambda: watcher.is_subscribed(uri, session, caller))
-        watcher.subscribe_session(uri, session, caller, view)
+        _check_subscribable(uri)
+        watcher, owner = state.watcher, connection_of(session)
+        if watched_replica(uri) is None or watcher.is_subscribed(uri, owner, caller):
+            return EmptyResult()  # nothing live behind it (nothing kept), or already held
+        holder = caps.holder("legacy", str(id(owner)), uri)
+        await _take_slots(caps, caller, [holder], lambda: watcher.is_subscribed(uri, owner, caller))
+        if owner not in watcher.owners:  # the first of this session: its subscriptions end with it
+
+            async def session_ended() -> None:
+                for held_caller, held_uri in watcher.end_session(owner):
+                    await caps.give_back(held_caller, [caps.holder("legacy", str(id(owner)), held_uri)])
+
+            when_connection_ends(session, session_ended)
+        watcher.subscribe_session(uri, session, caller, view, owner=owner)
         return EmptyResult()
 
     async def on_unsubscribe(
         ctx: ServerRequestContext[AppState, Any], params: UnsubscribeRequestParams
     ) -> EmptyResult:
-        caller, uri = current_caller(), str(params.uri)
-        ctx.lifespan_context.watcher.unsubscribe_session(uri, ctx.session, caller)
-        await caps.give_back(caller, [caps.holder("legacy", str(id(ctx.session)), uri)])
+        caller, uri, owner = current_caller(), str(params.uri), connection_of(ctx.session)
+        ctx.lifespan_context.watcher.unsubscribe_session(uri, owner, caller)
+        await caps.give_back(caller, [caps.holder("legacy", str(id(owner)), uri)])
         return EmptyResult()
 
     add_request_handler(server, "subscriptions/listen", SubscriptionsListenRequestParams, on_listen)
     add_request_handler(server, "resources/subscribe", SubscribeRequestParams, on_subscribe)
     add_request_handler(server, "resources/unsubscribe", UnsubscribeRequestParams, on_unsubscribe)
+
+
+MAX_URI_CHARS = 512
+
+
+def _check_subscribable(uri: str) -> None:
+    """Refuse, before anything is kept, a URI too long to be ours or a replica URI whose id is not an id."""
+    if len(uri) > MAX_URI_CHARS or malformed_replica_uri(uri):
+        raise MCPError(
+            code=INVALID_PARAMS,
+            message="Not a resource that can be subscribed to: pass replicas://replicas/{replica_id} or "
+            ".../history with a replica id exactly as list_replicas returned it (at most 128 characters).",
+        )
 
 
 async def _take_slots(

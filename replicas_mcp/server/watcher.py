@@ -32,6 +32,7 @@ from mcp.server.subscriptions import ResourceUpdated, ServerEvent
 
 from replicas_mcp.client.errors import (
     AuthenticationError,
+    NotFoundError,
     PermissionDeniedError,
     ReplicasError,
     StreamLimitError,
@@ -67,7 +68,11 @@ NOTIFYING_EVENTS = frozenset(
     }
 )
 STREAMABLE = frozenset({"active"})
-_REPLICA_URI = re.compile(r"^replicas://replicas/([^/?#]+)(?:/history)?$")
+REPLICA_URI_PREFIX = "replicas://replicas/"
+# An id of the API's shape (tools/arguments.py's check_id): anything else is refused before a watch is kept.
+_REPLICA_ID = r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}"
+_REPLICA_URI = re.compile(rf"^replicas://replicas/({_REPLICA_ID})(?:/history)?$")
+_REPLICA_SEGMENT = re.compile(rf"^replicas://replicas/{_REPLICA_ID}(?:[/?#]|$)")
 # Who every caller is in server-key mode: one identity, one view of the API (the server's key).
 WatchKey = tuple[str, str]  # (caller, replica id)
 
@@ -80,10 +85,17 @@ def history_uri(replica_id: str) -> str:
     return f"replicas://replicas/{replica_id}/history"
 
 
+def malformed_replica_uri(uri: str) -> bool:
+    """A `replicas://replicas/...` URI whose replica id is not of an id's shape (too long, odd characters)."""
+    if not uri.startswith(REPLICA_URI_PREFIX):
+        return False
+    return not _REPLICA_SEGMENT.match(uri) or ".." in uri.split("/")[3]
+
+
 def watched_replica(uri: str) -> str | None:
     """The replica a URI is live for (its status or history resource), else None."""
     match = _REPLICA_URI.match(uri)
-    return match.group(1) if match else None
+    return match.group(1) if match and ".." not in match.group(1) else None
 
 
 class CallerBus:
@@ -133,6 +145,8 @@ class _Watch:
     visible: bool = False
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     woke: anyio.Event = field(default_factory=anyio.Event)  # set by the caller's bulk poll
+    seen: bool = False  # its status was found at least once (so its disappearing is news)
+    refused: bool = False  # upstream answered 401, 403 or 404 for this replica with this caller's key
 
 
 class ReplicaWatcher:
@@ -160,11 +174,18 @@ class ReplicaWatcher:
         if directory is not None:
             directory.on_forget.append(self._forgotten)
         self._watches: dict[WatchKey, _Watch] = {}
-        self._legacy: dict[tuple[str, str], set[Any]] = {}  # (caller, uri) -> legacy sessions subscribed
+        # (caller, uri) -> {owner: session}: legacy connections subscribed, each with a session to notify it
+        self._legacy: dict[tuple[str, str], dict[object, Any]] = {}
+        self._owned: dict[object, set[tuple[str, str]]] = {}  # owner -> its (caller, uri) subscriptions
         self._sleepers: dict[str, set[str]] = {}  # caller -> replicas waiting for the bulk poll to see a wake
         self._pollers: set[str] = set()  # callers whose bulk poll runs
         self.published = 0  # notifications sent, for tests and diagnostics
         self.degraded = 0  # watches that polled because the live stream limit was reached
+
+    @property
+    def owners(self) -> frozenset[object]:
+        """The legacy sessions (their connections) holding subscriptions."""
+        return frozenset(self._owned)
 
     @property
     def watched(self) -> frozenset[WatchKey]:
@@ -200,26 +221,47 @@ class ReplicaWatcher:
                 del self._watches[key]
                 watch.scope.cancel()
 
-    def subscribe_session(self, uri: str, session: Any, caller: str, client: ReplicasClient) -> None:
-        """A legacy `resources/subscribe`: remember the session; watch the replica once per session."""
-        sessions = self._legacy.setdefault((caller, uri), set())
-        if session not in sessions:
-            sessions.add(session)
+    def subscribe_session(
+        self, uri: str, session: Any, caller: str, client: ReplicasClient, owner: object | None = None
+    ) -> None:
+        """A legacy `resources/subscribe`: remember who holds it (`owner`, the connection: it ends with it,
+        `end_session`) and the session to notify; watch the replica once per owner. A URI that is not a live
+        replica resource is never kept (nothing would ever be sent for it)."""
+        if watched_replica(uri) is None:
+            return
+        owner = session if owner is None else owner
+        sessions = self._legacy.setdefault((caller, uri), {})
+        if owner not in sessions:
+            sessions[owner] = session
+            self._owned.setdefault(owner, set()).add((caller, uri))
             self.acquire([uri], caller, client)
 
-    def is_subscribed(self, uri: str, session: Any, caller: str) -> bool:
-        """Whether this legacy session still holds its subscription (it is dropped when the session dies)."""
-        return session in self._legacy.get((caller, uri), ())
+    def is_subscribed(self, uri: str, owner: object, caller: str) -> bool:
+        """Whether this legacy owner still holds its subscription (it is dropped when the session ends)."""
+        return owner in self._legacy.get((caller, uri), {})
 
-    def unsubscribe_session(self, uri: str, session: Any, caller: str) -> None:
-        sessions = self._legacy.get((caller, uri), set())
-        if session in sessions:
-            sessions.discard(session)
+    def unsubscribe_session(self, uri: str, owner: object, caller: str) -> None:
+        sessions = self._legacy.get((caller, uri), {})
+        if owner in sessions:
+            del sessions[owner]
             if not sessions:
                 del self._legacy[(caller, uri)]
+            owned = self._owned.get(owner)
+            if owned is not None:
+                owned.discard((caller, uri))
+                if not owned:
+                    del self._owned[owner]
             replica_id = watched_replica(uri)
             if replica_id:
                 self.release([(caller, replica_id)])
+
+    def end_session(self, owner: object) -> list[tuple[str, str]]:
+        """The legacy session `owner` ended (DELETE, stream closed): drop all its subscriptions, so their
+        watches stop; returns the (caller, uri) pairs it held."""
+        held = sorted(self._owned.get(owner, ()))
+        for caller, uri in held:
+            self.unsubscribe_session(uri, owner, caller)
+        return held
 
     # --- notifying ------------------------------------------------------------------------------------
 
@@ -227,13 +269,13 @@ class ReplicaWatcher:
         """Tell `caller`'s subscribers of the replica's status and history resources that they changed."""
         for uri in (replica_uri(replica_id), history_uri(replica_id)):
             await self._bus.publish_to(caller, ResourceUpdated(uri=uri))
-            for session in list(self._legacy.get((caller, uri), ())):
+            for owner, session in list(self._legacy.get((caller, uri), {}).items()):
                 try:
                     with anyio.fail_after(5):
                         await session.send_resource_updated(uri)
                 except Exception:  # a closed legacy session: forget it
                     logger.info("dropping a legacy subscriber of %s: its session is gone", uri)
-                    self.unsubscribe_session(uri, session, caller)
+                    self.unsubscribe_session(uri, owner, caller)
         self.published += 1
 
     async def notify_subscribers(self, replica_id: str) -> None:
@@ -274,14 +316,17 @@ class ReplicaWatcher:
     async def _status(self, replica_id: str, watch: _Watch) -> str | None:
         try:
             item = await watch.client.replicas.status(replica_id)
-        except (AuthenticationError, PermissionDeniedError) as exc:
+        except (AuthenticationError, PermissionDeniedError, NotFoundError) as exc:
+            # 401/403/404: this key will never see it; the watch ends and its subscribers are told (`_watch`).
             logger.info("watch of %s ends: the caller's key cannot see it (%s)", replica_id, exc)
+            watch.refused = True
             return None
         except ReplicasError as exc:
             logger.info("status check of %s failed: %s", replica_id, exc)
             return "unknown"
         status = item.status if item is not None else None
         watch.visible = status is not None
+        watch.seen = watch.seen or watch.visible
         return status
 
     async def _watch(self, key: WatchKey, watch: _Watch) -> None:
@@ -289,6 +334,8 @@ class ReplicaWatcher:
         last = await self._status(replica_id, watch)
         while True:
             if last is None:  # deleted, never existed or not this caller's: nothing more to watch
+                if watch.refused or watch.seen:  # it ended under the subscribers: they re-read and see why
+                    await self.notify(replica_id, caller)
                 return
             if last in STREAMABLE:
                 await self._follow_stream(key, watch)

@@ -8,6 +8,9 @@ nowhere else.
 - Low-level handlers: `add_request_handler` registers a request handler on the `MCPServer`'s low-level
   server (`_lowlevel_server`), for protocol methods `MCPServer` has no API for (legacy
   `resources/subscribe`, `subscriptions/listen` with watching, logging, completions).
+- Sessions: `connection_of` (the per-client connection a request's `ServerSession` belongs to: the SDK builds
+  a new `ServerSession` per request, so it cannot identify a legacy session) and `when_connection_ends`
+  (cleanup run when that connection closes: HTTP DELETE of the session, its stream gone, shutdown).
 - Logging: `send_log_message`, the SDK's deprecated protocol-logging call without its per-call warning.
 - Confirmation: `can_send_request` (whether a legacy session has a back-channel to ask the user on) and
   `form_schema` (an elicitation form's `requested_schema`).
@@ -93,6 +96,17 @@ def add_request_handler(
 ) -> None:
     """Serve `method` with `handler` on the server's low-level server (replacing the SDK's own, if any)."""
     server._lowlevel_server.add_request_handler(method, params_type, handler)
+
+
+def connection_of(session: Any) -> object:
+    """The connection (one per legacy session) a request's `ServerSession` belongs to."""
+    return cast(object, session._connection)
+
+
+def when_connection_ends(session: Any, callback: Callable[[], Awaitable[None]]) -> None:
+    """Run `callback` once the connection of this request's session closes (the SDK unwinds its exit stack,
+    shielded and bounded, when the session is deleted, its transport closes or the server stops)."""
+    session._connection.exit_stack.push_async_callback(callback)
 
 
 def can_send_request(ctx: Context[Any, Any]) -> bool:
