@@ -38,7 +38,7 @@ from replicas_mcp.server.startup import check_key_in_background
 from replicas_mcp.server.state import AppState
 from replicas_mcp.server.state.caps import SubscriptionCaps
 from replicas_mcp.server.state.directory import ReplicaDirectory
-from replicas_mcp.server.state.gate import gated
+from replicas_mcp.server.state.gate import WaitSlots, gated
 from replicas_mcp.server.state.readiness import register_readiness
 from replicas_mcp.server.state.shared import SharedStateUnavailable, shared_state_for
 from replicas_mcp.server.state.streams import SharedStreams
@@ -93,6 +93,7 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
     secrets = tuple(s for s in [settings.api_key.get_secret_value() if settings.api_key else None] if s)
     shared = shared_state_for(settings.redis_url.get_secret_value() if settings.redis_url else None)
     caps = SubscriptionCaps(shared.leases, settings.max_subscriptions)
+    waits = WaitSlots(settings.max_waits)  # per caller, in this process
     client_log = ClientLog(current_caller)  # MCP logging: what a user should see, to their client
     auth_options = server_auth_options(settings)
     verifier = auth_options.get("token_verifier")
@@ -151,7 +152,7 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
         version=__version__,
         instructions=served.adapt(INSTRUCTIONS),
         lifespan=lifespan,
-        tools=[gated(tool, settings.rate_limit) for tool in tools],
+        tools=[gated(tool, settings.rate_limit, waits) for tool in tools],
         subscriptions=bus,
         log_level=settings.log_level,
         request_state_security=(

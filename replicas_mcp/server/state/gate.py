@@ -1,6 +1,7 @@
 """Every tool call passes the shared-state gate: refused while the shared store (Redis) is unreachable,
 counted against the caller's rate limit (`--rate-limit`, fleet-wide with Redis), and any shared-state
-failure inside the tool told to the caller in plain words instead of a generic crash."""
+failure inside the tool told to the caller in plain words instead of a generic crash. Waits (long calls
+that each hold an upstream stream and a task) are also capped per caller in this process (`--max-waits`)."""
 
 from __future__ import annotations
 
@@ -17,11 +18,37 @@ if TYPE_CHECKING:
     from mcp.server.mcpserver.tools import Tool
 
 RATE_WINDOW = 60.0
+WAIT_TOOLS = frozenset({"wait_for_replica"})
 
 
-def gated(tool: Tool, rate_limit: int) -> Tool:
-    """The tool behind the gate (`rate_limit`: calls per caller per minute, 0 for none)."""
+class WaitSlots:
+    """Waits in flight per caller (0: no cap); refused, with what to do, past the cap."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._in_flight: dict[str, int] = {}
+
+    def take(self, caller: str) -> None:
+        if self.limit and self._in_flight.get(caller, 0) >= self.limit:
+            raise ToolError(
+                f"Too many waits in flight for this caller: the server allows {self.limit} at once. Let one "
+                "return (each is bounded) or wait on several replicas in fewer calls, then call again."
+            )
+        self._in_flight[caller] = self._in_flight.get(caller, 0) + 1
+
+    def give_back(self, caller: str) -> None:
+        left = self._in_flight.get(caller, 1) - 1
+        if left > 0:
+            self._in_flight[caller] = left
+        else:
+            self._in_flight.pop(caller, None)  # no entry kept for a caller with nothing in flight
+
+
+def gated(tool: Tool, rate_limit: int, waits: WaitSlots | None = None) -> Tool:
+    """The tool behind the gate (`rate_limit`: calls per caller per minute, 0 for none; `waits`: the
+    per-caller cap on waits in flight, for the wait tools)."""
     inner = tool.fn
+    waits = waits if tool.name in WAIT_TOOLS else None
 
     @functools.wraps(inner)
     async def call(**kwargs: Any) -> Any:
@@ -32,6 +59,9 @@ def gated(tool: Tool, rate_limit: int) -> Tool:
                 raise ToolError(UNAVAILABLE_MESSAGE)
             if rate_limit:
                 await _count(shared.rate, rate_limit)
+        caller = current_caller()
+        if waits is not None:
+            waits.take(caller)
         try:
             return await inner(**kwargs)
         except SharedStateUnavailable as exc:
@@ -41,6 +71,9 @@ def gated(tool: Tool, rate_limit: int) -> Tool:
             if unavailable is None:
                 raise
             raise ToolError(str(_first(unavailable))) from None
+        finally:
+            if waits is not None:
+                waits.give_back(caller)
 
     return tool.model_copy(update={"fn": call})
 
