@@ -15,7 +15,7 @@ from bench.rawstdio import initialized
 from bench.results import Report, Target
 from bench.sizes import compact
 from bench.world import World
-from replicas_mcp.server.registry import ALL, TOOLSETS
+from replicas_mcp.server.tools import ALL, TOOLSETS
 
 DEFAULT_TOOLS_LIST_LIMIT = 10 * 1024  # bytes
 

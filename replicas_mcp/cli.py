@@ -258,7 +258,7 @@ def _http_problem(settings: Settings) -> str | None:
 
 def _selection_problem(settings: Settings) -> str | None:
     from replicas_mcp.server.app import selection_of
-    from replicas_mcp.server.registry import SelectionError, select_tools
+    from replicas_mcp.server.tools import SelectionError, select_tools
 
     try:
         select_tools(selection_of(settings))

@@ -1,9 +1,10 @@
-"""Shared fixtures: a real sandbox served on loopback for every test that asks for one."""
+"""Shared fixtures: an environment without `REPLICAS_*` variables for every test, and a real sandbox served
+on loopback for every test that asks for one."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from hypothesis import settings
@@ -17,8 +18,32 @@ settings.register_profile("ci", derandomize=True, database=None, print_blob=True
 if os.environ.get("CI"):
     settings.load_profile("ci")
 
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-snapshots",
+        action="store_true",
+        default=False,
+        help="rewrite the tools/list snapshots under tests/server/snapshots/ instead of comparing with them",
+    )
+
+
 # Every simulated duration is multiplied by this: a one-second turn takes 50 ms, a boot 100 ms.
 TEST_TIME_SCALE = 0.05
+
+
+@pytest.fixture(autouse=True, scope="session")
+def isolated_environment() -> Iterator[None]:
+    """No `REPLICAS_*` variable while tests run: settings come only from what a test passes, so the
+    developer's shell (a real key, `REPLICAS_MCP_CONFIRM_DESTRUCTIVE=require`, ...) changes nothing.
+    Session-scoped, so fixtures of every scope (a module's shared server) see the cleaned environment too;
+    a test's own `monkeypatch.setenv` is undone after it. Subprocesses inherit the cleaned environment.
+    (Knobs read when a test module is imported, such as `REPLICAS_SOAK_SECONDS`, still apply.)"""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name.startswith("REPLICAS_"):
+                patch.delenv(name)
+        yield
 
 
 def pytest_configure(config: pytest.Config) -> None:

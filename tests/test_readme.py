@@ -1,4 +1,4 @@
-"""The README's tool table is the registry's: every tool, in tools/list order, with its annotations.
+"""The README's tool table is the declarations': every tool, in tools/list order, with its annotations.
 
 Regenerate the table with `python tests/test_readme.py` and paste it between the README's markers.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from replicas_mcp.server.registry import TOOLSETS, ToolSpec, all_tools
+from replicas_mcp.server.tools import TOOLSETS, ToolSpec, all_tools
 
 README = Path(__file__).parents[1] / "README.md"
 START, END = "<!-- tools-table:start -->", "<!-- tools-table:end -->"

@@ -92,7 +92,9 @@ async def look_at_chats(
         looks.append(
             ChatLook(
                 chat,
-                question=question_in_history(page.events) if chat.processing else None,
+                question=question_in_history(page.events, replica_id=replica_id, chat_id=chat.id)
+                if chat.processing
+                else None,
                 last_from=last[0] if last else None,
                 last_text=last[1] if last else None,
             )

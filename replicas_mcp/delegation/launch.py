@@ -61,11 +61,24 @@ class TaskSpec:
         return self.name or stable_name(self.environment_id, self.task)
 
 
+# Markup addressed to the agent, not words of the task: `[[pr]]`-style directives, and leading slash commands.
+_DIRECTIVES = re.compile(r"\[\[[^\]]*\]\]")
+
+
+def _task_words(text: str) -> list[str]:
+    """The words a name is made of: the task's, without directives or a leading slash command."""
+    words = _DIRECTIVES.sub(" ", text).split()
+    while words and words[0].lower() in _SLASH_COMMANDS:
+        words.pop(0)
+    return re.findall(r"[a-z0-9]+", " ".join(words).lower())
+
+
 def stable_name(environment_id: str, task: str) -> str:
-    """A readable name that is the same for the same environment and task text (whitespace aside)."""
+    """A readable name that is the same for the same environment and task text (whitespace aside). The
+    digest covers the whole text; the readable part leaves out directives (`[[pr]]`) and slash commands."""
     text = " ".join(task.split())
     digest = hashlib.sha256(f"{environment_id}\n{text}".encode()).hexdigest()[:8]
-    words = re.findall(r"[a-z0-9]+", text.lower())[:SLUG_WORDS]
+    words = _task_words(text)[:SLUG_WORDS]
     slug = "-".join(words)[:SLUG_LIMIT].strip("-") or "task"
     return f"{slug}-{digest}"
 

@@ -7,6 +7,7 @@ only in the event stream's chat summaries). A chat paused on a question keeps `p
 processing chats can be waiting: their history tail is read for a pending interactive tool call
 (the client's `pending_interaction`), and their queue for the messages still waiting (a chat that is not
 processing has none). Idle chats cost nothing more; a replica with no processing chat costs one request.
+A call this process has already answered (`answers`) is not taken for a question while the history lags.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from replicas_mcp.client.errors import ConflictError, NotFoundError
 from replicas_mcp.client.models import pending_interaction
+from replicas_mcp.delegation.answers import ANSWERS
 from replicas_mcp.delegation.phase import ChatFacts
 from replicas_mcp.delegation.questions import question_text
 
@@ -53,16 +55,25 @@ class ChatsSnapshot:
         return [text for text in self.pending.values() if text is not None]
 
 
-def question_in_history(events: Sequence[HistoryEvent]) -> str | None:
-    """The question a chat is paused on, from its history (oldest first): None when nothing is pending."""
+def question_in_history(
+    events: Sequence[HistoryEvent], *, replica_id: str | None = None, chat_id: str | None = None
+) -> str | None:
+    """The question a chat is paused on, from its history (oldest first): None when nothing is pending,
+    or (given the chat) when this process has answered that very call already."""
     pending = pending_interaction(events)
-    return None if pending is None else question_text(pending.tool, pending.input)
+    if pending is None:
+        return None
+    if replica_id is not None and chat_id is not None:
+        if ANSWERS.is_answered(replica_id, chat_id, pending.call_id):
+            return None  # answered; the engine has not written the call's result yet
+        ANSWERS.saw(replica_id, chat_id, pending.call_id)
+    return question_text(pending.tool, pending.input)
 
 
 async def pending_of(client: ReplicasClient, replica_id: str, chat_id: str) -> str | None:
     """The question a processing chat is paused on, from its history tail (None: none)."""
     page = await client.history.read(replica_id, chat_id=chat_id, limit=PENDING_TAIL)
-    return question_in_history(page.events)
+    return question_in_history(page.events, replica_id=replica_id, chat_id=chat_id)
 
 
 async def read_chats(client: ReplicasClient, replica_id: str, *, queues: bool = True) -> ChatsSnapshot | None:

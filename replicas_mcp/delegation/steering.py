@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from replicas_mcp.client.errors import ConflictError
+from replicas_mcp.delegation.answers import ANSWERS
 
 if TYPE_CHECKING:
     from replicas_mcp.client import ReplicasClient
@@ -70,6 +71,8 @@ async def steer(
     sent = await client.replicas.send_message(
         replica_id, message, chat_id=target, thinking_level=thinking_level
     )
+    if sent.chat_id:
+        ANSWERS.answered(replica_id, sent.chat_id)  # whatever it was paused on, this message answers
     result = Steered(
         status=sent.status,
         chat_id=sent.chat_id,

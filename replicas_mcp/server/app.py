@@ -21,27 +21,21 @@ from mcp.types import (
 
 from replicas_mcp import __version__
 from replicas_mcp.config import Settings
-from replicas_mcp.server.auth import (
-    BYO_KEY_PLACEHOLDER,
-    CallerKeyClient,
-    ReplicasKeyVerifier,
-    current_caller,
-    server_auth_options,
-)
+from replicas_mcp.server.auth import BYO_KEY_PLACEHOLDER, ReplicasKeyVerifier, server_auth_options
+from replicas_mcp.server.caller import current_caller
 from replicas_mcp.server.client_log import ClientLog, forwarding, register_client_log
 from replicas_mcp.server.completions import register_completions
-from replicas_mcp.server.confirm import confirming
-from replicas_mcp.server.input_guard import harden_tool
 from replicas_mcp.server.log_redaction import install_log_redaction
 from replicas_mcp.server.prompts import register_prompts
-from replicas_mcp.server.registry import ToolSelection, build_tools, select_tools
 from replicas_mcp.server.resources import StateRegistry, register_resources
 from replicas_mcp.server.startup import check_key_in_background
 from replicas_mcp.server.state import AppState
 from replicas_mcp.server.state.directory import ReplicaDirectory
 from replicas_mcp.server.state.knowledge import MemoryKnowledge
 from replicas_mcp.server.state.streams import SharedStreams
-from replicas_mcp.server.state.view import KnowingClient, bound_view
+from replicas_mcp.server.tools import ToolSelection, select_tools
+from replicas_mcp.server.tools.sdk import add_request_handler
+from replicas_mcp.server.tools.wrapper import build_tools
 from replicas_mcp.server.watcher import CallerBus, ReplicaWatcher
 from replicas_mcp.server.webhook_receiver import register_webhook_receiver
 
@@ -75,11 +69,11 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
 
     Without `client`, the lifespan opens (and closes) one `ReplicasClient` from the settings. With one,
     the server uses it and leaves closing it to the caller (tests pass a client bound to the sandbox).
-    Raises `registry.SelectionError` for unknown toolset or tool names.
+    Raises `tools.SelectionError` for unknown toolset or tool names.
     """
     install_log_redaction()  # every log record of the process, whichever library logs it
-    # Destructive tools ask the user first (per --confirm-destructive); every tool's arguments are strict.
-    specs = [confirming(spec, settings.confirm_destructive) for spec in select_tools(selection_of(settings))]
+    # Tools ask the user first where their declaration says so (per --confirm-destructive).
+    tools = build_tools(select_tools(selection_of(settings)), settings.confirm_destructive)
     bus = CallerBus(current_caller)  # listen streams belong to their caller (byo-key: one per key)
     states = StateRegistry()
     secrets = tuple(s for s in [settings.api_key.get_secret_value() if settings.api_key else None] if s)
@@ -99,8 +93,6 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
                 api = await stack.enter_async_context(ReplicasClient(api_key=key, base_url=settings.base_url))
             if isinstance(verifier, ReplicasKeyVerifier):
                 verifier.bind(api)  # byo-key: each new key is checked upstream once, with that key
-            if settings.auth == "byo-key":
-                api = CallerKeyClient(api)
             tasks = await stack.enter_async_context(anyio.create_task_group())
             await client_log.run(tasks)
             stack.callback(client_log.close)
@@ -113,7 +105,6 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
             stack.push_async_callback(streams.aclose)
             knowledge = MemoryKnowledge()
             directory = ReplicaDirectory(knowledge, is_live=streams.has_live)
-            api = KnowingClient(api, directory, streams)
             watcher = ReplicaWatcher(
                 bus, tasks, poll_interval=settings.watch_poll_interval, streams=streams, directory=directory
             )
@@ -124,6 +115,7 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
                 secrets=secrets,
                 knowledge=knowledge,
                 streams=streams,
+                directory=directory,
             )
             states.push(state)
             try:
@@ -138,7 +130,7 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
         version=__version__,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
-        tools=[harden_tool(tool) for tool in build_tools(specs)],
+        tools=tools,
         subscriptions=bus,
         log_level=settings.log_level,
         request_state_security=(
@@ -165,19 +157,18 @@ def _serve_live_status(server: MCPServer[AppState], bus: CallerBus, client_log: 
 
     2026-07-28 `subscriptions/listen` is served by the SDK's `ListenHandler`, wrapped here so the URIs a
     stream asks for are watched while it is open. Legacy `resources/subscribe` has no `MCPServer` API; the
-    handlers go on the low-level server (the documented workaround), which also advertises `subscribe`.
-    Both watch as the request's caller (`current_caller`, `bound_view`): in byo-key mode each caller's
+    handlers go on the low-level server (`sdk.add_request_handler`), which also advertises `subscribe`.
+    Both watch as the request's caller (`current_caller`, `client_for_caller`): in byo-key mode each caller's
     watch uses that caller's key and notifies only that caller's streams and sessions.
     """
     listen = ListenHandler(bus)
-    lowlevel = server._lowlevel_server
 
     async def on_listen(
         ctx: ServerRequestContext[AppState, Any], params: SubscriptionsListenRequestParams
     ) -> SubscriptionsListenResult:
         uris = params.notifications.resource_subscriptions or []
         state = ctx.lifespan_context
-        acquired = state.watcher.acquire(uris, current_caller(), bound_view(state.client))
+        acquired = state.watcher.acquire(uris, current_caller(), state.client_for_caller())
         try:
             with client_log.listening(ctx):  # 2026: log messages ride the listen stream, if it opted in
                 return await listen(ctx, params)
@@ -188,7 +179,7 @@ def _serve_live_status(server: MCPServer[AppState], bus: CallerBus, client_log: 
         ctx: ServerRequestContext[AppState, Any], params: SubscribeRequestParams
     ) -> EmptyResult:
         state = ctx.lifespan_context
-        caller, view = current_caller(), bound_view(state.client)
+        caller, view = current_caller(), state.client_for_caller()
         state.watcher.subscribe_session(str(params.uri), ctx.session, caller, view)
         return EmptyResult()
 
@@ -198,6 +189,6 @@ def _serve_live_status(server: MCPServer[AppState], bus: CallerBus, client_log: 
         ctx.lifespan_context.watcher.unsubscribe_session(str(params.uri), ctx.session, current_caller())
         return EmptyResult()
 
-    lowlevel.add_request_handler("subscriptions/listen", SubscriptionsListenRequestParams, on_listen)
-    lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, on_subscribe)
-    lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, on_unsubscribe)
+    add_request_handler(server, "subscriptions/listen", SubscriptionsListenRequestParams, on_listen)
+    add_request_handler(server, "resources/subscribe", SubscribeRequestParams, on_subscribe)
+    add_request_handler(server, "resources/unsubscribe", UnsubscribeRequestParams, on_unsubscribe)

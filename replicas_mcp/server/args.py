@@ -6,12 +6,15 @@ from typing import Annotated
 
 from pydantic import Field
 
+from replicas_mcp.server.tools.arguments import Id as Id
+
+# Ids are typed `Id` (checked for shape before any request, kept as sent).
 # No description: the name says what it is, and a wrong id's error points to list_replicas.
-ReplicaId = str
-OptionalChatId = Annotated[str | None, Field(description="From get_replica; default: main chat")]
+ReplicaId = Id
+OptionalChatId = Annotated[Id | None, Field(description="From get_replica; default: main chat")]
 Wake = Annotated[bool, Field(description="Wake it if asleep (slow)")]
-EnvironmentId = Annotated[str, Field(description="From list_environments, or 'global'")]
-AutomationId = Annotated[str, Field(description="From list_automations")]
+EnvironmentId = Annotated[Id, Field(description="From list_environments, or 'global'")]
+AutomationId = Annotated[Id, Field(description="From list_automations")]
 Reveal = Annotated[bool, Field(description="Show secret values (not on a read-only server)")]
 PageNumber = Annotated[int, Field(ge=1)]
 PageSize = Annotated[int, Field(ge=1, le=100)]

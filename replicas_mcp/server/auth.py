@@ -8,8 +8,9 @@ Two modes (`--auth`):
   a constant-time comparison, and `check_http_exposure` refuses to start without a token.
 - `byo-key`: each request's bearer token is the caller's own Replicas API key. `ReplicasKeyVerifier` checks
   its shape only (the API is the judge of whether it is valid); the SDK's auth middleware puts it in the
-  request's context, and `CallerKeyClient` sends each upstream call with the key of the request it serves,
-  so two callers never act with each other's key. The key is never logged (it matches the redaction
+  request's context, and `client_of(ctx)` (`server/state`) resolves every tool's and resource's client to a
+  view bound to the key of the request it serves (`server/caller.py`), so two callers never act with each
+  other's key. The key is never logged (it matches the redaction
   pattern) and never stored beyond the request: a session is bound to a keyed fingerprint of it
   (`SessionBindingMiddleware`), so a session id leaked to another caller is useless to them.
 
@@ -29,7 +30,6 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio
-from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.server.auth.settings import AuthSettings
 from pydantic import AnyHttpUrl
@@ -38,7 +38,6 @@ from starlette.types import ASGIApp
 from replicas_mcp.client import ReplicasClient
 from replicas_mcp.client.errors import (
     AuthenticationError,
-    ConfigurationError,
     PermissionDeniedError,
     ReplicasError,
 )
@@ -49,19 +48,14 @@ from replicas_mcp.server.http_guards import (
     HttpExposureError,
     SessionBindingMiddleware,
 )
-from replicas_mcp.server.watcher import SERVER_CALLER
 
 __all__ = [
     "API_KEY_SHAPE",
     "BYO_KEY_PLACEHOLDER",
-    "CallerKeyClient",
     "HttpExposureError",
     "KeyVerdicts",
     "ReplicasKeyVerifier",
-    "caller_client",
-    "caller_view",
     "check_http_exposure",
-    "current_caller",
     "is_loopback",
     "key_fingerprinter",
     "protect_http_app",
@@ -75,21 +69,6 @@ BYO_KEY_PLACEHOLDER = "no-server-key-in-byo-key-mode"
 SCOPE = "replicas"
 # byo-key: upstream key checks in flight at once (invented keys cannot turn the server into a flood).
 MAX_CONCURRENT_KEY_CHECKS = 8
-# The resource groups of `ReplicasClient`; in byo-key mode each resolves to the caller's own view.
-_CLIENT_GROUPS = frozenset(
-    {
-        "replicas",
-        "chats",
-        "queue",
-        "history",
-        "canvas",
-        "hooks",
-        "events",
-        "repositories",
-        "environments",
-        "automations",
-    }
-)
 
 
 def check_http_exposure(host: str, auth: AuthMode, http_token: str | None) -> None:
@@ -224,51 +203,6 @@ def byo_key_auth_settings(public_url: str) -> AuthSettings:
         required_scopes=[SCOPE],
         validate_token_resource=False,  # the verifier issues no audience; the key is checked by the API
     )
-
-
-def caller_client(base: ReplicasClient) -> ReplicasClient:
-    """The client view for the caller of the current request (byo-key mode)."""
-    token = get_access_token()
-    if token is None:
-        raise ConfigurationError(
-            "this server runs with --auth byo-key: each request must carry the caller's own Replicas API key "
-            "as its bearer token"
-        )
-    return base.with_api_key(token.token)
-
-
-def current_caller() -> str:
-    """Who the current request acts for: the keyed fingerprint of its byo-key bearer key, else (server-key
-    mode, stdio, in-memory, outside a request) the one identity `SERVER_CALLER`."""
-    token = get_access_token()
-    return token.subject if token is not None and token.subject else SERVER_CALLER
-
-
-def caller_view(client: ReplicasClient) -> ReplicasClient:
-    """The client to act with for the current request's caller, to keep beyond the request (a watch): in
-    byo-key mode a view bound to this caller's key, otherwise `client` itself."""
-    if isinstance(client, CallerKeyClient):
-        return caller_client(object.__getattribute__(client, "_base"))
-    return client
-
-
-class CallerKeyClient(ReplicasClient):
-    """A `ReplicasClient` whose resource groups act with the current request's key (byo-key mode).
-
-    It holds no key of its own: `client.replicas` (and every other group) is looked up on
-    `base.with_api_key(<this request's bearer>)` at the moment of use, so code written for one shared client
-    (tools, resources) serves each caller with that caller's key. Outside a request it raises
-    `ConfigurationError` instead of falling back to any other key.
-    """
-
-    def __init__(self, base: ReplicasClient) -> None:  # no super().__init__: nothing of its own to set up
-        self._base = base
-        self._http = base._http
-
-    def __getattribute__(self, name: str) -> Any:
-        if name in _CLIENT_GROUPS:
-            return getattr(caller_client(object.__getattribute__(self, "_base")), name)
-        return object.__getattribute__(self, name)
 
 
 def server_auth_options(settings: Settings) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from mcp.types import EmptyResult, SetLevelRequestParams
 
+from replicas_mcp.server.caller import SERVER_CALLER
 from replicas_mcp.server.log_redaction import redact_text
 from replicas_mcp.server.tools.sdk import add_request_handler, send_log_message
 
@@ -192,8 +193,6 @@ class _ForwardingHandler(logging.Handler):
 
 def _specific(caller: str) -> str | None:
     """A message produced while serving one byo-key caller is theirs; the server's own is everyone's."""
-    from replicas_mcp.server.watcher import SERVER_CALLER
-
     return None if caller == SERVER_CALLER else caller
 
 

@@ -28,7 +28,7 @@ import anyio
 from mcp.types import CompleteRequestParams, CompleteResult, Completion
 
 from replicas_mcp.client.errors import ReplicasError
-from replicas_mcp.server.auth import caller_view, current_caller
+from replicas_mcp.server.caller import current_caller
 from replicas_mcp.server.tools.sdk import add_request_handler
 
 if TYPE_CHECKING:
@@ -185,7 +185,7 @@ class Completer:
         cached = self.cache.get(key)
         if cached is not None:
             return cached
-        client = caller_view(ctx.lifespan_context.client)
+        client = ctx.lifespan_context.client_for_caller()
         candidates: list[Candidate] = []
         with anyio.move_on_after(LOAD_SECONDS):
             try:

@@ -12,19 +12,17 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
-from mcp.server.mcpserver.resources.templates import ResourceTemplate
-from mcp.server.mcpserver.resources.types import FunctionResource
 
 from replicas_mcp.delegation.asking import look_at_chats
 from replicas_mcp.server.errors import resource_errors, sleeping_message, terminal_message
 from replicas_mcp.server.liveness import ASLEEP, TERMINAL
 from replicas_mcp.server.safety import fence
 from replicas_mcp.server.state import AppState, app_state
+from replicas_mcp.server.tools.sdk import TypedBody, add_typed_template
 from replicas_mcp.server.transcript import event_lines, render_event
 from replicas_mcp.server.views import chat_summary, replica_summary
 
@@ -39,7 +37,7 @@ HISTORY_EVENTS = 100
 
 async def _listed(state: AppState, replica_id: str) -> ReplicaListItem:
     """The replica as the list shows it (never wakes it); an unknown id is a not-found (-32602)."""
-    item = await state.client.replicas.status(replica_id)
+    item = await state.client_for_caller().replicas.status(replica_id)
     if item is None:
         raise ResourceNotFoundError(
             f"replicas://replicas/{replica_id}: no such replica; see replicas://replicas"
@@ -49,33 +47,6 @@ async def _listed(state: AppState, replica_id: str) -> ReplicaListItem:
 
 def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-@dataclass(frozen=True)
-class TypedBody:
-    """A template result that carries its own MIME type (the SDK fixes one per template otherwise)."""
-
-    data: str | bytes
-    mime_type: str
-
-
-class TypedContentTemplate(ResourceTemplate):
-    """A template whose function may return `TypedBody`, so each read has the right MIME type."""
-
-    async def create_resource(self, uri: str, params: dict[str, Any], context: Any) -> Any:
-        resource = await super().create_resource(uri, params, context)
-        if isinstance(resource, FunctionResource):
-            body = resource.fn()
-            if isinstance(body, TypedBody):
-                return FunctionResource(
-                    uri=resource.uri,
-                    name=resource.name,
-                    title=resource.title,
-                    description=resource.description,
-                    mime_type=body.mime_type,
-                    fn=lambda: body.data,
-                )
-        return resource
 
 
 class StateRegistry:
@@ -104,7 +75,7 @@ def register_resources(server: MCPServer[Any], states: StateRegistry) -> None:
         """The organization's replicas: id, name, status, repositories, PR links (never wakes any)."""
         state = states.current()
         with resource_errors("replicas://replicas", secrets=state.secrets):
-            page = await state.client.replicas.list(limit=100)
+            page = await state.client_for_caller().replicas.list(limit=100)
         return _json([replica_summary(item).model_dump(exclude_none=True) for item in page.replicas])
 
     @server.resource(
@@ -120,8 +91,9 @@ def register_resources(server: MCPServer[Any], states: StateRegistry) -> None:
             item = await _listed(state, replica_id)
             body: dict[str, Any] = replica_summary(item).model_dump(exclude_none=True)
             if item.status not in ASLEEP | TERMINAL:
-                details = await state.client.replicas.get(replica_id)
-                looks = await look_at_chats(state.client, replica_id, details.chats, lines=event_lines)
+                client = state.client_for_caller()
+                details = await client.replicas.get(replica_id)
+                looks = await look_at_chats(client, replica_id, details.chats, lines=event_lines)
                 chats = [chat_summary(look.chat, look, replica_id) for look in looks]
                 body["coding_agent"] = details.coding_agent
                 body["busy"] = any(chat.processing for chat in details.chats)
@@ -145,7 +117,7 @@ def register_resources(server: MCPServer[Any], states: StateRegistry) -> None:
                 raise ResourceError(terminal_message(replica_id))
             if item.status in ASLEEP:
                 raise ResourceError(sleeping_message(replica_id, offer_wake=False))
-            page = await state.client.history.read(replica_id, limit=HISTORY_EVENTS)
+            page = await state.client_for_caller().history.read(replica_id, limit=HISTORY_EVENTS)
         lines = [render_event(ev.timestamp, ev.type, ev.payload) for ev in page.events]
         older = (
             f"({page.total - len(page.events)} older events: use read_replica_history)\n"
@@ -159,10 +131,10 @@ def register_resources(server: MCPServer[Any], states: StateRegistry) -> None:
         state = app_state(ctx)
         uri = f"replicas://replicas/{replica_id}/canvas/{filename}"
         with resource_errors(uri, secrets=state.secrets):
-            item = await state.client.replicas.status(replica_id)
+            item = await state.client_for_caller().replicas.status(replica_id)
             if item is None or item.status in ASLEEP | TERMINAL:
                 raise ResourceError(f"{uri}: the replica is not awake; call get_replica with wake=true first")
-            content = await state.client.canvas.get(replica_id, filename)
+            content = await state.client_for_caller().canvas.get(replica_id, filename)
         mime = content.mimeType or "application/octet-stream"
         if content.tooLarge:
             raise ResourceError(f"{uri}: {content.sizeBytes} bytes, over the 5 MB canvas cap; not returned")
@@ -170,7 +142,7 @@ def register_resources(server: MCPServer[Any], states: StateRegistry) -> None:
             return TypedBody(content.content, mime)
         return TypedBody(base64.b64decode(content.base64 or ""), mime)
 
-    _add_typed_template(
+    add_typed_template(
         server,
         canvas,
         "replicas://replicas/{replica_id}/canvas/{filename}",
@@ -189,7 +161,7 @@ def register_resources(server: MCPServer[Any], states: StateRegistry) -> None:
         state = app_state(ctx)
         with resource_errors(f"replicas://environments/{environment_id}", secrets=state.secrets):
             view = await environment_view(
-                state.client,
+                state.client_for_caller(),
                 environment_id,
                 {"variables", "files", "skills", "registries", "mcps", "hooks"},
                 reveal=False,
@@ -205,14 +177,5 @@ def register_resources(server: MCPServer[Any], states: StateRegistry) -> None:
 
         state = app_state(ctx)
         with resource_errors(f"replicas://automations/{automation_id}", secrets=state.secrets):
-            record = await state.client.automations.get(automation_id)
+            record = await state.client_for_caller().automations.get(automation_id)
         return automation_view(record).to_text()
-
-
-def _add_typed_template(server: MCPServer[Any], fn: Any, uri_template: str, *, name: str, title: str) -> None:
-    """Register a `TypedContentTemplate`. The SDK has no public hook for a template class, so this uses
-    its resource manager (private); tests/server/test_resources.py fails loudly if that changes."""
-    template = TypedContentTemplate.from_function(
-        fn, uri_template=uri_template, name=name, title=title, mime_type="application/octet-stream"
-    )
-    server._resource_manager._templates[template.uri_template] = template

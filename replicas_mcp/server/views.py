@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
-from replicas_mcp.server.registry import ToolResult
 from replicas_mcp.server.safety import clean_text, fence, truncate
+from replicas_mcp.server.tools import ToolResult
 
 if TYPE_CHECKING:
     from replicas_mcp.client.models import ReplicaChat, ReplicaListItem

@@ -36,6 +36,7 @@ from replicas_mcp.client.errors import (
     ReplicasError,
     StreamLimitError,
 )
+from replicas_mcp.server.caller import SERVER_CALLER
 from replicas_mcp.server.state.streams import SharedStreams
 from replicas_mcp.server.state.view import KnowingClient
 
@@ -63,7 +64,6 @@ NOTIFYING_EVENTS = frozenset(
 STREAMABLE = frozenset({"active"})
 _REPLICA_URI = re.compile(r"^replicas://replicas/([^/?#]+)(?:/history)?$")
 # Who every caller is in server-key mode: one identity, one view of the API (the server's key).
-SERVER_CALLER = "server-key"
 WatchKey = tuple[str, str]  # (caller, replica id)
 
 

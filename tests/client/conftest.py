@@ -1,4 +1,4 @@
-"""Fixtures for the client tests: instant retries, a clean environment, a canary key, mock clients."""
+"""Fixtures for the client tests: instant retries, a canary key, mock clients."""
 
 from __future__ import annotations
 
@@ -21,12 +21,6 @@ def instant_retries() -> Iterator[None]:
     """Retries keep their attempt counts, but every wait (backoff or Retry-After) is zero."""
     with stamina.set_testing(True, attempts=10, cap=True):
         yield
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("REPLICAS_API_KEY", "REPLICAS_BASE_URL", "REPLICAS_MCP_MAX_STREAMS"):
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ from replicas_mcp.sandbox.fidelity import WakeReads
 from replicas_mcp.sandbox.serve import RunningSandbox, running_sandbox
 from replicas_mcp.sandbox.world import DEFAULT_ORG_NAME, DEFAULT_OTHER_ORG_KEY, DEFAULT_OTHER_ORG_NAME, ApiKey
 
+from ..helpers import force_status
 from .client_helpers import CANARY_KEY
 
 # Each await talks to a local sandbox whose simulated time runs 50x fast.
@@ -113,13 +114,6 @@ async def wait_idle(client: ReplicasClient, replica_id: str) -> None:
     with anyio.fail_after(DEADLINE):
         while any(chat.processing for chat in await client.chats.list(replica_id)):
             await anyio.sleep(0.02)
-
-
-def force_status(canary_sandbox: RunningSandbox, replica_id: str, status: str) -> None:
-    found = canary_sandbox.world.find_replica(replica_id)
-    assert found is not None
-    org, replica = found
-    org.workspaces.force_status(replica, status)
 
 
 # --- every operation ---------------------------------------------------------------------------------------
@@ -246,7 +240,7 @@ async def test_a_sleeping_workspace_read_then_wake_and_wait(
     client: ReplicasClient, canary_sandbox: RunningSandbox, wake_reads: WakeReads
 ) -> None:
     replica = await active_replica(client, "sleepy")
-    force_status(canary_sandbox, replica.id, "sleeping")
+    await force_status(canary_sandbox, replica.id, "sleeping")
     with anyio.fail_after(DEADLINE):
         status = await client.replicas.status(replica.id)  # list-based: does not wake it
         assert status is not None
@@ -269,7 +263,7 @@ async def test_a_sleeping_workspace_read_then_wake_and_wait(
 
 async def test_409_error_state_is_terminal(client: ReplicasClient, canary_sandbox: RunningSandbox) -> None:
     replica = await active_replica(client, "doomed")
-    force_status(canary_sandbox, replica.id, "error")
+    await force_status(canary_sandbox, replica.id, "error")
     with anyio.fail_after(DEADLINE):
         with pytest.raises(WorkspaceErrorStateError) as info:
             await client.history.read(replica.id)
@@ -285,7 +279,7 @@ async def test_409_without_telling_text_is_classified_by_list_status(
     client: ReplicasClient, canary_sandbox: RunningSandbox, status: str, error_type: type[ConflictError]
 ) -> None:
     replica = await active_replica(client, f"vague-{status}")
-    force_status(canary_sandbox, replica.id, status)
+    await force_status(canary_sandbox, replica.id, status)
     # An injected 409 says only "Injected 409": the client asks the list endpoint (which never wakes).
     canary_sandbox.faults.inject_status(409, route=HISTORY, method="GET")
     with anyio.fail_after(DEADLINE), pytest.raises(error_type) as info:
@@ -462,7 +456,7 @@ async def test_event_stream_stops_on_404_and_409(
         async with client.events.stream("00000000-0000-0000-0000-000000000000"):
             pass
     replica = await active_replica(client, "napper")
-    force_status(canary_sandbox, replica.id, "sleeping")
+    await force_status(canary_sandbox, replica.id, "sleeping")
     with anyio.fail_after(DEADLINE), pytest.raises(WorkspaceSleepingError):
         async with client.events.stream(replica.id):
             pass
@@ -490,7 +484,7 @@ async def test_event_stream_ends_when_the_workspace_sleeps(
         async with anyio.create_task_group() as tg:
             tg.start_soon(consume)
             await opened.wait()
-            force_status(canary_sandbox, replica.id, "sleeping")
+            await force_status(canary_sandbox, replica.id, "sleeping")
 
 
 async def test_cancelling_a_stream_closes_its_connection(

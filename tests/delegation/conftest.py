@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from replicas_mcp.delegation.answers import ANSWERS
 from replicas_mcp.delegation.failures import FAILURES
 from replicas_mcp.delegation.launch import _TASKS
 from replicas_mcp.server.toolsets import delegation as tools_module
@@ -26,7 +27,8 @@ def sandbox_wake_reads(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(autouse=True)
 def forget_process_memory() -> None:
-    """What this process remembers per replica id (tasks started, failure reasons) starts empty: every
-    sandbox is seeded alike, so replica ids repeat from test to test (they never do upstream)."""
+    """What this process remembers per replica id (tasks started, failure reasons, questions answered)
+    starts empty: every sandbox is seeded alike, so replica ids repeat from test to test (never upstream)."""
     _TASKS.clear()
     FAILURES.clear()
+    ANSWERS.clear()

@@ -40,10 +40,3 @@ def event_log(sandbox: RunningSandbox, replica_id: str) -> EventLog:
     found = sandbox.world.find_replica(replica_id)
     assert found is not None
     return found[1].events
-
-
-def force_status(sandbox: RunningSandbox, replica_id: str, status: str) -> None:
-    found = sandbox.world.find_replica(replica_id)
-    assert found is not None
-    org, replica = found
-    org.workspaces.force_status(replica, status)

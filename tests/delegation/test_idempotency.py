@@ -12,7 +12,8 @@ from mcp.types import TextContent
 from replicas_mcp.delegation.launch import _TASKS, task_fingerprint
 from replicas_mcp.sandbox.serve import RunningSandbox
 
-from .helpers import force_status, repo_environment, sandbox_client, server
+from ..helpers import force_status
+from .helpers import repo_environment, sandbox_client, server
 
 pytestmark = pytest.mark.usefixtures("fast_waits")
 
@@ -71,7 +72,9 @@ async def test_a_list_reports_the_task_whose_name_is_taken(sandbox: RunningSandb
     first, second = again["replicas"]
     assert not first["created"]
     assert second["state"] == "name_taken"
+    assert second.get("replica_id") is None  # not a replica to join: another task's
     assert "send_replica_message" in second["news"][0]
+    assert "Not started: pair-2" in again["next"]
     assert len(replicas) == 2
 
 
@@ -83,7 +86,7 @@ async def test_a_sleeping_replica_is_not_woken_to_compare_its_task(sandbox: Runn
                 client, environment_id=env, task="Write docs", name="nap", wait_s=10
             )
         [row] = first["replicas"]
-        force_status(sandbox, row["replica_id"], "sleeping")
+        await force_status(sandbox, row["replica_id"], "sleeping")
         _TASKS.pop(row["replica_id"], None)
         async with Client(server(sandbox, api)) as client:  # a server that did not start it
             failed, again, error = await _delegate(

@@ -15,7 +15,8 @@ from replicas_mcp.client import ReplicasClient
 from replicas_mcp.delegation import TaskSpec, launch
 from replicas_mcp.sandbox.serve import RunningSandbox
 
-from .helpers import force_status, repo_environment, sandbox_client, server
+from ..helpers import force_status
+from .helpers import repo_environment, sandbox_client, server
 
 pytestmark = [
     pytest.mark.usefixtures("fast_waits"),
@@ -81,7 +82,7 @@ async def test_a_fresh_conversation_finds_answers_and_waits_for_the_asking_repli
             return any(state.awaiting_input for state in await api.chats.states(asks))
 
         await _until(settled)
-        force_status(sandbox, asleep, "sleeping")
+        await force_status(sandbox, asleep, "sleeping")
         await _until(asking)
         turns_before = await _turns(sandbox, asks)
 

@@ -7,8 +7,10 @@ from typing import Any
 import pytest
 
 from replicas_mcp.client.models import HistoryEvent
-from replicas_mcp.delegation.phase import ChatFacts, phase, wait_over
+from replicas_mcp.delegation.failures import Failures, provisioning_error
+from replicas_mcp.delegation.phase import ChatFacts, State, phase, wait_over
 from replicas_mcp.delegation.questions import user_message_text
+from replicas_mcp.delegation.report import outcome_of
 from replicas_mcp.delegation.snapshot import question_in_history
 from replicas_mcp.sandbox.workspaces import agent
 
@@ -94,3 +96,34 @@ def test_the_users_messages_are_read_from_history_and_tool_results_are_not(provi
     assert user_message_text(result["type"], result["payload"]) is None
     message = agent.user_event(provider, "Hello there")
     assert user_message_text(message["type"], message["payload"]) == "Hello there"
+
+
+@pytest.mark.parametrize(
+    ("state", "turn_failed", "outcome"),
+    [
+        ("idle", False, "completed"),
+        ("idle", True, "failed"),
+        ("waiting_for_input", False, "waiting_for_input"),
+        ("working", False, "working"),
+        ("preparing", False, "working"),
+        ("sleeping", False, "sleeping"),
+        ("archived", False, "sleeping"),
+        ("error", False, "failed"),
+    ],
+)
+def test_the_reports_outcome_follows_the_phase(state: State, turn_failed: bool, outcome: str) -> None:
+    assert outcome_of(state, turn_failed) == outcome
+
+
+def test_failure_reasons_are_bounded_and_config_provisioning_errors_are_read() -> None:
+    failures = Failures(limit=2)
+    for n in range(3):
+        failures.remember(f"r{n}", f"  reason {n}  ")
+    assert [failures.get(f"r{n}") for n in range(3)] == [None, "reason 1", "reason 2"]
+    failures.remember("r2", "   ")  # nothing said: the reason known stays
+    assert failures.get("r2") == "reason 2"
+    assert provisioning_error({"config": {"provisioning_error": {"message": "clone failed: 403"}}}) == (
+        "clone failed: 403"
+    )
+    assert provisioning_error({"config": {}}) is None
+    assert provisioning_error(None) is None

@@ -17,7 +17,8 @@ from replicas_mcp.delegation import (
 from replicas_mcp.sandbox.serve import RunningSandbox
 from replicas_mcp.server.transcript import event_lines
 
-from .helpers import FAST, force_status, repo_environment, sandbox_client
+from ..helpers import force_status
+from .helpers import FAST, repo_environment, sandbox_client
 
 
 async def _finish(client: ReplicasClient, task: str) -> str:
@@ -56,7 +57,7 @@ async def test_report_of_a_failed_turn_and_of_a_sleeping_replica(sandbox: Runnin
     async with sandbox_client(sandbox) as client:
         failed = await _finish(client, "Run the suite [[turn-error]]")
         assert (await build_report(client, failed, lines=event_lines)).outcome == "failed"
-        force_status(sandbox, failed, "sleeping")
+        await force_status(sandbox, failed, "sleeping")
         asleep = await build_report(client, failed, lines=event_lines)
         status = await client.replicas.status(failed)
     assert asleep.outcome == "sleeping"
@@ -130,7 +131,7 @@ async def test_a_failed_workspace_is_reported_with_the_reason_its_error_event_ga
         item, _ = await launch(client, TaskSpec(await repo_environment(client), "Quiet one"))
         with anyio.fail_after(10):
             await wait_for_replica(client, item.id, within=10, cursor=Cursor.start(item.id), policy=FAST)
-        force_status(sandbox, item.id, "error")  # fails while nobody follows its stream
+        await force_status(sandbox, item.id, "error")  # fails while nobody follows its stream
         unseen = await build_report(client, item.id, lines=event_lines)
     assert report.outcome == "failed"
     assert report.error == "disk full"

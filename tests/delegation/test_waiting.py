@@ -8,11 +8,23 @@ import time
 import anyio
 
 from replicas_mcp.client import ReplicasClient
-from replicas_mcp.delegation import Cursor, Progress, TaskSpec, WaitOutcome, launch, wait_for_replica
+from replicas_mcp.delegation import (
+    ChatsSnapshot,
+    Cursor,
+    Progress,
+    TaskSpec,
+    WaitOutcome,
+    launch,
+    phase,
+    read_chats,
+    wait_for_replica,
+)
+from replicas_mcp.delegation.answers import ANSWERS
 from replicas_mcp.delegation.waiting import MAX_TIMEOUT, budget
 from replicas_mcp.sandbox.serve import RunningSandbox
 
-from .helpers import FAST, event_log, force_status, repo_environment, sandbox_client
+from ..helpers import force_status
+from .helpers import FAST, event_log, repo_environment, sandbox_client
 
 
 async def _start(client: ReplicasClient, task: str) -> str:
@@ -151,7 +163,7 @@ async def test_a_sleeping_replica_ends_the_wait_at_once_without_waking(sandbox: 
         rid = await _start(client, "Quick fix")
         with anyio.fail_after(10):
             await wait_for_replica(client, rid, within=5, cursor=Cursor.start(rid), policy=FAST)
-            force_status(sandbox, rid, "sleeping")
+            await force_status(sandbox, rid, "sleeping")
             outcome = await wait_for_replica(client, rid, within=5, policy=FAST)
             status = await client.replicas.status(rid)
     assert outcome.state == "sleeping"
@@ -167,3 +179,30 @@ async def test_a_workspace_error_ends_the_wait(sandbox: RunningSandbox) -> None:
             outcome = await wait_for_replica(client, rid, within=5, cursor=Cursor.start(rid), policy=FAST)
     assert outcome.state == "error"
     assert "disk full" in outcome.digest.errors
+
+
+async def test_a_question_answered_here_is_not_read_again_while_the_history_lags(
+    sandbox: RunningSandbox,
+) -> None:
+    """Right after an answer is sent, the engine may not have written the paused call's result yet: a look
+    must not report the agent as asking (a wait would be "done" before the answer was worked on)."""
+    async with sandbox_client(sandbox) as client:
+        rid = await _start(client, "Add a users endpoint [[ask: Which status code?]]")
+        with anyio.fail_after(10):
+            while (snapshot := await _look(client, rid)) is None or not snapshot.questions:
+                await anyio.sleep(0.05)
+        [chat] = snapshot.chats
+        ANSWERS.answered(rid, chat.id)  # what send_replica_message notes, before the engine took the answer
+        lagging = await _look(client, rid)
+        outcome = await wait_for_replica(client, rid, within=0.5, policy=FAST)
+    assert snapshot.questions == ["Which status code?"]
+    assert lagging is not None
+    assert lagging.questions == []
+    assert phase("active", lagging.facts().values()) == "working"
+    assert outcome.state == "working"
+    assert not outcome.satisfied
+
+
+async def _look(client: ReplicasClient, replica_id: str) -> ChatsSnapshot | None:
+    status = await client.replicas.status(replica_id)
+    return await read_chats(client, replica_id) if status is not None and status.status == "active" else None

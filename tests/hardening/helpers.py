@@ -18,10 +18,10 @@ from typing import Any, TypeVar
 import anyio
 from mcp import Client
 from mcp.server import MCPServer
-from mcp.types import CallToolResult, TextContent
+from mcp.types import CallToolResult
 
 from replicas_mcp.client import ReplicasClient
-from replicas_mcp.config import Settings
+from replicas_mcp.config import ConfirmPolicy, Settings
 from replicas_mcp.sandbox.serve import RunningSandbox, running_sandbox
 from replicas_mcp.sandbox.world import (
     DEFAULT_OTHER_ORG_KEY,
@@ -30,8 +30,7 @@ from replicas_mcp.sandbox.world import (
     ApiKey,
 )
 from replicas_mcp.server import build_server
-from replicas_mcp.server.confirm import ConfirmPolicy
-from replicas_mcp.server.registry import all_tools
+from replicas_mcp.server.tools import all_tools
 
 T = TypeVar("T")
 
@@ -68,10 +67,6 @@ def build_hardened_server(
 ) -> MCPServer[Any]:
     """The server as the CLI builds it (strict arguments, log redaction), with this confirmation policy."""
     return build_server(settings.model_copy(update={"confirm_destructive": policy}), client)
-
-
-def text(result: CallToolResult) -> str:
-    return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
 
 
 def upstream_requests(sandbox: RunningSandbox) -> int:
@@ -190,7 +185,7 @@ def sample_arguments(tool: str, parameters: Mapping[str, Any], world: World) -> 
 
 def tool_parameters() -> dict[str, dict[str, Any]]:
     """Each declared tool's input schema, as served."""
-    from replicas_mcp.server.registry import build_tool
+    from replicas_mcp.server.tools.wrapper import build_tool
 
     return {spec.name: build_tool(spec).parameters for spec in all_tools()}
 

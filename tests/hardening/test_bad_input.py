@@ -16,7 +16,8 @@ from croniter import croniter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .helpers import CANARY_KEY, ServerThread, sample_arguments, server_thread, text, tool_parameters
+from ..helpers import text
+from .helpers import CANARY_KEY, ServerThread, sample_arguments, server_thread, tool_parameters
 
 PROPERTY = settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

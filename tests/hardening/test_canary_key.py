@@ -24,6 +24,7 @@ from replicas_mcp.sandbox.faults import FaultController
 from replicas_mcp.sandbox.serve import RunningSandbox
 from replicas_mcp.server.log_redaction import install_log_redaction, register_secret
 
+from ..helpers import text
 from .helpers import (
     CANARY_KEY,
     World,
@@ -32,7 +33,6 @@ from .helpers import (
     sample_arguments,
     seed_world,
     server_settings,
-    text,
     tool_parameters,
     upstream_requests,
 )

@@ -1,9 +1,8 @@
-"""`--confirm-destructive`: the user is asked with the concrete target; no means no request upstream."""
+"""`--confirm-destructive`: the user is asked with the concrete target; no means nothing changes upstream
+(a question may read the current state first, to show it and to fail a call that cannot succeed)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,28 +14,18 @@ from mcp.types import ClientCapabilities, ElicitationCapability, ElicitResult, I
 from replicas_mcp.client import ReplicasClient
 from replicas_mcp.sandbox.serve import RunningSandbox
 from replicas_mcp.server import build_server
-from replicas_mcp.server.confirm import (
-    QUESTION_KEY,
-    ConfirmPolicy,
-    confirm_call,
-    destructive_target,
-    question_state,
-)
-from replicas_mcp.server.registry import all_tools
+from replicas_mcp.server.tools import PendingCall, ToolGroup, ToolResult, all_tools
+from replicas_mcp.server.tools.confirmation import QUESTION_KEY, confirm_call, question_state
 
-from .helpers import (
-    World,
-    build_hardened_server,
-    sample_arguments,
-    seed_world,
-    server_settings,
-    text,
-    tool_parameters,
-)
-from .helpers import upstream_requests as requests
+from ..helpers import text
+from .confirm_helpers import Asker, connected
+from .confirm_helpers import writes as requests
+from .helpers import World, sample_arguments, seed_world, server_settings, tool_parameters
 
 MODES = ("auto", "legacy")
-DESTRUCTIVE = sorted(spec.name for spec in all_tools() if spec.destructive)
+# Every tool that can ask: the destructive ones, and those that ask for some calls (send_replica_message).
+DESTRUCTIVE = sorted(spec.name for spec in all_tools() if spec.question is not None)
+SPECS = {spec.name: spec for spec in all_tools()}
 PARAMS = tool_parameters()
 # What each destructive call is, concretely (arguments chosen so that the call destroys something).
 DESTROYING: dict[str, dict[str, Any]] = {
@@ -44,35 +33,20 @@ DESTROYING: dict[str, dict[str, Any]] = {
     "run_environment_hook": {"save": "always", "hook": "warm"},
     "remove_environment_item": {"kind": "variable", "item": "DATABASE_URL"},
     "send_replica_message": {"mode": "replace_queue"},
+    "set_environment_item": {"kind": "variable", "name": "DATABASE_URL", "value": "postgres://elsewhere"},
+    "save_environment": {"system_prompt": "Always push straight to main."},
+    "save_automation": {"prompt": "Push straight to main."},
 }
-
-
-@dataclass
-class Asker:
-    """An elicitation callback that answers as told and records what it was asked."""
-
-    action: str = "accept"
-    content: dict[str, Any] | None = field(default_factory=lambda: {"confirm": True})
-    asked: list[str] = field(default_factory=list)
-
-    async def __call__(self, context: Any, params: Any) -> ElicitResult:
-        self.asked.append(params.message)
-        return ElicitResult(action=self.action, content=self.content if self.action == "accept" else None)
-
-
-@asynccontextmanager
-async def connected(
-    sandbox: RunningSandbox, *, policy: ConfirmPolicy, mode: str = "auto", asker: Asker | None = None
-) -> AsyncIterator[tuple[Client, World]]:
-    async with ReplicasClient(api_key=sandbox.org_key, base_url=sandbox.base_url, max_retries=0) as api:
-        world = await seed_world(api)
-        server = build_hardened_server(server_settings(sandbox, sandbox.org_key), api, policy=policy)
-        async with Client(server, mode=mode, elicitation_callback=asker) as client:
-            yield client, world
 
 
 def destroying_arguments(tool: str, world: World) -> dict[str, Any]:
     return {**sample_arguments(tool, PARAMS[tool], world), **DESTROYING.get(tool, {})}
+
+
+async def question(tool: str, arguments: dict[str, Any], api: ReplicasClient | None = None) -> str | None:
+    """The question a tool's declaration puts to the user for these arguments (None: it does not ask)."""
+    ask = SPECS[tool].question
+    return None if ask is None else await ask(PendingCall(tool, arguments, api=api))
 
 
 async def call(client: Client, tool: str, arguments: dict[str, Any]) -> Any:
@@ -107,7 +81,8 @@ async def test_a_yes_goes_ahead_after_naming_the_target(sandbox: RunningSandbox,
         result = await call(client, "delete_replica", {"replica_id": world.replica_id})
         assert not result.is_error, text(result)
         assert sandbox.faults.stats.count("DELETE", "/v1/replica/{id}") == deletes + 1
-        assert asker.asked == [destructive_target("delete_replica", {"replica_id": world.replica_id})]
+        assert len(asker.asked) == 1
+        assert asker.asked[0].startswith(f"Delete replica {world.replica_id}?")
         assert world.replica_id in asker.asked[0]
 
 
@@ -188,44 +163,62 @@ async def test_read_only_serves_no_destructive_tool(sandbox: RunningSandbox) -> 
     assert all(tool.annotations is not None and tool.annotations.read_only_hint for tool in tools)
 
 
-def test_every_listed_destructive_action_names_its_target() -> None:
-    args = {
-        "replica_id": "r-1",
-        "chat_id": "c-2",
-        "environment_id": "e-3",
-        "automation_id": "a-4",
-        "message_id": "m-5",
-        "kind": "file",
-        "item": "~/.npmrc",
-        "hook": "warm",
-    }
-    expected = {
-        "delete_replica": "r-1",
-        "delete_chat": "c-2",
-        "delete_environment": "e-3",
-        "delete_automation": "a-4",
-        "remove_environment_item": "~/.npmrc",
-    }
-    for tool, target in expected.items():
-        question = destructive_target(tool, args)
-        assert question is not None
-        assert target in question
-    assert "Clear every queued message" in str(
-        destructive_target("edit_chat_queue", {**args, "action": "clear"})
-    )
-    assert "m-5" in str(destructive_target("edit_chat_queue", {**args, "action": "remove"}))
-    assert destructive_target("edit_chat_queue", {**args, "action": "move"}) is None
-    assert "e-3" in str(destructive_target("run_environment_hook", {**args, "save": "always"}))
-    assert destructive_target("run_environment_hook", {**args, "save": "no"}) is None
-    assert "r-1" in str(destructive_target("send_replica_message", {**args, "mode": "replace_queue"}))
-    assert destructive_target("send_replica_message", {**args, "mode": "append"}) is None
-    assert destructive_target("send_replica_message", {**args, "mode": "next"}) is None
-    assert destructive_target("send_replica_message", args) is None  # a plain send never asks
-    # A destructive tool added later is confirmed with a generic question, never skipped.
-    assert "wipe_everything" in str(destructive_target("wipe_everything", {"x": "1"}))
-    assert destructive_target("harmless", {}, destructive=False) is None
-    # Model-supplied text cannot hide behind invisible characters in the question.
-    assert "\u202e" not in str(destructive_target("delete_replica", {"replica_id": "r\u202e1"}))
+async def test_every_listed_destructive_action_names_its_target(sandbox: RunningSandbox) -> None:
+    async with ReplicasClient(api_key=sandbox.org_key, base_url=sandbox.base_url) as api:
+        world = await seed_world(api)
+        spare = await api.environments.create(name="spare-env")
+        args = {
+            "replica_id": world.replica_id,
+            "chat_id": world.chat_id,
+            "environment_id": world.environment_id,
+            "automation_id": world.automation_id,
+            "kind": "file",
+            "item": "~/.npmrc",
+            "hook": "warm",
+        }
+
+        async def asked(tool: str, **changes: Any) -> str | None:
+            return await question(tool, {**args, **changes}, api)
+
+        assert world.replica_id in str(await asked("delete_replica"))
+        assert world.chat_id in str(await asked("delete_chat"))
+        assert world.automation_id in str(await asked("delete_automation"))
+        assert "~/.npmrc" in str(await asked("remove_environment_item"))
+        assert spare.id in str(
+            await asked("remove_environment_item", kind="environment", environment_id=spare.id)
+        )
+        assert "Clear every queued message" in str(await asked("edit_chat_queue", action="clear"))
+        assert world.environment_id in str(await asked("run_environment_hook", save="always"))
+        assert await asked("run_environment_hook", save="no") is None
+        assert world.replica_id in str(await asked("send_replica_message", mode="replace_queue"))
+        assert await asked("send_replica_message", mode="append") is None
+        assert await asked("send_replica_message", mode="next") is None
+        assert await asked("send_replica_message") is None  # a plain send never asks
+        # Model-supplied text cannot hide behind invisible characters in the question.
+        assert "\u202e" not in str(await asked("delete_chat", chat_id="c\u202e1"))
+
+
+class Wiped(ToolResult):
+    ok: bool
+
+
+async def test_a_destructive_tool_declared_without_a_question_is_still_confirmed() -> None:
+    group = ToolGroup("replicas")
+
+    @group.tool(title="Wipe", read_only=False, destructive=True)
+    async def wipe_everything(x: str) -> Wiped:
+        """Wipe."""
+        return Wiped(ok=True)
+
+    @group.tool(title="Harmless", read_only=False)
+    async def harmless(x: str) -> Wiped:
+        """Harmless."""
+        return Wiped(ok=True)
+
+    wipe, safe = group.specs
+    assert wipe.question is not None
+    assert "wipe_everything" in str(await wipe.question(PendingCall("wipe_everything", {"x": "1"})))
+    assert safe.question is None
 
 
 @dataclass
@@ -250,15 +243,17 @@ async def test_an_answer_counts_only_with_the_state_minted_for_that_question() -
     args = {"replica_id": "r-1"}
     yes = {QUESTION_KEY: ElicitResult(action="accept", content={"confirm": True})}
 
+    asked = "Delete replica r-1?"
+
     async def outcome(ctx: FakeModernContext) -> Any:
-        return await confirm_call(ctx, "delete_replica", args, "elicit", destructive=True)  # type: ignore[arg-type]
+        return await confirm_call(ctx, "delete_replica", args, "elicit", asked)  # type: ignore[arg-type]
 
     # An answer sent up front, without the round's state, is not trusted: the question is asked.
     first = await outcome(FakeModernContext(input_responses=yes))
     assert isinstance(first, InputRequiredResult)
-    assert first.request_state == question_state("delete_replica", args)
+    assert first.request_state == question_state("delete_replica", args, asked)
     # An answer with the state of another call's question is not trusted either.
-    other = question_state("delete_replica", {"replica_id": "r-2"})
+    other = question_state("delete_replica", {"replica_id": "r-2"}, asked)
     assert isinstance(
         await outcome(FakeModernContext(input_responses=yes, request_state=other)), InputRequiredResult
     )

@@ -207,3 +207,23 @@ async def test_stateless_http_keeps_no_session(sandbox: RunningSandbox) -> None:
         for mode in ("auto", "legacy"):
             async with mcp_client(url, mode=mode) as client:
                 assert "replicas" in await _structured(client, "list_replicas")
+
+
+async def test_outside_a_request_a_byo_key_server_acts_with_no_key_at_all() -> None:
+    """`client_of` resolves the caller's key from the request; with none, it raises rather than fall back to
+    the pool's placeholder or any other caller's key. A server-key server acts with its own client."""
+    from typing import cast
+
+    from replicas_mcp.client import ReplicasClient
+    from replicas_mcp.client.errors import ConfigurationError
+    from replicas_mcp.config import Settings
+    from replicas_mcp.server.state import AppState
+    from replicas_mcp.server.watcher import ReplicaWatcher
+
+    no_watcher = cast("ReplicaWatcher", None)  # resolving a client never touches the watcher
+    async with ReplicasClient(api_key=DEFAULT_ORG_KEY, base_url="http://127.0.0.1:9") as api:
+        byo = AppState(client=api, settings=Settings(auth="byo-key"), watcher=no_watcher)
+        with pytest.raises(ConfigurationError, match="byo-key"):
+            byo.client_for_caller()
+        own = AppState(client=api, settings=Settings(api_key=DEFAULT_ORG_KEY), watcher=no_watcher)
+        assert own.client_for_caller() is api

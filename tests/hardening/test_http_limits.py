@@ -51,7 +51,7 @@ async def served(sandbox: RunningSandbox, **fields: Any) -> AsyncIterator[str]:
         api = await stack.enter_async_context(ReplicasClient(api_key=key, base_url=sandbox.base_url))
         server = build_server(settings, api)
         app = http_app(server, settings, _transport_security(settings))
-        yield await stack.enter_async_context(serving(app))  # type: ignore[arg-type]
+        yield await stack.enter_async_context(serving(app))
 
 
 async def _post(http: httpx2.AsyncClient, url: str, body: dict[str, Any], **headers: str) -> httpx2.Response:

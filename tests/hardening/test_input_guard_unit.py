@@ -1,5 +1,5 @@
-"""`harden_tool` on a tool of its own: bad base64 images never reach the tool body (no current tool takes
-images, but the check applies to any `images` argument)."""
+"""The strict argument checks on a tool of its own: bad base64 images never reach the tool body (no current
+tool takes images, but the check applies to any `images` argument); ids are known by their type."""
 
 from __future__ import annotations
 
@@ -13,22 +13,31 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mcp import Client
 from mcp.server import MCPServer
-from mcp.server.mcpserver.tools import Tool
 from mcp.types import TextContent
 
-from replicas_mcp.server.input_guard import ArgumentError, check_arguments, harden_tool
+from replicas_mcp.server.tools import ToolGroup, ToolResult
+from replicas_mcp.server.tools.arguments import ArgumentError, Id, check_arguments
+from replicas_mcp.server.tools.wrapper import build_tool
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
 BODY_RAN: list[int] = []
 
 
-async def attach_images(replica_id: str, images: list[dict[str, Any]]) -> str:
+GROUP = ToolGroup("replicas")
+
+
+class Attached(ToolResult):
+    count: int
+
+
+@GROUP.tool(title="Attach images", read_only=False)
+async def attach_images(replica_id: Id, images: list[dict[str, Any]]) -> Attached:
     """Attach images to a replica (a stand-in for a tool that sends images upstream)."""
     BODY_RAN.append(len(images))
-    return "attached"
+    return Attached(count=len(images))
 
 
-SERVER = MCPServer("guard-test", log_level="WARNING", tools=[harden_tool(Tool.from_function(attach_images))])
+SERVER = MCPServer("guard-test", log_level="WARNING", tools=[build_tool(GROUP.specs[0])])
 
 
 def _not_image_base64(value: str) -> bool:
@@ -72,10 +81,13 @@ async def test_a_real_image_is_accepted() -> None:
     assert BODY_RAN == [1]
 
 
-def test_ids_inside_lists_are_checked_too() -> None:
+def test_ids_are_known_by_their_type_and_checked_item_by_item_in_lists() -> None:
     """Whatever tools take lists of ids today (test_bad_input covers them end to end when they exist)."""
-    known = frozenset({"replica_ids", "tasks"})
-    check_arguments("t", known, {"replica_ids": ["r-1", "r-2"], "tasks": [{"environment_id": "e-1"}]})
-    for bad in ({"replica_ids": ["r-1", "../r-2"]}, {"tasks": [{"environment_id": "e/../1", "task": "x"}]}):
-        with pytest.raises(ArgumentError, match=r"replica_ids\[1\]|tasks\[0\]\.environment_id"):
-            check_arguments("t", known, bad)
+    known = frozenset({"replicas", "tasks", "label_id"})
+    ids = frozenset({"replicas"})
+    check_arguments("t", known, {"replicas": ["r-1", "r-2"], "tasks": [{"name": "a"}]}, ids=ids)
+    with pytest.raises(ArgumentError, match=r"replicas\[1\]"):
+        check_arguments("t", known, {"replicas": ["r-1", "../r-2"]}, ids=ids)
+    # The name alone makes nothing an id: only the declared type does.
+    check_arguments("t", known, {"label_id": "a b"}, ids=ids)
+    assert GROUP.specs[0].id_args == {"replica_id"}

@@ -68,18 +68,6 @@ def assert_shape(record: Mapping[str, Any], keys: set[str]) -> None:
     assert set(record) == keys, f"extra: {set(record) - keys}, missing: {keys - set(record)}"
 
 
-def assert_error(response: httpx2.Response, status: int, *, contains: str = "") -> dict[str, Any]:
-    """The response is the error envelope with `status`; `contains` is looked for in error + details."""
-    assert response.status_code == status, (response.status_code, response.text)
-    body: dict[str, Any] = response.json()
-    assert set(body) == {"error", "details"}
-    assert isinstance(body["error"], str)
-    assert body["error"]
-    text = f"{body['error']} {body['details'] or ''}".lower()
-    assert contains.lower() in text, text
-    return body
-
-
 @asynccontextmanager
 async def api(sandbox: RunningSandbox, key: str) -> AsyncIterator[httpx2.AsyncClient]:
     headers = {"Authorization": f"Bearer {key}"}

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import anyio
 import httpx2
 
 from replicas_mcp.sandbox.serve import RunningSandbox
+
+from ..helpers import eventually
 
 FIRE_AND_FORGET = {"X-Replicas-Api-Version": "2026-05-17"}
 
@@ -64,18 +66,6 @@ def assert_shape(value: Any, required: set[str]) -> None:
     assert not missing, f"missing keys {sorted(missing)} in {sorted(value)}"
 
 
-def assert_error(response: httpx2.Response, status: int, error: str | None = None) -> dict[str, Any]:
-    """The response is `status` with the `{"error", "details"}` envelope (and `error` if given)."""
-    assert response.status_code == status, f"{response.status_code} {response.text}"
-    body = response.json()
-    assert set(body) == {"error", "details"}, body
-    assert isinstance(body["error"], str)
-    assert body["error"]
-    if error is not None:
-        assert body["error"] == error, body
-    return dict(body)
-
-
 def client(sandbox: RunningSandbox, key: str | None = None, **kwargs: Any) -> httpx2.AsyncClient:
     headers = {"Authorization": f"Bearer {key or sandbox.org_key}"}
     return httpx2.AsyncClient(base_url=sandbox.base_url, headers=headers, timeout=10.0, **kwargs)
@@ -106,14 +96,6 @@ async def create_replica(
     assert response.status_code == 201, response.text
     replica: dict[str, Any] = response.json()["replica"]
     return replica
-
-
-async def eventually(
-    check: Callable[[], Awaitable[bool]], *, timeout: float = 5.0, interval: float = 0.02
-) -> None:
-    with anyio.fail_after(timeout):
-        while not await check():
-            await anyio.sleep(interval)
 
 
 async def details(api: httpx2.AsyncClient, replica_id: str, **params: str) -> dict[str, Any]:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import httpx2
 import pytest
-from sandbox_helpers import assert_error, client, create_replica, environment_id
 
 from replicas_mcp.sandbox.serve import RunningSandbox, running_sandbox
 from replicas_mcp.sandbox.world import DEFAULT_USER_ID, ApiKey
+
+from ..helpers import assert_error
+from .sandbox_helpers import client, create_replica, environment_id
 
 
 @pytest.mark.parametrize(

@@ -7,10 +7,11 @@ from typing import Any
 
 import anyio
 import httpx2
-from config_helpers import EXECUTION, api, assert_error, assert_shape, environment_named
-from sandbox_helpers import eventually
 
 from replicas_mcp.sandbox.serve import RunningSandbox
+
+from ..helpers import assert_error, eventually
+from .config_helpers import EXECUTION, api, assert_shape, environment_named
 
 CRON = [{"type": "cron", "config": {"schedule": "0 6 * * *", "timezone": "UTC"}}]
 CUSTOM = [{"type": "custom"}]

@@ -6,10 +6,12 @@ from typing import Any
 
 import anyio
 import httpx2
-from config_helpers import AUTOMATION, EXECUTION, PAGE, api, assert_error, assert_shape, environment_named
 
 from replicas_mcp.sandbox.serve import RunningSandbox
 from replicas_mcp.sandbox.world import DEFAULT_USER_ID
+
+from ..helpers import assert_error
+from .config_helpers import AUTOMATION, EXECUTION, PAGE, api, assert_shape, environment_named
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 CRON = [{"type": "cron", "config": {"schedule": "30 6 * * *", "timezone": "America/New_York"}}]

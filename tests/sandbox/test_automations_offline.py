@@ -6,9 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import httpx2
-from sandbox_helpers import client, environment_id, eventually, list_item
 
 from replicas_mcp.sandbox.serve import RunningSandbox, running_sandbox
+
+from ..helpers import eventually
+from .sandbox_helpers import client, environment_id, list_item
 
 
 async def create_automation(api: httpx2.AsyncClient, name: str, *triggers: dict[str, Any]) -> str:

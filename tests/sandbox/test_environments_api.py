@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import httpx2
-from config_helpers import ENVIRONMENT, SEARCH_SKILL, api, assert_error, assert_shape, environment_named
 
 from replicas_mcp.sandbox.serve import RunningSandbox
 from replicas_mcp.sandbox.world import DEFAULT_USER_ID
+
+from ..helpers import assert_error
+from .config_helpers import ENVIRONMENT, SEARCH_SKILL, api, assert_shape, environment_named
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 

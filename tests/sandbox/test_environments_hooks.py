@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import anyio
 import pytest
-from config_helpers import (
-    HOOK,
-    TEST_RESULT,
-    WARM_POOL,
-    api,
-    assert_error,
-    assert_shape,
-    environment_named,
-    sse_events,
-)
 
 from replicas_mcp.sandbox.clock import Clock
 from replicas_mcp.sandbox.environments import hookrunner
 from replicas_mcp.sandbox.serve import RunningSandbox, running_sandbox
+
+from ..helpers import assert_error
+from .config_helpers import HOOK, TEST_RESULT, WARM_POOL, api, assert_shape, environment_named, sse_events
 
 # ------------------------------------------------------------------------------------------- the runner
 

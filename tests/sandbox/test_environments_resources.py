@@ -5,7 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from config_helpers import (
+
+from replicas_mcp.sandbox.serve import RunningSandbox
+
+from ..helpers import assert_error
+from .config_helpers import (
     FILE,
     MCP,
     REGISTRY,
@@ -13,12 +17,9 @@ from config_helpers import (
     SKILL,
     VARIABLE,
     api,
-    assert_error,
     assert_shape,
     environment_named,
 )
-
-from replicas_mcp.sandbox.serve import RunningSandbox
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 

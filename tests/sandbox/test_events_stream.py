@@ -8,9 +8,12 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
-from sandbox_helpers import (
+
+from replicas_mcp.sandbox.serve import RunningSandbox, running_sandbox
+
+from ..helpers import assert_error
+from .sandbox_helpers import (
     ENGINE_EVENT_KEYS,
-    assert_error,
     assert_shape,
     client,
     create_replica,
@@ -21,8 +24,6 @@ from sandbox_helpers import (
     wait_idle,
     wait_status,
 )
-
-from replicas_mcp.sandbox.serve import RunningSandbox, running_sandbox
 
 TURN_EVENTS = [
     "chat.turn.accepted",

@@ -7,9 +7,11 @@ import logging
 import anyio
 import httpx2
 import pytest
-from sandbox_helpers import FIRE_AND_FORGET, assert_error, client, create_replica, environment_id, wait_idle
 
 from replicas_mcp.sandbox.serve import RunningSandbox
+
+from ..helpers import assert_error
+from .sandbox_helpers import FIRE_AND_FORGET, client, create_replica, environment_id, wait_idle
 
 
 async def test_an_injected_429_carries_retry_after_for_the_given_number_of_times(

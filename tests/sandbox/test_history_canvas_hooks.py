@@ -7,22 +7,23 @@ import struct
 import zlib
 
 import pytest
-from sandbox_helpers import (
+
+from replicas_mcp.sandbox.serve import RunningSandbox
+
+from ..helpers import assert_error
+from .sandbox_helpers import (
     CANVAS_CONTENT_KEYS,
     CANVAS_ITEM_KEYS,
     HISTORY_EVENT_KEYS,
     HISTORY_KEYS,
     START_HOOK_LOG_KEYS,
     WARM_HOOK_LOG_KEYS,
-    assert_error,
     assert_shape,
     client,
     create_replica,
     send,
     wait_idle,
 )
-
-from replicas_mcp.sandbox.serve import RunningSandbox
 
 
 async def test_history_pages_from_the_end(sandbox: RunningSandbox) -> None:

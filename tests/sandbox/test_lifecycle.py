@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from sandbox_helpers import (
-    assert_error,
-    client,
-    create_replica,
-    details,
-    eventually,
-    list_item,
-    send,
-    wait_idle,
-    wait_status,
-)
 
 from replicas_mcp.sandbox.serve import RunningSandbox, running_sandbox
+
+from ..helpers import assert_error, eventually
+from .sandbox_helpers import client, create_replica, details, list_item, send, wait_idle, wait_status
 
 ENGINE_READS = ["chats", "history", "hooks", "canvas", "events"]
 

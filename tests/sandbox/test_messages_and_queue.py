@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from sandbox_helpers import (
+from replicas_mcp.sandbox.serve import RunningSandbox
+
+from ..helpers import assert_error
+from .sandbox_helpers import (
     CHAT_KEYS,
     QUEUE_KEYS,
     QUEUE_MUTATION_KEYS,
     QUEUED_MESSAGE_KEYS,
-    assert_error,
     assert_shape,
     client,
     create_replica,
     send,
     wait_idle,
 )
-
-from replicas_mcp.sandbox.serve import RunningSandbox
 
 
 def user_texts(history: dict[str, object]) -> list[str]:

@@ -6,12 +6,15 @@ from typing import Any
 
 import anyio
 import pytest
-from sandbox_helpers import (
+
+from replicas_mcp.sandbox.serve import RunningSandbox
+
+from ..helpers import assert_error
+from .sandbox_helpers import (
     DETAILS_KEYS,
     FIRE_AND_FORGET,
     LIST_ITEM_KEYS,
     REPOSITORY_STATUS_KEYS,
-    assert_error,
     assert_shape,
     client,
     create_replica,
@@ -21,8 +24,6 @@ from sandbox_helpers import (
     wait_idle,
     wait_status,
 )
-
-from replicas_mcp.sandbox.serve import RunningSandbox
 
 
 async def test_create_with_the_dated_version_returns_at_once_in_preparing(sandbox: RunningSandbox) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from config_helpers import REPOSITORY, REPOSITORY_SET, api, assert_error, assert_shape
-
 from replicas_mcp.sandbox.serve import RunningSandbox
+
+from ..helpers import assert_error
+from .config_helpers import REPOSITORY, REPOSITORY_SET, api, assert_shape
 
 
 async def test_seeded_repositories_and_sets(sandbox: RunningSandbox) -> None:

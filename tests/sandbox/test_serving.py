@@ -7,9 +7,10 @@ import contextlib
 import time
 
 import anyio
-from sandbox_helpers import client, create_replica, wait_status
 
 from replicas_mcp.sandbox.serve import running_sandbox
+
+from .sandbox_helpers import client, create_replica, wait_status
 
 
 async def test_requests_on_a_keep_alive_connection_answer_without_delayed_ack_stalls() -> None:

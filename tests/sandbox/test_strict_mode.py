@@ -5,15 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sandbox_helpers import (
+
+from replicas_mcp.sandbox.serve import RunningSandbox, running_sandbox
+from replicas_mcp.sandbox.world import ApiKey
+
+from ..helpers import assert_error, eventually
+from .sandbox_helpers import (
     DETAILS_KEYS,
     LIST_ITEM_KEYS,
-    assert_error,
     client,
     create_replica,
     details,
     environment_id,
-    eventually,
     list_item,
     read_events,
     send,
@@ -21,9 +24,6 @@ from sandbox_helpers import (
     wait_idle,
     wait_status,
 )
-
-from replicas_mcp.sandbox.serve import RunningSandbox, running_sandbox
-from replicas_mcp.sandbox.world import ApiKey
 
 CHAT_KEYS = {"id", "provider", "title", "created_at", "updated_at", "processing"}
 

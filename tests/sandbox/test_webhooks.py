@@ -10,13 +10,15 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox_helpers import assert_error, client, create_replica, eventually, wait_idle
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from replicas_mcp.sandbox.serve import RunningSandbox, serving
+
+from ..helpers import assert_error, eventually
+from .sandbox_helpers import client, create_replica, wait_idle
 
 SECRET = "whsec_test_secret"
 

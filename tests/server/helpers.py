@@ -7,20 +7,21 @@ async context manager used inside the test body, never a yield fixture.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
-import httpx2
 from mcp import Client
 from mcp.client.session import MessageHandlerFnT
-from mcp.types import CallToolResult, TextContent
+from mcp.types import CallToolResult
 
 from replicas_mcp.client import ReplicasClient
 from replicas_mcp.config import Settings
 from replicas_mcp.sandbox.serve import RunningSandbox
 from replicas_mcp.server import build_server
+
+from ..helpers import eventually, text
 
 MODES = ("auto", "legacy")  # 2026-07-28 and a 2025-11-25 handshake client
 
@@ -49,10 +50,6 @@ async def connect(
             yield client
 
 
-def text(result: CallToolResult) -> str:
-    return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
-
-
 async def call(client: Client, name: str, args: dict[str, Any] | None = None) -> CallToolResult:
     with anyio.fail_after(20):
         result = await client.call_tool(name, args or {})
@@ -72,12 +69,6 @@ async def call_error(client: Client, name: str, args: dict[str, Any] | None = No
 def data(result: CallToolResult) -> dict[str, Any]:
     assert result.structured_content is not None
     return dict(result.structured_content)
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], *, timeout: float = 10.0) -> None:
-    with anyio.fail_after(timeout):
-        while not await check():
-            await anyio.sleep(0.05)
 
 
 async def bound_environment(client: Client) -> str:
@@ -107,12 +98,6 @@ async def wait_idle(client: Client, replica_id: str) -> None:
         return view["status"] == "active" and bool(chats) and not any(c.get("processing") for c in chats)
 
     await eventually(idle)
-
-
-async def force_status(sandbox: RunningSandbox, replica_id: str, status: str) -> None:
-    async with httpx2.AsyncClient(base_url=sandbox.base_url) as http:
-        response = await http.post(f"/_sandbox/replicas/{replica_id}/status", json={"status": status})
-        assert response.status_code == 200, response.text
 
 
 def wire_size(payload: Any) -> int:

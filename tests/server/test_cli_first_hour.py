@@ -102,7 +102,7 @@ def test_an_unknown_tool_names_the_close_ones_not_a_docs_file() -> None:
 
 
 def test_help_names_every_toolset_and_the_sandbox_defaults() -> None:
-    from replicas_mcp.server.registry import TOOLSETS
+    from replicas_mcp.server.tools import TOOLSETS
 
     text = " ".join(run("--help").stdout.split())
     for toolset in TOOLSETS:
@@ -195,3 +195,20 @@ def test_the_terminal_banner_of_the_script_is_absolute() -> None:
     text = _banner_of([SCRIPT, "--sandbox"])
     inspector = next(line for line in text.splitlines() if "Inspector:" in line)
     assert f"inspector {SCRIPT} --sandbox" in inspector
+
+
+def test_the_readme_configuration_table_lists_every_setting() -> None:
+    from replicas_mcp.cli_args import flag_of
+    from replicas_mcp.config import ENV_PREFIX, Settings, cli_fields
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    for name in Settings.model_fields:
+        variable = {"api_key": "REPLICAS_API_KEY", "base_url": "REPLICAS_BASE_URL"}.get(
+            name, ENV_PREFIX + name.upper()
+        )
+        assert variable in table, f"{variable} is missing from the README's configuration table"
+    for name in cli_fields():
+        assert f"`{flag_of(name)}" in table, (
+            f"{flag_of(name)} is missing from the README's configuration table"
+        )

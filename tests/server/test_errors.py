@@ -66,7 +66,7 @@ async def test_mapped_errors_over_mcp(sandbox: RunningSandbox) -> None:
 
 
 async def test_terminal_replica(sandbox: RunningSandbox) -> None:
-    from .helpers import force_status
+    from ..helpers import force_status
 
     async with connect(sandbox) as client:
         rid = await new_replica(client, "doomed")

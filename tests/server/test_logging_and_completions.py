@@ -19,7 +19,8 @@ from replicas_mcp.server import build_server
 from replicas_mcp.server.client_log import LEVELS
 from replicas_mcp.server.completions import Candidate, completion_of, rank
 
-from .helpers import call, connect, text
+from ..helpers import text
+from .helpers import call, connect
 
 WRONG_KEY = "sk_replicas_wrong_key_0123456789"
 

@@ -11,9 +11,10 @@ from mcp.client.subscriptions import ResourceUpdated
 from mcp.types import BlobResourceContents, TextContent, TextResourceContents
 
 from replicas_mcp.sandbox.serve import RunningSandbox
-from replicas_mcp.server.registry import all_tools
+from replicas_mcp.server.tools import all_tools
 
-from .helpers import MODES, bound_environment, call, connect, data, force_status, new_replica, wire_size
+from ..helpers import force_status
+from .helpers import MODES, bound_environment, call, connect, data, new_replica, wire_size
 
 
 def _uri(event: object) -> str:

@@ -11,21 +11,10 @@ from mcp import Client
 from mcp.types import CallToolResult, EmbeddedResource, ImageContent, TextContent
 
 from replicas_mcp.sandbox.serve import RunningSandbox
-from replicas_mcp.server.registry import all_tools
+from replicas_mcp.server.tools import all_tools
 
-from .helpers import (
-    MODES,
-    bound_environment,
-    call,
-    call_error,
-    connect,
-    data,
-    eventually,
-    force_status,
-    new_replica,
-    text,
-    wait_idle,
-)
+from ..helpers import eventually, force_status, text
+from .helpers import MODES, bound_environment, call, call_error, connect, data, new_replica, wait_idle
 
 CALLED: set[str] = set()
 

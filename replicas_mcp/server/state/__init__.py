@@ -5,6 +5,7 @@ locks, caps), each behind a small interface with an in-process implementation.""
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -12,10 +13,13 @@ from typing import TYPE_CHECKING, Any
 from mcp.server.mcpserver import Context
 
 from replicas_mcp.config import Settings
+from replicas_mcp.server.caller import caller_client, current_caller
 from replicas_mcp.server.state.knowledge import KnowledgeStore, MemoryKnowledge
+from replicas_mcp.server.state.view import KnowingClient, Memo
 
 if TYPE_CHECKING:
     from replicas_mcp.client import ReplicasClient
+    from replicas_mcp.server.state.directory import ReplicaDirectory
     from replicas_mcp.server.state.streams import StreamHub
     from replicas_mcp.server.watcher import ReplicaWatcher
 
@@ -33,6 +37,20 @@ class AppState:
     knowledge: KnowledgeStore = field(default_factory=MemoryKnowledge)
     # The shared upstream event streams (one per caller and replica), None outside a running lifespan.
     streams: StreamHub | None = None
+    # Answers replica lookups from the knowledge; None: the client's own lookups (list scans).
+    directory: ReplicaDirectory | None = None
+    # Results that nothing has changed since (`state.view.unless_changed`), shared by every call of a caller.
+    memo: Memo = field(default_factory=collections.OrderedDict)
+
+    def client_for_caller(self) -> ReplicasClient:
+        """The client to act with for the current request's caller: in byo-key mode a view of the shared
+        pool bound to the key this request carries (and only that key), otherwise the server's own client;
+        taught by and answering from the caller's knowledge (`state.view.KnowingClient`). The view is bound
+        to this caller, so it can be kept beyond the request (a watch acts for the caller that started it)."""
+        base = caller_client(self.client) if self.settings.auth == "byo-key" else self.client
+        if self.directory is None:
+            return base
+        return KnowingClient(base, self.directory, self.streams, caller=current_caller(), memo=self.memo)
 
 
 ToolContext = Context[AppState, Any]
@@ -51,4 +69,5 @@ def app_state(ctx: Context[Any, Any]) -> AppState:
 
 
 def client_of(ctx: Context[Any, Any]) -> ReplicasClient:
-    return app_state(ctx).client
+    """The client a tool acts with for this request's caller (see `AppState.client_for_caller`)."""
+    return app_state(ctx).client_for_caller()

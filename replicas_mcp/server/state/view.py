@@ -1,6 +1,7 @@
 """The client every tool and resource uses: the caller's `ReplicasClient`, taught by what it sees.
 
-`KnowingClient` wraps the server's client (or, in byo-key mode, the per-request `CallerKeyClient`) so that
+`KnowingClient` wraps the caller's client (`AppState.client_for_caller`: in byo-key mode a view bound to the
+request's key) so that
 code written against a plain `ReplicasClient` gets knowledge for free:
 - `replicas.status` / `find_by_name(s)` answer from the `ReplicaDirectory` (no list scans);
 - list pages, creates, details reads, deletes, wakes and messages teach (or correct) the knowledge;
@@ -21,6 +22,7 @@ from replicas_mcp.client import ReplicasClient
 from replicas_mcp.client.errors import NotFoundError
 from replicas_mcp.client.replicas import Replicas
 from replicas_mcp.delegation.feeds import OwnFeed
+from replicas_mcp.server.caller import current_caller
 from replicas_mcp.server.state.directory import ReplicaDirectory
 
 if TYPE_CHECKING:
@@ -31,18 +33,6 @@ if TYPE_CHECKING:
 __all__ = ["KnowingClient", "KnowingReplicas", "bound_view", "unless_changed"]
 
 T = TypeVar("T")
-
-
-def _current_caller() -> str:
-    from replicas_mcp.server.auth import current_caller
-
-    return current_caller()
-
-
-def _caller_view(client: ReplicasClient) -> ReplicasClient:
-    from replicas_mcp.server.auth import caller_view
-
-    return caller_view(client)
 
 
 class KnowingReplicas(Replicas):
@@ -113,7 +103,7 @@ class KnowingReplicas(Replicas):
 class KnowingClient(ReplicasClient):
     """A `ReplicasClient` view whose `replicas` group knows (see the module docstring).
 
-    Without `caller` it acts for the current request's caller (`auth.current_caller`) through `base` as it
+    Without `caller` it acts for the current request's caller (`caller.current_caller`) through `base` as it
     resolves at that moment; `bound()` fixes both, for work that outlives the request (a watch).
     """
 
@@ -144,13 +134,11 @@ class KnowingClient(ReplicasClient):
     @property
     def caller(self) -> str:
         fixed: str | None = object.__getattribute__(self, "_caller")
-        return fixed if fixed is not None else _current_caller()
+        return fixed if fixed is not None else current_caller()
 
     def bound(self) -> KnowingClient:
         """This view fixed to the current caller and key, to keep beyond the request."""
-        return KnowingClient(
-            _caller_view(self._base), self.directory, self.streams, caller=self.caller, memo=self.memo
-        )
+        return KnowingClient(self._base, self.directory, self.streams, caller=self.caller, memo=self.memo)
 
     @contextlib.asynccontextmanager
     async def shared_stream(self, replica_id: str, *, after: str | None) -> AsyncIterator[EventFeed]:
@@ -195,7 +183,7 @@ Memo = collections.OrderedDict[tuple[str, str, Hashable], tuple[object, object]]
 
 def bound_view(client: ReplicasClient) -> ReplicasClient:
     """The client to act with for the current request's caller beyond the request (a watch)."""
-    return client.bound() if isinstance(client, KnowingClient) else _caller_view(client)
+    return client.bound() if isinstance(client, KnowingClient) else client
 
 
 _GROUPS = frozenset(

@@ -11,16 +11,21 @@ nowhere else.
 - Logging: `send_log_message`, the SDK's deprecated protocol-logging call without its per-call warning.
 - Confirmation: `can_send_request` (whether a legacy session has a back-channel to ask the user on) and
   `form_schema` (an elicitation form's `requested_schema`).
+- Resources: `add_typed_template` registers a resource template whose reads carry their own MIME type
+  (`TypedBody`): a subclass of the SDK's `ResourceTemplate`, put in its resource manager (`_templates`).
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from mcp import MCPDeprecationWarning
 from mcp.server.elicitation import render_elicitation_schema
+from mcp.server.mcpserver.resources.templates import ResourceTemplate
+from mcp.server.mcpserver.resources.types import FunctionResource
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
 from pydantic import BaseModel
@@ -98,6 +103,44 @@ def can_send_request(ctx: Context[Any, Any]) -> bool:
 def form_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The `requested_schema` of an elicitation form with `model`'s fields."""
     return render_elicitation_schema(model)
+
+
+@dataclass(frozen=True)
+class TypedBody:
+    """A template result that carries its own MIME type (the SDK fixes one per template otherwise)."""
+
+    data: str | bytes
+    mime_type: str
+
+
+class _TypedContentTemplate(ResourceTemplate):
+    """A template whose function may return `TypedBody`, so each read has the right MIME type."""
+
+    async def create_resource(self, uri: str, params: dict[str, Any], context: Any) -> Any:
+        resource = await super().create_resource(uri, params, context)
+        if isinstance(resource, FunctionResource):
+            body = resource.fn()
+            if isinstance(body, TypedBody):
+                return FunctionResource(
+                    uri=resource.uri,
+                    name=resource.name,
+                    title=resource.title,
+                    description=resource.description,
+                    mime_type=body.mime_type,
+                    fn=lambda: body.data,
+                )
+        return resource
+
+
+def add_typed_template(
+    server: MCPServer[Any], fn: Callable[..., Any], uri_template: str, *, name: str, title: str
+) -> None:
+    """Serve `uri_template` with `fn`, whose reads may return `TypedBody` (each with its own MIME type).
+    The SDK has no public hook for a template class: this writes to its resource manager."""
+    template = _TypedContentTemplate.from_function(
+        fn, uri_template=uri_template, name=name, title=title, mime_type="application/octet-stream"
+    )
+    server._resource_manager._templates[template.uri_template] = template
 
 
 def send_log_message(

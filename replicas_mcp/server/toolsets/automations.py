@@ -7,14 +7,16 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
-from replicas_mcp.server.args import AutomationId, PageNumber, PageSize, next_page
-from replicas_mcp.server.registry import ToolGroup, ToolResult
-from replicas_mcp.server.safety import truncate
+from replicas_mcp.client.errors import NotFoundError
+from replicas_mcp.client.models.automations import AutomationTrigger
+from replicas_mcp.server.args import AutomationId, Id, PageNumber, PageSize, next_page
+from replicas_mcp.server.safety import clean_text, truncate
 from replicas_mcp.server.state import ToolContext, client_of
+from replicas_mcp.server.tools import PendingCall, ToolGroup, ToolResult
 from replicas_mcp.server.views import Done, preview
 
 if TYPE_CHECKING:
-    from replicas_mcp.client.models.automations import Automation, AutomationTrigger
+    from replicas_mcp.client.models.automations import Automation
 
 tools = ToolGroup("automations")
 
@@ -156,13 +158,65 @@ async def get_automation(
     return view
 
 
-@tools.tool(title="Save automation", read_only=False, destructive=False, idempotent=False)
+# What a run does: a change to any of these changes what future replicas are started with, and when.
+_RUN_FIELDS = ("prompt", "environment_id", "triggers", "agent_provider", "model")
+
+
+def _triggers_text(triggers: list[Any]) -> str:
+    return ", ".join(trigger_text(AutomationTrigger.model_validate(t)) for t in triggers) or "none"
+
+
+def _quoted(value: Any) -> str:
+    return repr(truncate(clean_text(str(value)), 160))
+
+
+async def _ask_save_automation(call: PendingCall) -> str | None:
+    """Creating an automation, or changing what it runs (or re-enabling it), starts future replicas: ask,
+    with the before and after. Renaming or pausing asks nothing."""
+    args = {key: value for key, value in call.arguments.items() if value is not None}
+    if "triggers" in args:
+        args["triggers"] = _triggers_text([t.model_dump() for t in args["triggers"]])
+    if "automation_id" not in args:
+        missing = [key for key in ("name", "prompt", "environment_id", "triggers") if key not in args]
+        if missing:
+            raise ToolError(f"Creating an automation needs {', '.join(missing)} (or pass automation_id).")
+        return (
+            f"Create automation {call.quote('name')}? On each trigger ({args['triggers']}) it starts a "
+            f"replica in environment {call.quote('environment_id')} with the prompt "
+            f"{_quoted(args['prompt'])}."
+        )
+    current = await call.client.automations.get(args["automation_id"])
+    before: dict[str, Any] = {
+        "prompt": current.prompt,
+        "environment_id": current.environment_id,
+        "triggers": _triggers_text([t.model_dump() for t in current.triggers]),
+    }
+    changes = [
+        f"{key}: {_quoted(before.get(key, '(unchanged default)'))} → {_quoted(args[key])}"
+        for key in _RUN_FIELDS
+        if key in args and (key not in before or before[key] != args[key])
+    ]
+    if args.get("enabled") is True and current.enabled is False:
+        changes.append("enabled: paused → running")
+    if not changes:
+        return None
+    name = f"{clean_text(current.name)} ({call.quote('automation_id')})"
+    return f"Change automation {name}? " + "; ".join(changes) + "."
+
+
+@tools.tool(
+    title="Save automation",
+    read_only=False,
+    destructive=True,
+    idempotent=False,
+    confirm=_ask_save_automation,
+)
 async def save_automation(
     ctx: ToolContext,
-    automation_id: Annotated[str | None, Field(description="Omit to create one")] = None,
+    automation_id: Annotated[Id | None, Field(description="Omit to create one")] = None,
     name: Annotated[str | None, Field(min_length=1, max_length=100)] = None,
     prompt: Annotated[str | None, Field(min_length=1, description="What the agent does each run")] = None,
-    environment_id: Annotated[str | None, Field(description="From list_environments")] = None,
+    environment_id: Annotated[Id | None, Field(description="From list_environments")] = None,
     triggers: Annotated[
         list[Trigger] | None, Field(min_length=1, description="Replace all; ≤ 1 cron, 1 per event")
     ] = None,
@@ -197,7 +251,21 @@ async def save_automation(
     return summary(await automations.create(**fields))
 
 
-@tools.tool(title="Delete automation", read_only=False, destructive=True, idempotent=True)
+async def _ask_delete_automation(call: PendingCall) -> str | None:
+    try:
+        await call.client.automations.get(call.arguments["automation_id"])
+    except NotFoundError:
+        return None  # nothing to lose: the delete says so itself, without asking first
+    return f"Delete automation {call.quote('automation_id')}? Its triggers stop firing."
+
+
+@tools.tool(
+    title="Delete automation",
+    read_only=False,
+    destructive=True,
+    idempotent=True,
+    confirm=_ask_delete_automation,
+)
 async def delete_automation(ctx: ToolContext, automation_id: AutomationId) -> Done:
     """Delete an automation and its execution history (replicas it started stay)."""
     await client_of(ctx).automations.delete(automation_id)

@@ -18,9 +18,9 @@ from pydantic import BaseModel, Field
 from replicas_mcp.server.args import ReplicaId, Wake
 from replicas_mcp.server.liveness import ensure_awake
 from replicas_mcp.server.paging import DEFAULT_MAX_CHARS, MaxChars, Offset, page_text
-from replicas_mcp.server.registry import ToolGroup, ToolResult
 from replicas_mcp.server.safety import clean_text, fence
 from replicas_mcp.server.state import ToolContext, client_of
+from replicas_mcp.server.tools import ToolGroup, ToolResult
 
 tools = ToolGroup("canvas")
 

@@ -8,11 +8,11 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
 from replicas_mcp.delegation.asking import look_at_chats
-from replicas_mcp.server.args import ReplicaId, Wake
+from replicas_mcp.server.args import Id, ReplicaId, Wake
 from replicas_mcp.server.liveness import ensure_awake
-from replicas_mcp.server.registry import ToolGroup, ToolResult
 from replicas_mcp.server.safety import clean_text, fence
 from replicas_mcp.server.state import ToolContext, client_of
+from replicas_mcp.server.tools import PendingCall, ToolGroup, ToolResult
 from replicas_mcp.server.transcript import event_lines
 from replicas_mcp.server.views import ChatSummary, Done, chat_summary
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 tools = ToolGroup("chats")
 
-ChatId = Annotated[str, Field(description="From list_chats")]
+ChatId = Annotated[Id, Field(description="From list_chats")]
 
 
 class ChatList(ToolResult):
@@ -79,7 +79,11 @@ async def create_chat(
     return chat_summary(chat)
 
 
-@tools.tool(title="Delete chat", read_only=False, destructive=True, idempotent=True)
+async def _ask_delete_chat(call: PendingCall) -> str | None:
+    return f"Delete chat {call.quote('chat_id')} of replica {call.quote('replica_id')} and its history?"
+
+
+@tools.tool(title="Delete chat", read_only=False, destructive=True, idempotent=True, confirm=_ask_delete_chat)
 async def delete_chat(ctx: ToolContext, replica_id: ReplicaId, chat_id: ChatId) -> Done:
     """Delete a chat and its conversation (the replica and its files stay)."""
     await client_of(ctx).chats.delete(replica_id, chat_id)
@@ -97,7 +101,30 @@ async def get_chat_queue(
     return QueueView(chat_id=queue.chatId, processing=queue.processing, queue=_queued(queue.queue))
 
 
-@tools.tool(title="Edit chat queue", read_only=False, destructive=True, idempotent=True)
+async def _ask_edit_queue(call: PendingCall) -> str | None:
+    chat, replica = call.quote("chat_id"), call.quote("replica_id")
+    action = call.arguments.get("action")
+    if action == "clear":
+        return f"Clear every queued message of chat {chat} in replica {replica}?"
+    if action not in ("remove", "move"):
+        return None
+    message_id = call.arguments.get("message_id")
+    if message_id is None:
+        raise ToolError(f"action={action!r} needs message_id (see get_chat_queue).")
+    queue = await call.client.queue.get(call.arguments["replica_id"], call.arguments["chat_id"])
+    if all(m.id != message_id for m in queue.queue):
+        raise ToolError(
+            f"No queued message {call.quote('message_id')} in chat {chat} (already handled or removed?). "
+            "See get_chat_queue for the messages still waiting."
+        )
+    if action == "move":
+        return None  # moving a queued message loses nothing
+    return f"Remove queued message {call.quote('message_id')} from chat {chat} in replica {replica}?"
+
+
+@tools.tool(
+    title="Edit chat queue", read_only=False, destructive=True, idempotent=True, confirm=_ask_edit_queue
+)
 async def edit_chat_queue(
     ctx: ToolContext,
     replica_id: ReplicaId,
@@ -105,7 +132,7 @@ async def edit_chat_queue(
     action: Annotated[
         Literal["remove", "clear", "move"], Field(description="remove one, clear all, move one")
     ],
-    message_id: Annotated[str | None, Field(description="For remove/move: from get_chat_queue")] = None,
+    message_id: Annotated[Id | None, Field(description="For remove/move: from get_chat_queue")] = None,
     position: Annotated[int | None, Field(ge=0, description="For move: new place, 0 = next")] = None,
 ) -> QueueView:
     """Change a chat's waiting messages before the agent gets to them: remove one, clear all, or move

@@ -20,11 +20,12 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import AfterValidator, BaseModel, Field, PrivateAttr, WithJsonSchema
 
 from replicas_mcp import delegation as d
+from replicas_mcp.server.args import Id
 from replicas_mcp.server.errors import describe, replica_not_found_message
-from replicas_mcp.server.registry import ToolGroup, ToolResult
 from replicas_mcp.server.safety import clean_text, fence, truncate
 from replicas_mcp.server.state import ToolContext, client_of
 from replicas_mcp.server.state.view import unless_changed
+from replicas_mcp.server.tools import ToolGroup, ToolResult
 from replicas_mcp.server.toolsets.replicas import CodingAgent, Thinking
 from replicas_mcp.server.transcript import event_lines
 
@@ -60,7 +61,7 @@ Name = Annotated[
     Field(description="Unique, no spaces (lists: name-1, name-2); default from task"),
 ]
 Ids = Annotated[
-    str | Annotated[list[str], Field(min_length=1, max_length=FAN_OUT_LIMIT)],
+    Id | Annotated[list[Id], Field(min_length=1, max_length=FAN_OUT_LIMIT)],
     _ONE_OR_MORE,
     Field(description="A list joins several"),
 ]
@@ -79,7 +80,8 @@ class Row(BaseModel):
     """One replica as a wait (or a launch) left it; its text also counts the events read."""
 
     replica_id: str | None = None  # None: a task of a list not started yet
-    state: str  # preparing|working|idle|waiting_for_input|sleeping|archived|error|deleted (lists: pending)
+    state: str  # preparing|working|idle|waiting_for_input|sleeping|archived|error|deleted
+    # (lists also: pending, failed_to_start, name_taken)
     done: bool = False  # the condition holds, or the replica stopped (asleep, error, gone)
     queued: int = 0  # messages waiting for the agent (a default wait is never done while any are)
     news: list[str] = []  # "PR <url>" opened, "error: …", "asked: <fenced question>"
@@ -301,7 +303,7 @@ async def _report(ctx: ToolContext, replica_id: str, chat_id: str | None = None)
 @tools.tool(title="Delegate tasks", read_only=False, idempotent=True, timeout=TOOL_TIMEOUT)
 async def delegate_task(
     ctx: ToolContext,
-    environment_id: Annotated[str, Field(min_length=1, description="From list_environments")],
+    environment_id: Annotated[Id, Field(min_length=1, description="From list_environments")],
     task: Tasks,
     name: Name = None,
     coding_agent: CodingAgent | None = None,
@@ -363,14 +365,8 @@ def _name_taken(exc: d.NameTaken) -> str:
 def _launch_row(row: d.Launched) -> Launch:
     if row.outcome is not None:
         return _row(row.outcome, Launch, name=row.name, created=row.created)
-    if row.taken is not None:
-        existing = row.taken.existing
-        return Launch(
-            name=row.name,
-            replica_id=existing.id,
-            state="name_taken",
-            news=[f"error: {_name_taken(row.taken)}"],
-        )
+    if row.taken is not None:  # its replica_id stays empty: the one named in the error is another task's
+        return Launch(name=row.name, state="name_taken", news=[f"error: {_name_taken(row.taken)}"])
     state = "pending" if row.pending else "failed_to_start"
     news = [f"error: {describe(row.error)}"] if row.error else []
     return Launch(name=row.name, state=state, news=news)
@@ -391,13 +387,16 @@ async def _delegate_many(
     except ValueError as exc:
         raise ToolError(f"{exc}. Give those tasks distinct names, or drop the duplicates.") from None
     rows = [_launch_row(row) for row in launched]
-    done = all(row.done for row in rows)
+    not_started = [row.name for row in rows if row.state in ("name_taken", "failed_to_start")]
+    done = all(row.done for row in rows if row.name not in not_started)
     if any(row.state == "pending" for row in rows):
         step = "Call delegate_task again with the same tasks: it joins these and starts the pending ones."
     elif not done:
         step = "Join with wait_for_replica(replica_id=[ids], cursor=[cursors])."
     else:
         step = "All done: get_replica_result for each replica's report."
+    if not_started:
+        step += f" Not started: {', '.join(not_started)} (see their errors)."
     return DelegateResult(replicas=rows, next=step)
 
 
@@ -457,7 +456,7 @@ async def wait_for_replica(
 
 
 @tools.tool(title="Get replica result", read_only=True)
-async def get_replica_result(ctx: ToolContext, replica_id: str, chat_id: str | None = None) -> ReportResult:
+async def get_replica_result(ctx: ToolContext, replica_id: Id, chat_id: Id | None = None) -> ReportResult:
     """Hand-off report: outcome, final message, PRs, diff stats, canvas, errors, questions. Never wakes
     the replica."""
     return await _report(ctx, replica_id, chat_id)

@@ -19,10 +19,17 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
-from replicas_mcp.server.args import EnvironmentId, Reveal
-from replicas_mcp.server.registry import ToolGroup, ToolResult
+from replicas_mcp.server.args import EnvironmentId, Id, Reveal
 from replicas_mcp.server.safety import clean_text, fence, mask, mask_mcp_config, may_reveal, truncate
 from replicas_mcp.server.state import ToolContext, app_state, client_of
+from replicas_mcp.server.tools import ToolGroup, ToolResult
+from replicas_mcp.server.toolsets.environment_questions import (
+    SECTION_OF,
+    ask_remove,
+    ask_save_environment,
+    ask_save_hook,
+    ask_set_item,
+)
 from replicas_mcp.server.views import Done, preview
 
 if TYPE_CHECKING:
@@ -39,13 +46,6 @@ Script = Annotated[
     str, Field(max_length=65_536, description="Shell script, e.g. '#!/usr/bin/env bash\\n...'")
 ]
 
-_SECTION_OF: dict[str, str] = {
-    "variable": "variables",
-    "file": "files",
-    "skill": "skills",
-    "registry": "registries",
-    "mcp": "mcps",
-}
 
 VARIABLE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,199}")
 MCP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -256,13 +256,19 @@ async def get_environment(
     return view
 
 
-@tools.tool(title="Save environment", read_only=False, destructive=False, idempotent=False)
+@tools.tool(
+    title="Save environment",
+    read_only=False,
+    destructive=True,
+    idempotent=False,
+    confirm=ask_save_environment,
+)
 async def save_environment(
     ctx: ToolContext,
-    environment_id: Annotated[str | None, Field(description="Omit to create one")] = None,
+    environment_id: Annotated[Id | None, Field(description="Omit to create one")] = None,
     name: Annotated[str | None, Field(min_length=1, max_length=100, description="Needed to create")] = None,
-    repository_id: Annotated[str | None, Field(description="From list_repositories")] = None,
-    repository_set_id: Annotated[str | None, Field(description="Or from list_repository_sets")] = None,
+    repository_id: Annotated[Id | None, Field(description="From list_repositories")] = None,
+    repository_set_id: Annotated[Id | None, Field(description="Or from list_repository_sets")] = None,
     description: str | None = None,
     system_prompt: Annotated[str | None, Field(description="Standing instructions for agents")] = None,
     warm_pool: Annotated[bool | None, Field(description="Keep pre-booted workspaces")] = None,
@@ -306,7 +312,9 @@ async def list_repository_sets(ctx: ToolContext) -> RepositorySetList:
     )
 
 
-@tools.tool(title="Set environment item", read_only=False, destructive=False, idempotent=True)
+@tools.tool(
+    title="Set environment item", read_only=False, destructive=True, idempotent=True, confirm=ask_set_item
+)
 async def set_environment_item(
     ctx: ToolContext,
     environment_id: EnvironmentId,
@@ -392,7 +400,9 @@ async def search_skills(
     return SkillHits(skills=[SkillHit(name=h.name, slug=h.slug, source=h.source) for h in hits])
 
 
-@tools.tool(title="Remove environment item", read_only=False, destructive=True, idempotent=True)
+@tools.tool(
+    title="Remove environment item", read_only=False, destructive=True, idempotent=True, confirm=ask_remove
+)
 async def remove_environment_item(
     ctx: ToolContext,
     environment_id: EnvironmentId,
@@ -428,7 +438,7 @@ async def remove_environment_item(
     if not found:
         raise ToolError(
             f"No {kind} {item!r} in environment {environment_id} (already removed?). "
-            f"See get_environment with include=['{_SECTION_OF[kind]}']."
+            f"See get_environment with include=['{SECTION_OF[kind]}']."
         )
     await remove(environment_id, found[0])
     return Done(message=f"Removed {kind} {item!r} from environment {environment_id}.")
@@ -440,6 +450,7 @@ async def remove_environment_item(
     destructive=True,
     idempotent=True,
     timeout=HOOK_TIMEOUT,
+    confirm=ask_save_hook,
 )
 async def run_environment_hook(
     ctx: ToolContext,

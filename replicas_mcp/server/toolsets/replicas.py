@@ -10,12 +10,12 @@ from pydantic import BaseModel, Field
 from replicas_mcp.client.errors import WorkspaceSleepingError
 from replicas_mcp.delegation.asking import asking, look_at_chats
 from replicas_mcp.delegation.steering import SteerMode, steer
-from replicas_mcp.server.args import OptionalChatId, PageNumber, PageSize, ReplicaId, Wake, next_page
+from replicas_mcp.server.args import Id, OptionalChatId, PageNumber, PageSize, ReplicaId, Wake, next_page
 from replicas_mcp.server.liveness import ASLEEP, TERMINAL, ensure_awake, lookup
 from replicas_mcp.server.paging import DEFAULT_MAX_CHARS, MaxChars, Offset, page_text
-from replicas_mcp.server.registry import ToolGroup, ToolResult
 from replicas_mcp.server.safety import fence
 from replicas_mcp.server.state import ToolContext, client_of
+from replicas_mcp.server.tools import PendingCall, ToolGroup, ToolResult
 from replicas_mcp.server.transcript import event_lines, render_event
 from replicas_mcp.server.views import (
     ChatSummary,
@@ -276,7 +276,7 @@ async def create_replica(
     ctx: ToolContext,
     name: Annotated[str, Field(pattern=r"^\S+$", max_length=100, description="Unique, e.g. fix-login-bug")],
     message: Message,
-    environment_id: Annotated[str, Field(min_length=1, description="From list_environments")],
+    environment_id: Annotated[Id, Field(min_length=1, description="From list_environments")],
     coding_agent: CodingAgent | None = None,
     model: Annotated[str | None, Field(description="e.g. sonnet, opus, gpt-5.5")] = None,
     thinking_level: Thinking | None = None,
@@ -300,7 +300,17 @@ async def create_replica(
     )
 
 
-@tools.tool(title="Send replica message", read_only=False, destructive=True, idempotent=False)
+async def _ask_send(call: PendingCall) -> str | None:
+    if call.arguments.get("mode") != "replace_queue":
+        return None  # appending or queueing first loses nothing: a plain send never asks
+    await lookup(call.client, call.arguments["replica_id"])  # a replica that is not there: fail, not ask
+    return f"Drop every message queued for replica {call.quote('replica_id')} and send this one instead?"
+
+
+# Not destructive: a message is added; only mode=replace_queue drops queued ones, and that is asked first.
+@tools.tool(
+    title="Send replica message", read_only=False, destructive=False, idempotent=False, confirm=_ask_send
+)
 async def send_replica_message(
     ctx: ToolContext,
     replica_id: ReplicaId,
@@ -373,7 +383,18 @@ async def read_replica_history(
     )
 
 
-@tools.tool(title="Delete replica", read_only=False, destructive=True, idempotent=True)
+async def _ask_delete_replica(call: PendingCall) -> str | None:
+    if await call.client.replicas.status(call.arguments["replica_id"]) is None:
+        return None  # nothing to lose: the delete is idempotent (or fails on an unknown id) without asking
+    return (
+        f"Delete replica {call.quote('replica_id')}? Its workspace, chats and canvas are removed; "
+        "work not pushed to a branch is lost."
+    )
+
+
+@tools.tool(
+    title="Delete replica", read_only=False, destructive=True, idempotent=True, confirm=_ask_delete_replica
+)
 async def delete_replica(ctx: ToolContext, replica_id: ReplicaId) -> Done:
     """Delete a replica for good; unpushed work is lost."""
     await client_of(ctx).replicas.delete(replica_id)

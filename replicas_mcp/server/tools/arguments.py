@@ -1,15 +1,15 @@
 """Tool arguments checked before anything goes upstream: strict, bounded, and free of path tricks.
 
 The SDK validates arguments against each tool's schema but ignores unknown fields and knows nothing about
-what an id may look like. `harden_tool(tool)` tightens a built tool's argument model so that, before the
-tool body runs (and so with zero upstream requests), a call is rejected with a message the model can act on
-when it:
+what an id may look like. `strict_arguments_model` tightens a tool's argument model (`sdk.py` installs it)
+so that, before the tool body runs (and so with zero upstream requests), a call is rejected with a message
+the model can act on when it:
 
 - passes an argument the tool does not take (a typo would otherwise be silently dropped), or a value whose
   JSON type the published schema does not allow (a tool's own validator may be more lenient);
-- passes an id (`*_id`, or an item of `*_ids`, also inside lists of objects) that is not a plain
-  identifier: `../x`, `%2e%2e`, `a/b`, `a?b`, `a#b`, whitespace or control characters could change which
-  URL the client requests, however it encodes them;
+- passes an id (an argument typed `Id`, see `server/args.py`, or each item of a list of them) that is not
+  a plain identifier: `../x`, `%2e%2e`, `a/b`, `a?b`, `a#b`, whitespace or control characters could change
+  which URL the client requests, however it encodes them;
 - passes a canvas `filename` with a path separator, `..`, `?`, `#`, `%` or control characters;
 - passes a `name` or `title` with leading/trailing whitespace or line breaks;
 - passes a file or script `content` (or a `value`) over 64 KB of UTF-8 (the API's limit; 65,536
@@ -19,7 +19,7 @@ when it:
 - passes `images` whose data is not valid base64 of a PNG, JPEG, GIF or WebP image.
 
 Formats the client already checks locally (cron expressions) are left to it: it raises before sending, and
-the registry's guard turns that into a `ToolError`. (It checks file sizes too, but only after a tool has
+the tool wrapper turns that into a `ToolError`. (It checks file sizes too, but only after a tool has
 listed the environment's files, which is an upstream request.)
 """
 
@@ -29,15 +29,13 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, cast
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, cast
 
-from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
-
-if TYPE_CHECKING:
-    from mcp.server.mcpserver.tools import Tool
 
 MAX_STRING_CHARS = 100_000
 MAX_ARGUMENTS_BYTES = 1_000_000
@@ -53,8 +51,27 @@ class ArgumentError(ValueError):
     """One argument that cannot be sent; its message names the argument and what to do instead."""
 
 
-def _is_id_field(name: str) -> bool:
-    return name.endswith("_id")
+@dataclass(frozen=True)
+class IdShape:
+    """Marks a string argument as an id of the API: checked for shape before anything goes upstream, and
+    kept as text (never JSON-parsed). Changes no schema."""
+
+
+# An id argument: `replica_id: Id`, `Annotated[Id | None, Field(...)]`, `list[Id]`.
+Id = Annotated[str, IdShape()]
+
+
+def _mentions_id(annotation: Any) -> bool:
+    if typing.get_origin(annotation) is Annotated:
+        base, *metadata = typing.get_args(annotation)
+        return any(isinstance(m, IdShape) for m in metadata) or _mentions_id(base)
+    return any(_mentions_id(arg) for arg in typing.get_args(annotation))
+
+
+def id_arguments(fn: Callable[..., Any]) -> frozenset[str]:
+    """The parameters of a tool function typed as ids (`Id`, optional or in a list)."""
+    hints = typing.get_type_hints(fn, include_extras=True)
+    return frozenset(name for name, hint in hints.items() if name != "return" and _mentions_id(hint))
 
 
 def check_id(name: str, value: str) -> None:
@@ -183,6 +200,7 @@ def check_arguments(
     arguments: Mapping[str, Any],
     properties: Mapping[str, Any] | None = None,
     required: frozenset[str] = frozenset(),
+    ids: frozenset[str] = frozenset(),
 ) -> None:
     """Raise `ArgumentError` for the first argument that must not be sent (see the module docstring)."""
     unknown = sorted(set(arguments) - known)
@@ -196,11 +214,11 @@ def check_arguments(
     size = len(json.dumps(arguments, default=str).encode())
     if size > MAX_ARGUMENTS_BYTES:
         raise ArgumentError(f"the arguments are {size} bytes of JSON; the limit is {MAX_ARGUMENTS_BYTES}.")
-    _check_fields(arguments, prefix="")
+    _check_fields(arguments, prefix="", ids=ids)
 
 
-def _check_fields(arguments: Mapping[str, Any], *, prefix: str) -> None:
-    """The per-field checks, also inside lists of objects (e.g. `tasks[0].environment_id`)."""
+def _check_fields(arguments: Mapping[str, Any], *, prefix: str, ids: frozenset[str]) -> None:
+    """The per-field checks, also inside lists of objects (e.g. `tasks[0].name`)."""
     for key, value in arguments.items():
         name = f"{prefix}{key}"
         if not prefix:
@@ -208,7 +226,7 @@ def _check_fields(arguments: Mapping[str, Any], *, prefix: str) -> None:
         if isinstance(value, str):
             if key in ("content", "value") and len(value) * 4 > MAX_CONTENT_BYTES:  # cheap check, then exact
                 check_content(name, value)
-            if _is_id_field(key):
+            if key in ids:
                 check_id(name, value)
             elif key == "filename":
                 check_filename(name, value)
@@ -219,25 +237,28 @@ def _check_fields(arguments: Mapping[str, Any], *, prefix: str) -> None:
                 check_image(name, image)
         elif isinstance(value, list):
             for index, item in enumerate(value):
-                # `*_ids`, and an `*_id` that also takes a list (wait_for_replica joins several replicas).
-                if (key.endswith("_ids") or _is_id_field(key)) and isinstance(item, str):
+                # A list of ids (wait_for_replica joins several replicas).
+                if key in ids and isinstance(item, str):
                     check_id(f"{name}[{index}]", item)
                 elif isinstance(item, Mapping) and key != "triggers":
-                    _check_fields(item, prefix=f"{name}[{index}].")
+                    _check_fields(item, prefix=f"{name}[{index}].", ids=frozenset())
 
 
 def strict_arguments_model(
-    tool_name: str, base: type[BaseModel], parameters: Mapping[str, Any] | None = None
+    tool_name: str,
+    base: type[BaseModel],
+    parameters: Mapping[str, Any] | None = None,
+    ids: frozenset[str] = frozenset(),
 ) -> type[BaseModel]:
     """A subclass of the SDK's argument model that forbids unknown fields and runs `check_arguments` first
-    (with the published input schema `parameters`, for the JSON types)."""
+    (with the published input schema `parameters`, for the JSON types, and the id arguments `ids`)."""
     known = frozenset(field.alias or name for name, field in base.model_fields.items())
     properties = dict((parameters or {}).get("properties") or {})
     required = frozenset((parameters or {}).get("required") or ())
 
     def _checked(data: Any) -> Any:
         if isinstance(data, Mapping):
-            check_arguments(tool_name, known, data, properties, required)
+            check_arguments(tool_name, known, data, properties, required, ids)
         return data
 
     def _validate(cls: type[BaseModel], /, obj: Any, **options: Any) -> BaseModel:
@@ -283,33 +304,9 @@ def readable_validation_error(tool_name: str, exc: ValidationError) -> Validatio
     return ValidationError.from_exception_data(f"{tool_name} arguments", details, hide_input=True)
 
 
-def _is_text_field(name: str) -> bool:
-    return _is_id_field(name) or name in ("name", "title", "filename")
-
-
-class _TextKeepingMetadata(FuncMetadata):
-    """The SDK JSON-parses every string argument whose annotation is not exactly `str`, to undo clients that
-    send `["a"]` as a string. For an optional text field that turns the name "null" into None and hides
-    "null " from the whitespace check. Names, titles, filenames and ids are text: they stay as sent."""
-
-    def pre_parse_json(self, data: dict[str, Any]) -> dict[str, Any]:
-        parsed = super().pre_parse_json(data)
-        for key, value in data.items():
-            if isinstance(value, str) and _is_text_field(key):
-                parsed[key] = value
-        return parsed
-
-
-def harden_tool(tool: Tool) -> Tool:
-    """The tool with strict arguments: its model rejects what `check_arguments` rejects, before the tool
-    body (or any resolver) runs. The published schema is left as it is (every byte of tools/list costs the
-    model context; the error message names the arguments the tool takes)."""
-    strict = strict_arguments_model(tool.name, tool.fn_metadata.arg_model, tool.parameters)
-    current = tool.fn_metadata
-    metadata = _TextKeepingMetadata(
-        arg_model=strict,
-        output_schema=current.output_schema,
-        output_model=current.output_model,
-        wrap_output=current.wrap_output,
-    )
-    return tool.model_copy(update={"fn_metadata": metadata})
+def text_arguments(ids: frozenset[str]) -> frozenset[str]:
+    """Arguments that stay exactly as sent: the SDK JSON-parses every string argument whose annotation is not
+    exactly `str` (to undo clients that send `["a"]` as a string), which for an optional text field turns the
+    name "null" into None and hides "null " from the whitespace check. Names, titles, filenames and ids are
+    text."""
+    return ids | {"name", "title", "filename"}

@@ -1,20 +1,20 @@
-"""Tool selection, declaration rules and schemas: pure registry tests, no server needed."""
+"""Tool selection, declaration rules and schemas: pure tests of server/tools, no server needed."""
 
 from __future__ import annotations
 
 import pytest
 
-from replicas_mcp.server.registry import (
+from replicas_mcp.server.tools import (
     TOOLSETS,
     SelectionError,
     ToolGroup,
     ToolResult,
     ToolSelection,
     all_tools,
-    build_tool,
-    compact_schema,
     select_tools,
 )
+from replicas_mcp.server.tools.schema import compact_schema
+from replicas_mcp.server.tools.wrapper import build_tool
 
 
 def names(selection: ToolSelection) -> list[str]:
@@ -182,7 +182,7 @@ def test_default_selection_imports_only_its_toolset_modules() -> None:
 
     code = (
         "import sys\n"
-        "from replicas_mcp.server.registry import ToolSelection, select_tools\n"
+        "from replicas_mcp.server.tools import ToolSelection, select_tools\n"
         "select_tools(ToolSelection())\n"
         "loaded = sorted(m for m in sys.modules if m.startswith('replicas_mcp.server.toolsets.'))\n"
         "print(','.join(loaded))\n"
@@ -204,3 +204,12 @@ def test_noise_bounds_are_not_published_but_still_enforced() -> None:
     assert tool.parameters["properties"]["name"]["maxLength"] == 100  # a real limit stays
     with pytest.raises(ValueError, match="message"):
         tool.fn_metadata.arg_model.model_validate({"name": "x", "message": "", "environment_id": "e"})
+
+
+def test_every_id_argument_is_typed_as_an_id() -> None:
+    """Ids are checked for shape because of their type (`Id`), not their name: a tool that names an
+    argument like an id but types it as plain text would skip the check, so that is caught here."""
+    for spec in all_tools():
+        properties = build_tool(spec).parameters.get("properties", {})
+        named_like_ids = {name for name in properties if name.endswith(("_id", "_ids"))}
+        assert named_like_ids <= spec.id_args, f"{spec.name}: type {named_like_ids - spec.id_args} as Id"

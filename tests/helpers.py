@@ -1,0 +1,53 @@
+"""Helpers every suite shares: waiting for a condition, reading a tool result's text, forcing a replica's
+status in the sandbox, and checking the API's error envelope. Suite-specific helpers live beside their
+tests (`tests/<suite>/helpers.py`) and import these from here (`from ..helpers import ...`)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+import httpx2
+from mcp.types import CallToolResult, TextContent
+
+from replicas_mcp.sandbox.serve import RunningSandbox
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], *, timeout: float = 10.0, interval: float = 0.02
+) -> None:
+    """Until `check()` is true; fails the test after `timeout` seconds."""
+    with anyio.fail_after(timeout):
+        while not await check():
+            await anyio.sleep(interval)
+
+
+def text(result: CallToolResult) -> str:
+    """The text blocks of a tool result, joined by line breaks."""
+    return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
+
+
+async def force_status(sandbox: RunningSandbox, replica_id: str, status: str) -> None:
+    """Put a sandbox replica in `status` at once (`sleeping`, `error`, ...), through the sandbox's control
+    route (docs/sandbox.md), as a test of the real API cannot."""
+    async with httpx2.AsyncClient(base_url=sandbox.base_url) as http:
+        response = await http.post(f"/_sandbox/replicas/{replica_id}/status", json={"status": status})
+    assert response.status_code == 200, response.text
+
+
+def assert_error(
+    response: httpx2.Response, status: int, error: str | None = None, *, contains: str = ""
+) -> dict[str, Any]:
+    """The response is `status` with the API's `{"error", "details"}` envelope; `error`: the exact message;
+    `contains`: text looked for (case-insensitively) in the error and its details."""
+    assert response.status_code == status, f"{response.status_code} {response.text}"
+    body: dict[str, Any] = response.json()
+    assert set(body) == {"error", "details"}, body
+    assert isinstance(body["error"], str)
+    assert body["error"]
+    if error is not None:
+        assert body["error"] == error, body
+    found = f"{body['error']} {body['details'] or ''}".lower()
+    assert contains.lower() in found, found
+    return body
