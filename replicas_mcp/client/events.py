@@ -94,6 +94,13 @@ class EngineEventStream(contextlib.AbstractAsyncContextManager[AsyncIterator[Eng
         self.reconnects = 0
         self.healthy_connection_seconds = _HEALTHY_CONNECTION_SECONDS
 
+    @property
+    def connected(self) -> bool:
+        """A connection to the stream is open now: False once the server ended it or it dropped, until a
+        reconnect succeeds (the upstream ends a stream when the workspace stops, so this is what tells a
+        live replica from one that may have just gone to sleep)."""
+        return self._connection is not None
+
     async def __aenter__(self) -> AsyncIterator[EngineEvent]:
         # The first connection is opened here, so a 404/409 surfaces at `async with`.
         first = await self._connect()

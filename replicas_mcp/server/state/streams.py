@@ -33,6 +33,7 @@ from replicas_mcp.delegation.feeds import EventFeed, StreamLimitReached
 
 if TYPE_CHECKING:
     from replicas_mcp.client import ReplicasClient
+    from replicas_mcp.client.events import EngineEventStream
     from replicas_mcp.client.models import EngineEvent
 
 __all__ = ["EventFeed", "SharedStreams", "StreamHub", "StreamLimitReached"]
@@ -71,8 +72,9 @@ class StreamHub(Protocol):
         ...
 
     def has_live(self, caller: str, replica_id: str) -> bool:
-        """A shared upstream of this replica is open for this caller now (so the replica is awake: the
-        upstream ends the stream when the workspace stops)."""
+        """A shared upstream of this replica is open and connected for this caller now (so the replica is
+        awake: the upstream ends the stream when the workspace stops). Not while it is reconnecting after
+        an end: the workspace may be asleep then, and a read relying on "awake" would wake it."""
         ...
 
     def version(self, caller: str, replica_id: str) -> object | None:
@@ -95,6 +97,7 @@ class _Upstream:
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     idle_since: float | None = None
     lingers: set[anyio.CancelScope] = field(default_factory=set)
+    stream: EngineEventStream | None = None  # the client's stream once opened (connected or reconnecting)
 
     @property
     def end_seq(self) -> int:
@@ -175,7 +178,14 @@ class SharedStreams:
 
     def has_live(self, caller: str, replica_id: str) -> bool:
         up = self._shared.get((caller, replica_id))
-        return up is not None and up.opened.is_set() and up.ended is None and not up.closed
+        return (
+            up is not None
+            and up.opened.is_set()
+            and up.ended is None
+            and not up.closed
+            and up.stream is not None
+            and up.stream.connected
+        )
 
     def version(self, caller: str, replica_id: str) -> object | None:
         if not self.has_live(caller, replica_id):
@@ -238,7 +248,8 @@ class SharedStreams:
     async def _pump(self, up: _Upstream, client: ReplicasClient) -> None:
         with up.scope:
             try:
-                async with client.events.stream(up.key[1], last_event_id=up.start_id) as events:
+                up.stream = client.events.stream(up.key[1], last_event_id=up.start_id)
+                async with up.stream as events:
                     up.opened.set()
                     async for event in events:
                         up.append(event)
