@@ -22,7 +22,7 @@ from mcp import Client, MCPError
 from replicas_mcp.sandbox.serve import RunningSandbox
 
 from ..helpers import force_status, text
-from .helpers import call, connect, data, new_replica
+from .helpers import bound_environment, call, connect, data, new_replica
 
 # What may reach the sandbox while the replica sleeps: the list, which never wakes anything, and the
 # event stream's own reconnect after the upstream ended it (the guide answers 409; no document says that
@@ -99,6 +99,13 @@ async def test_no_read_reaches_a_sleeping_replica_unless_asked_to_wake(sandbox: 
         sandbox.faults.stats.reset()
 
         said = await read_everything(client, replica_id, chat_id)
+        # Delegating under its name: whether it is the same task cannot be read without waking it.
+        again = {
+            "environment_id": await bound_environment(client),
+            "task": "Write the notes",
+            "name": "sleepy",
+        }
+        said.append(text(await client.call_tool("delegate_task", {**again, "wait_s": 1})))
 
         assert replica_routes(sandbox) == {}, said
         assert listed_status(sandbox, replica_id) == "sleeping"
