@@ -118,16 +118,37 @@ async def test_the_packed_bundles_command_answers_initialize(sandbox: RunningSan
     initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
     stdin = "".join(json.dumps(m) + "\n" for m in (initialize, initialized, listing)).encode()
 
-    def run() -> subprocess.CompletedProcess[bytes]:
-        # The server reads until stdin closes, answers, then exits; the first run may download packages.
-        return subprocess.run(command, input=stdin, env=env, capture_output=True, timeout=600)
+    def run() -> tuple[dict[Any, Any], str]:
+        """Send the three messages, read answers until tools/list's, then close stdin (the server exits).
+        The first run may download packages, hence the long timeout."""
+        process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+        )
+        assert process.stdin is not None
+        assert process.stdout is not None
+        process.stdin.write(stdin)
+        process.stdin.flush()
+        answers: dict[Any, Any] = {}
+        try:
+            for line in process.stdout:
+                if line.strip():
+                    answer = json.loads(line)
+                    answers[answer.get("id")] = answer
+                if 2 in answers:
+                    break
+        finally:
+            process.stdin.close()
+            process.wait(timeout=600)
+            assert process.stderr is not None
+            stderr = process.stderr.read().decode()
+            process.stdout.close()
+            process.stderr.close()
+        return answers, stderr
 
-    result = await anyio.to_thread.run_sync(run)
-    answers = [json.loads(line) for line in result.stdout.decode().splitlines() if line.strip()]
-    by_id = {answer.get("id"): answer for answer in answers}
-    assert 1 in by_id, result.stderr.decode()[-2000:]
+    by_id, stderr = await anyio.to_thread.run_sync(run)
+    assert 2 in by_id, stderr[-3000:]
     assert by_id[1]["result"]["serverInfo"]["name"] == "replicas"
     tools = {tool["name"] for tool in by_id[2]["result"]["tools"]}
     assert "list_chats" in tools  # the toolsets option reached the server
     assert "delete_replica" not in tools  # and so did read-only
-    assert sandbox.org_key not in result.stderr.decode()
+    assert sandbox.org_key not in stderr

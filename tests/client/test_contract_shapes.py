@@ -158,6 +158,12 @@ async def test_chat_states_read_the_history_of_processing_chats_only(mock_client
 
 
 def test_rest_chats_do_not_type_what_the_contract_does_not_have() -> None:
+    from replicas_mcp.client.models import ReplicaChat
+
+    lenient = ReplicaChat.model_validate({**chat("c", processing=False), "awaitingInput": True})
+    assert "awaitingInput" not in ReplicaChat.model_fields
+    assert (lenient.model_extra or {}).get("awaitingInput") is True  # kept, untyped
+
     details = ReplicaDetails.model_validate(
         {
             **replica_item("r1", "n", "error"),

@@ -49,7 +49,7 @@ async def test_a_correction_sent_while_busy_is_done_only_after_it_ran(sandbox: R
     async with sandbox_client(sandbox) as api, Client(server(sandbox, api)) as client:
         env = await repo_environment(api)
         started = await _call(
-            client, "delegate_task", environment_id=env, task="Add caching [[slow:60]]", wait_s=0
+            client, "delegate_task", environment_id=env, task="Add caching [[slow:100]]", wait_s=0
         )
         [row] = started["replicas"]
         rid, cursor = row["replica_id"], row["cursor"]

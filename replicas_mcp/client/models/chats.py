@@ -44,8 +44,6 @@ class ReplicaChat(ApiModel):
     updated_at: str | None = None
     processing: bool = False
     lastMessageText: str | None = None
-    # NOT in the contract (sandbox-only): still typed until delegation/ has moved to `chats.states`.
-    awaitingInput: bool = False
 
 
 class ChatList(list[ReplicaChat]):
