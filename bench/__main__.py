@@ -13,11 +13,11 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 
-from bench import coldstart, context, memory, overhead, sizes, throughput
+from bench import coldstart, context, economy, live, memory, overhead, sizes, throughput
 from bench.results import Report
 from bench.world import World, running_world
 
-SECTIONS = ("overhead", "cold_start", "context", "result_size", "throughput", "memory")
+SECTIONS = ("overhead", "cold_start", "context", "result_size", "throughput", "memory", "economy", "live")
 SECTION_TIMEOUT = 600.0
 
 
@@ -29,10 +29,21 @@ def _runners(short: bool) -> dict[str, Callable[[World, Report], Awaitable[None]
         "result_size": sizes.measure,
         "throughput": lambda w, r: throughput.measure(w, throughput.SHORT if short else throughput.FULL, r),
         "memory": lambda w, r: memory.measure(w, memory.SHORT if short else memory.FULL, r),
+        "economy": lambda w, r: economy.measure(w, economy.SHORT if short else economy.FULL, r),
+        "live": lambda w, r: live.measure(w, live.SHORT if short else live.FULL, r),
     }
 
 
-TABLES = (overhead.table, coldstart.table, context.table, sizes.table, throughput.table, memory.table)
+TABLES = (
+    overhead.table,
+    coldstart.table,
+    context.table,
+    sizes.table,
+    throughput.table,
+    memory.table,
+    economy.table,
+    live.table,
+)
 
 
 async def run(short: bool, only: list[str]) -> Report:

@@ -4,7 +4,8 @@ Each sample spawns a fresh process with plain pipes (no MCP client library in th
 `initialize` request and stops the clock at the first line of stdout (the result). The floor is
 `python -c "import mcp.server"`, spawn to exit. Samples alternate between the commands, after one
 warm-up each (disk cache); medians are reported. `-X importtime` then names the imports the server adds
-on top of the floor, the usual cause of a slow start.
+on top of the floor, the usual cause of a slow start: taken from a server process run to its initialize
+result (the CLI defers its imports, so timing `import replicas_mcp.cli` would show almost nothing).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 from dataclasses import dataclass
 
 from bench.procs import child_env, cli_available, server_command
-from bench.rawstdio import initialized
+from bench.rawstdio import RawStdio, initialized
 from bench.results import Report, Target
 from bench.stats import median, ms
 from bench.world import World
@@ -49,8 +50,22 @@ async def time_exit(argv: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - start
 
 
+_IMPORT_LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|(\s*)(\S+)")
+
+
+def _self_times(stderr: str) -> dict[str, float]:
+    """Import self-time seconds per top-level package, from `-X importtime` output."""
+    totals: dict[str, float] = {}
+    for line in stderr.splitlines():
+        match = _IMPORT_LINE.match(line)
+        if match:
+            package = match.group(4).split(".")[0]
+            totals[package] = totals.get(package, 0.0) + int(match.group(1)) / 1e6
+    return totals
+
+
 async def import_times(statement: str) -> dict[str, float]:
-    """Cumulative import seconds per top-level package for `statement`, from `-X importtime`."""
+    """Import self-time per top-level package for `python -c statement`."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-X",
@@ -62,14 +77,34 @@ async def import_times(statement: str) -> dict[str, float]:
         env=child_env(),
     )
     _, err = await asyncio.wait_for(process.communicate(), START_TIMEOUT)
-    totals: dict[str, float] = {}
-    pattern = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|(\s*)(\S+)")
-    for line in err.decode(errors="replace").splitlines():
-        match = pattern.match(line)
-        if match:
-            package = match.group(4).split(".")[0]
-            totals[package] = totals.get(package, 0.0) + int(match.group(1)) / 1e6  # self time
-    return totals
+    return _self_times(err.decode(errors="replace"))
+
+
+async def served_import_times(args: list[str], env: dict[str, str]) -> dict[str, float]:
+    """Import self-time per top-level package of the server itself, from spawn to its initialize result
+    (`python -X importtime -m replicas_mcp ARGS` over raw stdio). Importing `replicas_mcp.cli` alone would
+    miss nearly everything: the CLI defers its imports until it serves."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-X",
+        "importtime",
+        "-m",
+        "replicas_mcp",
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+        limit=16 * 1024 * 1024,
+    )
+    assert process.stderr is not None
+    errors = asyncio.ensure_future(process.stderr.read())  # drained all along: the output is large
+    session = RawStdio(process, time.perf_counter())
+    try:
+        await asyncio.wait_for(session.initialize(), START_TIMEOUT)
+    finally:
+        await session.close()
+    return _self_times((await errors).decode(errors="replace"))
 
 
 async def measure(world: World, plan: ColdPlan, report: Report) -> None:
@@ -93,9 +128,10 @@ async def measure(world: World, plan: ColdPlan, report: Report) -> None:
         sandboxed.append(await time_initialize(sandbox_argv, sandbox_env))
         plain.append(await time_initialize(plain_argv, world.server_env()))
     floor_s, sandbox_s, plain_s = median(floor), median(sandboxed), median(plain)
-    server_imports = await import_times(
-        "import replicas_mcp.cli" if cli_available() else "import bench.mcp_http"
-    )
+    if cli_available():
+        server_imports = await served_import_times([], world.server_env())
+    else:
+        server_imports = await import_times("import bench.mcp_http")
     floor_imports = await import_times("import mcp.server")
     added = {
         name: round(seconds * 1000, 1)

@@ -20,6 +20,7 @@ from typing import Any
 
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 5.0
+READY_LINE_LIMIT = 16 * 1024 * 1024  # a ready line may list thousands of replica ids
 BIN_DIR = Path(sys.executable).parent
 
 
@@ -76,6 +77,7 @@ async def child(argv: list[str], env: Mapping[str, str], name: str) -> AsyncIter
             stderr=stderr,
             env=dict(env),
             cwd=str(Path(__file__).resolve().parent.parent),
+            limit=READY_LINE_LIMIT,
         )
     try:
         assert process.stdout is not None

@@ -54,6 +54,10 @@ class SharesStreams(Protocol):
         self, replica_id: str, *, after: str | None
     ) -> contextlib.AbstractAsyncContextManager[EventFeed]: ...
 
+    def has_live_stream(self, replica_id: str) -> bool:
+        """A shared upstream of the replica is open now (joining it costs no request)."""
+        ...
+
 
 @contextlib.asynccontextmanager
 async def open_events(

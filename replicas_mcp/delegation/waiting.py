@@ -39,8 +39,9 @@ from replicas_mcp.client.errors import (
     ReplicasError,
     StreamLimitError,
 )
+from replicas_mcp.delegation.cursor import FROM_START
 from replicas_mcp.delegation.failures import FAILURES
-from replicas_mcp.delegation.feeds import OwnFeed, open_events
+from replicas_mcp.delegation.feeds import OwnFeed, SharesStreams, open_events
 from replicas_mcp.delegation.phase import DEFAULT_UNTIL
 from replicas_mcp.delegation.progress import Progress
 from replicas_mcp.delegation.snapshot import read_chats
@@ -183,7 +184,9 @@ class ReplicaWait:
         cursor was waiting for ended), no stream is opened at all. Otherwise the stream is read from the
         cursor; a wait without one starts at the live end, so the chats are read once more after it opened
         (a turn that ended in between would not be replayed)."""
-        if not self._chats_read:
+        if not self._chats_read and self.tracker.resume_id != FROM_START and not self._live():
+            # (From the start, the stream replays everything the chats could say; and a live shared stream
+            # costs nothing to join, after which the chats are read once, race-free.)
             self._chats_read = True
             await self._look()
             if self.done():
@@ -197,17 +200,23 @@ class ReplicaWait:
                 max_reconnects=self.policy.max_reconnects,
             ) as events:
                 self.source = "stream"
-                if not events.resumed:
+                # Without a cursor the stream starts live (what ran before is unknown); a wait that joined a
+                # live shared stream has not looked yet (the cursor does not say what is queued).
+                if not events.resumed or (not self._chats_read and self.tracker.resume_id != FROM_START):
+                    self._chats_read = True
                     await self._look()
                 if self.done():
                     return True
                 while True:
                     event = await self._next(events)
-                    if event is not None:
-                        await self._consume(event)
+                    # Counted before any await (never lost or doubled); progress only when the wait goes on:
+                    # the result itself reports the event that ends it, without a notification in its way.
+                    message = self.tracker.observe_event(event) if event is not None else None
                     if self.done():
                         await self._take_ready(events)
                         return True
+                    if message is not None:
+                        await self.progress.tick(message)
                     if event is None:
                         break
         except (NotFoundError, ConflictError) as exc:
@@ -219,6 +228,9 @@ class ReplicaWait:
             logger.info("event stream of %s unavailable, polling instead: %s", self.replica_id, exc)
             self._stream_blocked_until = time.monotonic() + self.policy.stream_retry
         return False
+
+    def _live(self) -> bool:
+        return isinstance(self._client, SharesStreams) and self._client.has_live_stream(self.replica_id)
 
     async def _next(self, events: EventFeed) -> EngineEvent | None:
         """The next event (None: the stream ended). Right after a turn's end, the chat summary saying what
@@ -246,11 +258,13 @@ class ReplicaWait:
                 while (event := await anext(events, None)) is not None:
                     self.tracker.observe_event(event)
             return
-        while events.ready():
-            event = await anext(events, None)
-            if event is None:
-                return
-            self.tracker.observe_event(event)
+        while events.ready():  # drain, let the reader append what else it holds, until nothing more
+            while events.ready():
+                event = await anext(events, None)
+                if event is None:
+                    return
+                self.tracker.observe_event(event)
+            await anyio.lowlevel.checkpoint()
 
     async def _poll(self) -> bool:
         """One polling round: chats (while awake), then a pause. True when the wait is done."""

@@ -101,7 +101,7 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
                 # A desktop client shows "connected" whatever the key: check it now, say so if it is wrong.
                 tasks.start_soon(check_key_in_background, api)
             # One upstream stream per caller and replica (watches and waits share it); lookups from knowledge.
-            streams = SharedStreams(tasks)
+            streams = SharedStreams(tasks, max_streams=api.max_streams)  # the client's stream budget
             stack.push_async_callback(streams.aclose)
             knowledge = MemoryKnowledge()
             directory = ReplicaDirectory(knowledge, is_live=streams.has_live)

@@ -96,7 +96,8 @@ def register_resources(server: MCPServer[Any], states: StateRegistry) -> None:
                 looks = await look_at_chats(client, replica_id, details.chats, lines=event_lines)
                 chats = [chat_summary(look.chat, look, replica_id) for look in looks]
                 body["coding_agent"] = details.coding_agent
-                body["busy"] = any(chat.processing for chat in details.chats)
+                # Working, not paused on a question (a paused chat stays `processing`, per the contract).
+                body["busy"] = any(look.chat.processing and look.question is None for look in looks)
                 body["needs_input"] = next((chat.needs_input for chat in chats if chat.needs_input), None)
                 body["chats"] = [chat.model_dump(exclude_none=True) for chat in chats]
                 body["branches"] = {s.repository: s.branch for s in details.repository_statuses}

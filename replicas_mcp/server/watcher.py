@@ -48,8 +48,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 # Engine events that change what the replica's resources show: turns, chats, repository state, hooks.
+# chat.updated carries awaitingInput: the agent pausing on a question (needs_input) happens mid-turn.
 NOTIFYING_EVENTS = frozenset(
     {
+        "chat.updated",
         "chat.turn.accepted",
         "chat.turn.started",
         "chat.turn.completed",

@@ -9,13 +9,16 @@ from typing import Any
 import anyio
 import pytest
 from mcp import Client
+from mcp.server import MCPServer
 from mcp.types import ClientCapabilities, ElicitationCapability, ElicitResult, InputRequiredResult
 
 from replicas_mcp.client import ReplicasClient
+from replicas_mcp.config import ConfirmPolicy
 from replicas_mcp.sandbox.serve import RunningSandbox
 from replicas_mcp.server import build_server
 from replicas_mcp.server.tools import PendingCall, ToolGroup, ToolResult, all_tools
 from replicas_mcp.server.tools.confirmation import QUESTION_KEY, confirm_call, question_state
+from replicas_mcp.server.tools.wrapper import build_tool
 
 from ..helpers import text
 from .confirm_helpers import Asker, connected
@@ -219,6 +222,16 @@ async def test_a_destructive_tool_declared_without_a_question_is_still_confirmed
     assert wipe.question is not None
     assert "wipe_everything" in str(await wipe.question(PendingCall("wipe_everything", {"x": "1"})))
     assert safe.question is None
+    # Without a request context (the tool takes none) nobody can be asked: `require` refuses it.
+    policies: tuple[tuple[ConfirmPolicy, bool], ...] = (("require", True), ("elicit", False))
+    for policy, refused in policies:
+        server = MCPServer(
+            "wipe-test", log_level="WARNING", tools=[build_tool(wipe, policy), build_tool(safe, policy)]
+        )
+        async with Client(server) as client:
+            result = await call(client, "wipe_everything", {"x": "1"})
+            assert result.is_error is refused, text(result)
+            assert not (await call(client, "harmless", {"x": "1"})).is_error
 
 
 @dataclass

@@ -3,13 +3,15 @@
 How a lookup is answered, cheapest first (`ReplicaDirectory.status`):
 1. A replica whose upstream event stream is open for this caller is active: no request (the upstream
    ends the stream when the workspace stops).
-2. A known replica: one *awake sweep* (the list filtered on `status=active`, shared by the lookups of the
+2. A replica that a response showed `preparing` (a create, a wake) within `PREPARING_FRESH_FOR` seconds:
+   still served as preparing (no read of a preparing workspace wakes it).
+3. A known replica: one *awake sweep* (the list filtered on `status=active`, shared by the lookups of the
    caller that overlap it) says whether it is active. If it is not, and it was last seen asleep or
    in error, it still is: only a wake makes a replica active again, and a woken one shows up in the sweep.
    If it was last seen active or preparing, the small filtered lists (`preparing`, `error`, and the
    first page of `archived`, which is ordered by recent activity) say where it went; absent from all
    of them, it went to sleep.
-3. An unknown replica: the *incremental index* reads the newest-first list from page 1 only until it
+4. An unknown replica: the *incremental index* reads the newest-first list from page 1 only until it
    reaches a replica that headed the list when it was last read (new replicas are always in front), and
    the whole list once per caller (so that older replicas are known too). Not found then: it does not
    exist for this caller.
@@ -40,6 +42,9 @@ __all__ = ["DEFAULT_FRESH_FOR", "ReplicaDirectory"]
 # `active` that a read relies on (to go on to the engine, which would wake a sleeping workspace) is never
 # older than the call itself.
 DEFAULT_FRESH_FOR = 0.0
+# Seconds a `preparing` status learned from a response (a create, a wake) is served as is: nothing read
+# while a workspace prepares can wake it, and a stream opened on it follows it once it is active.
+PREPARING_FRESH_FOR = 5.0
 # Where a replica that left `active` can have gone, each list short: (status, read every page?).
 _LEFT_ACTIVE = (("preparing", True), ("error", True), ("archived", False))
 
@@ -68,6 +73,7 @@ class ReplicaDirectory:
         self._is_live = is_live
         self._clock = clock
         self._sweeps: dict[str, tuple[float, dict[str, ReplicaListItem]]] = {}  # caller -> (at, active)
+        self._indexed: dict[str, float] = {}  # caller -> when the last index read began
         self._locks: dict[tuple[str, str], anyio.Lock] = {}  # (caller, what): one list read at a time
         # Called with (caller, replica id) when a replica is seen deleted (a watch of it ends at once).
         self.on_forget: list[Callable[[str, str], None]] = []
@@ -116,6 +122,8 @@ class ReplicaDirectory:
             return item_of(facts) if facts is not None else None
         if self._is_live(caller, replica_id):
             return item_of(facts.with_status("active", seen_at=self._clock()))
+        if facts.status == "preparing" and self._clock() - facts.seen_at <= PREPARING_FRESH_FOR:
+            return item_of(facts)  # just created or woken: reads of a preparing workspace wake nothing
         awake = await self.awake(caller, replicas)
         if replica_id in awake:
             return awake[replica_id]
@@ -176,8 +184,13 @@ class ReplicaDirectory:
 
     async def learn_new(self, caller: str, replicas: Replicas) -> None:
         """Read the newest-first list until it reaches a replica that headed it last time (the whole list
-        the first time): afterwards every replica this caller can see is known."""
+        the first time): afterwards every replica this caller can see is known. Calls that overlap a read
+        share the next one."""
+        asked = time.monotonic()
         async with self._lock(caller, "index"):
+            if self._indexed.get(caller, -1.0) >= asked:
+                return  # a read that began after this call asked has just finished: it saw the same list
+            started = time.monotonic()
             head, complete = await self.store.frontier(caller)
             page, new_head, reached = 1, list[str](), False
             while True:
@@ -193,3 +206,4 @@ class ReplicaDirectory:
                     break
                 page += 1
             await self.store.set_frontier(caller, new_head, complete=last_page)
+            self._indexed[caller] = started

@@ -38,11 +38,18 @@ T = TypeVar("T")
 class KnowingReplicas(Replicas):
     """`client.replicas` that reads and feeds the caller's knowledge (see the module docstring)."""
 
-    def __init__(self, inner: Replicas, directory: ReplicaDirectory, caller: str) -> None:
+    def __init__(
+        self,
+        inner: Replicas,
+        directory: ReplicaDirectory,
+        caller: str,
+        on_write: Callable[[str], None] = lambda replica_id: None,
+    ) -> None:
         super().__init__(inner._http)
         self._inner = inner
         self._directory = directory
         self._caller = caller
+        self._on_write = on_write  # a replica was acted on: what was remembered of it is out of date
 
     async def list(
         self,
@@ -78,16 +85,19 @@ class KnowingReplicas(Replicas):
         return details
 
     async def delete(self, replica_id: str) -> None:
+        self._on_write(replica_id)
         await self._inner.delete(replica_id)
         await self._directory.forget(self._caller, replica_id)
 
     async def wake(self, replica_id: str) -> dict[str, Any]:
+        self._on_write(replica_id)
         try:
             return await self._inner.wake(replica_id)
         finally:
             await self._directory.mark_stale(self._caller, replica_id)
 
     async def send_message(self, replica_id: str, message: str, **options: Any) -> SendMessageResult:
+        self._on_write(replica_id)
         try:
             sent = await self._inner.send_message(replica_id, message, **options)
         except NotFoundError:
@@ -126,7 +136,8 @@ class KnowingClient(ReplicasClient):
     def __getattribute__(self, name: str) -> Any:
         if name == "replicas":
             base = object.__getattribute__(self, "_base")
-            return KnowingReplicas(base.replicas, object.__getattribute__(self, "directory"), self.caller)
+            directory = object.__getattribute__(self, "directory")
+            return KnowingReplicas(base.replicas, directory, self.caller, self.forget_memo)
         if name in _GROUPS:
             return getattr(object.__getattribute__(self, "_base"), name)
         return object.__getattribute__(self, name)
@@ -136,9 +147,18 @@ class KnowingClient(ReplicasClient):
         fixed: str | None = object.__getattribute__(self, "_caller")
         return fixed if fixed is not None else current_caller()
 
+    def forget_memo(self, replica_id: str) -> None:
+        """Drop what `unless_changed` remembers of the replica for this caller (it was just acted on)."""
+        caller = self.caller
+        for slot in [slot for slot in self.memo if slot[0] == caller and slot[1] == replica_id]:
+            del self.memo[slot]
+
     def bound(self) -> KnowingClient:
         """This view fixed to the current caller and key, to keep beyond the request."""
         return KnowingClient(self._base, self.directory, self.streams, caller=self.caller, memo=self.memo)
+
+    def has_live_stream(self, replica_id: str) -> bool:
+        return self.streams is not None and self.streams.has_live(self.caller, replica_id)
 
     @contextlib.asynccontextmanager
     async def shared_stream(self, replica_id: str, *, after: str | None) -> AsyncIterator[EventFeed]:

@@ -12,6 +12,7 @@ Unknown toolset or tool names are errors (a typo would otherwise silently expose
 
 from __future__ import annotations
 
+import difflib
 import functools
 import importlib
 from collections.abc import Sequence
@@ -67,6 +68,13 @@ class SelectionError(ValueError):
     """A toolset or tool name that does not exist."""
 
 
+def unknown_tools_message(unknown: Sequence[str], known: Sequence[str]) -> str:
+    """Names the closest real tools (an installed package has no docs/ to look them up in)."""
+    guesses = sorted({m for name in unknown for m in difflib.get_close_matches(name, known, n=2)})
+    hint = f"did you mean {', '.join(guesses)}? " if guesses else ""
+    return f"unknown tool(s) {', '.join(unknown)}; {hint}the tools are: {', '.join(known)}"
+
+
 @dataclass(frozen=True)
 class ToolSelection:
     toolsets: tuple[str, ...] = ()  # empty: the default toolsets (or none, when an allow list is given)
@@ -93,7 +101,7 @@ def select_tools(selection: ToolSelection, specs: Sequence[ToolSpec] | None = No
     known_tools = {spec.name for spec in specs}
     unknown_tools = [name for name in (*selection.allow, *selection.deny) if name not in known_tools]
     if unknown_tools:
-        raise SelectionError(f"unknown tool(s) {', '.join(unknown_tools)}; see docs/tools.md for the names")
+        raise SelectionError(unknown_tools_message(unknown_tools, sorted(known_tools)))
 
     toolsets = selection.toolsets or (() if selection.allow else DEFAULT_TOOLSETS)
     wanted_sets = set(TOOLSETS) if ALL in toolsets else set(toolsets)

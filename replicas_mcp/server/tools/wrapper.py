@@ -2,9 +2,9 @@
 mapping and result shaping, and `build_tools` hands the wrapped tools to the SDK (through `sdk.py`).
 
 Per call, in this order (argument validation has already run, in the strict argument model):
-  1. consent: the tool's question, if it has one and the policy asks at all. The question reads what it
-     needs and raises `ToolError` when the call would fail, so nobody approves a call that cannot succeed;
-     then the user is asked (see `confirmation.py`);
+  1. consent: the tool's question, if it has one and the policy asks at all (`elicit` with a client that
+     cannot be asked skips it). The question reads what it needs and raises `ToolError` when the call would
+     fail, so nobody approves a call that cannot succeed; then the user is asked (see `confirmation.py`);
   2. the body, bounded by the tool's timeout;
   3. a client `ReplicasError` becomes a `ToolError` naming the next step; a timeout says the work may go on;
   4. a `ToolResult` becomes compact text plus structured content without nulls.
@@ -26,8 +26,8 @@ from replicas_mcp.config import ConfirmPolicy
 from replicas_mcp.server.errors import tool_error
 from replicas_mcp.server.state import context_in
 from replicas_mcp.server.tools.arguments import strict_arguments_model, text_arguments
-from replicas_mcp.server.tools.confirmation import confirm_call, refused
-from replicas_mcp.server.tools.declaration import PendingCall, ToolResult, ToolSpec
+from replicas_mcp.server.tools.confirmation import can_ask, confirm_call, refused
+from replicas_mcp.server.tools.declaration import PendingCall, Question, ToolResult, ToolSpec
 from replicas_mcp.server.tools.schema import shaped_input_schema, shaped_output_schema
 from replicas_mcp.server.tools.sdk import sdk_tool
 
@@ -60,18 +60,25 @@ async def _consent(
     if spec.question is None or policy == "never":
         return None
     arguments = {key: value for key, value in kwargs.items() if not isinstance(value, Context)}
-    if ctx is None:  # no request: no one to ask, and no caller to read the current state with
-        try:
-            message = await spec.question(PendingCall(spec.name, arguments))
-        except RuntimeError:
-            message = "unknown"
-        if message is not None and policy == "require":
+    if ctx is None:  # no request: no one to ask (and no caller whose state a question could read)
+        if policy == "require" and await _may_ask(spec.question, PendingCall(spec.name, arguments)):
             raise refused(spec.name)
         return None
+    if policy == "elicit" and not can_ask(ctx):
+        return None  # nobody to ask, and elicit lets such a client proceed: no need to read anything first
     message = await spec.question(PendingCall(spec.name, arguments, ctx))
     if message is None:
         return None
     return await confirm_call(ctx, spec.name, arguments, policy, message)
+
+
+async def _may_ask(question: Question, call: PendingCall) -> bool:
+    """Whether this call would be asked about, judged without a caller: a question that needs to read the
+    current state counts as asking (refusing is the safe side)."""
+    try:
+        return await question(call) is not None
+    except RuntimeError:  # PendingCall.client outside a request
+        return True
 
 
 def served(spec: ToolSpec, policy: ConfirmPolicy) -> Callable[..., Awaitable[Any]]:

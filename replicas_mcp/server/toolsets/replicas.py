@@ -170,7 +170,7 @@ async def list_replicas(
     page: PageNumber = 1,
     limit: PageSize = 20,
 ) -> ReplicaList:
-    """Replicas (coding-agent workspaces): status, repos, PRs, question if asking (filter: needs_input).
+    """Replicas (coding-agent workspaces): status, repos, PRs, question if asking (filter needs_input).
     Never wakes one. Next: get_replica."""
     client = client_of(ctx)
     if needs_input:
@@ -210,7 +210,7 @@ async def get_replica(
     offset: Offset = 0,
 ) -> ReplicaView:
     """Status, chats (busy, asking, who wrote last), branches, PRs, diff stats; the diff with
-    include_diff. Asleep: list status only; wake=true wakes it."""
+    include_diff. Asleep: status only; wake=true wakes it."""
     client = client_of(ctx)
     item = await lookup(client, replica_id)
     if item.status in ASLEEP | TERMINAL:
@@ -318,7 +318,7 @@ async def send_replica_message(
     chat_id: OptionalChatId = None,
     thinking_level: Thinking | None = None,
     mode: Annotated[
-        SteerMode, Field(description="Queue it last; next: first; replace_queue: drop the queue first")
+        SteerMode, Field(description="Queue it last; next: first; replace_queue: drop queue first")
     ] = "append",
 ) -> MessageSent:
     """Follow up, answer or correct the agent; wakes a sleeping replica, queued while busy. Returns

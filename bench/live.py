@@ -1,0 +1,446 @@
+"""Section "live": shared streams under load, sleeping replicas watched in bulk, event latency, RSS.
+
+The server runs over Streamable HTTP in its own process (`bench.mcp_http`), every MCP session is its own
+HTTP client; the sandbox is its own process too (`bench.sandbox_proc`), with replicas created in process.
+
+- idle: `sleepers` sleeping replicas subscribed (`subscriptions/listen`); over `idle_s` the upstream
+  requests/s (sandbox stats) and the server's CPU; then one is woken (sandbox control endpoint) and the
+  time until its `resources/updated` arrives is compared with the poll interval.
+- latency: a raw SSE reader of the replica's events runs beside a `wait_for_replica` (default `until`,
+  started while a turn runs) and a listen subscriber, in the same run: the wait's return and the
+  notification are timed against the moment the raw reader saw the event that satisfies them (the chat
+  update after `chat.turn.completed`; `chat.turn.completed` for the notification).
+- load: `subscriptions` listen subscriptions (one per replica) and `waits` concurrent `wait_for_replica`
+  (`until=needs_input`, which never holds here) on the awake replicas, while another session probes
+  `get_replica` every 100 ms; its p95 against its idle p95, and whether any call failed or timed out.
+  RSS per subscription is the server's RSS growth from the subscriptions, per subscription.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2
+import psutil
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from bench.procs import child, child_env
+from bench.results import Report, Target
+from bench.sampling import rss_mb, sampling
+from bench.sessions import checked
+from bench.stats import median, ms, percentile
+from bench.world import World
+
+PROBE_EVERY = 0.1
+PROBE_SLACK_MS = 50.0
+LATENCY_SLACK_MS = 5.0
+RSS_PER_SUBSCRIPTION_KB = 60.0
+IDLE_REQUESTS_PER_S = 1.0
+IDLE_CPU_PCT = 2.0
+
+
+@dataclass(frozen=True)
+class LivePlan:
+    sleepers: int
+    poll_interval: float
+    idle_s: float
+    latency_samples: int
+    awake: int
+    subscriptions: int
+    waits: int
+    sessions: int
+    load_s: float
+
+
+FULL = LivePlan(
+    sleepers=200,
+    poll_interval=10.0,
+    idle_s=30.0,
+    latency_samples=30,
+    awake=300,
+    subscriptions=1000,
+    waits=1000,
+    sessions=20,
+    load_s=20.0,
+)
+SHORT = LivePlan(
+    sleepers=20,
+    poll_interval=0.5,
+    idle_s=2.0,
+    latency_samples=3,
+    awake=5,
+    subscriptions=20,
+    waits=20,
+    sessions=2,
+    load_s=2.0,
+)
+
+
+@dataclass
+class Setup:
+    base_url: str
+    key: str
+    awake: list[str]
+    sleeping: list[str]
+    url: str  # the MCP endpoint
+    server_pid: int
+    control: httpx2.AsyncClient  # the sandbox's API and control endpoints, with the key
+
+    async def requests(self) -> int:
+        return sum((await self.control.get("/_sandbox/stats")).json()["requests"].values())
+
+    async def reset_stats(self) -> None:
+        (await self.control.delete("/_sandbox/stats")).raise_for_status()
+
+
+@asynccontextmanager
+async def setup(*, awake: int, sleeping: int, poll_interval: float) -> AsyncIterator[Setup]:
+    sandbox_argv = [
+        sys.executable,
+        "-m",
+        "bench.sandbox_proc",
+        "--awake",
+        str(awake),
+        "--sleeping",
+        str(sleeping),
+    ]
+    async with child(sandbox_argv, child_env(), "live-sandbox") as sandbox:
+        base_url, key = str(sandbox.ready["base_url"]), str(sandbox.ready["key"])
+        env = child_env(
+            {
+                "REPLICAS_BASE_URL": base_url,
+                "REPLICAS_API_KEY": key,
+                "REPLICAS_MCP_WATCH_POLL_INTERVAL": str(poll_interval),
+            }
+        )
+        headers = {"Authorization": f"Bearer {key}"}
+        async with (
+            child([sys.executable, "-m", "bench.mcp_http"], env, "live-server") as server,
+            httpx2.AsyncClient(base_url=base_url, headers=headers, timeout=30.0) as control,
+        ):
+            yield Setup(
+                base_url,
+                key,
+                list(sandbox.ready["awake"]),
+                list(sandbox.ready["sleeping"]),
+                str(server.ready["url"]),
+                server.pid,
+                control,
+            )
+
+
+@asynccontextmanager
+async def session(url: str) -> AsyncIterator[Client]:
+    """One MCP session with its own HTTP client (room for many concurrent calls)."""
+    limits = httpx2.Limits(max_connections=500, max_keepalive_connections=100)
+    timeout = httpx2.Timeout(60.0, read=300.0)
+    async with (
+        httpx2.AsyncClient(limits=limits, timeout=timeout) as http,
+        Client(streamable_http_client(url, http_client=http)) as client,
+    ):
+        yield client
+
+
+def _uri(replica_id: str) -> str:
+    return f"replicas://replicas/{replica_id}"
+
+
+# --- idle: sleeping replicas watched in bulk ---------------------------------------------------------------
+
+
+async def _idle(plan: LivePlan) -> dict[str, Any]:
+    async with (
+        setup(awake=0, sleeping=plan.sleepers, poll_interval=plan.poll_interval) as s,
+        session(s.url) as c,
+    ):
+        arrived: dict[str, float] = {}
+        async with c.listen(resource_subscriptions=[_uri(r) for r in s.sleeping]) as updates:
+
+            async def collect() -> None:
+                async for event in updates:
+                    arrived.setdefault(str(getattr(event, "uri", "")), time.perf_counter())
+
+            async with asyncio.TaskGroup() as tasks:
+                collector = tasks.create_task(collect())
+                await asyncio.sleep(min(plan.poll_interval * 2, 5.0))  # every watch has looked once
+                await s.reset_stats()
+                async with sampling(s.server_pid, interval=0.5) as cpu:
+                    await asyncio.sleep(plan.idle_s)
+                requests = await s.requests()
+                woken = s.sleeping[len(s.sleeping) // 2]
+                arrived.clear()
+                started = time.perf_counter()
+                (
+                    await s.control.post(f"/_sandbox/replicas/{woken}/status", json={"status": "active"})
+                ).raise_for_status()
+                deadline = started + plan.poll_interval * 2 + 5
+                while _uri(woken) not in arrived and time.perf_counter() < deadline:
+                    await asyncio.sleep(0.01)
+                collector.cancel()
+        noticed = arrived.get(_uri(woken))
+        return {
+            "watched_sleeping": plan.sleepers,
+            "poll_interval_s": plan.poll_interval,
+            "window_s": plan.idle_s,
+            "upstream_requests": requests,
+            "upstream_requests_per_s": round(requests / plan.idle_s, 3),
+            "server_cpu_pct": cpu.summary()["cpu_mean_pct"],
+            "wake_notified_s": None if noticed is None else round(noticed - started, 3),
+        }
+
+
+# --- latency: event → wait return and → notification, against a raw SSE reader ---------------------------
+
+
+class RawReader:
+    """The replica's SSE stream read with plain httpx: when each event arrived, by type, in order."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[float, str]] = []
+
+    async def run(self, control: httpx2.AsyncClient, replica_id: str) -> None:
+        async with control.stream("GET", f"/v1/replica/{replica_id}/events", timeout=None) as response:
+            async for line in response.aiter_lines():
+                if line.startswith("data:"):
+                    now = time.perf_counter()
+                    try:
+                        kind = str(json.loads(line[5:]).get("type", ""))
+                    except ValueError:
+                        continue
+                    self.seen.append((now, kind))
+
+    def first_after(self, kind: str, since: float, *, following: str | None = None) -> float | None:
+        """When `kind` arrived after `since` (with `following`: the first `kind` after that event)."""
+        anchor = since
+        if following is not None:
+            found = self.first_after(following, since)
+            if found is None:
+                return None
+            anchor = found
+        return next((t for t, k in self.seen if t >= anchor and k == kind), None)
+
+
+async def _latency(plan: LivePlan) -> dict[str, Any]:
+    async with (
+        setup(awake=1, sleeping=0, poll_interval=plan.poll_interval) as s,
+        session(s.url) as waiter,
+        session(s.url) as listener,
+    ):
+        rid = s.awake[0]
+        raw = RawReader()
+        wait_deltas: list[float] = []
+        note_deltas: list[float] = []
+        notes: list[float] = []
+        async with (
+            asyncio.TaskGroup() as tasks,
+            listener.listen(resource_subscriptions=[_uri(rid)]) as updates,
+        ):
+            reader = tasks.create_task(raw.run(s.control, rid))
+
+            async def collect() -> None:
+                async for _ in updates:
+                    notes.append(time.perf_counter())
+
+            collector = tasks.create_task(collect())
+            await asyncio.sleep(1.0)
+            for sample in range(plan.latency_samples):
+                since = time.perf_counter()
+                body = {"message": f"Step {sample}: tighten the tests [[slow:30]]"}
+                (await s.control.post(f"/v1/replica/{rid}/messages", json=body)).raise_for_status()
+                await asyncio.sleep(0.05)  # the turn runs (0.3 s): the wait starts while it does
+                checked(await waiter.call_tool("wait_for_replica", {"replica_id": rid, "timeout_s": 30}))
+                returned = time.perf_counter()
+                await asyncio.sleep(0.2)
+                done = raw.first_after("chat.updated", since, following="chat.turn.completed")
+                completed = raw.first_after("chat.turn.completed", since)
+                if done is not None:
+                    wait_deltas.append(returned - done)
+                if completed is not None:
+                    after = [t for t in notes if t >= completed]
+                    if after:
+                        note_deltas.append(after[0] - completed)
+            reader.cancel()
+            collector.cancel()
+        return {
+            "samples": plan.latency_samples,
+            "wait_return_after_raw_ms_p50": ms(median(wait_deltas)),
+            "wait_return_after_raw_ms_p95": ms(percentile(wait_deltas, 95)),
+            "notification_after_raw_ms_p50": ms(median(note_deltas)),
+            "notification_after_raw_ms_p95": ms(percentile(note_deltas, 95)),
+        }
+
+
+# --- load: many waits and subscriptions, a get_replica probe from another session ---------------------------
+
+
+async def probe_loop(client: Client, replica_id: str, seconds: float) -> tuple[list[float], int]:
+    """get_replica every PROBE_EVERY seconds for `seconds`: latencies, and calls that failed or timed out."""
+    latencies: list[float] = []
+    failures = 0
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        start = time.perf_counter()
+        try:
+            async with asyncio.timeout(10):
+                checked(await client.call_tool("get_replica", {"replica_id": replica_id}))
+            latencies.append(time.perf_counter() - start)
+        except (TimeoutError, RuntimeError):
+            failures += 1
+        await asyncio.sleep(max(0.0, PROBE_EVERY - (time.perf_counter() - start)))
+    return latencies, failures
+
+
+class Probe:
+    """`bench.probe` in its own process: one MCP session, probing when asked."""
+
+    def __init__(self, process: Any) -> None:
+        self._process = process
+
+    async def run(self, seconds: float) -> tuple[list[float], int]:
+        stdin, stdout = self._process.stdin, self._process.stdout
+        stdin.write(f"{seconds}\n".encode())
+        await stdin.drain()
+        answer = json.loads(await asyncio.wait_for(stdout.readline(), seconds + 60))
+        return [float(x) for x in answer["latencies"]], int(answer["failures"])
+
+
+async def _load(plan: LivePlan) -> dict[str, Any]:
+    sleeping = max(0, plan.subscriptions - plan.awake)
+    async with setup(awake=plan.awake, sleeping=sleeping, poll_interval=2.0) as s, AsyncExitStack() as stack:
+        target = s.awake[0]
+        prober = await stack.enter_async_context(
+            child([sys.executable, "-m", "bench.probe", s.url, target], child_env(), "live-probe")
+        )
+        probe = Probe(prober.process)
+        idle, _ = await probe.run(3.0)
+        sessions = [await stack.enter_async_context(session(s.url)) for _ in range(plan.sessions)]
+        rss_before = rss_mb(s.server_pid)
+        replicas = s.awake + s.sleeping
+        per_session = -(-plan.subscriptions // plan.sessions)
+        for index, client in enumerate(sessions):
+            uris = [_uri(r) for r in replicas[index * per_session : (index + 1) * per_session]]
+            if uris:
+                await stack.enter_async_context(client.listen(resource_subscriptions=uris))
+        await asyncio.sleep(3.0)  # every watch has looked its replica up
+        rss_subscribed = rss_mb(s.server_pid)
+        wait_s = int(plan.load_s + 10)
+        failures: list[str] = []
+        started = asyncio.Event()
+        in_flight = 0
+
+        async def wait(index: int) -> None:
+            nonlocal in_flight
+            client = sessions[index % len(sessions)]
+            args = {"replica_id": s.awake[index % len(s.awake)], "until": "needs_input", "timeout_s": wait_s}
+            try:
+                async with asyncio.timeout(wait_s + 30):
+                    in_flight += 1
+                    if in_flight == plan.waits:
+                        started.set()
+                    checked(await client.call_tool("wait_for_replica", args))
+            except Exception as exc:  # counted, not raised: the bench reports them
+                failures.append(f"{type(exc).__name__}: {exc}"[:200])
+
+        me = psutil.Process()
+        me.cpu_percent(None)
+        async with asyncio.TaskGroup() as tasks, sampling(s.server_pid, interval=0.5) as server:
+            for index in range(plan.waits):
+                tasks.create_task(wait(index))
+            await started.wait()
+            await asyncio.sleep(3.0)  # the waits are in flight
+            loaded, probe_failures = await probe.run(plan.load_s)
+            generator_cpu = me.cpu_percent(None)
+        process = psutil.Process(s.server_pid)
+        return {
+            "subscriptions": plan.subscriptions,
+            "waits": plan.waits,
+            "awake_replicas": plan.awake,
+            "probe_idle_p95_ms": ms(percentile(idle, 95)),
+            "probe_loaded_p50_ms": ms(median(loaded)),
+            "probe_loaded_p95_ms": ms(percentile(loaded, 95)),
+            "probe_calls": len(loaded),
+            "probe_failures": probe_failures,
+            "wait_failures": len(failures),
+            "wait_failure_examples": failures[:3],
+            "server": server.summary(),
+            "server_threads": process.num_threads(),
+            "load_generator_cpu_pct": round(generator_cpu, 1),
+            "rss_per_subscription_kb": round(
+                (rss_subscribed - rss_before) * 1024 / max(1, plan.subscriptions), 1
+            ),
+        }
+
+
+async def measure(world: World, plan: LivePlan, report: Report) -> None:
+    del world  # every part has its own sandbox and server
+    idle = await _idle(plan)
+    latency = await _latency(plan)
+    load = await _load(plan)
+    report.sections["live"] = {"plan": plan.__dict__, "idle": idle, "latency": latency, "load": load}
+    wake = idle["wake_notified_s"]
+    report.add_targets(
+        Target(
+            f"idle upstream requests/s, {plan.sleepers} watched sleeping (poll {plan.poll_interval:g} s)",
+            max(IDLE_REQUESTS_PER_S, 1.0 / plan.poll_interval),  # the short run polls faster than 1/s
+            idle["upstream_requests_per_s"],
+            "/s",
+        ),
+        Target(
+            f"idle server CPU, {plan.sleepers} watched sleeping", IDLE_CPU_PCT, idle["server_cpu_pct"], "%"
+        ),
+        Target(
+            "wake notified after (poll interval)",
+            plan.poll_interval + 1.0,
+            wake,
+            " s",
+            note="no notification arrived" if wake is None else "",
+        ),
+        Target(
+            "event → wait return, p50 after the raw SSE reader",
+            LATENCY_SLACK_MS,
+            latency["wait_return_after_raw_ms_p50"],
+            " ms",
+        ),
+        Target(
+            f"get_replica p95 under {plan.waits} waits + {plan.subscriptions} subscriptions − idle p95",
+            PROBE_SLACK_MS,
+            load["probe_loaded_p95_ms"] - load["probe_idle_p95_ms"],
+            " ms",
+        ),
+        Target("calls failed or timed out under load", 0, load["probe_failures"] + load["wait_failures"], ""),
+        Target("RSS per subscription", RSS_PER_SUBSCRIPTION_KB, load["rss_per_subscription_kb"], " KB"),
+    )
+
+
+def table(report: Report) -> str:
+    section = report.sections.get("live")
+    if not section:
+        return ""
+    idle, latency, load = section["idle"], section["latency"], section["load"]
+    srv = load["server"]
+    return "\n".join(
+        [
+            f"idle, {idle['watched_sleeping']} watched sleeping replicas (poll every "
+            f"{idle['poll_interval_s']} s): {idle['upstream_requests_per_s']} upstream requests/s, "
+            f"server CPU {idle['server_cpu_pct']}%, a wake notified after {idle['wake_notified_s']} s",
+            f"event latency after a raw SSE reader ({latency['samples']} samples): wait return "
+            f"p50 {latency['wait_return_after_raw_ms_p50']} ms / "
+            f"p95 {latency['wait_return_after_raw_ms_p95']} ms; "
+            f"notification p50 {latency['notification_after_raw_ms_p50']} ms / "
+            f"p95 {latency['notification_after_raw_ms_p95']} ms",
+            f"{load['waits']} waits + {load['subscriptions']} subscriptions "
+            f"({load['awake_replicas']} awake): get_replica from another session p95 "
+            f"{load['probe_idle_p95_ms']} ms idle → {load['probe_loaded_p95_ms']} ms loaded "
+            f"(p50 {load['probe_loaded_p50_ms']} ms); {load['probe_failures']} probe and "
+            f"{load['wait_failures']} wait failures; server CPU {srv['cpu_mean_pct']}%, "
+            f"RSS peak {srv['rss_peak_mb']} MB, {load['rss_per_subscription_kb']} KB per subscription",
+        ]
+    )
