@@ -143,25 +143,3 @@ async def test_wake_true_wakes_and_reads(sandbox: RunningSandbox, tool: str) -> 
         result = await client.call_tool(tool, {"replica_id": replica_id, "wake": True})
         assert not result.is_error, text(result)
         assert listed_status(sandbox, replica_id) in ("preparing", "active")
-
-
-async def test_a_turn_that_ends_in_sleep_is_waited_for_and_reported_without_waking_it(
-    sandbox: RunningSandbox,
-) -> None:
-    """The workspace sleeps right after the turn: the wait that follows the turn, the report and the
-    replica resource all see it asleep, and none of their reads wakes it again (under the contract, a read
-    of its chats or history just after the sleep would)."""
-    async with connect(sandbox, toolsets=("all",)) as client:
-        task = {"environment_id": await bound_environment(client), "task": "Tidy up [[sleep]]", "name": "nap"}
-        delegated = await client.call_tool("delegate_task", {**task, "wait_s": 30})
-        assert not delegated.is_error, text(delegated)
-        replica_id = data(delegated)["replicas"][0]["replica_id"]
-        assert listed_status(sandbox, replica_id) == "sleeping", text(delegated)
-        assert "sleeping" in text(delegated)
-        waited = await call(client, "wait_for_replica", {"replica_id": replica_id, "timeout_s": 5})
-        assert "sleeping" in text(waited)
-        report = await call(client, "get_replica_result", {"replica_id": replica_id})
-        assert "sleeping" in text(report)
-        await client.read_resource(f"replicas://replicas/{replica_id}")
-        await anyio.sleep(0.3)  # a wake started by a stray read would show by now (boot takes 100 ms)
-        assert listed_status(sandbox, replica_id) == "sleeping"
