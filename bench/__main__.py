@@ -13,11 +13,21 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 
-from bench import coldstart, context, economy, live, memory, overhead, sizes, throughput
+from bench import coldstart, context, economy, fleet, live, memory, overhead, sizes, throughput
 from bench.results import Report
 from bench.world import World, running_world
 
-SECTIONS = ("overhead", "cold_start", "context", "result_size", "throughput", "memory", "economy", "live")
+SECTIONS = (
+    "overhead",
+    "cold_start",
+    "context",
+    "result_size",
+    "throughput",
+    "memory",
+    "economy",
+    "live",
+    "fleet",
+)
 SECTION_TIMEOUT = 600.0
 
 
@@ -31,6 +41,7 @@ def _runners(short: bool) -> dict[str, Callable[[World, Report], Awaitable[None]
         "memory": lambda w, r: memory.measure(w, memory.SHORT if short else memory.FULL, r),
         "economy": lambda w, r: economy.measure(w, economy.SHORT if short else economy.FULL, r),
         "live": lambda w, r: live.measure(w, live.SHORT if short else live.FULL, r),
+        "fleet": lambda w, r: fleet.measure(w, fleet.SHORT if short else fleet.FULL, r),
     }
 
 
@@ -43,6 +54,7 @@ TABLES = (
     memory.table,
     economy.table,
     live.table,
+    fleet.table,
 )
 
 

@@ -204,6 +204,20 @@ def _bind_failure(settings: Settings, exc: OSError) -> str:
     return f"{settings.host}:{settings.port} {reason}; choose another with --port."
 
 
+def _configuration_error(exc: BaseException) -> str | None:
+    """The message of a `ConfigurationError` raised at start, even from inside task groups."""
+    from replicas_mcp.client.errors import ConfigurationError
+
+    if isinstance(exc, ConfigurationError):
+        return exc.message
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _configuration_error(inner)
+            if found:
+                return found
+    return None
+
+
 def _run_demo(argv: Sequence[str]) -> int:
     if importlib.util.find_spec("replicas_mcp.demo") is None:
         return _fail("the demo is not available in this installation.")
@@ -219,7 +233,9 @@ def _settings_or_problem(args: Any) -> tuple[Settings | None, str | None]:
     try:
         return settings_from(args), None
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
+        )
         return None, f"invalid settings: {problems}"
 
 
@@ -331,6 +347,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         anyio.run(_serve, settings, sandbox, listener)
     except KeyboardInterrupt:
         return 0
+    except Exception as exc:  # a configuration the client refused at start: one line, not a traceback
+        configuration = _configuration_error(exc)
+        if configuration is None:
+            raise
+        return _fail(f"{configuration}. Check REPLICAS_API_KEY and REPLICAS_BASE_URL.")
     finally:
         if listener is not None:
             listener.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -17,6 +18,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 CommaList = Annotated[tuple[str, ...], NoDecode]
 
 ENV_PREFIX = "REPLICAS_MCP_"
+DEFAULT_API_URL = "https://api.tryreplicas.com"  # the client's default; named here for messages only
 # The example key of the docs and desktop configs: a user who pasted it has not put in their own yet.
 PLACEHOLDER_KEYS = frozenset({"sk_replicas_...", "sk_replicas_…", "sk_replicas_xxx", "sk_replicas_your_key"})
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -130,6 +132,23 @@ class Settings(BaseSettings):
         description="Seconds between status checks of a watched replica whose event stream is closed",
     )
 
+    # Several instances behind a load balancer (the README's hosting guide, server/state/shared.py).
+    redis_url: SecretStr | None = Field(
+        default=None,
+        description="HTTP fleets: share state across instances in Redis, redis://host:6379/0 "
+        "(prefer REPLICAS_MCP_REDIS_URL)",
+    )
+    instance_name: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]{1,32}$",
+        description="HTTP fleets: this instance's name; 2025-era session ids start with it, so the load "
+        "balancer routes a session back to its instance",
+    )
+    rate_limit: int = Field(default=0, ge=0, description="Tool calls per caller per minute (0: no limit)")
+    max_subscriptions: int = Field(
+        default=0, ge=0, description="Subscribed resources per caller at once (0: no cap)"
+    )
+
     @field_validator("toolsets", "tools", "exclude_tools", "allowed_hosts", "allowed_origins", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
@@ -145,9 +164,15 @@ class Settings(BaseSettings):
     @field_validator("base_url", mode="before")
     @classmethod
     def _base_url(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return normalize_base_url(value) or None
-        return value
+        if not isinstance(value, str):
+            return value
+        url = normalize_base_url(value)
+        if not url:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be an http(s) URL like {DEFAULT_API_URL}, got {url!r}")
+        return url
 
     def key_problem(self) -> str | None:
         """Why the API key cannot work, in one sentence (None if it may): blank, or still the placeholder."""
@@ -163,7 +188,7 @@ class Settings(BaseSettings):
     def __repr_args__(self) -> Any:
         # The secrets are SecretStr already; this only keeps repr short and obviously safe.
         for name, value in super().__repr_args__():
-            secret = name in ("api_key", "http_token", "state_key", "webhook_secret")
+            secret = name in ("api_key", "http_token", "state_key", "webhook_secret", "redis_url")
             yield name, ("***" if secret and value is not None else value)
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from replicas_mcp.delegation.cursor import Cursor, CursorError
 from replicas_mcp.delegation.fanout import JoinMode, Launched, delegate_many, wait_many
-from replicas_mcp.delegation.launch import NameTaken, TaskSpec, launch, stable_name
+from replicas_mcp.delegation.launch import NameHold, NameTaken, TaskSpec, launch, stable_name
 from replicas_mcp.delegation.phase import DEFAULT_UNTIL, ChatFacts, phase, wait_over
 from replicas_mcp.delegation.progress import Progress
 from replicas_mcp.delegation.report import MESSAGE_LIMIT, ReplicaGone, RepoResult, Report, build_report
@@ -47,6 +47,7 @@ __all__ = [
     "Digest",
     "JoinMode",
     "Launched",
+    "NameHold",
     "NameTaken",
     "Progress",
     "ReplicaGone",

@@ -21,7 +21,7 @@ import anyio
 
 from replicas_mcp.client.errors import ReplicasError
 from replicas_mcp.delegation.cursor import Cursor
-from replicas_mcp.delegation.launch import NameTaken, TaskSpec, check_reuse, launch
+from replicas_mcp.delegation.launch import NameHold, NameTaken, TaskSpec, check_reuse, launch
 from replicas_mcp.delegation.phase import DEFAULT_UNTIL
 from replicas_mcp.delegation.progress import Progress
 from replicas_mcp.delegation.waiting import (
@@ -105,8 +105,10 @@ async def delegate_many(
     wait: float,
     policy: WaitPolicy = DEFAULT_POLICY,
     progress: Progress | None = None,
+    hold: NameHold | None = None,
 ) -> list[Launched]:
-    """Start (or find) each task's replica, keep at most `max_parallel` working, and join them.
+    """Start (or find) each task's replica, keep at most `max_parallel` working, and join them
+    (`hold`: the name lock of `launch`).
 
     Raises ValueError when two tasks have the same name.
     """
@@ -148,7 +150,7 @@ async def delegate_many(
             if timer.cancelled_caught:
                 return  # no slot freed up in time: still pending
         try:
-            row.replica, row.created = await launch(client, row.spec)
+            row.replica, row.created = await launch(client, row.spec, hold)
         except ReplicasError as exc:
             row.error = exc
             slots.release()

@@ -2,8 +2,9 @@
 
 A task without a name gets one derived from its environment and text (`fix-the-login-3f2a9c1b`), so
 sending the same task again, after a timeout or a lost answer, finds the replica instead of starting a
-second one. Within this process, launches of one name are serialized (two concurrent calls cannot both
-miss the lookup); across processes, the client's create reconciles an unknown outcome by name.
+second one. Launches of one name are serialized (two concurrent calls cannot both miss the lookup): within
+this process by default, across every instance of a fleet when the server passes `hold` (a name lock in
+the shared store); the client's create also reconciles an unknown outcome by name.
 
 A name the caller chose says nothing about the task, so an existing replica of that name is reused only
 for the same task: `NameTaken` otherwise. Its task is known when this process started it (remembered by
@@ -16,8 +17,8 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import OrderedDict
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -105,6 +106,8 @@ class _NameLocks:
 
 
 _NAMES = _NameLocks()
+# Exclusive access to a replica name while its lookup and create run (`_NAMES.hold` in one process).
+NameHold = Callable[[str], AbstractAsyncContextManager[None]]
 _TASKS: OrderedDict[str, str] = OrderedDict()  # replica id -> task fingerprint (ids are unique per org)
 
 
@@ -154,11 +157,13 @@ async def same_task(client: ReplicasClient, existing: ReplicaListItem, task: str
     return None if known is None else known == task_fingerprint(task)
 
 
-async def launch(client: ReplicasClient, spec: TaskSpec) -> tuple[ReplicaListItem, bool]:
+async def launch(
+    client: ReplicasClient, spec: TaskSpec, hold: NameHold | None = None
+) -> tuple[ReplicaListItem, bool]:
     """The replica for this task, and whether this call created it. Raises `NameTaken` when a replica
     of the caller's chosen name exists with a different task."""
     name = spec.replica_name
-    async with _NAMES.hold(name):
+    async with (hold or _NAMES.hold)(name):
         existing = await client.replicas.find_by_name(name)
         if existing is not None:
             await check_reuse(client, spec, existing)

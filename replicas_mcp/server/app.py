@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from secrets import token_hex
 from typing import TYPE_CHECKING, Any
 
 import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver import RequestStateSecurity
 from mcp.server.subscriptions import ListenHandler
+from mcp.shared.exceptions import MCPError
 from mcp.types import (
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
     EmptyResult,
     SubscribeRequestParams,
     SubscriptionsListenRequestParams,
@@ -30,8 +34,11 @@ from replicas_mcp.server.prompts import register_prompts
 from replicas_mcp.server.resources import StateRegistry, register_resources
 from replicas_mcp.server.startup import check_key_in_background
 from replicas_mcp.server.state import AppState
+from replicas_mcp.server.state.caps import SubscriptionCaps
 from replicas_mcp.server.state.directory import ReplicaDirectory
-from replicas_mcp.server.state.knowledge import MemoryKnowledge
+from replicas_mcp.server.state.gate import gated
+from replicas_mcp.server.state.readiness import register_readiness
+from replicas_mcp.server.state.shared import SharedStateUnavailable, shared_state_for
 from replicas_mcp.server.state.streams import SharedStreams
 from replicas_mcp.server.tools import ToolSelection, select_tools
 from replicas_mcp.server.tools.sdk import add_request_handler
@@ -77,6 +84,8 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
     bus = CallerBus(current_caller)  # listen streams belong to their caller (byo-key: one per key)
     states = StateRegistry()
     secrets = tuple(s for s in [settings.api_key.get_secret_value() if settings.api_key else None] if s)
+    shared = shared_state_for(settings.redis_url.get_secret_value() if settings.redis_url else None)
+    caps = SubscriptionCaps(shared.leases, settings.max_subscriptions)
     client_log = ClientLog(current_caller)  # MCP logging: what a user should see, to their client
     auth_options = server_auth_options(settings)
     verifier = auth_options.get("token_verifier")
@@ -103,11 +112,13 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
             # One upstream stream per caller and replica (watches and waits share it); lookups from knowledge.
             streams = SharedStreams(tasks, max_streams=api.max_streams)  # the client's stream budget
             stack.push_async_callback(streams.aclose)
-            knowledge = MemoryKnowledge()
+            knowledge = shared.knowledge_store()  # this process's memory, or Redis in a fleet
             directory = ReplicaDirectory(knowledge, is_live=streams.has_live)
             watcher = ReplicaWatcher(
                 bus, tasks, poll_interval=settings.watch_poll_interval, streams=streams, directory=directory
             )
+            await stack.enter_async_context(shared.running(_delivering_to(watcher)))
+            tasks.start_soon(caps.renew_forever)
             state = AppState(
                 client=api,
                 settings=settings,
@@ -116,6 +127,7 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
                 knowledge=knowledge,
                 streams=streams,
                 directory=directory,
+                shared=shared,
             )
             states.push(state)
             try:
@@ -130,7 +142,7 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
         version=__version__,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
-        tools=tools,
+        tools=[gated(tool, settings.rate_limit) for tool in tools],
         subscriptions=bus,
         log_level=settings.log_level,
         request_state_security=(
@@ -141,25 +153,44 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
     if settings.webhook_secret is not None:
 
         async def notify(replica_id: str) -> None:
-            await states.current().watcher.notify_subscribers(replica_id)
+            # Published once; every instance of a fleet (this one too) notifies the subscribers it holds.
+            await shared.updates.publish(replica_id, None)
 
-        register_webhook_receiver(server, settings.webhook_secret.get_secret_value(), notify)
+        register_webhook_receiver(
+            server, settings.webhook_secret.get_secret_value(), notify, seen=shared.claims
+        )
+    register_readiness(server, shared, settings.instance_name)
     register_resources(server, states)
     register_prompts(server)
     register_client_log(server, client_log)
     register_completions(server)
-    _serve_live_status(server, bus, client_log)
+    _serve_live_status(server, bus, client_log, caps)
     return server
 
 
-def _serve_live_status(server: MCPServer[AppState], bus: CallerBus, client_log: ClientLog) -> None:
+def _delivering_to(watcher: ReplicaWatcher) -> Callable[[str, str | None], Awaitable[None]]:
+    """An update published by any instance: notify this instance's subscribers of that replica."""
+
+    async def deliver(replica_id: str, caller: str | None) -> None:
+        if caller is None:
+            await watcher.notify_subscribers(replica_id)
+        else:
+            await watcher.notify(replica_id, caller)
+
+    return deliver
+
+
+def _serve_live_status(
+    server: MCPServer[AppState], bus: CallerBus, client_log: ClientLog, caps: SubscriptionCaps
+) -> None:
     """Start the replica watcher for what clients subscribe to, in both protocol eras.
 
     2026-07-28 `subscriptions/listen` is served by the SDK's `ListenHandler`, wrapped here so the URIs a
     stream asks for are watched while it is open. Legacy `resources/subscribe` has no `MCPServer` API; the
     handlers go on the low-level server (`sdk.add_request_handler`), which also advertises `subscribe`.
     Both watch as the request's caller (`current_caller`, `client_for_caller`): in byo-key mode each caller's
-    watch uses that caller's key and notifies only that caller's streams and sessions.
+    watch uses that caller's key and notifies only that caller's streams and sessions. Each subscribed URI
+    takes one of the caller's `--max-subscriptions` slots (state/caps.py), across the fleet.
     """
     listen = ListenHandler(bus)
 
@@ -167,28 +198,52 @@ def _serve_live_status(server: MCPServer[AppState], bus: CallerBus, client_log: 
         ctx: ServerRequestContext[AppState, Any], params: SubscriptionsListenRequestParams
     ) -> SubscriptionsListenResult:
         uris = params.notifications.resource_subscriptions or []
-        state = ctx.lifespan_context
-        acquired = state.watcher.acquire(uris, current_caller(), state.client_for_caller())
+        state, caller = ctx.lifespan_context, current_caller()
+        stream = token_hex(8)
+        holders = [caps.holder("listen", stream, str(uri)) for uri in uris]
+        closed = anyio.Event()
+        await _take_slots(caps, caller, holders, lambda: not closed.is_set())
+        acquired = state.watcher.acquire(uris, caller, state.client_for_caller())
         try:
             with client_log.listening(ctx):  # 2026: log messages ride the listen stream, if it opted in
                 return await listen(ctx, params)
         finally:
+            closed.set()
             ctx.lifespan_context.watcher.release(acquired)
+            await caps.give_back(caller, holders)
 
     async def on_subscribe(
         ctx: ServerRequestContext[AppState, Any], params: SubscribeRequestParams
     ) -> EmptyResult:
         state = ctx.lifespan_context
-        caller, view = current_caller(), state.client_for_caller()
-        state.watcher.subscribe_session(str(params.uri), ctx.session, caller, view)
+        caller, view, uri, session = current_caller(), state.client_for_caller(), str(params.uri), ctx.session
+        watcher = state.watcher
+        if not watcher.is_subscribed(uri, session, caller):
+            holder = caps.holder("legacy", str(id(session)), uri)
+            await _take_slots(caps, caller, [holder], lambda: watcher.is_subscribed(uri, session, caller))
+        watcher.subscribe_session(uri, session, caller, view)
         return EmptyResult()
 
     async def on_unsubscribe(
         ctx: ServerRequestContext[AppState, Any], params: UnsubscribeRequestParams
     ) -> EmptyResult:
-        ctx.lifespan_context.watcher.unsubscribe_session(str(params.uri), ctx.session, current_caller())
+        caller, uri = current_caller(), str(params.uri)
+        ctx.lifespan_context.watcher.unsubscribe_session(uri, ctx.session, caller)
+        await caps.give_back(caller, [caps.holder("legacy", str(id(ctx.session)), uri)])
         return EmptyResult()
 
     add_request_handler(server, "subscriptions/listen", SubscriptionsListenRequestParams, on_listen)
     add_request_handler(server, "resources/subscribe", SubscribeRequestParams, on_subscribe)
     add_request_handler(server, "resources/unsubscribe", UnsubscribeRequestParams, on_unsubscribe)
+
+
+async def _take_slots(
+    caps: SubscriptionCaps, caller: str, holders: list[str], alive: Callable[[], bool]
+) -> None:
+    """The caller's subscription slots, or a JSON-RPC error saying why not (cap reached, store down)."""
+    try:
+        taken = await caps.take(caller, holders, alive)
+    except SharedStateUnavailable as exc:
+        raise MCPError(code=INTERNAL_ERROR, message=str(exc)) from None
+    if not taken:
+        raise MCPError(code=INVALID_REQUEST, message=caps.refusal())

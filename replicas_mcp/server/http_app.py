@@ -71,6 +71,10 @@ def http_app(server: Any, settings: Settings, transport_security: Any) -> ASGIAp
     )
     app.add_route("/healthz", healthz, methods=["GET"])
     protected = protect_http_app(app, settings)  # --http-token on /mcp, or byo-key session binding
+    if settings.instance_name:  # a fleet: session ids name their instance (server/affinity.py)
+        from replicas_mcp.server.affinity import SessionAffinityMiddleware
+
+        protected = SessionAffinityMiddleware(protected, settings.instance_name)
     return ExactHostMiddleware(
         protected, hosts=transport_security.allowed_hosts, origins=transport_security.allowed_origins
     )

@@ -21,7 +21,9 @@ from replicas_mcp.server.log_redaction import register_secret
 MIN_HTTP_TOKEN_CHARS = 24
 SESSION_HEADER = b"mcp-session-id"
 # byo-key: open sessions one caller (one key) may hold; the next initialize is refused until one ends.
-MAX_SESSIONS_PER_CALLER = 32
+MAX_SESSIONS_PER_CALLER = 100
+# Bodies read to tell an `initialize` from other requests (only for a caller at the cap); larger: not one.
+MAX_PEEKED_BODY = 64 * 1024
 # The SDK closes a session after this long without a request; a binding idle this long is forgotten too.
 SESSION_IDLE_SECONDS = 30 * 60
 
@@ -210,6 +212,11 @@ class SessionBindingMiddleware:
             and scope.get("method") == "POST"
             and self._open_sessions(caller) >= self._limit
         ):
+            # Only a new session is refused: a sessionless (2026-07-28) request of the same caller goes on.
+            body, receive = await _buffered(receive)
+            if not _is_initialize(body):
+                await self._app(scope, receive, send)
+                return
             await _send_json(
                 send,
                 429,
@@ -262,3 +269,32 @@ class SessionBindingMiddleware:
             self._per_caller[owner[0]] = left
         else:
             self._per_caller.pop(owner[0], None)
+
+
+async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
+    """The request body (up to `MAX_PEEKED_BODY`, then no further), and a `receive` that replays what was
+    read before passing on to the original."""
+    messages: list[Message] = []
+    size = 0
+    while size <= MAX_PEEKED_BODY:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            break
+        size += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
+
+    async def replay() -> Message:
+        return messages.pop(0) if messages else await receive()
+
+    return body, replay
+
+
+def _is_initialize(body: bytes) -> bool:
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(payload, dict) and payload.get("method") == "initialize"

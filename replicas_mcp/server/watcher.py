@@ -37,8 +37,10 @@ from replicas_mcp.client.errors import (
     StreamLimitError,
 )
 from replicas_mcp.server.caller import SERVER_CALLER
+from replicas_mcp.server.state.shared import SharedStateUnavailable
 from replicas_mcp.server.state.streams import SharedStreams
 from replicas_mcp.server.state.view import KnowingClient
+from replicas_mcp.server.user_notices import tell_user
 
 if TYPE_CHECKING:
     from replicas_mcp.client import ReplicasClient
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
     from replicas_mcp.server.state.directory import ReplicaDirectory
 
 logger = logging.getLogger(__name__)
+SHARED_STATE_RETRY = 1.0  # seconds between attempts to resume a watch while Redis is unreachable
 
 # Engine events that change what the replica's resources show: turns, chats, repository state, hooks.
 # chat.updated carries awaitingInput: the agent pausing on a question (needs_input) happens mid-turn.
@@ -204,6 +207,10 @@ class ReplicaWatcher:
             sessions.add(session)
             self.acquire([uri], caller, client)
 
+    def is_subscribed(self, uri: str, session: Any, caller: str) -> bool:
+        """Whether this legacy session still holds its subscription (it is dropped when the session dies)."""
+        return session in self._legacy.get((caller, uri), ())
+
     def unsubscribe_session(self, uri: str, session: Any, caller: str) -> None:
         sessions = self._legacy.get((caller, uri), set())
         if session in sessions:
@@ -252,7 +259,13 @@ class ReplicaWatcher:
     async def _run(self, key: WatchKey, watch: _Watch) -> None:
         with watch.scope:
             try:
-                await self._watch(key, watch)
+                while True:
+                    try:
+                        await self._watch(key, watch)
+                        return
+                    except SharedStateUnavailable:  # a fleet's Redis is down: carry on once it is back
+                        logger.warning("watch of replica %s paused: shared state unreachable", key[1])
+                        await anyio.sleep(SHARED_STATE_RETRY)
             except Exception:  # never let one replica's watch take the server down
                 logger.exception("watch of replica %s stopped", key[1])
             finally:
@@ -318,7 +331,7 @@ class ReplicaWatcher:
                     )
                 except (AuthenticationError, PermissionDeniedError):
                     woke = set(sleepers)  # let each watch find out it ended
-                except ReplicasError as exc:
+                except (ReplicasError, SharedStateUnavailable) as exc:
                     logger.info("bulk status poll failed: %s", exc)
                     continue
                 for replica_id in woke:
@@ -338,7 +351,9 @@ class ReplicaWatcher:
                         await self.notify(replica_id, caller)
         except StreamLimitError:
             self.degraded += 1
-            logger.info("watching %s by polling: the live stream limit is reached", replica_id)
+            tell_user(
+                "degraded", f"live updates of {replica_id} come by polling: the live stream limit is reached"
+            )
             await anyio.sleep(self._poll_interval)
             return
         except ReplicasError as exc:

@@ -12,9 +12,10 @@ Per delivery:
 3. the body's `created_at` must lie within `max_age` seconds (default one hour; retries by the platform
    come within minutes) and not more than `MAX_CLOCK_SKEW` in the future: an old delivery captured and
    replayed later, once its id is forgotten, gets 400 (permanent: the platform does not retry a 4xx);
-4. the identity is deduplicated: a redelivery of an event already handled gets 200 at once; at most
-   `max_remembered` identities are kept, oldest forgotten first (the age window bounds what a forgotten
-   one could replay);
+4. the identity is deduplicated: a redelivery of an event already handled gets 200 at once. Identities are
+   claimed for the age window (after it, a replay is refused as too old anyway) in a `Claims` store: in
+   process by default (at most `max_remembered`, oldest forgotten first), or the fleet's shared store
+   (`seen=`, Redis with `--redis-url`), so a redelivery to another instance is a duplicate too;
 5. subscribers of the replica's resources are notified (`notify(replica_id)`, the watcher's fan-out to
    `subscriptions/listen` streams and legacy sessions), bounded by `deadline` seconds so the answer comes
    well within the platform's 10 s;
@@ -28,7 +29,6 @@ import hashlib
 import json
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -41,6 +41,7 @@ from replicas_mcp.client.errors import WebhookVerificationError
 from replicas_mcp.client.webhooks import parse_webhook
 from replicas_mcp.delegation.failures import FAILURES
 from replicas_mcp.server.log_redaction import register_secret
+from replicas_mcp.server.state.shared import Claims, LocalClaims
 
 if TYPE_CHECKING:
     from mcp.server import MCPServer
@@ -57,29 +58,6 @@ MAX_BODY_BYTES = 1_000_000
 Notify = Callable[[str], Awaitable[None]]
 
 
-class EventIds:
-    """The ids of events handled or in progress, in arrival order, at most `limit` of them."""
-
-    def __init__(self, limit: int) -> None:
-        self._ids: OrderedDict[str, None] = OrderedDict()
-        self._limit = limit
-
-    def __len__(self) -> int:
-        return len(self._ids)
-
-    def claim(self, event_id: str) -> bool:
-        """True if this id is new (and now remembered); False if it was seen already."""
-        if event_id in self._ids:
-            return False
-        self._ids[event_id] = None
-        while len(self._ids) > self._limit:
-            self._ids.popitem(last=False)
-        return True
-
-    def forget(self, event_id: str) -> None:
-        self._ids.pop(event_id, None)
-
-
 class WebhookReceiver:
     """The route's state and endpoint (`handle`). `notify` tells the subscribers of a replica it changed."""
 
@@ -92,6 +70,7 @@ class WebhookReceiver:
         max_remembered: int = 10_000,
         max_age: float = DEFAULT_MAX_AGE,
         clock: Callable[[], float] = time.time,
+        seen: Claims | None = None,
     ) -> None:
         if not secret:
             raise ValueError("the webhook receiver needs a secret")
@@ -101,7 +80,7 @@ class WebhookReceiver:
         self._deadline = deadline
         self._max_age = max_age
         self._clock = clock
-        self.seen = EventIds(max_remembered)
+        self.seen: Claims = seen if seen is not None else LocalClaims(max_remembered)
         self.handled = 0
         self.duplicates = 0
 
@@ -133,7 +112,7 @@ class WebhookReceiver:
             return _answer(400, stale)
         event_id = _signed_identity(raw)
         replica_id = _replica_id(event.replica)
-        if not self.seen.claim(event_id):
+        if not await self.seen.claim(f"webhook:{event_id}", self._max_age + MAX_CLOCK_SKEW):
             self.duplicates += 1
             return _answer(200, "duplicate")
         if replica_id and event.error_message:
@@ -143,7 +122,7 @@ class WebhookReceiver:
                 with anyio.fail_after(self._deadline):
                     await self._notify(replica_id)
         except Exception:
-            self.seen.forget(event_id)  # let the platform's retry be handled
+            await self.seen.forget(f"webhook:{event_id}")  # let the platform's retry be handled
             logger.exception("webhook event %s (%s): notifying subscribers failed", event_id, event.type)
             return _answer(503, "temporarily unable to process; retry")
         self.handled += 1

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from replicas_mcp.client.models import HistoryEvent
 from replicas_mcp.delegation.failures import Failures, provisioning_error
-from replicas_mcp.delegation.phase import ChatFacts, State, phase, wait_over
+from replicas_mcp.delegation.phase import ChatFacts, State, phase, queued_total, wait_over
 from replicas_mcp.delegation.questions import user_message_text
 from replicas_mcp.delegation.report import outcome_of
 from replicas_mcp.delegation.snapshot import question_in_history
@@ -127,3 +129,23 @@ def test_failure_reasons_are_bounded_and_config_provisioning_errors_are_read() -
     )
     assert provisioning_error({"config": {}}) is None
     assert provisioning_error(None) is None
+
+
+_chat_facts = st.builds(
+    ChatFacts,
+    processing=st.sampled_from([True, False, None]),
+    awaiting_input=st.booleans(),
+    queued=st.integers(min_value=0, max_value=3),
+)
+
+
+@given(chats=st.lists(_chat_facts, max_size=4), turns_ended=st.booleans())
+def test_a_default_wait_is_never_done_while_a_message_is_queued_or_a_turn_runs(
+    chats: list[ChatFacts], turns_ended: bool
+) -> None:
+    state = phase("active", chats)
+    if wait_over("idle", state, turns_ended=turns_ended):
+        assert queued_total(chats) == 0 or state == "waiting_for_input"
+        assert state == "waiting_for_input" or all(chat.processing is False for chat in chats)
+        if state == "waiting_for_input":  # paused on a question nobody answered, nothing queued behind it
+            assert any(chat.awaiting_input and not chat.queued for chat in chats)

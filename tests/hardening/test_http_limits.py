@@ -72,6 +72,9 @@ async def test_one_key_holds_a_bounded_number_of_sessions(sandbox: RunningSandbo
         refused = await _post(http, url, INIT, Authorization=f"Bearer {DEFAULT_ORG_KEY}")
         assert refused.status_code == 429
         assert "Too many open sessions for this API key" in refused.json()["error"]["message"]
+        listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+        sessionless = await _post(http, url, listing, Authorization=f"Bearer {DEFAULT_ORG_KEY}")
+        assert sessionless.status_code != 429  # only a new session is refused; the request reaches the SDK
         other = await _post(http, url, INIT, Authorization=f"Bearer {DEFAULT_OTHER_ORG_KEY}")
         assert other.status_code == 200  # another caller is unaffected
         ended = await http.delete(

@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import httpx2
@@ -22,6 +22,7 @@ from replicas_mcp.client import ReplicasClient
 from replicas_mcp.client.webhooks import sign_body
 from replicas_mcp.sandbox.serve import RunningSandbox, serving
 from replicas_mcp.sandbox.world import DEFAULT_ORG_KEY
+from replicas_mcp.server.state.shared import LocalClaims
 from replicas_mcp.server.webhook_receiver import WEBHOOK_PATH, Notify, WebhookReceiver
 
 from .http_helpers import http_server, mcp_client
@@ -106,7 +107,7 @@ async def test_a_bad_signature_is_refused_and_notifies_nobody(headers: dict[str,
         assert response.status_code == 401
         assert SECRET not in response.text
     assert notified == []
-    assert len(receiver.seen) == 0  # a forged delivery does not burn the event id
+    assert len(cast(LocalClaims, receiver.seen)) == 0  # a forged delivery does not burn the event id
 
 
 async def test_our_own_failure_answers_503_and_the_retry_is_handled() -> None:
@@ -146,7 +147,7 @@ async def test_remembered_event_ids_are_bounded() -> None:
         for n in range(20):
             body = event(f"evt_{n}")
             assert (await post(url, body, signed(body))).status_code == 200
-        assert len(receiver.seen) == 5
+        assert len(cast(LocalClaims, receiver.seen)) == 5
         assert receiver.handled == 20
 
 

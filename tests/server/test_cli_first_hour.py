@@ -212,3 +212,18 @@ def test_the_readme_configuration_table_lists_every_setting() -> None:
         assert f"`{flag_of(name)}" in table, (
             f"{flag_of(name)} is missing from the README's configuration table"
         )
+
+
+def test_a_base_url_that_is_not_a_url_is_one_line() -> None:
+    result = run(REPLICAS_API_KEY="sk_replicas_abcdefgh12", REPLICAS_BASE_URL="api.tryreplicas.com")
+    assert result.returncode == 2
+    assert "REPLICAS_BASE_URL: must be an http(s) URL" in _one_line(result)
+
+
+def test_a_configuration_error_inside_task_groups_is_found() -> None:
+    from replicas_mcp.cli import _configuration_error
+    from replicas_mcp.client.errors import ConfigurationError
+
+    nested = ExceptionGroup("serve", [ExceptionGroup("lifespan", [ConfigurationError("no key")])])
+    assert _configuration_error(nested) == "no key"
+    assert _configuration_error(ExceptionGroup("other", [ValueError("x")])) is None

@@ -199,3 +199,28 @@ async def test_completions_are_cached_briefly(sandbox: RunningSandbox) -> None:
         for partial in ("", "r", "re", "rep"):  # a user typing
             await client.complete(template, {"name": "replica_id", "value": partial})
         assert sum(sandbox.faults.stats.requests.values()) - before == 1
+
+
+async def test_an_upstream_outage_reaches_the_client_log_once(sandbox: RunningSandbox) -> None:
+    from replicas_mcp.server.user_notices import forget_notices
+
+    forget_notices()
+    received = Received()
+    async with own_client_server(sandbox, sandbox.org_key, received, mode="legacy") as client:
+        await set_level(client, "warning")
+        sandbox.faults.inject_status(503, route="/v1/replica", method="GET", times=20)
+        for _ in range(3):
+            assert (await client.call_tool("list_replicas", {})).is_error
+        message = await received.wait_for("the Replicas API is failing (503)")
+        await anyio.sleep(0.2)
+    assert message.level == "warning"
+    assert sum("is failing" in str(m.data) for m in received.messages) == 1  # once a minute, not per call
+
+
+def test_user_notices_are_rate_limited_per_kind() -> None:
+    from replicas_mcp.server.user_notices import QUIET_SECONDS, tell_user
+
+    assert tell_user("test-kind", "first", now=1000.0)
+    assert not tell_user("test-kind", "again", now=1000.0 + QUIET_SECONDS / 2)
+    assert tell_user("other-kind", "another kind", now=1000.0 + QUIET_SECONDS / 2)
+    assert tell_user("test-kind", "later", now=1000.0 + QUIET_SECONDS + 1)

@@ -15,6 +15,7 @@ from mcp.server.mcpserver import Context
 from replicas_mcp.config import Settings
 from replicas_mcp.server.caller import caller_client, current_caller
 from replicas_mcp.server.state.knowledge import KnowledgeStore, MemoryKnowledge
+from replicas_mcp.server.state.shared import SharedState
 from replicas_mcp.server.state.view import KnowingClient, Memo
 
 if TYPE_CHECKING:
@@ -33,6 +34,8 @@ class AppState:
     watcher: ReplicaWatcher
     # Strings that must never reach output (the API key in use), removed from error texts as a last resort.
     secrets: tuple[str, ...] = field(default=())
+    # What instances of a fleet share (Redis with --redis-url); in process otherwise (state/shared.py).
+    shared: SharedState = field(default_factory=SharedState)
     # What the server has learned of each caller's replicas (ids, names, statuses): lookups read it first.
     knowledge: KnowledgeStore = field(default_factory=MemoryKnowledge)
     # The shared upstream event streams (one per caller and replica), None outside a running lifespan.

@@ -30,6 +30,7 @@ from replicas_mcp.server.tools.confirmation import can_ask, confirm_call, refuse
 from replicas_mcp.server.tools.declaration import PendingCall, Question, ToolResult, ToolSpec
 from replicas_mcp.server.tools.schema import shaped_input_schema, shaped_output_schema
 from replicas_mcp.server.tools.sdk import sdk_tool
+from replicas_mcp.server.user_notices import note_upstream_failure
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver.tools import Tool
@@ -97,6 +98,7 @@ def served(spec: ToolSpec, policy: ConfirmPolicy) -> Callable[..., Awaitable[Any
                     return pending
                 result = await spec.fn(**kwargs)
         except ReplicasError as exc:
+            note_upstream_failure(exc)  # an outage also goes to the client's log (user_notices.py)
             raise tool_error(exc, kwargs, secrets=_secrets_of(ctx)) from None
         except TimeoutError:
             raise ToolError(

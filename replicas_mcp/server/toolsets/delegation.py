@@ -21,9 +21,10 @@ from pydantic import AfterValidator, BaseModel, Field, PrivateAttr, WithJsonSche
 
 from replicas_mcp import delegation as d
 from replicas_mcp.server.args import Id
+from replicas_mcp.server.caller import current_caller
 from replicas_mcp.server.errors import describe, replica_not_found_message
 from replicas_mcp.server.safety import clean_text, fence, truncate
-from replicas_mcp.server.state import ToolContext, client_of
+from replicas_mcp.server.state import ToolContext, app_state, client_of
 from replicas_mcp.server.state.view import unless_changed
 from replicas_mcp.server.tools import ToolGroup, ToolResult
 from replicas_mcp.server.toolsets.replicas import CodingAgent, Thinking
@@ -283,6 +284,12 @@ def _cursor(text: str, replica_id: str | None) -> d.Cursor:
         raise ToolError(f"Invalid cursor: {exc}. Omit it to wait from now on.") from None
 
 
+def _name_hold(ctx: ToolContext) -> d.NameHold:
+    """The caller's lock on a replica name, shared by every instance of a fleet (state/shared.py)."""
+    locks, caller = app_state(ctx).shared.name_locks, current_caller()
+    return lambda name: locks.hold(f"{caller}:{name}")
+
+
 async def _report(ctx: ToolContext, replica_id: str, chat_id: str | None = None) -> ReportResult:
     client = client_of(ctx)
     try:
@@ -325,7 +332,7 @@ async def delegate_task(
     client = client_of(ctx)
     spec = d.TaskSpec(environment_id, task, name, coding_agent, model, thinking_level, plan_mode)
     try:
-        item, created = await d.launch(client, spec)
+        item, created = await d.launch(client, spec, _name_hold(ctx))
     except d.NameTaken as exc:
         raise ToolError(_name_taken(exc)) from None
     outcome = await d.wait_for_replica(
@@ -383,6 +390,7 @@ async def _delegate_many(
             wait=wait_s,
             policy=POLICY,
             progress=_reporter(ctx),
+            hold=_name_hold(ctx),
         )
     except ValueError as exc:
         raise ToolError(f"{exc}. Give those tasks distinct names, or drop the duplicates.") from None

@@ -1,0 +1,81 @@
+"""A per-caller cap on subscriptions (`--max-subscriptions`), counted across every instance of a fleet.
+
+Each subscribed URI holds a lease in the shared store (`Leases`: in process, or a sorted set per caller in
+Redis). A lease lives `LEASE_TTL` seconds and is renewed every third of that while its subscription is
+alive (a listen stream still open, a legacy session still subscribed), so the subscriptions of an
+instance that died stop counting within `LEASE_TTL`, and a client that resumes elsewhere gets its slots
+back. 0 means no cap (nothing is counted).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Sequence
+
+import anyio
+
+from replicas_mcp.server.state.shared import Leases, SharedStateUnavailable
+
+logger = logging.getLogger(__name__)
+
+KIND = "subscriptions"
+LEASE_TTL = 60.0
+
+
+class SubscriptionCaps:
+    def __init__(self, leases: Leases, limit: int, *, ttl: float = LEASE_TTL) -> None:
+        self.limit = limit
+        self._leases = leases
+        self._ttl = ttl
+        self._instance = secrets.token_hex(6)  # holders are unique across the fleet
+        self._held: dict[str, tuple[str, Callable[[], bool]]] = {}  # holder -> (caller, still alive?)
+
+    def holder(self, *parts: str) -> str:
+        return ":".join([self._instance, *parts])
+
+    def refusal(self) -> str:
+        return (
+            f"Too many subscriptions for this caller: the server allows {self.limit} at once. Unsubscribe "
+            "from resources you no longer watch (or close listen streams), then subscribe again."
+        )
+
+    async def take(self, caller: str, holders: Sequence[str], alive: Callable[[], bool]) -> bool:
+        """Hold one slot per holder, all or none; False when the caller's cap would be passed."""
+        if not self.limit:
+            return True
+        taken: list[str] = []
+        for holder in holders:
+            if not await self._leases.acquire(KIND, caller, holder, self.limit, self._ttl):
+                await self.give_back(caller, taken)
+                return False
+            taken.append(holder)
+            self._held[holder] = (caller, alive)
+        return True
+
+    async def give_back(self, caller: str, holders: Sequence[str]) -> None:
+        if not self.limit:
+            return
+        with anyio.CancelScope(shield=True):
+            for holder in holders:
+                self._held.pop(holder, None)
+                try:
+                    await self._leases.release(KIND, caller, holder)
+                except SharedStateUnavailable:
+                    logger.info("a subscription lease could not be released; it expires by itself")
+
+    async def renew_forever(self) -> None:
+        """Keep the leases of live subscriptions; let go of those whose subscription ended unseen."""
+        if not self.limit:
+            return
+        while True:
+            await anyio.sleep(self._ttl / 3)
+            for holder, (caller, alive) in list(self._held.items()):
+                try:
+                    if alive():
+                        await self._leases.acquire(KIND, caller, holder, self.limit, self._ttl)
+                    else:
+                        await self.give_back(caller, [holder])
+                except SharedStateUnavailable:
+                    logger.warning("subscription leases could not be renewed (shared store unreachable)")
+                    break

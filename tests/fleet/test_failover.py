@@ -1,0 +1,126 @@
+"""An instance dies: nothing it was doing is lost. Waits resume from their cursors anywhere (the cursor
+carries the position, not the instance), and 2026-era subscriptions are opened again on another one."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import anyio
+import pytest
+from mcp.server.subscriptions import ResourceUpdated
+
+from bench.fleet_procs import Fleet
+from replicas_mcp.delegation import Cursor
+
+from .helpers import api, mcp_at, ok, post_webhook, text_of, webhook_body
+
+
+def _events_and_cursor(result: dict[str, Any], text: str) -> tuple[int, str]:
+    row = result["replicas"][0]
+    found = re.search(r"(\d+) events", text)
+    return (int(found.group(1)) if found else 0), str(row["cursor"])
+
+
+def _sequence(cursor: str) -> int:
+    event_id = Cursor.decode(cursor).event_id or "0"
+    return int(event_id.rsplit("-", 1)[-1])
+
+
+async def _wait(url: str, replica_id: str, cursor: str) -> tuple[int, str, dict[str, Any]]:
+    async with mcp_at(url) as client:
+        result = await client.call_tool(
+            "wait_for_replica", {"replica_id": replica_id, "cursor": cursor, "timeout_s": 30}
+        )
+    assert not result.is_error, text_of(result)
+    assert isinstance(result.structured_content, dict)
+    events, next_cursor = _events_and_cursor(result.structured_content, text_of(result))
+    return events, next_cursor, result.structured_content
+
+
+async def test_a_wait_killed_with_its_instance_resumes_on_another_without_losing_or_repeating(
+    healthy_fleet: Fleet,
+) -> None:
+    fleet = healthy_fleet
+    mcp1, mcp2, _ = fleet.instances
+    async with mcp_at(fleet.url) as client:
+        environment = (await ok(client, "list_environments", {}))["environments"][0]["id"]
+        launched = await ok(
+            client,
+            "delegate_task",
+            {
+                "environment_id": environment,
+                "task": "Refactor [[slow:200]]",
+                "name": f"failover-{uuid.uuid4().hex[:6]}",
+                "wait_s": 0,
+            },
+        )
+    replica_id = str(launched["replicas"][0]["replica_id"])
+    start = str(launched["replicas"][0]["cursor"])
+
+    # A wait on mcp1 is under way (the turn takes ~10 s) when mcp1 is killed.
+    outcome: list[object] = []
+
+    async def doomed_wait() -> None:
+        try:
+            outcome.append(await _wait(mcp1.url, replica_id, start))
+        except Exception as exc:  # whatever the transport raises on a dead peer
+            outcome.append(exc)
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(doomed_wait)
+        await anyio.sleep(1.0)
+        mcp1.child.kill()
+    assert isinstance(outcome[0], Exception), f"the wait ended before its instance died: {outcome}"
+
+    # The client retries with the last cursor it was given, on another instance, then goes on via nginx.
+    reads = []
+    events, cursor, first = await _wait(mcp2.url, replica_id, start)
+    reads.append((events, start, cursor))
+    assert first["replicas"][0]["done"], first
+    async with mcp_at(fleet.url) as client:
+        await ok(
+            client, "send_replica_message", {"replica_id": replica_id, "message": "Add docs [[slow:20]]"}
+        )
+    previous = cursor
+    events, cursor, _ = await _wait(fleet.url, replica_id, previous)
+    reads.append((events, previous, cursor))
+
+    # Each read covered exactly the events between its cursors: none lost, none repeated.
+    for count, before, after in reads:
+        assert count > 0
+        assert count == _sequence(after) - _sequence(before)  # the start cursor is sequence 0
+    final = Cursor.decode(cursor).event_id
+    seen = 0
+    async with api(fleet) as replicas:
+        with anyio.fail_after(15):
+            async with replicas.events.stream(replica_id, last_event_id="0") as stream:
+                async for event in stream:
+                    seen += 1
+                    if event.id == final:
+                        break
+    assert sum(count for count, _, _ in reads) == seen
+
+
+async def test_a_listen_stream_of_a_killed_instance_resumes_on_another(healthy_fleet: Fleet) -> None:
+    fleet = healthy_fleet
+    doomed = fleet.instances[0]
+    uri = "replicas://replicas/r-fleet-resumed"
+
+    async def listen_while_it_dies() -> None:
+        async with mcp_at(doomed.url) as client, client.listen(resource_subscriptions=[uri]) as updates:
+            doomed.child.kill()
+            with anyio.fail_after(10):
+                await anext(updates)
+
+    with pytest.raises(Exception):  # noqa: B017, PT011 - the stream breaks when its instance dies
+        await listen_while_it_dies()
+    # The client opens its subscription again, through nginx (which skips the dead instance).
+    async with mcp_at(fleet.url) as client, client.listen(resource_subscriptions=[uri]) as updates:
+        body = webhook_body(f"evt-resumed-{uuid.uuid4().hex[:6]}", "r-fleet-resumed")
+        assert (await post_webhook(fleet.url, body)).status_code == 200
+        with anyio.fail_after(5):
+            update = await anext(updates)
+        assert isinstance(update, ResourceUpdated)
+        assert str(update.uri) == uri
