@@ -7,8 +7,8 @@ readers of one shared upstream per caller and replica (`server/state/streams.py`
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 from replicas_mcp.client.errors import StreamLimitError
 
@@ -16,7 +16,9 @@ if TYPE_CHECKING:
     from replicas_mcp.client import ReplicasClient
     from replicas_mcp.client.models import EngineEvent
 
-__all__ = ["EventFeed", "SharesStreams", "StreamLimitReached", "open_events"]
+__all__ = ["EventFeed", "SharesReads", "SharesStreams", "StreamLimitReached", "open_events", "shared_read"]
+
+T = TypeVar("T")
 
 MAX_RECONNECTS = 3  # reconnects in a row a wait's own stream attempts
 
@@ -57,6 +59,27 @@ class SharesStreams(Protocol):
     def has_live_stream(self, replica_id: str) -> bool:
         """A shared upstream of the replica is open now (joining it costs no request)."""
         ...
+
+
+@runtime_checkable
+class SharesReads(Protocol):
+    """A client view that lets reads of one caller be shared (the server's `KnowingClient`)."""
+
+    async def recently(
+        self, replica_id: str, key: Hashable, max_age: float, build: Callable[[], Awaitable[T]]
+    ) -> T:
+        """What `build()` returned for the replica and `key` at most `max_age` seconds ago (calls that
+        overlap share one build), else a new `build()`."""
+        ...
+
+
+async def shared_read(
+    client: ReplicasClient, replica_id: str, key: Hashable, max_age: float, build: Callable[[], Awaitable[T]]
+) -> T:
+    """`build()`, or a result of it at most `max_age` seconds old when the client shares reads."""
+    if max_age > 0 and isinstance(client, SharesReads):
+        return await client.recently(replica_id, key, max_age, build)
+    return await build()
 
 
 @contextlib.asynccontextmanager

@@ -168,7 +168,10 @@ async def build_report(
             status=item.status,
             outcome="sleeping",
             repos=_repos_from_list(item),
-            notes=["Asleep: the final message, canvas and hooks need it awake (reading them wakes it)."],
+            notes=[
+                "Asleep: the final message, canvas and hooks are read only while it is awake, and reads "
+                "never wake it; send_replica_message (a follow-up) wakes it."
+            ],
         )
     # Active, preparing or in error: reading the details does not wake anything. (A replica that falls
     # asleep between the list read and this one would be woken: a window of milliseconds.)

@@ -41,7 +41,7 @@ from replicas_mcp.client.errors import (
 )
 from replicas_mcp.delegation.cursor import FROM_START
 from replicas_mcp.delegation.failures import FAILURES
-from replicas_mcp.delegation.feeds import OwnFeed, SharesStreams, open_events
+from replicas_mcp.delegation.feeds import OwnFeed, SharesStreams, open_events, shared_read
 from replicas_mcp.delegation.phase import DEFAULT_UNTIL
 from replicas_mcp.delegation.progress import Progress
 from replicas_mcp.delegation.snapshot import read_chats
@@ -171,9 +171,17 @@ class ReplicaWait:
                 break
         self.finished = True
 
-    async def _look(self) -> None:
-        """Observe the chats through REST (and the question a busy chat is paused on)."""
-        snapshot = await read_chats(self._client, self.replica_id)
+    async def _look(self, *, max_age: float = 0.0) -> None:
+        """Observe the chats through REST (and the question a busy chat is paused on). With `max_age`, a
+        snapshot that another wait of the same caller took at most that long ago will do (polling waits
+        on one replica then share their reads instead of each making its own)."""
+        snapshot = await shared_read(
+            self._client,
+            self.replica_id,
+            "chats",
+            max_age,
+            lambda: read_chats(self._client, self.replica_id),
+        )
         if snapshot is not None:  # None: asleep or in error, the list record says which
             self.tracker.observe_chats(snapshot.chats, snapshot.pending, snapshot.queued)
 
@@ -270,7 +278,7 @@ class ReplicaWait:
         """One polling round: chats (while awake), then a pause. True when the wait is done."""
         self.source = "polling"
         if self.tracker.status in STREAMABLE:
-            await self._look()
+            await self._look(max_age=self.policy.poll_interval / 2)  # a poll is that stale anyway
         if self.done():
             return True
         await anyio.sleep(self.policy.poll_interval)

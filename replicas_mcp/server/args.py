@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field
 
+from replicas_mcp.server.state import app_state
 from replicas_mcp.server.tools.arguments import Id as Id
 
 # Ids are typed `Id` (checked for shape before any request, kept as sent).
@@ -23,3 +24,13 @@ PageSize = Annotated[int, Field(ge=1, le=100)]
 def next_page(page: int, total_pages: int) -> int | None:
     """The page after `page` of a list endpoint's result, or None on the last one."""
     return page + 1 if page < total_pages else None
+
+
+def read_only(ctx: Any) -> bool:
+    """Whether the server handling this call is read-only."""
+    return bool(app_state(ctx).settings.read_only)
+
+
+def may_wake(ctx: Any, wake: bool) -> bool:
+    """`wake=true` counts only on a writable server: `--read-only` never wakes (or bills) a workspace."""
+    return wake and not read_only(ctx)

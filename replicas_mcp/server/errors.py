@@ -9,7 +9,8 @@ the configured key again in case an upstream message echoed it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -20,22 +21,59 @@ from replicas_mcp.server.safety import clean_text, redact, truncate
 
 _DETAIL_LIMIT = 300
 
-# Which listing tool finds a valid id for each argument name, in the order they are suggested.
+# Which tool finds a valid id for each argument name, most specific first (the first present is named).
 _ID_HINTS = (
+    ("message_id", "get_chat_queue"),
     ("automation_id", "list_automations"),
     ("environment_id", "list_environments"),
     ("chat_id", "list_chats"),
     ("replica_id", "list_replicas"),
 )
 
+# Which tool reads the current state of what an argument names, most specific first.
+_STATE_HINTS = (
+    ("message_id", "get_chat_queue"),
+    ("chat_id", "list_chats"),
+    ("automation_id", "get_automation"),
+    ("environment_id", "get_environment"),
+    ("replica_id", "get_replica"),
+)
+
+
+def _state_tool(arguments: Mapping[str, Any]) -> str:
+    """The tool that shows the current state of what this call was about."""
+    return next((tool for arg, tool in _STATE_HINTS if arguments.get(arg)), "list_replicas")
+
+
+# REST requests an upstream message may name, and the tool that does the same for a model.
+_METHOD = r"(?:GET|POST|PUT|PATCH|DELETE)"
+_REST_TOOLS = (
+    (re.compile(rf"{_METHOD} /v1/environments(?=[\s),.;:]|$)"), "list_environments"),
+    (re.compile(rf"{_METHOD} /v1/replica/repositories\b"), "list_repositories"),
+    (re.compile(rf"{_METHOD} /v1/replica/repository-sets\b"), "list_repository_sets"),
+    (re.compile(rf"{_METHOD} /v1/automations/[^\s/]+(?=[\s),.;:]|$)"), "save_automation"),
+    (re.compile(rf"{_METHOD} /v1/replica/[^\s/]+/wake\b"), "get_replica with wake=true"),
+)
+_REQUEST_PREFIX = re.compile(rf"^{_METHOD} /\S*(?: -> \d{{3}})?:?\s*")
+_ANY_REQUEST = re.compile(rf"\b{_METHOD} /v1/\S*|/v1/[\w/{{}}.-]+")
+
+
+def without_rest_paths(text: str) -> str:
+    """Upstream text names REST requests ("GET /v1/environments"); a model calls tools instead."""
+    text = _REQUEST_PREFIX.sub("", text)
+    for pattern, tool in _REST_TOOLS:
+        text = pattern.sub(tool, text)
+    return _ANY_REQUEST.sub("the matching tool", text)
+
 
 def _upstream(exc: e.ReplicasError) -> str:
     """The API's own explanation: its `error` and `details`, cleaned, deduplicated and shortened."""
     parts: list[str] = []
     for part in (exc.error, exc.details if isinstance(exc.details, str) else None, exc.message):
-        if part and not any(part in seen or seen in part for seen in parts):
+        text = without_rest_paths(clean_text(str(part))).strip().rstrip(".") if part else ""
+        if text and not any(text in seen or seen in text for seen in parts):
             # Without its closing period: the part is embedded in a sentence that goes on.
-            parts.append(clean_text(str(part)).strip().rstrip("."))
+            parts.append(text)
     text = "; ".join(p for p in parts if p)
     return truncate(text, _DETAIL_LIMIT) if text else "no details"
 
@@ -44,33 +82,48 @@ def _request_id(exc: e.ReplicasError) -> str:
     return f" (request id {exc.request_id})" if exc.request_id else ""
 
 
-def _not_found_hint(arguments: Mapping[str, Any]) -> str:
-    tools = [tool for arg, tool in _ID_HINTS if arguments.get(arg)]
-    if not tools:
-        return "Check the id with list_replicas (or the matching list_* tool)."
-    return "Check the id: call " + " / ".join(tools) + " to see the valid ones."
+def _not_found_hint(arguments: Mapping[str, Any], said: str) -> str:
+    tool = next((tool for arg, tool in _ID_HINTS if arguments.get(arg)), "list_replicas")
+    if re.search(rf"\b{tool}\b", said):
+        return ""  # the API's own words already name it (translated from its REST path): said once
+    return f" Check the id: call {tool} to see the valid ones."
+
+
+def _without_values(text: str, arguments: Mapping[str, Any]) -> str:
+    """The API's words without the values the call sent: a not-found id may be a secret passed by mistake."""
+    for name, value in arguments.items():
+        if (
+            (name.endswith("_id") or name in ("item", "filename"))
+            and isinstance(value, str)
+            and len(value) >= 4
+        ):
+            text = text.replace(value, "(the id given)")
+    return text
 
 
 def sleeping_message(replica_id: str | None, *, offer_wake: bool) -> str:
     target = f"Replica {replica_id}" if replica_id else "The replica"
-    retry = "Or retry this call with wake=true." if offer_wake else ""
+    retry = " Or retry this call with wake=true." if offer_wake else ""
     return (
-        f"{target} is sleeping, so its agent cannot be reached without waking it. Call get_replica with "
-        "wake=true and retry once it is active (waking takes about 10-60 s; wait_for_replica with "
-        f"until=idle waits for it). {retry}"
-    ).strip()
+        f"{target} is sleeping, and reads never wake it. get_replica_result reports what it did. To reach "
+        "its agent, call get_replica with wake=true (10-60 s, billed) and retry once it is active "
+        f"(wait_for_replica with until=idle waits for that).{retry}"
+    )
 
 
 def terminal_message(replica_id: str | None, what: str = "the workspace died") -> str:
     target = f"Replica {replica_id}" if replica_id else "The replica"
     return (
         f"{target} is in its terminal error state ({what}): it cannot be woken or messaged. "
-        "Delete it with delete_replica and create a new one with create_replica."
+        "get_replica_result shows what it did. To retry the work, call delegate_task with a new name "
+        "(delete_replica removes this one)."
     )
 
 
-def replica_not_found_message(replica_id: str) -> str:
-    return f"Replica {replica_id} not found in this organization. Call list_replicas to see the valid ids."
+def replica_not_found_message(replica_id: str | None = None) -> str:
+    """Not found. The id is not repeated: a model may have been steered into passing a secret as one."""
+    del replica_id
+    return "No replica with that replica_id in this organization. Call list_replicas to see the valid ids."
 
 
 def describe(exc: e.ReplicasError, arguments: Mapping[str, Any] | None = None) -> str:
@@ -85,13 +138,17 @@ def describe(exc: e.ReplicasError, arguments: Mapping[str, Any] | None = None) -
         case e.WorkspaceErrorStateError():
             return terminal_message(replica, what)
         case e.ConflictError():
-            return f"Conflict with the resource's current state: {what}{rid}. Check its state and retry."
+            return (
+                f"Conflict with the resource's current state: {what}{rid}. Read its current state with "
+                f"{_state_tool(args)}, then retry."
+            )
         case e.RateLimitedError():
             if exc.retry_after is not None:
                 return f"Rate limited by the Replicas API: retry after {exc.retry_after:.0f} s{rid}."
             return f"Rate limited by the Replicas API: wait about 30 s and retry{rid}."
         case e.NotFoundError():
-            return f"Not found: {what}{rid}. {_not_found_hint(args)}"
+            said = _without_values(what, args)
+            return f"Not found: {said}{rid}.{_not_found_hint(args, said)}"
         case e.AuthenticationError():
             return (
                 "The Replicas API rejected the API key (401). Check REPLICAS_API_KEY in this MCP server's "
@@ -122,7 +179,7 @@ def describe(exc: e.ReplicasError, arguments: Mapping[str, Any] | None = None) -
         case e.RequestTimeoutError():
             return (
                 f"The Replicas API did not answer in time: {what}. The request may still have taken effect: "
-                "check with the matching list_/get_ tool before retrying a change."
+                f"check with {_state_tool(args)} before retrying a change."
             )
         case e.ConnectError():
             return f"Could not reach the Replicas API: {what}. Check the network and REPLICAS_BASE_URL."
@@ -139,15 +196,26 @@ def describe(exc: e.ReplicasError, arguments: Mapping[str, Any] | None = None) -
 def tool_error(
     exc: e.ReplicasError, arguments: Mapping[str, Any] | None = None, *, secrets: Iterable[str | None] = ()
 ) -> ToolError:
-    return ToolError(redact(describe(exc, arguments), secrets))
+    """The model-facing error; its next steps name only tools the server serves (the request's Context
+    among `arguments` says which; without one, nothing is left out)."""
+    from replicas_mcp.server.hints import served_in  # hints builds on this module
+
+    return ToolError(redact(served_in(arguments).adapt(describe(exc, arguments)), secrets))
 
 
 @contextmanager
-def resource_errors(uri: str, *, secrets: Iterable[str | None] = ()) -> Iterator[None]:
-    """Resource reads have no error results: not-found becomes -32602, anything else a ResourceError."""
+def resource_errors(
+    uri: str, *, secrets: Iterable[str | None] = (), adapt: Callable[[str], str] = str
+) -> Iterator[None]:
+    """Resource reads have no error results: not-found becomes -32602, anything else a ResourceError.
+    `adapt` fits the next steps to the tools the server serves (hints.py)."""
     try:
         yield
+    except ResourceNotFoundError as exc:
+        raise ResourceNotFoundError(redact(adapt(str(exc)), secrets)) from None
+    except ResourceError as exc:
+        raise ResourceError(redact(adapt(str(exc)), secrets)) from None
     except e.NotFoundError as exc:
-        raise ResourceNotFoundError(redact(f"{uri}: {describe(exc)}", secrets)) from None
+        raise ResourceNotFoundError(redact(adapt(f"{uri}: {describe(exc)}"), secrets)) from None
     except e.ReplicasError as exc:
-        raise ResourceError(redact(f"{uri}: {describe(exc)}", secrets)) from None
+        raise ResourceError(redact(adapt(f"{uri}: {describe(exc)}"), secrets)) from None

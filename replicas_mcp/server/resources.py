@@ -2,7 +2,8 @@
 
 - `replicas://replicas` (JSON): the replicas of the organization (first 100, newest first).
 - `replicas://replicas/{replica_id}` (JSON): status, PRs, and, when awake, chats and branches. Live.
-- `replicas://replicas/{replica_id}/history` (text): the latest transcript, fenced as untrusted. Live.
+- `replicas://replicas/{replica_id}/history` (text): the latest transcript (≤ 100,000 characters), fenced as
+  untrusted; `…/history/{offset}` pages back (offset in events from the newest). Live.
 - `replicas://replicas/{replica_id}/canvas/{filename}`: the canvas file with its own MIME type.
 - `replicas://environments/{environment_id}` (JSON): the environment with all parts, secrets masked.
 - `replicas://automations/{automation_id}` (JSON): the automation, webhook token withheld.
@@ -19,11 +20,12 @@ from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 
 from replicas_mcp.delegation.asking import look_at_chats
 from replicas_mcp.server.errors import resource_errors, sleeping_message, terminal_message
+from replicas_mcp.server.hints import served, served_by
 from replicas_mcp.server.liveness import ASLEEP, TERMINAL
-from replicas_mcp.server.safety import fence
+from replicas_mcp.server.safety import CONVERSATION, fence
 from replicas_mcp.server.state import AppState, app_state
 from replicas_mcp.server.tools.sdk import TypedBody, add_typed_template
-from replicas_mcp.server.transcript import event_lines, render_event
+from replicas_mcp.server.transcript import event_lines, fit_newest, render_events
 from replicas_mcp.server.views import chat_summary, replica_summary
 
 if TYPE_CHECKING:
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 
 JSON = "application/json"
 HISTORY_EVENTS = 100
+HISTORY_MAX_CHARS = 100_000
 
 
 async def _listed(state: AppState, replica_id: str) -> ReplicaListItem:
@@ -40,8 +43,8 @@ async def _listed(state: AppState, replica_id: str) -> ReplicaListItem:
     item = await state.client_for_caller().replicas.status(replica_id)
     if item is None:
         raise ResourceNotFoundError(
-            f"replicas://replicas/{replica_id}: no such replica; see replicas://replicas"
-        )
+            "No replica with that id; see replicas://replicas"
+        )  # the id is not echoed
     return item
 
 
@@ -74,20 +77,27 @@ def register_resources(server: MCPServer[Any], states: StateRegistry) -> None:
     async def replicas() -> str:
         """The organization's replicas: id, name, status, repositories, PR links (never wakes any)."""
         state = states.current()
-        with resource_errors("replicas://replicas", secrets=state.secrets):
+        with resource_errors(
+            "replicas://replicas", secrets=state.secrets, adapt=served_by(state.settings).adapt
+        ):
             page = await state.client_for_caller().replicas.list(limit=100)
         return _json([replica_summary(item).model_dump(exclude_none=True) for item in page.replicas])
 
     @server.resource(
-        "replicas://replicas/{replica_id}", name="replica", title="Replica status", mime_type=JSON
+        "replicas://replicas/{replica_id}",
+        name="replica",
+        title="Replica status",
+        description=(
+            "A replica's status and PRs, plus, when it is awake, chats (busy, the question one waits on, who "
+            "wrote last), needs_input and branches; reading never wakes it. Subscribe for updates when its "
+            "status or turn state changes."
+        ),
+        mime_type=JSON,
     )
     async def replica(replica_id: str, ctx: Context[Any, Any]) -> str:
-        """A replica's status and PRs, plus, when it is awake, chats (busy, the question one waits on, who
-        wrote last), `needs_input` and branches. Subscribe for updates when its status or turn state
-        changes."""
         state = app_state(ctx)
         uri = f"replicas://replicas/{replica_id}"
-        with resource_errors(uri, secrets=state.secrets):
+        with resource_errors(uri, secrets=state.secrets, adapt=served(ctx).adapt):
             item = await _listed(state, replica_id)
             body: dict[str, Any] = replica_summary(item).model_dump(exclude_none=True)
             if item.status not in ASLEEP | TERMINAL:
@@ -103,35 +113,59 @@ def register_resources(server: MCPServer[Any], states: StateRegistry) -> None:
                 body["branches"] = {s.repository: s.branch for s in details.repository_statuses}
         return _json(body)
 
-    @server.resource(
-        "replicas://replicas/{replica_id}/history",
-        name="replica_history",
-        title="Replica history",
-        mime_type="text/plain",
-    )
-    async def history(replica_id: str, ctx: Context[Any, Any]) -> str:
-        """The latest part of a replica's conversation as a transcript (untrusted agent text, fenced)."""
+    async def history_text(replica_id: str, offset: int, ctx: Context[Any, Any]) -> str:
         state = app_state(ctx)
-        with resource_errors(f"replicas://replicas/{replica_id}/history", secrets=state.secrets):
+        with resource_errors(
+            f"replicas://replicas/{replica_id}/history", secrets=state.secrets, adapt=served(ctx).adapt
+        ):
             item = await _listed(state, replica_id)
             if item.status in TERMINAL:
                 raise ResourceError(terminal_message(replica_id))
             if item.status in ASLEEP:
                 raise ResourceError(sleeping_message(replica_id, offer_wake=False))
-            page = await state.client_for_caller().history.read(replica_id, limit=HISTORY_EVENTS)
-        lines = [render_event(ev.timestamp, ev.type, ev.payload) for ev in page.events]
-        older = (
-            f"({page.total - len(page.events)} older events: use read_replica_history)\n"
-            if page.has_more
+            page = await state.client_for_caller().history.read(
+                replica_id, limit=HISTORY_EVENTS, offset=offset
+            )
+        rendered = render_events((ev.timestamp, ev.type, ev.payload) for ev in page.events)
+        body, considered = fit_newest(rendered, HISTORY_MAX_CHARS)  # bounded like read_replica_history
+        older = page.total - offset - considered
+        more = (
+            f"({older} older events: read replicas://replicas/{replica_id}/history/{offset + considered})\n"
+            if older > 0
             else ""
         )
-        return older + fence("\n".join(line for line in lines if line), f"history of replica {replica_id}")
+        return more + fence(body, f"history of replica {replica_id}", by=CONVERSATION)
+
+    @server.resource(
+        "replicas://replicas/{replica_id}/history",
+        name="replica_history",
+        title="Replica history",
+        description=(
+            "The latest part of a replica's conversation as a transcript (at most 100,000 characters; "
+            "untrusted text, fenced). Live."
+        ),
+        mime_type="text/plain",
+    )
+    async def history(replica_id: str, ctx: Context[Any, Any]) -> str:
+        return await history_text(replica_id, 0, ctx)
+
+    @server.resource(
+        "replicas://replicas/{replica_id}/history/{offset}",
+        name="replica_history_page",
+        title="Older replica history",
+        description="An older part of a replica's transcript: offset counts events back from the newest.",
+        mime_type="text/plain",
+    )
+    async def history_page(replica_id: str, offset: str, ctx: Context[Any, Any]) -> str:
+        if not offset.isdigit() or len(offset) > 9:
+            raise ResourceNotFoundError("the history offset is a number of events (from a history page)")
+        return await history_text(replica_id, int(offset), ctx)
 
     async def canvas(replica_id: str, filename: str, ctx: Context[Any, Any]) -> TypedBody:
         """A canvas file of a replica, with its own MIME type (text for markdown/html, else binary)."""
         state = app_state(ctx)
         uri = f"replicas://replicas/{replica_id}/canvas/{filename}"
-        with resource_errors(uri, secrets=state.secrets):
+        with resource_errors(uri, secrets=state.secrets, adapt=served(ctx).adapt):
             item = await state.client_for_caller().replicas.status(replica_id)
             if item is None or item.status in ASLEEP | TERMINAL:
                 raise ResourceError(f"{uri}: the replica is not awake; call get_replica with wake=true first")
@@ -152,15 +186,22 @@ def register_resources(server: MCPServer[Any], states: StateRegistry) -> None:
     )
 
     @server.resource(
-        "replicas://environments/{environment_id}", name="environment", title="Environment", mime_type=JSON
+        "replicas://environments/{environment_id}",
+        name="environment",
+        title="Environment",
+        description=(
+            "An environment with its variables (values masked), files, skills, registries, MCPs and hooks "
+            "(secrets masked)."
+        ),
+        mime_type=JSON,
     )
     async def environment(environment_id: str, ctx: Context[Any, Any]) -> str:
-        """An environment with its variables (values masked), files, skills, registries, MCPs (secrets
-        masked) and hooks."""
         from replicas_mcp.server.toolsets.environments import environment_view
 
         state = app_state(ctx)
-        with resource_errors(f"replicas://environments/{environment_id}", secrets=state.secrets):
+        with resource_errors(
+            f"replicas://environments/{environment_id}", secrets=state.secrets, adapt=served(ctx).adapt
+        ):
             view = await environment_view(
                 state.client_for_caller(),
                 environment_id,
@@ -177,6 +218,8 @@ def register_resources(server: MCPServer[Any], states: StateRegistry) -> None:
         from replicas_mcp.server.toolsets.automations import automation_view
 
         state = app_state(ctx)
-        with resource_errors(f"replicas://automations/{automation_id}", secrets=state.secrets):
+        with resource_errors(
+            f"replicas://automations/{automation_id}", secrets=state.secrets, adapt=served(ctx).adapt
+        ):
             record = await state.client_for_caller().automations.get(automation_id)
         return automation_view(record).to_text()

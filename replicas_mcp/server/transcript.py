@@ -138,11 +138,46 @@ def _clock(timestamp: str | None) -> str:
     return timestamp or "--:--:--"
 
 
+def _line(timestamp: str | None, role: str, text: str) -> str:
+    return f"[{_clock(timestamp)}] {role}: {text}" if text else f"[{_clock(timestamp)}] {role}"
+
+
 def render_event(timestamp: str | None, event_type: str, payload: Mapping[str, Any]) -> str:
-    return "\n".join(
-        f"[{_clock(timestamp)}] {role}: {text}" for role, text in event_lines(event_type, payload)
-    )
+    return "\n".join(_line(timestamp, role, text) for role, text in event_lines(event_type, payload))
+
+
+def render_events(events: Iterable[tuple[str | None, str, Mapping[str, Any]]]) -> list[str]:
+    """Each event rendered, in order. A turn's result that repeats the agent's last words (Claude's
+    `result` does) shows only `turn done`: the transcript says a thing once."""
+    rendered: list[str] = []
+    last_agent: str | None = None
+    for timestamp, event_type, payload in events:
+        lines: list[str] = []
+        for role, text in event_lines(event_type, payload):
+            if role.startswith("turn") and text and text == last_agent:
+                text = ""
+            if role == "agent":
+                last_agent = text
+            lines.append(_line(timestamp, role, text))
+        rendered.append("\n".join(lines))
+    return rendered
+
+
+def fit_newest(rendered: list[str], max_chars: int) -> tuple[str, int]:
+    """The newest rendered events that fit in `max_chars` (one longer than that is cut), oldest first,
+    and how many events (counted from the newest) that covers."""
+    kept: list[str] = []
+    used = 0
+    considered = 0
+    for text in reversed(rendered):  # newest first, until the budget is spent
+        if kept and used + len(text) + 1 > max_chars:
+            break
+        considered += 1
+        if text:
+            kept.append(text if len(text) <= max_chars else text[: max_chars - 40] + "… [event cut]")
+            used += len(kept[-1]) + 1
+    return "\n".join(reversed(kept)), considered
 
 
 def render(events: Iterable[tuple[str | None, str, Mapping[str, Any]]]) -> str:
-    return "\n".join(line for line in (render_event(*event) for event in events) if line)
+    return "\n".join(line for line in render_events(events) if line)

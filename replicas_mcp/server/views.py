@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
-from replicas_mcp.server.safety import clean_text, fence, truncate
+from replicas_mcp.server.safety import AGENT, clean_text, fence, truncate
 from replicas_mcp.server.tools import ToolResult
 
 if TYPE_CHECKING:
@@ -56,14 +56,17 @@ class ChatSummary(ToolResult):
 def chat_summary(chat: ReplicaChat, look: ChatLook | None = None, replica_id: str = "") -> ChatSummary:
     """A chat; with `look` (its history tail), the question it waits on and who wrote last. Queued
     messages are not in the history, so they are never shown as the last message."""
-    last = f"{look.last_from}: {look.last_text}" if look and look.last_text else None
+    last = None
+    if look and look.last_text:  # who wrote it, then their words fenced as theirs
+        author = AGENT if look.last_from == "agent" else "a user of the replica"
+        last = f"{look.last_from}: {fenced_preview(look.last_text, 'last message', author)}"
     return ChatSummary(
         id=chat.id,
         provider=chat.provider,
         title=preview(chat.title),
         processing=chat.processing,
         needs_input=fenced_question(look.question if look else None, replica_id),
-        last_message=preview(last),
+        last_message=last,
     )
 
 
@@ -72,6 +75,12 @@ def preview(text: str | None, limit: int = PREVIEW_LIMIT) -> str | None:
     if text is None:
         return None
     return truncate(clean_text(text).strip(), limit)
+
+
+def fenced_preview(text: str | None, source: str, by: str, limit: int = PREVIEW_LIMIT) -> str | None:
+    """A short preview of text someone else wrote, fenced (a preview is as untrusted as the whole)."""
+    shown = preview(text, limit)
+    return fence(shown, source, by=by) if shown else None
 
 
 class Done(ToolResult):

@@ -8,7 +8,7 @@ from replicas_mcp.client import errors as e
 from replicas_mcp.sandbox.serve import RunningSandbox
 from replicas_mcp.server.errors import describe, tool_error
 
-from .helpers import call_error, connect, new_replica
+from .helpers import call, call_error, connect, new_replica
 
 
 @pytest.mark.parametrize(
@@ -72,3 +72,42 @@ async def test_terminal_replica(sandbox: RunningSandbox) -> None:
         rid = await new_replica(client, "doomed")
         await force_status(sandbox, rid, "error")
         assert "delete_replica" in await call_error(client, "read_replica_history", {"replica_id": rid})
+
+
+async def test_errors_name_tools_and_carry_the_ids_they_mention(sandbox: RunningSandbox) -> None:
+    async with connect(sandbox, toolsets=("all",)) as client:
+        first = await call(client, "save_environment", {"name": "twin"})
+        existing = first.structured_content["id"] if first.structured_content else None
+        duplicate = await call_error(client, "save_environment", {"name": "twin"})
+        assert str(existing) in duplicate  # the existing id, and how to change it
+        assert "environment_id=" in duplicate
+
+        rid = await new_replica(client, "queue-owner")
+        chats = await call(client, "list_chats", {"replica_id": rid})
+        chat_id = chats.structured_content["chats"][0]["id"] if chats.structured_content else ""
+        gone = await call_error(
+            client,
+            "edit_chat_queue",
+            {"replica_id": rid, "chat_id": chat_id, "action": "remove", "message_id": "no-such-message"},
+        )
+        assert "get_chat_queue" in gone
+        assert "list_chats" not in gone
+
+
+def test_terminal_text_leads_to_delegate_task_not_create_replica() -> None:
+    message = describe(e.WorkspaceErrorStateError("dead", status=409), {"replica_id": "r1"})
+    assert "create_replica" not in message
+    assert "delegate_task" in message
+
+
+def test_upstream_rest_paths_become_tool_names() -> None:
+    said = e.NotFoundError(
+        "GET /v1/environments/x -> 404: Environment not found",
+        status=404,
+        error="Environment not found",
+        details="Pass an environment id (see GET /v1/environments).",
+    )
+    message = describe(said, {"environment_id": "x"})
+    assert "/v1/" not in message
+    assert "GET " not in message
+    assert "list_environments" in message

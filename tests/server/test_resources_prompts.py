@@ -31,6 +31,7 @@ async def test_resource_reads(sandbox: RunningSandbox) -> None:
         assert templates == {
             "replicas://replicas/{replica_id}",
             "replicas://replicas/{replica_id}/history",
+            "replicas://replicas/{replica_id}/history/{offset}",
             "replicas://replicas/{replica_id}/canvas/{filename}",
             "replicas://environments/{environment_id}",
             "replicas://automations/{automation_id}",
@@ -176,7 +177,9 @@ async def test_prompts(sandbox: RunningSandbox, mode: str) -> None:
         )
         first = delegate.messages[0].content
         assert isinstance(first, TextContent)
-        assert "create_replica" in first.text
+        assert "delegate_task" in first.text  # the one workflow: delegate, wait, result
+        assert "wait_for_replica" in first.text
+        assert "get_replica_result" in first.text
         assert "Fix login" in first.text
 
         review = await client.get_prompt("review_replica_work", {"replica_id": "r-1"})

@@ -145,8 +145,12 @@ async def test_chats_toolset(sandbox: RunningSandbox, mode: str) -> None:
                 await call(client, "send_replica_message", {"replica_id": rid, "message": f"then {n}"})
             )
             assert queued["status"] == "queued"
-        queue = data(await _call(client, "get_chat_queue", {"replica_id": rid, "chat_id": main_chat}))
+            assert queued["position"] == n + 1  # one counting base everywhere: 1 runs next
+        shown = await _call(client, "get_chat_queue", {"replica_id": rid, "chat_id": main_chat})
+        queue = data(shown)
         assert [m["message"] for m in queue["queue"]] == ["then 0", "then 1", "then 2"]
+        assert "1. [" in text(shown)
+        assert "0. [" not in text(shown)
         ids = [m["id"] for m in queue["queue"]]
 
         moved = data(
@@ -158,7 +162,7 @@ async def test_chats_toolset(sandbox: RunningSandbox, mode: str) -> None:
                     "chat_id": main_chat,
                     "action": "move",
                     "message_id": ids[2],
-                    "position": 0,
+                    "position": 1,
                 },
             )
         )

@@ -5,7 +5,6 @@ locks, caps), each behind a small interface with an in-process implementation.""
 
 from __future__ import annotations
 
-import collections
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -43,7 +42,7 @@ class AppState:
     # Answers replica lookups from the knowledge; None: the client's own lookups (list scans).
     directory: ReplicaDirectory | None = None
     # Results that nothing has changed since (`state.view.unless_changed`), shared by every call of a caller.
-    memo: Memo = field(default_factory=collections.OrderedDict)
+    memo: Memo = field(default_factory=Memo)
 
     def client_for_caller(self) -> ReplicasClient:
         """The client to act with for the current request's caller: in byo-key mode a view of the shared

@@ -15,8 +15,12 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+import anyio
 
 from replicas_mcp.client import ReplicasClient
 from replicas_mcp.client.errors import NotFoundError
@@ -131,7 +135,7 @@ class KnowingClient(ReplicasClient):
         self.directory = directory
         self.streams = streams
         self._caller = caller
-        self.memo: Memo = collections.OrderedDict() if memo is None else memo  # see unless_changed
+        self.memo: Memo = Memo() if memo is None else memo  # see unless_changed and recently
 
     def __getattribute__(self, name: str) -> Any:
         if name == "replicas":
@@ -156,6 +160,24 @@ class KnowingClient(ReplicasClient):
     def bound(self) -> KnowingClient:
         """This view fixed to the current caller and key, to keep beyond the request."""
         return KnowingClient(self._base, self.directory, self.streams, caller=self.caller, memo=self.memo)
+
+    async def recently(
+        self, replica_id: str, key: Hashable, max_age: float, build: Callable[[], Awaitable[T]]
+    ) -> T:
+        """What `build()` returned for this caller, replica and `key` at most `max_age` seconds ago; calls
+        that overlap share one build (see `delegation.feeds.shared_read`). Acting on the replica through
+        this server forgets it (`forget_memo`)."""
+        slot = (self.caller, replica_id, ("recently", key))
+        async with self.memo.locks.setdefault(slot, anyio.Lock()):
+            cached = self.memo.get(slot)
+            now = time.monotonic()
+            if cached is not None and now - cast("float", cached[0]) <= max_age:
+                return cast("T", cached[1])
+            result = await build()
+            self.memo[slot] = (now, result)
+            while len(self.memo) > MEMO_ENTRIES:
+                self.memo.popitem(last=False)
+            return result
 
     def has_live_stream(self, replica_id: str) -> bool:
         return self.streams is not None and self.streams.has_live(self.caller, replica_id)
@@ -198,7 +220,17 @@ async def unless_changed(
 
 
 MEMO_ENTRIES = 512
-Memo = collections.OrderedDict[tuple[str, str, Hashable], tuple[object, object]]
+
+
+class Memo(collections.OrderedDict[tuple[str, str, Hashable], tuple[object, object]]):
+    """What `unless_changed` and `KnowingClient.recently` remember, per (caller, replica id, key), newest
+    last and bounded; `locks` let calls that overlap share one build (weak: gone once nobody waits)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.locks: weakref.WeakValueDictionary[tuple[str, str, Hashable], anyio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
 
 
 def bound_view(client: ReplicasClient) -> ReplicasClient:

@@ -10,10 +10,10 @@ from pydantic import BaseModel, Field
 from replicas_mcp.client.errors import NotFoundError
 from replicas_mcp.client.models.automations import AutomationTrigger
 from replicas_mcp.server.args import AutomationId, Id, PageNumber, PageSize, next_page
-from replicas_mcp.server.safety import clean_text, truncate
+from replicas_mcp.server.safety import WORKSPACE, clean_text, truncate
 from replicas_mcp.server.state import ToolContext, client_of
 from replicas_mcp.server.tools import PendingCall, ToolGroup, ToolResult
-from replicas_mcp.server.views import Done, preview
+from replicas_mcp.server.views import Done, fenced_preview
 
 if TYPE_CHECKING:
     from replicas_mcp.client.models.automations import Automation
@@ -151,7 +151,7 @@ async def get_automation(
                 status=ex.status,
                 replica_id=ex.workspace_id,
                 triggered_at=ex.triggered_at,
-                error=preview(ex.error),
+                error=fenced_preview(ex.error, f"error of run {ex.id}", WORKSPACE),
             )
             for ex in result.executions
         ]
@@ -276,13 +276,15 @@ async def delete_automation(ctx: ToolContext, automation_id: AutomationId) -> Do
 async def trigger_automation(
     ctx: ToolContext,
     automation_id: AutomationId,
-    payload: Annotated[dict[str, Any] | None, Field(description="Optional event data for the run")] = None,
+    payload: Annotated[
+        dict[str, Any] | None, Field(description="Any JSON object, passed to the run as its event data")
+    ] = None,
 ) -> Triggered:
-    """Run a cron-triggered automation now; each call starts a new replica. Next: read_replica_history."""
+    """Run a cron-triggered automation now; each call starts a new replica. Next: wait_for_replica."""
     result = await client_of(ctx).automations.trigger(automation_id, payload)
     note = (
-        "Started; follow it with read_replica_history."
+        "Started: follow its replica with wait_for_replica, then get_replica_result."
         if result.workspace_id
-        else "Queued; its replica appears in get_automation(runs=5) shortly."
+        else "Queued: its replica appears in get_automation(runs=5) shortly."
     )
     return Triggered(execution_id=result.execution_id, replica_id=result.workspace_id, note=note)

@@ -15,7 +15,7 @@ from mcp.types import (
 )
 from pydantic import BaseModel, Field
 
-from replicas_mcp.server.args import ReplicaId, Wake
+from replicas_mcp.server.args import ReplicaId, Wake, may_wake
 from replicas_mcp.server.liveness import ensure_awake
 from replicas_mcp.server.paging import DEFAULT_MAX_CHARS, MaxChars, Offset, page_text
 from replicas_mcp.server.safety import clean_text, fence
@@ -60,7 +60,7 @@ def canvas_uri(replica_id: str, filename: str) -> str:
 async def list_canvas_items(ctx: ToolContext, replica_id: ReplicaId, wake: Wake = False) -> CanvasList:
     """Files the agent put in the replica's canvas (reports, screenshots). Next: read_canvas_item."""
     client = client_of(ctx)
-    await ensure_awake(client, replica_id, wake=wake)
+    await ensure_awake(client, replica_id, wake=may_wake(ctx, wake))
     items = await client.canvas.list(replica_id)
     return CanvasList(
         replica_id=replica_id,
@@ -82,7 +82,7 @@ async def read_canvas_item(
     """View a canvas file: images as images, markdown/html as paged text, other small files embedded.
     Files over the 5 MB cap are not returned."""
     client = client_of(ctx)
-    await ensure_awake(client, replica_id, wake=wake)
+    await ensure_awake(client, replica_id, wake=may_wake(ctx, wake))
     item = await client.canvas.get(replica_id, filename)
     view = CanvasItemView(
         filename=item.filename,

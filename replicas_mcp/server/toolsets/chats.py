@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Literal
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
 
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
+from replicas_mcp.client.errors import NotFoundError
 from replicas_mcp.delegation.asking import look_at_chats
-from replicas_mcp.server.args import Id, ReplicaId, Wake
+from replicas_mcp.server.args import Id, ReplicaId, Wake, may_wake
 from replicas_mcp.server.liveness import ensure_awake
-from replicas_mcp.server.safety import clean_text, fence
+from replicas_mcp.server.safety import USER, clean_text, fence
 from replicas_mcp.server.state import ToolContext, client_of
 from replicas_mcp.server.tools import PendingCall, ToolGroup, ToolResult
 from replicas_mcp.server.transcript import event_lines
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
     from replicas_mcp.client.models import QueuedMessage
 
 tools = ToolGroup("chats")
+T = TypeVar("T")
 
 ChatId = Annotated[Id, Field(description="From list_chats")]
 
@@ -43,10 +46,11 @@ class QueueView(ToolResult):
         state = {True: " (agent busy)", False: " (agent idle)", None: ""}[self.processing]
         if not self.queue:
             return f"Chat {self.chat_id}{state}: the queue is empty."
-        lines = [f"{i}. [{m.id}] {m.message}" for i, m in enumerate(self.queue)]
+        lines = [f"{i}. [{m.id}] {m.message}" for i, m in enumerate(self.queue, start=1)]
         return (
-            f"Chat {self.chat_id}{state}: {len(self.queue)} queued message(s), next first "
-            f"(position. [id] text):\n" + fence("\n".join(lines), f"queued messages of chat {self.chat_id}")
+            f"Chat {self.chat_id}{state}: {len(self.queue)} queued message(s), position 1 runs next "
+            f"(position. [id] text):\n"
+            + fence("\n".join(lines), f"queued messages of chat {self.chat_id}", by=USER)
         )
 
 
@@ -54,12 +58,23 @@ def _queued(messages: list[QueuedMessage]) -> list[Queued]:
     return [Queued(id=m.id, message=clean_text(m.message)) for m in messages]
 
 
+async def _missing_message_named(pending: Awaitable[T]) -> T:
+    """A queue change whose message is gone says so and points to the queue, not to the chat list."""
+    try:
+        return await pending
+    except NotFoundError:
+        raise ToolError(
+            "No queued message with that message_id in that chat: it may have run already. Call "
+            "get_chat_queue for the messages still queued."
+        ) from None
+
+
 @tools.tool(title="List chats", read_only=True)
 async def list_chats(ctx: ToolContext, replica_id: ReplicaId, wake: Wake = False) -> ChatList:
     """A replica's chats (one conversation per coding agent): busy, the question one waits on, who wrote
     last. Pass a chat_id to send_replica_message or read_replica_history."""
     client = client_of(ctx)
-    await ensure_awake(client, replica_id, wake=wake)
+    await ensure_awake(client, replica_id, wake=may_wake(ctx, wake))
     chats = await client.chats.list(replica_id)
     looks = await look_at_chats(client, replica_id, chats, lines=event_lines)
     return ChatList(
@@ -94,9 +109,9 @@ async def delete_chat(ctx: ToolContext, replica_id: ReplicaId, chat_id: ChatId) 
 async def get_chat_queue(
     ctx: ToolContext, replica_id: ReplicaId, chat_id: ChatId, wake: Wake = False
 ) -> QueueView:
-    """Messages waiting for a busy chat's agent, next first (ids for the queue tools)."""
+    """Messages waiting for a busy chat's agent, position 1 next (ids for edit_chat_queue)."""
     client = client_of(ctx)
-    await ensure_awake(client, replica_id, wake=wake)
+    await ensure_awake(client, replica_id, wake=may_wake(ctx, wake))
     queue = await client.queue.get(replica_id, chat_id)
     return QueueView(chat_id=queue.chatId, processing=queue.processing, queue=_queued(queue.queue))
 
@@ -133,7 +148,7 @@ async def edit_chat_queue(
         Literal["remove", "clear", "move"], Field(description="remove one, clear all, move one")
     ],
     message_id: Annotated[Id | None, Field(description="For remove/move: from get_chat_queue")] = None,
-    position: Annotated[int | None, Field(ge=0, description="For move: new place, 0 = next")] = None,
+    position: Annotated[int | None, Field(ge=1, description="For move: new place, 1 = next")] = None,
 ) -> QueueView:
     """Change a chat's waiting messages before the agent gets to them: remove one, clear all, or move
     one. The current turn goes on. Returns the queue left."""
@@ -143,9 +158,11 @@ async def edit_chat_queue(
     elif message_id is None:
         raise ToolError(f"action={action!r} needs message_id (see get_chat_queue).")
     elif action == "remove":
-        result = await queue.remove(replica_id, chat_id, message_id)
+        result = await _missing_message_named(queue.remove(replica_id, chat_id, message_id))
     elif position is None:
-        raise ToolError("action='move' needs position (0 = handled next).")
+        raise ToolError("action='move' needs position (1 = handled next).")
     else:
-        result = await queue.reorder(replica_id, chat_id, message_id, position)
+        # Positions count from 1 everywhere a model sees them (send results too); the API counts from 0.
+        reorder = queue.reorder(replica_id, chat_id, message_id, position - 1)
+        result = await _missing_message_named(reorder)
     return QueueView(chat_id=chat_id, queue=_queued(result.queue))

@@ -20,10 +20,11 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import AfterValidator, BaseModel, Field, PrivateAttr, WithJsonSchema
 
 from replicas_mcp import delegation as d
+from replicas_mcp.client.errors import ReplicasError
 from replicas_mcp.server.args import Id
 from replicas_mcp.server.caller import current_caller
 from replicas_mcp.server.errors import describe, replica_not_found_message
-from replicas_mcp.server.safety import clean_text, fence, truncate
+from replicas_mcp.server.safety import WORKSPACE, clean_text, fence, truncate
 from replicas_mcp.server.state import ToolContext, app_state, client_of
 from replicas_mcp.server.state.view import unless_changed
 from replicas_mcp.server.tools import ToolGroup, ToolResult
@@ -81,6 +82,7 @@ class Row(BaseModel):
     """One replica as a wait (or a launch) left it; its text also counts the events read."""
 
     replica_id: str | None = None  # None: a task of a list not started yet
+    name: str | None = None
     state: str  # preparing|working|idle|waiting_for_input|sleeping|archived|error|deleted
     # (lists also: pending, failed_to_start, name_taken)
     done: bool = False  # the condition holds, or the replica stopped (asleep, error, gone)
@@ -91,7 +93,7 @@ class Row(BaseModel):
     _turns: int = PrivateAttr(default=0)  # turns completed
 
     def label(self) -> str:
-        return self.replica_id or "-"
+        return self.name or self.replica_id or "-"
 
     def line(self) -> str:
         parts = [f"{self.label()}: {self.state}{' (done)' if self.done else ''}"]
@@ -110,9 +112,6 @@ class Launch(Row):
     name: str
     created: bool = False  # False: a replica of that name existed already (or the task is pending)
 
-    def label(self) -> str:
-        return self.name
-
 
 R = TypeVar("R", bound=Row)
 ASKED = "asked: "
@@ -120,13 +119,16 @@ ASKED = "asked: "
 
 def _row(outcome: d.WaitOutcome, kind: type[R], **extra: Any) -> R:
     digest = outcome.digest
+    rid = outcome.replica_id
     news = [f"PR {url}" for url in digest.prs]
-    news += [f"error: {truncate(clean_text(text), 300)}" for text in digest.errors]
+    news += [
+        f"error: {fence(truncate(text, 300), f'error of replica {rid}', by=WORKSPACE)}"
+        for text in digest.errors
+    ]
     if digest.failed_turns:
         news.append(f"error: {digest.failed_turns} turn(s) failed")
     if outcome.error is not None:
         news.append(f"error: could not follow it: {describe(outcome.error)}")
-    rid = outcome.replica_id
     asked = list(dict.fromkeys([*digest.questions, *outcome.questions]))
     news += [ASKED + fence(q, f"question from replica {rid}") for q in asked]
     row = kind(
@@ -163,8 +165,9 @@ def _next_step(row: Row) -> str:
 
 
 def _table(rows: Sequence[Row]) -> str:
+    """One line per replica: name | id | state and news (names beside ids)."""
     return "\n".join(
-        f"- {row.label()} | {row.replica_id or '-'} | {row.line().split(': ', 1)[1]}"
+        f"- {row.name or '-'} | {row.replica_id or '-'} | {row.line().split(': ', 1)[1]}"
         + (f"\n  cursor: {row.cursor}" if row.cursor and not row.done else "")
         for row in rows
     )
@@ -192,9 +195,12 @@ class DelegateResult(ToolResult):
     def to_text(self) -> str:
         if len(self.replicas) == 1:
             row = self.replicas[0]
-            head = f"{'Created' if row.created else 'Found existing'} replica {row.name} ({row.replica_id})."
-            report = f"\n{self.report}" if self.report else ""
-            return f"{head}\n{row.line()}{report}\ncursor: {row.cursor}\nNext: {self.next}"
+            verb = "Created" if row.created else "Found existing"
+            if self.report:  # the report names the replica and its state: said once
+                body = f"{verb} r{self.report[1:]}" if self.report.startswith("R") else self.report
+            else:
+                body = f"{verb} replica {row.name} ({row.replica_id}).\n{row.line()}"
+            return f"{body}\ncursor: {row.cursor}\nNext: {self.next}"
         rows = self.replicas
         started = sum(row.created for row in rows)
         pending = sum(row.state == "pending" for row in rows)
@@ -225,10 +231,19 @@ class ReportResult(ToolResult):
             lines.append(f"Canvas: {', '.join(self.canvas)}")
         if self.message:
             lines.append(f"Final message:\n{self.message}")
-        if self.questions:
-            lines.append("Open questions:\n" + "\n".join(self.questions))
+        # A question the final message already states is not shown a second time.
+        asked = [q for q in self.questions if _fenced_body(q) not in (self.message or "")]
+        if asked:
+            lines.append("Open questions:\n" + "\n".join(asked))
+        elif self.questions:
+            lines.append("The agent is waiting for an answer to the question in its final message.")
         lines += self.notes
         return "\n".join(lines)
+
+
+def _fenced_body(fenced: str) -> str:
+    """The text inside a fence (its lines between the tag-and-note header and the closing tag)."""
+    return fenced.split("\n", 2)[-1].rsplit("\n", 1)[0]
 
 
 def _repo_line(repo: d.RepoResult) -> str:
@@ -239,11 +254,15 @@ def _repo_line(repo: d.RepoResult) -> str:
 
 def _report_result(report: d.Report) -> ReportResult:
     rid = report.replica_id
-    errors = [f"Workspace error: {truncate(clean_text(report.error), 500)}"] if report.error else []
+    errors = (
+        [f"Workspace error:\n{fence(truncate(report.error, 500), 'workspace error', by=WORKSPACE)}"]
+        if report.error
+        else []
+    )
     errors += [
         f"Failed hook {truncate(clean_text(hook.hook), 120)}: "
         f"{'timed out' if hook.timed_out else f'exit {hook.exit_code}'}\n"
-        + fence(hook.output, f"hook output of replica {rid}")
+        + fence(hook.output, "hook output", by=WORKSPACE)
         for hook in report.failed_hooks
     ]
     notes = list(report.notes)
@@ -255,12 +274,12 @@ def _report_result(report: d.Report) -> ReportResult:
         )
     result = ReportResult(
         outcome=report.outcome,
-        message=fence(report.message, f"final message of replica {rid}") if report.message else None,
+        message=fence(report.message, "final message") if report.message else None,
         prs=report.pr_urls,
         repos=[_repo_line(repo) for repo in report.repos],
         canvas=[truncate(clean_text(item), 120) for item in report.canvas],
         errors=errors,
-        questions=[fence(q, f"question from replica {rid}") for q in report.questions],
+        questions=[fence(q, "question") for q in report.questions],
         notes=notes,
     )
     result._name, result._status = f"{report.name} ({rid})", report.status
@@ -304,6 +323,15 @@ async def _report(ctx: ToolContext, replica_id: str, chat_id: str | None = None)
     return _report_result(report)
 
 
+async def _names(ctx: ToolContext, ids: Sequence[str]) -> dict[str, str]:
+    """The names of these replicas, from one list page (newest first); a name not found stays out."""
+    try:
+        page = await client_of(ctx).replicas.list(limit=100)
+    except ReplicasError:
+        return {}
+    return {item.id: item.name for item in page.replicas if item.id in ids}
+
+
 # --- tools --------------------------------------------------------------------------------------------
 
 
@@ -345,6 +373,8 @@ async def delegate_task(
     )
     row = _row(outcome, Launch, name=item.name, created=created)
     report = await _report(ctx, item.id) if row.done and row.state != "deleted" else None
+    if report is not None:  # the report shows the questions (and errors): the row does not repeat them
+        row.news = [item for item in row.news if not item.startswith((ASKED, "error: "))]
     return DelegateResult(
         replicas=[row],
         report=report.to_text() if report else None,
@@ -354,7 +384,8 @@ async def delegate_task(
 
 def _after_report(report: ReportResult) -> str:
     if report.outcome == "completed":
-        return "Review the PRs; send_replica_message for follow-ups, delete_replica when finished."
+        review = "Review the PRs; " if report.prs else ""
+        return f"{review}send_replica_message for follow-ups, delete_replica when finished."
     if report.outcome == "waiting_for_input":
         return _NEXT["waiting_for_input"]
     return _NEXT.get(report._status, "send_replica_message to correct it, then wait_for_replica.")
@@ -452,13 +483,16 @@ async def wait_for_replica(
         policy=POLICY,
         progress=_reporter(ctx),
     )
-    rows = [_row(outcome, Row) for outcome in outcomes]
+    names = await _names(ctx, ids)
+    rows = [_row(outcome, Row, name=names.get(outcome.replica_id)) for outcome in outcomes]
     finished = sum(row.done for row in rows)
     done = finished == len(rows) or (mode == "any" and finished > 0)
+    asking = ", ".join(str(row.name or row.replica_id) for row in rows if row.state == "waiting_for_input")
+    answer = f" {asking} asked something: answer with send_replica_message." if asking else ""
     step = (
-        "Done: get_replica_result for the reports; answer questions with send_replica_message."
+        f"Done: get_replica_result for the reports.{answer}"
         if done
-        else "Not done yet: call wait_for_replica again with these cursors."
+        else f"Not done yet: call wait_for_replica again with these cursors.{answer}"
     )
     return WaitResult(replicas=rows, next=step)
 
@@ -466,5 +500,5 @@ async def wait_for_replica(
 @tools.tool(title="Get replica result", read_only=True)
 async def get_replica_result(ctx: ToolContext, replica_id: Id, chat_id: Id | None = None) -> ReportResult:
     """Hand-off report: outcome, final message, PRs, diff stats, canvas, errors, questions. Never wakes
-    the replica."""
+    it."""
     return await _report(ctx, replica_id, chat_id)

@@ -19,8 +19,18 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
+from replicas_mcp.client.errors import ConflictError
 from replicas_mcp.server.args import EnvironmentId, Id, Reveal
-from replicas_mcp.server.safety import clean_text, fence, mask, mask_mcp_config, may_reveal, truncate
+from replicas_mcp.server.safety import (
+    WORKSPACE,
+    clean_text,
+    fence,
+    mask,
+    mask_mcp_config,
+    mask_text,
+    may_reveal,
+    truncate,
+)
 from replicas_mcp.server.state import ToolContext, app_state, client_of
 from replicas_mcp.server.tools import ToolGroup, ToolResult
 from replicas_mcp.server.toolsets.environment_questions import (
@@ -191,9 +201,10 @@ async def environment_view(
     if "hooks" in include:
         warm = await envs.warm_hooks.get(env_id)
         start = await envs.start_hooks.get(env_id)
-        view.warm_hook = warm.warm_hook.content if warm.warm_hook else None
+        shown = (lambda script: script) if reveal else mask_text  # scripts carry tokens (`_authToken=…`)
+        view.warm_hook = shown(warm.warm_hook.content) if warm.warm_hook else None
         view.warm_pool = warm.warm_pool.enabled if warm.warm_pool else None
-        view.start_hook = start.start_hook.content if start.start_hook else None
+        view.start_hook = shown(start.start_hook.content) if start.start_hook else None
     return view
 
 
@@ -211,9 +222,12 @@ async def _hook_run(
             step += 1
             if event.event == "output" and event.output:
                 output.append(event.output)
-            line = event.output if event.event == "output" else event.message
-            if line:
-                await ctx.report_progress(step, None, truncate(clean_text(line).strip(), 200))
+            if event.event == "output" and event.output and event.output.strip():
+                # The script's own words: fenced like every other text the workspace writes.
+                line = fence(truncate(event.output.strip(), 200), "hook test output", by=WORKSPACE)
+                await ctx.report_progress(step, None, line)
+            elif event.event == "progress" and event.message:
+                await ctx.report_progress(step, None, truncate(clean_text(event.message).strip(), 200))
             if event.is_terminal:
                 if event.output and event.event != "output":
                     output.append(event.output)
@@ -234,7 +248,9 @@ def _outcome(
         timed_out=timed_out,
         passed=passed,
         saved=saved,
-        output=fence(tail, f"{hook} hook output in environment {env}") if output else "(no output)",
+        output=fence(tail, f"{hook} hook test output in environment {env}", by=WORKSPACE)
+        if output
+        else "(no output)",
     )
 
 
@@ -274,7 +290,7 @@ async def save_environment(
     warm_pool: Annotated[bool | None, Field(description="Keep pre-booted workspaces")] = None,
 ) -> EnvironmentSummary:
     """Create an environment (no environment_id), or change the fields given. Next:
-    set_environment_item, create_replica."""
+    set_environment_item, delegate_task."""
     envs = client_of(ctx).environments
     fields: dict[str, Any] = {
         key: value
@@ -290,7 +306,16 @@ async def save_environment(
     if environment_id is None:
         if name is None:
             raise ToolError("Creating an environment needs a name (or pass environment_id to change one).")
-        env = await envs.create(**fields)
+        try:
+            env = await envs.create(**fields)
+        except ConflictError:
+            existing = next((env for env in await envs.list() if env.name == name), None)
+            if existing is None:
+                raise
+            raise ToolError(
+                f"An environment named {name!r} exists already: {existing.id}. Pass "
+                f"environment_id={existing.id!r} to change it, or choose another name."
+            ) from None
     elif fields:
         env = await envs.update(environment_id, **fields)
     elif warm_pool is None:
@@ -387,8 +412,8 @@ def _needs(kind: str, arg: str, value: T | None) -> T:
 
 
 def _check(value: str, pattern: re.Pattern[str], rule: str) -> None:
-    if not pattern.fullmatch(value):
-        raise ToolError(f"{value!r} is not accepted: {rule}.")
+    if not pattern.fullmatch(value):  # the value is not repeated: it may be a secret pasted by mistake
+        raise ToolError(f"name is not accepted: {rule}.")
 
 
 @tools.tool(title="Search skills", read_only=True)
@@ -436,8 +461,8 @@ async def remove_environment_item(
         found = [m.id for m in await envs.mcps.list(environment_id) if item in (m.id, m.name)]
         remove = envs.mcps.delete
     if not found:
-        raise ToolError(
-            f"No {kind} {item!r} in environment {environment_id} (already removed?). "
+        raise ToolError(  # the value is not repeated: a rejected value may be a secret
+            f"No {kind} with that name or id in environment {environment_id} (already removed?). "
             f"See get_environment with include=['{SECTION_OF[kind]}']."
         )
     await remove(environment_id, found[0])
@@ -478,7 +503,8 @@ async def run_environment_hook(
     final, output = await _hook_run(ctx, stream)
     if final is None or final.event == "error":
         problem = (final.message if final else None) or "the stream ended without a result"
-        raise ToolError(f"The {hook} hook test could not run: {clean_text(problem)}. Retry later.")
+        said = fence(truncate(problem, 300), "hook test error", by=WORKSPACE)
+        raise ToolError(f"The {hook} hook test could not run. Retry later. What it said:\n{said}")
     passed = final.exit_code == 0 and not final.timed_out
     saved = False
     if save == "if_passes" and hook == "warm":

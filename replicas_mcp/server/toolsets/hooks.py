@@ -7,10 +7,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from replicas_mcp.server.args import ReplicaId, Wake
+from replicas_mcp.server.args import ReplicaId, Wake, may_wake
 from replicas_mcp.server.liveness import ensure_awake
 from replicas_mcp.server.paging import DEFAULT_MAX_CHARS, MaxChars, Offset, page_text
-from replicas_mcp.server.safety import clean_text, fence
+from replicas_mcp.server.safety import WORKSPACE, clean_text, fence
 from replicas_mcp.server.state import ToolContext, client_of
 from replicas_mcp.server.tools import ToolGroup, ToolResult
 
@@ -72,7 +72,7 @@ async def get_replica_hooks(
     """Output and exit codes of the replica's warm and start hooks (setup scripts): for failed installs
     or a broken boot."""
     client = client_of(ctx)
-    await ensure_awake(client, replica_id, wake=wake)
+    await ensure_awake(client, replica_id, wake=may_wake(ctx, wake))
     hooks = await client.hooks.get(replica_id)
     runs = _runs("warm", hooks.warm_hooks) + _runs("start", hooks.start_hooks)
     full_log = "\n".join(
@@ -82,6 +82,8 @@ async def get_replica_hooks(
     return HookLogs(
         replica_id=replica_id,
         runs=[run.model_copy(update={"name": clean_text(run.name or "") or None}) for run, _ in runs],
-        log=fence(part.text, f"hook output of replica {replica_id}") if full_log else "(no hook output)",
+        log=fence(part.text, f"hook output of replica {replica_id}", by=WORKSPACE)
+        if full_log
+        else "(no hook output)",
         next_offset=part.next_offset,
     )

@@ -10,13 +10,23 @@ from pydantic import BaseModel, Field
 from replicas_mcp.client.errors import WorkspaceSleepingError
 from replicas_mcp.delegation.asking import asking, look_at_chats
 from replicas_mcp.delegation.steering import SteerMode, steer
-from replicas_mcp.server.args import Id, OptionalChatId, PageNumber, PageSize, ReplicaId, Wake, next_page
+from replicas_mcp.server.args import (
+    Id,
+    OptionalChatId,
+    PageNumber,
+    PageSize,
+    ReplicaId,
+    Wake,
+    may_wake,
+    next_page,
+    read_only,
+)
 from replicas_mcp.server.liveness import ASLEEP, TERMINAL, ensure_awake, lookup
 from replicas_mcp.server.paging import DEFAULT_MAX_CHARS, MaxChars, Offset, page_text
-from replicas_mcp.server.safety import fence
+from replicas_mcp.server.safety import CONVERSATION, fence
 from replicas_mcp.server.state import ToolContext, client_of
 from replicas_mcp.server.tools import PendingCall, ToolGroup, ToolResult
-from replicas_mcp.server.transcript import event_lines, render_event
+from replicas_mcp.server.transcript import event_lines, fit_newest, render_events
 from replicas_mcp.server.views import (
     ChatSummary,
     Done,
@@ -145,7 +155,7 @@ async def list_repositories(ctx: ToolContext) -> RepositoryList:
 
 @tools.tool(title="List environments", read_only=True)
 async def list_environments(ctx: ToolContext) -> EnvironmentList:
-    """Environments to start replicas in (repository, variables, files, hooks). Next: create_replica."""
+    """Environments to delegate to (repository, variables, files, hooks). Next: delegate_task."""
     envs = await client_of(ctx).environments.list()
     return EnvironmentList(
         environments=[
@@ -171,7 +181,7 @@ async def list_replicas(
     limit: PageSize = 20,
 ) -> ReplicaList:
     """Replicas (coding-agent workspaces): status, repos, PRs, question if asking (filter needs_input).
-    Never wakes one. Next: get_replica."""
+    Never wakes one."""
     client = client_of(ctx)
     if needs_input:
         return await _asking_replicas(ctx, page=page, limit=limit)
@@ -220,10 +230,14 @@ async def get_replica(
         ]
         view = ReplicaView(id=item.id, name=item.name, status=item.status, repos=repos)
         if item.status in TERMINAL:
-            view.note = "Terminal error state: it cannot be woken. delete_replica, then create a new one."
-        elif not wake:
             view.note = (
-                f"{item.status.capitalize()}: chats and diffs need it awake. Call get_replica with wake=true "
+                "Terminal error state: it cannot be woken. get_replica_result shows what it did; "
+                "delete_replica removes it, and delegate_task with a new name retries the work."
+            )
+        elif not wake or read_only(ctx):
+            view.note = (
+                f"{item.status.capitalize()}: chats and diffs need it awake; reads never wake it. "
+                "get_replica_result reports what it did. Call get_replica with wake=true to wake it "
                 "(10-60 s, billed); send_replica_message also wakes it."
             )
         else:
@@ -282,8 +296,8 @@ async def create_replica(
     thinking_level: Thinking | None = None,
     lifecycle_policy: Literal["default", "delete_when_done", "delete_after_inactivity"] | None = None,
 ) -> CreatedReplica:
-    """Start a workspace whose coding agent works on `message`. Returns at once (boots in 10-60 s).
-    Next: read_replica_history."""
+    """Start a workspace whose agent works on `message`; returns at once (delegate_task waits too).
+    Next: wait_for_replica."""
     item = await client_of(ctx).replicas.create(
         name=name,
         message=message,
@@ -296,7 +310,10 @@ async def create_replica(
     return CreatedReplica(
         id=item.id,
         status=item.status,
-        note="The agent starts once the workspace is ready. Follow it with read_replica_history.",
+        note=(
+            "The agent starts once the workspace is ready. Follow it with wait_for_replica, then "
+            "get_replica_result for the outcome."
+        ),
     )
 
 
@@ -356,27 +373,18 @@ async def read_replica_history(
     """The agent's conversation as a transcript: the newest events that fit max_chars; older via
     offset=next_offset."""
     client = client_of(ctx)
-    await ensure_awake(client, replica_id, wake=wake)
+    await ensure_awake(client, replica_id, wake=may_wake(ctx, wake))
     page = await client.history.read(
         replica_id, chat_id=chat_id, limit=history_page_events(max_chars), offset=offset
     )
-    rendered = [render_event(ev.timestamp, ev.type, ev.payload) for ev in page.events]
-    kept: list[str] = []
-    used = 0
-    considered = 0
-    for text in reversed(rendered):  # newest first, until the budget is spent
-        if kept and used + len(text) + 1 > max_chars:
-            break
-        considered += 1
-        if text:
-            kept.append(text if len(text) <= max_chars else text[: max_chars - 40] + "… [event cut]")
-            used += len(kept[-1]) + 1
+    rendered = render_events((ev.timestamp, ev.type, ev.payload) for ev in page.events)
+    body, considered = fit_newest(rendered, max_chars)
     shown_until = offset + considered
-    body = "\n".join(reversed(kept)) or "(no messages yet)"
+    body = body or "(no messages yet)"
     if page.waking:
         body += "\n(The replica was waking; newer events may appear shortly.)"
     return History(
-        transcript=fence(body, f"history of replica {replica_id}"),
+        transcript=fence(body, f"history of replica {replica_id}", by=CONVERSATION),
         events=considered,
         total=page.total,
         next_offset=shown_until if shown_until < page.total else None,

@@ -1,0 +1,205 @@
+"""Secret shapes, wherever they sit: masked before a model sees them (unless revealed on a writable server).
+
+Environment MCP configurations and hook scripts carry credentials in many shapes, and a masker that knows
+only `env` and `headers` misses most of them. Recognised here:
+
+- env and header maps (every value, whatever its name: that is where MCP servers take credentials);
+- arguments: `--token=x`, `--api-key x`, docker's `-e NAME=value` / `--env NAME=value`, `NAME=value` with a
+  secret-looking name, `-H`/`--header "Authorization: Bearer x"`, `Name: value` header shapes;
+- URLs: `user:pass@` userinfo, secret-looking or token-like query values, token-like path segments
+  (`/sse/3f9a…`, `/services/T0/B0/XXXX`), the segment after a secret-named one (`/token/abc`);
+- free text (hook scripts, `.npmrc` lines): `NAME=value` / `NAME: value` with a secret-looking name
+  (`_authToken=…`, `export API_KEY=…`), `Bearer`/`Basic` credentials, well-known token prefixes
+  (`ghp_`, `github_pat_`, `glpat-`, `sk-`, `sk_`, `xox?-`, `npm_`, `AKIA…`), URLs as above.
+
+A masked value keeps only its length (`*** (12 chars)`), so a model can still tell an empty value from a set
+one. Masking errs on the side of hiding: an id-like path segment may be masked too; `reveal=true` on a
+writable server shows everything.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+MASK = "***"
+
+SECRET_NAME = re.compile(
+    r"(key|token|secret|passw|pwd|auth|credential|cookie|session|signature|private|bearer|dsn|conn)",
+    re.IGNORECASE,
+)
+_FLAG_WITH_VALUE = re.compile(r"^(--?[A-Za-z0-9_.-]+)=(.+)$", re.DOTALL)
+_NAME_WITH_VALUE = re.compile(r"^([A-Za-z_][A-Za-z0-9_.-]*)=(.*)$", re.DOTALL)
+_HEADER_SHAPE = re.compile(r"^([A-Za-z][A-Za-z0-9-]*)\s*:\s*(.+)$", re.DOTALL)
+_ENV_FLAGS = frozenset({"-e", "--env"})
+_HEADER_FLAGS = frozenset({"-h", "--header", "--headers"})
+_URL = re.compile(r"[a-z][a-z0-9+.-]*://[^\s'\"<>`]+", re.IGNORECASE)
+_URL_USERINFO = re.compile(r"^([a-z][a-z0-9+.-]*://)([^/@\s]+)@", re.IGNORECASE)
+_TOKEN_PREFIX = re.compile(
+    r"\b(?:gh[pousr]_[A-Za-z0-9]{8,}|github_pat_[A-Za-z0-9_]{8,}|glpat-[A-Za-z0-9_-]{8,}|sk[-_][A-Za-z0-9_-]{8,}"
+    r"|xox[abprs]-[A-Za-z0-9-]{8,}|npm_[A-Za-z0-9]{8,}|whsec_[A-Za-z0-9]{8,}|AKIA[0-9A-Z]{16})"
+)
+# A secret-named assignment in free text: `_authToken=x`, `export API_KEY="x"`, `password: x`.
+_ASSIGNMENT = re.compile(
+    r"(?P<name>[A-Za-z0-9_.\-/:@]*(?:key|token|secret|passw|pwd|auth|credential|cookie|bearer|dsn)"
+    r"[A-Za-z0-9_.\-]*)(?P<sep>\s*[=:]\s*)(?P<quote>['\"]?)(?P<value>[^\s'\"]+)",
+    re.IGNORECASE,
+)
+_SCHEME_CREDENTIAL = re.compile(r"\b(Bearer|Basic|Token)(\s+)([A-Za-z0-9._~+/=-]{4,})", re.IGNORECASE)
+
+
+def mask(value: str | None) -> str | None:
+    """A placeholder that keeps only whether the value is set and how long it is."""
+    if value is None:
+        return None
+    return f"{MASK} ({len(value)} chars)" if value else ""
+
+
+def _token_like(text: str) -> bool:
+    """A credential-looking string: long, or mixing letters and digits like generated tokens do."""
+    if _TOKEN_PREFIX.fullmatch(text):
+        return True
+    if not re.fullmatch(r"[A-Za-z0-9_\-.~+=]{12,}", text):
+        return False
+    has_digit = any(ch.isdigit() for ch in text)
+    has_alpha = any(ch.isalpha() for ch in text)
+    return (has_digit and has_alpha) or len(text) >= 32
+
+
+def mask_url(url: str) -> str:
+    """Mask credentials in a URL: userinfo, token-like path segments, secret-looking query values."""
+    url = _URL_USERINFO.sub(lambda m: f"{m.group(1)}{MASK}@", url)
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    rest, hash_sep, fragment = rest.partition("#")
+    path, query_sep, query = rest.partition("?")
+    host, *segments = path.split("/")
+    masked_segments: list[str] = []
+    after_secret_name = False
+    for segment in segments:
+        if segment and (after_secret_name or _token_like(segment)):
+            masked_segments.append(MASK)
+        else:
+            masked_segments.append(segment)
+        after_secret_name = bool(segment) and bool(
+            SECRET_NAME.fullmatch(segment.lower()) or _is_key_word(segment)
+        )
+    params: list[str] = []
+    for param in query.split("&") if query else []:
+        name, eq, value = param.partition("=")
+        if (
+            eq
+            and value
+            and (SECRET_NAME.search(name) or name.lower() in ("sig", "code") or _token_like(value))
+        ):
+            params.append(f"{name}={MASK}")
+        else:
+            params.append(param)
+    out = f"{scheme}://{'/'.join([host, *masked_segments])}"
+    if query_sep:
+        out += "?" + "&".join(params)
+    if hash_sep:
+        out += "#" + (MASK if _token_like(fragment) or "=" in fragment else fragment)
+    return out
+
+
+def _is_key_word(segment: str) -> bool:
+    return segment.lower() in ("key", "keys", "token", "tokens", "secret", "secrets", "apikey", "api-key")
+
+
+def mask_text(text: str) -> str:
+    """Mask every secret shape in free text (hook scripts, config lines, an argument's value)."""
+    text = _URL.sub(lambda m: mask_url(m.group(0)), text)
+    text = _SCHEME_CREDENTIAL.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
+    text = _ASSIGNMENT.sub(
+        lambda m: (
+            m.group(0)
+            if m.group("value").startswith(MASK) or m.group("value").startswith("$")
+            else f"{m.group('name')}{m.group('sep')}{m.group('quote')}{MASK}"
+        ),
+        text,
+    )
+    return _TOKEN_PREFIX.sub(MASK, text)
+
+
+def _mask_env_pair(arg: str) -> str:
+    pair = _NAME_WITH_VALUE.match(arg)
+    if pair:
+        return f"{pair.group(1)}={MASK}" if pair.group(2) else arg
+    return arg  # `-e NAME` passes a variable through without a value
+
+
+def _mask_header(arg: str) -> str:
+    header = _HEADER_SHAPE.match(arg)
+    return f"{header.group(1)}: {MASK}" if header else MASK
+
+
+def mask_args(args: Iterable[str]) -> list[str]:
+    """Mask command-line arguments that carry secrets (see the module docstring for the shapes)."""
+    masked: list[str] = []
+    hide_next = False
+    previous = ""
+    for arg in args:
+        if hide_next:
+            masked.append(MASK)
+        elif previous.lower() in _ENV_FLAGS:
+            masked.append(_mask_env_pair(arg))
+        elif previous.lower() in _HEADER_FLAGS:
+            masked.append(_mask_header(arg))
+        else:
+            masked.append(_mask_one_arg(arg))
+        hide_next = (
+            not hide_next
+            and arg.startswith("-")
+            and "=" not in arg
+            and bool(SECRET_NAME.search(arg))
+            and arg.lower() not in _HEADER_FLAGS
+        )
+        previous = arg
+    return masked
+
+
+def _mask_one_arg(arg: str) -> str:
+    flag = _FLAG_WITH_VALUE.match(arg)
+    if flag:
+        name, value = flag.groups()
+        if flag.group(1).lower() in _ENV_FLAGS:
+            return f"{name}={_mask_env_pair(value)}"
+        if name.lower() in _HEADER_FLAGS:
+            return f"{name}={_mask_header(value)}"
+        if SECRET_NAME.search(name):
+            return f"{name}={MASK}"
+        return f"{name}={mask_text(value)}"
+    pair = _NAME_WITH_VALUE.match(arg)
+    if pair and "://" not in arg.split("=", 1)[0] and SECRET_NAME.search(pair.group(1)):
+        return f"{pair.group(1)}={MASK}"
+    header = _HEADER_SHAPE.match(arg)
+    if header and "://" not in arg and SECRET_NAME.search(header.group(1)):
+        return f"{header.group(1)}: {MASK}"
+    return mask_text(arg)
+
+
+def mask_mcp_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Mask an environment MCP's config: every env value and header value, secret shapes in args and URLs.
+
+    Unknown keys are masked when their name looks secret, and their text is searched for secret shapes.
+    """
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if key in ("env", "headers") and isinstance(value, Mapping):
+            out[key] = {name: mask(str(item)) for name, item in value.items()}
+        elif key == "args" and isinstance(value, list):
+            out[key] = mask_args(str(item) for item in value)
+        elif isinstance(value, str) and SECRET_NAME.search(key):
+            out[key] = mask(value)
+        elif isinstance(value, str):
+            out[key] = mask_text(value)
+        elif isinstance(value, Mapping):
+            out[key] = mask_mcp_config(value)
+        elif isinstance(value, list):
+            out[key] = [mask_text(item) if isinstance(item, str) else item for item in value]
+        else:
+            out[key] = value
+    return out

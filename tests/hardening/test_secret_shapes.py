@@ -1,0 +1,101 @@
+"""Issue 12 #3: secrets in MCP arguments, URLs and hook scripts are masked in every view.
+
+Each secret below sits in a shape the old masker did not know: an `Authorization` header passed as an
+argument, docker's `-e NAME=value`, a bare `NAME=value`, a token in a URL's path and in its query, and an
+npm token in a hook script. None may appear in `get_environment`, in `get_environment(reveal=true)` on a
+read-only server (read-only never reveals), or in the `replicas://environments/{id}` resource.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from mcp import Client
+from mcp.types import TextResourceContents
+
+from replicas_mcp.sandbox.serve import RunningSandbox
+from replicas_mcp.server.safety import mask_args, mask_text, mask_url
+
+from ..helpers import text
+from ..server.helpers import call, connect, data
+
+SECRETS = {name: f"{name}{secrets.token_hex(12)}" for name in ("hdr", "ghp", "api", "path", "query", "npm")}
+MCPS: dict[str, dict[str, Any]] = {
+    "bearer-arg": {
+        "command": "mcp-remote",
+        "args": ["https://mcp.example.com", "--header", f"Authorization: Bearer {SECRETS['hdr']}"],
+    },
+    "docker-env": {
+        "command": "docker",
+        "args": [
+            "run",
+            "-i",
+            "--rm",
+            "-e",
+            f"GITHUB_PERSONAL_ACCESS_TOKEN={SECRETS['ghp']}",
+            "ghcr.io/github/mcp",
+        ],
+    },
+    "name-value": {"command": "some-mcp", "args": [f"API_TOKEN={SECRETS['api']}"]},
+    "url-path": {"url": f"https://mcp.example.com/sse/{SECRETS['path']}"},
+    "url-query": {"url": f"https://mcp.example.com/mcp?team=core&k={SECRETS['query']}"},
+}
+HOOK = f"#!/usr/bin/env bash\necho '//registry.npmjs.org/:_authToken={SECRETS['npm']}' > ~/.npmrc\nnpm ci\n"
+
+
+def assert_no_secret(shown: str) -> None:
+    leaked = [name for name, value in SECRETS.items() if value in shown]
+    assert not leaked, f"secrets shown in clear: {leaked}\n{shown}"
+
+
+async def _seed(client: Client) -> str:
+    env = data(await call(client, "save_environment", {"name": "secret-shapes"}))["id"]
+    for name, config in MCPS.items():
+        transport = "http" if "url" in config else "stdio"
+        await call(
+            client,
+            "set_environment_item",
+            {"environment_id": env, "kind": "mcp", "name": name, "transport": transport, "config": config},
+        )
+    await call(
+        client,
+        "run_environment_hook",
+        {"environment_id": env, "hook": "start", "content": HOOK, "save": "always"},
+    )
+    return str(env)
+
+
+async def test_every_secret_shape_is_masked_in_every_view(sandbox: RunningSandbox) -> None:
+    everything = ["mcps", "hooks"]
+    async with connect(sandbox, toolsets=("environments",), confirm_destructive="never") as client:
+        env = await _seed(client)
+        shown = text(await call(client, "get_environment", {"environment_id": env, "include": everything}))
+        assert "mcp.example.com" in shown
+        assert "npm ci" in shown
+        assert_no_secret(shown)
+        resource = await client.read_resource(f"replicas://environments/{env}")
+        assert_no_secret("\n".join(c.text for c in resource.contents if isinstance(c, TextResourceContents)))
+    async with connect(sandbox, toolsets=("environments",), read_only=True) as client:
+        asked = await call(
+            client, "get_environment", {"environment_id": env, "include": everything, "reveal": True}
+        )
+        assert_no_secret(text(asked))
+        assert "read-only" in text(asked)
+
+
+def test_the_shapes_one_by_one() -> None:
+    assert mask_args(["--header", "Authorization: Bearer abc123def456"]) == ["--header", "Authorization: ***"]
+    assert mask_args(["-e", "GITHUB_TOKEN=ghp_x1y2z3w4"]) == ["-e", "GITHUB_TOKEN=***"]
+    assert mask_args(["-e", "DEBUG"]) == ["-e", "DEBUG"]  # passed through, no value
+    assert mask_args(["API_TOKEN=x"]) == ["API_TOKEN=***"]
+    assert mask_args(["MODE=fast"]) == ["MODE=fast"]
+    assert mask_url("https://h.io/sse/a1b2c3d4e5f6g7h8") == "https://h.io/sse/***"
+    assert mask_url("https://h.io/token/abc") == "https://h.io/token/***"
+    assert (
+        mask_url("https://h.io/v1/mcp?team=core&k=a1b2c3d4e5f6g7h8") == "https://h.io/v1/mcp?team=core&k=***"
+    )
+    assert "s3cr3t" not in mask_text("//registry.npmjs.org/:_authToken=s3cr3t")
+    assert "s3cr3t" not in mask_text('export API_KEY="s3cr3t"')
+    assert mask_text("export TOKEN=$GITHUB_TOKEN") == "export TOKEN=$GITHUB_TOKEN"  # a reference, not a value
+    assert "ghp_abcdefgh1234" not in mask_text("git clone https://x:ghp_abcdefgh1234@github.com/a/b")
