@@ -67,7 +67,7 @@ async def replica_reads(client: Client, values: dict[str, str]) -> list[tuple[st
 async def read_everything(client: Client, replica_id: str, chat_id: str) -> list[str]:
     """Call every replica read without `wake` and read every replica resource; returns what each said."""
     said = []
-    values = {"replica_id": replica_id, "chat_id": chat_id, "filename": CANVAS_FILE}
+    values = {"replica_id": replica_id, "chat_id": chat_id, "filename": CANVAS_FILE, "offset": "0"}
     for name, arguments in await replica_reads(client, values):
         with anyio.fail_after(20):
             result = await client.call_tool(name, arguments)
@@ -78,7 +78,12 @@ async def read_everything(client: Client, replica_id: str, chat_id: str) -> list
     for template in templates:
         if "{replica_id}" not in template.uri_template:
             continue
-        uri = template.uri_template.replace("{replica_id}", replica_id).replace("{filename}", CANVAS_FILE)
+        uri = template.uri_template
+        for name in re.findall(r"{(\w+)}", uri):
+            assert name in values, (
+                f"{template.uri_template} needs {name}: give read_everything a value for it"
+            )
+            uri = uri.replace(f"{{{name}}}", values[name])
         refusal = ""
         try:
             await client.read_resource(uri)
