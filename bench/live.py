@@ -59,6 +59,7 @@ class LivePlan:
     subscriptions: int
     waits: int
     sessions: int
+    settle_s: float  # pauses for the server to settle (watches looked up, streams open)
     admit_s: float  # probed while the waits are being admitted (reported, not the target)
     load_s: float  # then probed while they are all held (the target)
 
@@ -72,20 +73,22 @@ FULL = LivePlan(
     subscriptions=1000,
     waits=1000,
     sessions=20,
+    settle_s=3.0,
     admit_s=15.0,
     load_s=20.0,
 )
 SHORT = LivePlan(
     sleepers=20,
     poll_interval=0.5,
-    idle_s=2.0,
+    idle_s=1.0,
     latency_samples=3,
     awake=5,
     subscriptions=20,
     waits=20,
     sessions=2,
+    settle_s=0.5,
     admit_s=1.0,
-    load_s=2.0,
+    load_s=1.0,
 )
 
 
@@ -175,7 +178,7 @@ async def _idle(plan: LivePlan) -> dict[str, Any]:
 
             async with asyncio.TaskGroup() as tasks:
                 collector = tasks.create_task(collect())
-                await asyncio.sleep(min(plan.poll_interval * 2, 5.0))  # every watch has looked once
+                await asyncio.sleep(max(plan.settle_s, min(plan.poll_interval * 2, 5.0)))  # all looked once
                 await s.reset_stats()
                 async with sampling(s.server_pid, interval=0.5) as cpu:
                     await asyncio.sleep(plan.idle_s)
@@ -255,7 +258,7 @@ async def _latency(plan: LivePlan) -> dict[str, Any]:
                     notes.append(time.perf_counter())
 
             collector = tasks.create_task(collect())
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(plan.settle_s)
             for sample in range(plan.latency_samples):
                 since = time.perf_counter()
                 body = {"message": f"Step {sample}: tighten the tests [[slow:30]]"}
@@ -325,7 +328,7 @@ async def _load(plan: LivePlan) -> dict[str, Any]:
             child([sys.executable, "-m", "bench.probe", s.url, target], child_env(), "live-probe")
         )
         probe = Probe(prober.process)
-        idle, _ = await probe.run(5.0)
+        idle, _ = await probe.run(2 * plan.settle_s)
         sessions = [await stack.enter_async_context(session(s.url)) for _ in range(plan.sessions)]
         rss_before = rss_mb(s.server_pid)
         replicas = s.awake + s.sleeping
@@ -334,7 +337,7 @@ async def _load(plan: LivePlan) -> dict[str, Any]:
             uris = [_uri(r) for r in replicas[index * per_session : (index + 1) * per_session]]
             if uris:
                 await stack.enter_async_context(client.listen(resource_subscriptions=uris))
-        await asyncio.sleep(3.0)  # every watch has looked its replica up
+        await asyncio.sleep(plan.settle_s)  # every watch has looked its replica up
         rss_subscribed = rss_mb(s.server_pid)
         wait_s = int(plan.admit_s + plan.load_s + 10)
         failures: list[str] = []

@@ -3,7 +3,7 @@
 Every field `name` is the variable `REPLICAS_MCP_<NAME>` and, unless it is marked `cli=False`, the flag
 `--name-with-dashes`; its `description` is the flag's help. The two exceptions share the client's names
 (no `MCP_`): `REPLICAS_API_KEY` (a `SecretStr`: never printed, never logged) and `REPLICAS_BASE_URL`.
-`docs/configuration.md` lists them all; `replicas-mcp --help` shows the same text.
+The README's Configuration table lists them all (a test checks it); `replicas-mcp --help` shows the same text.
 """
 
 from __future__ import annotations
@@ -147,6 +147,12 @@ class Settings(BaseSettings):
     rate_limit: int = Field(default=0, ge=0, description="Tool calls per caller per minute (0: no limit)")
     max_subscriptions: int = Field(
         default=0, ge=0, description="Subscribed resources per caller at once (0: no cap)"
+    )
+    max_streams: int | None = Field(
+        default=None,
+        ge=1,
+        description="Upstream event streams open at once (default 256); past it, watches and waits poll "
+        "instead, and requests are never delayed",
     )
 
     @field_validator("toolsets", "tools", "exclude_tools", "allowed_hosts", "allowed_origins", mode="before")

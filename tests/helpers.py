@@ -13,6 +13,19 @@ from mcp.types import CallToolResult, TextContent
 
 from replicas_mcp.sandbox.serve import RunningSandbox
 
+# A raw 2025-11 `initialize` request, for tests that speak JSON-RPC to the server themselves (over HTTP, or
+# to a stdio process) rather than through an MCP client.
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "replicas-mcp-tests", "version": "0"},
+    },
+}
+
 
 async def eventually(
     check: Callable[[], Awaitable[bool]], *, timeout: float = 10.0, interval: float = 0.02

@@ -22,6 +22,8 @@ import pytest
 from replicas_mcp.config import ENV_PREFIX, Settings
 from replicas_mcp.sandbox.serve import RunningSandbox
 
+from .helpers import INITIALIZE
+
 ROOT = Path(__file__).parents[1]
 MANIFEST = json.loads((ROOT / "manifest.json").read_text(encoding="utf-8"))
 MCPB = shutil.which("mcpb")
@@ -104,19 +106,9 @@ async def test_the_packed_bundles_command_answers_initialize(sandbox: RunningSan
     env = {key: value for key, value in os.environ.items() if not key.startswith("REPLICAS_")}
     env |= {key: _resolve(value, installed, user_config) for key, value in config["env"].items()}
     env["REPLICAS_BASE_URL"] = sandbox.base_url  # the sandbox stands in for the API
-    initialize = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": {"name": "t", "version": "0"},
-        },
-    }
     listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
     initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
-    stdin = "".join(json.dumps(m) + "\n" for m in (initialize, initialized, listing)).encode()
+    stdin = "".join(json.dumps(m) + "\n" for m in (INITIALIZE, initialized, listing)).encode()
 
     def run() -> tuple[dict[Any, Any], str]:
         """Send the three messages, read answers until tools/list's, then close stdin (the server exits).

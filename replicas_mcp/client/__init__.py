@@ -22,12 +22,12 @@ import httpx2
 from pydantic import SecretStr
 
 from replicas_mcp.client._fields import UNSET, Unset
-from replicas_mcp.client._http import DEFAULT_MAX_CONNECTIONS, HttpCore
+from replicas_mcp.client._http import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_STREAMS, HttpCore
 from replicas_mcp.client._redact import MASK
 from replicas_mcp.client._retry import RetryPolicy
 from replicas_mcp.client.canvas import Canvas
 from replicas_mcp.client.chats import Chats
-from replicas_mcp.client.config import DEFAULT_BASE_URL, resolve_max_streams, resolve_settings
+from replicas_mcp.client.config import DEFAULT_BASE_URL, resolve_settings
 from replicas_mcp.client.errors import ConfigurationError, ReplicasError, StreamLimitError
 from replicas_mcp.client.events import Events
 from replicas_mcp.client.history import History
@@ -74,9 +74,9 @@ class ReplicasClient:
         max_streams: int | None = None,
         _http: HttpCore | None = None,
     ) -> None:
-        """`max_connections` sizes the request pool; `max_streams` (None: `REPLICAS_MCP_MAX_STREAMS`, else
-        256) caps the event streams open at once, on a pool of their own: past it, opening a stream raises
-        `StreamLimitError` at once, and requests are never delayed by streams."""
+        """`max_connections` sizes the request pool; `max_streams` (None: 256) caps the event streams open
+        at once, on a pool of their own: past it, opening a stream raises `StreamLimitError` at once, and
+        requests are never delayed by streams."""
         if _http is None:
             key, url = resolve_settings(api_key, base_url)
             try:
@@ -94,7 +94,7 @@ class ReplicasClient:
                 transport=transport,
                 headers=headers,
                 max_connections=max_connections,
-                max_streams=resolve_max_streams(max_streams),
+                max_streams=DEFAULT_MAX_STREAMS if max_streams is None else max_streams,
             )
         self._http = _http
         self.replicas = Replicas(_http)

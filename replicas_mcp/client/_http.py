@@ -307,25 +307,7 @@ class HttpCore:
                 time.monotonic() - started,
                 request_id_of(response),
             )
-        if response.is_success:
-            if not body.strip():
-                return None
-            try:
-                return jsonlib.loads(body)
-            except ValueError:
-                raise ReplicasError(
-                    f"{method} {path}: the API answered {response.status_code} with a body that is not JSON",
-                    status=response.status_code,
-                    request_id=request_id_of(response),
-                ) from None
-        if 300 <= response.status_code < 400:
-            raise error_for_status(response.status_code)(
-                f"{method} {path} -> {response.status_code}: redirect not followed"
-                f" (Location: {redact_text(response.headers.get('location', '?'))})",
-                status=response.status_code,
-                request_id=request_id_of(response),
-            )
-        raise error_from_response(response, body)
+        return _parsed_answer(method, path, response, body)
 
     async def request_json(
         self,
@@ -384,27 +366,8 @@ class HttpCore:
                     logger.info("retrying %s %s (attempt %d)", method, path, attempt.num)
                     return await send()
         except APIStatusError as exc:
-            raise self._refine(exc, policy) from None
+            raise _final_error(exc, policy.max_retry_after) from None
         raise AssertionError("unreachable: the retry loop either returns or raises")
-
-    def _refine(self, exc: APIStatusError, policy: RetryPolicy | None = None) -> APIStatusError:
-        """Turn the final error into what the caller should see (a wait longer than the cap)."""
-        cap = (policy or self.policy).max_retry_after
-        if (
-            exc.status in (429, 503)
-            and exc.retry_after is not None
-            and exc.retry_after > cap
-            and not isinstance(exc, RateLimitedError)
-        ):
-            return RateLimitedError(
-                f"{exc.message} (asked to wait {exc.retry_after:.0f}s, more than the {cap:.0f}s cap)",
-                status=exc.status,
-                error=exc.error,
-                details=exc.details,
-                request_id=exc.request_id,
-                retry_after=exc.retry_after,
-            )
-        return exc
 
     @contextlib.asynccontextmanager
     async def stream_sse(
@@ -461,7 +424,7 @@ class HttpCore:
                 except httpx2.TransportError as exc:
                     raise transport_error(exc, method, path) from None
                 error = error_from_response(response, body)
-                raise self._refine(error)
+                raise _final_error(error, self.policy.max_retry_after)
             logger.debug("%s %s -> %s (event stream open)", method, path, response.status_code)
             yield _translate_stream_errors(httpx2.EventSource(response), method, path)
         finally:
@@ -480,3 +443,46 @@ async def _translate_stream_errors(
         raise TransportError(f"{method} {path}: bad event stream: {exc}") from None
     except httpx2.TransportError as exc:
         raise transport_error(exc, method, path) from None
+
+
+def _parsed_answer(method: str, path: str, response: httpx2.Response, body: bytes) -> Any:
+    """A read response: its JSON body (None if empty), else the mapped error (a redirect is not followed)."""
+    if response.is_success:
+        if not body.strip():
+            return None
+        try:
+            return jsonlib.loads(body)
+        except ValueError:
+            raise ReplicasError(
+                f"{method} {path}: the API answered {response.status_code} with a body that is not JSON",
+                status=response.status_code,
+                request_id=request_id_of(response),
+            ) from None
+    if 300 <= response.status_code < 400:
+        raise error_for_status(response.status_code)(
+            f"{method} {path} -> {response.status_code}: redirect not followed"
+            f" (Location: {redact_text(response.headers.get('location', '?'))})",
+            status=response.status_code,
+            request_id=request_id_of(response),
+        )
+    raise error_from_response(response, body)
+
+
+def _final_error(exc: APIStatusError, cap: float) -> APIStatusError:
+    """The error the caller sees once retries are over: a 429/503 asking to wait longer than `cap`
+    seconds becomes `RateLimitedError` saying so."""
+    if (
+        exc.status in (429, 503)
+        and exc.retry_after is not None
+        and exc.retry_after > cap
+        and not isinstance(exc, RateLimitedError)
+    ):
+        return RateLimitedError(
+            f"{exc.message} (asked to wait {exc.retry_after:.0f}s, more than the {cap:.0f}s cap)",
+            status=exc.status,
+            error=exc.error,
+            details=exc.details,
+            request_id=exc.request_id,
+            retry_after=exc.retry_after,
+        )
+    return exc

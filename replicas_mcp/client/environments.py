@@ -418,9 +418,17 @@ class EnvironmentMcps(Resource):
         if "config" in body or "transport" in body:
             current = await self._find(env_id, mcp_id)
             new_transport = transport if isinstance(transport, str) else current.transport
-            body["config"] = _merged_mcp_config(current, new_transport, config)
+            body["config"] = self.planned_config(current, new_transport, config)
         data = await self._http.request_json("PATCH", _env_path(env_id, mcp_id, suffix="/mcps/{}"), json=body)
         return EnvironmentMcp.model_validate(unwrap(data, "environment_mcp"))
+
+    @staticmethod
+    def planned_config(
+        current: EnvironmentMcp, transport: str, config: Mapping[str, Any] | ApiModel | Unset = UNSET
+    ) -> dict[str, Any]:
+        """The whole config `update` would send for this change of `current` (see `update`), e.g. to show it
+        before asking; raises `RequestValidationError` as `update` would."""
+        return _merged_mcp_config(current, transport, config)
 
     async def _find(self, env_id: str, mcp_id: str) -> EnvironmentMcp:
         """The stored MCP (the API has no single-MCP GET: it is found in the environment's list)."""

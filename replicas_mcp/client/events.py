@@ -96,9 +96,8 @@ class EngineEventStream(contextlib.AbstractAsyncContextManager[AsyncIterator[Eng
 
     @property
     def connected(self) -> bool:
-        """A connection to the stream is open now: False once the server ended it or it dropped, until a
-        reconnect succeeds (the upstream ends a stream when the workspace stops, so this is what tells a
-        live replica from one that may have just gone to sleep)."""
+        """A connection to the server is open now: False from the moment the server ended the stream (or
+        it dropped) until a reconnect succeeds. A server ends a replica's stream when its workspace stops."""
         return self._connection is not None
 
     async def __aenter__(self) -> AsyncIterator[EngineEvent]:

@@ -92,8 +92,11 @@ class Replicas(WorkspaceResource):
                 matches.setdefault(item.name, []).append(item)
         return {name: newest for name, items in matches.items() if (newest := _newest(items)) is not None}
 
-    async def status(self, replica_id: str) -> ReplicaListItem | None:
-        """The replica as the list shows it (status included) without waking it; None if absent."""
+    async def status(self, replica_id: str, *, fresh: bool = False) -> ReplicaListItem | None:
+        """The replica as the list shows it (status included) without waking it; None if absent.
+
+        `fresh`: the answer must come from upstream now (a read that would wake a sleeping workspace relies
+        on it). This client always reads the list; a caching view (the server's) honours the flag."""
         return await replica_from_list(self._http, replica_id)
 
     async def create(

@@ -25,6 +25,7 @@ from replicas_mcp.delegation.launch import NameHold, NameTaken, TaskSpec, check_
 from replicas_mcp.delegation.phase import DEFAULT_UNTIL
 from replicas_mcp.delegation.progress import Progress
 from replicas_mcp.delegation.waiting import (
+    CONFIRM_TIMEOUT,
     DEFAULT_POLICY,
     ReplicaWait,
     WaitOutcome,
@@ -73,6 +74,10 @@ async def wait_many(
 
             for waiter in waiters:
                 group.start_soon(one, waiter)
+    with anyio.move_on_after(CONFIRM_TIMEOUT):
+        async with anyio.create_task_group() as group:
+            for waiter in waiters:
+                group.start_soon(waiter.confirm_queues)
     return [waiter.outcome() for waiter in waiters]
 
 

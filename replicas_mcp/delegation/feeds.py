@@ -68,16 +68,17 @@ class SharesReads(Protocol):
     async def recently(
         self, replica_id: str, key: Hashable, max_age: float, build: Callable[[], Awaitable[T]]
     ) -> T:
-        """What `build()` returned for the replica and `key` at most `max_age` seconds ago (calls that
-        overlap share one build), else a new `build()`."""
+        """What `build()` returned for the replica and `key`: from a build that began after this call
+        (overlapping calls share it) or at most `max_age` seconds before it; else a new `build()`."""
         ...
 
 
 async def shared_read(
     client: ReplicasClient, replica_id: str, key: Hashable, max_age: float, build: Callable[[], Awaitable[T]]
 ) -> T:
-    """`build()`, or a result of it at most `max_age` seconds old when the client shares reads."""
-    if max_age > 0 and isinstance(client, SharesReads):
+    """`build()`, or, when the client shares reads, the result of a build that began after this call or at
+    most `max_age` seconds before it."""
+    if isinstance(client, SharesReads):
         return await client.recently(replica_id, key, max_age, build)
     return await build()
 

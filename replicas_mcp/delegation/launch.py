@@ -40,11 +40,15 @@ _SLASH_COMMANDS = ("/plan", "/goal", "/fast")
 
 
 class NameTaken(ValueError):
-    """A replica of this name exists and works on a different task."""
+    """A replica of this name exists and works on a different task (or on this one in another environment)."""
 
-    def __init__(self, existing: ReplicaListItem) -> None:
-        super().__init__(f"replica {existing.name} ({existing.id}) already exists with a different task")
+    def __init__(self, existing: ReplicaListItem, *, environment_id: str | None = None) -> None:
+        self.difference = (
+            "a different task" if environment_id is None else f"this task in environment {environment_id}"
+        )
+        super().__init__(f"replica {existing.name} ({existing.id}) already exists with {self.difference}")
         self.existing = existing
+        self.environment_id = environment_id  # set when the task is the same but the environment is not
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,7 @@ _NAMES = _NameLocks()
 # Exclusive access to a replica name while its lookup and create run (`_NAMES.hold` in one process).
 NameHold = Callable[[str], AbstractAsyncContextManager[None]]
 _TASKS: OrderedDict[str, str] = OrderedDict()  # replica id -> task fingerprint (ids are unique per org)
+_ENVIRONMENTS: dict[str, str] = {}  # replica id -> the environment this process started it in (as _TASKS)
 
 
 def task_fingerprint(task: str) -> str:
@@ -120,11 +125,13 @@ def task_fingerprint(task: str) -> str:
     return hashlib.sha256(" ".join(words).encode()).hexdigest()
 
 
-def _remember(replica_id: str, task: str) -> None:
+def _remember(replica_id: str, task: str, environment_id: str) -> None:
     _TASKS[replica_id] = task_fingerprint(task)
     _TASKS.move_to_end(replica_id)
+    _ENVIRONMENTS[replica_id] = environment_id
     while len(_TASKS) > REMEMBERED_TASKS:
-        _TASKS.popitem(last=False)
+        forgotten, _ = _TASKS.popitem(last=False)
+        _ENVIRONMENTS.pop(forgotten, None)
 
 
 async def first_message(client: ReplicasClient, replica_id: str) -> str | None:
@@ -179,11 +186,18 @@ async def launch(
                 thinking_level=spec.thinking_level,
                 plan_mode=spec.plan_mode or None,
             )
-        _remember(created.id, spec.task)
+        _remember(created.id, spec.task, spec.environment_id)
         return created, True
 
 
 async def check_reuse(client: ReplicasClient, spec: TaskSpec, existing: ReplicaListItem) -> None:
-    """Raise `NameTaken` unless `existing` may serve `spec` (a derived name embeds the task's hash)."""
-    if spec.name is not None and await same_task(client, existing, spec.task) is False:
+    """Raise `NameTaken` unless `existing` may serve `spec` (a derived name embeds the task's hash and
+    environment). Its environment is known only when this process started it (the contract's replica
+    records do not carry it)."""
+    if spec.name is None:
+        return
+    if await same_task(client, existing, spec.task) is False:
         raise NameTaken(existing)
+    started_in = _ENVIRONMENTS.get(existing.id)
+    if started_in is not None and started_in != spec.environment_id:
+        raise NameTaken(existing, environment_id=started_in)

@@ -79,10 +79,6 @@ def phase(status: str | None, chats: Iterable[ChatFacts] | None) -> State:
     return "idle"
 
 
-def queued_total(chats: Iterable[ChatFacts] | None) -> int:
-    return sum(chat.queued for chat in chats or ())
-
-
 def wait_over(
     until: Until, state: State, *, turns_ended: bool = False, new_prs: bool = False, changed: bool = False
 ) -> bool:

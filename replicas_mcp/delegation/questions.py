@@ -11,33 +11,24 @@ may be an object or a JSON string (Codex `arguments`).
 
 The question a chat is paused on at the end of its history (an interactive call with no tool result and no
 user message after it) is found by the client's `pending_interaction`; `snapshot` words it with
-`question_text`.
+`question_text`. Which tools are interactive, and the walk through an event, are the client's
+(`interactive_kind`, `mappings_in`), so both find the same calls.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-ASK_TOOLS = frozenset({"askuserquestion", "ask_user_question", "ask_user", "askuser", "request_user_input"})
-PLAN_TOOLS = frozenset({"exitplanmode", "exit_plan_mode"})
+from replicas_mcp.client.models.interactions import interactive_kind, mappings_in
+
 QUESTION_LIMIT = 300
-_MAX_DEPTH = 8
-
-
-def _normalized(name: Any) -> str:
-    return name.replace("-", "_").lower() if isinstance(name, str) else ""
 
 
 def _kind(node: Mapping[str, Any]) -> str | None:
     """'ask' or 'plan' when `node` is an interactive tool call, else None."""
-    name = _normalized(node.get("name") or node.get("tool"))
-    if name in ASK_TOOLS or name.replace("_", "") in ASK_TOOLS:
-        return "ask"
-    if name in PLAN_TOOLS or name.replace("_", "") in PLAN_TOOLS:
-        return "plan"
-    return None
+    return interactive_kind(node.get("name") or node.get("tool"))
 
 
 def _input(node: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -67,29 +58,16 @@ def _texts(kind: str, tool_input: Mapping[str, Any]) -> list[str]:
     return found
 
 
-def _walk(node: Any, depth: int = 0) -> Iterable[Mapping[str, Any]]:
-    """Every mapping inside `node` (bounded depth), outermost first."""
-    if depth > _MAX_DEPTH:
-        return
-    if isinstance(node, list):
-        for item in node:
-            yield from _walk(item, depth + 1)
-    elif isinstance(node, Mapping):
-        yield node
-        for value in node.values():
-            yield from _walk(value, depth + 1)
-
-
 def question_text(tool: str, tool_input: Mapping[str, Any]) -> str:
     """What an interactive tool call asks the user, bounded (a plan to approve reads as a question)."""
-    kind = _kind({"name": tool}) or "ask"
+    kind = interactive_kind(tool) or "ask"
     return " / ".join(_texts(kind, tool_input))[:QUESTION_LIMIT] or "(a question with no text)"
 
 
 def questions_in(node: Any) -> list[str]:
     """Every question asked through an interactive tool call anywhere inside `node`."""
     found: list[str] = []
-    for item in _walk(node):
+    for item in mappings_in(node):
         kind = _kind(item)
         if kind is not None:
             found += [text for text in _texts(kind, _input(item)) if text not in found]

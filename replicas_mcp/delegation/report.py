@@ -158,7 +158,9 @@ async def build_report(
     client: ReplicasClient, replica_id: str, *, lines: LineReader, chat_id: str | None = None
 ) -> Report:
     """The report for one replica (raises `ReplicaGone` if it does not exist)."""
-    item = await client.replicas.status(replica_id)
+    # Fresh: the details read below wakes a workspace that went to sleep after its turn (sleep_when_done
+    # does that at once), and a live stream or a recent `preparing` does not say it is still awake.
+    item = await client.replicas.status(replica_id, fresh=True)
     if item is None:
         raise ReplicaGone(replica_id)
     if item.status in ASLEEP_STATUSES:

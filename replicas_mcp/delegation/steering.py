@@ -18,7 +18,10 @@ from replicas_mcp.client.errors import ConflictError
 from replicas_mcp.delegation.answers import ANSWERS
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from replicas_mcp.client import ReplicasClient
+    from replicas_mcp.client.models import ReplicaChat
 
 SteerMode = Literal["append", "next", "replace_queue"]
 
@@ -38,9 +41,14 @@ async def _target_chat(client: ReplicasClient, replica_id: str) -> str | None:
         chats = await client.chats.list(replica_id)
     except ConflictError:
         return None  # asleep: the send wakes it and picks its main chat
-    working = [chat for chat in chats if chat.processing]
-    chosen = working[0] if len(working) == 1 else (chats[0] if chats else None)
+    chosen = chosen_chat(chats)
     return chosen.id if chosen else None
+
+
+def chosen_chat(chats: Sequence[ReplicaChat]) -> ReplicaChat | None:
+    """The chat a message without chat_id goes to: the one working (being corrected), else the first."""
+    working = [chat for chat in chats if chat.processing]
+    return working[0] if len(working) == 1 else (chats[0] if chats else None)
 
 
 async def steer(

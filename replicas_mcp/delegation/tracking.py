@@ -50,6 +50,9 @@ class _Chat:
     processing: bool | None = False  # None: a turn ended, the chat summary saying what next not seen yet
     awaiting_input: bool = False
     queued: list[str] = field(default_factory=list)  # ids of accepted messages not started yet
+    # Of those, the ids known only from `chat.turn.accepted` events: a message removed from the queue since
+    # has no event, so these are confirmed by reading the queue (see Tracker.unconfirmed_queues).
+    unconfirmed: set[str] = field(default_factory=set)
     question: str | None = None  # the newest question asked in the current turn
 
     def facts(self) -> ChatFacts:
@@ -72,6 +75,7 @@ class Tracker:
         self.replica_id = replica_id
         self.digest = Digest()
         self.status: str | None = None  # from the list endpoint; "deleted" once it is gone
+        self.name: str | None = None  # from the list endpoint too: results name it beside its id
         self.chats: dict[str, _Chat] = {}
         self.chats_known = False  # a chats snapshot (or chat event) was seen
         self.changes = 0  # state changes noticed by polling (count as events for any_event)
@@ -91,6 +95,7 @@ class Tracker:
             self.changes += 1
         self.status = status
         if item is not None:
+            self.name = item.name
             self._see_prs([pr.url for pr in item.pull_requests])
 
     def observe_chats(
@@ -129,7 +134,7 @@ class Tracker:
             if queued is not None and chat.id in queued:
                 now.queued = list(queued[chat.id])
             elif chat.processing:
-                now.queued = old.queued
+                now.queued, now.unconfirmed = old.queued, old.unconfirmed
             observed[chat.id] = now
         self.chats = observed
         first, self.chats_known = not self.chats_known, True
@@ -152,6 +157,7 @@ class Tracker:
             if payload.get("queued") is True and isinstance(message_id, str):
                 if message_id not in chat.queued:  # a snapshot of the queue may have shown it already
                     chat.queued.append(message_id)
+                    chat.unconfirmed.add(message_id)
                 return "message queued"
             chat.processing, chat.awaiting_input = True, False  # it runs now (an answer resumes the agent)
             return "message accepted"
@@ -160,6 +166,7 @@ class Tracker:
             message_id = payload.get("messageId")
             if message_id in chat.queued:
                 chat.queued.remove(message_id)
+            chat.unconfirmed.discard(message_id)
             chat.processing, chat.awaiting_input, chat.question = True, False, None
             if self.status == "preparing":
                 self.status = "active"  # turns only run in an active workspace
@@ -187,7 +194,9 @@ class Tracker:
         if kind == "chat.interrupted" and chat_id:
             remaining = payload.get("queue")
             if isinstance(remaining, list):
-                self._chat(chat_id).queued = [item for item in remaining if isinstance(item, str)]
+                chat = self._chat(chat_id)
+                chat.queued = [item for item in remaining if isinstance(item, str)]
+                chat.unconfirmed.clear()
             return "turn interrupted"
         if kind in ("chat.updated", "chat.created"):
             summary = payload.get("chat")
@@ -197,6 +206,7 @@ class Tracker:
                 chat.awaiting_input = _flag(summary.get("awaitingInput")) or False
                 if not chat.processing:
                     chat.queued = []  # a chat with messages waiting is doing work (contract)
+                    chat.unconfirmed.clear()
                 if not chat.awaiting_input and not chat.processing:
                     chat.question = None
             return "chat updated"
@@ -223,6 +233,18 @@ class Tracker:
         if kind == "engine.ready":
             return "workspace ready"
         return kind
+
+    def observe_queue(self, chat_id: str, queued: Sequence[str]) -> None:
+        """A chat's queue as just read: the messages waiting now (a removed one is gone from it)."""
+        chat = self._chat(chat_id)
+        chat.queued, chat.unconfirmed = list(queued), set()
+
+    @property
+    def unconfirmed_queues(self) -> list[str]:
+        """The chats whose queued count rests on `chat.turn.accepted` events alone. Those may be older than
+        an edit of the queue (a wait resumed from a cursor replays them), so they are confirmed by reading
+        the queue before the count is reported."""
+        return [chat_id for chat_id, chat in self.chats.items() if chat.unconfirmed and chat.queued]
 
     def _chat(self, chat_id: str) -> _Chat:
         self.chats_known = True

@@ -58,6 +58,7 @@ logger = logging.getLogger(__name__)
 
 STREAMABLE = frozenset({"active", "preparing"})
 MAX_TIMEOUT = 55.0
+CONFIRM_TIMEOUT = 0.4  # seconds a returning wait spends at most confirming queued counts (budget's margin)
 TRAILING = 0.005  # seconds a wait's own stream is read after it is satisfied (see ReplicaWait._take_ready)
 
 
@@ -96,6 +97,7 @@ class WaitOutcome:
 
     queued: int = 0  # messages waiting for the agent when the wait returned
     questions: list[str] = field(default_factory=list)  # what the agent is paused on now
+    name: str | None = None  # as the list endpoint showed it (None: never seen)
 
     @property
     def stopped(self) -> bool:
@@ -144,6 +146,7 @@ class ReplicaWait:
             error=self.error,
             queued=self.tracker.queued,
             questions=self.tracker.pending_questions,
+            name=self.tracker.name,
         )
 
     async def probe(self, item: ReplicaListItem) -> None:
@@ -171,10 +174,24 @@ class ReplicaWait:
                 break
         self.finished = True
 
+    async def confirm_queues(self) -> None:
+        """Read the queues whose count the stream alone gave (see `Tracker.unconfirmed_queues`): a message
+        removed from a queue sends no event, and a wait resumed from a cursor replays its acceptance. Only
+        while the replica is awake: a queue read of a sleeping workspace is a 409 at best."""
+        if self.tracker.status not in STREAMABLE:
+            return
+        for chat_id in self.tracker.unconfirmed_queues:
+            try:
+                queue = await self._client.queue.get(self.replica_id, chat_id)
+            except ReplicasError as exc:  # asleep or gone meanwhile: the count stays as the stream said
+                logger.info("queue of %s/%s unavailable: %s", self.replica_id, chat_id, exc)
+                return
+            self.tracker.observe_queue(chat_id, [message.id for message in queue.queue])
+
     async def _look(self, *, max_age: float = 0.0) -> None:
-        """Observe the chats through REST (and the question a busy chat is paused on). With `max_age`, a
-        snapshot that another wait of the same caller took at most that long ago will do (polling waits
-        on one replica then share their reads instead of each making its own)."""
+        """Observe the chats through REST (and the question a busy chat is paused on). Waits of one caller
+        on one replica share a read that began after they asked (so it is as fresh as their own), or with
+        `max_age` one at most that old (polling waits)."""
         snapshot = await shared_read(
             self._client,
             self.replica_id,
@@ -302,4 +319,6 @@ async def wait_for_replica(
     with anyio.move_on_after(budget(within)) as deadline, ends_early_on_shutdown(deadline):
         async with progress.heartbeat(policy.heartbeat):
             await waiter.run()
+    with anyio.move_on_after(CONFIRM_TIMEOUT):
+        await waiter.confirm_queues()
     return waiter.outcome()

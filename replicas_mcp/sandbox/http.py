@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 
-from replicas_mcp.sandbox.errors import ApiError, bad_request
+from replicas_mcp.sandbox.errors import bad_request
 from replicas_mcp.sandbox.fidelity import Fidelity
 from replicas_mcp.sandbox.tenancy import Caller
 
@@ -230,8 +230,3 @@ def sse_response(frames: AsyncIterator[bytes]) -> StreamingResponse:
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
-
-
-def api_error_frame(error: ApiError) -> bytes:
-    """An `error` event for a failure after the stream has started (the status line is already sent)."""
-    return sse_frame("error", {"message": error.error, "details": error.details})

@@ -105,7 +105,9 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
 
                 # byo-key: the pool's own key is a placeholder; every call uses its caller's key.
                 key = settings.api_key if settings.auth == "server-key" else BYO_KEY_PLACEHOLDER
-                api = await stack.enter_async_context(ReplicasClient(api_key=key, base_url=settings.base_url))
+                api = await stack.enter_async_context(
+                    ReplicasClient(api_key=key, base_url=settings.base_url, max_streams=settings.max_streams)
+                )
             if isinstance(verifier, ReplicasKeyVerifier):
                 verifier.bind(api)  # byo-key: each new key is checked upstream once, with that key
             tasks = await stack.enter_async_context(anyio.create_task_group())

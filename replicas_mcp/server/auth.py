@@ -56,7 +56,6 @@ __all__ = [
     "KeyVerdicts",
     "ReplicasKeyVerifier",
     "check_http_exposure",
-    "is_loopback",
     "key_fingerprinter",
     "protect_http_app",
     "server_auth_options",

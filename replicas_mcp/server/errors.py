@@ -82,8 +82,33 @@ def _request_id(exc: e.ReplicasError) -> str:
     return f" (request id {exc.request_id})" if exc.request_id else ""
 
 
-def _not_found_hint(arguments: Mapping[str, Any], said: str) -> str:
-    tool = next((tool for arg, tool in _ID_HINTS if arguments.get(arg)), "list_replicas")
+# The tool that lists valid ids for what the API says it did not find ("Replica not found").
+_KIND_HINTS = {
+    "replica": "list_replicas",
+    "chat": "list_chats",
+    "environment": "list_environments",
+    "automation": "list_automations",
+    "message": "get_chat_queue",
+}
+_SHORT_NOT_FOUND = re.compile(r"(?:the )?(\w+) not found", re.IGNORECASE)
+
+
+def _not_found_words(exc: e.ReplicasError) -> tuple[str, str | None]:
+    """The API's words for a 404 said once, and the kind of thing it did not find. "Replica not found" is
+    dropped when its details say the same at length ("No replica with id ... in this organization")."""
+    said = _upstream(exc)
+    short = _SHORT_NOT_FOUND.fullmatch(clean_text(exc.error or "").strip().rstrip("."))
+    kind = short.group(1).lower() if short else None
+    parts = said.split("; ")
+    if short and len(parts) > 1 and parts[0].lower() == short.group(0).lower():
+        said = "; ".join(parts[1:])
+    return said, kind
+
+
+def _not_found_hint(arguments: Mapping[str, Any], said: str, kind: str | None = None) -> str:
+    tool = _KIND_HINTS.get(kind or "") or next(
+        (tool for arg, tool in _ID_HINTS if arguments.get(arg)), "list_replicas"
+    )
     if re.search(rf"\b{tool}\b", said):
         return ""  # the API's own words already name it (translated from its REST path): said once
     return f" Check the id: call {tool} to see the valid ones."
@@ -97,17 +122,19 @@ def _without_values(text: str, arguments: Mapping[str, Any]) -> str:
             and isinstance(value, str)
             and len(value) >= 4
         ):
+            text = re.sub(rf"\bid ['\"]{re.escape(value)}['\"]", "that id", text)
             text = text.replace(value, "(the id given)")
     return text
 
 
 def sleeping_message(replica_id: str | None, *, offer_wake: bool) -> str:
     target = f"Replica {replica_id}" if replica_id else "The replica"
-    retry = " Or retry this call with wake=true." if offer_wake else ""
+    # Each sentence stands alone: a narrow selection drops those naming tools it does not serve.
+    retry = " To wake it from here, retry this call with wake=true." if offer_wake else ""
     return (
-        f"{target} is sleeping, and reads never wake it. get_replica_result reports what it did. To reach "
-        "its agent, call get_replica with wake=true (10-60 s, billed) and retry once it is active "
-        f"(wait_for_replica with until=idle waits for that).{retry}"
+        f"{target} is sleeping, and reads never wake it. get_replica_result shows its status and PRs (its "
+        "final message needs it awake). To reach its agent, call get_replica with wake=true (10-60 s, "
+        f"billed) and retry once it is active (wait_for_replica with until=idle waits for that).{retry}"
     )
 
 
@@ -147,8 +174,11 @@ def describe(exc: e.ReplicasError, arguments: Mapping[str, Any] | None = None) -
                 return f"Rate limited by the Replicas API: retry after {exc.retry_after:.0f} s{rid}."
             return f"Rate limited by the Replicas API: wait about 30 s and retry{rid}."
         case e.NotFoundError():
-            said = _without_values(what, args)
-            return f"Not found: {said}{rid}.{_not_found_hint(args, said)}"
+            words, kind = _not_found_words(exc)
+            said = _without_values(words, args)
+            if said.startswith("No "):  # "Not found: no replica with that id": the API's words, once
+                said = "n" + said[1:]
+            return f"Not found: {said}{rid}.{_not_found_hint(args, said, kind)}"
         case e.AuthenticationError():
             return (
                 "The Replicas API rejected the API key (401). Check REPLICAS_API_KEY in this MCP server's "

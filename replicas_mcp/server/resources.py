@@ -39,8 +39,9 @@ HISTORY_MAX_CHARS = 100_000
 
 
 async def _listed(state: AppState, replica_id: str) -> ReplicaListItem:
-    """The replica as the list shows it (never wakes it); an unknown id is a not-found (-32602)."""
-    item = await state.client_for_caller().replicas.status(replica_id)
+    """The replica as the list shows it now (never wakes it); an unknown id is a not-found (-32602).
+    Fresh: an awake status is followed by engine reads, which would wake a workspace that just slept."""
+    item = await state.client_for_caller().replicas.status(replica_id, fresh=True)
     if item is None:
         raise ResourceNotFoundError(
             "No replica with that id; see replicas://replicas"
@@ -88,9 +89,9 @@ def register_resources(server: MCPServer[Any], states: StateRegistry) -> None:
         name="replica",
         title="Replica status",
         description=(
-            "A replica's status and PRs, plus, when it is awake, chats (busy, the question one waits on, who "
-            "wrote last), needs_input and branches; reading never wakes it. Subscribe for updates when its "
-            "status or turn state changes."
+            "A replica's status and PRs, plus, when it is awake, chats (busy, asking, who wrote last), "
+            "needs_input (the question it waits on) and branches; reading never wakes it. Subscribe for "
+            "updates when its status or turn state changes."
         ),
         mime_type=JSON,
     )
@@ -109,7 +110,12 @@ def register_resources(server: MCPServer[Any], states: StateRegistry) -> None:
                 # Working, not paused on a question (a paused chat stays `processing`, per the contract).
                 body["busy"] = any(look.chat.processing and look.question is None for look in looks)
                 body["needs_input"] = next((chat.needs_input for chat in chats if chat.needs_input), None)
-                body["chats"] = [chat.model_dump(exclude_none=True) for chat in chats]
+                # The question is shown once (above); a chat only says whether it is the one asking.
+                body["chats"] = [
+                    chat.model_dump(exclude_none=True, exclude={"needs_input"})
+                    | ({"asking": True} if chat.needs_input else {})
+                    for chat in chats
+                ]
                 body["branches"] = {s.repository: s.branch for s in details.repository_statuses}
         return _json(body)
 

@@ -72,17 +72,15 @@ async def test_key_views_share_the_stream_budget(sandbox: RunningSandbox) -> Non
                     await client.events.stream(replica_id).__aenter__()
 
 
-def test_the_stream_limit_comes_from_the_keyword_then_the_environment(
+def test_the_stream_limit_is_the_keyword_else_256_and_never_read_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # The server's settings model owns REPLICAS_MCP_MAX_STREAMS and passes it in; the client reads none.
     monkeypatch.setenv("REPLICAS_MCP_MAX_STREAMS", "7")
-    assert ReplicasClient(api_key="sk_replicas_budget", base_url="http://api.test").max_streams == 7
+    assert ReplicasClient(api_key="sk_replicas_budget", base_url="http://api.test").max_streams == 256
     assert (
         ReplicasClient(api_key="sk_replicas_budget", base_url="http://api.test", max_streams=2).max_streams
         == 2
     )
-    monkeypatch.setenv("REPLICAS_MCP_MAX_STREAMS", "none")
-    with pytest.raises(ConfigurationError, match="REPLICAS_MCP_MAX_STREAMS"):
-        ReplicasClient(api_key="sk_replicas_budget", base_url="http://api.test")
     with pytest.raises(ConfigurationError, match="max_streams"):
         ReplicasClient(api_key="sk_replicas_budget", base_url="http://api.test", max_streams=0)

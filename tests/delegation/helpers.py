@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+import anyio
+from mcp import Client
 from mcp.server import MCPServer
+from mcp.types import TextContent
 
 from replicas_mcp.client import ReplicasClient
 from replicas_mcp.config import Settings
@@ -17,6 +21,17 @@ from replicas_mcp.server.state import AppState
 
 # Real seconds: short enough for a quick suite, long enough to mean something on a loaded machine.
 FAST = WaitPolicy(poll_interval=0.1, heartbeat=0.2, settle=0.2, stream_retry=0.5)
+
+
+async def call(client: Client, tool: str, /, **arguments: Any) -> dict[str, Any]:
+    """A tool call that must succeed: its structured result, plus the text a model reads under "text"."""
+    with anyio.fail_after(30):
+        result = await client.call_tool(tool, arguments)
+    assert not result.is_error, result.content
+    assert result.structured_content is not None
+    block = result.content[0]
+    assert isinstance(block, TextContent)
+    return {**result.structured_content, "text": block.text}
 
 
 @asynccontextmanager

@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import anyio
 import pytest
 from mcp import Client
-from mcp.types import TextContent
 
 from replicas_mcp.sandbox.serve import RunningSandbox
 
-from .helpers import repo_environment, sandbox_client, server
+from .helpers import call, repo_environment, sandbox_client, server
 
 pytestmark = pytest.mark.usefixtures("fast_waits")
-
-
-async def _call(client: Client, tool: str, /, **arguments: Any) -> dict[str, Any]:
-    with anyio.fail_after(30):
-        result = await client.call_tool(tool, arguments)
-    assert not result.is_error, result.content
-    assert result.structured_content is not None
-    block = result.content[0]
-    assert isinstance(block, TextContent)
-    return {**result.structured_content, "text": block.text}
 
 
 def _chat_state(sandbox: RunningSandbox, replica_id: str) -> tuple[int, int, list[str]]:
@@ -48,7 +35,7 @@ def _chat_state(sandbox: RunningSandbox, replica_id: str) -> tuple[int, int, lis
 async def test_a_correction_sent_while_busy_is_done_only_after_it_ran(sandbox: RunningSandbox) -> None:
     async with sandbox_client(sandbox) as api, Client(server(sandbox, api)) as client:
         env = await repo_environment(api)
-        started = await _call(
+        started = await call(
             client, "delegate_task", environment_id=env, task="Add caching [[slow:100]]", wait_s=0
         )
         [row] = started["replicas"]
@@ -57,20 +44,20 @@ async def test_a_correction_sent_while_busy_is_done_only_after_it_ran(sandbox: R
         with anyio.fail_after(10):
             while _chat_state(sandbox, rid)[2] == []:
                 await anyio.sleep(0.02)
-        sent = await _call(
+        sent = await call(
             client, "send_replica_message", replica_id=rid, message="Use Redis, not memcached", mode="next"
         )
         assert sent["status"] == "queued"
         results = []
         with anyio.fail_after(30):
             while True:
-                waited = await _call(client, "wait_for_replica", replica_id=rid, timeout_s=1, cursor=cursor)
+                waited = await call(client, "wait_for_replica", replica_id=rid, timeout_s=1, cursor=cursor)
                 [row] = waited["replicas"]
                 results.append((row, waited["text"], _chat_state(sandbox, rid)))
                 cursor = row["cursor"]
                 if row["done"]:
                     break
-        report = await _call(client, "get_replica_result", replica_id=rid)
+        report = await call(client, "get_replica_result", replica_id=rid)
     # While the correction waited in the queue, no wait said done, and the results said it was queued.
     early = [(row, text) for row, text, (turns, queued, _) in results if queued]
     assert early, "the first wait returns while the correction is still queued"

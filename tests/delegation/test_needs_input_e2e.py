@@ -9,13 +9,14 @@ from typing import Any
 import anyio
 import pytest
 from mcp import Client
-from mcp.types import TextContent, TextResourceContents
+from mcp.types import TextResourceContents
 
 from replicas_mcp.client import ReplicasClient
 from replicas_mcp.delegation import TaskSpec, launch
 from replicas_mcp.sandbox.serve import RunningSandbox
 
 from ..helpers import force_status
+from .helpers import call as _call
 from .helpers import repo_environment, sandbox_client, server
 
 pytestmark = [
@@ -24,16 +25,6 @@ pytestmark = [
 ]
 
 QUESTION = "Which status code for a missing user?"
-
-
-async def _call(client: Client, tool: str, /, **arguments: Any) -> dict[str, Any]:
-    with anyio.fail_after(30):
-        result = await client.call_tool(tool, arguments)
-    assert not result.is_error, result.content
-    assert result.structured_content is not None
-    block = result.content[0]
-    assert isinstance(block, TextContent)
-    return {**result.structured_content, "text": block.text}
 
 
 async def _start(api: ReplicasClient, task: str) -> str:

@@ -9,9 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from replicas_mcp.client.models import HistoryEvent
+from replicas_mcp.client.models.interactions import pending_interaction
 from replicas_mcp.delegation.failures import Failures, provisioning_error
-from replicas_mcp.delegation.phase import ChatFacts, State, phase, queued_total, wait_over
-from replicas_mcp.delegation.questions import user_message_text
+from replicas_mcp.delegation.phase import ChatFacts, State, phase, wait_over
+from replicas_mcp.delegation.questions import questions_in, user_message_text
 from replicas_mcp.delegation.report import outcome_of
 from replicas_mcp.delegation.snapshot import question_in_history
 from replicas_mcp.sandbox.workspaces import agent
@@ -145,7 +146,22 @@ def test_a_default_wait_is_never_done_while_a_message_is_queued_or_a_turn_runs(
 ) -> None:
     state = phase("active", chats)
     if wait_over("idle", state, turns_ended=turns_ended):
-        assert queued_total(chats) == 0 or state == "waiting_for_input"
+        assert sum(chat.queued for chat in chats) == 0 or state == "waiting_for_input"
         assert state == "waiting_for_input" or all(chat.processing is False for chat in chats)
         if state == "waiting_for_input":  # paused on a question nobody answered, nothing queued behind it
             assert any(chat.awaiting_input and not chat.queued for chat in chats)
+
+
+@pytest.mark.parametrize(
+    "tool",
+    ["AskUserQuestion", "ask_user_question", "ask-user", "RequestUserInput", "request_user_input", "Bash"],
+)
+def test_the_stream_and_the_history_agree_on_which_tool_calls_ask(tool: str) -> None:
+    """`questions_in` (a live event) and the client's `pending_interaction` (a chat's history) read one
+    list of interactive tools: a call asks in both, or in neither."""
+    call = {"type": "tool_use", "id": "call-1", "name": tool, "input": {"question": "Which port?"}}
+    payload = {"type": "assistant", "message": {"content": [call]}}
+    asks_live = questions_in(payload) == ["Which port?"]
+    history = [HistoryEvent(type="claude-assistant", timestamp="2026-01-01T00:00:00Z", payload=payload)]
+    asks_in_history = pending_interaction(history) is not None
+    assert asks_live == asks_in_history == (tool != "Bash")

@@ -16,22 +16,13 @@ from replicas_mcp.delegation import Cursor
 from replicas_mcp.sandbox.serve import RunningSandbox
 from replicas_mcp.server.state import streams
 
-from .helpers import event_log, repo_environment, sandbox_client, server
+from .helpers import call, event_log, repo_environment, sandbox_client, server
 
 DELEGATION_BUDGET = 3_400  # the workflow tools' share of the default toolset's 10 KB tools/list
 DELEGATION_TOOLS = ("delegate_task", "wait_for_replica", "get_replica_result")
 
 
 pytestmark = pytest.mark.usefixtures("fast_waits")
-
-
-async def _call(client: Client, tool: str, /, **arguments: Any) -> dict[str, Any]:
-    """The structured result, plus the text a model reads under "text"."""
-    with anyio.fail_after(30):
-        result = await client.call_tool(tool, arguments)
-    assert not result.is_error, result.content
-    assert result.structured_content is not None
-    return {**result.structured_content, "text": _text(result)}
 
 
 def _one(result: dict[str, Any]) -> dict[str, Any]:
@@ -51,28 +42,26 @@ async def test_delegate_wait_result_steer_result(sandbox: RunningSandbox) -> Non
     async with sandbox_client(sandbox) as api, Client(server(sandbox, api)) as client:
         env = await repo_environment(api)
         task = "Add input validation [[slow:20]] [[pr]]"
-        started = await _call(client, "delegate_task", environment_id=env, task=task, wait_s=0)
+        started = await call(client, "delegate_task", environment_id=env, task=task, wait_s=0)
         run = _one(started)
         rid, texts, news = run["replica_id"], [started["text"]], list(run["news"])
         assert run["created"]
         assert not run["done"]
         calls = 0
         while not run["done"]:
-            waited = await _call(
-                client, "wait_for_replica", replica_id=rid, timeout_s=1, cursor=run["cursor"]
-            )
+            waited = await call(client, "wait_for_replica", replica_id=rid, timeout_s=1, cursor=run["cursor"])
             run, calls = _one(waited), calls + 1
             texts.append(waited["text"])
             news += run["news"]
         assert calls >= 2
         assert run["state"] == "idle"
-        report = await _call(client, "get_replica_result", replica_id=rid)
+        report = await call(client, "get_replica_result", replica_id=rid)
         assert report["outcome"] == "completed"
         assert report["prs"]
         assert [item for item in news if item.startswith("PR ")] == [f"PR {url}" for url in report["prs"]]
         assert " on " in report["repos"][0]  # "<repository> on <branch> +added/-removed"
         assert "untrusted-data" in report["message"]  # the agent's words come fenced
-        steer = await _call(
+        steer = await call(
             client,
             "send_replica_message",
             replica_id=rid,
@@ -80,14 +69,14 @@ async def test_delegate_wait_result_steer_result(sandbox: RunningSandbox) -> Non
             mode="next",
         )
         assert steer["status"] == "sent"
-        waited = await _call(client, "wait_for_replica", replica_id=rid, timeout_s=10, cursor=run["cursor"])
+        waited = await call(client, "wait_for_replica", replica_id=rid, timeout_s=10, cursor=run["cursor"])
         run = _one(waited)
         texts.append(waited["text"])
         assert run["state"] == "waiting_for_input"
         asked = [item for item in run["news"] if item.startswith("asked: ")]
         assert "Which status code?" in asked[0]
         assert "untrusted-data" in asked[0]
-        report = await _call(client, "get_replica_result", replica_id=rid)
+        report = await call(client, "get_replica_result", replica_id=rid)
         assert report["outcome"] == "waiting_for_input"
         assert "Which status code?" in report["questions"][0]
         log = event_log(sandbox, rid)
@@ -107,7 +96,7 @@ async def test_a_wait_sends_progress_and_returns_within_its_timeout(sandbox: Run
     async with sandbox_client(sandbox) as api, Client(server(sandbox, api)) as client:
         env = await repo_environment(api)
         run = _one(
-            await _call(client, "delegate_task", environment_id=env, task="Slow [[slow:600]]", wait_s=0)
+            await call(client, "delegate_task", environment_id=env, task="Slow [[slow:600]]", wait_s=0)
         )
         started = anyio.current_time()
         with anyio.fail_after(10):
@@ -136,7 +125,7 @@ async def test_cancelling_a_wait_closes_the_upstream_stream(
     async with sandbox_client(sandbox) as api, Client(server(sandbox, api)) as client:
         env = await repo_environment(api)
         run = _one(
-            await _call(client, "delegate_task", environment_id=env, task="Slow [[slow:600]]", wait_s=0)
+            await call(client, "delegate_task", environment_id=env, task="Slow [[slow:600]]", wait_s=0)
         )
         log = event_log(sandbox, run["replica_id"])
         before = len(asyncio.all_tasks())
@@ -151,8 +140,8 @@ async def test_cancelling_a_wait_closes_the_upstream_stream(
 async def test_the_same_task_twice_yields_one_replica(sandbox: RunningSandbox) -> None:
     async with sandbox_client(sandbox) as api, Client(server(sandbox, api)) as client:
         env = await repo_environment(api)
-        first = await _call(client, "delegate_task", environment_id=env, task="Fix typo", wait_s=5)
-        again = await _call(client, "delegate_task", environment_id=env, task="Fix typo", wait_s=5)
+        first = await call(client, "delegate_task", environment_id=env, task="Fix typo", wait_s=5)
+        again = await call(client, "delegate_task", environment_id=env, task="Fix typo", wait_s=5)
         replicas = [item async for item in api.replicas.iter()]
     assert _one(first)["created"]
     assert not _one(again)["created"]
@@ -167,19 +156,19 @@ async def test_a_list_of_tasks_fans_out_and_joins_over_mcp(sandbox: RunningSandb
     async with sandbox_client(sandbox) as api, Client(server(sandbox, api)) as client:
         env = await repo_environment(api)
         tasks = [f"Task {n} [[slow:{4 if n == 0 else 20}]]" for n in range(5)]
-        batch = await _call(client, "delegate_task", environment_id=env, task=tasks, max_parallel=5, wait_s=0)
+        batch = await call(client, "delegate_task", environment_id=env, task=tasks, max_parallel=5, wait_s=0)
         rows = batch["replicas"]
         assert [row["created"] for row in rows] == [True] * 5
         assert "5 started now" in batch["text"]
         assert "wait_for_replica" in batch["next"]
         ids = [row["replica_id"] for row in rows]
         cursors = [row["cursor"] for row in reversed(rows)]  # any order: each cursor names its replica
-        first = await _call(
+        first = await call(
             client, "wait_for_replica", replica_id=ids, mode="any", timeout_s=10, cursor=cursors
         )
         assert [row["done"] for row in first["replicas"]] == [True, False, False, False, False]
         cursors = [row["cursor"] for row in first["replicas"]]
-        rest = await _call(
+        rest = await call(
             client, "wait_for_replica", replica_id=ids, mode="all", timeout_s=10, cursor=cursors
         )
         assert [row["done"] for row in rest["replicas"]] == [True] * 5
@@ -187,8 +176,8 @@ async def test_a_list_of_tasks_fans_out_and_joins_over_mcp(sandbox: RunningSandb
         # The first replica's turn was reported by the first join, not again by the second.
         turns = [_count(text, "turn(s) completed") for text in rest["text"].splitlines()[1:6]]
         assert turns == [0, 1, 1, 1, 1]
-        again = await _call(client, "delegate_task", environment_id=env, task=tasks, wait_s=0)
-        named = await _call(
+        again = await call(client, "delegate_task", environment_id=env, task=tasks, wait_s=0)
+        named = await call(
             client, "delegate_task", environment_id=env, task=["A", "B"], name="pair", wait_s=0
         )
         replicas = [item async for item in api.replicas.iter()]

@@ -23,6 +23,17 @@ from replicas_mcp.server.auth import BYO_KEY_PLACEHOLDER, protect_http_app
 
 from .helpers import TIME_SCALE
 
+# The headers Streamable HTTP wants, for tests that speak HTTP to /mcp themselves (guards, sessions, limits)
+# rather than through an MCP client; they send `INITIALIZE` (tests/helpers.py) to open a session.
+MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+
+async def post_mcp(
+    http: httpx2.AsyncClient, url: str, body: dict[str, Any], **headers: str
+) -> httpx2.Response:
+    """POST one JSON-RPC message to the server at `url` (its /mcp endpoint), with these extra headers."""
+    return await http.post(f"{url}/mcp", json=body, headers={**MCP_HEADERS, **headers})
+
 
 @dataclass
 class HeaderRecorder:

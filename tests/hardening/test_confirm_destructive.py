@@ -10,6 +10,7 @@ import anyio
 import pytest
 from mcp import Client
 from mcp.server import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ClientCapabilities, ElicitationCapability, ElicitResult, InputRequiredResult
 
 from replicas_mcp.client import ReplicasClient
@@ -21,7 +22,7 @@ from replicas_mcp.server.tools.confirmation import QUESTION_KEY, confirm_call, q
 from replicas_mcp.server.tools.wrapper import build_tool
 
 from ..helpers import text
-from .confirm_helpers import Asker, connected
+from .confirm_helpers import QUEUED_TEXT, Asker, connected, queue_a_message
 from .confirm_helpers import writes as requests
 from .helpers import World, sample_arguments, seed_world, server_settings, tool_parameters
 
@@ -65,7 +66,7 @@ async def test_a_no_sends_nothing_upstream(
     sandbox: RunningSandbox, mode: str, action: str, content: dict[str, Any] | None
 ) -> None:
     asker = Asker(action, content)
-    async with connected(sandbox, policy="elicit", mode=mode, asker=asker) as (client, world):
+    async with connected(sandbox, policy="elicit", mode=mode, asker=asker, queued=True) as (client, world):
         for tool in DESTRUCTIVE:
             before = requests(sandbox)
             result = await call(client, tool, destroying_arguments(tool, world))
@@ -85,8 +86,8 @@ async def test_a_yes_goes_ahead_after_naming_the_target(sandbox: RunningSandbox,
         assert not result.is_error, text(result)
         assert sandbox.faults.stats.count("DELETE", "/v1/replica/{id}") == deletes + 1
         assert len(asker.asked) == 1
-        assert asker.asked[0].startswith(f"Delete replica {world.replica_id}?")
-        assert world.replica_id in asker.asked[0]
+        # Named by name and id: a user recognises the name, the id tells same-named replicas apart.
+        assert asker.asked[0].startswith(f"Delete replica canary-target ({world.replica_id})?")
 
 
 async def test_elicit_lets_a_client_that_cannot_be_asked_proceed(sandbox: RunningSandbox) -> None:
@@ -97,7 +98,7 @@ async def test_elicit_lets_a_client_that_cannot_be_asked_proceed(sandbox: Runnin
 
 @pytest.mark.parametrize("mode", MODES)
 async def test_require_refuses_a_client_that_cannot_be_asked(sandbox: RunningSandbox, mode: str) -> None:
-    async with connected(sandbox, policy="require", mode=mode) as (client, world):
+    async with connected(sandbox, policy="require", mode=mode, queued=True) as (client, world):
         for tool in DESTRUCTIVE:
             before = requests(sandbox)
             result = await call(client, tool, destroying_arguments(tool, world))
@@ -124,7 +125,7 @@ async def test_never_does_not_ask(sandbox: RunningSandbox) -> None:
 
 async def test_a_send_that_drops_the_queue_is_confirmed(sandbox: RunningSandbox) -> None:
     asker = Asker("decline")
-    async with connected(sandbox, policy="elicit", asker=asker) as (client, world):
+    async with connected(sandbox, policy="elicit", asker=asker, queued=True) as (client, world):
         before = requests(sandbox)
         dropping = {"replica_id": world.replica_id, "message": "Stop", "mode": "replace_queue"}
         result = await call(client, "send_replica_message", dropping)
@@ -142,6 +143,14 @@ async def test_a_send_that_drops_the_queue_is_confirmed(sandbox: RunningSandbox)
 async def test_calls_that_destroy_nothing_are_not_confirmed(sandbox: RunningSandbox) -> None:
     asker = Asker("decline")
     async with connected(sandbox, policy="require", asker=asker) as (client, world):
+        # An empty queue has nothing to lose: clearing it, or replacing it with a message, asks nothing.
+        clear = {"replica_id": world.replica_id, "chat_id": world.chat_id, "action": "clear"}
+        cleared = await call(client, "edit_chat_queue", clear)
+        assert not cleared.is_error, text(cleared)
+        replace = {"replica_id": world.replica_id, "message": "Start over", "mode": "replace_queue"}
+        replaced = await call(client, "send_replica_message", replace)
+        assert not replaced.is_error, text(replaced)
+        assert (replaced.structured_content or {}).get("dropped") == 0
         test_run = {
             "environment_id": world.environment_id,
             "hook": "warm",
@@ -169,6 +178,7 @@ async def test_read_only_serves_no_destructive_tool(sandbox: RunningSandbox) -> 
 async def test_every_listed_destructive_action_names_its_target(sandbox: RunningSandbox) -> None:
     async with ReplicasClient(api_key=sandbox.org_key, base_url=sandbox.base_url) as api:
         world = await seed_world(api)
+        await queue_a_message(api, world)
         spare = await api.environments.create(name="spare-env")
         args = {
             "replica_id": world.replica_id,
@@ -190,7 +200,9 @@ async def test_every_listed_destructive_action_names_its_target(sandbox: Running
         assert spare.id in str(
             await asked("remove_environment_item", kind="environment", environment_id=spare.id)
         )
-        assert "Clear every queued message" in str(await asked("edit_chat_queue", action="clear"))
+        clear = str(await asked("edit_chat_queue", action="clear"))
+        assert clear.startswith("Clear ")
+        assert QUEUED_TEXT in clear  # what would be lost, shown
         assert world.environment_id in str(await asked("run_environment_hook", save="always"))
         assert await asked("run_environment_hook", save="no") is None
         assert world.replica_id in str(await asked("send_replica_message", mode="replace_queue"))
@@ -198,7 +210,9 @@ async def test_every_listed_destructive_action_names_its_target(sandbox: Running
         assert await asked("send_replica_message", mode="next") is None
         assert await asked("send_replica_message") is None  # a plain send never asks
         # Model-supplied text cannot hide behind invisible characters in the question.
-        assert "\u202e" not in str(await asked("delete_chat", chat_id="c\u202e1"))
+        with pytest.raises(ToolError) as failed:  # and a chat that is not there fails unasked
+            await asked("delete_chat", chat_id="c\u202e1")
+        assert "\u202e" not in str(failed.value)
 
 
 class Wiped(ToolResult):

@@ -13,25 +13,16 @@ from mcp import Client
 from mcp.types import TextContent
 
 from replicas_mcp.cli import main
+from replicas_mcp.config import is_loopback
 from replicas_mcp.sandbox.serve import RunningSandbox
 from replicas_mcp.sandbox.world import DEFAULT_ORG_KEY, DEFAULT_OTHER_ORG_KEY
-from replicas_mcp.server.auth import HttpExposureError, check_http_exposure, is_loopback
+from replicas_mcp.server.auth import HttpExposureError, check_http_exposure
 
+from ..helpers import INITIALIZE
 from .helpers import upstream_requests
-from .http_helpers import http_server, mcp_client, recorded_sandbox
+from .http_helpers import http_server, mcp_client, post_mcp, recorded_sandbox
 
 TOKEN = "t0ken-" + "a1b2c3d4" * 4
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "raw", "version": "0"},
-    },
-}
-MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 
 async def _structured(client: Client, tool: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -43,7 +34,7 @@ async def _structured(client: Client, tool: str, arguments: dict[str, Any] | Non
 
 async def _post(url: str, body: dict[str, Any], **headers: str) -> httpx2.Response:
     async with httpx2.AsyncClient(timeout=10) as http:
-        return await http.post(f"{url}/mcp", json=body, headers={**MCP_HEADERS, **headers})
+        return await post_mcp(http, url, body, **headers)
 
 
 # --- server-key mode: the static bearer token ------------------------------------------------------------
@@ -52,7 +43,7 @@ async def _post(url: str, body: dict[str, Any], **headers: str) -> httpx2.Respon
 async def test_the_http_token_guards_mcp_and_only_mcp(sandbox: RunningSandbox) -> None:
     async with http_server(sandbox, api_key=DEFAULT_ORG_KEY, http_token=TOKEN) as (url, _server):
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}):
-            response = await _post(url, INIT, **headers)
+            response = await _post(url, INITIALIZE, **headers)
             assert response.status_code == 401
             assert TOKEN not in response.text
         assert upstream_requests(sandbox) == 0
@@ -143,14 +134,14 @@ async def test_byo_key_rejects_missing_and_malformed_keys_before_any_upstream_ca
             {"Authorization": "Bearer not-a-replicas-key"},
             {"Authorization": "Bearer sk_replicas_"},
         ):
-            response = await _post(url, INIT, **headers)
+            response = await _post(url, INITIALIZE, **headers)
             assert response.status_code == 401
             assert "www-authenticate" in response.headers
         assert upstream_requests(sandbox) == 0
         # A well-formed key the API does not know: checked upstream once, then 401 from the cached verdict;
         # no session is ever created for it.
         for _ in range(3):
-            response = await _post(url, INIT, Authorization="Bearer sk_replicas_unknown_key_0000")
+            response = await _post(url, INITIALIZE, Authorization="Bearer sk_replicas_unknown_key_0000")
             assert response.status_code == 401
             assert "mcp-session-id" not in response.headers
             assert "sk_replicas_unknown_key_0000" not in response.text
@@ -159,7 +150,7 @@ async def test_byo_key_rejects_missing_and_malformed_keys_before_any_upstream_ca
 
 async def test_a_session_is_bound_to_the_key_that_opened_it(sandbox: RunningSandbox) -> None:
     async with http_server(sandbox, auth="byo-key") as (url, _):
-        opened = await _post(url, INIT, Authorization=f"Bearer {DEFAULT_ORG_KEY}")
+        opened = await _post(url, INITIALIZE, Authorization=f"Bearer {DEFAULT_ORG_KEY}")
         assert opened.status_code == 200
         session = opened.headers["mcp-session-id"]
         listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
@@ -201,7 +192,7 @@ async def test_byo_key_in_both_eras_over_legacy_sessions_and_stateless(
 
 async def test_stateless_http_keeps_no_session(sandbox: RunningSandbox) -> None:
     async with http_server(sandbox, api_key=DEFAULT_ORG_KEY, stateless=True) as (url, _):
-        response = await _post(url, INIT)
+        response = await _post(url, INITIALIZE)
         assert response.status_code == 200
         assert "mcp-session-id" not in response.headers
         for mode in ("auto", "legacy"):

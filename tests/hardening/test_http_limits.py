@@ -29,17 +29,8 @@ from replicas_mcp.server import build_server
 from replicas_mcp.server.http_app import http_app
 from replicas_mcp.server.http_guards import MAX_SESSIONS_PER_CALLER, host_matches, origin_matches
 
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "hardening", "version": "0"},
-    },
-}
-HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+from ..helpers import INITIALIZE
+from .http_helpers import MCP_HEADERS, post_mcp
 
 
 @asynccontextmanager
@@ -54,10 +45,6 @@ async def served(sandbox: RunningSandbox, **fields: Any) -> AsyncIterator[str]:
         yield await stack.enter_async_context(serving(app))
 
 
-async def _post(http: httpx2.AsyncClient, url: str, body: dict[str, Any], **headers: str) -> httpx2.Response:
-    return await http.post(f"{url}/mcp", json=body, headers={**HEADERS, **headers})
-
-
 def _fake_key(n: int) -> str:
     return f"sk_replicas_fake{n:08d}xyz"
 
@@ -66,23 +53,27 @@ async def test_one_key_holds_a_bounded_number_of_sessions(sandbox: RunningSandbo
     async with served(sandbox, auth="byo-key") as url, httpx2.AsyncClient(timeout=30) as http:
         sessions = []
         for _ in range(MAX_SESSIONS_PER_CALLER):
-            opened = await _post(http, url, INIT, Authorization=f"Bearer {DEFAULT_ORG_KEY}")
+            opened = await post_mcp(http, url, INITIALIZE, Authorization=f"Bearer {DEFAULT_ORG_KEY}")
             assert opened.status_code == 200
             sessions.append(opened.headers["mcp-session-id"])
-        refused = await _post(http, url, INIT, Authorization=f"Bearer {DEFAULT_ORG_KEY}")
+        refused = await post_mcp(http, url, INITIALIZE, Authorization=f"Bearer {DEFAULT_ORG_KEY}")
         assert refused.status_code == 429
         assert "Too many open sessions for this API key" in refused.json()["error"]["message"]
         listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
-        sessionless = await _post(http, url, listing, Authorization=f"Bearer {DEFAULT_ORG_KEY}")
+        sessionless = await post_mcp(http, url, listing, Authorization=f"Bearer {DEFAULT_ORG_KEY}")
         assert sessionless.status_code != 429  # only a new session is refused; the request reaches the SDK
-        other = await _post(http, url, INIT, Authorization=f"Bearer {DEFAULT_OTHER_ORG_KEY}")
+        other = await post_mcp(http, url, INITIALIZE, Authorization=f"Bearer {DEFAULT_OTHER_ORG_KEY}")
         assert other.status_code == 200  # another caller is unaffected
         ended = await http.delete(
             f"{url}/mcp",
-            headers={**HEADERS, "Authorization": f"Bearer {DEFAULT_ORG_KEY}", "Mcp-Session-Id": sessions[0]},
+            headers={
+                **MCP_HEADERS,
+                "Authorization": f"Bearer {DEFAULT_ORG_KEY}",
+                "Mcp-Session-Id": sessions[0],
+            },
         )
         assert ended.status_code == 200
-        again = await _post(http, url, INIT, Authorization=f"Bearer {DEFAULT_ORG_KEY}")
+        again = await post_mcp(http, url, INITIALIZE, Authorization=f"Bearer {DEFAULT_ORG_KEY}")
         assert again.status_code == 200
 
 
@@ -91,14 +82,14 @@ async def test_ten_thousand_fake_keys_leave_a_real_client_able_to_connect(sandbo
     process = psutil.Process()
     async with served(sandbox, auth="byo-key") as url:
         async with httpx2.AsyncClient(timeout=60) as http:
-            await _post(http, url, INIT, Authorization=f"Bearer {_fake_key(-1)}")  # warm up
+            await post_mcp(http, url, INITIALIZE, Authorization=f"Bearer {_fake_key(-1)}")  # warm up
             start_rss = process.memory_info().rss
             statuses: dict[int, int] = {}
             sent = iter(range(10_000))
 
             async def caller() -> None:
                 for n in sent:
-                    response = await _post(http, url, INIT, Authorization=f"Bearer {_fake_key(n)}")
+                    response = await post_mcp(http, url, INITIALIZE, Authorization=f"Bearer {_fake_key(n)}")
                     statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
 
             async with anyio.create_task_group() as tasks:
@@ -145,16 +136,16 @@ def test_origin_matching_is_exact() -> None:
 
 async def test_a_forged_host_header_is_refused_over_http(sandbox: RunningSandbox) -> None:
     async with served(sandbox, api_key=sandbox.org_key) as url, httpx2.AsyncClient(timeout=30) as http:
-        assert (await _post(http, url, INIT)).status_code == 200
-        forged = await _post(http, url, INIT, Host="localhost:@evil.com")
+        assert (await post_mcp(http, url, INITIALIZE)).status_code == 200
+        forged = await post_mcp(http, url, INITIALIZE, Host="localhost:@evil.com")
         assert forged.status_code == 421
-        bad_origin = await _post(http, url, INIT, Origin="http://localhost:@evil.com")
+        bad_origin = await post_mcp(http, url, INITIALIZE, Origin="http://localhost:@evil.com")
         assert bad_origin.status_code == 403
 
 
 async def test_byo_key_metadata_names_no_authorization_server(sandbox: RunningSandbox) -> None:
     async with served(sandbox, auth="byo-key") as url, httpx2.AsyncClient(timeout=30) as http:
-        unauthenticated = await _post(http, url, INIT)
+        unauthenticated = await post_mcp(http, url, INITIALIZE)
         assert unauthenticated.status_code == 401
         challenge = unauthenticated.headers["www-authenticate"]
         assert sandbox.base_url not in challenge

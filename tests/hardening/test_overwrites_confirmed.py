@@ -14,9 +14,10 @@ from mcp import Client
 
 from replicas_mcp.client import ReplicasClient
 from replicas_mcp.sandbox.serve import RunningSandbox
+from replicas_mcp.server.safety import USER
 
 from ..helpers import text
-from .confirm_helpers import Asker, connected, writes
+from .confirm_helpers import QUEUED_TEXT, Asker, connected, writes
 from .helpers import World
 
 REFUSED = "--confirm-destructive=require"
@@ -194,3 +195,82 @@ async def test_a_yes_replaces_it(sandbox: RunningSandbox, mode: str) -> None:
         now = {v.key: v.value for v in await api.environments.variables.list(env)}
     assert now["DATABASE_URL"] == "postgres://new"
     assert len(asker.asked) == 1
+
+
+async def test_questions_name_things_by_name_and_id(sandbox: RunningSandbox) -> None:
+    asker = Asker("decline")
+    async with (
+        ReplicasClient(api_key=sandbox.org_key, base_url=sandbox.base_url) as api,
+        connected(sandbox, policy="require", asker=asker, queued=True) as (client, world),
+    ):
+        env = await api.environments.get(world.environment_id)
+        spare = await api.environments.create(name="spare-env")
+        queued = (await api.queue.get(world.replica_id, world.chat_id)).queue[0]
+        replica, chat = (
+            {"replica_id": world.replica_id},
+            {"replica_id": world.replica_id, "chat_id": world.chat_id},
+        )
+        calls: list[tuple[str, dict[str, Any]]] = [
+            ("delete_replica", replica),
+            ("delete_chat", chat),
+            ("edit_chat_queue", {**chat, "action": "remove", "message_id": queued.id}),
+            ("send_replica_message", {**replica, "message": "Stop", "mode": "replace_queue"}),
+            ("delete_automation", {"automation_id": world.automation_id}),
+            ("save_automation", {"automation_id": world.automation_id, "environment_id": spare.id}),
+            ("remove_environment_item", {"environment_id": spare.id, "kind": "environment"}),
+            ("set_environment_item", {**_variable(world), "value": "postgres://new"}),
+            ("save_environment", {"environment_id": world.environment_id, "system_prompt": "Be brief."}),
+        ]
+        for tool, arguments in calls:
+            with anyio.fail_after(20):
+                assert (await client.call_tool(tool, arguments)).is_error  # declined
+    asked = dict(zip((tool for tool, _ in calls), asker.asked, strict=True))
+    assert f"canary-target ({world.replica_id})" in asked["delete_replica"]
+    assert f"({world.chat_id}) of replica canary-target ({world.replica_id})" in asked["delete_chat"]
+    assert f"nightly ({world.automation_id})" in asked["delete_automation"]
+    assert f"{env.name} ({env.id})" in asked["save_automation"]  # before
+    assert f"spare-env ({spare.id})" in asked["save_automation"]  # after
+    assert f"spare-env ({spare.id})" in asked["remove_environment_item"]
+    assert f"{env.name} ({env.id})" in asked["set_environment_item"]
+    assert f"{env.name} ({env.id})" in asked["save_environment"]
+    # What a queue change drops is shown, quoted as text written by someone else.
+    for tool in ("edit_chat_queue", "send_replica_message"):
+        assert QUEUED_TEXT in asked[tool]
+        assert f"Written by {USER}" in asked[tool]
+        assert f"> {QUEUED_TEXT}" in asked[tool]
+
+
+def _variable(world: World) -> dict[str, Any]:
+    return {"environment_id": world.environment_id, "kind": "variable", "name": "DATABASE_URL"}
+
+
+async def test_an_mcp_replacement_shows_the_config_that_will_be_sent(sandbox: RunningSandbox) -> None:
+    asker = Asker("decline")
+    async with (
+        ReplicasClient(api_key=sandbox.org_key, base_url=sandbox.base_url) as api,
+        connected(sandbox, policy="require", asker=asker) as (client, world),
+    ):
+        env = world.environment_id
+        tracker = {
+            "url": "https://tracker.example.com/mcp",
+            "headers": {"Authorization": "Bearer s3cret-tok"},
+        }
+        await api.environments.mcps.create(env, name="tracker", transport="http", config=tracker)
+        repoint = {"environment_id": env, "kind": "mcp", "name": "tracker", "transport": "http"}
+        for url in ("https://tracker.example.com/v2/mcp", "https://evil.example/mcp"):
+            with anyio.fail_after(20):
+                assert (
+                    await client.call_tool("set_environment_item", {**repoint, "config": {"url": url}})
+                ).is_error
+    same_host, other_host = asker.asked
+    after_same = same_host.split("after:", 1)[1]
+    # Only a new URL on the same server: the stored headers are kept (masked), as the client will send them.
+    assert "https://tracker.example.com/v2/mcp" in after_same
+    assert "Authorization" in after_same
+    assert "not kept" not in same_host
+    # Another server never gets them: the after-state has none, and the question says so.
+    after_other = other_host.split("after:", 1)[1]
+    assert "https://evil.example/mcp" in after_other
+    assert "Authorization" not in after_other
+    assert "headers are not kept" in other_host
+    assert "s3cret-tok" not in same_host + other_host

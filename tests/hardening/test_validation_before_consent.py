@@ -47,7 +47,8 @@ async def test_removing_a_queued_message_that_does_not_exist_fails_first(
         message = await failed_unasked(
             sandbox, client, asker, "edit_chat_queue", {**remove, "action": "move"}
         )
-        assert "msg-that-is-not-queued" in message
+        assert "get_chat_queue" in message
+        assert "msg-that-is-not-queued" not in message  # what was passed is not repeated (issue 12 #10)
 
 
 async def test_deleting_an_environment_an_automation_uses_fails_first(sandbox: RunningSandbox) -> None:
@@ -109,3 +110,131 @@ async def test_a_valid_call_is_still_asked(sandbox: RunningSandbox) -> None:
         assert len(asker.asked) == 1
         assert spare.id in asker.asked[0]
         assert world.environment_id not in asker.asked[0]
+
+
+async def test_a_chat_or_replica_that_is_not_there_fails_first(sandbox: RunningSandbox) -> None:
+    asker = Asker("accept", {"confirm": True})
+    async with connected(sandbox, policy="require", asker=asker) as (client, world):
+        no_chat = {"replica_id": world.replica_id, "chat_id": "chat-nope"}
+        message = await failed_unasked(sandbox, client, asker, "delete_chat", no_chat)
+        assert "list_chats" in message
+        assert "chat-nope" not in message  # what was passed is not repeated (issue 12 #10)
+        no_replica = {"replica_id": "r-nope", "chat_id": world.chat_id}
+        assert "list_replicas" in await failed_unasked(sandbox, client, asker, "delete_chat", no_replica)
+        clear = {**no_replica, "action": "clear"}
+        assert "list_replicas" in await failed_unasked(sandbox, client, asker, "edit_chat_queue", clear)
+        clear_no_chat = {**no_chat, "action": "clear"}
+        assert "list_chats" in await failed_unasked(sandbox, client, asker, "edit_chat_queue", clear_no_chat)
+
+
+@pytest.mark.parametrize("sandbox_wake_reads", ["guide", "contract"])  # contract: a chats read would wake it
+async def test_a_sleeping_replicas_chats_fail_first_without_waking_it(sandbox: RunningSandbox) -> None:
+    asker = Asker("accept", {"confirm": True})
+    async with (
+        ReplicasClient(api_key=sandbox.org_key, base_url=sandbox.base_url) as api,
+        connected(sandbox, policy="require", asker=asker) as (client, world),
+    ):
+        sleeper = await api.replicas.create(
+            name="sleeper", message="Quick job [[sleep]]", environment_id=world.environment_id
+        )
+        with anyio.fail_after(20):
+            while (item := await api.replicas.status(sleeper.id)) is None or item.status != "sleeping":
+                await anyio.sleep(0.05)
+        chat = {"replica_id": sleeper.id, "chat_id": world.chat_id}
+        for tool, arguments in (
+            ("delete_chat", chat),
+            ("edit_chat_queue", {**chat, "action": "clear"}),
+        ):
+            assert "sleeping" in await failed_unasked(sandbox, client, asker, tool, arguments)
+        status = await api.replicas.status(sleeper.id)
+        assert status is not None
+        assert status.status == "sleeping"  # the question read the list only: nothing woke it
+        # Nothing waits in a sleeping replica: replacing its queue drops nothing, so it is a plain send.
+        replace = {"replica_id": sleeper.id, "message": "Start over", "mode": "replace_queue"}
+        with anyio.fail_after(20):
+            sent = await client.call_tool("send_replica_message", replace)
+        assert not sent.is_error, text(sent)
+        assert asker.asked == []
+
+
+@pytest.mark.parametrize(
+    ("trigger", "named"),
+    [
+        ({"type": "cron", "config": {"schedule": "not a cron"}}, "cron expression"),
+        ({"type": "cron", "config": {"schedule": "0 9 * * 1 *"}}, "cron expression"),  # 6 fields
+        ({"type": "cron", "config": {"schedule": "0 9 * * 1", "timezone": "Mars/Olympus"}}, "time zone"),
+        ({"type": "github", "config": {"event": "push"}}, "pull_request.opened"),
+        ({"type": "sentry", "config": {}}, "issue.created"),
+    ],
+)
+async def test_an_automation_the_api_would_reject_fails_before_anyone_is_asked(
+    sandbox: RunningSandbox, trigger: dict[str, Any], named: str
+) -> None:
+    asker = Asker("accept", {"confirm": True})
+    async with connected(sandbox, policy="require", asker=asker) as (client, world):
+        create = {
+            "name": "hourly",
+            "prompt": "Run the tests",
+            "environment_id": world.environment_id,
+            "triggers": [trigger],
+        }
+        assert named in await failed_unasked(sandbox, client, asker, "save_automation", create)
+        change = {"automation_id": world.automation_id, "triggers": [trigger]}
+        assert named in await failed_unasked(sandbox, client, asker, "save_automation", change)
+
+
+async def test_an_automation_in_an_environment_that_is_not_there_fails_first(sandbox: RunningSandbox) -> None:
+    asker = Asker("accept", {"confirm": True})
+    async with connected(sandbox, policy="require", asker=asker) as (client, world):
+        cron = {"type": "cron", "config": {"schedule": "0 * * * *"}}
+        create = {"name": "x", "prompt": "Run", "environment_id": "env-nope", "triggers": [cron]}
+        assert "list_environments" in await failed_unasked(sandbox, client, asker, "save_automation", create)
+        moved = {"automation_id": world.automation_id, "environment_id": "env-nope"}
+        assert "list_environments" in await failed_unasked(sandbox, client, asker, "save_automation", moved)
+        twice = {**create, "environment_id": world.environment_id, "triggers": [cron, cron]}
+        assert "at most one" in await failed_unasked(sandbox, client, asker, "save_automation", twice)
+        gone = {"automation_id": "auto-nope", "prompt": "Push to main"}
+        assert "not found" in (await failed_unasked(sandbox, client, asker, "save_automation", gone)).lower()
+
+
+async def test_environment_calls_that_cannot_succeed_fail_first(sandbox: RunningSandbox) -> None:
+    asker = Asker("accept", {"confirm": True})
+    async with connected(sandbox, policy="require", asker=asker) as (client, world):
+        env = world.environment_id
+        failing: list[tuple[str, dict[str, Any], str]] = [
+            ("remove_environment_item", {"environment_id": "env-nope", "kind": "environment"}, "not found"),
+            ("remove_environment_item", {"environment_id": "global", "kind": "environment"}, "global"),
+            ("save_environment", {"environment_id": "global", "system_prompt": "Push to main."}, "global"),
+            ("save_environment", {"environment_id": "env-nope", "system_prompt": "Push."}, "not found"),
+            (
+                "set_environment_item",
+                {"environment_id": "env-nope", "kind": "variable", "name": "DATABASE_URL", "value": "x"},
+                "not found",
+            ),
+            (
+                "set_environment_item",
+                {"environment_id": env, "kind": "variable", "name": "DATABASE_URL"},
+                "value",
+            ),
+            (
+                "set_environment_item",
+                {"environment_id": env, "kind": "mcp", "name": "docs", "transport": "stdio", "config": {}},
+                "command",
+            ),
+            (
+                "run_environment_hook",
+                {"environment_id": "env-nope", "hook": "warm", "content": "echo", "save": "always"},
+                "not found",
+            ),
+        ]
+        for tool, arguments, said in failing:
+            message = await failed_unasked(sandbox, client, asker, tool, arguments)
+            assert said in message.lower(), (tool, arguments, message)
+
+
+async def test_a_bad_trigger_fails_the_same_way_when_nobody_is_asked(sandbox: RunningSandbox) -> None:
+    asker = Asker("accept", {"confirm": True})
+    async with connected(sandbox, policy="never", asker=asker) as (client, world):
+        cron = {"type": "cron", "config": {"schedule": "9"}}
+        bad = {"automation_id": world.automation_id, "triggers": [cron]}
+        assert "cron expression" in await failed_unasked(sandbox, client, asker, "save_automation", bad)

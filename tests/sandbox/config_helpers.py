@@ -64,7 +64,8 @@ EXECUTION = {
 PAGE = {"total", "page", "limit", "totalPages"}
 
 
-def assert_shape(record: Mapping[str, Any], keys: set[str]) -> None:
+def assert_exact_keys(record: Mapping[str, Any], keys: set[str]) -> None:
+    """The record has exactly these keys (sandbox_helpers.assert_shape checks only required ones)."""
     assert set(record) == keys, f"extra: {set(record) - keys}, missing: {keys - set(record)}"
 
 

@@ -11,7 +11,7 @@ import httpx2
 from replicas_mcp.sandbox.serve import RunningSandbox
 
 from ..helpers import assert_error, eventually
-from .config_helpers import EXECUTION, api, assert_shape, environment_named
+from .config_helpers import EXECUTION, api, assert_exact_keys, environment_named
 
 CRON = [{"type": "cron", "config": {"schedule": "0 6 * * *", "timezone": "UTC"}}]
 CUSTOM = [{"type": "custom"}]
@@ -32,7 +32,7 @@ async def _executions(client: httpx2.AsyncClient, automation_id: str) -> list[di
     assert response.status_code == 200, response.text
     runs: list[dict[str, Any]] = response.json()["executions"]
     for run in runs:
-        assert_shape(run, EXECUTION)
+        assert_exact_keys(run, EXECUTION)
     return runs
 
 

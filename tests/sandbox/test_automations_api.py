@@ -11,7 +11,7 @@ from replicas_mcp.sandbox.serve import RunningSandbox
 from replicas_mcp.sandbox.world import DEFAULT_USER_ID
 
 from ..helpers import assert_error
-from .config_helpers import AUTOMATION, EXECUTION, PAGE, api, assert_shape, environment_named
+from .config_helpers import AUTOMATION, EXECUTION, PAGE, api, assert_exact_keys, environment_named
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 CRON = [{"type": "cron", "config": {"schedule": "30 6 * * *", "timezone": "America/New_York"}}]
@@ -31,7 +31,7 @@ async def test_crud(sandbox: RunningSandbox) -> None:
         created = await _create(
             client, agent_provider="claude", model="opus[1m]", thinking_level="high", workspace_size="large"
         )
-        assert_shape(created, AUTOMATION)
+        assert_exact_keys(created, AUTOMATION)
         assert (created["cron_expression"], created["cron_timezone"]) == ("30 6 * * *", "America/New_York")
         assert created["cron_next_fire_at"].endswith("Z")
         fetched = await client.get(f"/v1/automations/{created['id']}")
@@ -42,7 +42,7 @@ async def test_crud(sandbox: RunningSandbox) -> None:
         )
         assert patched.status_code == 200
         body = patched.json()["automation"]
-        assert_shape(body, AUTOMATION)
+        assert_exact_keys(body, AUTOMATION)
         assert (body["agent_provider"], body["model"], body["thinking_level"], body["enabled"]) == (
             "codex",
             None,
@@ -118,7 +118,7 @@ async def test_list_filters_and_pagination(sandbox: RunningSandbox) -> None:
         assert (page["total"], page["page"], page["limit"], page["totalPages"]) == (6, 2, 4, 2)
         assert [a["name"] for a in page["automations"]] == ["cron job 1", "cron job 0"]  # newest first
         for item in page["automations"]:
-            assert_shape(item, AUTOMATION)
+            assert_exact_keys(item, AUTOMATION)
         beyond = (await client.get("/v1/automations", params={"page": 9, "limit": 4})).json()
         assert beyond["automations"] == []
         assert beyond["totalPages"] == 2
@@ -164,7 +164,7 @@ async def test_trigger_launches_a_replica_and_records_executions(sandbox: Runnin
         runs = (await client.get(f"{url}/executions", params={"limit": 1})).json()
         assert (runs["total"], runs["page"], runs["limit"], runs["totalPages"]) == (2, 1, 1, 2)
         (latest,) = runs["executions"]
-        assert_shape(latest, EXECUTION)
+        assert_exact_keys(latest, EXECUTION)
         assert latest["id"] == second.json()["execution_id"]
         assert latest["status"] in ("running", "completed")
         older = (await client.get(f"{url}/executions", params={"limit": 1, "page": 2})).json()["executions"][

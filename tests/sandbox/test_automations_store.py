@@ -13,7 +13,7 @@ from replicas_mcp.sandbox.environments.seed import seed_id
 from replicas_mcp.sandbox.environments.store import OrgConfig
 from replicas_mcp.sandbox.errors import ApiError
 from replicas_mcp.sandbox.ids import IdFactory
-from replicas_mcp.sandbox.launcher import OutcomeListener
+from replicas_mcp.sandbox.launcher import LaunchRequest, OutcomeListener
 from replicas_mcp.sandbox.tenancy import Caller
 
 ORG = "org-1"
@@ -26,28 +26,16 @@ CRON = [{"type": "cron", "config": {"schedule": "0 9 * * 1-5", "timezone": "Euro
 
 class RecordingLauncher:
     def __init__(self, fail_with: ApiError | None = None) -> None:
-        self.calls: list[dict[str, Any]] = []
+        self.calls: list[LaunchRequest] = []
+        self.reports: list[OutcomeListener] = []  # each call's on_finished
         self.fail_with = fail_with
 
-    def launch(
-        self,
-        *,
-        org_id: str,
-        name: str,
-        environment_id: str,
-        message: str,
-        coding_agent: str | None,
-        model: str | None,
-        thinking_level: str | None,
-        lifecycle_policy: str | None,
-        size: str | None,
-        user_id: str | None,
-        source: str = "automation",
-        on_finished: OutcomeListener | None = None,
-    ) -> str:
+    def launch(self, request: LaunchRequest, on_finished: OutcomeListener | None = None) -> str:
         if self.fail_with is not None:
             raise self.fail_with
-        self.calls.append({k: v for k, v in locals().items() if k != "self"})
+        self.calls.append(request)
+        if on_finished is not None:
+            self.reports.append(on_finished)
         return f"replica-{len(self.calls)}"
 
 
@@ -269,17 +257,17 @@ def test_trigger_launches_a_replica(store: AutomationStore, launcher: RecordingL
     execution = store.trigger(ALICE, automation.id, {"payload": {"ticket": 7}})
     assert (execution.status, execution.workspace_id) == ("running", "replica-1")
     call = launcher.calls[0]
-    assert call["name"].startswith("daily-review-")
-    assert " " not in call["name"]
-    assert (call["coding_agent"], call["model"], call["size"], call["user_id"], call["source"]) == (
+    assert call.name.startswith("daily-review-")
+    assert " " not in call.name
+    assert (call.coding_agent, call.model, call.size, call.user_id, call.source) == (
         "codex",
         "gpt-5.4",
         "large",
         "alice",
         "automation",
     )
-    assert call["message"].startswith("Review open PRs")
-    assert '"ticket": 7' in call["message"]
+    assert call.message.startswith("Review open PRs")
+    assert '"ticket": 7' in call.message
     store.execution_finished("replica-1")
     assert execution.status == "completed"
     assert execution.completed_at is not None
@@ -296,7 +284,7 @@ def test_the_launchers_report_finishes_each_execution_once(
     second = store.trigger(ORG_KEY, automation.id, {})
     assert (first.status, second.status) == ("running", "running")
     assert (first.completed_at, second.completed_at) == (None, None)
-    report_first, report_second = (call["on_finished"] for call in launcher.calls)
+    report_first, report_second = launcher.reports
     report_first(None)
     report_second("The workspace sandbox ran out of memory")
     report_second(None)  # a late second report changes nothing

@@ -10,7 +10,7 @@ from replicas_mcp.sandbox.serve import RunningSandbox
 from replicas_mcp.sandbox.world import DEFAULT_USER_ID
 
 from ..helpers import assert_error
-from .config_helpers import ENVIRONMENT, SEARCH_SKILL, api, assert_shape, environment_named
+from .config_helpers import ENVIRONMENT, SEARCH_SKILL, api, assert_exact_keys, environment_named
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 
@@ -26,7 +26,7 @@ async def test_list_and_get_with_the_global_alias(sandbox: RunningSandbox) -> No
         assert listed.status_code == 200
         envs = listed.json()["environments"]
         for env in envs:
-            assert_shape(env, ENVIRONMENT)
+            assert_exact_keys(env, ENVIRONMENT)
         assert [e["name"] for e in envs] == ["Global", "api", "web", "platform"]
         api_env = envs[1]
         assert (
@@ -59,7 +59,7 @@ async def test_create_update_delete(sandbox: RunningSandbox) -> None:
         )
         assert created.status_code == 201
         env = created.json()["environment"]
-        assert_shape(env, ENVIRONMENT)
+        assert_exact_keys(env, ENVIRONMENT)
         assert (env["name"], env["repository_id"], env["user_id"], env["is_global"]) == (
             "infra",
             repos["infra"],
@@ -236,7 +236,7 @@ async def test_skill_catalog_search(sandbox: RunningSandbox) -> None:
         assert docker.status_code == 200
         skills = docker.json()["skills"]
         assert [s["slug"] for s in skills] == ["docker"]
-        assert_shape(skills[0], SEARCH_SKILL)
+        assert_exact_keys(skills[0], SEARCH_SKILL)
         assert skills[0]["source"] == "https://skills.sh/skill/docker"
         popular = (await client.get("/v1/environment-skills/search")).json()["skills"]
         assert len(popular) == 10

@@ -10,7 +10,15 @@ from replicas_mcp.sandbox.environments import hookrunner
 from replicas_mcp.sandbox.serve import RunningSandbox, running_sandbox
 
 from ..helpers import assert_error
-from .config_helpers import HOOK, TEST_RESULT, WARM_POOL, api, assert_shape, environment_named, sse_events
+from .config_helpers import (
+    HOOK,
+    TEST_RESULT,
+    WARM_POOL,
+    api,
+    assert_exact_keys,
+    environment_named,
+    sse_events,
+)
 
 # ------------------------------------------------------------------------------------------- the runner
 
@@ -97,15 +105,15 @@ async def test_warm_hook_get_save_and_versions(sandbox: RunningSandbox) -> None:
         env = await environment_named(client, "api")
         state = (await client.get(f"/v1/environments/{env['id']}/warm-hooks")).json()
         assert set(state) == {"warm_hook", "warm_pool"}
-        assert_shape(state["warm_hook"], HOOK)
-        assert_shape(state["warm_pool"], WARM_POOL)
+        assert_exact_keys(state["warm_hook"], HOOK)
+        assert_exact_keys(state["warm_pool"], WARM_POOL)
         assert state["warm_hook"]["version"] == 1
         saved = await client.post(
             f"/v1/environments/{env['id']}/warm-hooks/save", json={"content": "bun install\n"}
         )
         assert saved.status_code == 201
         hook = saved.json()["warm_hook"]
-        assert_shape(hook, HOOK)
+        assert_exact_keys(hook, HOOK)
         assert (hook["version"], hook["is_active"], hook["content"]) == (2, True, "bun install\n")
         state = (await client.get(f"/v1/environments/{env['id']}/warm-hooks")).json()
         assert state["warm_hook"]["id"] == hook["id"]
@@ -123,7 +131,7 @@ async def test_warm_hook_test_and_save_test(sandbox: RunningSandbox) -> None:
         with anyio.fail_after(10):
             tested = await client.post(f"{base}/test", json={"content": "echo ok\nexit 5\n"})
         assert tested.status_code == 200
-        assert_shape(tested.json()["test"], TEST_RESULT)
+        assert_exact_keys(tested.json()["test"], TEST_RESULT)
         assert tested.json()["test"] == {"exit_code": 5, "output": "ok\n", "timed_out": False}
         assert (await client.get(base)).json()["warm_hook"] is None  # a test never saves
         with anyio.fail_after(10):
@@ -135,7 +143,7 @@ async def test_warm_hook_test_and_save_test(sandbox: RunningSandbox) -> None:
         with anyio.fail_after(10):
             passed = await client.post(f"{base}/save-test", json={"content": "echo fine\n"})
         assert passed.status_code == 201
-        assert_shape(passed.json()["warm_hook"], HOOK)
+        assert_exact_keys(passed.json()["warm_hook"], HOOK)
         assert (await client.get(base)).json()["warm_hook"]["content"] == "echo fine\n"
 
 
@@ -155,7 +163,7 @@ async def test_warm_hook_stream_save_test_and_test_only(sandbox: RunningSandbox)
         assert all(data["type"] == name for name, data in events)
         complete = events[-1][1]
         assert (complete["exit_code"], complete["timed_out"], complete["saved"]) == (0, False, True)
-        assert_shape(complete["warm_hook"], HOOK)
+        assert_exact_keys(complete["warm_hook"], HOOK)
         with anyio.fail_after(10):
             async with client.stream(
                 "POST", url, json={"content": "echo x\n", "mode": "test_only"}
@@ -186,7 +194,7 @@ async def test_start_hooks(sandbox: RunningSandbox) -> None:
         base = f"/v1/environments/{env['id']}/start-hooks"
         current = (await client.get(base)).json()
         assert set(current) == {"start_hook"}
-        assert_shape(current["start_hook"], HOOK)
+        assert_exact_keys(current["start_hook"], HOOK)
         saved = await client.post(f"{base}/save", json={"content": "npm start &\n"})
         assert saved.status_code == 201
         assert saved.json()["start_hook"]["version"] == 2
@@ -247,7 +255,7 @@ async def test_warm_pool_toggle(sandbox: RunningSandbox) -> None:
         url = f"/v1/environments/{env['id']}/warm-pools"
         off = await client.put(url, json={"enabled": False})
         assert off.status_code == 200
-        assert_shape(off.json()["warm_pool"], WARM_POOL)
+        assert_exact_keys(off.json()["warm_pool"], WARM_POOL)
         assert off.json()["warm_pool"]["enabled"] is False
         on = await client.put(url, json={"enabled": True})
         pool = on.json()["warm_pool"]

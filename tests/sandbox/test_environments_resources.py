@@ -17,7 +17,7 @@ from .config_helpers import (
     SKILL,
     VARIABLE,
     api,
-    assert_shape,
+    assert_exact_keys,
     environment_named,
 )
 
@@ -32,7 +32,7 @@ async def test_variables_crud(sandbox: RunningSandbox) -> None:
         created = await client.post(base, json={"key": "API_TOKEN", "value": "tok-123"})
         assert created.status_code == 201
         var = created.json()["environment_variable"]
-        assert_shape(var, VARIABLE)
+        assert_exact_keys(var, VARIABLE)
         # The spec returns values in plaintext.
         assert (var["key"], var["value"], var["personal_override_allowed"]) == ("API_TOKEN", "tok-123", False)
         updated = await client.patch(
@@ -91,7 +91,7 @@ async def test_files_crud_and_size_limit(sandbox: RunningSandbox) -> None:
         )
         assert created.status_code == 201
         file = created.json()["environment_file"]
-        assert_shape(file, FILE)
+        assert_exact_keys(file, FILE)
         assert (file["path"], file["content"]) == ("~/AGENTS.md", "# Rules\n")
         exact = "x" * 65_536
         big = await client.post(base, json={"name": "big", "path": "~/big.txt", "content": exact})
@@ -135,7 +135,7 @@ async def test_skills_enable_list_disable(sandbox: RunningSandbox) -> None:
         enabled = await client.post(base, json={k: found[k] for k in ("name", "slug", "source")})
         assert enabled.status_code == 201
         skill = enabled.json()["environment_skill"]
-        assert_shape(skill, SKILL)
+        assert_exact_keys(skill, SKILL)
         assert skill["slug"] == "react"
         again = await client.post(base, json={"name": "React again", "slug": "react", "source": "elsewhere"})
         assert_error(again, 409, contains="already enabled")
@@ -160,18 +160,18 @@ async def test_skill_registries(sandbox: RunningSandbox) -> None:
         assert added.status_code == 200  # the spec answers 200 here
         body = added.json()
         assert set(body) == {"registry", "repo_skills", "error"}
-        assert_shape(body["registry"], REGISTRY)
+        assert_exact_keys(body["registry"], REGISTRY)
         assert body["registry"]["url"] == "https://github.com/anthropics/skills"
         assert body["registry"]["repository_full_name"] == "anthropics/skills"
         assert body["error"] is None
         assert [s["name"] for s in body["repo_skills"]] == ["pdf", "docx", "xlsx", "frontend-design"]
         for skill in body["repo_skills"]:
-            assert_shape(skill, REPO_SKILL)
+            assert_exact_keys(skill, REPO_SKILL)
         other = await client.post(base, json={"url": "https://github.com/acme/our-skills"})
         assert other.json()["repo_skills"] == []
         listed = (await client.get(base)).json()["registries"]
         assert [r["repository_full_name"] for r in listed] == ["anthropics/skills", "acme/our-skills"]
-        assert_shape(listed[0], REGISTRY | {"repo_skills", "error"})
+        assert_exact_keys(listed[0], REGISTRY | {"repo_skills", "error"})
         assert_error(await client.post(base, json={"url": "https://github.com/Anthropics/skills"}), 409)
         for url in (
             "https://gitlab.com/a/b",
@@ -193,7 +193,7 @@ async def test_repo_skills(sandbox: RunningSandbox) -> None:
         body = response.json()
         assert body["error"] is None
         for skill in body["repo_skills"]:
-            assert_shape(skill, REPO_SKILL)
+            assert_exact_keys(skill, REPO_SKILL)
         assert {s["repository_full_name"] for s in body["repo_skills"]} == {"acme/api", "acme/web"}
         kinds = {(s["framework"], s["kind"]) for s in body["repo_skills"]}
         assert ("claude", "agent") in kinds
@@ -223,7 +223,7 @@ async def test_mcps_crud_and_validation(sandbox: RunningSandbox) -> None:
         )
         assert stdio.status_code == 201
         mcp = stdio.json()["environment_mcp"]
-        assert_shape(mcp, MCP)
+        assert_exact_keys(mcp, MCP)
         assert mcp["config"] == {
             "command": "npx",
             "args": ["-y", "@linear/mcp"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from replicas_mcp.sandbox.serve import RunningSandbox
 
 from ..helpers import assert_error
-from .config_helpers import REPOSITORY, REPOSITORY_SET, api, assert_shape
+from .config_helpers import REPOSITORY, REPOSITORY_SET, api, assert_exact_keys
 
 
 async def test_seeded_repositories_and_sets(sandbox: RunningSandbox) -> None:
@@ -17,16 +17,16 @@ async def test_seeded_repositories_and_sets(sandbox: RunningSandbox) -> None:
     assert set(repos.json()) == {"repositories"}
     repositories = repos.json()["repositories"]
     for repo in repositories:
-        assert_shape(repo, REPOSITORY)
+        assert_exact_keys(repo, REPOSITORY)
     assert [r["name"] for r in repositories] == ["acme/api", "acme/web", "acme/infra"]
     assert repositories[0]["url"] == "https://github.com/acme/api"
     assert {r["default_branch"] for r in repositories} == {"main"}
     (platform,) = sets.json()["repository_sets"]
-    assert_shape(platform, REPOSITORY_SET)
+    assert_exact_keys(platform, REPOSITORY_SET)
     assert platform["name"] == "platform"
     assert [r["name"] for r in platform["repositories"]] == ["acme/api", "acme/web"]
     for repo in platform["repositories"]:
-        assert_shape(repo, REPOSITORY)
+        assert_exact_keys(repo, REPOSITORY)
 
 
 async def test_each_organization_has_its_own(sandbox: RunningSandbox) -> None:

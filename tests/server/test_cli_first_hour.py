@@ -154,6 +154,8 @@ def test_the_banner_command_is_absolute_and_keeps_its_arguments() -> None:
 
 
 def _banner_of(command: list[str]) -> str:
+    """What the command prints on stderr when started in a terminal, up to "Press Ctrl-C to stop."
+    (asserting nothing reached stdout, the protocol channel)."""
     controller, terminal = pty.openpty()
     process = subprocess.Popen(
         command, stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env()
@@ -171,6 +173,8 @@ def _banner_of(command: list[str]) -> str:
                 if not chunk:
                     break
                 stderr += chunk
+        ready, _, _ = select.select([process.stdout], [], [], 0)
+        assert not ready, "the banner (or anything else) went to stdout, the protocol channel"
     finally:
         process.terminate()
         process.wait(timeout=10)
@@ -183,6 +187,7 @@ def _banner_of(command: list[str]) -> str:
 @pytest.mark.slow
 def test_the_terminal_banner_under_python_m_shows_a_command_that_works() -> None:
     text = _banner_of([sys.executable, "-m", "replicas_mcp", "--sandbox"])
+    assert "an MCP server for the Replicas API" in text
     inspector = next(line for line in text.splitlines() if "Inspector:" in line)
     assert f"{sys.executable} -m replicas_mcp --sandbox" in inspector
     assert "__main__.py" not in text

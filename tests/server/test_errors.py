@@ -111,3 +111,18 @@ def test_upstream_rest_paths_become_tool_names() -> None:
     assert "/v1/" not in message
     assert "GET " not in message
     assert "list_environments" in message
+
+
+def test_not_found_is_said_once_and_points_at_what_was_missing() -> None:
+    missing = e.NotFoundError(
+        "Replica not found",
+        status=404,
+        error="Replica not found",
+        details="No replica with id 'r-missing' here",
+    )
+    message = describe(missing, {"replica_id": "r-missing", "chat_id": "c-1"})
+    assert message == (
+        "Not found: no replica with that id here. Check the id: call list_replicas to see the valid ones."
+    )
+    chat = e.NotFoundError("Chat not found", status=404, error="Chat not found")
+    assert "list_chats" in describe(chat, {"replica_id": "r-9", "chat_id": "c-1"})

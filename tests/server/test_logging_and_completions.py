@@ -139,17 +139,20 @@ def test_ranking_prefers_id_prefixes_then_names_then_substrings() -> None:
     assert many.has_more
 
 
+async def _replica_in_a_repository(client: Client, name: str, message: str) -> tuple[dict[str, Any], str]:
+    """Create a replica through the tools in an environment bound to a repository: (environment, its id)."""
+    envs = (await call(client, "list_environments")).structured_content or {}
+    environment = next(e for e in envs["environments"] if e.get("repository_id"))
+    created = await call(
+        client, "create_replica", {"name": name, "message": message, "environment_id": environment["id"]}
+    )
+    return environment, (created.structured_content or {})["id"]
+
+
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
 async def test_completions_offer_the_callers_own_ids_and_names(sandbox: RunningSandbox, mode: str) -> None:
     async with connect(sandbox, mode=mode, toolsets=("all",)) as client:
-        envs = (await call(client, "list_environments")).structured_content or {}
-        environment = next(e for e in envs["environments"] if e.get("repository_id"))
-        created = await call(
-            client,
-            "create_replica",
-            {"name": "completion-target", "message": "hello", "environment_id": environment["id"]},
-        )
-        replica_id = (created.structured_content or {})["id"]
+        environment, replica_id = await _replica_in_a_repository(client, "completion-target", "hello")
 
         template = ResourceTemplateReference(uri="replicas://replicas/{replica_id}")
         by_id = await client.complete(template, {"name": "replica_id", "value": replica_id[:6]})
@@ -170,14 +173,7 @@ async def test_completions_offer_the_callers_own_ids_and_names(sandbox: RunningS
 
 async def test_completions_of_a_sleeping_replica_never_wake_it(sandbox: RunningSandbox) -> None:
     async with connect(sandbox, toolsets=("all",)) as client:
-        envs = (await call(client, "list_environments")).structured_content or {}
-        environment = next(e for e in envs["environments"] if e.get("repository_id"))
-        created = await call(
-            client,
-            "create_replica",
-            {"name": "sleepy", "message": "nap [[sleep]]", "environment_id": environment["id"]},
-        )
-        replica_id = (created.structured_content or {})["id"]
+        _, replica_id = await _replica_in_a_repository(client, "sleepy", "nap [[sleep]]")
         with anyio.fail_after(30):
             while True:
                 listing = (await call(client, "list_replicas")).structured_content or {}

@@ -10,6 +10,7 @@ from mcp import MCPDeprecationWarning, MCPError
 from mcp.client.subscriptions import ResourceUpdated
 from mcp.types import BlobResourceContents, TextContent, TextResourceContents
 
+from replicas_mcp.delegation.answers import ANSWERS
 from replicas_mcp.sandbox.serve import RunningSandbox
 from replicas_mcp.server.tools import all_tools
 
@@ -85,6 +86,28 @@ async def test_resource_reads(sandbox: RunningSandbox) -> None:
         assert "sleeping" in sleeping.value.message
         listed_after = data(await call(client, "list_replicas"))["replicas"][0]
         assert listed_after["status"] == "sleeping", "resource reads never wake a replica"
+
+
+async def test_replica_resource_shows_the_question_once(sandbox: RunningSandbox) -> None:
+    question = "Which status code for a missing user?"
+    # Sandbox ids repeat from test to test: an answer an earlier test sent to this id is forgotten.
+    ANSWERS.clear()
+    async with connect(sandbox) as client:
+        env = await bound_environment(client)
+        asking = {"name": "asker", "message": f"Add it [[ask: {question}]]", "environment_id": env}
+        rid = data(await call(client, "create_replica", asking))["id"]
+
+        async def shown() -> str:
+            contents = (await client.read_resource(f"replicas://replicas/{rid}")).contents[0]
+            assert isinstance(contents, TextResourceContents)
+            return contents.text
+
+        with anyio.fail_after(15):
+            while not (body := json.loads(await shown())).get("needs_input"):
+                await anyio.sleep(0.05)
+    assert question in body["needs_input"]
+    # needs_input says it; the chat only says it is the one asking (its last message is the user's task)
+    assert [(chat.get("asking"), "needs_input" in chat) for chat in body["chats"]] == [(True, False)]
 
 
 async def test_automation_resource_withholds_webhook_token(sandbox: RunningSandbox) -> None:

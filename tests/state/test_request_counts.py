@@ -94,7 +94,9 @@ async def test_without_a_live_stream_a_read_costs_one_list_request_more(
 
 async def test_a_delegation_round_fits_its_budget(sandbox: RunningSandbox) -> None:
     counts = await _round_counts(sandbox, LARGE)
-    assert counts["round"] <= 8
+    # 9: the report looks at the list once (status=active) before reading details: a live stream does not
+    # say the workspace is still awake right after a turn (sleep_when_done), and a details read wakes it.
+    assert counts["round"] <= 9
     assert counts["again"] <= 2  # the same task again: one list page says it exists; the report is known
 
 

@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from replicas_mcp.client._redact import MASK
 from replicas_mcp.client.models._base import ApiModel, OpenStr
 
 __all__ = [
@@ -55,7 +56,6 @@ __all__ = [
     "mcp_config_for",
 ]
 
-MASK = "***"
 MAX_FILE_CONTENT_BYTES = 64 * 1024
 """The API's limit on an environment file's content (65,536 bytes of UTF-8)."""
 

@@ -15,23 +15,40 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
 from replicas_mcp.client.models._base import ApiModel
 from replicas_mcp.client.models.chats import HistoryEvent, ReplicaChat
 
-__all__ = ["INTERACTIVE_TOOLS", "ChatState", "PendingInteraction", "pending_interaction"]
+__all__ = [
+    "INTERACTIVE_TOOLS",
+    "ChatState",
+    "PendingInteraction",
+    "interactive_kind",
+    "mappings_in",
+    "pending_interaction",
+]
 
 # Tool names (lowercased, without '_' and '-') whose call pauses the agent until the user answers.
 INTERACTIVE_TOOLS = frozenset({"askuserquestion", "exitplanmode", "askuser", "requestuserinput"})
+_PLAN_TOOL = "exitplanmode"  # the one that asks for a plan's approval rather than a question
 _MAX_DEPTH = 8
 _TEXT_LIMIT = 2000
 
 
 def _tool_key(name: object) -> str:
     return name.lower().replace("_", "").replace("-", "") if isinstance(name, str) else ""
+
+
+def interactive_kind(name: object) -> Literal["ask", "plan"] | None:
+    """ "plan" for a tool call asking to approve a plan (ExitPlanMode), "ask" for one asking a question
+    (AskUserQuestion and the like, in any case and separators), None for any other tool."""
+    key = _tool_key(name)
+    if key not in INTERACTIVE_TOOLS:
+        return None
+    return "plan" if key == _PLAN_TOOL else "ask"
 
 
 class PendingInteraction(ApiModel):
@@ -68,17 +85,18 @@ class ChatState(ApiModel):
     pending: PendingInteraction | None = None
 
 
-def _nodes(node: Any, depth: int = 0) -> Iterator[Mapping[str, Any]]:
-    """Every mapping inside `node`, depth first, in document order."""
+def mappings_in(node: Any, depth: int = 0) -> Iterator[Mapping[str, Any]]:
+    """Every mapping inside `node` (a provider's event, any envelope), depth first, in document order, at
+    most `_MAX_DEPTH` levels down."""
     if depth > _MAX_DEPTH:
         return
     if isinstance(node, Mapping):
         yield node
         for value in node.values():
-            yield from _nodes(value, depth + 1)
+            yield from mappings_in(value, depth + 1)
     elif isinstance(node, list):
         for item in node:
-            yield from _nodes(item, depth + 1)
+            yield from mappings_in(item, depth + 1)
 
 
 def _call_input(node: Mapping[str, Any]) -> dict[str, Any]:
@@ -107,7 +125,7 @@ def _is_user_message(event: HistoryEvent) -> bool:
     Claude: a `claude-user` event (or `type: user` payload) with a text block; Codex: a `user_message`;
     other providers: an event type ending in `-user`, or a `role: user` message with text.
     """
-    nodes = list(_nodes({"type": event.type, "payload": event.payload}))
+    nodes = list(mappings_in({"type": event.type, "payload": event.payload}))
     kinds = {node["type"] for node in nodes if isinstance(node.get("type"), str)}
     if "user_message" in kinds:
         return True
@@ -138,13 +156,13 @@ def pending_interaction(events: Iterable[HistoryEvent]) -> PendingInteraction | 
         if _is_user_message(event):
             pending.clear()
             continue
-        for node in _nodes(event.payload):
+        for node in mappings_in(event.payload):
             answered = _result_id(node)
             if answered is not None:
                 pending = [call for call in pending if call.call_id != answered]
                 continue
             name = node.get("name", node.get("tool"))
-            if _tool_key(name) in INTERACTIVE_TOOLS:
+            if interactive_kind(name) is not None:
                 call_id = node.get("id", node.get("call_id"))
                 pending.append(
                     PendingInteraction(

@@ -24,16 +24,8 @@ from replicas_mcp.sandbox.http import (
     not_null,
     require,
 )
+from replicas_mcp.sandbox.launcher import LIFECYCLE_POLICIES, SIZES
 
-# The spec's enum plus the guide's `delete_when_done` (used in its automation example).
-LIFECYCLE_POLICIES = (
-    "default",
-    "archive_when_done",
-    "sleep_when_done",
-    "delete_after_inactivity",
-    "delete_when_done",
-)
-SIZES = ("small", "large")
 NAME_MAX = 200
 PROMPT_MAX = 100_000
 

@@ -33,7 +33,7 @@ from replicas_mcp.sandbox.environments.store import OrgConfig
 from replicas_mcp.sandbox.errors import ApiError, bad_request
 from replicas_mcp.sandbox.http import expect_choice, expect_int, expect_object, expect_str, require
 from replicas_mcp.sandbox.ids import IdFactory
-from replicas_mcp.sandbox.launcher import ReplicaLauncher
+from replicas_mcp.sandbox.launcher import LaunchRequest, ReplicaLauncher
 from replicas_mcp.sandbox.tenancy import Caller
 
 MAX_AUTOMATIONS = 100  # per organization; the spec's 403 "Automation limit reached for the current plan"
@@ -250,7 +250,7 @@ class AutomationStore:
             self.execution_finished(execution, error=error)
 
         try:
-            execution.workspace_id = self._launcher.launch(
+            request = LaunchRequest(
                 org_id=self.org_id,
                 name=f"{_slug(automation.name)}-{self._ids.token('', 6)}",
                 environment_id=automation.environment_id,
@@ -262,8 +262,8 @@ class AutomationStore:
                 size=settings["workspace_size"],
                 user_id=automation.user_id,
                 source="automation",
-                on_finished=finished,
             )
+            execution.workspace_id = self._launcher.launch(request, on_finished=finished)
         except ApiError as exc:
             self.execution_finished(execution, error=f"{exc.error}: {exc.details or ''}".rstrip(": "))
             raise

@@ -128,9 +128,6 @@ class ConfigBase:
         """An environment by id, or None (no alias, no visibility check)."""
         return self._environments.get(environment_id)
 
-    def all_environments(self) -> list[EnvironmentRecord]:
-        return list(self._environments.values())
-
     def binding_of(self, env: EnvironmentRecord) -> EnvironmentRecord:
         """Whose repository binding and system prompt apply: a source-backed personal env's source."""
         if env.source_environment_id is not None and env.user_id is not None:

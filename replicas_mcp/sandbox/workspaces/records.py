@@ -17,16 +17,6 @@ from replicas_mcp.sandbox.webhooks import WebhookTarget
 from replicas_mcp.sandbox.workspaces.agent import CanvasFile
 from replicas_mcp.sandbox.workspaces.events import EventLog
 
-# The guide documents default/delete_when_done/delete_after_inactivity, the spec default/archive_when_done/
-# sleep_when_done/delete_after_inactivity: the sandbox accepts the union.
-LIFECYCLE_POLICIES = (
-    "default",
-    "delete_when_done",
-    "delete_after_inactivity",
-    "archive_when_done",
-    "sleep_when_done",
-)
-SIZES = ("small", "large")
 SOURCES = ("api", "dashboard", "slack", "linear", "github", "gitlab", "automation")
 STATUSES = ("active", "sleeping", "archived", "preparing", "error")
 

@@ -29,9 +29,10 @@ from replicas_mcp.sandbox.http import (
     require,
     respond,
 )
+from replicas_mcp.sandbox.launcher import LIFECYCLE_POLICIES, SIZES
 from replicas_mcp.sandbox.webhooks import WebhookTarget
 from replicas_mcp.sandbox.workspaces import shapes
-from replicas_mcp.sandbox.workspaces.records import LIFECYCLE_POLICIES, SIZES, SOURCES, STATUSES, Replica
+from replicas_mcp.sandbox.workspaces.records import SOURCES, STATUSES, Replica
 from replicas_mcp.sandbox.workspaces.sse import stream_events
 from replicas_mcp.sandbox.workspaces.store import MessageOptions, Workspaces
 

@@ -23,7 +23,7 @@ from replicas_mcp.sandbox.clock import Clock
 from replicas_mcp.sandbox.errors import ApiError, bad_request, not_found
 from replicas_mcp.sandbox.fidelity import Fidelity
 from replicas_mcp.sandbox.ids import IdFactory
-from replicas_mcp.sandbox.launcher import OutcomeListener
+from replicas_mcp.sandbox.launcher import LaunchRequest, OutcomeListener
 from replicas_mcp.sandbox.ports import OrgConfigPort
 from replicas_mcp.sandbox.runtime import TaskRunner
 from replicas_mcp.sandbox.tenancy import Caller
@@ -185,39 +185,24 @@ class Workspaces:
         logger.info("replica %s (%s) created in org %s", replica.id, name, self.org_id)
         return replica
 
-    def launch(
-        self,
-        *,
-        org_id: str,
-        name: str,
-        environment_id: str,
-        message: str,
-        coding_agent: str | None,
-        model: str | None,
-        thinking_level: str | None,
-        lifecycle_policy: str | None,
-        size: str | None,
-        user_id: str | None,
-        source: str = "automation",
-        on_finished: OutcomeListener | None = None,
-    ) -> str:
+    def launch(self, request: LaunchRequest, on_finished: OutcomeListener | None = None) -> str:
         """`ReplicaLauncher`: start a replica for an automation run; returns its id at once.
 
         `on_finished` hears how the initial message's turn ended (see `ReplicaLauncher.launch`).
         """
-        if org_id != self.org_id:
+        if request.org_id != self.org_id:
             raise ApiError(500, "Launcher used for the wrong organization", f"expected {self.org_id}")
         replica = self.create(
-            name=name,
-            message=message,
-            environment_id=environment_id,
-            coding_agent=coding_agent,
-            model=model,
-            thinking_level=thinking_level,
-            lifecycle_policy=lifecycle_policy,
-            size=size,
-            user_id=user_id,
-            source=source,
+            name=request.name,
+            message=request.message,
+            environment_id=request.environment_id,
+            coding_agent=request.coding_agent,
+            model=request.model,
+            thinking_level=request.thinking_level,
+            lifecycle_policy=request.lifecycle_policy,
+            size=request.size,
+            user_id=request.user_id,
+            source=request.source,
             on_first_turn=on_finished,
         )
         return replica.id

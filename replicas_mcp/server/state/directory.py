@@ -114,18 +114,24 @@ class ReplicaDirectory:
 
     # --- lookups -----------------------------------------------------------------------------------------
 
-    async def status(self, caller: str, replicas: Replicas, replica_id: str) -> ReplicaListItem | None:
-        """The replica as the list would show it now (see the module docstring); None if it does not exist."""
+    async def status(
+        self, caller: str, replicas: Replicas, replica_id: str, *, fresh: bool = False
+    ) -> ReplicaListItem | None:
+        """The replica as the list would show it now (see the module docstring); None if it does not exist.
+
+        `fresh` skips steps 1 and 2 (a live stream, a recent `preparing`): the caller is about to read the
+        workspace's details, chats or history, which wake it if it went to sleep meanwhile; and a workspace
+        often sleeps right after a turn (`sleep_when_done`) while the end of its stream is in flight."""
         facts = await self.store.get(caller, replica_id)
         if facts is None:
             await self.learn_new(caller, replicas)
             facts = await self.store.get(caller, replica_id)
             return item_of(facts) if facts is not None else None
-        if self._is_live(caller, replica_id):
+        if not fresh and self._is_live(caller, replica_id):
             return item_of(facts.with_status("active", seen_at=self._clock()))
-        if facts.status == "preparing" and self._clock() - facts.seen_at <= PREPARING_FRESH_FOR:
+        if not fresh and facts.status == "preparing" and self._clock() - facts.seen_at <= PREPARING_FRESH_FOR:
             return item_of(facts)  # just created or woken: reads of a preparing workspace wake nothing
-        awake = await self.awake(caller, replicas)
+        awake = await self.awake(caller, replicas, max_age=0.0 if fresh else None)
         if replica_id in awake:
             return awake[replica_id]
         if facts.status in ASLEEP_STATUSES or facts.status in TERMINAL_STATUSES:

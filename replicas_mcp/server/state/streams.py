@@ -21,7 +21,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -33,7 +33,6 @@ from replicas_mcp.delegation.feeds import EventFeed, StreamLimitReached
 
 if TYPE_CHECKING:
     from replicas_mcp.client import ReplicasClient
-    from replicas_mcp.client.events import EngineEventStream
     from replicas_mcp.client.models import EngineEvent
 
 __all__ = ["EventFeed", "SharedStreams", "StreamHub", "StreamLimitReached"]
@@ -72,9 +71,8 @@ class StreamHub(Protocol):
         ...
 
     def has_live(self, caller: str, replica_id: str) -> bool:
-        """A shared upstream of this replica is open and connected for this caller now (so the replica is
-        awake: the upstream ends the stream when the workspace stops). Not while it is reconnecting after
-        an end: the workspace may be asleep then, and a read relying on "awake" would wake it."""
+        """A shared upstream of this replica is open for this caller now (so the replica is awake: the
+        upstream ends the stream when the workspace stops)."""
         ...
 
     def version(self, caller: str, replica_id: str) -> object | None:
@@ -97,7 +95,7 @@ class _Upstream:
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     idle_since: float | None = None
     lingers: set[anyio.CancelScope] = field(default_factory=set)
-    stream: EngineEventStream | None = None  # the client's stream once opened (connected or reconnecting)
+    connected: Callable[[], bool] = lambda: False  # the upstream's connection is open now
 
     @property
     def end_seq(self) -> int:
@@ -178,14 +176,9 @@ class SharedStreams:
 
     def has_live(self, caller: str, replica_id: str) -> bool:
         up = self._shared.get((caller, replica_id))
-        return (
-            up is not None
-            and up.opened.is_set()
-            and up.ended is None
-            and not up.closed
-            and up.stream is not None
-            and up.stream.connected
-        )
+        # Connected, not merely open: after the workspace stops, its stream ends and the client waits to
+        # reconnect (then fails with a 409); meanwhile the replica is asleep, not awake.
+        return up is not None and up.opened.is_set() and up.ended is None and not up.closed and up.connected()
 
     def version(self, caller: str, replica_id: str) -> object | None:
         if not self.has_live(caller, replica_id):
@@ -248,8 +241,9 @@ class SharedStreams:
     async def _pump(self, up: _Upstream, client: ReplicasClient) -> None:
         with up.scope:
             try:
-                up.stream = client.events.stream(up.key[1], last_event_id=up.start_id)
-                async with up.stream as events:
+                stream = client.events.stream(up.key[1], last_event_id=up.start_id)
+                async with stream as events:
+                    up.connected = lambda: stream.connected
                     up.opened.set()
                     async for event in events:
                         up.append(event)

@@ -71,8 +71,8 @@ class KnowingReplicas(Replicas):
     async def find_by_names(self, names: Iterable[str]) -> dict[str, ReplicaListItem]:
         return await self._directory.find_by_names(self._caller, self._inner, names)
 
-    async def status(self, replica_id: str) -> ReplicaListItem | None:
-        return await self._directory.status(self._caller, self._inner, replica_id)
+    async def status(self, replica_id: str, *, fresh: bool = False) -> ReplicaListItem | None:
+        return await self._directory.status(self._caller, self._inner, replica_id, fresh=fresh)
 
     async def create(self, **fields: Any) -> ReplicaListItem:
         created = await self._inner.create(**fields)
@@ -95,10 +95,12 @@ class KnowingReplicas(Replicas):
 
     async def wake(self, replica_id: str) -> dict[str, Any]:
         self._on_write(replica_id)
+        woke: dict[str, Any] = {}
         try:
-            return await self._inner.wake(replica_id)
+            woke = await self._inner.wake(replica_id)
+            return woke
         finally:
-            await self._directory.mark_stale(self._caller, replica_id)
+            await self._waking(replica_id, bool(woke.get("waking")))
 
     async def send_message(self, replica_id: str, message: str, **options: Any) -> SendMessageResult:
         self._on_write(replica_id)
@@ -108,10 +110,18 @@ class KnowingReplicas(Replicas):
             await self._directory.forget(self._caller, replica_id)
             raise
         if sent.status == "waking":
-            await self._directory.mark_stale(self._caller, replica_id)
+            await self._waking(replica_id, True)
         else:
             await self._directory.note_status(self._caller, replica_id, "active")
         return sent
+
+    async def _waking(self, replica_id: str, waking: bool) -> None:
+        """After a wake or a message: a workspace that is waking is `preparing` (as upstream lists it), not
+        the `sleeping` remembered from before, which a wait would take for "nothing left to do"."""
+        if waking:
+            await self._directory.note_status(self._caller, replica_id, "preparing")
+        else:
+            await self._directory.mark_stale(self._caller, replica_id)
 
 
 class KnowingClient(ReplicasClient):
@@ -164,17 +174,21 @@ class KnowingClient(ReplicasClient):
     async def recently(
         self, replica_id: str, key: Hashable, max_age: float, build: Callable[[], Awaitable[T]]
     ) -> T:
-        """What `build()` returned for this caller, replica and `key` at most `max_age` seconds ago; calls
-        that overlap share one build (see `delegation.feeds.shared_read`). Acting on the replica through
-        this server forgets it (`forget_memo`)."""
+        """What `build()` returned for this caller, replica and `key`: a build that began after this call
+        (calls that overlap share the next one), or at most `max_age` seconds before it; else a new one.
+        Acting on the replica through this server forgets it (`forget_memo`). Builds run at most
+        `BACKGROUND_READS` at a time per process, so a crowd of waits never fills the request pool ahead of
+        an interactive call (see `delegation.feeds.shared_read`)."""
+        asked = time.monotonic()
         slot = (self.caller, replica_id, ("recently", key))
         async with self.memo.locks.setdefault(slot, anyio.Lock()):
             cached = self.memo.get(slot)
-            now = time.monotonic()
-            if cached is not None and now - cast("float", cached[0]) <= max_age:
+            if cached is not None and cast("float", cached[0]) >= asked - max_age:
                 return cast("T", cached[1])
-            result = await build()
-            self.memo[slot] = (now, result)
+            async with self.memo.background:
+                started = time.monotonic()
+                result = await build()
+            self.memo[slot] = (started, result)
             while len(self.memo) > MEMO_ENTRIES:
                 self.memo.popitem(last=False)
             return result
@@ -220,17 +234,22 @@ async def unless_changed(
 
 
 MEMO_ENTRIES = 512
+# Reads made for waits (chats snapshots) in flight at once per process: well under the request pool (100),
+# so the calls a person or model is waiting on always find a free connection.
+BACKGROUND_READS = 32
 
 
 class Memo(collections.OrderedDict[tuple[str, str, Hashable], tuple[object, object]]):
     """What `unless_changed` and `KnowingClient.recently` remember, per (caller, replica id, key), newest
-    last and bounded; `locks` let calls that overlap share one build (weak: gone once nobody waits)."""
+    last and bounded; `locks` let calls that overlap share one build (weak: gone once nobody waits);
+    `background` bounds the builds in flight."""
 
     def __init__(self) -> None:
         super().__init__()
         self.locks: weakref.WeakValueDictionary[tuple[str, str, Hashable], anyio.Lock] = (
             weakref.WeakValueDictionary()
         )
+        self.background = anyio.CapacityLimiter(BACKGROUND_READS)
 
 
 def bound_view(client: ReplicasClient) -> ReplicasClient:

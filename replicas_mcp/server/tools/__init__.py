@@ -1,7 +1,7 @@
 """Tools: declared once in a toolset module, selected, wrapped and handed to the SDK.
 
 - `declaration`: `ToolGroup.tool(...)`, the one declaration of a tool (toolset, annotations, time bound,
-  confirmation question), `ToolResult`, `PendingCall`;
+  confirmation question), `ToolResult`, `PendingCall`, `named` (how a question names a thing);
 - `arguments`: the strict argument checks and the `Id` type;
 - `selection`: toolsets and the `--toolsets/--tools/--exclude-tools/--read-only` rules;
 - `confirmation`: asking the user (both protocol eras) under `--confirm-destructive`;
@@ -19,6 +19,7 @@ from replicas_mcp.server.tools.declaration import (
     ToolGroup,
     ToolResult,
     ToolSpec,
+    named,
 )
 from replicas_mcp.server.tools.selection import (
     ALL,
@@ -39,5 +40,6 @@ __all__ = [
     "ToolSelection",
     "ToolSpec",
     "all_tools",
+    "named",
     "select_tools",
 ]

@@ -74,6 +74,12 @@ class PendingCall:
         return client_of(self.ctx)
 
 
+def named(name: str | None, ident: str) -> str:
+    """A thing as a question names it, `tiny (cd613e30-…)`: its name beside its id (both cleaned)."""
+    shown = truncate(clean_text(ident), _QUOTE_LIMIT)
+    return f"{truncate(clean_text(name), _QUOTE_LIMIT)} ({shown})" if name else shown
+
+
 # The question to ask the user before a call runs, or None when this call needs no consent. It may read the
 # current state (to show what would be replaced), and raises `ToolError` when the call would fail anyway:
 # nobody is asked to approve a call that cannot succeed.

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
-from replicas_mcp.client.errors import NotFoundError
 from replicas_mcp.client.models.automations import AutomationTrigger
 from replicas_mcp.server.args import AutomationId, Id, PageNumber, PageSize, next_page
-from replicas_mcp.server.safety import WORKSPACE, clean_text, truncate
+from replicas_mcp.server.safety import WORKSPACE, truncate
 from replicas_mcp.server.state import ToolContext, client_of
-from replicas_mcp.server.tools import PendingCall, ToolGroup, ToolResult
+from replicas_mcp.server.tools import ToolGroup, ToolResult
+from replicas_mcp.server.toolsets.automation_questions import (
+    ask_delete_automation,
+    ask_save_automation,
+    check_triggers,
+)
 from replicas_mcp.server.views import Done, fenced_preview
 
 if TYPE_CHECKING:
+    from replicas_mcp.client import ReplicasClient
     from replicas_mcp.client.models.automations import Automation
 
 tools = ToolGroup("automations")
@@ -51,6 +57,7 @@ class Execution(BaseModel):
     id: str
     status: str | None = None
     replica_id: str | None = None
+    replica_name: str | None = None
     triggered_at: str | None = None
     error: str | None = None
 
@@ -70,8 +77,10 @@ class AutomationView(ToolResult):
 
 
 class Triggered(ToolResult):
+    automation: str  # "name (id)"
     execution_id: str
     replica_id: str | None = None
+    replica_name: str | None = None
     note: str
 
 
@@ -145,11 +154,13 @@ async def get_automation(
     view = automation_view(await client.automations.get(automation_id))
     if runs:
         result = await client.automations.executions(automation_id, page=1, limit=runs)
+        names = await _replica_names(client, [ex.workspace_id for ex in result.executions])
         view.runs = [
             Execution(
                 id=ex.id,
                 status=ex.status,
                 replica_id=ex.workspace_id,
+                replica_name=names.get(ex.workspace_id or ""),
                 triggered_at=ex.triggered_at,
                 error=fenced_preview(ex.error, f"error of run {ex.id}", WORKSPACE),
             )
@@ -158,58 +169,12 @@ async def get_automation(
     return view
 
 
-# What a run does: a change to any of these changes what future replicas are started with, and when.
-_RUN_FIELDS = ("prompt", "environment_id", "triggers", "agent_provider", "model")
-
-
-def _triggers_text(triggers: list[Any]) -> str:
-    return ", ".join(trigger_text(AutomationTrigger.model_validate(t)) for t in triggers) or "none"
-
-
-def _quoted(value: Any) -> str:
-    return repr(truncate(clean_text(str(value)), 160))
-
-
-async def _ask_save_automation(call: PendingCall) -> str | None:
-    """Creating an automation, or changing what it runs (or re-enabling it), starts future replicas: ask,
-    with the before and after. Renaming or pausing asks nothing."""
-    args = {key: value for key, value in call.arguments.items() if value is not None}
-    if "triggers" in args:
-        args["triggers"] = _triggers_text([t.model_dump() for t in args["triggers"]])
-    if "automation_id" not in args:
-        missing = [key for key in ("name", "prompt", "environment_id", "triggers") if key not in args]
-        if missing:
-            raise ToolError(f"Creating an automation needs {', '.join(missing)} (or pass automation_id).")
-        return (
-            f"Create automation {call.quote('name')}? On each trigger ({args['triggers']}) it starts a "
-            f"replica in environment {call.quote('environment_id')} with the prompt "
-            f"{_quoted(args['prompt'])}."
-        )
-    current = await call.client.automations.get(args["automation_id"])
-    before: dict[str, Any] = {
-        "prompt": current.prompt,
-        "environment_id": current.environment_id,
-        "triggers": _triggers_text([t.model_dump() for t in current.triggers]),
-    }
-    changes = [
-        f"{key}: {_quoted(before.get(key, '(unchanged default)'))} → {_quoted(args[key])}"
-        for key in _RUN_FIELDS
-        if key in args and (key not in before or before[key] != args[key])
-    ]
-    if args.get("enabled") is True and current.enabled is False:
-        changes.append("enabled: paused → running")
-    if not changes:
-        return None
-    name = f"{clean_text(current.name)} ({call.quote('automation_id')})"
-    return f"Change automation {name}? " + "; ".join(changes) + "."
-
-
 @tools.tool(
     title="Save automation",
     read_only=False,
     destructive=True,
     idempotent=False,
-    confirm=_ask_save_automation,
+    confirm=ask_save_automation,
 )
 async def save_automation(
     ctx: ToolContext,
@@ -240,6 +205,7 @@ async def save_automation(
     }
     if triggers is not None:
         fields["triggers"] = [t.model_dump() for t in triggers]
+        check_triggers(fields["triggers"])  # the same error whether or not the user was asked first
     automations = client_of(ctx).automations
     if automation_id is not None:
         if not fields:
@@ -251,25 +217,19 @@ async def save_automation(
     return summary(await automations.create(**fields))
 
 
-async def _ask_delete_automation(call: PendingCall) -> str | None:
-    try:
-        await call.client.automations.get(call.arguments["automation_id"])
-    except NotFoundError:
-        return None  # nothing to lose: the delete says so itself, without asking first
-    return f"Delete automation {call.quote('automation_id')}? Its triggers stop firing."
-
-
 @tools.tool(
     title="Delete automation",
     read_only=False,
     destructive=True,
     idempotent=True,
-    confirm=_ask_delete_automation,
+    confirm=ask_delete_automation,
 )
 async def delete_automation(ctx: ToolContext, automation_id: AutomationId) -> Done:
     """Delete an automation and its execution history (replicas it started stay)."""
-    await client_of(ctx).automations.delete(automation_id)
-    return Done(message=f"Automation {automation_id} deleted.")
+    automations = client_of(ctx).automations
+    name = (await automations.get(automation_id)).name
+    await automations.delete(automation_id)
+    return Done(message=f"Automation {name} ({automation_id}) deleted.")
 
 
 @tools.tool(title="Trigger automation", read_only=False, destructive=False, idempotent=False)
@@ -281,10 +241,29 @@ async def trigger_automation(
     ] = None,
 ) -> Triggered:
     """Run a cron-triggered automation now; each call starts a new replica. Next: wait_for_replica."""
-    result = await client_of(ctx).automations.trigger(automation_id, payload)
+    client = client_of(ctx)
+    automation = await client.automations.get(automation_id)  # its name, for the result
+    result = await client.automations.trigger(automation_id, payload)
     note = (
         "Started: follow its replica with wait_for_replica, then get_replica_result."
         if result.workspace_id
         else "Queued: its replica appears in get_automation(runs=5) shortly."
     )
-    return Triggered(execution_id=result.execution_id, replica_id=result.workspace_id, note=note)
+    names = await _replica_names(client, [result.workspace_id])
+    return Triggered(
+        automation=f"{automation.name} ({automation_id})",
+        execution_id=result.execution_id,
+        replica_id=result.workspace_id,
+        replica_name=names.get(result.workspace_id or ""),
+        note=note,
+    )
+
+
+async def _replica_names(client: ReplicasClient, ids: Sequence[str | None]) -> dict[str, str]:
+    """The names of these replicas, from list reads (which wake nothing); one not found stays out."""
+    names: dict[str, str] = {}
+    for replica_id in dict.fromkeys(i for i in ids if i):
+        item = await client.replicas.status(replica_id)
+        if item is not None:
+            names[replica_id] = item.name
+    return names

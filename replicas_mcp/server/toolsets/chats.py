@@ -14,7 +14,8 @@ from replicas_mcp.server.args import Id, ReplicaId, Wake, may_wake
 from replicas_mcp.server.liveness import ensure_awake
 from replicas_mcp.server.safety import USER, clean_text, fence
 from replicas_mcp.server.state import ToolContext, client_of
-from replicas_mcp.server.tools import PendingCall, ToolGroup, ToolResult
+from replicas_mcp.server.tools import ToolGroup, ToolResult
+from replicas_mcp.server.toolsets.replica_questions import ask_delete_chat, ask_edit_queue
 from replicas_mcp.server.transcript import event_lines
 from replicas_mcp.server.views import ChatSummary, Done, chat_summary
 
@@ -39,16 +40,18 @@ class Queued(BaseModel):
 
 class QueueView(ToolResult):
     chat_id: str
+    replica: str | None = None  # "name (id)": the replica the chat belongs to, named
     processing: bool | None = None
     queue: list[Queued]
 
     def to_text(self) -> str:
-        state = {True: " (agent busy)", False: " (agent idle)", None: ""}[self.processing]
+        state = {True: ", agent busy", False: ", agent idle", None: ""}[self.processing]
+        chat = f"Chat {self.chat_id}" + (f" of replica {self.replica}" if self.replica else "")
         if not self.queue:
-            return f"Chat {self.chat_id}{state}: the queue is empty."
+            return f"{chat}{state}: the queue is empty."
         lines = [f"{i}. [{m.id}] {m.message}" for i, m in enumerate(self.queue, start=1)]
         return (
-            f"Chat {self.chat_id}{state}: {len(self.queue)} queued message(s), position 1 runs next "
+            f"{chat}{state}: {len(self.queue)} queued message(s), position 1 runs next "
             f"(position. [id] text):\n"
             + fence("\n".join(lines), f"queued messages of chat {self.chat_id}", by=USER)
         )
@@ -94,15 +97,14 @@ async def create_chat(
     return chat_summary(chat)
 
 
-async def _ask_delete_chat(call: PendingCall) -> str | None:
-    return f"Delete chat {call.quote('chat_id')} of replica {call.quote('replica_id')} and its history?"
-
-
-@tools.tool(title="Delete chat", read_only=False, destructive=True, idempotent=True, confirm=_ask_delete_chat)
+@tools.tool(title="Delete chat", read_only=False, destructive=True, idempotent=True, confirm=ask_delete_chat)
 async def delete_chat(ctx: ToolContext, replica_id: ReplicaId, chat_id: ChatId) -> Done:
     """Delete a chat and its conversation (the replica and its files stay)."""
-    await client_of(ctx).chats.delete(replica_id, chat_id)
-    return Done(message=f"Chat {chat_id} deleted.")
+    client = client_of(ctx)
+    item = await client.replicas.status(replica_id)  # its name (a list read: wakes nothing)
+    await client.chats.delete(replica_id, chat_id)
+    of = f" of replica {item.name} ({replica_id})" if item is not None else ""
+    return Done(message=f"Chat {chat_id}{of} deleted.")
 
 
 @tools.tool(title="Get chat queue", read_only=True)
@@ -111,34 +113,18 @@ async def get_chat_queue(
 ) -> QueueView:
     """Messages waiting for a busy chat's agent, position 1 next (ids for edit_chat_queue)."""
     client = client_of(ctx)
-    await ensure_awake(client, replica_id, wake=may_wake(ctx, wake))
+    item = await ensure_awake(client, replica_id, wake=may_wake(ctx, wake))
     queue = await client.queue.get(replica_id, chat_id)
-    return QueueView(chat_id=queue.chatId, processing=queue.processing, queue=_queued(queue.queue))
-
-
-async def _ask_edit_queue(call: PendingCall) -> str | None:
-    chat, replica = call.quote("chat_id"), call.quote("replica_id")
-    action = call.arguments.get("action")
-    if action == "clear":
-        return f"Clear every queued message of chat {chat} in replica {replica}?"
-    if action not in ("remove", "move"):
-        return None
-    message_id = call.arguments.get("message_id")
-    if message_id is None:
-        raise ToolError(f"action={action!r} needs message_id (see get_chat_queue).")
-    queue = await call.client.queue.get(call.arguments["replica_id"], call.arguments["chat_id"])
-    if all(m.id != message_id for m in queue.queue):
-        raise ToolError(
-            f"No queued message {call.quote('message_id')} in chat {chat} (already handled or removed?). "
-            "See get_chat_queue for the messages still waiting."
-        )
-    if action == "move":
-        return None  # moving a queued message loses nothing
-    return f"Remove queued message {call.quote('message_id')} from chat {chat} in replica {replica}?"
+    return QueueView(
+        chat_id=queue.chatId,
+        replica=f"{item.name} ({item.id})",
+        processing=queue.processing,
+        queue=_queued(queue.queue),
+    )
 
 
 @tools.tool(
-    title="Edit chat queue", read_only=False, destructive=True, idempotent=True, confirm=_ask_edit_queue
+    title="Edit chat queue", read_only=False, destructive=True, idempotent=True, confirm=ask_edit_queue
 )
 async def edit_chat_queue(
     ctx: ToolContext,
@@ -152,7 +138,10 @@ async def edit_chat_queue(
 ) -> QueueView:
     """Change a chat's waiting messages before the agent gets to them: remove one, clear all, or move
     one. The current turn goes on. Returns the queue left."""
-    queue = client_of(ctx).queue
+    client = client_of(ctx)
+    item = await client.replicas.status(replica_id)  # its name (a list read: wakes nothing)
+    replica = f"{item.name} ({replica_id})" if item is not None else None
+    queue = client.queue
     if action == "clear":
         result = await queue.clear(replica_id, chat_id)
     elif message_id is None:
@@ -165,4 +154,4 @@ async def edit_chat_queue(
         # Positions count from 1 everywhere a model sees them (send results too); the API counts from 0.
         reorder = queue.reorder(replica_id, chat_id, message_id, position - 1)
         result = await _missing_message_named(reorder)
-    return QueueView(chat_id=chat_id, queue=_queued(result.queue))
+    return QueueView(chat_id=chat_id, replica=replica, queue=_queued(result.queue))

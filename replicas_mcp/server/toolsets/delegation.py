@@ -95,8 +95,8 @@ class Row(BaseModel):
     def label(self) -> str:
         return self.name or self.replica_id or "-"
 
-    def line(self) -> str:
-        parts = [f"{self.label()}: {self.state}{' (done)' if self.done else ''}"]
+    def line(self, label: str | None = None) -> str:
+        parts = [f"{label or self.label()}: {self.state}{' (done)' if self.done else ''}"]
         if self._events:
             parts.append(f"{self._events} events")
         if self._turns:
@@ -118,6 +118,8 @@ ASKED = "asked: "
 
 
 def _row(outcome: d.WaitOutcome, kind: type[R], **extra: Any) -> R:
+    if extra.get("name") is None:  # the name the wait saw in the list, beside the id
+        extra["name"] = outcome.name
     digest = outcome.digest
     rid = outcome.replica_id
     news = [f"PR {url}" for url in digest.prs]
@@ -146,8 +148,9 @@ def _row(outcome: d.WaitOutcome, kind: type[R], **extra: Any) -> R:
 
 _NEXT = {
     "waiting_for_input": "The agent asked something: answer with send_replica_message.",
-    "sleeping": "Asleep: get_replica_result reports what it did; send_replica_message wakes it.",
-    "archived": "Archived: get_replica_result reports what it did.",
+    # Asleep, only the list is read (reads never wake): the report has status and PRs, no final message.
+    "sleeping": "Asleep: get_replica_result shows its PRs; send_replica_message wakes it.",
+    "archived": "Archived: get_replica_result shows its PRs.",
     "error": "Terminal error: get_replica_result shows it; delete_replica, then delegate again.",
     "deleted": "The replica no longer exists.",
 }
@@ -182,7 +185,8 @@ class WaitResult(ToolResult):
         if len(self.replicas) == 1:
             row = self.replicas[0]
             status = "Timed out" if self._timed_out else "Returned"
-            return f"{status}: {row.line()}\ncursor: {row.cursor}\nNext: {self.next}"
+            named = f"{row.name} ({row.replica_id})" if row.name and row.replica_id else None
+            return f"{status}: {row.line(named)}\ncursor: {row.cursor}\nNext: {self.next}"
         done = sum(row.done for row in self.replicas)
         return f"{done}/{len(self.replicas)} done:\n{_table(self.replicas)}\nNext: {self.next}"
 
@@ -375,6 +379,8 @@ async def delegate_task(
     report = await _report(ctx, item.id) if row.done and row.state != "deleted" else None
     if report is not None:  # the report shows the questions (and errors): the row does not repeat them
         row.news = [item for item in row.news if not item.startswith((ASKED, "error: "))]
+    if report is not None and report.outcome == "sleeping":
+        row.state = report._status  # asleep since the wait saw the turn end: one state, the newest
     return DelegateResult(
         replicas=[row],
         report=report.to_text() if report else None,
@@ -394,7 +400,7 @@ def _after_report(report: ReportResult) -> str:
 def _name_taken(exc: d.NameTaken) -> str:
     existing = exc.existing
     return (
-        f"Replica {existing.name} ({existing.id}, {existing.status}) already exists with a different task; "
+        f"Replica {existing.name} ({existing.id}, {existing.status}) already exists with {exc.difference}; "
         "nothing was started. Give this task another name, or send it to that replica with "
         f"send_replica_message(replica_id={existing.id!r})."
     )

@@ -439,11 +439,13 @@ async def remove_environment_item(
     """Remove a variable, file, skill, skill registry or MCP, or with kind=environment delete the whole
     environment (not Global, nor one an automation uses)."""
     envs = client_of(ctx).environments
-    if kind == "environment":
-        await envs.delete(environment_id)
-        return Done(message=f"Environment {environment_id} deleted.")
-    if not item:
+    if kind != "environment" and not item:
         raise ToolError(f"kind={kind!r} needs item: its id or name (see get_environment).")
+    env = await envs.get(environment_id)
+    named = f"{clean_text(env.name)} ({env.id})"  # results name it beside its id
+    if kind == "environment" or not item:
+        await envs.delete(environment_id)
+        return Done(message=f"Environment {named} deleted.")
     remove: Callable[[str, str], Awaitable[None]]
     if kind == "variable":
         found = [v.id for v in await envs.variables.list(environment_id) if item in (v.id, v.key)]
@@ -462,11 +464,11 @@ async def remove_environment_item(
         remove = envs.mcps.delete
     if not found:
         raise ToolError(  # the value is not repeated: a rejected value may be a secret
-            f"No {kind} with that name or id in environment {environment_id} (already removed?). "
+            f"No {kind} with that name or id in environment {named}: already removed? "
             f"See get_environment with include=['{SECTION_OF[kind]}']."
         )
     await remove(environment_id, found[0])
-    return Done(message=f"Removed {kind} {item!r} from environment {environment_id}.")
+    return Done(message=f"Removed {kind} {item!r} from environment {named}.")
 
 
 @tools.tool(

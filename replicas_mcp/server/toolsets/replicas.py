@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from typing import Annotated, Literal
 
+from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
 from replicas_mcp.client.errors import WorkspaceSleepingError
@@ -25,7 +26,8 @@ from replicas_mcp.server.liveness import ASLEEP, TERMINAL, ensure_awake, lookup
 from replicas_mcp.server.paging import DEFAULT_MAX_CHARS, MaxChars, Offset, page_text
 from replicas_mcp.server.safety import CONVERSATION, fence
 from replicas_mcp.server.state import ToolContext, client_of
-from replicas_mcp.server.tools import PendingCall, ToolGroup, ToolResult
+from replicas_mcp.server.tools import ToolGroup, ToolResult
+from replicas_mcp.server.toolsets.replica_questions import ask_delete_replica, ask_send
 from replicas_mcp.server.transcript import event_lines, fit_newest, render_events
 from replicas_mcp.server.views import (
     ChatSummary,
@@ -236,9 +238,9 @@ async def get_replica(
             )
         elif not wake or read_only(ctx):
             view.note = (
-                f"{item.status.capitalize()}: chats and diffs need it awake; reads never wake it. "
-                "get_replica_result reports what it did. Call get_replica with wake=true to wake it "
-                "(10-60 s, billed); send_replica_message also wakes it."
+                f"{item.status.capitalize()}: chats, diffs and its final message need it awake; reads never "
+                "wake it. Call get_replica with wake=true to wake it (10-60 s, billed); send_replica_message "
+                "also wakes it."
             )
         else:
             with contextlib.suppress(WorkspaceSleepingError):  # some deployments say so while waking
@@ -298,7 +300,16 @@ async def create_replica(
 ) -> CreatedReplica:
     """Start a workspace whose agent works on `message`; returns at once (delegate_task waits too).
     Next: wait_for_replica."""
-    item = await client_of(ctx).replicas.create(
+    client = client_of(ctx)
+    # Names are how replicas are found again (delegate_task reuses by name): a second one would shadow it.
+    existing = await client.replicas.find_by_name(name)
+    if existing is not None:
+        raise ToolError(
+            f"Replica {existing.name} ({existing.id}, {existing.status}) already exists; nothing was "
+            f"created. Send it more work with send_replica_message(replica_id={existing.id!r}), or choose "
+            "another name."
+        )
+    item = await client.replicas.create(
         name=name,
         message=message,
         environment_id=environment_id,
@@ -317,16 +328,9 @@ async def create_replica(
     )
 
 
-async def _ask_send(call: PendingCall) -> str | None:
-    if call.arguments.get("mode") != "replace_queue":
-        return None  # appending or queueing first loses nothing: a plain send never asks
-    await lookup(call.client, call.arguments["replica_id"])  # a replica that is not there: fail, not ask
-    return f"Drop every message queued for replica {call.quote('replica_id')} and send this one instead?"
-
-
 # Not destructive: a message is added; only mode=replace_queue drops queued ones, and that is asked first.
 @tools.tool(
-    title="Send replica message", read_only=False, destructive=False, idempotent=False, confirm=_ask_send
+    title="Send replica message", read_only=False, destructive=False, idempotent=False, confirm=ask_send
 )
 async def send_replica_message(
     ctx: ToolContext,
@@ -391,19 +395,13 @@ async def read_replica_history(
     )
 
 
-async def _ask_delete_replica(call: PendingCall) -> str | None:
-    if await call.client.replicas.status(call.arguments["replica_id"]) is None:
-        return None  # nothing to lose: the delete is idempotent (or fails on an unknown id) without asking
-    return (
-        f"Delete replica {call.quote('replica_id')}? Its workspace, chats and canvas are removed; "
-        "work not pushed to a branch is lost."
-    )
-
-
 @tools.tool(
-    title="Delete replica", read_only=False, destructive=True, idempotent=True, confirm=_ask_delete_replica
+    title="Delete replica", read_only=False, destructive=True, idempotent=True, confirm=ask_delete_replica
 )
 async def delete_replica(ctx: ToolContext, replica_id: ReplicaId) -> Done:
     """Delete a replica for good; unpushed work is lost."""
-    await client_of(ctx).replicas.delete(replica_id)
-    return Done(message=f"Replica {replica_id} deleted.")
+    client = client_of(ctx)
+    item = await client.replicas.status(replica_id)  # its name (a list read: wakes nothing)
+    await client.replicas.delete(replica_id)
+    named = f"{item.name} ({replica_id})" if item is not None else replica_id
+    return Done(message=f"Replica {named} deleted.")
