@@ -6,6 +6,7 @@ environment cleared of every `REPLICAS_*` variable, and checks what it prints an
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import select
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from replicas_mcp.cli import launch_command, python_too_old
+from replicas_mcp.config import is_placeholder_key
 from replicas_mcp.sandbox.serve import RunningSandbox
 
 ROOT = Path(__file__).parents[2]
@@ -60,6 +62,38 @@ def test_the_placeholder_key_is_refused_before_a_client_sees_the_server_connecte
     result = run(REPLICAS_API_KEY=key)
     assert result.returncode == 2
     assert "placeholder" in _one_line(result)
+
+
+def test_the_example_configs_placeholder_key_is_refused() -> None:
+    config = json.loads((ROOT / "claude_config.example.json").read_text())
+    key = config["mcpServers"]["replicas"]["env"]["REPLICAS_API_KEY"]
+    result = run(REPLICAS_API_KEY=key)
+    assert result.returncode == 2
+    assert "placeholder" in _one_line(result)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "sk_replicas_your_key_here",
+        "SK_REPLICAS_YOUR_KEY",
+        "sk_replicas_xxxxxxxx",
+        "sk_replicas_<your key>",
+        "sk_replicas_here",
+        "sk_replicas_example",
+        "sk_replicas_abc...",
+        "sk_replicas_…",
+    ],
+)
+def test_placeholder_shapes_are_recognised(key: str) -> None:
+    assert is_placeholder_key(key)
+
+
+@pytest.mark.parametrize(
+    "key", ["sk_replicas_sandbox_org", "sk_replicas_a8Fxxx9here2", "sk_replicas_9f8a7b6c5d4e"]
+)
+def test_real_looking_keys_are_not_placeholders(key: str) -> None:
+    assert not is_placeholder_key(key)
 
 
 def test_a_port_in_use_is_one_line() -> None:
