@@ -183,7 +183,14 @@ class Settings(BaseSettings):
 
     @field_validator("toolsets", "tools", "exclude_tools", "allowed_hosts", "allowed_origins", mode="before")
     @classmethod
-    def _comma_separated(cls, value: Any) -> Any:
+    def _comma_separated(cls, value: Any, info: Any) -> Any:
+        if info.field_name == "toolsets" and isinstance(value, str) and not split_commas(value):
+            # Like `--toolsets=`: an emptied variable is a mistake, not "the default" (defaults are not
+            # validated, so this only sees a value that was given).
+            raise ValueError(
+                f"{ENV_PREFIX}TOOLSETS is set but empty; "
+                "name at least one toolset, or unset it for the default"
+            )
         return split_commas(value)
 
     @field_validator("log_level", "transport", "auth", "confirm_destructive", mode="before")

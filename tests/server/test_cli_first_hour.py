@@ -127,6 +127,15 @@ def test_an_empty_toolsets_flag_is_an_error_not_the_default() -> None:
     assert "empty" in result.stderr
 
 
+@pytest.mark.parametrize("value", ["", " ", ","])
+def test_an_empty_toolsets_variable_is_a_one_line_error_not_the_default(value: str) -> None:
+    result = run("--sandbox", REPLICAS_MCP_TOOLSETS=value)
+    assert result.returncode == 2
+    line = _one_line(result)
+    assert "REPLICAS_MCP_TOOLSETS is set but empty" in line
+    assert "unset it for the default" in line
+
+
 def test_an_unknown_tool_names_the_close_ones_not_a_docs_file() -> None:
     result = run("--sandbox", "--tools", "get_replicas")
     assert result.returncode == 2
