@@ -159,9 +159,15 @@ async def _check(settings: Settings, sandbox: bool) -> int:
         except ReplicasError as exc:
             where = settings.base_url or "the Replicas API"
             return _fail(f"check failed against {where}: {explain_check_failure(exc)}", EXIT_REFUSED)
+    # The embedded sandbox's URL and key die with this command: the client must start its own.
+    next_step = (
+        "Point your MCP client at `replicas-mcp --sandbox` (add `--sandbox` to its arguments)."
+        if sandbox
+        else "Point your MCP client at `replicas-mcp` with the same settings."
+    )
     print(
         f"OK: {client.base_url} accepts this key: {len(environments)} environment(s), "
-        f"{replicas.total} replica(s). Point your MCP client at `replicas-mcp` with the same settings."
+        f"{replicas.total} replica(s). {next_step}"
     )
     return 0
 

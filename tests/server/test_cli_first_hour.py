@@ -115,6 +115,13 @@ def test_check_takes_sandbox_after_the_subcommand_and_lists_its_options() -> Non
     assert "--sandbox" in run("check", "--help").stdout
 
 
+def test_check_against_the_sandbox_says_to_add_sandbox_not_to_copy_its_settings() -> None:
+    checked = run("check", "--sandbox")
+    assert checked.returncode == 0, checked.stderr
+    assert "`replicas-mcp --sandbox`" in checked.stdout
+    assert "same settings" not in checked.stdout
+
+
 def test_log_level_is_case_insensitive() -> None:
     assert run("--log-level", "debug", "check", "--sandbox").returncode == 0
     assert run("check", "--sandbox", REPLICAS_MCP_LOG_LEVEL="info").returncode == 0
