@@ -130,7 +130,11 @@ async def _serve(settings: Settings, sandbox: bool, listener: socket.socket | No
         from replicas_mcp.server import build_server
 
         server = build_server(settings)
-        if listener is None:
+        if listener is None and sys.stdin.isatty():
+            from replicas_mcp.server.tools.sdk import run_stdio_in_a_terminal
+
+            await run_stdio_in_a_terminal(server)  # Ctrl-C must stop it (the SDK's read waits for Enter)
+        elif listener is None:
             await server.run_stdio_async()
         else:
             from replicas_mcp.server.http_app import serve_http

@@ -10,17 +10,21 @@ import json
 import os
 import pty
 import select
+import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from replicas_mcp.cli import launch_command, python_too_old
 from replicas_mcp.config import is_placeholder_key
 from replicas_mcp.sandbox.serve import RunningSandbox
+
+from ..helpers import INITIALIZE
 
 ROOT = Path(__file__).parents[2]
 SCRIPT = str(Path(sys.executable).with_name("replicas-mcp"))
@@ -250,6 +254,45 @@ def test_the_terminal_banner_of_the_script_is_absolute() -> None:
     text = _banner_of([SCRIPT, "--sandbox"])
     inspector = next(line for line in text.splitlines() if "Inspector:" in line)
     assert f"inspector {SCRIPT} --sandbox" in inspector
+
+
+def _read_until(stream: Any, marker: bytes, seconds: float) -> bytes:
+    seen = b""
+    deadline = time.monotonic() + seconds
+    while marker not in seen and time.monotonic() < deadline:
+        ready, _, _ = select.select([stream], [], [], 0.5)
+        if ready:
+            chunk = os.read(stream.fileno(), 4096)
+            if not chunk:
+                break
+            seen += chunk
+    return seen
+
+
+@pytest.mark.slow
+def test_one_ctrl_c_stops_the_stdio_server_in_a_terminal() -> None:
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [SCRIPT, "--sandbox"], stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env()
+    )
+    os.close(terminal)
+    assert process.stdout is not None
+    assert process.stderr is not None
+    try:
+        assert b"Press Ctrl-C to stop." in _read_until(process.stderr, b"Press Ctrl-C to stop.", 30)
+        # Still a working server when its stdin is a terminal: a typed request gets its answer.
+        os.write(controller, json.dumps(INITIALIZE).encode() + b"\n")
+        assert b'"protocolVersion"' in _read_until(process.stdout, b'"protocolVersion"', 30)
+        process.send_signal(signal.SIGINT)  # what the terminal sends on Ctrl-C
+        assert process.wait(timeout=15) == 0  # at once: no Enter needed, no second Ctrl-C
+        assert b"Traceback" not in process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        process.stdout.close()
+        process.stderr.close()
+        os.close(controller)
 
 
 def test_the_readme_configuration_table_lists_every_setting() -> None:
