@@ -177,12 +177,15 @@ async def _check(settings: Settings, sandbox: bool) -> int:
 
 
 async def _embedded_sandbox(stack: AsyncExitStack, settings: Settings) -> Settings:
-    """Start a sandbox on loopback for the life of `stack`; the settings pointed at it with its org key."""
+    """Start a sandbox on loopback for the life of `stack`; the settings pointed at it with its org key.
+
+    Strict (the vendor contract's fields and rules only): what a user tries offline must behave as it will
+    against the real API, never kinder (docs/sandbox.md, "Strict mode")."""
     from pydantic import SecretStr
 
     from replicas_mcp.sandbox.serve import running_sandbox
 
-    running = await stack.enter_async_context(running_sandbox())
+    running = await stack.enter_async_context(running_sandbox(strict=True))
     return settings.model_copy(update={"api_key": SecretStr(running.org_key), "base_url": running.base_url})
 
 
