@@ -3,9 +3,10 @@ benchmark row pays the same sandbox cost and the sandbox never shares the measur
 
 Prints `{"base_url": ..., "key": ..., "sleeping": [...ids], "awake": [...ids]}` when ready; stops when stdin
 closes (or after MAX_LIFETIME). Served by `replicas_mcp.sandbox.serve.running_sandbox` (TCP_NODELAY on every
-connection). Time is scaled down (turns take milliseconds) and replicas never fall asleep during a run.
-`--sleeping N` adds N sleeping replicas and `--awake M` M active, idle ones (created in process, as the
-organization sizes of the economy bench need: 10,000 creates over HTTP would take minutes).
+connection). Time is scaled down (turns take milliseconds), replicas never fall asleep during a run, and the
+sandbox is strict (the vendor contract's fields only): the bench must not measure work the product could
+not do upstream. `--sleeping N` adds N sleeping replicas and `--awake M` M active, idle ones (created in
+process, as the organization sizes of the economy bench need: 10,000 creates over HTTP would take minutes).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ async def main() -> None:
     parser.add_argument("--awake", type=int, default=0)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    async with running_sandbox(seed=0, time_scale=TIME_SCALE, idle_sleep_after=1e9) as sandbox:
+    async with running_sandbox(seed=0, time_scale=TIME_SCALE, idle_sleep_after=1e9, strict=True) as sandbox:
         sleeping, awake = populate(sandbox, sleeping=args.sleeping, awake=args.awake)
         ready = {"base_url": sandbox.base_url, "key": sandbox.org_key, "sleeping": sleeping, "awake": awake}
         print(json.dumps(ready), flush=True)

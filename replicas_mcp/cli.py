@@ -130,7 +130,11 @@ async def _serve(settings: Settings, sandbox: bool, listener: socket.socket | No
         from replicas_mcp.server import build_server
 
         server = build_server(settings)
-        if listener is None:
+        if listener is None and sys.stdin.isatty():
+            from replicas_mcp.server.tools.sdk import run_stdio_in_a_terminal
+
+            await run_stdio_in_a_terminal(server)  # Ctrl-C must stop it (the SDK's read waits for Enter)
+        elif listener is None:
             await server.run_stdio_async()
         else:
             from replicas_mcp.server.http_app import serve_http
@@ -159,20 +163,29 @@ async def _check(settings: Settings, sandbox: bool) -> int:
         except ReplicasError as exc:
             where = settings.base_url or "the Replicas API"
             return _fail(f"check failed against {where}: {explain_check_failure(exc)}", EXIT_REFUSED)
+    # The embedded sandbox's URL and key die with this command: the client must start its own.
+    next_step = (
+        "Point your MCP client at `replicas-mcp --sandbox` (add `--sandbox` to its arguments)."
+        if sandbox
+        else "Point your MCP client at `replicas-mcp` with the same settings."
+    )
     print(
         f"OK: {client.base_url} accepts this key: {len(environments)} environment(s), "
-        f"{replicas.total} replica(s). Point your MCP client at `replicas-mcp` with the same settings."
+        f"{replicas.total} replica(s). {next_step}"
     )
     return 0
 
 
 async def _embedded_sandbox(stack: AsyncExitStack, settings: Settings) -> Settings:
-    """Start a sandbox on loopback for the life of `stack`; the settings pointed at it with its org key."""
+    """Start a sandbox on loopback for the life of `stack`; the settings pointed at it with its org key.
+
+    Strict (the vendor contract's fields and rules only): what a user tries offline must behave as it will
+    against the real API, never kinder (docs/sandbox.md, "Strict mode")."""
     from pydantic import SecretStr
 
     from replicas_mcp.sandbox.serve import running_sandbox
 
-    running = await stack.enter_async_context(running_sandbox())
+    running = await stack.enter_async_context(running_sandbox(strict=True))
     return settings.model_copy(update={"api_key": SecretStr(running.org_key), "base_url": running.base_url})
 
 

@@ -143,7 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="multiply simulated durations, e.g. 0.1 for ten times faster (default %(default)s)",
     )
     sandbox.add_argument(
-        "--strict", action="store_true", help="Serve exactly the vendor contract's fields and rules"
+        "--strict",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Serve exactly the vendor contract's fields and rules, never kinder than the real API "
+        "(default); --no-strict adds the sandbox's extensions (docs/sandbox.md)",
     )
     sandbox.add_argument(
         "--wake-reads",

@@ -9,6 +9,7 @@ The README's Configuration table lists them all (a test checks it); `replicas-mc
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -19,8 +20,20 @@ CommaList = Annotated[tuple[str, ...], NoDecode]
 
 ENV_PREFIX = "REPLICAS_MCP_"
 DEFAULT_API_URL = "https://api.tryreplicas.com"  # the client's default; named here for messages only
-# The example key of the docs and desktop configs: a user who pasted it has not put in their own yet.
-PLACEHOLDER_KEYS = frozenset({"sk_replicas_...", "sk_replicas_…", "sk_replicas_xxx", "sk_replicas_your_key"})
+# The example keys of the docs and desktop configs: a user who pasted one has not put in their own yet.
+PLACEHOLDER_KEYS = frozenset(
+    {
+        "sk_replicas_...",
+        "sk_replicas_…",
+        "sk_replicas_xxx",
+        "sk_replicas_your_key",
+        "sk_replicas_your_key_here",
+    }
+)
+# Other shapes of the same thing: `sk_replicas_<your key>`, `sk_replicas_XXXX`, `sk_replicas_example`. Words
+# are matched whole (between `_`, `-`, `.`, spaces), so a random real key cannot match by chance.
+_PLACEHOLDER_WORDS = frozenset({"your", "here", "example", "placeholder", "changeme", "replace", "insert"})
+_PLACEHOLDER_SHAPE = re.compile(r"<.*>|\{.*\}|\[.*\]|x{3,}|[.…*]+|.*(?:\.\.\.|…)", re.IGNORECASE)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # Ask the user before destructive tool calls: never, through elicitation (if the client can be asked), or
 # always (clients that cannot be asked are refused).
@@ -39,6 +52,19 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def is_placeholder_key(key: str) -> bool:
+    """True for a key that is still an example's placeholder (`sk_replicas_your_key_here`, `sk_replicas_...`,
+    `sk_replicas_<key>`, `your_key`...), in any case."""
+    key = key.strip()
+    if key in PLACEHOLDER_KEYS or key.lower() in ("your_key", "changeme", "your_api_key"):
+        return True
+    rest = key[len("sk_replicas_") :] if key.lower().startswith("sk_replicas_") else key
+    if _PLACEHOLDER_SHAPE.fullmatch(rest):
+        return True
+    words = {word for word in re.split(r"[_\-.\s]+", rest.lower()) if word}
+    return bool(words & _PLACEHOLDER_WORDS)
 
 
 def split_commas(value: Any) -> Any:
@@ -160,7 +186,14 @@ class Settings(BaseSettings):
 
     @field_validator("toolsets", "tools", "exclude_tools", "allowed_hosts", "allowed_origins", mode="before")
     @classmethod
-    def _comma_separated(cls, value: Any) -> Any:
+    def _comma_separated(cls, value: Any, info: Any) -> Any:
+        if info.field_name == "toolsets" and isinstance(value, str) and not split_commas(value):
+            # Like `--toolsets=`: an emptied variable is a mistake, not "the default" (defaults are not
+            # validated, so this only sees a value that was given).
+            raise ValueError(
+                f"{ENV_PREFIX}TOOLSETS is set but empty; "
+                "name at least one toolset, or unset it for the default"
+            )
         return split_commas(value)
 
     @field_validator("log_level", "transport", "auth", "confirm_destructive", mode="before")
@@ -190,7 +223,7 @@ class Settings(BaseSettings):
         key = self.api_key.get_secret_value().strip()
         if not key:
             return "REPLICAS_API_KEY is set but empty"
-        if key in PLACEHOLDER_KEYS or key.endswith(("...", "…")) or key.lower() in ("your_key", "changeme"):
+        if is_placeholder_key(key):
             return "REPLICAS_API_KEY is still the placeholder from the example config"
         return None
 

@@ -36,11 +36,12 @@ from replicas_mcp.server.prompts import register_prompts
 from replicas_mcp.server.resources import StateRegistry, register_resources
 from replicas_mcp.server.startup import check_key_in_background
 from replicas_mcp.server.state import AppState
+from replicas_mcp.server.state.backends import shared_state_for
 from replicas_mcp.server.state.caps import SubscriptionCaps
 from replicas_mcp.server.state.directory import ReplicaDirectory
 from replicas_mcp.server.state.gate import WaitSlots, gated
 from replicas_mcp.server.state.readiness import register_readiness
-from replicas_mcp.server.state.shared import SharedStateUnavailable, shared_state_for
+from replicas_mcp.server.state.shared import SharedStateUnavailable
 from replicas_mcp.server.state.streams import SharedStreams
 from replicas_mcp.server.tools import ToolSelection, select_tools
 from replicas_mcp.server.tools.sdk import add_request_handler, connection_of, when_connection_ends

@@ -10,6 +10,9 @@ Completed by the argument's name, wherever it appears (prompts and `replicas://`
 - `chat_id` and `filename` (a canvas file): from the replica named in the request's context, only while
   that replica is active, since reading a sleeping workspace's chats or canvas would wake (and bill) it.
 
+What was typed filters (case-insensitive): prefixes of values and names first, then fragments of names, and
+fragments of ids only from `MIN_ID_FRAGMENT` characters on.
+
 Fast and bounded: one upstream list per kind, cached per caller for `CACHE_SECONDS`, each load given at most
 `LOAD_SECONDS`; at most 100 values (the protocol's limit), with `total` and `hasMore` when there are more.
 Upstream failures and timeouts complete to nothing rather than failing the client's request. In byo-key
@@ -43,16 +46,24 @@ LOAD_SECONDS = 3.0
 MAX_CACHED = 512
 
 
+# A fragment this short occurs in almost every id (hex UUIDs), so inside ids only longer ones count.
+MIN_ID_FRAGMENT = 3
+
+
 @dataclass(frozen=True)
 class Candidate:
-    """A value to offer, and the texts (the value itself, a name) a partial input may match."""
+    """A value to offer, and the texts (the value itself, a name) a partial input may match.
+
+    `value_is_id` says which of the two is the id: a name matches any fragment, an id only fragments of
+    `MIN_ID_FRAGMENT` characters or more (`a` would otherwise match every UUID, and filter nothing)."""
 
     value: str
     label: str = ""
+    value_is_id: bool = True
 
     def matches(self, partial: str) -> int | None:
         """A rank (lower is better) if `partial` matches, else None: the value's prefix first, then the
-        label's prefix, then a substring of either."""
+        label's prefix, then a fragment of the name, or of the id if long enough (case-insensitive)."""
         needle = partial.strip().lower()
         if not needle:
             return 0
@@ -61,7 +72,8 @@ class Candidate:
             return 0
         if label.startswith(needle):
             return 1
-        if needle in value or needle in label:
+        ident, name = (value, label) if self.value_is_id else (label, value)
+        if needle in name or (len(needle) >= MIN_ID_FRAGMENT and needle in ident):
             return 2
         return None
 
@@ -80,7 +92,7 @@ async def _environment_ids(client: ReplicasClient, _: dict[str, str]) -> list[Ca
 
 async def _environment_names_and_ids(client: ReplicasClient, _: dict[str, str]) -> list[Candidate]:
     environments = await client.environments.list()
-    return [Candidate(env.name, env.id) for env in environments] + [
+    return [Candidate(env.name, env.id, value_is_id=False) for env in environments] + [
         Candidate(env.id, env.name) for env in environments
     ]
 
@@ -111,7 +123,7 @@ async def _canvas(client: ReplicasClient, context: dict[str, str]) -> list[Candi
     replica_id = await _active_replica(client, context)
     if replica_id is None:
         return []
-    return [Candidate(item.filename) for item in await client.canvas.list(replica_id)]
+    return [Candidate(item.filename, value_is_id=False) for item in await client.canvas.list(replica_id)]
 
 
 LOADERS: dict[str, Loader] = {

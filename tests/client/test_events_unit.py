@@ -230,3 +230,34 @@ async def test_a_long_lived_connection_resets_the_attempt_count(mock_client: Moc
         with pytest.raises(NotFoundError):  # not StreamError after the second drop
             await drain(stream)
     assert calls == 5
+
+
+async def test_connected_is_false_from_an_end_until_the_reconnect_succeeds(mock_client: MockClient) -> None:
+    """The upstream ends a replica's stream when the workspace stops: between that end and a successful
+    reconnect, `connected` says the stream proves nothing about the replica being awake."""
+    seen_while_connecting: list[bool] = []
+    stream: EngineEventStream | None = None
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        if stream is not None:
+            seen_while_connecting.append(stream.connected)
+        if len(seen_while_connecting) > 2:
+            return httpx2.Response(409, json={"error": "Workspace is sleeping"})
+        return sse_response([frame(f"e{len(seen_while_connecting)}", "chat.updated")])
+
+    connected_at_events: list[bool] = []
+
+    async def follow(stream: EngineEventStream) -> None:
+        with anyio.fail_after(5):
+            async with stream as events:
+                async for _event in events:
+                    connected_at_events.append(stream.connected)
+
+    async with mock_client(handler) as client:
+        stream = client.events.stream("r1")
+        assert not stream.connected
+        with pytest.raises(WorkspaceSleepingError):
+            await follow(stream)
+        assert not stream.connected
+    assert connected_at_events == [True, True]  # each event came over a connection open then
+    assert seen_while_connecting == [False, False, False]  # the first open, after an end, after an end

@@ -7,31 +7,19 @@ woke it, a wait must not answer from what was known of it while it slept.
 
 from __future__ import annotations
 
-from typing import Any
-
 import anyio
 import pytest
 from mcp import Client
-from mcp.types import TextContent
 
 from replicas_mcp.sandbox.serve import RunningSandbox
 
+from .helpers import call as _call
 from .helpers import repo_environment, sandbox_client, server
 
 pytestmark = pytest.mark.usefixtures("fast_waits")
 
 DETAILS = "/v1/replica/{id}"
 BOTH_WAKE_BEHAVIOURS = pytest.mark.parametrize("sandbox_wake_reads", ["guide", "contract"])
-
-
-async def _call(client: Client, tool: str, /, **arguments: Any) -> dict[str, Any]:
-    with anyio.fail_after(30):
-        result = await client.call_tool(tool, arguments)
-    assert not result.is_error, result.content
-    assert result.structured_content is not None
-    block = result.content[0]
-    assert isinstance(block, TextContent)
-    return {**result.structured_content, "text": block.text}
 
 
 def _upstream(sandbox: RunningSandbox, replica_id: str) -> tuple[str, int, int]:

@@ -8,23 +8,13 @@ from typing import Any
 import anyio
 import pytest
 from mcp import Client
-from mcp.types import TextContent
 
 from replicas_mcp.sandbox.serve import RunningSandbox
 
+from .helpers import call as _call
 from .helpers import repo_environment, sandbox_client, server
 
 pytestmark = pytest.mark.usefixtures("fast_waits")
-
-
-async def _call(client: Client, tool: str, /, **arguments: Any) -> dict[str, Any]:
-    with anyio.fail_after(30):
-        result = await client.call_tool(tool, arguments)
-    assert not result.is_error, result.content
-    assert result.structured_content is not None
-    block = result.content[0]
-    assert isinstance(block, TextContent)
-    return {**result.structured_content, "text": block.text}
 
 
 def _working(sandbox: RunningSandbox, replica_id: str) -> bool:

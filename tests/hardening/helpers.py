@@ -50,6 +50,8 @@ def canary_keys() -> tuple[ApiKey, ...]:
 
 @asynccontextmanager
 async def canary_sandbox(**options: Any) -> AsyncIterator[RunningSandbox]:
+    """A sandbox whose keys are canaries; strict (the contract's fields and rules only) unless told."""
+    options.setdefault("strict", True)
     async with running_sandbox(seed=0, time_scale=TIME_SCALE, keys=canary_keys(), **options) as running:
         yield running
 

@@ -55,7 +55,9 @@ class HeaderRecorder:
 
 @asynccontextmanager
 async def recorded_sandbox(**options: Any) -> AsyncIterator[tuple[RunningSandbox, HeaderRecorder]]:
-    """A sandbox whose API requests' headers are recorded (default keys: two organizations)."""
+    """A sandbox whose API requests' headers are recorded (default keys: two organizations); strict (the
+    contract's fields and rules only) unless told."""
+    options.setdefault("strict", True)
     app = create_app(seed=0, time_scale=TIME_SCALE, **options)
     recorder = HeaderRecorder(app)
     async with serving(recorder) as base_url:

@@ -217,3 +217,22 @@ async def test_seeded_sandboxes_hand_out_the_same_ids(sandbox: RunningSandbox) -
     async with running_sandbox(seed=0, time_scale=0.05) as twin, client(twin) as twin_api:
         again = await create_replica(twin_api)
     assert again["id"] == first["id"]
+
+
+async def test_a_pr_request_in_a_workspace_without_a_repository_says_no_pr_was_opened(
+    sandbox: RunningSandbox,
+) -> None:
+    async with client(sandbox) as api:
+        replica = await create_replica(
+            api, name="badge", message="Add a README badge [[pr]]", environment_id="global"
+        )
+        await wait_idle(api, replica["id"])
+        history = (await api.get(f"/v1/replica/{replica['id']}/history", params={"limit": 1000})).json()
+        result = next(event for event in history["events"] if event["type"] == "claude-result")
+        reply = result["payload"]["result"]
+        assert "could not open a pull request because this workspace has no repository" in reply
+        assert "opened a pull request" not in reply.replace("could not open a pull request", "")
+        assert "committed" not in reply
+        item = await list_item(api, replica["id"])
+        assert item is not None
+        assert item["pull_requests"] == []

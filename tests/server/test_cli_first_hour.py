@@ -6,19 +6,25 @@ environment cleared of every `REPLICAS_*` variable, and checks what it prints an
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import select
+import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from replicas_mcp.cli import launch_command, python_too_old
+from replicas_mcp.config import is_placeholder_key
 from replicas_mcp.sandbox.serve import RunningSandbox
+
+from ..helpers import INITIALIZE
 
 ROOT = Path(__file__).parents[2]
 SCRIPT = str(Path(sys.executable).with_name("replicas-mcp"))
@@ -62,6 +68,38 @@ def test_the_placeholder_key_is_refused_before_a_client_sees_the_server_connecte
     assert "placeholder" in _one_line(result)
 
 
+def test_the_example_configs_placeholder_key_is_refused() -> None:
+    config = json.loads((ROOT / "claude_config.example.json").read_text())
+    key = config["mcpServers"]["replicas"]["env"]["REPLICAS_API_KEY"]
+    result = run(REPLICAS_API_KEY=key)
+    assert result.returncode == 2
+    assert "placeholder" in _one_line(result)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "sk_replicas_your_key_here",
+        "SK_REPLICAS_YOUR_KEY",
+        "sk_replicas_xxxxxxxx",
+        "sk_replicas_<your key>",
+        "sk_replicas_here",
+        "sk_replicas_example",
+        "sk_replicas_abc...",
+        "sk_replicas_…",
+    ],
+)
+def test_placeholder_shapes_are_recognised(key: str) -> None:
+    assert is_placeholder_key(key)
+
+
+@pytest.mark.parametrize(
+    "key", ["sk_replicas_sandbox_org", "sk_replicas_a8Fxxx9here2", "sk_replicas_9f8a7b6c5d4e"]
+)
+def test_real_looking_keys_are_not_placeholders(key: str) -> None:
+    assert not is_placeholder_key(key)
+
+
 def test_a_port_in_use_is_one_line() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -81,6 +119,13 @@ def test_check_takes_sandbox_after_the_subcommand_and_lists_its_options() -> Non
     assert "--sandbox" in run("check", "--help").stdout
 
 
+def test_check_against_the_sandbox_says_to_add_sandbox_not_to_copy_its_settings() -> None:
+    checked = run("check", "--sandbox")
+    assert checked.returncode == 0, checked.stderr
+    assert "`replicas-mcp --sandbox`" in checked.stdout
+    assert "same settings" not in checked.stdout
+
+
 def test_log_level_is_case_insensitive() -> None:
     assert run("--log-level", "debug", "check", "--sandbox").returncode == 0
     assert run("check", "--sandbox", REPLICAS_MCP_LOG_LEVEL="info").returncode == 0
@@ -91,6 +136,15 @@ def test_an_empty_toolsets_flag_is_an_error_not_the_default() -> None:
     assert result.returncode == 2
     assert "--toolsets" in result.stderr
     assert "empty" in result.stderr
+
+
+@pytest.mark.parametrize("value", ["", " ", ","])
+def test_an_empty_toolsets_variable_is_a_one_line_error_not_the_default(value: str) -> None:
+    result = run("--sandbox", REPLICAS_MCP_TOOLSETS=value)
+    assert result.returncode == 2
+    line = _one_line(result)
+    assert "REPLICAS_MCP_TOOLSETS is set but empty" in line
+    assert "unset it for the default" in line
 
 
 def test_an_unknown_tool_names_the_close_ones_not_a_docs_file() -> None:
@@ -200,6 +254,45 @@ def test_the_terminal_banner_of_the_script_is_absolute() -> None:
     text = _banner_of([SCRIPT, "--sandbox"])
     inspector = next(line for line in text.splitlines() if "Inspector:" in line)
     assert f"inspector {SCRIPT} --sandbox" in inspector
+
+
+def _read_until(stream: Any, marker: bytes, seconds: float) -> bytes:
+    seen = b""
+    deadline = time.monotonic() + seconds
+    while marker not in seen and time.monotonic() < deadline:
+        ready, _, _ = select.select([stream], [], [], 0.5)
+        if ready:
+            chunk = os.read(stream.fileno(), 4096)
+            if not chunk:
+                break
+            seen += chunk
+    return seen
+
+
+@pytest.mark.slow
+def test_one_ctrl_c_stops_the_stdio_server_in_a_terminal() -> None:
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [SCRIPT, "--sandbox"], stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env()
+    )
+    os.close(terminal)
+    assert process.stdout is not None
+    assert process.stderr is not None
+    try:
+        assert b"Press Ctrl-C to stop." in _read_until(process.stderr, b"Press Ctrl-C to stop.", 30)
+        # Still a working server when its stdin is a terminal: a typed request gets its answer.
+        os.write(controller, json.dumps(INITIALIZE).encode() + b"\n")
+        assert b'"protocolVersion"' in _read_until(process.stdout, b'"protocolVersion"', 30)
+        process.send_signal(signal.SIGINT)  # what the terminal sends on Ctrl-C
+        assert process.wait(timeout=15) == 0  # at once: no Enter needed, no second Ctrl-C
+        assert b"Traceback" not in process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        process.stdout.close()
+        process.stderr.close()
+        os.close(controller)
 
 
 def test_the_readme_configuration_table_lists_every_setting() -> None:

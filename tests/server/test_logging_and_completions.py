@@ -220,3 +220,21 @@ def test_user_notices_are_rate_limited_per_kind() -> None:
     assert not tell_user("test-kind", "again", now=1000.0 + QUIET_SECONDS / 2)
     assert tell_user("other-kind", "another kind", now=1000.0 + QUIET_SECONDS / 2)
     assert tell_user("test-kind", "later", now=1000.0 + QUIET_SECONDS + 1)
+
+
+async def test_environment_completion_filters_by_what_was_typed(sandbox: RunningSandbox) -> None:
+    async with connect(sandbox, toolsets=("all",)) as client:
+        envs = (await call(client, "list_environments")).structured_content or {}
+        id_of = {env["name"]: env["id"] for env in envs["environments"]}
+        prompt = PromptReference(name="delegate_coding_task")
+        offered = (await client.complete(prompt, {"name": "environment", "value": "A"})).completion.values
+    # Names starting with "a" (and their ids) first, then names containing it (and their ids); "web"
+    # and its id are left out although that UUID holds an "a".
+    assert offered == ["api", id_of["api"], "Global", "platform", id_of["Global"], id_of["platform"]]
+    assert "a" in id_of["web"]
+
+
+def test_short_fragments_match_names_but_not_ids() -> None:
+    candidates = [Candidate("0a30-uuid", "web"), Candidate("docs-page.md", value_is_id=False)]
+    assert rank(candidates, "a") == ["docs-page.md"]
+    assert rank(candidates, "uui") == ["0a30-uuid"]

@@ -67,7 +67,7 @@ async def test_requests_per_call_do_not_grow_with_the_organization(
 ) -> None:
     counts = []
     for size in (SMALL, LARGE):
-        async with running_sandbox(seed=0, time_scale=TIME_SCALE) as sandbox:
+        async with running_sandbox(seed=0, time_scale=TIME_SCALE, strict=True) as sandbox:
             counts.append(await scenario(sandbox, size))
     assert counts[0] == counts[1]
 

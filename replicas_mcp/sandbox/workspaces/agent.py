@@ -5,7 +5,7 @@ assert on replies. Directives written inside a message let a test or demo ask fo
 
 | directive              | effect                                                                       |
 |------------------------|------------------------------------------------------------------------------|
-| `[[pr]]`               | edit code and open a pull request on the first repository                    |
+| `[[pr]]`               | edit code and open a pull request on the first repository (if it has one)    |
 | `[[canvas:markdown]]`  | drop a markdown note into the Canvas (`notes-<n>.md`)                         |
 | `[[canvas:html]]`      | drop an HTML report into the Canvas (`report-<n>.html`)                       |
 | `[[canvas:image]]`     | drop a real PNG screenshot into the Canvas (`screenshot-<n>.png`)             |
@@ -53,6 +53,7 @@ class TurnPlan:
     seconds: float = DEFAULT_TURN_SECONDS
     edits_code: bool = True
     open_pr: bool = False
+    has_repository: bool = True  # a workspace without one (the Global environment) can change no code
     canvas: list[str] = field(default_factory=list)  # "markdown" | "html" | "image" | "large"
     question: str | None = None
     turn_error: bool = False
@@ -65,9 +66,9 @@ def strip_directives(message: str) -> str:
     return " ".join(_DIRECTIVE.sub(" ", message).split())
 
 
-def plan_turn(message: str) -> TurnPlan:
+def plan_turn(message: str, *, has_repository: bool = True) -> TurnPlan:
     text = strip_directives(message)
-    plan = TurnPlan(text=text, reply="", thinking="")
+    plan = TurnPlan(text=text, reply="", thinking="", has_repository=has_repository)
     for match in _DIRECTIVE.finditer(message):
         name = match.group(1).lower()
         argument = (match.group(2) or "").strip()
@@ -96,9 +97,9 @@ def plan_turn(message: str) -> TurnPlan:
     return plan
 
 
-def plan_answer(task: str, answer: str) -> TurnPlan:
+def plan_answer(task: str, answer: str, *, has_repository: bool = True) -> TurnPlan:
     """How a turn paused on a question goes on once `answer` arrives: the answer's directives apply."""
-    plan = plan_turn(answer)
+    plan = plan_turn(answer, has_repository=has_repository)
     plan.text = task
     plan.reply = _reply(plan)
     return plan
@@ -136,11 +137,19 @@ def _reply(plan: TurnPlan) -> str:
             f"I could not finish {_quote(plan.text)}: the test command crashed (simulated failure {digest})."
         )
     parts = [f"Done with {_quote(plan.text)}."]
-    if plan.edits_code:
+    if not plan.has_repository:
+        # Say what really happened: nothing was committed, and no PR is listed afterwards.
+        if plan.open_pr:
+            parts.append("I could not open a pull request because this workspace has no repository.")
+        elif plan.edits_code:
+            parts.append("I did not change any code because this workspace has no repository.")
+        else:
+            parts.append("I did not need to change any code.")
+    elif plan.edits_code:
         parts.append(f"I changed the code and committed it (commit {digest}).")
     else:
         parts.append("I did not need to change any code.")
-    if plan.open_pr:
+    if plan.open_pr and plan.has_repository:
         parts.append("I opened a pull request with the change.")
     if plan.canvas:
         parts.append(f"I put {len(plan.canvas)} item(s) in the Canvas.")

@@ -50,7 +50,7 @@ class Turns:
                 self.lifecycle.after_work(replica)
 
     async def _run_turn(self, replica: Replica, chat: Chat, message: ChatMessage) -> None:
-        plan = agent.plan_turn(message.text)
+        plan = agent.plan_turn(message.text, has_repository=bool(replica.repos))
         provider = chat.provider
         chat.processing = True
         chat.awaiting_input = False
@@ -87,7 +87,7 @@ class Turns:
             # the next message to this chat answers it (its text becomes the tool result).
             answer = await self._wait_for_answer(replica, chat)
             emit(agent.tool_result_event(provider, tool_id, answer))
-            plan = agent.plan_answer(plan.text, answer)
+            plan = agent.plan_answer(plan.text, answer, has_repository=bool(replica.repos))
         emit(agent.assistant_text_event(provider, plan.reply))
         emit(agent.result_event(provider, plan.reply, is_error=plan.turn_error))
         await self.clock.sleep(step)

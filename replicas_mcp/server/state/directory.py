@@ -1,8 +1,9 @@
 """Replica lookups from knowledge: the list endpoint is read only for what the server does not know yet.
 
 How a lookup is answered, cheapest first (`ReplicaDirectory.status`):
-1. A replica whose upstream event stream is open for this caller is active: no request (the upstream
-   ends the stream when the workspace stops).
+1. A replica whose upstream event stream is open and connected for this caller is active: no request
+   (the upstream ends the stream when the workspace stops; while the client reconnects it, the workspace
+   may be asleep, and a read trusting "active" would wake it under the contract).
 2. A replica that a response showed `preparing` (a create, a wake) within `PREPARING_FRESH_FOR` seconds:
    still served as preparing (no read of a preparing workspace wakes it).
 3. A known replica: one *awake sweep* (the list filtered on `status=active`, shared by the lookups of the

@@ -34,6 +34,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from replicas_mcp.server.state.knowledge import KnowledgeStore
+from replicas_mcp.server.state.redis_knowledge import RedisKnowledge
 from replicas_mcp.server.state.shared import (
     Deliver,
     LocalNameLocks,
@@ -124,8 +125,6 @@ class RedisSharedState(SharedState):
         raise AssertionError("unreachable")
 
     def knowledge_store(self) -> KnowledgeStore:
-        from replicas_mcp.server.state.redis_knowledge import RedisKnowledge
-
         return RedisKnowledge(self)
 
     # --- claims -------------------------------------------------------------------------------------

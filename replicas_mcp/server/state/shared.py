@@ -218,12 +218,3 @@ class SharedState:
         """For the server's lifetime: deliver published updates here (and, remotely, keep watch on the
         connection); closes what it opened on the way out."""
         return self.updates.delivering(deliver)
-
-
-def shared_state_for(redis_url: str | None) -> SharedState:
-    """In process without a URL; Redis with one (imported only then)."""
-    if not redis_url:
-        return SharedState()
-    from replicas_mcp.server.state.redis_state import RedisSharedState
-
-    return RedisSharedState(redis_url)

@@ -14,17 +14,23 @@ nowhere else.
 - Logging: `send_log_message`, the SDK's deprecated protocol-logging call without its per-call warning.
 - Confirmation: `can_send_request` (whether a legacy session has a back-channel to ask the user on) and
   `form_schema` (an elicitation form's `requested_schema`).
+- Stdio in a terminal: `run_stdio_in_a_terminal` serves stdio like `MCPServer.run_stdio_async` (the SDK's
+  `stdio_server` and the low-level `run`), but reads a terminal's stdin without a worker thread, so Ctrl-C
+  stops the server at once (the SDK's thread read cannot be cancelled until Enter is pressed).
 - Resources: `add_typed_template` registers a resource template whose reads carry their own MIME type
   (`TypedBody`): a subclass of the SDK's `ResourceTemplate`, put in its resource manager (`_templates`).
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+import anyio
 from mcp import MCPDeprecationWarning
 from mcp.server.elicitation import render_elicitation_schema
 from mcp.server.mcpserver.resources.templates import ResourceTemplate
@@ -171,3 +177,36 @@ def send_log_message(
                 level=level, data=text, logger=logger, related_request_id=related_request_id
             ),
         )
+
+
+class _TerminalLines:
+    """Lines of a terminal's stdin, read when the descriptor is readable: a wait that cancels at once."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._pending = b""
+
+    def __aiter__(self) -> _TerminalLines:
+        return self
+
+    async def __anext__(self) -> str:
+        while b"\n" not in self._pending:
+            await anyio.wait_readable(self._fd)
+            chunk = os.read(self._fd, 65536)
+            if not chunk:  # end of input (Ctrl-D): the last partial line, then stop
+                if not self._pending:
+                    raise StopAsyncIteration
+                chunk = b"\n"
+            self._pending += chunk
+        line, _, self._pending = self._pending.partition(b"\n")
+        return (line + b"\n").decode("utf-8", errors="replace")
+
+
+async def run_stdio_in_a_terminal(server: MCPServer[Any]) -> None:
+    """Serve MCP over stdio whose stdin is a terminal, stoppable by Ctrl-C (SIGINT cancels the read)."""
+    from mcp.server.stdio import stdio_server
+
+    terminal = cast(Any, _TerminalLines(sys.stdin.fileno()))  # stdio_server only iterates its stdin
+    async with stdio_server(stdin=terminal) as (read_stream, write_stream):
+        lowlevel = server._lowlevel_server
+        await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())

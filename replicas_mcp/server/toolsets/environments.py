@@ -17,7 +17,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from replicas_mcp.client.errors import ConflictError
 from replicas_mcp.server.args import EnvironmentId, Id, Reveal
@@ -32,13 +32,23 @@ from replicas_mcp.server.safety import (
     truncate,
 )
 from replicas_mcp.server.state import ToolContext, app_state, client_of
-from replicas_mcp.server.tools import ToolGroup, ToolResult
+from replicas_mcp.server.tools import ToolGroup
 from replicas_mcp.server.toolsets.environment_questions import (
     SECTION_OF,
     ask_remove,
     ask_save_environment,
     ask_save_hook,
     ask_set_item,
+)
+from replicas_mcp.server.toolsets.environment_results import (
+    EnvironmentSummary,
+    EnvironmentView,
+    HookOutcome,
+    Part,
+    RepoSet,
+    RepositorySetList,
+    SkillHit,
+    SkillHits,
 )
 from replicas_mcp.server.views import Done, preview
 
@@ -65,78 +75,6 @@ T = TypeVar("T")
 HOOK_TIMEOUT = 900.0  # a hook test provisions a sandbox and runs the script: minutes, not seconds
 OUTPUT_TAIL = 4000  # hook output shown: its end, where the failure usually is
 SYSTEM_PROMPT_LIMIT = 2000
-
-
-# --- results ------------------------------------------------------------------------------------------
-
-
-class Part(ToolResult):
-    """One part of an environment. `name`: a variable's key, a file's path, an MCP's, skill's slug or
-    registry's URL. `value`: a variable's value or file's content, or an MCP's transport and config as
-    JSON (secrets masked unless revealed)."""
-
-    kind: str  # variable, file, mcp, skill or registry
-    id: str
-    name: str
-    value: str | None = None
-
-
-class EnvironmentView(ToolResult):
-    id: str
-    name: str
-    is_global: bool = False
-    description: str | None = None
-    repository_id: str | None = None
-    repository_set_id: str | None = None
-    system_prompt: str | None = None
-    parts: list[Part] | None = None
-    warm_hook: str | None = None
-    start_hook: str | None = None
-    warm_pool: bool | None = None
-    note: str | None = None
-
-
-class EnvironmentSummary(ToolResult):
-    id: str
-    name: str
-    repository_id: str | None = None
-    repository_set_id: str | None = None
-    warm_pool: bool | None = None
-
-    @classmethod
-    def of(cls, env: Environment) -> EnvironmentSummary:
-        return cls(
-            id=env.id, name=env.name, repository_id=env.repository_id, repository_set_id=env.repository_set_id
-        )
-
-
-class RepoSet(BaseModel):
-    id: str
-    name: str
-    repos: list[str]
-
-
-class RepositorySetList(ToolResult):
-    sets: list[RepoSet]
-
-
-class SkillHit(BaseModel):
-    name: str
-    slug: str
-    source: str
-
-
-class SkillHits(ToolResult):
-    skills: list[SkillHit]
-
-
-class HookOutcome(ToolResult):
-    hook: str
-    exit_code: int | None = None
-    timed_out: bool | None = None
-    passed: bool | None = None  # None: not tested
-    saved: bool
-    output: str
 
 
 # --- helpers ------------------------------------------------------------------------------------------
