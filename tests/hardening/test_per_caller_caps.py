@@ -1,4 +1,4 @@
-"""Per-caller caps (issue 12, item 1): subscriptions and waits in flight are bounded per caller by default,
+"""Per-caller caps (issue 12, item 1): waits in flight are bounded per caller by default,
 and the call past the cap gets a clear error while other callers are unaffected."""
 
 from __future__ import annotations
@@ -19,10 +19,8 @@ def _text(result: CallToolResult) -> str:
     return " ".join(block.text for block in result.content if isinstance(block, TextContent))
 
 
-def test_subscriptions_and_waits_are_capped_per_caller_by_default() -> None:
-    settings = Settings(transport="http", auth="byo-key")
-    assert settings.max_subscriptions == 200
-    assert settings.max_waits == 50
+def test_waits_are_capped_per_caller_by_default() -> None:
+    assert Settings(transport="http", auth="byo-key").max_waits == 50
 
 
 async def test_a_wait_past_the_callers_cap_is_refused_and_others_go_on() -> None:
