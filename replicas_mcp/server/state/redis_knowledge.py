@@ -15,13 +15,24 @@ Keys are computed inside the scripts, so this needs one Redis (or one hash slot)
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Protocol, TypeVar
+
+import redis.asyncio as aioredis
 
 from replicas_mcp.server.state.knowledge import ReplicaFacts
 
-if TYPE_CHECKING:
-    from replicas_mcp.server.state.redis_state import RedisSharedState
+T = TypeVar("T")
+
+
+class RedisCommands(Protocol):
+    """What the knowledge store needs of the shared Redis state (`RedisSharedState` provides it): the
+    connection, and `call`, which runs a command with its outage handling."""
+
+    redis: aioredis.Redis
+
+    async def call(self, operation: Callable[[], Awaitable[T]]) -> T: ...
+
 
 PREFIX = "replicas-mcp:know:"
 IDLE_TTL = 7 * 24 * 3600
@@ -106,7 +117,7 @@ def _decode(blob: Any) -> ReplicaFacts | None:
 
 
 class RedisKnowledge:
-    def __init__(self, store: RedisSharedState) -> None:
+    def __init__(self, store: RedisCommands) -> None:
         self._store = store
         self._redis = store.redis
 
