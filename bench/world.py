@@ -30,7 +30,13 @@ class World:
 
     def server_env(self, **extra: str) -> dict[str, str]:
         """Environment for a `replicas-mcp` child pointed at this sandbox."""
-        return child_env({"REPLICAS_BASE_URL": self.base_url, "REPLICAS_API_KEY": self.key, **extra})
+        # The bench's one caller stands in for many (100 concurrent waits): no per-caller wait cap.
+        base = {
+            "REPLICAS_BASE_URL": self.base_url,
+            "REPLICAS_API_KEY": self.key,
+            "REPLICAS_MCP_MAX_WAITS": "0",
+        }
+        return child_env({**base, **extra})
 
     def http(self) -> httpx2.AsyncClient:
         return _api(self.base_url, self.key)
