@@ -95,6 +95,7 @@ class KnowingReplicas(Replicas):
 
     async def wake(self, replica_id: str) -> dict[str, Any]:
         self._on_write(replica_id)
+        await self._directory.forget_looks(self._caller, replica_id)
         woke: dict[str, Any] = {}
         try:
             woke = await self._inner.wake(replica_id)
@@ -104,6 +105,7 @@ class KnowingReplicas(Replicas):
 
     async def send_message(self, replica_id: str, message: str, **options: Any) -> SendMessageResult:
         self._on_write(replica_id)
+        await self._directory.forget_looks(self._caller, replica_id)
         try:
             sent = await self._inner.send_message(replica_id, message, **options)
         except NotFoundError:
