@@ -311,7 +311,7 @@ class ReplicaWatcher:
             except Exception:  # never let one replica's watch take the server down
                 logger.exception("watch of replica %s stopped", key[1])
             finally:
-                self._sleepers.get(key[0], set()).discard(key[1])
+                self._not_sleeping(*key)
 
     async def _status(self, replica_id: str, watch: _Watch) -> str | None:
         try:
@@ -361,7 +361,14 @@ class ReplicaWatcher:
         try:
             await watch.woke.wait()
         finally:
-            self._sleepers.get(caller, set()).discard(replica_id)
+            self._not_sleeping(caller, replica_id)
+
+    def _not_sleeping(self, caller: str, replica_id: str) -> None:
+        sleepers = self._sleepers.get(caller)
+        if sleepers is not None:
+            sleepers.discard(replica_id)
+            if not sleepers:
+                del self._sleepers[caller]  # no entry kept for a caller with nothing asleep
 
     async def _bulk_poll(self, caller: str, client: ReplicasClient) -> None:
         """One list read per interval for all of this caller's replicas that are not awake."""

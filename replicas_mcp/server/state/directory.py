@@ -24,9 +24,11 @@ written in docs/performance.md ("How fresh a status is").
 
 from __future__ import annotations
 
+import collections
 import time
+import weakref
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 
@@ -37,7 +39,9 @@ from replicas_mcp.server.state.knowledge import KnowledgeStore, ReplicaFacts
 if TYPE_CHECKING:
     from replicas_mcp.client.replicas import Replicas
 
-__all__ = ["DEFAULT_FRESH_FOR", "ReplicaDirectory"]
+__all__ = ["DEFAULT_FRESH_FOR", "RECENT_CALLERS", "ReplicaDirectory"]
+
+V = TypeVar("V")
 
 # Seconds an awake sweep is reused by later lookups. 0: only lookups that overlap share one, so an
 # `active` that a read relies on (to go on to the engine, which would wake a sleeping workspace) is never
@@ -48,6 +52,19 @@ DEFAULT_FRESH_FOR = 0.0
 PREPARING_FRESH_FOR = 5.0
 # Where a replica that left `active` can have gone, each list short: (status, read every page?).
 _LEFT_ACTIVE = (("preparing", True), ("error", True), ("archived", False))
+# Callers whose last awake sweep and index read are remembered (least recently used go first: forgetting
+# them costs a request, never correctness).
+RECENT_CALLERS = 1024
+
+
+class _Recent(collections.OrderedDict[str, V]):
+    """A per-caller map that keeps the `RECENT_CALLERS` most recently written callers."""
+
+    def put(self, caller: str, value: V) -> None:
+        self[caller] = value
+        self.move_to_end(caller)
+        while len(self) > RECENT_CALLERS:
+            self.popitem(last=False)
 
 
 def item_of(facts: ReplicaFacts) -> ReplicaListItem:
@@ -73,14 +90,19 @@ class ReplicaDirectory:
         self.fresh_for = fresh_for
         self._is_live = is_live
         self._clock = clock
-        self._sweeps: dict[str, tuple[float, dict[str, ReplicaListItem]]] = {}  # caller -> (at, active)
-        self._indexed: dict[str, float] = {}  # caller -> when the last index read began
-        self._locks: dict[tuple[str, str], anyio.Lock] = {}  # (caller, what): one list read at a time
+        self._sweeps: _Recent[tuple[float, dict[str, ReplicaListItem]]] = _Recent()  # caller -> (at, active)
+        self._indexed: _Recent[float] = _Recent()  # caller -> when the last index read began
+        # (caller, what): one list read at a time; a lock lives while a lookup holds or waits for it.
+        self._locks: weakref.WeakValueDictionary[tuple[str, str], anyio.Lock] = weakref.WeakValueDictionary()
         # Called with (caller, replica id) when a replica is seen deleted (a watch of it ends at once).
         self.on_forget: list[Callable[[str, str], None]] = []
 
     def _lock(self, caller: str, what: str) -> anyio.Lock:
         return self._locks.setdefault((caller, what), anyio.Lock())
+
+    def held(self) -> dict[str, int]:
+        """How many entries each per-caller map holds now (diagnostics; each is bounded)."""
+        return {"sweeps": len(self._sweeps), "indexed": len(self._indexed), "locks": len(self._locks)}
 
     # --- what responses teach ----------------------------------------------------------------------------
 
@@ -161,7 +183,7 @@ class ReplicaDirectory:
                 item.id: item async for item in replicas.iter(status="active", page_size=LIST_PAGE_LIMIT)
             }
             await self.learn(caller, active.values(), seen_at=seen_at)
-            self._sweeps[caller] = (started, active)
+            self._sweeps.put(caller, (started, active))
             return active
 
     async def _where_it_went(self, caller: str, replicas: Replicas, facts: ReplicaFacts) -> ReplicaListItem:
@@ -217,4 +239,4 @@ class ReplicaDirectory:
                     break
                 page += 1
             await self.store.set_frontier(caller, new_head, complete=last_page)
-            self._indexed[caller] = started
+            self._indexed.put(caller, started)
