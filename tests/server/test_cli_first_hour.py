@@ -325,3 +325,22 @@ def test_a_configuration_error_inside_task_groups_is_found() -> None:
     nested = ExceptionGroup("serve", [ExceptionGroup("lifespan", [ConfigurationError("no key")])])
     assert _configuration_error(nested) == "no key"
     assert _configuration_error(ExceptionGroup("other", [ValueError("x")])) is None
+
+
+def test_the_banner_command_never_repeats_a_secret_flag() -> None:
+    # Every SecretStr setting that is a flag (the Redis URL carries its password), in every spelling argparse
+    # accepts: separate value, `=value`, and an unambiguous abbreviation.
+    command = launch_command(
+        "replicas-mcp",
+        [
+            "--redis-url",
+            "redis://:hunter2-redis@cache:6379/0",
+            "--webhook-sec=whsec_hunter2",
+            "--http-tok",
+            "tok-hunter2",
+            "--port",
+            "9",
+        ],
+    )
+    assert "hunter2" not in command
+    assert "--port 9" in command
