@@ -392,8 +392,20 @@ class ReplicaWatcher:
                     watch = self._watches.get((caller, replica_id))
                     if watch is not None:
                         watch.woke.set()
+                await self._census(caller, client, set(sleepers) - woke)
         finally:
             self._pollers.discard(caller)
+
+    async def _census(self, caller: str, client: ReplicasClient, asleep: set[str]) -> None:
+        """A watched replica deleted by someone else while asleep is noticed here (no event or list shows
+        it): the directory's census forgets it, which wakes its watch to find it gone and tell subscribers."""
+        assert self._directory is not None
+        if not asleep:
+            return
+        try:
+            await self._directory.census(caller, client.replicas, asleep)
+        except (ReplicasError, SharedStateUnavailable) as exc:
+            logger.info("census of sleeping replicas failed: %s", exc)
 
     async def _follow_stream(self, key: WatchKey, watch: _Watch) -> None:
         """Forward turn-state changes until the stream ends (the replica slept, or the stream gave up)."""

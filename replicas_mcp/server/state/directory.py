@@ -28,6 +28,7 @@ import collections
 import time
 import weakref
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 import anyio
@@ -55,6 +56,9 @@ _LEFT_ACTIVE = (("preparing", True), ("error", True), ("archived", False))
 # Callers whose last awake sweep and index read are remembered (least recently used go first: forgetting
 # them costs a request, never correctness).
 RECENT_CALLERS = 1024
+# Watched replicas confirmed to exist per census (one request each), at most: the census runs once per
+# watch poll interval, so its idle cost stays a constant few requests per interval per caller.
+CONFIRMS_PER_CENSUS = 2
 
 
 class _Recent(collections.OrderedDict[str, V]):
@@ -75,6 +79,16 @@ def _record(item: ReplicaListItem) -> dict[str, object]:
     return item.model_dump(mode="json", exclude_none=True)
 
 
+@dataclass
+class _Census:
+    """A caller's walk through the `status=sleeping` list, a page per poll (`ReplicaDirectory.census`)."""
+
+    page: int = 1
+    seen: set[str] = field(default_factory=set)  # ids on the pages read in this walk
+    # Missing from a whole walk: to confirm, in order.
+    unconfirmed: dict[str, None] = field(default_factory=dict)
+
+
 class ReplicaDirectory:
     """Lookups for every caller of this process, over a `KnowledgeStore`."""
 
@@ -93,6 +107,7 @@ class ReplicaDirectory:
         self._sweeps: _Recent[tuple[float, dict[str, ReplicaListItem]]] = _Recent()  # caller -> (at, active)
         self._indexed: _Recent[float] = _Recent()  # caller -> when the last index read began
         # (caller, what): one list read at a time; a lock lives while a lookup holds or waits for it.
+        self._censuses: _Recent[_Census] = _Recent()  # caller -> its walk through the sleeping list
         self._locks: weakref.WeakValueDictionary[tuple[str, str], anyio.Lock] = weakref.WeakValueDictionary()
         # Called with (caller, replica id) when a replica is seen deleted (a watch of it ends at once).
         self.on_forget: list[Callable[[str, str], None]] = []
@@ -102,7 +117,12 @@ class ReplicaDirectory:
 
     def held(self) -> dict[str, int]:
         """How many entries each per-caller map holds now (diagnostics; each is bounded)."""
-        return {"sweeps": len(self._sweeps), "indexed": len(self._indexed), "locks": len(self._locks)}
+        return {
+            "sweeps": len(self._sweeps),
+            "indexed": len(self._indexed),
+            "censuses": len(self._censuses),
+            "locks": len(self._locks),
+        }
 
     # --- what responses teach ----------------------------------------------------------------------------
 
@@ -240,3 +260,33 @@ class ReplicaDirectory:
                 page += 1
             await self.store.set_frontier(caller, new_head, complete=last_page)
             self._indexed.put(caller, started)
+
+    async def census(self, caller: str, replicas: Replicas, watched: Iterable[str]) -> list[str]:
+        """For the watcher's bulk poll (once per interval): notice watched replicas deleted while asleep.
+
+        Reads one page of the `status=sleeping` list (the walk goes on from page to page, one per call, and
+        starts again after the last). A watched replica missing from a whole walk (it was deleted, or is
+        archived, in error or preparing) is then confirmed with one request that never wakes anything
+        (`Replicas.exists`), at most `CONFIRMS_PER_CENSUS` per call, oldest first. A replica that is gone
+        is forgotten (its watches end, `on_forget`). Returns the ids found gone."""
+        census = self._censuses.get(caller) or _Census()
+        self._censuses.put(caller, census)
+        wanted = set(watched)
+        seen_at = self._clock()
+        page = await replicas.list(status="sleeping", page=census.page, limit=LIST_PAGE_LIMIT)
+        await self.learn(caller, page.replicas, seen_at=seen_at)
+        census.seen.update(item.id for item in page.replicas)
+        if census.page >= page.total_pages or not page.replicas:  # a whole walk: who was not in it?
+            missing = sorted(wanted - census.seen)
+            kept = [rid for rid in census.unconfirmed if rid in missing]
+            census.unconfirmed = dict.fromkeys([*kept, *(rid for rid in missing if rid not in kept)])
+            census.page, census.seen = 1, set()
+        else:
+            census.page += 1
+        gone = []
+        for replica_id in list(census.unconfirmed)[:CONFIRMS_PER_CENSUS]:
+            del census.unconfirmed[replica_id]
+            if replica_id in wanted and not await replicas.exists(replica_id):
+                await self.forget(caller, replica_id)
+                gone.append(replica_id)
+        return gone
