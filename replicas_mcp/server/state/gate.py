@@ -32,7 +32,7 @@ class WaitSlots:
         if self.limit and self._in_flight.get(caller, 0) >= self.limit:
             raise ToolError(
                 f"Too many waiting calls in flight for this caller: the server allows {self.limit} at once. "
-                "Let one return (each is bounded) or wait on several replicas in fewer calls, then call again."
+                "Let one return (each is bounded) or wait on several replicas in fewer calls, then retry."
             )
         self._in_flight[caller] = self._in_flight.get(caller, 0) + 1
 
