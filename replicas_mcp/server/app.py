@@ -124,7 +124,7 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
             streams = SharedStreams(tasks, max_streams=api.max_streams)  # the client's stream budget
             stack.push_async_callback(streams.aclose)
             knowledge = shared.knowledge_store()  # this process's memory, or Redis in a fleet
-            directory = ReplicaDirectory(knowledge, is_live=streams.has_live)
+            directory = ReplicaDirectory(knowledge, streams=streams)
             watcher = ReplicaWatcher(
                 bus, tasks, poll_interval=settings.watch_poll_interval, streams=streams, directory=directory
             )

@@ -5,7 +5,10 @@ How a lookup is answered, cheapest first (`ReplicaDirectory.status`):
    (the upstream ends the stream when the workspace stops; while the client reconnects it, the workspace
    may be asleep, and a read trusting "active" would wake it under the contract).
 2. A replica that a response showed `preparing` (a create, a wake) within `PREPARING_FRESH_FOR` seconds:
-   still served as preparing (no read of a preparing workspace wakes it).
+   still served as preparing (no read of a preparing workspace wakes it), unless something since says it
+   may have stopped: its upstream stream ended (`stream_ended`: the upstream ends it when the workspace
+   stops) or dropped and is reconnecting, or a webhook came (`mark_stale`). Under the contract a read of a
+   workspace that went to sleep wakes it, so the window must close the moment it could have.
 3. A known replica: one *awake sweep* (the list filtered on `status=active`, shared by the lookups of the
    caller that overlap it) says whether it is active. If it is not, and it was last seen asleep or
    in error, it still is: only a wake makes a replica active again, and a woken one shows up in the sweep.
@@ -39,6 +42,7 @@ from replicas_mcp.server.state.knowledge import KnowledgeStore, ReplicaFacts
 
 if TYPE_CHECKING:
     from replicas_mcp.client.replicas import Replicas
+    from replicas_mcp.server.state.streams import StreamHub
 
 __all__ = ["DEFAULT_FRESH_FOR", "RECENT_CALLERS", "ReplicaDirectory"]
 
@@ -99,10 +103,18 @@ class ReplicaDirectory:
         fresh_for: float = DEFAULT_FRESH_FOR,
         is_live: Callable[[str, str], bool] = lambda caller, replica_id: False,
         clock: Callable[[], float] = time.time,
+        streams: StreamHub | None = None,
     ) -> None:
+        """`streams`: the shared upstream streams, which say whether a replica is followed live (else
+        `is_live` does) and when a stream drops or ends (closing a `preparing` window)."""
         self.store = store
         self.fresh_for = fresh_for
-        self._is_live = is_live
+        self._is_live = streams.has_live if streams is not None else is_live
+        self._is_dropped: Callable[[str, str], bool] = (
+            streams.dropped if streams is not None else lambda caller, replica_id: False
+        )
+        if streams is not None:
+            streams.on_end.append(self.stream_ended)
         self._clock = clock
         self._sweeps: _Recent[tuple[float, dict[str, ReplicaListItem]]] = _Recent()  # caller -> (at, active)
         self._indexed: _Recent[float] = _Recent()  # caller -> when the last index read began
@@ -145,9 +157,16 @@ class ReplicaDirectory:
         """The status may have changed (a wake or message sent, a stream ended): ask upstream next time."""
         facts = await self.store.get(caller, replica_id)
         if facts is not None:
-            await self.store.forget(caller, replica_id)
+            looks = await self.store.chat_looks(caller, replica_id)  # still true of their chat states
+            await self.store.forget(caller, replica_id)  # (the only way back to an older `seen_at`)
             await self.store.remember(caller, [facts.with_status(facts.status, seen_at=0.0)])
+            if looks:
+                await self.store.remember_chat_looks(caller, replica_id, looks)
         self._sweeps.pop(caller, None)
+
+    async def stream_ended(self, caller: str, replica_id: str) -> None:
+        """The caller's upstream stream of the replica ended by itself: the workspace may have stopped."""
+        await self.mark_stale(caller, replica_id)
 
     async def forget_looks(self, caller: str, replica_id: str) -> None:
         """The replica's chats were acted on (a message, a wake): what their looks said is out of date."""
@@ -175,7 +194,12 @@ class ReplicaDirectory:
             return item_of(facts) if facts is not None else None
         if not fresh and self._is_live(caller, replica_id):
             return item_of(facts.with_status("active", seen_at=self._clock()))
-        if not fresh and facts.status == "preparing" and self._clock() - facts.seen_at <= PREPARING_FRESH_FOR:
+        if (
+            not fresh
+            and facts.status == "preparing"
+            and self._clock() - facts.seen_at <= PREPARING_FRESH_FOR
+            and not self._is_dropped(caller, replica_id)
+        ):
             return item_of(facts)  # just created or woken: reads of a preparing workspace wake nothing
         awake = await self.awake(caller, replicas, max_age=0.0 if fresh else None)
         if replica_id in awake:
