@@ -36,7 +36,7 @@ from replicas_mcp.server.prompts import register_prompts
 from replicas_mcp.server.resources import StateRegistry, register_resources
 from replicas_mcp.server.startup import check_key_in_background
 from replicas_mcp.server.state import AppState
-from replicas_mcp.server.state.backends import shared_state_for
+from replicas_mcp.server.state.backends import attach, shared_state_for
 from replicas_mcp.server.state.caps import SubscriptionCaps
 from replicas_mcp.server.state.directory import ReplicaDirectory
 from replicas_mcp.server.state.gate import WaitSlots, gated
@@ -171,6 +171,7 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
             server, settings.webhook_secret.get_secret_value(), notify, seen=shared.claims
         )
     register_readiness(server, shared, settings.instance_name)
+    attach(server, shared)  # the HTTP layer's session cap counts in the same store (http_app)
     register_resources(server, states)
     register_prompts(server, served)
     register_client_log(server, client_log)
