@@ -238,3 +238,18 @@ def test_short_fragments_match_names_but_not_ids() -> None:
     candidates = [Candidate("0a30-uuid", "web"), Candidate("docs-page.md", value_is_id=False)]
     assert rank(candidates, "a") == ["docs-page.md"]
     assert rank(candidates, "uui") == ["0a30-uuid"]
+
+
+async def test_a_second_set_level_replaces_the_first_and_messages_come_once(sandbox: RunningSandbox) -> None:
+    # Each request gets its own SDK ServerSession: the session's level must be kept per connection, not per
+    # setLevel request, or raising the level never takes effect and every message is sent once per call.
+    received = Received()
+    async with own_client_server(sandbox, sandbox.org_key, received, mode="legacy") as client:
+        await set_level(client, "debug")
+        await set_level(client, "error")
+        logging.getLogger("replicas_mcp.server.watcher").warning("below the new level: not sent")
+        logging.getLogger("replicas_mcp.server.watcher").error("sent once at the new level")
+        await received.wait_for("sent once at the new level")
+        await anyio.sleep(0.2)  # a duplicate, if any, would be queued right behind it
+    assert [m.data for m in received.messages if "sent once" in str(m.data)] == ["sent once at the new level"]
+    assert all("below the new level" not in str(m.data) for m in received.messages)
