@@ -105,8 +105,8 @@ def served(spec: ToolSpec, policy: ConfirmPolicy) -> Callable[..., Awaitable[Any
         except TimeoutError:
             if not consented:  # the time ran out before the body began (the user did not answer in time)
                 raise ToolError(
-                    f"{spec.name} was not confirmed within {spec.timeout:.0f} s, so nothing was changed and no "
-                    "request was sent. Do not retry unless the user asks for it again."
+                    f"{spec.name} was not confirmed within {spec.timeout:.0f} s, so nothing was changed and "
+                    "no request was sent. Do not retry unless the user asks for it again."
                 ) from None
             raise ToolError(
                 f"{spec.name} did not finish within {spec.timeout:.0f} s. The work may continue upstream: "
