@@ -253,3 +253,17 @@ async def test_a_second_set_level_replaces_the_first_and_messages_come_once(sand
         await anyio.sleep(0.2)  # a duplicate, if any, would be queued right behind it
     assert [m.data for m in received.messages if "sent once" in str(m.data)] == ["sent once at the new level"]
     assert all("below the new level" not in str(m.data) for m in received.messages)
+
+
+async def test_a_context_replica_id_that_is_not_an_id_is_neither_read_nor_kept(
+    sandbox: RunningSandbox,
+) -> None:
+    # The context is the client's free text (up to the 4 MB request limit): kept as a cache key, 512 of them
+    # would hold gigabytes; and it costs an upstream list each time for an answer that is always "nothing".
+    async with connect(sandbox) as client:
+        canvas = ResourceTemplateReference(uri="replicas://replicas/{replica_id}/canvas/{filename}")
+        before = sum(sandbox.faults.stats.requests.values())
+        for junk in ("x" * 200_000, "../../v1/replica", "y" * 200_001):
+            offered = await client.complete(canvas, {"name": "filename", "value": ""}, {"replica_id": junk})
+            assert offered.completion.values == []
+        assert sum(sandbox.faults.stats.requests.values()) - before == 0
