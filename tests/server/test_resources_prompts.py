@@ -281,3 +281,12 @@ async def test_a_session_that_subscribes_and_unsubscribes_again_and_again_keeps_
             with pytest.warns(MCPDeprecationWarning):
                 await client.session.unsubscribe_resource("replicas://replicas/r-toggled")
     assert len(registered) == 1
+
+
+async def test_a_canvas_file_of_a_replica_that_does_not_exist_is_not_found(sandbox: RunningSandbox) -> None:
+    # Not "not awake; wake it first": there is nothing to wake, and get_replica(wake=true) would fail too.
+    async with connect(sandbox) as client:
+        with pytest.raises(MCPError) as missing:
+            await client.read_resource("replicas://replicas/does-not-exist/canvas/report.md")
+    assert missing.value.code == -32602
+    assert "wake" not in missing.value.message
