@@ -155,8 +155,14 @@ class Replicas(WorkspaceResource):
                 headers={API_VERSION_HEADER: API_VERSION},
                 policy=policy,
             )
-        except (ConnectError, RateLimitedError):
+        except ConnectError:
             raise  # provably not created
+        except RateLimitedError as exc:
+            if exc.status == 429:
+                raise  # refused before acting: provably not created
+            # A 503 asking for a longer wait than the client allows (see `_final_error`): like any 5xx,
+            # the server may have acted before answering.
+            return await self._reconcile(name, exc)
         except (TransportError, ServerError) as exc:
             return await self._reconcile(name, exc)
         return ReplicaListItem.model_validate(unwrap(data, "replica"))

@@ -167,6 +167,14 @@ def test_help_names_every_toolset_and_the_sandbox_defaults() -> None:
         assert default in sandbox_help
 
 
+@pytest.mark.parametrize("command", [[], ["sandbox"], ["check"], ["demo"]])
+def test_help_points_to_nothing_an_installed_user_lacks(command: list[str]) -> None:
+    """A wheel or bundle carries no docs/ folder, so help never sends a reader to one."""
+    result = run(*command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "docs/" not in result.stdout
+
+
 async def test_check_understands_a_base_url_ending_in_v1(sandbox: RunningSandbox) -> None:
     import anyio
 
@@ -325,3 +333,22 @@ def test_a_configuration_error_inside_task_groups_is_found() -> None:
     nested = ExceptionGroup("serve", [ExceptionGroup("lifespan", [ConfigurationError("no key")])])
     assert _configuration_error(nested) == "no key"
     assert _configuration_error(ExceptionGroup("other", [ValueError("x")])) is None
+
+
+def test_the_banner_command_never_repeats_a_secret_flag() -> None:
+    # Every SecretStr setting that is a flag (the Redis URL carries its password), in every spelling argparse
+    # accepts: separate value, `=value`, and an unambiguous abbreviation.
+    command = launch_command(
+        "replicas-mcp",
+        [
+            "--redis-url",
+            "redis://:hunter2-redis@cache:6379/0",
+            "--webhook-sec=whsec_hunter2",
+            "--http-tok",
+            "tok-hunter2",
+            "--port",
+            "9",
+        ],
+    )
+    assert "hunter2" not in command
+    assert "--port 9" in command
