@@ -267,3 +267,30 @@ async def test_a_context_replica_id_that_is_not_an_id_is_neither_read_nor_kept(
             offered = await client.complete(canvas, {"name": "filename", "value": ""}, {"replica_id": junk})
             assert offered.completion.values == []
         assert sum(sandbox.faults.stats.requests.values()) - before == 0
+
+
+async def test_a_base_url_answering_json_of_another_shape_is_reported_not_fatal(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # REPLICAS_BASE_URL pointing at some other JSON service: the start-up check's list read gets a 200 that
+    # does not fit the model (pydantic's ValidationError, not a ReplicasError). It runs in the lifespan's
+    # task group: raised there, it would end the server a moment after a desktop client connected.
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    from replicas_mcp.sandbox.serve import serving
+
+    async def other_service(request: Request) -> Response:
+        return JSONResponse({"service": "something else", "items": "none"})
+
+    app = Starlette(routes=[Route("/{path:path}", other_service, methods=["GET", "POST"])])
+    caplog.set_level(logging.WARNING)
+    async with serving(app) as base_url:
+        server = build_server(Settings(api_key=WRONG_KEY, base_url=base_url))
+        async with Client(server, mode="legacy") as client:
+            with anyio.fail_after(10):
+                while not any("could not check the API key" in r.getMessage() for r in caplog.records):
+                    await anyio.sleep(0.02)
+            assert (await client.list_tools()).tools  # still serving
