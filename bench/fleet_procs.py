@@ -32,6 +32,7 @@ STOP_TIMEOUT = 5.0
 WEBHOOK_SECRET = "whsec_fleet_test_secret_0123456789"
 SANDBOX_TIME_SCALE = 0.05
 TEMP_KINDS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+REDIS_DBS = 16  # redis-server's default `databases`; db 0 is the fleet's own, the rest are handed out
 
 
 def find_binary(name: str) -> str | None:
@@ -139,18 +140,33 @@ class Fleet:
     nginx_port: int
     nginx: Child
     extra: list[Instance] = field(default_factory=list)  # spawned by tests, outside nginx's pool
+    _next_db: int = 1
+
+    @property
+    def redis_url(self) -> str:
+        """The fleet's own database (db 0), shared by the instances behind nginx."""
+        return self.db_url(0)
+
+    def db_url(self, db: int) -> str:
+        return f"redis://127.0.0.1:{self.redis_port}/{db}"
+
+    def fresh_db(self) -> int:
+        """A Redis database no other caller of this fleet has used, emptied: instances spawned on it share
+        nothing (leases, rate windows, locks, knowledge) with the fleet's own or earlier tests'. Every key
+        and the update channel are per database (server/state/redis_state.py)."""
+        if self._next_db >= REDIS_DBS:
+            raise RuntimeError(f"all {REDIS_DBS - 1} spare Redis databases of this fleet are used")
+        db, self._next_db = self._next_db, self._next_db + 1
+        redis_py.Redis(port=self.redis_port, db=db, socket_timeout=2).flushdb()
+        return db
 
     @property
     def url(self) -> str:
         """nginx, where clients connect."""
         return f"http://127.0.0.1:{self.nginx_port}"
 
-    @property
-    def redis_url(self) -> str:
-        return f"redis://127.0.0.1:{self.redis_port}/0"
-
-    def redis_client(self) -> redis_py.Redis:
-        return redis_py.Redis(port=self.redis_port, socket_timeout=2, decode_responses=True)
+    def redis_client(self, db: int = 0) -> redis_py.Redis:
+        return redis_py.Redis(port=self.redis_port, db=db, socket_timeout=2, decode_responses=True)
 
     # --- lifecycle of parts -------------------------------------------------------------------------
 
@@ -186,11 +202,12 @@ class Fleet:
 
         wait_until(only_served, f"nginx serving {count} instance(s)", self.nginx)
 
-    def spawn(self, name: str, **settings: str) -> Instance:
-        """One more instance on this Redis and sandbox (not behind nginx), with extra settings."""
+    def spawn(self, name: str, *, db: int = 0, **settings: str) -> Instance:
+        """One more instance on this Redis (database `db`: `fresh_db()` isolates a test) and sandbox, not
+        behind nginx, with extra settings."""
         port = free_port()
         instance = Instance(
-            name, port, instance_child(self.root, name, port, self.sandbox_url, self.redis_url, **settings)
+            name, port, instance_child(self.root, name, port, self.sandbox_url, self.db_url(db), **settings)
         )
         self.extra.append(instance)
         instance.child.start()

@@ -127,8 +127,10 @@ async def setup(*, awake: int, sleeping: int, poll_interval: float) -> AsyncIter
                 "REPLICAS_BASE_URL": base_url,
                 "REPLICAS_API_KEY": key,
                 "REPLICAS_MCP_WATCH_POLL_INTERVAL": str(poll_interval),
-                # One caller stands in for many here: its 1,000 waits must not meet the per-caller cap.
+                # One caller stands in for many here: its 1,000 waits and subscriptions must not meet the
+                # per-caller caps.
                 "REPLICAS_MCP_MAX_WAITS": "0",
+                "REPLICAS_MCP_MAX_SUBSCRIPTIONS": "0",
             }
         )
         headers = {"Authorization": f"Bearer {key}"}

@@ -213,7 +213,10 @@ def _bind(settings: Settings) -> socket.socket:
     import socket
 
     family = socket.AF_INET6 if ":" in settings.host.strip("[]") else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio turns Nagle off (TCP_NODELAY) only on accepted sockets whose protocol says
+    # TCP. With Nagle on, a response written in two parts (uvicorn writes the head, then the body) waits for
+    # the client's delayed ACK: ~40 ms on every tool call (measured 56 → 14 ms p50 per call on loopback).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((settings.host.strip("[]"), settings.port))

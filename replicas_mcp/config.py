@@ -172,7 +172,7 @@ class Settings(BaseSettings):
     )
     rate_limit: int = Field(default=0, ge=0, description="Tool calls per caller per minute (0: no limit)")
     max_subscriptions: int = Field(
-        default=0, ge=0, description="Subscribed resources per caller at once (0: no cap)"
+        default=200, ge=0, description="Subscribed resources per caller at once (0: no cap)"
     )
     max_waits: int = Field(
         default=50, ge=0, description="wait_for_replica calls in flight per caller at once (0: no cap)"

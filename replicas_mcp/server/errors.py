@@ -23,6 +23,7 @@ _DETAIL_LIMIT = 300
 
 # Which tool finds a valid id for each argument name, most specific first (the first present is named).
 _ID_HINTS = (
+    ("filename", "list_canvas_items"),
     ("message_id", "get_chat_queue"),
     ("automation_id", "list_automations"),
     ("environment_id", "list_environments"),
@@ -90,7 +91,7 @@ _KIND_HINTS = {
     "automation": "list_automations",
     "message": "get_chat_queue",
 }
-_SHORT_NOT_FOUND = re.compile(r"(?:the )?(\w+) not found", re.IGNORECASE)
+_SHORT_NOT_FOUND = re.compile(r"(?:the )?(\w+(?: \w+)?) not found", re.IGNORECASE)  # "Canvas item not found"
 
 
 def _not_found_words(exc: e.ReplicasError) -> tuple[str, str | None]:
@@ -235,10 +236,15 @@ def tool_error(
 
 @contextmanager
 def resource_errors(
-    uri: str, *, secrets: Iterable[str | None] = (), adapt: Callable[[str], str] = str
+    uri: str,
+    *,
+    secrets: Iterable[str | None] = (),
+    adapt: Callable[[str], str] = str,
+    arguments: Mapping[str, Any] | None = None,
 ) -> Iterator[None]:
     """Resource reads have no error results: not-found becomes -32602, anything else a ResourceError.
-    `adapt` fits the next steps to the tools the server serves (hints.py)."""
+    `adapt` fits the next steps to the tools the server serves (hints.py); `arguments` are the URI's
+    parts, named as the tools name them, so a hint points at what lists the missing thing."""
     try:
         yield
     except ResourceNotFoundError as exc:
@@ -246,6 +252,6 @@ def resource_errors(
     except ResourceError as exc:
         raise ResourceError(redact(adapt(str(exc)), secrets)) from None
     except e.NotFoundError as exc:
-        raise ResourceNotFoundError(redact(adapt(f"{uri}: {describe(exc)}"), secrets)) from None
+        raise ResourceNotFoundError(redact(adapt(f"{uri}: {describe(exc, arguments)}"), secrets)) from None
     except e.ReplicasError as exc:
-        raise ResourceError(redact(adapt(f"{uri}: {describe(exc)}"), secrets)) from None
+        raise ResourceError(redact(adapt(f"{uri}: {describe(exc, arguments)}"), secrets)) from None

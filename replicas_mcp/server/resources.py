@@ -171,7 +171,8 @@ def register_resources(server: MCPServer[Any], states: StateRegistry) -> None:
         """A canvas file of a replica, with its own MIME type (text for markdown/html, else binary)."""
         state = app_state(ctx)
         uri = f"replicas://replicas/{replica_id}/canvas/{filename}"
-        with resource_errors(uri, secrets=state.secrets, adapt=served(ctx).adapt):
+        where = {"replica_id": replica_id, "filename": filename}
+        with resource_errors(uri, secrets=state.secrets, adapt=served(ctx).adapt, arguments=where):
             item = await state.client_for_caller().replicas.status(replica_id)
             if item is None or item.status in ASLEEP | TERMINAL:
                 raise ResourceError(f"{uri}: the replica is not awake; call get_replica with wake=true first")

@@ -415,5 +415,5 @@ class ReplicaWatcher:
     ) -> contextlib.AbstractAsyncContextManager[AsyncIterator[EngineEvent]]:
         if self._streams is None:
             return client.events.stream(replica_id)
-        base = client._base if isinstance(client, KnowingClient) else client
+        base = client.base if isinstance(client, KnowingClient) else client
         return self._streams.subscribe(caller, replica_id, base, after=None)

@@ -167,6 +167,14 @@ def test_help_names_every_toolset_and_the_sandbox_defaults() -> None:
         assert default in sandbox_help
 
 
+@pytest.mark.parametrize("command", [[], ["sandbox"], ["check"], ["demo"]])
+def test_help_points_to_nothing_an_installed_user_lacks(command: list[str]) -> None:
+    """A wheel or bundle carries no docs/ folder, so help never sends a reader to one."""
+    result = run(*command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "docs/" not in result.stdout
+
+
 async def test_check_understands_a_base_url_ending_in_v1(sandbox: RunningSandbox) -> None:
     import anyio
 

@@ -65,6 +65,19 @@ async def test_mapped_errors_over_mcp(sandbox: RunningSandbox) -> None:
         assert "sk_wrong_key_for_test" not in message
 
 
+async def test_a_missing_canvas_item_points_at_list_canvas_items(sandbox: RunningSandbox) -> None:
+    """The replica exists, the file does not: the valid filenames come from list_canvas_items."""
+    async with connect(sandbox, toolsets=("replicas", "canvas")) as client:
+        rid = await new_replica(client, "canvas-owner")
+        missing = await call_error(client, "read_canvas_item", {"replica_id": rid, "filename": "gone.md"})
+        assert "list_canvas_items" in missing
+        assert "list_replicas" not in missing
+        assert "gone.md" not in missing  # not-found errors never echo values
+        assert missing.lower().count("canvas item") == 1  # the API's words, said once
+        unknown = await call_error(client, "read_canvas_item", {"replica_id": "missing", "filename": "a.md"})
+        assert "list_replicas" in unknown  # a missing replica still points at the replicas
+
+
 async def test_terminal_replica(sandbox: RunningSandbox) -> None:
     from ..helpers import force_status
 

@@ -88,6 +88,16 @@ async def test_resource_reads(sandbox: RunningSandbox) -> None:
         assert listed_after["status"] == "sleeping", "resource reads never wake a replica"
 
 
+async def test_a_missing_canvas_file_points_at_list_canvas_items(sandbox: RunningSandbox) -> None:
+    async with connect(sandbox, toolsets=("replicas", "canvas")) as client:
+        rid = await new_replica(client, "canvas-reader")
+        with pytest.raises(MCPError) as missing:
+            await client.read_resource(f"replicas://replicas/{rid}/canvas/gone.md")
+        assert missing.value.code == -32602
+        assert "list_canvas_items" in str(missing.value)
+        assert "list_replicas" not in str(missing.value)
+
+
 async def test_replica_resource_shows_the_question_once(sandbox: RunningSandbox) -> None:
     question = "Which status code for a missing user?"
     # Sandbox ids repeat from test to test: an answer an earlier test sent to this id is forgotten.

@@ -3,6 +3,10 @@ SDK upgrade changes one, the test named for it fails here (and nowhere else need
 
 from __future__ import annotations
 
+import io
+import json
+import os
+import sys
 from typing import Annotated, Any
 
 import anyio
@@ -29,8 +33,11 @@ from replicas_mcp.server.tools.sdk import (
     can_send_request,
     form_schema,
     output_schema_of,
+    run_stdio_in_a_terminal,
 )
 from replicas_mcp.server.tools.wrapper import build_tool
+
+from ..helpers import INITIALIZE, eventually
 
 GROUP = ToolGroup("replicas")
 SEEN: list[dict[str, Any]] = []
@@ -145,3 +152,41 @@ async def test_a_typed_template_gives_each_read_its_own_mime_type() -> None:
     assert (markdown.mime_type, markdown.text) == ("text/markdown", "# notes")
     assert isinstance(image, BlobResourceContents)
     assert image.mime_type == "image/png"
+
+
+class _Descriptor:
+    """A stand-in for sys.stdin: `run_stdio_in_a_terminal` reads only its descriptor."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def fileno(self) -> int:
+        return self._fd
+
+
+async def test_stdio_in_a_terminal_serves_the_low_level_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`run_stdio_in_a_terminal` runs the server's `_lowlevel_server` (its `run` and
+    `create_initialization_options`) over `stdio_server(stdin=...)`: here stdin is a pipe's descriptor
+    (read the way a terminal is) and stdout a buffer."""
+    read_end, write_end = os.pipe()
+    written = io.BytesIO()
+    monkeypatch.setattr(sys, "stdin", _Descriptor(read_end))
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(written, encoding="utf-8"))
+
+    async def answered() -> bool:
+        return b"\n" in written.getvalue()
+
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run_stdio_in_a_terminal, _server())
+            os.write(write_end, json.dumps(INITIALIZE).encode() + b"\n")
+            await eventually(answered)
+            os.close(write_end)  # end of input (Ctrl-D): the server stops by itself
+            write_end = -1
+    finally:
+        for fd in (read_end, write_end):
+            if fd >= 0:
+                os.close(fd)
+    reply = json.loads(written.getvalue().splitlines()[0])
+    assert reply["id"] == INITIALIZE["id"]
+    assert reply["result"]["serverInfo"]["name"] == "sdk-test"

@@ -107,6 +107,10 @@ class ReplicaDirectory:
             await self.store.remember(caller, [facts.with_status(facts.status, seen_at=0.0)])
         self._sweeps.pop(caller, None)
 
+    async def forget_looks(self, caller: str, replica_id: str) -> None:
+        """The replica's chats were acted on (a message, a wake): what their looks said is out of date."""
+        await self.store.remember_chat_looks(caller, replica_id, {})
+
     async def forget(self, caller: str, replica_id: str) -> None:
         await self.store.forget(caller, replica_id)
         for listener in self.on_forget:

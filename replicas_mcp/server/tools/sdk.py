@@ -15,7 +15,7 @@ nowhere else.
 - Confirmation: `can_send_request` (whether a legacy session has a back-channel to ask the user on) and
   `form_schema` (an elicitation form's `requested_schema`).
 - Stdio in a terminal: `run_stdio_in_a_terminal` serves stdio like `MCPServer.run_stdio_async` (the SDK's
-  `stdio_server` and the low-level `run`), but reads a terminal's stdin without a worker thread, so Ctrl-C
+  `stdio_server` and `_lowlevel_server.run`), but reads a terminal's stdin without a worker thread, so Ctrl-C
   stops the server at once (the SDK's thread read cannot be cancelled until Enter is pressed).
 - Resources: `add_typed_template` registers a resource template whose reads carry their own MIME type
   (`TypedBody`): a subclass of the SDK's `ResourceTemplate`, put in its resource manager (`_templates`).
