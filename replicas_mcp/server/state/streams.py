@@ -199,7 +199,13 @@ class SharedStreams:
             up = _Upstream(key, after, collections.deque(maxlen=self._buffer))
             self._shared[key] = up
             self._tg.start_soon(self._pump, up, client)
-        await up.opened.wait()
+        try:
+            await up.opened.wait()
+        except BaseException:  # cancelled while it opens: nobody may read it, so it lingers like an idle one
+            if up.readers == 0 and up.ended is None and up.idle_since is None:
+                up.idle_since = anyio.current_time()
+                self._tg.start_soon(self._linger_then_close, up, up.idle_since)
+            raise
         position = up.position_after(after)
         if up.ended is not None and up.end_seq == 0:
             raise up.ended  # opening failed: surface it like client.events.stream would
