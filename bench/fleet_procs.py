@@ -32,6 +32,7 @@ STOP_TIMEOUT = 5.0
 WEBHOOK_SECRET = "whsec_fleet_test_secret_0123456789"
 SANDBOX_TIME_SCALE = 0.05
 TEMP_KINDS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+REDIS_DBS = 16  # redis-server's default `databases`; db 0 is the fleet's own, the rest are handed out
 
 
 def find_binary(name: str) -> str | None:
@@ -139,18 +140,34 @@ class Fleet:
     nginx_port: int
     nginx: Child
     extra: list[Instance] = field(default_factory=list)  # spawned by tests, outside nginx's pool
+    fronts: list[Child] = field(default_factory=list)  # more nginx, in front of spawned instances
+    _next_db: int = 1
+
+    @property
+    def redis_url(self) -> str:
+        """The fleet's own database (db 0), shared by the instances behind nginx."""
+        return self.db_url(0)
+
+    def db_url(self, db: int) -> str:
+        return f"redis://127.0.0.1:{self.redis_port}/{db}"
+
+    def fresh_db(self) -> int:
+        """A Redis database no other caller of this fleet has used, emptied: instances spawned on it share
+        nothing (leases, rate windows, locks, knowledge) with the fleet's own or earlier tests'. Every key
+        and the update channel are per database (server/state/redis_state.py)."""
+        if self._next_db >= REDIS_DBS:
+            raise RuntimeError(f"all {REDIS_DBS - 1} spare Redis databases of this fleet are used")
+        db, self._next_db = self._next_db, self._next_db + 1
+        redis_py.Redis(port=self.redis_port, db=db, socket_timeout=2).flushdb()
+        return db
 
     @property
     def url(self) -> str:
         """nginx, where clients connect."""
         return f"http://127.0.0.1:{self.nginx_port}"
 
-    @property
-    def redis_url(self) -> str:
-        return f"redis://127.0.0.1:{self.redis_port}/0"
-
-    def redis_client(self) -> redis_py.Redis:
-        return redis_py.Redis(port=self.redis_port, socket_timeout=2, decode_responses=True)
+    def redis_client(self, db: int = 0) -> redis_py.Redis:
+        return redis_py.Redis(port=self.redis_port, db=db, socket_timeout=2, decode_responses=True)
 
     # --- lifecycle of parts -------------------------------------------------------------------------
 
@@ -186,11 +203,12 @@ class Fleet:
 
         wait_until(only_served, f"nginx serving {count} instance(s)", self.nginx)
 
-    def spawn(self, name: str, **settings: str) -> Instance:
-        """One more instance on this Redis and sandbox (not behind nginx), with extra settings."""
+    def spawn(self, name: str, *, db: int = 0, **settings: str) -> Instance:
+        """One more instance on this Redis (database `db`: `fresh_db()` isolates a test) and sandbox, not
+        behind nginx, with extra settings."""
         port = free_port()
         instance = Instance(
-            name, port, instance_child(self.root, name, port, self.sandbox_url, self.redis_url, **settings)
+            name, port, instance_child(self.root, name, port, self.sandbox_url, self.db_url(db), **settings)
         )
         self.extra.append(instance)
         instance.child.start()
@@ -200,8 +218,25 @@ class Fleet:
         instance.child.stop()
         self.extra.remove(instance)
 
+    def front(self, name: str, instances: list[Instance]) -> tuple[str, Child]:
+        """Another nginx, with the deployment's config, in front of `instances` (spawned ones, say): its
+        URL and its process, for `Child.stop()` when done (`close()` stops it too)."""
+        port = free_port()
+        child = nginx_child(self.root / name, port, instances)
+        self.fronts.append(child)
+        child.start()
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: _get(f"{url}/healthz").status_code == 200, name, child)
+        return url, child
+
     def close(self) -> None:
-        children = [self.nginx, *(i.child for i in self.instances + self.extra), self.sandbox, self.redis]
+        children = [
+            *self.fronts,
+            self.nginx,
+            *(i.child for i in self.instances + self.extra),
+            self.sandbox,
+            self.redis,
+        ]
         for child in children:
             child.stop()
         shutil.rmtree(self.root, ignore_errors=True)
@@ -271,11 +306,28 @@ def nginx_main_conf(prefix: Path, site: Path) -> str:
     )
 
 
+def nginx_child(prefix: Path, port: int, instances: list[Instance]) -> Child:
+    """nginx (not started) with the deployment's site config for `instances`, everything under `prefix`."""
+    nginx_bin = find_binary("nginx")
+    if nginx_bin is None:
+        raise RuntimeError("nginx is needed (apt-get install nginx)")
+    for kind in TEMP_KINDS:
+        (prefix / "tmp" / kind).mkdir(parents=True)
+    site = prefix / "replicas-mcp.conf"
+    site.write_text(render_nginx(NGINX_TEMPLATE.read_text(), port, instances))
+    (prefix / "nginx.conf").write_text(nginx_main_conf(prefix, site))
+    return Child(
+        prefix.name,
+        [nginx_bin, "-p", str(prefix), "-e", str(prefix / "error.log"), "-c", str(prefix / "nginx.conf")],
+        prefix.parent / f"{prefix.name}.log",
+    )
+
+
 def start_fleet(instances: int = 3, **settings: str) -> Fleet:
     """Redis, a sandbox, `instances` servers and nginx, all ready; `close()` stops them. `settings` are
     extra `REPLICAS_MCP_*` values for every instance (`rate_limit="5"`)."""
-    redis_bin, nginx_bin = find_binary("redis-server"), find_binary("nginx")
-    if redis_bin is None or nginx_bin is None:
+    redis_bin = find_binary("redis-server")
+    if redis_bin is None or find_binary("nginx") is None:
         raise RuntimeError("redis-server and nginx are needed (apt-get install redis-server nginx)")
     root = Path(tempfile.mkdtemp(prefix="replicas-fleet-"))
     redis_port, sandbox_port, nginx_port = free_port(), free_port(), free_port()
@@ -320,18 +372,8 @@ def start_fleet(instances: int = 3, **settings: str) -> Fleet:
         name, port = f"mcp{n}", free_port()
         child = instance_child(root, name, port, sandbox_url, f"redis://127.0.0.1:{redis_port}/0", **settings)
         members.append(Instance(name, port, child))
-    prefix = root / "nginx"
-    for kind in TEMP_KINDS:
-        (prefix / "tmp" / kind).mkdir(parents=True)
-    site = prefix / "replicas-mcp.conf"
-    site.write_text(render_nginx(NGINX_TEMPLATE.read_text(), nginx_port, members))
-    (prefix / "nginx.conf").write_text(nginx_main_conf(prefix, site))
-    nginx_child = Child(
-        "nginx",
-        [nginx_bin, "-p", str(prefix), "-e", str(prefix / "error.log"), "-c", str(prefix / "nginx.conf")],
-        root / "nginx.log",
-    )
-    fleet = Fleet(root, redis_port, redis_child, sandbox_url, sandbox_child, members, nginx_port, nginx_child)
+    nginx = nginx_child(root / "nginx", nginx_port, members)
+    fleet = Fleet(root, redis_port, redis_child, sandbox_url, sandbox_child, members, nginx_port, nginx)
     try:
         fleet.start_redis()
         sandbox_child.start()
@@ -342,8 +384,8 @@ def start_fleet(instances: int = 3, **settings: str) -> Fleet:
             member.child.start()
         for member in members:
             fleet.wait_healthy(member)
-        nginx_child.start()
-        wait_until(lambda: _get(f"{fleet.url}/readyz").status_code == 200, "nginx", nginx_child)
+        nginx.start()
+        wait_until(lambda: _get(f"{fleet.url}/readyz").status_code == 200, "nginx", nginx)
     except BaseException:
         fleet.close()
         raise

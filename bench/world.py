@@ -30,11 +30,13 @@ class World:
 
     def server_env(self, **extra: str) -> dict[str, str]:
         """Environment for a `replicas-mcp` child pointed at this sandbox."""
-        # The bench's one caller stands in for many (100 concurrent waits): no per-caller wait cap.
+        # The bench's one caller stands in for many (100 concurrent waits, 1,000 subscriptions): no per-caller
+        # wait or subscription cap.
         base = {
             "REPLICAS_BASE_URL": self.base_url,
             "REPLICAS_API_KEY": self.key,
             "REPLICAS_MCP_MAX_WAITS": "0",
+            "REPLICAS_MCP_MAX_SUBSCRIPTIONS": "0",
         }
         return child_env({**base, **extra})
 

@@ -147,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="Serve exactly the vendor contract's fields and rules, never kinder than the real API "
-        "(default); --no-strict adds the sandbox's extensions (docs/sandbox.md)",
+        "(default); --no-strict adds the sandbox's own extensions (fields and routes the API lacks)",
     )
     sandbox.add_argument(
         "--wake-reads",

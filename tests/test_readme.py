@@ -6,6 +6,7 @@ Regenerate the table with `python tests/test_readme.py` and paste it between the
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 from replicas_mcp.server.tools import TOOLSETS, ToolSpec, all_tools
@@ -46,6 +47,20 @@ def test_the_readme_lists_every_tool_as_the_registry_declares_it() -> None:
     assert END in text, "the README lost its tools-table end marker"
     table = text.split(START, 1)[1].split(END, 1)[0].strip()
     assert table == render_tools_table(), "README tool table is stale: run `python tests/test_readme.py`"
+
+
+def test_the_readme_names_the_files_this_version_builds() -> None:
+    """The install table names the wheel, source archive and bundle by file name: a version bump must carry
+    them along, or a newcomer looks for a file that does not exist."""
+    project = tomllib.loads((README.parent / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    version = project["version"]
+    text = README.read_text(encoding="utf-8")
+    for name in (f"replicas_mcp-{version}-py3-none-any.whl", f"replicas_mcp-{version}.tar.gz"):
+        assert name in text
+    assert f"{project['name']}-{version}.mcpb" in text
+    for doc in (README, README.parent / "docs" / "connecting.md"):
+        named = set(re.findall(r"replicas[_-]mcp-(\d+\.\d+\.\d+)", doc.read_text(encoding="utf-8")))
+        assert named <= {version}, f"{doc.name} names version(s) {named - {version}}"
 
 
 if __name__ == "__main__":

@@ -98,12 +98,13 @@ _SLEEPING_TEXT = re.compile(r"sleeping|asleep|archived")
 
 
 def _conflict_class_from_text(*texts: str | None) -> type[ConflictError] | None:
-    for text in texts:
-        lowered = (text or "").lower()
-        if _ERROR_STATE_TEXT.search(lowered):
-            return WorkspaceErrorStateError
-        if _SLEEPING_TEXT.search(lowered):
-            return WorkspaceSleepingError
+    """The case the answer's text names, if it names exactly one of them. A text naming both (the guide's
+    own wording: "409 when the workspace is in sleeping or error") says neither: the list decides."""
+    lowered = " ".join(text or "" for text in texts).lower()
+    error_state = _ERROR_STATE_TEXT.search(lowered) is not None
+    sleeping = _SLEEPING_TEXT.search(lowered) is not None
+    if error_state != sleeping:
+        return WorkspaceErrorStateError if error_state else WorkspaceSleepingError
     return None
 
 

@@ -1,8 +1,9 @@
 """Why a workspace failed, from what the contract tells: events, webhooks, and `config.provisioning_error`.
 
 The REST replica record says `status: error` but carries no reason. The reason arrives as the event
-stream's `error` event (`{"code": "workspace_error", "message": …}`) and the `replica.error` webhook
-(its payload includes the failure message); a workspace config may also hold `provisioning_error.message`.
+stream's `error` event (`{"code": …, "message": …}`: its message, once the status is `error`) and the
+`replica.error` webhook (its payload includes the failure message); a workspace config may also hold
+`provisioning_error.message`.
 A wait that sees the event, or the webhook receiver that gets the delivery (`WebhookEvent.error_message`),
 records the text here, so a report asked for later (when the stream is closed for good) can still say why.
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from replicas_mcp.client.errors import ReplicasError
+from replicas_mcp.client.errors import CreateOutcomeUnknownError, ReplicasError
 from replicas_mcp.delegation.questions import user_message_text
 
 if TYPE_CHECKING:
@@ -175,8 +175,10 @@ async def launch(
         if existing is not None:
             await check_reuse(client, spec, existing)
             return existing, False
-        # Never abandoned half-way: a create cancelled in flight would have an unknown outcome.
-        with anyio.CancelScope(shield=True), anyio.fail_after(CREATE_TIMEOUT):
+        # Never abandoned half-way by the caller's cancellation; past its own bound it is abandoned, and
+        # then its outcome is unknown: said as the client's error of that kind (a ReplicasError, which a
+        # batch keeps as that row's error), never a bare TimeoutError.
+        with anyio.CancelScope(shield=True), anyio.move_on_after(CREATE_TIMEOUT) as bound:
             created = await client.replicas.create(
                 name=name,
                 message=spec.task,
@@ -185,6 +187,12 @@ async def launch(
                 model=spec.model,
                 thinking_level=spec.thinking_level,
                 plan_mode=spec.plan_mode or None,
+            )
+        if bound.cancelled_caught:
+            raise CreateOutcomeUnknownError(
+                f"create of replica {name!r} got no answer within {CREATE_TIMEOUT:.0f}s and may or may not"
+                " have happened. It was not re-sent.",
+                name=name,
             )
         _remember(created.id, spec.task, spec.environment_id)
         return created, True

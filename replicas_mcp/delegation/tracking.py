@@ -84,7 +84,7 @@ class Tracker:
         self._known_prs: set[str] = set(cursor.prs) if cursor else set()
         self._prs_baselined = cursor is not None  # without a cursor, PRs already there are not news
         self.finished_unseen = False  # a turn ended between two waits without its event being replayed
-        self.failure: str | None = None  # why the workspace failed (its `error` event), when seen
+        self._error_text: str | None = None  # the newest `error` event's message
 
     # --- inputs -----------------------------------------------------------------------------------------
 
@@ -226,9 +226,10 @@ class Tracker:
         if kind == "error":
             message = payload.get("message") or payload.get("code") or "error"
             self.digest.note(self.digest.errors, str(message)[:ERROR_TEXT_LIMIT])
-            if payload.get("code") == "workspace_error":
-                self.status = "error"
-                self.failure = str(message)
+            # The contract's `error` event is "an error occurred in the event stream", with a code it does
+            # not enumerate: it is not itself the workspace's end (the list's `error` status is), so no code
+            # is read as terminal here. Its message is why, if the workspace turns out to have failed.
+            self._error_text = str(message)
             return "workspace error"
         if kind == "engine.ready":
             return "workspace ready"
@@ -293,6 +294,11 @@ class Tracker:
     @property
     def state(self) -> State:
         return phase(self.status, self.facts())
+
+    @property
+    def failure(self) -> str | None:
+        """Why the workspace failed: the newest `error` event's message, once its status is `error`."""
+        return self._error_text if self.status == "error" else None
 
     @property
     def stopped(self) -> bool:

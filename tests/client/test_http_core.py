@@ -210,6 +210,24 @@ async def test_409_falls_back_to_list_status(
     assert requests == ["GET /v1/replica/r1/history", "GET /v1/replica"]
 
 
+@pytest.mark.parametrize(
+    ("status", "error_type"), [("sleeping", WorkspaceSleepingError), ("error", WorkspaceErrorStateError)]
+)
+async def test_409_whose_text_names_both_cases_asks_the_list(
+    mock_client: MockClient, status: str, error_type: type[ConflictError]
+) -> None:
+    # The guide's own wording ("409 when the workspace is in sleeping or error") in a body says neither.
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        if request.url.path == "/v1/replica":
+            return json_response(200, list_page([replica_item("r1", "n", status)]))
+        return json_response(409, {"error": "Workspace is sleeping or in error state"})
+
+    async with mock_client(handler) as client:
+        with pytest.raises(error_type) as info:
+            await client.chats.list("r1")
+    assert type(info.value) is error_type
+
+
 async def test_409_outside_replica_paths_stays_generic(mock_client: MockClient) -> None:
     def handler(request: httpx2.Request) -> httpx2.Response:
         return json_response(409, {"error": "Environment is referenced by an automation"})

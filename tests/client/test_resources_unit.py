@@ -210,3 +210,21 @@ async def test_get_rejects_unknown_includes(mock_client: MockClient) -> None:
     async with mock_client(lambda request: json_response(200, {})) as client:
         with pytest.raises(ValueError, match="include"):
             await client.replicas.get("r1", include=("secrets",))
+
+
+async def test_create_503_asking_a_long_wait_is_still_reconciled(mock_client: MockClient) -> None:
+    # A 503 may come after the server acted; asking to wait longer than the client will must not turn it
+    # into the "provably not created" RateLimitedError.
+    posts = 0
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        nonlocal posts
+        if request.method == "POST":
+            posts += 1
+            return json_response(503, {"error": "busy"}, headers={"Retry-After": "600"})
+        return json_response(200, list_page([replica_item("made", "fix-auth", "preparing")]))
+
+    async with mock_client(handler) as client:
+        found = await client.replicas.create(name="fix-auth", message="Fix it")
+    assert found.id == "made"
+    assert posts == 1

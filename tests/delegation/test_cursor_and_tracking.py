@@ -217,6 +217,11 @@ def test_stopped_states_end_every_wait() -> None:
     assert gone.stopped
     failing = Tracker(RID, None)
     failing.observe_item(item())
-    failing.observe_event(event(1, "error", code="workspace_error", message="out of memory"))
-    assert failing.state == "error"
+    # The contract's error event names no terminal code: the list's status says the workspace failed, the
+    # event's message (whatever its code) says why.
+    failing.observe_event(event(1, "error", code="sandbox_terminated", message="out of memory"))
     assert failing.digest.errors == ["out of memory"]
+    assert failing.failure is None
+    failing.observe_item(item("error"))
+    assert failing.state == "error"
+    assert failing.failure == "out of memory"

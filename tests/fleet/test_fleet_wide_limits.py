@@ -1,5 +1,7 @@
 """What must hold once for the whole fleet, whichever instance a call lands on: one replica per task name,
-one rate budget per caller."""
+one rate budget and one subscription cap per caller; and the subscription leases behind that cap end with
+their owners. Instances spawned with their own limits get a fresh Redis database (`Fleet.fresh_db`), so
+the fleet's own instances (default caps) and earlier tests hold nothing they count."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import uuid
 
 import anyio
 import pytest
-from mcp.shared.exceptions import MCPError
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp.types import CallToolResult
 
 from bench.fleet_procs import Fleet
@@ -47,7 +49,8 @@ def _refused(result: CallToolResult) -> bool:
 
 
 async def test_a_rate_limit_holds_across_instances(fleet: Fleet) -> None:
-    limited = [fleet.spawn(f"limited{n}", rate_limit="4") for n in (1, 2)]
+    db = fleet.fresh_db()
+    limited = [fleet.spawn(f"limited{n}", db=db, rate_limit="4") for n in (1, 2)]
     try:
         for instance in limited:
             fleet.wait_healthy(instance)
@@ -69,7 +72,8 @@ async def test_a_rate_limit_holds_across_instances(fleet: Fleet) -> None:
 
 
 async def test_a_subscription_cap_holds_across_instances(fleet: Fleet) -> None:
-    capped = [fleet.spawn(f"capped{n}", max_subscriptions="2") for n in (1, 2)]
+    db = fleet.fresh_db()
+    capped = [fleet.spawn(f"capped{n}", db=db, max_subscriptions="2") for n in (1, 2)]
     try:
         for instance in capped:
             fleet.wait_healthy(instance)
@@ -92,3 +96,35 @@ async def test_a_subscription_cap_holds_across_instances(fleet: Fleet) -> None:
     finally:
         for instance in capped:
             fleet.retire(instance)
+
+
+LEASES = "replicas-mcp:lease:subscriptions:server-key"  # server-key mode: one caller, one sorted set
+
+
+def _leases_of(fleet: Fleet, uris: list[str]) -> int:
+    holders = fleet.redis_client().zrange(LEASES, 0, -1)
+    return sum(1 for holder in holders for uri in uris if str(holder).endswith(f":{uri}"))
+
+
+async def _until_released(fleet: Fleet, uris: list[str]) -> None:
+    with anyio.fail_after(10):  # the instance notices a closed stream or a DELETE within moments
+        while _leases_of(fleet, uris):
+            await anyio.sleep(0.1)
+
+
+async def test_subscription_leases_end_with_their_listen_stream_and_legacy_session(fleet: Fleet) -> None:
+    """Through nginx, on the fleet's own instances (default cap): a listen stream's leases go when it
+    closes, a legacy session's when the client ends it (DELETE). An instance that dies holding leases
+    frees them by expiry (test_shared_state_contracts.py::test_a_lapsed_lease_frees_its_slot)."""
+    tag = uuid.uuid4().hex[:8]
+    listened = [f"replicas://replicas/r-lease-{tag}-{n}" for n in range(2)]
+    async with mcp_at(fleet.url) as client:
+        async with client.listen(resource_subscriptions=listened):
+            assert _leases_of(fleet, listened) == 2
+        await _until_released(fleet, listened)
+    legacy = [f"replicas://replicas/r-lease-{tag}-legacy"]
+    async with mcp_at(fleet.url, mode="legacy") as client:
+        with pytest.warns(MCPDeprecationWarning):
+            await client.session.subscribe_resource(legacy[0])
+        assert _leases_of(fleet, legacy) == 1
+    await _until_released(fleet, legacy)

@@ -73,3 +73,23 @@ async def test_the_frontier_remembers_the_head_and_stays_complete(store: Knowled
     await store.set_frontier(caller, ["a", "b"], complete=True)
     await store.set_frontier(caller, iter(["c"]), complete=False)  # never clears "complete"
     assert await store.frontier(caller) == (frozenset({"c"}), True)
+
+
+async def test_chat_looks_are_per_caller_replaced_whole_and_go_with_their_replica(
+    store: KnowledgeStore,
+) -> None:
+    caller, other = f"c-{uuid.uuid4().hex}", f"c-{uuid.uuid4().hex}"
+    look = {
+        "updated_at": "2026-12-01T00:00:00.000Z",
+        "processing": True,
+        "question": "Which?",
+        "call_id": "t1",
+    }
+    await store.remember(caller, [fact("r1", "fix", "active", seen_at=1)])
+    await store.remember_chat_looks(caller, "r1", {"a": look, "b": {**look, "question": None}})
+    assert await store.chat_looks(caller, "r1") == {"a": look, "b": {**look, "question": None}}
+    assert await store.chat_looks(other, "r1") == {}
+    await store.remember_chat_looks(caller, "r1", {"b": look})  # replaced whole: chat a is gone
+    assert await store.chat_looks(caller, "r1") == {"b": look}
+    await store.forget(caller, "r1")
+    assert await store.chat_looks(caller, "r1") == {}

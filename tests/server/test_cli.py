@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
+
 import pytest
 
 from replicas_mcp import cli
@@ -130,3 +133,24 @@ async def test_check_explains_an_unreachable_api(
 def test_the_sandbox_subcommand_listens_where_the_docs_say() -> None:
     args = build_parser().parse_args(["sandbox"])
     assert (args.sandbox_host, args.sandbox_port) == ("127.0.0.1", 8765)
+
+
+async def test_http_connections_are_accepted_with_nagle_off() -> None:
+    """asyncio sets TCP_NODELAY only on accepted sockets whose listener says IPPROTO_TCP; without it a
+    response written as head then body waits for the client's delayed ACK (tens of ms per call)."""
+    settings = settings_from(build_parser().parse_args(["--transport", "http", "--port", "0"]))
+    listener = cli._bind(settings)
+    nodelay: list[int] = []
+
+    async def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nodelay.append(writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        writer.close()
+
+    server = await asyncio.start_server(accepted, sock=listener)
+    async with server:
+        host, port = listener.getsockname()[:2]
+        reader, writer = await asyncio.open_connection(host, port)
+        assert await reader.read() == b""  # the server closed it once it had looked
+        writer.close()
+    assert len(nodelay) == 1
+    assert nodelay[0] != 0

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+
 import anyio
 
 from replicas_mcp.client import ReplicasClient
 from replicas_mcp.client.errors import NotFoundError
 from replicas_mcp.sandbox.serve import RunningSandbox
+from replicas_mcp.server.state.directory import ReplicaDirectory
 from replicas_mcp.server.state.knowledge import MemoryKnowledge, ReplicaFacts
 from replicas_mcp.server.state.streams import SharedStreams, StreamLimitReached
+from replicas_mcp.server.state.view import KnowingClient, KnowingReplicas
 
 EVENTS_ROUTE = "GET /v1/replica/{id}/events"
 
@@ -94,3 +98,22 @@ async def test_past_the_stream_limit_a_reader_is_told_to_poll_and_errors_surface
             except NotFoundError:
                 pass
             await hub.aclose()
+
+
+def test_the_knowing_view_names_every_group_of_the_client_and_wraps_only_replicas() -> None:
+    """No attribute magic: each group is assigned by name, so a group added to `ReplicasClient` and not
+    to `KnowingClient` fails here (mypy cannot see a missing assignment)."""
+    base = ReplicasClient(api_key="rk-test", base_url="http://127.0.0.1:9")
+    view = KnowingClient(base, ReplicaDirectory(MemoryKnowledge()), None, caller="me")
+    assert "__getattribute__" not in vars(KnowingClient)
+    assert "__getattr__" not in vars(KnowingClient)
+    groups = [name for name in vars(base) if not name.startswith("_")]
+    groups += [
+        name for name, value in vars(ReplicasClient).items() if isinstance(value, functools.cached_property)
+    ]
+    assert {"replicas", "chats", "environments", "automations"} <= set(groups)
+    for name in groups:
+        if name == "replicas":
+            assert isinstance(view.replicas, KnowingReplicas)
+        else:
+            assert getattr(view, name) is getattr(base, name), name

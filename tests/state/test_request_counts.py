@@ -21,13 +21,18 @@ TIME_SCALE = 0.05  # as the `sandbox` fixture's
 
 
 async def _seen_replica_counts(sandbox: RunningSandbox, org_size: int) -> dict[str, int]:
-    """Requests per call for a replica the server has seen (created through it), oldest in the org."""
+    """Requests per call for a replica the server has seen (created through it), oldest in the org.
+    "get_replica (first sight)" is the first detail view of it (each chat's history tail is read once);
+    "get_replica" the next one, with its chats unchanged."""
     async with mcp_client(sandbox) as (client, api):
         env = await repo_environment(api)
         run = await tool(client, "delegate_task", environment_id=env, task="Fix the login bug", wait_s=20)
         rid = run["replicas"][0]["replica_id"] if "replicas" in run else run["replica_id"]
         add_sleeping_replicas(sandbox, org_size)
         counts = {}
+        counts["get_replica (first sight)"] = await counted(
+            sandbox, lambda: tool(client, "get_replica", replica_id=rid)
+        )
         for name, args in [
             ("get_replica", {}),
             ("read_replica_history", {}),
@@ -85,9 +90,11 @@ async def test_without_a_live_stream_a_read_costs_one_list_request_more(
 ) -> None:
     monkeypatch.setattr(streams, "DEFAULT_LINGER", 0.0)  # nothing keeps the replica's stream open
     counts = await _seen_replica_counts(sandbox, LARGE)
-    # The awake sweep (status=active), the details, and the one chat's history tail (who wrote last, and a
-    # pending question: issue 10 #3): one request per chat, not per replica of the organization.
-    assert counts["get_replica"] == 3
+    # First sight: the awake sweep (status=active), the details, and the one chat's history tail (who wrote
+    # last, and a pending question: issue 10 #3): one request per chat, not per replica of the organization.
+    assert counts["get_replica (first sight)"] == 3
+    # Seen: the chat's `updated_at` has not changed, so its remembered look is shown without a read.
+    assert counts["get_replica"] == 2
     assert counts["read_replica_history"] == 2
     assert counts["wait_for_replica"] == 2  # the sweep and the chats: idle, so no stream is opened
 

@@ -8,16 +8,33 @@ caller sees only what their own key has shown them), and read back by `ReplicaDi
 `KnowledgeStore` is the interface; `MemoryKnowledge` the in-process implementation. A shared store (Redis,
 see `redis*.py`) takes its place when several instances serve one team; it must honour the same contracts.
 Records are plain JSON-able mappings (the list endpoint's item), so any store can hold them.
+
+Beside the facts, each replica's *chat looks* (`server.state.looks`: per chat, the pending question and
+who wrote last, read from its history tail at the chat's `updated_at`), so that a detail view reads only
+the tails of chats that changed. They go with the replica (`forget`) and are bounded per caller.
 """
 
 from __future__ import annotations
 
+import collections
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-__all__ = ["KnowledgeStore", "MemoryKnowledge", "ReplicaFacts"]
+__all__ = [
+    "LOOKED_CHATS",
+    "LOOKED_REPLICAS",
+    "ChatLookRecord",
+    "KnowledgeStore",
+    "MemoryKnowledge",
+    "ReplicaFacts",
+]
+
+ChatLookRecord = Mapping[str, Any]  # one chat's look as JSON (its shape is `server.state.looks`'s)
+LOOKED_REPLICAS = 256  # replicas per caller whose chat looks are kept (least recently written go first)
+LOOKED_CHATS = 32  # chats per replica whose looks are kept
+KNOWN_CALLERS = 1024  # callers whose knowledge this process keeps (the least recently used go first)
 
 
 @dataclass(frozen=True)
@@ -71,6 +88,10 @@ class KnowledgeStore(Protocol):
       has ever been read to its end. Both are advisory: losing them costs requests, never correctness.
     - Nothing here expires by itself except by `forget`; an implementation may evict whole callers that
       have been idle (their facts are re-learned from the list on the next lookup).
+    - Chat looks (`chat_looks` / `remember_chat_looks`) are advisory too: at most `LOOKED_CHATS` per replica
+      and `LOOKED_REPLICAS` replicas per caller (the least recently written go first); `forget` drops the
+      replica's. Losing them costs a history read per chat, never correctness (each carries the chat
+      state it was read at, and is used only while the chat is in that state).
     """
 
     async def remember(self, caller: str, facts: Iterable[ReplicaFacts]) -> None:
@@ -97,6 +118,16 @@ class KnowledgeStore(Protocol):
         """Drop the replica (deleted, or no longer visible to this caller); a no-op if unknown."""
         ...
 
+    async def chat_looks(self, caller: str, replica_id: str) -> dict[str, ChatLookRecord]:
+        """Chat id -> the look last remembered for that chat of this replica (empty when none)."""
+        ...
+
+    async def remember_chat_looks(
+        self, caller: str, replica_id: str, looks: Mapping[str, ChatLookRecord]
+    ) -> None:
+        """Replace the replica's chat looks with these (chats not in `looks` are dropped)."""
+        ...
+
     async def frontier(self, caller: str) -> tuple[frozenset[str], bool]:
         """(ids at the head of the list when it was last read from page 1, whether it was read to its end)."""
         ...
@@ -113,16 +144,33 @@ class _CallerFacts:
     by_name: dict[str, set[str]] = field(default_factory=dict)
     head: frozenset[str] = frozenset()
     complete: bool = False
+    looks: collections.OrderedDict[str, dict[str, ChatLookRecord]] = field(
+        default_factory=collections.OrderedDict
+    )  # replica id -> chat id -> look, least recently written first
 
 
 class MemoryKnowledge:
     """`KnowledgeStore` in this process's memory (the default). No awaits inside: each call is atomic."""
 
-    def __init__(self) -> None:
-        self._callers: dict[str, _CallerFacts] = {}
+    def __init__(self, max_callers: int = KNOWN_CALLERS) -> None:
+        # Least recently written first: past `max_callers`, whole callers are evicted (the contract allows
+        # it; their replicas are learned again from the list on their next lookup).
+        self._callers: collections.OrderedDict[str, _CallerFacts] = collections.OrderedDict()
+        self._max_callers = max_callers
+
+    @property
+    def callers(self) -> int:
+        """Callers known now (at most `max_callers`)."""
+        return len(self._callers)
 
     def _of(self, caller: str) -> _CallerFacts:
-        return self._callers.setdefault(caller, _CallerFacts())
+        known = self._callers.get(caller)
+        if known is None:
+            known = self._callers[caller] = _CallerFacts()
+            while len(self._callers) > self._max_callers:
+                self._callers.popitem(last=False)
+        self._callers.move_to_end(caller)
+        return known
 
     async def remember(self, caller: str, facts: Iterable[ReplicaFacts]) -> None:
         known = self._of(caller)
@@ -162,8 +210,23 @@ class MemoryKnowledge:
         if known is None:
             return
         old = known.by_id.pop(replica_id, None)
+        known.looks.pop(replica_id, None)
         if old is not None:
             self._unindex(known, old)
+
+    async def chat_looks(self, caller: str, replica_id: str) -> dict[str, ChatLookRecord]:
+        known = self._callers.get(caller)
+        return dict(known.looks.get(replica_id, {})) if known else {}
+
+    async def remember_chat_looks(
+        self, caller: str, replica_id: str, looks: Mapping[str, ChatLookRecord]
+    ) -> None:
+        known = self._of(caller)
+        known.looks.pop(replica_id, None)
+        if looks:
+            known.looks[replica_id] = dict(list(looks.items())[:LOOKED_CHATS])
+        while len(known.looks) > LOOKED_REPLICAS:
+            known.looks.popitem(last=False)
 
     async def frontier(self, caller: str) -> tuple[frozenset[str], bool]:
         known = self._callers.get(caller)

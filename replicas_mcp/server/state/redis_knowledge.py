@@ -6,6 +6,9 @@ Per caller (every key includes it, so callers never see each other's facts):
   know:<caller>:status:<status>  set   replica ids last seen in that status
   know:<caller>:head             JSON  the incremental index's frontier (advisory)
   know:<caller>:complete         "1"   once the list was read to its end
+  know:<caller>:looks:<id>       hash  chat id -> that chat's look as JSON (`state.looks`)
+  know:<caller>:looked           zset  replica ids with looks, by when written (the oldest beyond
+                                       `LOOKED_REPLICAS` are dropped)
 `remember` and `forget` are Lua scripts, so the newest-fact-wins rule and the indexes stay consistent
 when instances write at once; each call is one round trip. Every key of a caller expires after
 `IDLE_TTL` without a write (the contract allows evicting idle callers: they are re-learned from the list).
@@ -15,12 +18,13 @@ Keys are computed inside the scripts, so this needs one Redis (or one hash slot)
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Iterable
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Protocol, TypeVar
 
 import redis.asyncio as aioredis
 
-from replicas_mcp.server.state.knowledge import ReplicaFacts
+from replicas_mcp.server.state.knowledge import LOOKED_CHATS, LOOKED_REPLICAS, ChatLookRecord, ReplicaFacts
 
 T = TypeVar("T")
 
@@ -74,6 +78,31 @@ if old then
   redis.call('SREM', base .. 'name:' .. previous['name'], id)
   redis.call('SREM', base .. 'status:' .. previous['status'], id)
 end
+redis.call('DEL', base .. 'looks:' .. id)
+redis.call('ZREM', base .. 'looked', id)
+return 1
+"""
+
+# ARGV: base, replica id, ttl, cap, time, then chat id / look JSON pairs (none: drop the replica's looks).
+_REMEMBER_LOOKS = """
+local base, id, ttl, cap, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local key, looked = base .. 'looks:' .. id, base .. 'looked'
+redis.call('DEL', key)
+if #ARGV < 6 then
+  redis.call('ZREM', looked, id)
+  return 1
+end
+for i = 6, #ARGV, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
+redis.call('EXPIRE', key, ttl)
+redis.call('ZADD', looked, now, id)
+local extra = redis.call('ZCARD', looked) - cap
+if extra > 0 then
+  for _, old in ipairs(redis.call('ZRANGE', looked, 0, extra - 1)) do
+    redis.call('DEL', base .. 'looks:' .. old)
+  end
+  redis.call('ZREMRANGEBYRANK', looked, 0, extra - 1)
+end
+redis.call('EXPIRE', looked, ttl)
 return 1
 """
 
@@ -158,6 +187,18 @@ class RedisKnowledge:
 
     async def forget(self, caller: str, replica_id: str) -> None:
         await self._store.call(lambda: self._redis.eval(_FORGET, 0, self._base(caller), replica_id))
+
+    async def chat_looks(self, caller: str, replica_id: str) -> dict[str, ChatLookRecord]:
+        blobs = await self._store.call(lambda: self._redis.hgetall(f"{self._base(caller)}looks:{replica_id}"))
+        return {str(chat_id): json.loads(blob) for chat_id, blob in blobs.items()}
+
+    async def remember_chat_looks(
+        self, caller: str, replica_id: str, looks: Mapping[str, ChatLookRecord]
+    ) -> None:
+        args: list[str | float] = [self._base(caller), replica_id, IDLE_TTL, LOOKED_REPLICAS, time.time()]
+        for chat_id, look in list(looks.items())[:LOOKED_CHATS]:
+            args += [chat_id, json.dumps(dict(look), separators=(",", ":"))]
+        await self._store.call(lambda: self._redis.eval(_REMEMBER_LOOKS, 0, *args))
 
     async def frontier(self, caller: str) -> tuple[frozenset[str], bool]:
         base = self._base(caller)

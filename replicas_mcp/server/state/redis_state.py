@@ -9,8 +9,10 @@ Keys (all under the `replicas-mcp:` prefix, all expiring):
   claim:<key>            webhook event ids, for the replay window
   lock:<caller>:<name>   the delegate_task name lock (redis-py's Lock: token + Lua release, TTL)
   rate:<caller>:<slot>   calls in the current rate window
-  lease:<kind>:<caller>  sorted set holder -> expiry (subscription caps)
-and the channel `replicas-mcp:updates` ({"r": replica id, "c": caller or null}).
+  lease:<kind>:<caller>  sorted set holder -> expiry (subscription and byo-key session caps)
+and the channel `replicas-mcp:<db>:updates` ({"r": replica id, "c": caller or null}). Keys live in the
+URL's database, but Redis pub/sub channels span every database: the channel names the database, so two
+deployments on separate databases of one Redis never hear each other.
 
 A failure to reach Redis marks the store unhealthy (readiness fails, tool calls are refused with a clear
 message) until a ping succeeds again; the pub/sub connection reconnects on its own.
@@ -47,7 +49,6 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 PREFIX = "replicas-mcp:"
-CHANNEL = PREFIX + "updates"
 LOCK_TTL = 120.0  # longer than a create (60 s) plus the lookup before it; a crashed holder frees it then
 LOCK_WAIT = 100.0  # as long as the tool may run
 LOCK_POLL = 0.05
@@ -80,6 +81,7 @@ def connect(url: str) -> aioredis.Redis:
 class RedisSharedState(SharedState):
     def __init__(self, url: str) -> None:
         self.redis = connect(url)
+        self.channel = f"{PREFIX}{self.redis.connection_pool.connection_kwargs.get('db', 0)}:updates"
         self._healthy = True
         self._local_locks = LocalNameLocks()  # callers on one instance queue here, not on Redis
         super().__init__(claims=self, name_locks=self, rate=self, leases=self, updates=self, kind="redis")
@@ -195,7 +197,7 @@ class RedisSharedState(SharedState):
     # --- updates ------------------------------------------------------------------------------------
 
     async def publish(self, replica_id: str, caller: str | None) -> None:
-        await self.call(lambda: self.redis.publish(CHANNEL, json.dumps({"r": replica_id, "c": caller})))
+        await self.call(lambda: self.redis.publish(self.channel, json.dumps({"r": replica_id, "c": caller})))
 
     @asynccontextmanager
     async def delivering(self, deliver: Deliver) -> AsyncIterator[None]:
@@ -219,7 +221,7 @@ class RedisSharedState(SharedState):
         while True:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(CHANNEL)
+                await pubsub.subscribe(self.channel)
                 while True:
                     message = await pubsub.get_message(timeout=None)
                     if message is None or message.get("type") != "message":
@@ -241,7 +243,7 @@ def _parse(data: Any) -> tuple[str, str | None] | None:
         body = json.loads(data)
         replica, caller = body["r"], body.get("c")
     except (TypeError, ValueError, KeyError):
-        logger.warning("ignoring a malformed update on %s", CHANNEL)
+        logger.warning("ignoring a malformed update")
         return None
     if not isinstance(replica, str) or not (caller is None or isinstance(caller, str)):
         return None

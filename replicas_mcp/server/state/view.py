@@ -8,13 +8,14 @@ code written against a plain `ReplicasClient` gets knowledge for free:
 - `shared_stream` (used by waits, see `delegation.waiting.open_events`) reads the caller's one shared
   upstream stream of the replica instead of opening its own.
 
-Every group other than `replicas` is the wrapped client's own.
+Every group other than `replicas` is the wrapped client's own, assigned one by one (no attribute magic).
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable
@@ -23,13 +24,21 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import anyio
 
 from replicas_mcp.client import ReplicasClient
+from replicas_mcp.client.canvas import Canvas
+from replicas_mcp.client.chats import Chats
 from replicas_mcp.client.errors import NotFoundError
+from replicas_mcp.client.events import Events
+from replicas_mcp.client.history import History
+from replicas_mcp.client.hooks import Hooks
+from replicas_mcp.client.queue import Queue
 from replicas_mcp.client.replicas import Replicas
+from replicas_mcp.client.repositories import Repositories
 from replicas_mcp.delegation.feeds import OwnFeed
-from replicas_mcp.server.caller import current_caller
 from replicas_mcp.server.state.directory import ReplicaDirectory
 
 if TYPE_CHECKING:
+    from replicas_mcp.client.automations import Automations
+    from replicas_mcp.client.environments import Environments
     from replicas_mcp.client.models import ReplicaDetails, ReplicaListItem, ReplicaPage, SendMessageResult
     from replicas_mcp.delegation.feeds import EventFeed
     from replicas_mcp.server.state.streams import StreamHub
@@ -88,6 +97,12 @@ class KnowingReplicas(Replicas):
         await self._directory.learn(self._caller, [details])
         return details
 
+    async def exists(self, replica_id: str) -> bool:
+        found = await self._inner.exists(replica_id)
+        if not found:
+            await self._directory.forget(self._caller, replica_id)
+        return found
+
     async def delete(self, replica_id: str) -> None:
         self._on_write(replica_id)
         await self._inner.delete(replica_id)
@@ -95,6 +110,7 @@ class KnowingReplicas(Replicas):
 
     async def wake(self, replica_id: str) -> dict[str, Any]:
         self._on_write(replica_id)
+        await self._directory.forget_looks(self._caller, replica_id)
         woke: dict[str, Any] = {}
         try:
             woke = await self._inner.wake(replica_id)
@@ -104,6 +120,7 @@ class KnowingReplicas(Replicas):
 
     async def send_message(self, replica_id: str, message: str, **options: Any) -> SendMessageResult:
         self._on_write(replica_id)
+        await self._directory.forget_looks(self._caller, replica_id)
         try:
             sent = await self._inner.send_message(replica_id, message, **options)
         except NotFoundError:
@@ -125,10 +142,11 @@ class KnowingReplicas(Replicas):
 
 
 class KnowingClient(ReplicasClient):
-    """A `ReplicasClient` view whose `replicas` group knows (see the module docstring).
+    """A `ReplicasClient` view, for one caller, whose `replicas` group knows (see the module docstring).
 
-    Without `caller` it acts for the current request's caller (`caller.current_caller`) through `base` as it
-    resolves at that moment; `bound()` fixes both, for work that outlives the request (a watch).
+    Every other group is the base client's own, named one by one below (typed as `ReplicasClient` types
+    them, so every call through this view is checked like a call through the base). The configuration
+    groups stay lazy: they load on first use, as the base's do.
     """
 
     def __init__(
@@ -137,29 +155,40 @@ class KnowingClient(ReplicasClient):
         directory: ReplicaDirectory,
         streams: StreamHub | None,
         *,
-        caller: str | None = None,
+        caller: str,
         memo: Memo | None = None,
-    ) -> None:  # no super().__init__: every group is the base's, resolved at use
+    ) -> None:  # no super().__init__: the groups are the base's, not new ones
         self._base = base
         self._http = base._http
         self.directory = directory
         self.streams = streams
         self._caller = caller
         self.memo: Memo = Memo() if memo is None else memo  # see unless_changed and recently
+        self.replicas: Replicas = KnowingReplicas(base.replicas, directory, caller, self.forget_memo)
+        self.chats: Chats = base.chats
+        self.queue: Queue = base.queue
+        self.history: History = base.history
+        self.canvas: Canvas = base.canvas
+        self.hooks: Hooks = base.hooks
+        self.events: Events = base.events
+        self.repositories: Repositories = base.repositories
 
-    def __getattribute__(self, name: str) -> Any:
-        if name == "replicas":
-            base = object.__getattribute__(self, "_base")
-            directory = object.__getattribute__(self, "directory")
-            return KnowingReplicas(base.replicas, directory, self.caller, self.forget_memo)
-        if name in _GROUPS:
-            return getattr(object.__getattribute__(self, "_base"), name)
-        return object.__getattribute__(self, name)
+    @functools.cached_property
+    def environments(self) -> Environments:
+        return self._base.environments
+
+    @functools.cached_property
+    def automations(self) -> Automations:
+        return self._base.automations
+
+    @property
+    def base(self) -> ReplicasClient:
+        """The caller's client this view wraps (for what must bypass the knowledge: a stream of its own)."""
+        return self._base
 
     @property
     def caller(self) -> str:
-        fixed: str | None = object.__getattribute__(self, "_caller")
-        return fixed if fixed is not None else current_caller()
+        return self._caller
 
     def forget_memo(self, replica_id: str) -> None:
         """Drop what `unless_changed` remembers of the replica for this caller (it was just acted on)."""
@@ -168,8 +197,8 @@ class KnowingClient(ReplicasClient):
             del self.memo[slot]
 
     def bound(self) -> KnowingClient:
-        """This view fixed to the current caller and key, to keep beyond the request."""
-        return KnowingClient(self._base, self.directory, self.streams, caller=self.caller, memo=self.memo)
+        """This view, to keep beyond the request: it is fixed to its caller and key already."""
+        return self
 
     async def recently(
         self, replica_id: str, key: Hashable, max_age: float, build: Callable[[], Awaitable[T]]
@@ -203,8 +232,7 @@ class KnowingClient(ReplicasClient):
             async with self._base.events.stream(replica_id, last_event_id=after) as events:
                 yield OwnFeed(events, resumed=after is not None)
             return
-        view = self.bound()
-        async with self.streams.subscribe(view.caller, replica_id, view._base, after=after) as feed:
+        async with self.streams.subscribe(self.caller, replica_id, self._base, after=after) as feed:
             yield feed
 
 
@@ -255,8 +283,3 @@ class Memo(collections.OrderedDict[tuple[str, str, Hashable], tuple[object, obje
 def bound_view(client: ReplicasClient) -> ReplicasClient:
     """The client to act with for the current request's caller beyond the request (a watch)."""
     return client.bound() if isinstance(client, KnowingClient) else client
-
-
-_GROUPS = frozenset(
-    {"chats", "queue", "history", "canvas", "hooks", "events", "repositories", "environments", "automations"}
-)

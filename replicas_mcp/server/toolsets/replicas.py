@@ -9,7 +9,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
 from replicas_mcp.client.errors import WorkspaceSleepingError
-from replicas_mcp.delegation.asking import asking, look_at_chats
+from replicas_mcp.delegation.asking import asking
 from replicas_mcp.delegation.steering import SteerMode, steer
 from replicas_mcp.server.args import (
     Id,
@@ -26,6 +26,7 @@ from replicas_mcp.server.liveness import ASLEEP, TERMINAL, ensure_awake, lookup
 from replicas_mcp.server.paging import DEFAULT_MAX_CHARS, MaxChars, Offset, page_text
 from replicas_mcp.server.safety import CONVERSATION, fence
 from replicas_mcp.server.state import ToolContext, client_of
+from replicas_mcp.server.state.looks import look_at_chats_once
 from replicas_mcp.server.tools import ToolGroup, ToolResult
 from replicas_mcp.server.toolsets.replica_questions import ask_delete_replica, ask_send
 from replicas_mcp.server.transcript import event_lines, fit_newest, render_events
@@ -268,7 +269,7 @@ async def get_replica(
         view.status = "waking"
         view.note = WAKING
     looks = (
-        await look_at_chats(client, replica_id, details.chats, lines=event_lines)
+        await look_at_chats_once(client, replica_id, details.chats, lines=event_lines)
         if details.status == "active" and not details.waking
         else []
     )
