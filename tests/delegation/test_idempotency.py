@@ -12,8 +12,8 @@ from mcp.types import TextContent
 from replicas_mcp.delegation.launch import _TASKS, task_fingerprint
 from replicas_mcp.sandbox.serve import RunningSandbox
 
-from ..helpers import force_status
-from .helpers import repo_environment, sandbox_client, server
+from ..helpers import force_status, repo_environment
+from .helpers import sandbox_client, server
 
 pytestmark = pytest.mark.usefixtures("fast_waits")
 

@@ -23,8 +23,8 @@ from replicas_mcp.delegation.answers import ANSWERS
 from replicas_mcp.delegation.waiting import MAX_TIMEOUT, budget
 from replicas_mcp.sandbox.serve import RunningSandbox
 
-from ..helpers import eventually, force_status
-from .helpers import FAST, event_log, repo_environment, sandbox_client
+from ..helpers import eventually, force_status, repo_environment
+from .helpers import FAST, event_log, sandbox_client
 
 
 async def _start(client: ReplicasClient, task: str) -> str:
