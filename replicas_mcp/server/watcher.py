@@ -388,6 +388,10 @@ class ReplicaWatcher:
                 except (ReplicasError, SharedStateUnavailable) as exc:
                     logger.info("bulk status poll failed: %s", exc)
                     continue
+                except Exception:  # it runs in the lifespan's task group: it must never take the server down
+                    logger.debug("bulk status poll failed unexpectedly", exc_info=True)
+                    tell_user("watch-poll", "live updates of sleeping replicas are failing; retrying")
+                    continue
                 for replica_id in woke:
                     watch = self._watches.get((caller, replica_id))
                     if watch is not None:

@@ -5,7 +5,7 @@
 - `name_lock`: one holder at a time per (caller, replica name), so `delegate_task` never starts a replica
   twice, whichever instances the racing calls land on.
 - `rate`: per-caller tool-call budget per window (`--rate-limit`), counted once for the whole fleet.
-- `leases`: per-caller caps on long-lived things (subscriptions), counted across the fleet.
+- `leases`: per-caller caps on long-lived things (subscriptions, byo-key sessions), counted across the fleet.
 - `updates`: "replica X changed" published once and delivered to every instance, each of which notifies
   the subscribers it holds (both protocol eras).
 - `knowledge_store()`: the per-caller replica facts of state/knowledge.py (`redis_knowledge.py` in Redis).
