@@ -34,7 +34,6 @@ PLACEHOLDER_KEYS = frozenset(
 # are matched whole (between `_`, `-`, `.`, spaces), so a random real key cannot match by chance.
 _PLACEHOLDER_WORDS = frozenset({"your", "here", "example", "placeholder", "changeme", "replace", "insert"})
 _PLACEHOLDER_SHAPE = re.compile(r"<.*>|\{.*\}|\[.*\]|x{3,}|[.…*]+|.*(?:\.\.\.|…)", re.IGNORECASE)
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # Ask the user before destructive tool calls: never, through elicitation (if the client can be asked), or
 # always (clients that cannot be asked are refused).
 ConfirmPolicy = Literal["never", "elicit", "require"]

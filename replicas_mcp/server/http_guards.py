@@ -29,8 +29,11 @@ SESSION_HEADER = b"mcp-session-id"
 # byo-key: open sessions one caller (one key) may hold by default (`--max-sessions`); the next initialize
 # is refused until one ends.
 MAX_SESSIONS_PER_CALLER = 100
-# Bodies read to tell an `initialize` from other requests (only for a caller at the cap); larger: not one.
-MAX_PEEKED_BODY = 64 * 1024
+# Bodies read whole to tell an `initialize` from other requests (only for a caller at the cap). As large as
+# the SDK accepts (its request body limit, 4 MB, which it buffers too): with a smaller peek, JSON whitespace
+# in front of an `initialize` made it unrecognisable, and the caller's cap was passed. Larger bodies go on
+# to the SDK, which refuses them (413).
+MAX_PEEKED_BODY = 4 * 1024 * 1024
 # The SDK closes a session after this long without a request; a binding idle this long is forgotten too.
 SESSION_IDLE_SECONDS = 30 * 60
 SESSION_LEASES = "sessions"  # the lease kind of the fleet-wide session cap (state/caps.py)
@@ -378,7 +381,7 @@ async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
     read before passing on to the original."""
     messages: list[Message] = []
     size = 0
-    while size <= MAX_PEEKED_BODY:
+    while size <= MAX_PEEKED_BODY:  # past it, the SDK refuses the request anyway
         message = await receive()
         messages.append(message)
         if message["type"] != "http.request":

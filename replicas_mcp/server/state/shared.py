@@ -136,12 +136,21 @@ class LocalNameLocks:
                 self._locks[key] = (lock, users - 1)
 
 
+RATE_CALLERS = 1024  # past this many callers, those whose window has passed are dropped
+
+
 class LocalRateLimiter:
     """Fixed windows: at most `limit` calls per caller in each `window`-second slot of the clock."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._counts: dict[str, tuple[int, int]] = {}  # caller -> (window index, calls in it)
         self._clock = clock
+        self._pruned = -1  # the window in which past callers were last dropped
+
+    @property
+    def callers(self) -> int:
+        """Callers counted now (bounded: see `RATE_CALLERS`)."""
+        return len(self._counts)
 
     async def hit(self, caller: str, limit: int, window: float) -> None:
         now = self._clock()
@@ -149,6 +158,9 @@ class LocalRateLimiter:
         current, count = self._counts.get(caller, (slot, 0))
         count = count + 1 if current == slot else 1
         self._counts[caller] = (slot, count)
+        if len(self._counts) > RATE_CALLERS and self._pruned != slot:  # at most once per window
+            self._pruned = slot  # callers of past windows count nothing any more: drop them
+            self._counts = {c: entry for c, entry in self._counts.items() if entry[0] == slot}
         if count > limit:
             raise RateLimited((slot + 1) * window - now)
 
