@@ -275,10 +275,6 @@ class ReplicaWait:
                 return None  # the caller sees done() before anything else
         return await anext(events, None)
 
-    async def _consume(self, event: EngineEvent) -> None:
-        message = self.tracker.observe_event(event)  # counted before any await: never lost or doubled
-        await self.progress.tick(message)
-
     async def _take_ready(self, events: EventFeed) -> None:
         """Count the events sent in the same moment as the satisfying one (the engine's status update after
         a chat update), so that the next wait does not start with them. A shared feed says what it already

@@ -13,7 +13,8 @@ from replicas_mcp.sandbox.serve import RunningSandbox, serving
 from replicas_mcp.server.transcript import event_lines
 from replicas_mcp.server.webhook_receiver import WEBHOOK_PATH, WebhookReceiver
 
-from .helpers import repo_environment, sandbox_client
+from ..helpers import repo_environment
+from .helpers import sandbox_client
 
 SECRET = "whsec_" + "0a1b2c3d" * 4
 

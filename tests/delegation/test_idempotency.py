@@ -13,8 +13,8 @@ from replicas_mcp.delegation.launch import task_fingerprint
 from replicas_mcp.delegation.memory import PROCESS_MEMORY
 from replicas_mcp.sandbox.serve import RunningSandbox
 
-from ..helpers import force_status
-from .helpers import repo_environment, sandbox_client, server
+from ..helpers import force_status, repo_environment
+from .helpers import sandbox_client, server
 
 pytestmark = pytest.mark.usefixtures("fast_waits")
 
