@@ -90,7 +90,7 @@ def check_filename(name: str, value: str) -> None:
     if value in ("", ".", "..") or _FILENAME_FORBIDDEN.search(value) or value.startswith(".."):
         raise ArgumentError(
             f"{name}={value[:40]!r} is not a canvas file name: no '/', '\\', '..', '%', '?', '#' or control "
-            "characters. Pass a filename exactly as list_canvas_items returned it."
+            "characters. Pass a filename exactly as the replica's canvas listing shows it."
         )
 
 
