@@ -296,3 +296,15 @@ async def test_argument_errors_name_no_tool_the_selection_does_not_serve(sandbox
             result = await client.call_tool("read_canvas_item", {"replica_id": "r-1", "filename": "../x"})
     assert result.is_error
     assert tools_named(text(result)) <= served, text(result)
+
+
+async def test_a_refused_subscription_names_no_tool_the_selection_does_not_serve(
+    sandbox: RunningSandbox,
+) -> None:
+    from mcp import MCPDeprecationWarning, MCPError
+
+    async with connect(sandbox, mode="legacy", toolsets=("environments",)) as client:
+        served = {tool.name for tool in (await client.list_tools()).tools}
+        with pytest.raises(MCPError) as refused, pytest.warns(MCPDeprecationWarning):
+            await client.session.subscribe_resource("replicas://replicas/" + "x" * 300)
+    assert tools_named(refused.value.message) <= served, refused.value.message
