@@ -276,7 +276,7 @@ def _check_subscribable(uri: str) -> None:
         raise MCPError(
             code=INVALID_PARAMS,
             message="Not a resource that can be subscribed to: pass replicas://replicas/{replica_id} or "
-            ".../history with a replica id exactly as list_replicas returned it (at most 128 characters).",
+            ".../history with a replica id exactly as replicas://replicas lists it (at most 128 characters).",
         )
 
 
