@@ -173,6 +173,12 @@ class Settings(BaseSettings):
     max_subscriptions: int = Field(
         default=200, ge=0, description="Subscribed resources per caller at once (0: no cap)"
     )
+    max_sessions: int = Field(
+        default=100,
+        ge=0,
+        description="byo-key: open 2025-era sessions per caller (API key) at once (0: no cap); fleet-wide "
+        "with Redis",
+    )
     max_waits: int = Field(
         default=50, ge=0, description="wait_for_replica calls in flight per caller at once (0: no cap)"
     )
