@@ -235,6 +235,10 @@ class ReplicaWait:
                 # live shared stream has not looked yet (the cursor does not say what is queued).
                 if not events.resumed or (not self._chats_read and self.tracker.resume_id != FROM_START):
                     self._chats_read = True
+                    if self.tracker.status == "preparing":
+                        # It may have booted, and even run its turn, before the stream began: the list
+                        # record says so (the chats cannot, and no event will repeat it).
+                        self.tracker.observe_item(await self._client.replicas.status(self.replica_id))
                     await self._look()
                 if self.done():
                     return True

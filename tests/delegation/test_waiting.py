@@ -210,3 +210,18 @@ async def test_a_question_answered_here_is_not_read_again_while_the_history_lags
 async def _look(client: ReplicasClient, replica_id: str) -> ChatsSnapshot | None:
     status = await client.replicas.status(replica_id)
     return await read_chats(client, replica_id) if status is not None and status.status == "active" else None
+
+
+async def test_a_wait_without_a_cursor_sees_a_preparing_replica_finish_before_its_stream_opens(
+    sandbox: RunningSandbox,
+) -> None:
+    """The replica boots and runs its whole turn while the wait's stream is being opened (held back here
+    by a second of latency): the stream starts after those events, so only a fresh look tells the wait
+    that the replica is no longer preparing, and is done."""
+    async with sandbox_client(sandbox) as client:
+        rid = await _start(client, "Quick fix")  # preparing: created just now
+        sandbox.faults.add_latency(1.0, route="/v1/replica/{id}/events", method="GET", times=1)
+        with anyio.fail_after(10):
+            outcome = await wait_for_replica(client, rid, within=5, cursor=None, policy=FAST)
+    assert outcome.satisfied, outcome
+    assert outcome.state == "idle"
