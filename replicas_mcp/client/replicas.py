@@ -21,6 +21,7 @@ from replicas_mcp.client._status_lookup import (
     replica_from_list,
 )
 from replicas_mcp.client.errors import (
+    ConflictError,
     ConnectError,
     CreateOutcomeUnknownError,
     NotFoundError,
@@ -210,6 +211,17 @@ class Replicas(WorkspaceResource):
     async def delete(self, replica_id: str) -> None:
         """Delete (idempotent for replicas of this organization)."""
         await self._workspace_call(replica_id, "DELETE", api_path("/v1/replica/{}", replica_id))
+
+    async def exists(self, replica_id: str) -> bool:
+        """Whether the replica still exists, without waking it: one canvas listing, which the guide has
+        answer 409 while the workspace sleeps or is in error (200 while awake) and 404 once it is gone."""
+        try:
+            await self._http.request_json("GET", api_path("/v1/replica/{}/canvas", replica_id))
+        except NotFoundError:
+            return False
+        except ConflictError:
+            return True  # asleep or in error: there, and left as it is
+        return True
 
     async def wake(self, replica_id: str) -> dict[str, Any]:
         data = await self._workspace_call(replica_id, "POST", api_path("/v1/replica/{}/wake", replica_id))

@@ -28,6 +28,11 @@ class WaitSlots:
         self.limit = limit
         self._in_flight: dict[str, int] = {}
 
+    @property
+    def in_flight(self) -> int:
+        """Callers with a wait in flight now (no entry is kept for the others)."""
+        return len(self._in_flight)
+
     def take(self, caller: str) -> None:
         if self.limit and self._in_flight.get(caller, 0) >= self.limit:
             raise ToolError(

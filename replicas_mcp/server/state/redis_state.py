@@ -9,7 +9,7 @@ Keys (all under the `replicas-mcp:` prefix, all expiring):
   claim:<key>            webhook event ids, for the replay window
   lock:<caller>:<name>   the delegate_task name lock (redis-py's Lock: token + Lua release, TTL)
   rate:<caller>:<slot>   calls in the current rate window
-  lease:<kind>:<caller>  sorted set holder -> expiry (subscription caps)
+  lease:<kind>:<caller>  sorted set holder -> expiry (subscription and byo-key session caps)
 and the channel `replicas-mcp:<db>:updates` ({"r": replica id, "c": caller or null}). Keys live in the
 URL's database, but Redis pub/sub channels span every database: the channel names the database, so two
 deployments on separate databases of one Redis never hear each other.

@@ -365,9 +365,16 @@ async def _delegate_many(
         step = "Join with wait_for_replica(replica_id=[ids], cursor=[cursors])."
     else:
         step = "All done: get_replica_result for each replica's report."
+    step += _answer_the_asking(rows)
     if not_started:
         step += f" Not started: {', '.join(not_started)} (see their errors)."
     return DelegateResult(replicas=rows, next=step)
+
+
+def _answer_the_asking(rows: Sequence[Row]) -> str:
+    """A sentence naming the replicas that wait on a question: a join never ends their wait for them."""
+    asking = ", ".join(str(row.name or row.replica_id) for row in rows if row.state == "waiting_for_input")
+    return f" {asking} asked something: answer with send_replica_message." if asking else ""
 
 
 @tools.tool(title="Wait for replicas", read_only=True, timeout=TOOL_TIMEOUT)
@@ -418,8 +425,7 @@ async def wait_for_replica(
     rows = [_row(outcome, Row, name=names.get(outcome.replica_id)) for outcome in outcomes]
     finished = sum(row.done for row in rows)
     done = finished == len(rows) or (mode == "any" and finished > 0)
-    asking = ", ".join(str(row.name or row.replica_id) for row in rows if row.state == "waiting_for_input")
-    answer = f" {asking} asked something: answer with send_replica_message." if asking else ""
+    answer = _answer_the_asking(rows)
     step = (
         f"Done: get_replica_result for the reports.{answer}"
         if done
