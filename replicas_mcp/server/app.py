@@ -168,7 +168,11 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
             await shared.updates.publish(replica_id, None)
 
         register_webhook_receiver(
-            server, settings.webhook_secret.get_secret_value(), notify, seen=shared.claims
+            server,
+            settings.webhook_secret.get_secret_value(),
+            notify,
+            seen=shared.claims,
+            memory=shared.memory,
         )
     register_readiness(server, shared, settings.instance_name)
     attach(server, shared)  # the HTTP layer's session cap counts in the same store (http_app)
@@ -272,7 +276,7 @@ def _check_subscribable(uri: str) -> None:
         raise MCPError(
             code=INVALID_PARAMS,
             message="Not a resource that can be subscribed to: pass replicas://replicas/{replica_id} or "
-            ".../history with a replica id exactly as list_replicas returned it (at most 128 characters).",
+            ".../history with a replica id exactly as replicas://replicas lists it (at most 128 characters).",
         )
 
 

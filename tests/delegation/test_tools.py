@@ -16,7 +16,8 @@ from replicas_mcp.delegation import Cursor
 from replicas_mcp.sandbox.serve import RunningSandbox
 from replicas_mcp.server.state import streams
 
-from .helpers import call, event_log, repo_environment, sandbox_client, server
+from ..helpers import repo_environment
+from .helpers import call, event_log, sandbox_client, server
 
 DELEGATION_BUDGET = 3_400  # the workflow tools' share of the default toolset's 10 KB tools/list
 DELEGATION_TOOLS = ("delegate_task", "wait_for_replica", "get_replica_result")
