@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from replicas_mcp.delegation.answers import ANSWERS
-from replicas_mcp.delegation.failures import FAILURES
-from replicas_mcp.delegation.launch import _ENVIRONMENTS, _TASKS
+from replicas_mcp.delegation.memory import PROCESS_MEMORY
 
 
 @pytest.fixture(autouse=True)
@@ -14,7 +13,5 @@ def forget_process_memory() -> None:
     """What this process remembers per replica id (questions answered, tasks started, failure reasons)
     starts empty: every sandbox is seeded alike, so replica, chat and tool-call ids repeat from test to test,
     and a question another test answered would otherwise count as answered here."""
-    _TASKS.clear()
-    _ENVIRONMENTS.clear()
-    FAILURES.clear()
+    PROCESS_MEMORY.clear()
     ANSWERS.clear()
