@@ -88,7 +88,7 @@ async def test_delegate_wait_result_steer_result(sandbox: RunningSandbox) -> Non
     assert Cursor.decode(run["cursor"], replica_id=rid).event_id == log.event_id(log.last_seq)
 
 
-async def test_a_wait_sends_progress_and_returns_within_its_timeout(sandbox: RunningSandbox) -> None:
+async def test_a_wait_sends_progress_and_times_out(sandbox: RunningSandbox) -> None:
     values: list[float] = []
 
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
@@ -99,21 +99,18 @@ async def test_a_wait_sends_progress_and_returns_within_its_timeout(sandbox: Run
         run = _one(
             await call(client, "delegate_task", environment_id=env, task="Slow [[slow:600]]", wait_s=0)
         )
-        started = anyio.current_time()
         with anyio.fail_after(10):
             result = await client.call_tool(
                 "wait_for_replica",
                 {"replica_id": run["replica_id"], "timeout_s": 1, "cursor": run["cursor"]},
                 progress_callback=on_progress,
             )
-        elapsed = anyio.current_time() - started
     assert not result.is_error
     assert result.structured_content is not None
     row = result.structured_content["replicas"][0]
     assert not row["done"]
     assert row["state"] == "working"
     assert _text(result).startswith("Timed out")
-    assert elapsed < 1 + 1
     assert values
     assert values == sorted(set(values))
 
