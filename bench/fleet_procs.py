@@ -140,6 +140,7 @@ class Fleet:
     nginx_port: int
     nginx: Child
     extra: list[Instance] = field(default_factory=list)  # spawned by tests, outside nginx's pool
+    fronts: list[Child] = field(default_factory=list)  # more nginx, in front of spawned instances
     _next_db: int = 1
 
     @property
@@ -217,8 +218,25 @@ class Fleet:
         instance.child.stop()
         self.extra.remove(instance)
 
+    def front(self, name: str, instances: list[Instance]) -> tuple[str, Child]:
+        """Another nginx, with the deployment's config, in front of `instances` (spawned ones, say): its
+        URL and its process, for `Child.stop()` when done (`close()` stops it too)."""
+        port = free_port()
+        child = nginx_child(self.root / name, port, instances)
+        self.fronts.append(child)
+        child.start()
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: _get(f"{url}/healthz").status_code == 200, name, child)
+        return url, child
+
     def close(self) -> None:
-        children = [self.nginx, *(i.child for i in self.instances + self.extra), self.sandbox, self.redis]
+        children = [
+            *self.fronts,
+            self.nginx,
+            *(i.child for i in self.instances + self.extra),
+            self.sandbox,
+            self.redis,
+        ]
         for child in children:
             child.stop()
         shutil.rmtree(self.root, ignore_errors=True)
@@ -288,11 +306,28 @@ def nginx_main_conf(prefix: Path, site: Path) -> str:
     )
 
 
+def nginx_child(prefix: Path, port: int, instances: list[Instance]) -> Child:
+    """nginx (not started) with the deployment's site config for `instances`, everything under `prefix`."""
+    nginx_bin = find_binary("nginx")
+    if nginx_bin is None:
+        raise RuntimeError("nginx is needed (apt-get install nginx)")
+    for kind in TEMP_KINDS:
+        (prefix / "tmp" / kind).mkdir(parents=True)
+    site = prefix / "replicas-mcp.conf"
+    site.write_text(render_nginx(NGINX_TEMPLATE.read_text(), port, instances))
+    (prefix / "nginx.conf").write_text(nginx_main_conf(prefix, site))
+    return Child(
+        prefix.name,
+        [nginx_bin, "-p", str(prefix), "-e", str(prefix / "error.log"), "-c", str(prefix / "nginx.conf")],
+        prefix.parent / f"{prefix.name}.log",
+    )
+
+
 def start_fleet(instances: int = 3, **settings: str) -> Fleet:
     """Redis, a sandbox, `instances` servers and nginx, all ready; `close()` stops them. `settings` are
     extra `REPLICAS_MCP_*` values for every instance (`rate_limit="5"`)."""
-    redis_bin, nginx_bin = find_binary("redis-server"), find_binary("nginx")
-    if redis_bin is None or nginx_bin is None:
+    redis_bin = find_binary("redis-server")
+    if redis_bin is None or find_binary("nginx") is None:
         raise RuntimeError("redis-server and nginx are needed (apt-get install redis-server nginx)")
     root = Path(tempfile.mkdtemp(prefix="replicas-fleet-"))
     redis_port, sandbox_port, nginx_port = free_port(), free_port(), free_port()
@@ -337,18 +372,8 @@ def start_fleet(instances: int = 3, **settings: str) -> Fleet:
         name, port = f"mcp{n}", free_port()
         child = instance_child(root, name, port, sandbox_url, f"redis://127.0.0.1:{redis_port}/0", **settings)
         members.append(Instance(name, port, child))
-    prefix = root / "nginx"
-    for kind in TEMP_KINDS:
-        (prefix / "tmp" / kind).mkdir(parents=True)
-    site = prefix / "replicas-mcp.conf"
-    site.write_text(render_nginx(NGINX_TEMPLATE.read_text(), nginx_port, members))
-    (prefix / "nginx.conf").write_text(nginx_main_conf(prefix, site))
-    nginx_child = Child(
-        "nginx",
-        [nginx_bin, "-p", str(prefix), "-e", str(prefix / "error.log"), "-c", str(prefix / "nginx.conf")],
-        root / "nginx.log",
-    )
-    fleet = Fleet(root, redis_port, redis_child, sandbox_url, sandbox_child, members, nginx_port, nginx_child)
+    nginx = nginx_child(root / "nginx", nginx_port, members)
+    fleet = Fleet(root, redis_port, redis_child, sandbox_url, sandbox_child, members, nginx_port, nginx)
     try:
         fleet.start_redis()
         sandbox_child.start()
@@ -359,8 +384,8 @@ def start_fleet(instances: int = 3, **settings: str) -> Fleet:
             member.child.start()
         for member in members:
             fleet.wait_healthy(member)
-        nginx_child.start()
-        wait_until(lambda: _get(f"{fleet.url}/readyz").status_code == 200, "nginx", nginx_child)
+        nginx.start()
+        wait_until(lambda: _get(f"{fleet.url}/readyz").status_code == 200, "nginx", nginx)
     except BaseException:
         fleet.close()
         raise

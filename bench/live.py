@@ -6,10 +6,9 @@ HTTP client; the sandbox is its own process too (`bench.sandbox_proc`), with rep
 - idle: `sleepers` sleeping replicas subscribed (`subscriptions/listen`); over `idle_s` the upstream
   requests/s (sandbox stats) and the server's CPU; then one is woken (sandbox control endpoint) and the
   time until its `resources/updated` arrives is compared with the poll interval.
-- latency: a raw SSE reader of the replica's events runs beside a `wait_for_replica` (default `until`,
-  started while a turn runs) and a listen subscriber, in the same run: the wait's return and the
-  notification are timed against the moment the raw reader saw the event that satisfies them (the chat
-  update after `chat.turn.completed`; `chat.turn.completed` for the notification).
+- latency (`bench/live_latency.py`): the product's own HTTP server (`replicas-mcp --transport http`), a
+  raw SSE reader, a listen subscriber and a waiter, each in its own process: event → wait result and event
+  → notification, against the raw reader, on the same events in the same run.
 - load: `subscriptions` listen subscriptions (one per replica) and `waits` concurrent `wait_for_replica`
   (`until=needs_input`, which never holds here) on the awake replicas, while another session (its own
   process, `bench.probe`) calls `get_replica` every 100 ms: first while the server admits the waits (all
@@ -22,11 +21,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -34,7 +37,8 @@ import psutil
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from bench.procs import child, child_env
+from bench import live_latency
+from bench.procs import child, child_env, server_command
 from bench.results import Report, Target
 from bench.sampling import rss_mb, sampling
 from bench.sessions import checked
@@ -44,6 +48,7 @@ from bench.world import World
 PROBE_EVERY = 0.1
 PROBE_SLACK_MS = 50.0
 LATENCY_SLACK_MS = 5.0
+PRODUCT_READY_TIMEOUT = 30.0
 RSS_PER_SUBSCRIPTION_KB = 60.0
 IDLE_REQUESTS_PER_S = 1.0
 IDLE_CPU_PCT = 2.0
@@ -110,7 +115,43 @@ class Setup:
 
 
 @asynccontextmanager
-async def setup(*, awake: int, sleeping: int, poll_interval: float) -> AsyncIterator[Setup]:
+async def product_server(env: dict[str, str]) -> AsyncIterator[tuple[str, int]]:
+    """`replicas-mcp --transport http --port 0` as a user runs it (its listener, middleware and uvicorn
+    settings): its URL, from the line it prints on stderr, and pid; terminated on exit."""
+    log = Path(tempfile.gettempdir()) / f"replicas-bench-live-product-{os.getpid()}.log"
+    with log.open("wb") as stderr:
+        process = await asyncio.create_subprocess_exec(
+            *server_command("--transport", "http", "--host", "127.0.0.1", "--port", "0"),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=stderr,
+            env=env,
+        )
+        try:
+            deadline = time.perf_counter() + PRODUCT_READY_TIMEOUT
+            while not (found := re.search(r"Streamable HTTP on (http://\S+/mcp)", log.read_text())):
+                if process.returncode is not None or time.perf_counter() > deadline:
+                    raise RuntimeError(
+                        f"replicas-mcp --transport http did not start: {log.read_text()[-2000:]}"
+                    )
+                await asyncio.sleep(0.05)
+            yield found.group(1), process.pid
+        finally:
+            if process.returncode is None:
+                process.terminate()
+                try:
+                    await asyncio.wait_for(process.wait(), 10)
+                except TimeoutError:
+                    process.kill()
+                    await process.wait()
+
+
+@asynccontextmanager
+async def setup(
+    *, awake: int, sleeping: int, poll_interval: float, product: bool = False
+) -> AsyncIterator[Setup]:
+    """A sandbox and a server against it: `bench.mcp_http` (the server `build_server` makes, on the bench's
+    own socket), or with `product` the `replicas-mcp` CLI's own HTTP server."""
     sandbox_argv = [
         sys.executable,
         "-m",
@@ -134,19 +175,19 @@ async def setup(*, awake: int, sleeping: int, poll_interval: float) -> AsyncIter
             }
         )
         headers = {"Authorization": f"Bearer {key}"}
-        async with (
-            child([sys.executable, "-m", "bench.mcp_http"], env, "live-server") as server,
-            httpx2.AsyncClient(base_url=base_url, headers=headers, timeout=30.0) as control,
-        ):
-            yield Setup(
-                base_url,
-                key,
-                list(sandbox.ready["awake"]),
-                list(sandbox.ready["sleeping"]),
-                str(server.ready["url"]),
-                server.pid,
-                control,
+        async with AsyncExitStack() as stack:
+            if product:
+                url, pid = await stack.enter_async_context(product_server(env))
+            else:
+                server = await stack.enter_async_context(
+                    child([sys.executable, "-m", "bench.mcp_http"], env, "live-server")
+                )
+                url, pid = str(server.ready["url"]), server.pid
+            control = await stack.enter_async_context(
+                httpx2.AsyncClient(base_url=base_url, headers=headers, timeout=30.0)
             )
+            awake_ids, sleeping_ids = list(sandbox.ready["awake"]), list(sandbox.ready["sleeping"])
+            yield Setup(base_url, key, awake_ids, sleeping_ids, url, pid, control)
 
 
 @asynccontextmanager
@@ -212,82 +253,17 @@ async def _idle(plan: LivePlan) -> dict[str, Any]:
 # --- latency: event → wait return and → notification, against a raw SSE reader ---------------------------
 
 
-class RawReader:
-    """The replica's SSE stream read with plain httpx: when each event arrived, by type, in order."""
-
-    def __init__(self) -> None:
-        self.seen: list[tuple[float, str]] = []
-
-    async def run(self, control: httpx2.AsyncClient, replica_id: str) -> None:
-        async with control.stream("GET", f"/v1/replica/{replica_id}/events", timeout=None) as response:
-            async for line in response.aiter_lines():
-                if line.startswith("data:"):
-                    now = time.perf_counter()
-                    try:
-                        kind = str(json.loads(line[5:]).get("type", ""))
-                    except ValueError:
-                        continue
-                    self.seen.append((now, kind))
-
-    def first_after(self, kind: str, since: float, *, following: str | None = None) -> float | None:
-        """When `kind` arrived after `since` (with `following`: the first `kind` after that event)."""
-        anchor = since
-        if following is not None:
-            found = self.first_after(following, since)
-            if found is None:
-                return None
-            anchor = found
-        return next((t for t, k in self.seen if t >= anchor and k == kind), None)
-
-
 async def _latency(plan: LivePlan) -> dict[str, Any]:
-    async with (
-        setup(awake=1, sleeping=0, poll_interval=plan.poll_interval) as s,
-        session(s.url) as waiter,
-        session(s.url) as listener,
-    ):
-        rid = s.awake[0]
-        raw = RawReader()
-        wait_deltas: list[float] = []
-        note_deltas: list[float] = []
-        notes: list[float] = []
-        async with (
-            asyncio.TaskGroup() as tasks,
-            listener.listen(resource_subscriptions=[_uri(rid)]) as updates,
-        ):
-            reader = tasks.create_task(raw.run(s.control, rid))
-
-            async def collect() -> None:
-                async for _ in updates:
-                    notes.append(time.perf_counter())
-
-            collector = tasks.create_task(collect())
-            await asyncio.sleep(plan.settle_s)
-            for sample in range(plan.latency_samples):
-                since = time.perf_counter()
-                body = {"message": f"Step {sample}: tighten the tests [[slow:30]]"}
-                (await s.control.post(f"/v1/replica/{rid}/messages", json=body)).raise_for_status()
-                await asyncio.sleep(0.05)  # the turn runs (0.3 s): the wait starts while it does
-                checked(await waiter.call_tool("wait_for_replica", {"replica_id": rid, "timeout_s": 30}))
-                returned = time.perf_counter()
-                await asyncio.sleep(0.2)
-                done = raw.first_after("chat.updated", since, following="chat.turn.completed")
-                completed = raw.first_after("chat.turn.completed", since)
-                if done is not None:
-                    wait_deltas.append(returned - done)
-                if completed is not None:
-                    after = [t for t in notes if t >= completed]
-                    if after:
-                        note_deltas.append(after[0] - completed)
-            reader.cancel()
-            collector.cancel()
-        return {
-            "samples": plan.latency_samples,
-            "wait_return_after_raw_ms_p50": ms(median(wait_deltas)),
-            "wait_return_after_raw_ms_p95": ms(percentile(wait_deltas, 95)),
-            "notification_after_raw_ms_p50": ms(median(note_deltas)),
-            "notification_after_raw_ms_p95": ms(percentile(note_deltas, 95)),
-        }
+    async with setup(awake=1, sleeping=0, poll_interval=plan.poll_interval, product=True) as s:
+        return await live_latency.measure(
+            s.url,
+            s.base_url,
+            s.key,
+            s.awake[0],
+            s.control,
+            samples=plan.latency_samples,
+            settle_s=plan.settle_s,
+        )
 
 
 # --- load: many waits and subscriptions, a get_replica probe from another session ---------------------------
@@ -420,7 +396,7 @@ async def measure(world: World, plan: LivePlan, report: Report) -> None:
             note="no notification arrived" if wake is None else "",
         ),
         Target(
-            "event → wait return, p50 after the raw SSE reader",
+            "event → wait result received, p50 after the raw SSE reader",
             LATENCY_SLACK_MS,
             latency["wait_return_after_raw_ms_p50"],
             " ms",
@@ -447,9 +423,11 @@ def table(report: Report) -> str:
             f"idle, {idle['watched_sleeping']} watched sleeping replicas (poll every "
             f"{idle['poll_interval_s']} s): {idle['upstream_requests_per_s']} upstream requests/s, "
             f"server CPU {idle['server_cpu_pct']}%, a wake notified after {idle['wake_notified_s']} s",
-            f"event latency after a raw SSE reader ({latency['samples']} samples): wait return "
-            f"p50 {latency['wait_return_after_raw_ms_p50']} ms / "
-            f"p95 {latency['wait_return_after_raw_ms_p95']} ms; "
+            f"event latency after a raw SSE reader ({latency['samples']} samples, {latency['server']}): wait "
+            f"result received p50 {latency['wait_return_after_raw_ms_p50']} ms / "
+            f"p95 {latency['wait_return_after_raw_ms_p95']} ms (call_tool returned, after the MCP client's "
+            f"parse: p50 {latency['wait_returned_after_raw_ms_p50']} / "
+            f"p95 {latency['wait_returned_after_raw_ms_p95']} ms); "
             f"notification p50 {latency['notification_after_raw_ms_p50']} ms / "
             f"p95 {latency['notification_after_raw_ms_p95']} ms",
             f"{load['waits']} waits + {load['subscriptions']} subscriptions "

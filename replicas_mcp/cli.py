@@ -18,9 +18,11 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import re
 import shlex
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -108,10 +110,35 @@ def _flags_by_secrecy() -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(secret), frozenset(public)
 
 
-def banner(version: str, command: str, sandbox: bool) -> str:
-    return TTY_BANNER.format(
+TEMPORARY_NOTE = """\
+  (This copy runs from a temporary environment (uvx or pipx run), which the cache may delete: for a
+  client's configuration, install it with `uv tool install` or `pipx install` and use that path.)
+"""
+
+
+def temporary_environment(prefix: str = sys.prefix) -> bool:
+    """Whether this interpreter is one of uvx's or `pipx run`'s cached environments, whose paths a desktop
+    client must not be given: uv keeps them in `…/uv/archive-v0/<hash>` (every platform), pipx in
+    `~/.cache/pipx/<hash>` (`~/Library/Caches/pipx`, `…\\pipx\\Cache`; older pipx: `~/.local/pipx/.cache`)."""
+    parts = [part.lower() for part in Path(prefix).parts[-3:-1]]
+    if len(parts) < 2:
+        return False
+    grand, parent = parts
+    return (
+        re.fullmatch(r"archive-v\d+", parent) is not None
+        or (parent == "pipx" and grand in (".cache", "caches", "cache"))
+        or (parent in (".cache", "cache") and grand == "pipx")
+    )
+
+
+def banner(version: str, command: str, sandbox: bool, temporary: bool = False) -> str:
+    text = TTY_BANNER.format(
         version=version, command=command, key_option="" if sandbox else " -e REPLICAS_API_KEY=..."
     )
+    if temporary:
+        head, tail = text.rsplit("Press Ctrl-C", 1)
+        text = f"{head}{TEMPORARY_NOTE}Press Ctrl-C{tail}"
+    return text
 
 
 def _transport_security(settings: Settings) -> Any:
@@ -371,7 +398,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from replicas_mcp import __version__
 
         command = launch_command(sys.argv[0], argv)
-        print(banner(__version__, command, sandbox), file=sys.stderr, flush=True)
+        print(banner(__version__, command, sandbox, temporary_environment()), file=sys.stderr, flush=True)
 
     import anyio
 

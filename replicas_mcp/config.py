@@ -34,7 +34,6 @@ PLACEHOLDER_KEYS = frozenset(
 # are matched whole (between `_`, `-`, `.`, spaces), so a random real key cannot match by chance.
 _PLACEHOLDER_WORDS = frozenset({"your", "here", "example", "placeholder", "changeme", "replace", "insert"})
 _PLACEHOLDER_SHAPE = re.compile(r"<.*>|\{.*\}|\[.*\]|x{3,}|[.…*]+|.*(?:\.\.\.|…)", re.IGNORECASE)
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # Ask the user before destructive tool calls: never, through elicitation (if the client can be asked), or
 # always (clients that cannot be asked are refused).
 ConfirmPolicy = Literal["never", "elicit", "require"]
@@ -173,6 +172,12 @@ class Settings(BaseSettings):
     rate_limit: int = Field(default=0, ge=0, description="Tool calls per caller per minute (0: no limit)")
     max_subscriptions: int = Field(
         default=200, ge=0, description="Subscribed resources per caller at once (0: no cap)"
+    )
+    max_sessions: int = Field(
+        default=100,
+        ge=0,
+        description="byo-key: open 2025-era sessions per caller (API key) at once (0: no cap); fleet-wide "
+        "with Redis",
     )
     max_waits: int = Field(
         default=50, ge=0, description="wait_for_replica calls in flight per caller at once (0: no cap)"

@@ -23,6 +23,7 @@ import pytest
 ROOT = Path(__file__).parents[1]
 UV = shutil.which("uv") or shutil.which("uv", path=str(Path(sys.executable).parent))
 MCPB = shutil.which("mcpb")
+TEMPORARY = "from replicas_mcp.cli import temporary_environment; print(temporary_environment())"
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(UV is None, reason="needs uv (pip install uv)")]
 
@@ -80,6 +81,19 @@ def test_the_wheel_installs_as_a_tool_and_runs_with_no_checkout(dist: Path, tmp_
         timeout=60,
     )
     assert Path(where.stdout.strip()).is_relative_to(tmp_path / "tools"), where.stdout + where.stderr
+    lasting = subprocess.run(
+        [python, "-c", TEMPORARY], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert lasting.stdout.strip() == "False", lasting.stderr  # the banner gives its path as it is
+    ephemeral = subprocess.run(
+        [UV, "tool", "run", "--isolated", "--from", f"./{Path(wheel).name}", "python", "-c", TEMPORARY],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert ephemeral.stdout.strip() == "True", ephemeral.stderr  # uvx: the banner says to install first
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

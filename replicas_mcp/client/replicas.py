@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import time
@@ -21,6 +20,8 @@ from replicas_mcp.client._status_lookup import (
     replica_from_list,
 )
 from replicas_mcp.client.errors import (
+    APIStatusError,
+    ConflictError,
     ConnectError,
     CreateOutcomeUnknownError,
     NotFoundError,
@@ -211,9 +212,37 @@ class Replicas(WorkspaceResource):
         """Delete (idempotent for replicas of this organization)."""
         await self._workspace_call(replica_id, "DELETE", api_path("/v1/replica/{}", replica_id))
 
+    async def exists(self, replica_id: str) -> bool:
+        """Whether the replica still exists, without waking it: one canvas listing, which the guide has
+        answer 409 while the workspace sleeps or is in error (200 while awake) and 404 once it is gone."""
+        try:
+            await self._http.request_json("GET", api_path("/v1/replica/{}/canvas", replica_id))
+        except NotFoundError:
+            return False
+        except ConflictError:
+            return True  # asleep or in error: there, and left as it is
+        return True
+
     async def wake(self, replica_id: str) -> dict[str, Any]:
-        data = await self._workspace_call(replica_id, "POST", api_path("/v1/replica/{}/wake", replica_id))
-        return dict(data) if isinstance(data, dict) else {}
+        """Start waking a sleeping or archived replica.
+
+        `POST /v1/replica/{id}/wake` is the guide's endpoint (the contract has none), and the guide also
+        lists it among the calls that answer 409 while the workspace sleeps. So when it answers that (or
+        is not there: 404, 405), the contract's way is taken: reading the details wakes the workspace
+        (`waking: true`). A workspace in its error state stays a `WorkspaceErrorStateError`.
+        """
+        try:
+            data = await self._workspace_call(replica_id, "POST", api_path("/v1/replica/{}/wake", replica_id))
+        except (WorkspaceSleepingError, NotFoundError) as exc:
+            logger.info("wake of %s answered %s; waking it by reading its details", replica_id, exc.status)
+        except APIStatusError as exc:
+            if exc.status != 405:
+                raise
+            logger.info("wake of %s answered 405; waking it by reading its details", replica_id)
+        else:
+            return dict(data) if isinstance(data, dict) else {}
+        details = await self.get(replica_id)  # a NotFoundError here: the replica itself is gone
+        return {"success": True, "waking": bool(details.waking), "status": details.status}
 
     async def wake_and_wait(
         self,
@@ -228,9 +257,7 @@ class Replicas(WorkspaceResource):
         it disappears, and `WakeTimeoutError` if it is not active in time.
         """
         deadline = time.monotonic() + timeout
-        # Some deployments answer 409 "sleeping" while the wake is already under way.
-        with contextlib.suppress(WorkspaceSleepingError):
-            await self.wake(replica_id)
+        await self.wake(replica_id)
         last_status = "unknown"
         while True:
             item = await self.status(replica_id)

@@ -43,8 +43,9 @@ from replicas_mcp.client.errors import (
     StreamLimitError,
 )
 from replicas_mcp.delegation.cursor import FROM_START
-from replicas_mcp.delegation.failures import FAILURES
+from replicas_mcp.delegation.failures import remember_failure
 from replicas_mcp.delegation.feeds import OwnFeed, SharesStreams, open_events, shared_read
+from replicas_mcp.delegation.memory import PROCESS_MEMORY, Memory
 from replicas_mcp.delegation.phase import DEFAULT_UNTIL
 from replicas_mcp.delegation.progress import Progress
 from replicas_mcp.delegation.snapshot import read_chats
@@ -119,8 +120,10 @@ class ReplicaWait:
         cursor: Cursor | None,
         policy: WaitPolicy = DEFAULT_POLICY,
         progress: Progress | None = None,
+        memory: Memory = PROCESS_MEMORY,
     ) -> None:
         self._client = client
+        self._memory = memory  # where a failure seen is kept for later reports (memory.py)
         self.replica_id = replica_id
         self.until = until
         self.policy = policy
@@ -135,9 +138,12 @@ class ReplicaWait:
     def done(self) -> bool:
         return self.tracker.stopped or self.tracker.satisfied(self.until)
 
-    def outcome(self) -> WaitOutcome:
+    async def remember_failure(self) -> None:
+        """Keep the failure this wait saw, for reports once the stream is gone (on any instance)."""
         if self.tracker.failure is not None:
-            FAILURES.remember(self.replica_id, self.tracker.failure)  # for reports once the stream is gone
+            await remember_failure(self._memory, self.replica_id, self.tracker.failure)
+
+    def outcome(self) -> WaitOutcome:
         return WaitOutcome(
             replica_id=self.replica_id,
             satisfied=self.tracker.satisfied(self.until),
@@ -281,10 +287,6 @@ class ReplicaWait:
                 return None  # the caller sees done() before anything else
         return await anext(events, None)
 
-    async def _consume(self, event: EngineEvent) -> None:
-        message = self.tracker.observe_event(event)  # counted before any await: never lost or doubled
-        await self.progress.tick(message)
-
     async def _take_ready(self, events: EventFeed) -> None:
         """Count the events sent in the same moment as the satisfying one (the engine's status update after
         a chat update), so that the next wait does not start with them. A shared feed says what it already
@@ -323,9 +325,12 @@ async def wait_for_replica(
     cursor: Cursor | None = None,
     policy: WaitPolicy = DEFAULT_POLICY,
     progress: Progress | None = None,
+    memory: Memory = PROCESS_MEMORY,
 ) -> WaitOutcome:
     """Wait until `until` holds, the replica stops, or `within` seconds pass (see `budget`)."""
-    waiter = ReplicaWait(client, replica_id, until=until, cursor=cursor, policy=policy, progress=progress)
+    waiter = ReplicaWait(
+        client, replica_id, until=until, cursor=cursor, policy=policy, progress=progress, memory=memory
+    )
     progress = waiter.progress
     # On shutdown the deadline comes forward (replicas_mcp/shutdown.py): the wait returns its cursor.
     with anyio.move_on_after(budget(within)) as deadline, ends_early_on_shutdown(deadline):
@@ -333,4 +338,5 @@ async def wait_for_replica(
             await waiter.run()
     with anyio.move_on_after(CONFIRM_TIMEOUT):
         await waiter.confirm_queues()
+    await waiter.remember_failure()
     return waiter.outcome()

@@ -36,7 +36,7 @@ from replicas_mcp.server.prompts import register_prompts
 from replicas_mcp.server.resources import StateRegistry, register_resources
 from replicas_mcp.server.startup import check_key_in_background
 from replicas_mcp.server.state import AppState
-from replicas_mcp.server.state.backends import shared_state_for
+from replicas_mcp.server.state.backends import attach, shared_state_for
 from replicas_mcp.server.state.caps import SubscriptionCaps
 from replicas_mcp.server.state.directory import ReplicaDirectory
 from replicas_mcp.server.state.gate import WaitSlots, gated
@@ -124,7 +124,7 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
             streams = SharedStreams(tasks, max_streams=api.max_streams)  # the client's stream budget
             stack.push_async_callback(streams.aclose)
             knowledge = shared.knowledge_store()  # this process's memory, or Redis in a fleet
-            directory = ReplicaDirectory(knowledge, is_live=streams.has_live)
+            directory = ReplicaDirectory(knowledge, streams=streams)
             watcher = ReplicaWatcher(
                 bus, tasks, poll_interval=settings.watch_poll_interval, streams=streams, directory=directory
             )
@@ -168,9 +168,14 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
             await shared.updates.publish(replica_id, None)
 
         register_webhook_receiver(
-            server, settings.webhook_secret.get_secret_value(), notify, seen=shared.claims
+            server,
+            settings.webhook_secret.get_secret_value(),
+            notify,
+            seen=shared.claims,
+            memory=shared.memory,
         )
     register_readiness(server, shared, settings.instance_name)
+    attach(server, shared)  # the HTTP layer's session cap counts in the same store (http_app)
     register_resources(server, states)
     register_prompts(server, served)
     register_client_log(server, client_log)
@@ -204,6 +209,7 @@ def _serve_live_status(
     takes one of the caller's `--max-subscriptions` slots (state/caps.py), across the fleet.
     """
     listen = ListenHandler(bus)
+    ending: set[object] = set()  # legacy connections whose end already drops their subscriptions
 
     async def on_listen(
         ctx: ServerRequestContext[AppState, Any], params: SubscriptionsListenRequestParams
@@ -236,9 +242,11 @@ def _serve_live_status(
             return EmptyResult()  # nothing live behind it (nothing kept), or already held
         holder = caps.holder("legacy", str(id(owner)), uri)
         await _take_slots(caps, caller, [holder], lambda: watcher.is_subscribed(uri, owner, caller))
-        if owner not in watcher.owners:  # the first of this session: its subscriptions end with it
+        if owner not in ending:  # the first of this connection: its subscriptions end with it (once)
+            ending.add(owner)
 
             async def session_ended() -> None:
+                ending.discard(owner)
                 for held_caller, held_uri in watcher.end_session(owner):
                     await caps.give_back(held_caller, [caps.holder("legacy", str(id(owner)), held_uri)])
 
@@ -268,7 +276,7 @@ def _check_subscribable(uri: str) -> None:
         raise MCPError(
             code=INVALID_PARAMS,
             message="Not a resource that can be subscribed to: pass replicas://replicas/{replica_id} or "
-            ".../history with a replica id exactly as list_replicas returned it (at most 128 characters).",
+            ".../history with a replica id exactly as replicas://replicas lists it (at most 128 characters).",
         )
 
 

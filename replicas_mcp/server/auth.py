@@ -27,7 +27,7 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from mcp.server.auth.provider import AccessToken, TokenVerifier
@@ -48,6 +48,9 @@ from replicas_mcp.server.http_guards import (
     HttpExposureError,
     SessionBindingMiddleware,
 )
+
+if TYPE_CHECKING:
+    from replicas_mcp.server.state.shared import Leases
 
 __all__ = [
     "API_KEY_SHAPE",
@@ -217,9 +220,10 @@ def server_auth_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def protect_http_app(app: ASGIApp, settings: Settings) -> ASGIApp:
+def protect_http_app(app: ASGIApp, settings: Settings, leases: Leases | None = None) -> ASGIApp:
     """The HTTP app with the auth mode's middleware: the static bearer token on `/mcp` (server-key mode,
-    when a token is set), or session binding (byo-key mode with sessions)."""
+    when a token is set), or session binding (byo-key mode with sessions), whose per-caller session cap
+    is counted in `leases` too when given (the server's shared state: fleet-wide with Redis)."""
     check_http_exposure(
         settings.host, settings.auth, settings.http_token.get_secret_value() if settings.http_token else None
     )
@@ -227,7 +231,9 @@ def protect_http_app(app: ASGIApp, settings: Settings) -> ASGIApp:
         if settings.stateless:
             return app  # no sessions to bind; every request carries its own key
         state_key = settings.state_key.get_secret_value() if settings.state_key else None
-        return SessionBindingMiddleware(app, fingerprint=key_fingerprinter(state_key))
+        return SessionBindingMiddleware(
+            app, fingerprint=key_fingerprinter(state_key), per_caller=settings.max_sessions, leases=leases
+        )
     if settings.http_token is not None:
         return BearerTokenMiddleware(app, token=settings.http_token.get_secret_value())
     return app

@@ -37,7 +37,12 @@ from mcp.types import EmptyResult, SetLevelRequestParams
 
 from replicas_mcp.server.caller import SERVER_CALLER
 from replicas_mcp.server.log_redaction import redact_text
-from replicas_mcp.server.tools.sdk import add_request_handler, send_log_message
+from replicas_mcp.server.tools.sdk import (
+    add_request_handler,
+    connection_of,
+    send_log_message,
+    when_connection_ends,
+)
 
 if TYPE_CHECKING:
     from mcp.server import MCPServer, ServerRequestContext
@@ -86,7 +91,10 @@ class ClientLog:
 
     def __init__(self, caller_of: Callable[[], str]) -> None:
         self._caller_of = caller_of
-        self._sinks: dict[int, _Sink] = {}
+        # Keyed by what the sink lives as long as: a legacy session's connection (the SDK builds a new
+        # `ServerSession` per request, so a second setLevel must replace the first, not add a sink), or a
+        # 2026 listen request's own session view.
+        self._sinks: dict[object, _Sink] = {}
         self._replay: deque[_Message] = deque(maxlen=REPLAYED)
         self._send: MemoryObjectSendStream[_Message] | None = None
         self._loop_thread: int | None = None
@@ -113,26 +121,35 @@ class ClientLog:
     async def set_level(
         self, ctx: ServerRequestContext[Any, Any], params: SetLevelRequestParams
     ) -> EmptyResult:
-        """`logging/setLevel` (2025 era): this session receives messages at `level` and above."""
-        self._add(_Sink(ctx.session, params.level, self._caller_of()))
-        await self._replay_to(self._sinks[id(ctx.session)])
+        """`logging/setLevel` (2025 era): this session receives messages at `level` and above, until it ends
+        (a later setLevel of the same session replaces the level)."""
+        connection = connection_of(ctx.session)
+        if connection not in self._sinks:
+
+            async def session_ended() -> None:
+                self._sinks.pop(connection, None)
+
+            when_connection_ends(ctx.session, session_ended)
+        sink = _Sink(ctx.session, params.level, self._caller_of())
+        self._add(connection, sink)
+        await self._replay_to(sink)
         return EmptyResult()
 
     @contextmanager
     def listening(self, ctx: ServerRequestContext[Any, Any]) -> Iterator[None]:
         """While a 2026 listen stream is open, it receives messages (if its request opted in)."""
         sink = _Sink(ctx.session, "debug", self._caller_of(), related_request_id=ctx.request_id)
-        self._add(sink)
+        self._add(ctx.session, sink)
         try:
             yield
         finally:
-            if self._sinks.get(id(ctx.session)) is sink:
-                del self._sinks[id(ctx.session)]
+            if self._sinks.get(ctx.session) is sink:
+                del self._sinks[ctx.session]
 
-    def _add(self, sink: _Sink) -> None:
-        if id(sink.session) not in self._sinks and len(self._sinks) >= MAX_SINKS:
+    def _add(self, key: object, sink: _Sink) -> None:
+        if key not in self._sinks and len(self._sinks) >= MAX_SINKS:
             self._sinks.pop(next(iter(self._sinks)))
-        self._sinks[id(sink.session)] = sink
+        self._sinks[key] = sink
 
     async def _replay_to(self, sink: _Sink) -> None:
         for message in list(self._replay):
@@ -170,7 +187,8 @@ class ClientLog:
                 )
             self.sent += 1
         except Exception:  # a closed session or stream: forget it
-            self._sinks.pop(id(sink.session), None)
+            for key in [key for key, held in self._sinks.items() if held is sink]:
+                del self._sinks[key]
 
 
 class _ForwardingHandler(logging.Handler):

@@ -32,6 +32,7 @@ from mcp.types import CompleteRequestParams, CompleteResult, Completion
 
 from replicas_mcp.client.errors import ReplicasError
 from replicas_mcp.server.caller import current_caller
+from replicas_mcp.server.tools.arguments import ArgumentError, check_id
 from replicas_mcp.server.tools.sdk import add_request_handler
 
 if TYPE_CHECKING:
@@ -193,6 +194,8 @@ class Completer:
         self, ctx: ServerRequestContext[Any, Any], name: str, loader: Loader, context: dict[str, str]
     ) -> list[Candidate]:
         replica = context.get("replica_id", "") if name in _PER_REPLICA else ""
+        if replica and not _id_shaped(replica):
+            return []  # no replica has it: nothing to read, and the client's text is not kept as a cache key
         key = (current_caller(), name, replica)
         cached = self.cache.get(key)
         if cached is not None:
@@ -207,6 +210,14 @@ class Completer:
                 return []  # nothing to offer; the tools will explain the failure when they are called
         self.cache.put(key, candidates)
         return candidates
+
+
+def _id_shaped(value: str) -> bool:
+    try:
+        check_id("replica_id", value)
+    except ArgumentError:
+        return False
+    return True
 
 
 def register_completions(server: MCPServer[Any]) -> Completer:

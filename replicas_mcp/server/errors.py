@@ -224,13 +224,35 @@ def describe(exc: e.ReplicasError, arguments: Mapping[str, Any] | None = None) -
             return f"Replicas API error: {what}{rid}."
 
 
+BYO_KEY_REJECTED = (
+    "The Replicas API rejected the API key this request carries as its bearer token (401): it may have "
+    "been revoked or expired. Configure this MCP client with a valid org or personal key (Replicas "
+    "Settings > API Keys) and reconnect."
+)
+
+
+def _byo_key(arguments: Mapping[str, Any] | None) -> bool:
+    """Whether the call ran in `--auth byo-key` mode (the key is the caller's, not the server's)."""
+    from replicas_mcp.server.state import context_in  # state builds on the client only; imported late
+
+    ctx = context_in(arguments or {})
+    try:
+        settings = ctx.request_context.lifespan_context.settings if ctx is not None else None
+    except (AttributeError, ValueError):  # no request context
+        return False
+    return getattr(settings, "auth", None) == "byo-key"
+
+
 def tool_error(
     exc: e.ReplicasError, arguments: Mapping[str, Any] | None = None, *, secrets: Iterable[str | None] = ()
 ) -> ToolError:
     """The model-facing error; its next steps name only tools the server serves (the request's Context
-    among `arguments` says which; without one, nothing is left out)."""
+    among `arguments` says which; without one, nothing is left out). In byo-key mode a 401 is about the
+    caller's own key."""
     from replicas_mcp.server.hints import served_in  # hints builds on this module
 
+    if isinstance(exc, e.AuthenticationError) and _byo_key(arguments):
+        return ToolError(BYO_KEY_REJECTED)
     return ToolError(redact(served_in(arguments).adapt(describe(exc, arguments)), secrets))
 
 

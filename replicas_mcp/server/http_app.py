@@ -59,6 +59,7 @@ def http_app(server: Any, settings: Settings, transport_security: Any) -> ASGIAp
     and exact Host/Origin matching."""
     from replicas_mcp.server.auth import protect_http_app
     from replicas_mcp.server.http_guards import ExactHostMiddleware
+    from replicas_mcp.server.state.backends import attached
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"ok": True, "server": "replicas-mcp"})
@@ -70,7 +71,9 @@ def http_app(server: Any, settings: Settings, transport_security: Any) -> ASGIAp
         stateless_http=settings.stateless,
     )
     app.add_route("/healthz", healthz, methods=["GET"])
-    protected = protect_http_app(app, settings)  # --http-token on /mcp, or byo-key session binding
+    # --http-token on /mcp, or byo-key session binding (its per-caller cap counted in the shared state)
+    shared = attached(server)
+    protected = protect_http_app(app, settings, shared.leases if shared is not None else None)
     if settings.instance_name:  # a fleet: session ids name their instance (server/affinity.py)
         from replicas_mcp.server.affinity import SessionAffinityMiddleware
 

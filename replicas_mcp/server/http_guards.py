@@ -9,23 +9,35 @@ import hashlib
 import hmac
 import json
 import re
+import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from replicas_mcp.server.log_redaction import register_secret
 
+if TYPE_CHECKING:
+    from replicas_mcp.server.state.caps import SubscriptionCaps
+    from replicas_mcp.server.state.shared import Leases
+
 MIN_HTTP_TOKEN_CHARS = 24
 SESSION_HEADER = b"mcp-session-id"
-# byo-key: open sessions one caller (one key) may hold; the next initialize is refused until one ends.
+# byo-key: open sessions one caller (one key) may hold by default (`--max-sessions`); the next initialize
+# is refused until one ends.
 MAX_SESSIONS_PER_CALLER = 100
-# Bodies read to tell an `initialize` from other requests (only for a caller at the cap); larger: not one.
-MAX_PEEKED_BODY = 64 * 1024
+# Bodies read whole to tell an `initialize` from other requests (only for a caller at the cap). As large as
+# the SDK accepts (its request body limit, 4 MB, which it buffers too): with a smaller peek, JSON whitespace
+# in front of an `initialize` made it unrecognisable, and the caller's cap was passed. Larger bodies go on
+# to the SDK, which refuses them (413).
+MAX_PEEKED_BODY = 4 * 1024 * 1024
 # The SDK closes a session after this long without a request; a binding idle this long is forgotten too.
 SESSION_IDLE_SECONDS = 30 * 60
+SESSION_LEASES = "sessions"  # the lease kind of the fleet-wide session cap (state/caps.py)
+SWEEP_SECONDS = 60.0  # how often idle bindings are looked for (and their leases given back) with a fleet
 
 
 class HttpExposureError(ValueError):
@@ -161,10 +173,16 @@ class SessionBindingMiddleware:
     A session id is accepted only from the caller (fingerprint of the bearer key) whose request created it;
     any other caller, and any id this process did not see created, gets the same 404 as an unknown session.
 
-    One caller holds at most `per_caller` sessions: a further `initialize` gets 429 with a message saying so
-    (end one with DELETE, or let it idle out), so one key cannot fill the server's global session table and
-    lock everyone else out. A binding unused for `idle_seconds` (the SDK's idle timeout, after which the
-    session is gone) no longer counts. At most `max_sessions` bindings are kept in all (oldest dropped).
+    One caller holds at most `per_caller` sessions (`--max-sessions`; 0: no cap): a further `initialize`
+    gets 429 with a message saying so (end one with DELETE, or let it idle out), so one key cannot fill the
+    server's global session table and lock everyone else out. A binding unused for `idle_seconds` (the
+    SDK's idle timeout, after which the session is gone) no longer counts. At most `max_sessions` bindings
+    are kept in all (oldest dropped).
+
+    With `leases` (the server's shared state), the cap holds across a fleet: each session holds a lease in
+    the store (state/caps.py, kind `sessions`), taken before its `initialize` is answered, renewed while it
+    is open, given back when it ends (DELETE, idle, shutdown) and lapsing within a minute if its instance
+    dies. The renewals run for the app's lifetime (the ASGI lifespan passes through here).
     """
 
     def __init__(
@@ -176,6 +194,7 @@ class SessionBindingMiddleware:
         per_caller: int = MAX_SESSIONS_PER_CALLER,
         idle_seconds: float = SESSION_IDLE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        leases: Leases | None = None,
     ) -> None:
         self._app = app
         self._fingerprint = fingerprint
@@ -185,14 +204,32 @@ class SessionBindingMiddleware:
         self._limit = per_caller
         self._idle = idle_seconds
         self._clock = clock
+        self._fleet: SubscriptionCaps | None = None
+        if leases is not None and per_caller:
+            from replicas_mcp.server.state.caps import SubscriptionCaps
+
+            self._fleet = SubscriptionCaps(leases, per_caller, kind=SESSION_LEASES)
+        self._leased: dict[str, tuple[str, str]] = {}  # session id -> (caller, lease holder)
+        self._live: set[str] = set()  # holders of sessions open or being opened (renewed while here)
+        self._ended: list[tuple[str, str]] = []  # (caller, holder) of sessions just ended: to give back
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan" and self._fleet is not None:
+            await self._with_renewals(self._fleet, scope, receive, send)
+            return
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
+        try:
+            await self._handle(scope, receive, send)
+        finally:
+            await self._give_back_ended()
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         bearer = _bearer(scope)
         caller = self._fingerprint(bearer) if bearer else None
         session_id = _header(scope, SESSION_HEADER)
+        holder: str | None = None
         if session_id is not None:
             owner = self._owners.get(session_id)
             if owner is None or caller is None or not hmac.compare_digest(owner[0], caller):
@@ -207,61 +244,128 @@ class SessionBindingMiddleware:
             self._owners.move_to_end(session_id)
             if scope.get("method") == "DELETE":
                 self._unbind(session_id)
-        elif (
-            caller is not None
-            and scope.get("method") == "POST"
-            and self._open_sessions(caller) >= self._limit
-        ):
-            # Only a new session is refused: a sessionless (2026-07-28) request of the same caller goes on.
-            body, receive = await _buffered(receive)
-            if not _is_initialize(body):
-                await self._app(scope, receive, send)
-                return
-            await _send_json(
-                send,
-                429,
-                {
-                    "jsonrpc": "2.0",
-                    "id": None,
-                    "error": {
-                        "code": -32000,
-                        "message": f"Too many open sessions for this API key ({self._limit}): end one "
-                        "(HTTP DELETE with its Mcp-Session-Id) or let an unused one idle out, then retry",
-                    },
-                },
-                [],
-            )
-            return
+        elif caller is not None and scope.get("method") == "POST" and self._limit:
+            at_cap = self._open_sessions(caller) >= self._limit
+            if at_cap or self._fleet is not None:  # only a new session is refused: peek at the body
+                body, receive = await _buffered(receive)
+                if _is_initialize(body) and at_cap:
+                    await self._refuse(send)
+                    return
+                if _is_initialize(body) and self._fleet is not None:
+                    holder = await self._reserve(self._fleet, caller, send)
+                    if holder is None:  # refused (the fleet-wide cap, or the store unreachable)
+                        return
+
+        bound: list[str] = []
 
         async def binding_send(message: Message) -> None:
             if message["type"] == "http.response.start" and session_id is None and caller is not None:
                 for name, value in message.get("headers", ()):
                     if name.lower() == SESSION_HEADER and message.get("status", 500) < 400:
-                        self._bind(value.decode("latin-1"), caller)
+                        bound.append(value.decode("latin-1"))
+                        self._bind(bound[-1], caller, holder)
             await send(message)
 
-        await self._app(scope, receive, binding_send)
+        try:
+            await self._app(scope, receive, binding_send)
+        finally:
+            if holder is not None and caller is not None and not bound:
+                self._live.discard(holder)  # the initialize made no session: its lease goes back
+                self._ended.append((caller, holder))
+
+    async def _reserve(self, fleet: SubscriptionCaps, caller: str, send: Send) -> str | None:
+        """A lease for the session an `initialize` is about to open; None once the answer is sent (429
+        over the fleet-wide cap, 503 while the shared store is unreachable)."""
+        from replicas_mcp.server.state.shared import SharedStateUnavailable
+
+        holder = fleet.holder("session", secrets.token_hex(8))
+        self._live.add(holder)
+        try:
+            taken = await fleet.take(caller, [holder], lambda: holder in self._live)
+        except SharedStateUnavailable as exc:
+            self._live.discard(holder)
+            error = {"code": -32000, "message": str(exc)}
+            await _send_json(send, 503, {"jsonrpc": "2.0", "id": None, "error": error}, [])
+            return None
+        if not taken:
+            self._live.discard(holder)
+            await self._refuse(send)
+            return None
+        return holder
+
+    async def _refuse(self, send: Send) -> None:
+        await _send_json(
+            send,
+            429,
+            {
+                "jsonrpc": "2.0",
+                "id": None,
+                "error": {
+                    "code": -32000,
+                    "message": f"Too many open sessions for this API key ({self._limit}): end one "
+                    "(HTTP DELETE with its Mcp-Session-Id) or let an unused one idle out, then retry",
+                },
+            },
+            [],
+        )
+
+    async def _with_renewals(
+        self, fleet: SubscriptionCaps, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """The app's lifespan, with the session leases renewed (and idle sessions' given back) meanwhile;
+        on the way out every lease this instance holds is given back."""
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(fleet.renew_forever)
+            tasks.start_soon(self._sweep_forever)
+            try:
+                await self._app(scope, receive, send)
+            finally:
+                tasks.cancel_scope.cancel()
+                for session_id in list(self._leased):
+                    self._unbind(session_id)
+                with anyio.CancelScope(shield=True), anyio.move_on_after(2):
+                    await self._give_back_ended()
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await anyio.sleep(SWEEP_SECONDS)
+            self._forget_idle()
+            await self._give_back_ended()
+
+    async def _give_back_ended(self) -> None:
+        while self._ended and self._fleet is not None:
+            caller, holder = self._ended.pop()
+            await self._fleet.give_back(caller, [holder])
 
     def _open_sessions(self, caller: str) -> int:
         """The caller's sessions, after forgetting every binding idle past the SDK's timeout."""
+        self._forget_idle()
+        return self._per_caller.get(caller, 0)
+
+    def _forget_idle(self) -> None:
         cutoff = self._clock() - self._idle
         while self._owners:
             oldest_id, (_, last_used) = next(iter(self._owners.items()))
             if last_used > cutoff:
                 break
             self._unbind(oldest_id)
-        return self._per_caller.get(caller, 0)
 
-    def _bind(self, session_id: str, caller: str) -> None:
+    def _bind(self, session_id: str, caller: str, holder: str | None) -> None:
         if session_id in self._owners:
             return
         self._owners[session_id] = (caller, self._clock())
         self._per_caller[caller] = self._per_caller.get(caller, 0) + 1
+        if holder is not None:
+            self._leased[session_id] = (caller, holder)
         while len(self._owners) > self._max:
             self._unbind(next(iter(self._owners)))
 
     def _unbind(self, session_id: str) -> None:
         owner = self._owners.pop(session_id, None)
+        leased = self._leased.pop(session_id, None)
+        if leased is not None:
+            self._live.discard(leased[1])
+            self._ended.append(leased)
         if owner is None:
             return
         left = self._per_caller.get(owner[0], 1) - 1
@@ -276,7 +380,7 @@ async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
     read before passing on to the original."""
     messages: list[Message] = []
     size = 0
-    while size <= MAX_PEEKED_BODY:
+    while size <= MAX_PEEKED_BODY:  # past it, the SDK refuses the request anyway
         message = await receive()
         messages.append(message)
         if message["type"] != "http.request":

@@ -173,8 +173,8 @@ def register_resources(server: MCPServer[Any], states: StateRegistry) -> None:
         uri = f"replicas://replicas/{replica_id}/canvas/{filename}"
         where = {"replica_id": replica_id, "filename": filename}
         with resource_errors(uri, secrets=state.secrets, adapt=served(ctx).adapt, arguments=where):
-            item = await state.client_for_caller().replicas.status(replica_id)
-            if item is None or item.status in ASLEEP | TERMINAL:
+            item = await _listed(state, replica_id)
+            if item.status in ASLEEP | TERMINAL:
                 raise ResourceError(f"{uri}: the replica is not awake; call get_replica with wake=true first")
             content = await state.client_for_caller().canvas.get(replica_id, filename)
         mime = content.mimeType or "application/octet-stream"

@@ -63,4 +63,11 @@ async def check_key_in_background(client: ReplicasClient) -> bool | None:
     except e.ReplicasError as exc:
         logger.warning("replicas-mcp: could not check the API key at start: %s", explain_check_failure(exc))
         return None
+    except Exception:  # a body of another shape (pydantic): this runs in the lifespan's task group
+        logger.debug("the start-up key check got an unexpected answer", exc_info=True)
+        logger.warning(
+            "replicas-mcp: could not check the API key at start: the answer does not look like the Replicas "
+            "API's. Check REPLICAS_BASE_URL: the API's root URL, like https://api.tryreplicas.com."
+        )
+        return None
     return True

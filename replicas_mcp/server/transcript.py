@@ -142,10 +142,6 @@ def _line(timestamp: str | None, role: str, text: str) -> str:
     return f"[{_clock(timestamp)}] {role}: {text}" if text else f"[{_clock(timestamp)}] {role}"
 
 
-def render_event(timestamp: str | None, event_type: str, payload: Mapping[str, Any]) -> str:
-    return "\n".join(_line(timestamp, role, text) for role, text in event_lines(event_type, payload))
-
-
 def render_events(events: Iterable[tuple[str | None, str, Mapping[str, Any]]]) -> list[str]:
     """Each event rendered, in order. A turn's result that repeats the agent's last words (Claude's
     `result` does) shows only `turn done`: the transcript says a thing once."""
@@ -177,7 +173,3 @@ def fit_newest(rendered: list[str], max_chars: int) -> tuple[str, int]:
             kept.append(text if len(text) <= max_chars else text[: max_chars - 40] + "… [event cut]")
             used += len(kept[-1]) + 1
     return "\n".join(reversed(kept)), considered
-
-
-def render(events: Iterable[tuple[str | None, str, Mapping[str, Any]]]) -> str:
-    return "\n".join(line for line in render_events(events) if line)

@@ -311,7 +311,7 @@ class ReplicaWatcher:
             except Exception:  # never let one replica's watch take the server down
                 logger.exception("watch of replica %s stopped", key[1])
             finally:
-                self._sleepers.get(key[0], set()).discard(key[1])
+                self._not_sleeping(*key)
 
     async def _status(self, replica_id: str, watch: _Watch) -> str | None:
         try:
@@ -361,7 +361,14 @@ class ReplicaWatcher:
         try:
             await watch.woke.wait()
         finally:
-            self._sleepers.get(caller, set()).discard(replica_id)
+            self._not_sleeping(caller, replica_id)
+
+    def _not_sleeping(self, caller: str, replica_id: str) -> None:
+        sleepers = self._sleepers.get(caller)
+        if sleepers is not None:
+            sleepers.discard(replica_id)
+            if not sleepers:
+                del self._sleepers[caller]  # no entry kept for a caller with nothing asleep
 
     async def _bulk_poll(self, caller: str, client: ReplicasClient) -> None:
         """One list read per interval for all of this caller's replicas that are not awake."""
@@ -381,12 +388,28 @@ class ReplicaWatcher:
                 except (ReplicasError, SharedStateUnavailable) as exc:
                     logger.info("bulk status poll failed: %s", exc)
                     continue
+                except Exception:  # it runs in the lifespan's task group: it must never take the server down
+                    logger.debug("bulk status poll failed unexpectedly", exc_info=True)
+                    tell_user("watch-poll", "live updates of sleeping replicas are failing; retrying")
+                    continue
                 for replica_id in woke:
                     watch = self._watches.get((caller, replica_id))
                     if watch is not None:
                         watch.woke.set()
+                await self._census(caller, client, set(sleepers) - woke)
         finally:
             self._pollers.discard(caller)
+
+    async def _census(self, caller: str, client: ReplicasClient, asleep: set[str]) -> None:
+        """A watched replica deleted by someone else while asleep is noticed here (no event or list shows
+        it): the directory's census forgets it, which wakes its watch to find it gone and tell subscribers."""
+        assert self._directory is not None
+        if not asleep:
+            return
+        try:
+            await self._directory.census(caller, client.replicas, asleep)
+        except (ReplicasError, SharedStateUnavailable) as exc:
+            logger.info("census of sleeping replicas failed: %s", exc)
 
     async def _follow_stream(self, key: WatchKey, watch: _Watch) -> None:
         """Forward turn-state changes until the stream ends (the replica slept, or the stream gave up)."""

@@ -79,6 +79,28 @@ def test_a_question_is_no_longer_pending_once_answered() -> None:
     assert later.text == "Second?"
 
 
+@pytest.mark.parametrize("nested", [True, False], ids=["contract-nesting", "flat-payload"])
+def test_another_tool_s_result_does_not_answer_a_pending_question(nested: bool) -> None:
+    # A tool_result's content may be an array of text blocks (contract `ToolResultBlock`): it is still a
+    # tool result, not a message the user typed, so the question asked beside that tool stays pending.
+    both = claude(
+        "claude-assistant",
+        [
+            {"type": "tool_use", "id": "q1", "name": "AskUserQuestion", "input": {"question": "Which db?"}},
+            {"type": "tool_use", "id": "r1", "name": "Read", "input": {"file_path": "a.py"}},
+        ],
+        nested=nested,
+    )
+    read = claude(
+        "claude-user",
+        [{"type": "tool_result", "tool_use_id": "r1", "content": [{"type": "text", "text": "print(1)"}]}],
+        nested=nested,
+    )
+    pending = pending_interaction([user_text("Fix it", nested=nested), both, read])
+    assert pending is not None
+    assert pending.call_id == "q1"
+
+
 def test_plan_approval_and_codex_calls_count_as_waiting() -> None:
     plan = HistoryEvent(
         timestamp=TS,

@@ -67,15 +67,6 @@ EXCEPTIONS = (
     ),
     Exception_(
         "GET",
-        r"/v1/replica/\{id\}/history",
-        "response",
-        r"/events/\d+/payload",
-        "history `payload` nesting: the contract makes HistoryEvent.payload a whole AgentEvent (timestamp, "
-        "type and payload again); the guide and the sandbox put the provider's payload there directly. "
-        "The client reads both.",
-    ),
-    Exception_(
-        "GET",
         ENGINE_READS,
         "status",
         "",

@@ -49,11 +49,6 @@ async def sandbox_client(sandbox: RunningSandbox) -> AsyncIterator[ReplicasClien
         yield client
 
 
-async def repo_environment(client: ReplicasClient) -> str:
-    """An environment bound to a repository (so agents can edit code and open PRs)."""
-    return next(env.id for env in await client.environments.list() if env.repository_id)
-
-
 def server(sandbox: RunningSandbox, client: ReplicasClient, *toolsets: str) -> MCPServer[AppState]:
     """The MCP server on the sandbox (the default toolset unless `toolsets` names others, or "all")."""
     settings = Settings(api_key=sandbox.org_key, base_url=sandbox.base_url, toolsets=list(toolsets))

@@ -16,7 +16,8 @@ from replicas_mcp.delegation import Cursor
 from replicas_mcp.sandbox.serve import RunningSandbox
 from replicas_mcp.server.state import streams
 
-from .helpers import BOTH_REPLAYS, call, event_log, repo_environment, sandbox_client, server
+from ..helpers import repo_environment
+from .helpers import BOTH_REPLAYS, call, event_log, sandbox_client, server
 
 DELEGATION_BUDGET = 3_400  # the workflow tools' share of the default toolset's 10 KB tools/list
 DELEGATION_TOOLS = ("delegate_task", "wait_for_replica", "get_replica_result")
@@ -190,6 +191,22 @@ async def test_a_list_of_tasks_fans_out_and_joins_over_mcp(sandbox: RunningSandb
     assert not any(row["created"] for row in again["replicas"])
     assert [row["name"] for row in named["replicas"]] == ["pair-1", "pair-2"]
     assert len(replicas) == 7
+
+
+async def test_a_fan_out_with_an_asking_replica_says_to_answer_it(sandbox: RunningSandbox) -> None:
+    """A join's Next names the replica that waits on a question: waiting on it again would never end."""
+    async with sandbox_client(sandbox) as api, Client(server(sandbox, api)) as client:
+        env = await repo_environment(api)
+        tasks = ["Fix the navbar", "Add dark mode [[ask: Follow the OS setting?]]", "Upgrade [[slow:20]]"]
+        batch = await call(client, "delegate_task", environment_id=env, task=tasks, name="ui", wait_s=0)
+        ids = [row["replica_id"] for row in batch["replicas"]]
+        cursors = [row["cursor"] for row in batch["replicas"]]
+        joined = await call(client, "wait_for_replica", replica_id=ids[:2], timeout_s=10, cursor=cursors[:2])
+        assert [row["state"] for row in joined["replicas"]] == ["idle", "waiting_for_input"]
+        again = await call(client, "delegate_task", environment_id=env, task=tasks, name="ui", wait_s=0)
+    for result in (joined, again):
+        assert "ui-2 asked something: answer with send_replica_message." in result["next"], result["next"]
+        assert "ui-1 asked" not in result["next"]
 
 
 async def test_bad_cursors_and_unknown_replicas_are_explained(sandbox: RunningSandbox) -> None:

@@ -19,7 +19,8 @@ from replicas_mcp.client import ReplicasClient
 from replicas_mcp.delegation import Cursor, TaskSpec, launch, wait_for_replica
 from replicas_mcp.sandbox.serve import RunningSandbox
 
-from .helpers import BOTH_REPLAYS, FAST, call, repo_environment, sandbox_client, server
+from ..helpers import repo_environment
+from .helpers import BOTH_REPLAYS, FAST, call, sandbox_client, server
 
 pytestmark = pytest.mark.usefixtures("fast_waits")
 

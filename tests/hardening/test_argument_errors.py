@@ -95,3 +95,23 @@ async def test_text_arguments_are_not_parsed_as_json(sandbox: RunningSandbox) ->
             assert not created.is_error, created.content
             found = await api.replicas.find_by_name("null")
     assert found is not None
+
+
+async def test_a_secret_passed_where_an_id_name_or_filename_goes_is_not_echoed(
+    sandbox: RunningSandbox,
+) -> None:
+    # A model steered into passing a key as an id (with "Bearer ", a path, a space): the shape checks refuse
+    # it, and their text must not quote it back (it quoted the first 40 characters: most of a key).
+    key = sandbox.org_key
+    texts = await _errors(
+        sandbox,
+        [
+            ("get_replica", {"replica_id": f"Bearer {key}"}),
+            ("get_replica", {"replica_id": f"{key}/x"}),
+            ("create_chat", {"replica_id": "r-1", "provider": "claude", "title": f" {key}"}),
+            ("read_canvas_item", {"replica_id": "r-1", "filename": f"../{key}"}),
+        ],
+    )
+    for text in texts:
+        assert key not in text, text
+        assert key[4:16] not in text, text

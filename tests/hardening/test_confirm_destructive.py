@@ -10,6 +10,7 @@ import anyio
 import pytest
 from mcp import Client
 from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ClientCapabilities, ElicitationCapability, ElicitResult, InputRequiredResult
 
@@ -286,3 +287,28 @@ async def test_an_answer_counts_only_with_the_state_minted_for_that_question() -
     )
     # The retry of the round we minted, with a yes: go ahead.
     assert await outcome(FakeModernContext(input_responses=yes, request_state=first.request_state)) is None
+
+
+async def test_a_question_left_unanswered_past_the_time_bound_says_nothing_was_done() -> None:
+    # The tool's time bound covers the question too; when it runs out while the user has not answered, the
+    # body never ran: "the work may continue upstream" would send the model to look for work that never began.
+    group = ToolGroup("replicas")
+    ran: list[str] = []
+
+    @group.tool(title="Wipe", read_only=False, destructive=True, timeout=0.5)
+    async def wipe_slowly_asked(x: str, ctx: Context[Any, Any]) -> Wiped:
+        """Wipe."""
+        ran.append(x)
+        return Wiped(ok=True)
+
+    async def never_answers(context: Any, params: Any) -> ElicitResult:
+        await anyio.sleep(30)
+        return ElicitResult(action="accept", content={"confirm": True})
+
+    server = MCPServer("wipe-test", log_level="WARNING", tools=[build_tool(group.specs[0], "elicit")])
+    async with Client(server, mode="legacy", elicitation_callback=never_answers) as client:
+        result = await call(client, "wipe_slowly_asked", {"x": "1"})
+    assert result.is_error
+    assert "may continue upstream" not in text(result)
+    assert "nothing was changed" in text(result), text(result)
+    assert ran == []

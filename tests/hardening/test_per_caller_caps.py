@@ -90,7 +90,9 @@ async def test_a_wait_past_the_callers_cap_is_refused_and_others_go_on() -> None
             await anyio.sleep(0.5)  # both are in flight
             refused = await client.call_tool("wait_for_replica", args)
             assert refused.is_error
-            assert f"Too many waits in flight for this caller: the server allows {CAP}" in _text(refused)
+            assert f"Too many waiting calls in flight for this caller: the server allows {CAP}" in _text(
+                refused
+            )
             # Another caller has its own slots.
             assert not (
                 await other.call_tool("wait_for_replica", {"replica_id": other_rid, "timeout_s": 1})
@@ -99,3 +101,31 @@ async def test_a_wait_past_the_callers_cap_is_refused_and_others_go_on() -> None
         assert not any(result.is_error for result in results)
         sandbox.faults.clear()
         assert not (await client.call_tool("wait_for_replica", args)).is_error  # slots given back
+
+
+async def test_delegate_task_waits_count_against_the_callers_wait_cap() -> None:
+    """delegate_task waits up to wait_s on the caller's stream: it holds a wait slot like wait_for_replica."""
+    async with (
+        recorded_sandbox() as (sandbox, _),
+        http_server(sandbox, auth="byo-key", max_waits=CAP) as (url, _),
+        mcp_client(url, bearer=DEFAULT_ORG_KEY) as client,
+    ):
+        await _new_replica(sandbox.base_url, DEFAULT_ORG_KEY, "slow")
+        args = {"environment_id": "global", "task": "Fix it", "name": "slow", "wait_s": 2}
+        assert not (await client.call_tool("list_replicas", {})).is_error
+        sandbox.faults.add_latency(1.5, method="GET")
+        results: list[CallToolResult] = []
+
+        async def delegate() -> None:
+            results.append(await client.call_tool("delegate_task", args))
+
+        async with anyio.create_task_group() as tasks:
+            for _ in range(CAP):
+                tasks.start_soon(delegate)
+            await anyio.sleep(0.5)
+            refused = await client.call_tool("delegate_task", args)
+            assert refused.is_error, "a third waiting call ran past the cap"
+            assert f"Too many waiting calls in flight for this caller: the server allows {CAP}" in _text(
+                refused
+            )
+        assert len(results) == CAP

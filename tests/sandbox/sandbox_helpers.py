@@ -197,3 +197,21 @@ async def read_events(
 
 def types(events: Sequence[Mapping[str, Any]]) -> list[str]:
     return [str(event["type"]) for event in events]
+
+
+def flat_history(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A history answer with each event's provider payload directly in `payload`. The strict sandbox nests
+    it as the contract does (`HistoryEvent.payload` is the whole AgentEvent: timestamp, type, payload);
+    the lenient one does not. Asserts the nesting matches the event it wraps."""
+    events = []
+    for event in body.get("events", []):
+        inner = event.get("payload")
+        if (
+            isinstance(inner, dict)
+            and inner.get("type") == event["type"]
+            and isinstance(inner.get("payload"), dict)
+        ):
+            assert inner.get("timestamp") == event.get("timestamp")
+            event = {**event, "payload": inner["payload"]}
+        events.append(event)
+    return {**body, "events": events}

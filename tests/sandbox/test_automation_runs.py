@@ -12,6 +12,7 @@ from replicas_mcp.sandbox.serve import RunningSandbox
 
 from ..helpers import assert_error, eventually
 from .config_helpers import EXECUTION, api, assert_exact_keys, environment_named
+from .sandbox_helpers import flat_history
 
 CRON = [{"type": "cron", "config": {"schedule": "0 6 * * *", "timezone": "UTC"}}]
 CUSTOM = [{"type": "custom"}]
@@ -69,7 +70,7 @@ async def test_an_execution_completes_when_its_replica_finishes_the_first_turn(
         assert final["triggered_at"] <= final["completed_at"]
         assert final["completed_at"].endswith("Z")
         history = await client.get(f"/v1/replica/{final['workspace_id']}/history")
-        results = [e for e in history.json()["events"] if e["type"] == "claude-result"]
+        results = [e for e in flat_history(history.json())["events"] if e["type"] == "claude-result"]
         assert [r["payload"]["is_error"] for r in results] == [False]
 
 
@@ -138,7 +139,7 @@ async def test_a_custom_webhook_fires_without_a_key_in_the_tokens_organization_o
         assert await _executions(globex, globex_hook["id"]) == []
         assert (await _finished(acme, acme_hook["id"]))["status"] == "completed"
         history = await acme.get(f"/v1/replica/{replica['id']}/history", params={"limit": 1000})
-        prompt = history.json()["events"][0]["payload"]["message"]["content"][0]["text"]
+        prompt = flat_history(history.json())["events"][0]["payload"]["message"]["content"][0]["text"]
         assert prompt.startswith("Triage the alert")
         assert "## Trigger Payload" in prompt
         assert '"alert": "disk"' in prompt

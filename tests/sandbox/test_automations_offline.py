@@ -10,7 +10,7 @@ import httpx2
 from replicas_mcp.sandbox.serve import RunningSandbox, running_sandbox
 
 from ..helpers import eventually
-from .sandbox_helpers import client, environment_id, list_item
+from .sandbox_helpers import client, environment_id, flat_history, list_item
 
 
 async def create_automation(api: httpx2.AsyncClient, name: str, *triggers: dict[str, Any]) -> str:
@@ -102,7 +102,7 @@ async def test_a_simulated_pull_request_fires_the_matching_github_automation(san
 
         async def first_message() -> str:
             history = await api.get(f"/v1/replica/{run['workspace_id']}/history")
-            events = history.json().get("events", []) if history.status_code == 200 else []
+            events = flat_history(history.json())["events"] if history.status_code == 200 else []
             return str(events[0]["payload"]["message"]["content"][0]["text"]) if events else ""
 
         async def prompted() -> bool:

@@ -21,6 +21,7 @@ from .sandbox_helpers import (
     assert_shape,
     client,
     create_replica,
+    flat_history,
     send,
     wait_idle,
 )
@@ -34,7 +35,10 @@ async def test_history_pages_from_the_end(sandbox: RunningSandbox) -> None:
         await send(api, rid, "Second task")
         await wait_idle(api, rid, turns=2)
 
-        everything = (await api.get(f"/v1/replica/{rid}/history", params={"limit": 1000})).json()
+        raw = (await api.get(f"/v1/replica/{rid}/history", params={"limit": 1000})).json()
+        # The contract's nesting: each event's payload is the whole AgentEvent (its own type and payload).
+        assert raw["events"][0]["payload"]["type"] == raw["events"][0]["type"] == "claude-user"
+        everything = flat_history(raw)
         assert_shape(everything, HISTORY_KEYS)
         total = everything["total"]
         assert total == len(everything["events"])
@@ -45,17 +49,21 @@ async def test_history_pages_from_the_end(sandbox: RunningSandbox) -> None:
         assert everything["events"][-1]["type"] == "claude-result"
         assert everything["events"][-1]["payload"]["subtype"] == "success"
 
-        newest = (await api.get(f"/v1/replica/{rid}/history", params={"limit": 3})).json()
+        newest = flat_history((await api.get(f"/v1/replica/{rid}/history", params={"limit": 3})).json())
         assert newest["events"] == everything["events"][-3:]
         assert newest["has_more"] is True
-        older = (await api.get(f"/v1/replica/{rid}/history", params={"limit": 3, "offset": 3})).json()
+        older = flat_history(
+            (await api.get(f"/v1/replica/{rid}/history", params={"limit": 3, "offset": 3})).json()
+        )
         assert older["events"] == everything["events"][-6:-3]
-        oldest = (
-            await api.get(f"/v1/replica/{rid}/history", params={"limit": 3, "offset": total - 2})
-        ).json()
+        oldest = flat_history(
+            (await api.get(f"/v1/replica/{rid}/history", params={"limit": 3, "offset": total - 2})).json()
+        )
         assert oldest["events"] == everything["events"][:2]
         assert oldest["has_more"] is False
-        past_the_start = (await api.get(f"/v1/replica/{rid}/history", params={"offset": total + 5})).json()
+        past_the_start = flat_history(
+            (await api.get(f"/v1/replica/{rid}/history", params={"offset": total + 5})).json()
+        )
         assert past_the_start["events"] == []
         assert past_the_start["total"] == total
 
@@ -72,7 +80,7 @@ async def test_replies_are_deterministic(sandbox: RunningSandbox) -> None:
         await wait_idle(api, two["id"])
 
         async def reply(rid: str) -> str:
-            history = (await api.get(f"/v1/replica/{rid}/history")).json()
+            history = flat_history((await api.get(f"/v1/replica/{rid}/history")).json())
             return str(history["events"][-1]["payload"]["result"])
 
         assert await reply(one["id"]) == await reply(two["id"])
@@ -164,7 +172,8 @@ async def test_a_failed_turn_keeps_the_workspace_active(sandbox: RunningSandbox)
     async with client(sandbox) as api:
         replica = await create_replica(api, message="Run the suite [[turn-error]]")
         await wait_idle(api, replica["id"])
-        result = (await api.get(f"/v1/replica/{replica['id']}/history")).json()["events"][-1]["payload"]
+        history = flat_history((await api.get(f"/v1/replica/{replica['id']}/history")).json())
+        result = history["events"][-1]["payload"]
         assert result["is_error"] is True
         assert result["subtype"] == "error"
         assert result["errors"]

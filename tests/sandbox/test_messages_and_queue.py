@@ -13,6 +13,7 @@ from .sandbox_helpers import (
     assert_shape,
     client,
     create_replica,
+    flat_history,
     send,
     wait_idle,
 )
@@ -20,7 +21,7 @@ from .sandbox_helpers import (
 
 def user_texts(history: dict[str, object]) -> list[str]:
     texts = []
-    for event in history["events"]:  # type: ignore[attr-defined]
+    for event in flat_history(history)["events"]:
         if event["type"] == "claude-user":
             block = event["payload"]["message"]["content"][0]
             if block["type"] == "text":

@@ -20,6 +20,7 @@ from .sandbox_helpers import (
     create_replica,
     details,
     environment_id,
+    flat_history,
     list_item,
     wait_idle,
     wait_status,
@@ -227,7 +228,9 @@ async def test_a_pr_request_in_a_workspace_without_a_repository_says_no_pr_was_o
             api, name="badge", message="Add a README badge [[pr]]", environment_id="global"
         )
         await wait_idle(api, replica["id"])
-        history = (await api.get(f"/v1/replica/{replica['id']}/history", params={"limit": 1000})).json()
+        history = flat_history(
+            (await api.get(f"/v1/replica/{replica['id']}/history", params={"limit": 1000})).json()
+        )
         result = next(event for event in history["events"] if event["type"] == "claude-result")
         reply = result["payload"]["result"]
         assert "could not open a pull request because this workspace has no repository" in reply

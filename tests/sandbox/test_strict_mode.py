@@ -17,6 +17,7 @@ from .sandbox_helpers import (
     create_replica,
     details,
     environment_id,
+    flat_history,
     list_item,
     read_events,
     send,
@@ -31,7 +32,7 @@ CHAT_KEYS = {"id", "provider", "title", "created_at", "updated_at", "processing"
 def tool_blocks(history: dict[str, Any], kind: str) -> list[dict[str, Any]]:
     return [
         block
-        for event in history["events"]
+        for event in flat_history(history)["events"]
         for block in event["payload"].get("message", {}).get("content", [])
         if block["type"] == kind
     ]
@@ -83,7 +84,7 @@ async def test_a_question_pauses_the_turn_until_the_next_message_answers_it(sand
         ]
         assert result["content"] == "Postgres, please"
         assert history["events"][-1]["type"] == "claude-result"
-        assert "Migrate the DB" in history["events"][-1]["payload"]["result"]
+        assert "Migrate the DB" in flat_history(history)["events"][-1]["payload"]["result"]
 
 
 async def test_partial_mcp_configs_are_rejected(sandbox: RunningSandbox) -> None:

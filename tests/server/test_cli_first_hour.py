@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from replicas_mcp.cli import launch_command, python_too_old
+from replicas_mcp.cli import banner, launch_command, python_too_old, temporary_environment
 from replicas_mcp.config import is_placeholder_key
 from replicas_mcp.sandbox.serve import RunningSandbox
 
@@ -213,6 +213,36 @@ def test_the_banner_command_is_absolute_and_keeps_its_arguments() -> None:
     assert "secret-token-value" not in as_script
     as_module = launch_command("/somewhere/replicas_mcp/__main__.py", ["--sandbox"])
     assert as_module == f"{sys.executable} -m replicas_mcp --sandbox"
+
+
+@pytest.mark.parametrize(
+    ("prefix", "temporary"),
+    [
+        ("/home/u/.cache/uv/archive-v0/FibI05U9x-YEv5Ad", True),  # uvx
+        ("/home/u/.cache/pipx/9cb37cb64253108", True),  # pipx run
+        ("/Users/u/Library/Caches/pipx/9cb37cb64253108", True),
+        ("/home/u/.local/pipx/.cache/9cb37cb64253108", True),
+        ("/home/u/.local/share/uv/tools/replicas-mcp", False),  # uv tool install
+        ("/home/u/.local/share/pipx/venvs/replicas-mcp", False),  # pipx install
+        ("/work/replicas-mcp/.venv", False),
+        ("/usr", False),
+        ("/", False),
+    ],
+)
+def test_a_temporary_uvx_or_pipx_run_environment_is_recognised(prefix: str, temporary: bool) -> None:
+    assert temporary_environment(prefix) is temporary
+
+
+def test_the_banner_of_a_temporary_environment_says_to_install_before_configuring_a_client() -> None:
+    """uvx's path lives in uv's cache, which may delete it: a client configured with it breaks later."""
+    lasting = banner("0.1.0", "/home/u/.local/bin/replicas-mcp --sandbox", sandbox=True)
+    uvx = "/home/u/.cache/uv/archive-v0/x/bin/replicas-mcp"
+    temporary = banner("0.1.0", uvx, sandbox=True, temporary=True)
+    assert "temporary" not in lasting
+    assert "temporary environment" in temporary
+    assert "uv tool install" in temporary
+    assert "pipx install" in temporary
+    assert temporary.endswith("Press Ctrl-C to stop.\n")
 
 
 def _banner_of(command: list[str]) -> str:

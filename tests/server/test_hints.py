@@ -285,3 +285,26 @@ async def test_results_name_things_beside_their_ids(sandbox: RunningSandbox) -> 
     assert f"nightly-namer ({aid})" in shown["delete_automation"]
     assert f"namer ({rid})" in shown["delete_chat"]
     assert f"namer ({rid})" in shown["delete_replica"]
+
+
+async def test_argument_errors_name_no_tool_the_selection_does_not_serve(sandbox: RunningSandbox) -> None:
+    # Argument checks run in the SDK's validation, before the hint adaptation of results and errors: their
+    # texts must not lead to a tool at all (with `--tools read_canvas_item`, list_canvas_items is not served).
+    async with connect(sandbox, tools=("read_canvas_item",)) as client:
+        served = {tool.name for tool in (await client.list_tools()).tools}
+        with anyio.fail_after(20):
+            result = await client.call_tool("read_canvas_item", {"replica_id": "r-1", "filename": "../x"})
+    assert result.is_error
+    assert tools_named(text(result)) <= served, text(result)
+
+
+async def test_a_refused_subscription_names_no_tool_the_selection_does_not_serve(
+    sandbox: RunningSandbox,
+) -> None:
+    from mcp import MCPDeprecationWarning, MCPError
+
+    async with connect(sandbox, mode="legacy", toolsets=("environments",)) as client:
+        served = {tool.name for tool in (await client.list_tools()).tools}
+        with pytest.raises(MCPError) as refused, pytest.warns(MCPDeprecationWarning):
+            await client.session.subscribe_resource("replicas://replicas/" + "x" * 300)
+    assert tools_named(refused.value.message) <= served, refused.value.message

@@ -238,3 +238,59 @@ def test_short_fragments_match_names_but_not_ids() -> None:
     candidates = [Candidate("0a30-uuid", "web"), Candidate("docs-page.md", value_is_id=False)]
     assert rank(candidates, "a") == ["docs-page.md"]
     assert rank(candidates, "uui") == ["0a30-uuid"]
+
+
+async def test_a_second_set_level_replaces_the_first_and_messages_come_once(sandbox: RunningSandbox) -> None:
+    # Each request gets its own SDK ServerSession: the session's level must be kept per connection, not per
+    # setLevel request, or raising the level never takes effect and every message is sent once per call.
+    received = Received()
+    async with own_client_server(sandbox, sandbox.org_key, received, mode="legacy") as client:
+        await set_level(client, "debug")
+        await set_level(client, "error")
+        logging.getLogger("replicas_mcp.server.watcher").warning("below the new level: not sent")
+        logging.getLogger("replicas_mcp.server.watcher").error("sent once at the new level")
+        await received.wait_for("sent once at the new level")
+        await anyio.sleep(0.2)  # a duplicate, if any, would be queued right behind it
+    assert [m.data for m in received.messages if "sent once" in str(m.data)] == ["sent once at the new level"]
+    assert all("below the new level" not in str(m.data) for m in received.messages)
+
+
+async def test_a_context_replica_id_that_is_not_an_id_is_neither_read_nor_kept(
+    sandbox: RunningSandbox,
+) -> None:
+    # The context is the client's free text (up to the 4 MB request limit): kept as a cache key, 512 of them
+    # would hold gigabytes; and it costs an upstream list each time for an answer that is always "nothing".
+    async with connect(sandbox) as client:
+        canvas = ResourceTemplateReference(uri="replicas://replicas/{replica_id}/canvas/{filename}")
+        before = sum(sandbox.faults.stats.requests.values())
+        for junk in ("x" * 200_000, "../../v1/replica", "y" * 200_001):
+            offered = await client.complete(canvas, {"name": "filename", "value": ""}, {"replica_id": junk})
+            assert offered.completion.values == []
+        assert sum(sandbox.faults.stats.requests.values()) - before == 0
+
+
+async def test_a_base_url_answering_json_of_another_shape_is_reported_not_fatal(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # REPLICAS_BASE_URL pointing at some other JSON service: the start-up check's list read gets a 200 that
+    # does not fit the model (pydantic's ValidationError, not a ReplicasError). It runs in the lifespan's
+    # task group: raised there, it would end the server a moment after a desktop client connected.
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    from replicas_mcp.sandbox.serve import serving
+
+    async def other_service(request: Request) -> Response:
+        return JSONResponse({"service": "something else", "items": "none"})
+
+    app = Starlette(routes=[Route("/{path:path}", other_service, methods=["GET", "POST"])])
+    caplog.set_level(logging.WARNING)
+    async with serving(app) as base_url:
+        server = build_server(Settings(api_key=WRONG_KEY, base_url=base_url))
+        async with Client(server, mode="legacy") as client:
+            with anyio.fail_after(10):
+                while not any("could not check the API key" in r.getMessage() for r in caplog.records):
+                    await anyio.sleep(0.02)
+            assert (await client.list_tools()).tools  # still serving

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import anyio
 import pytest
@@ -266,3 +267,36 @@ async def test_tools_list_size_all(sandbox: RunningSandbox) -> None:
     count, size, per_module = await _tools_list(sandbox, ("all",))
     _report("all toolsets", count, size, per_module)
     assert size <= ALL_BUDGET, f"all toolsets: {size} bytes of tools/list (budget {ALL_BUDGET})"
+
+
+async def test_a_session_that_subscribes_and_unsubscribes_again_and_again_keeps_one_cleanup(
+    sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The cleanup that ends a legacy session's subscriptions is registered on its connection; registered
+    # again at every first-subscription-after-none, a long-lived session toggling one subscription would grow
+    # its connection's exit stack without bound.
+    from replicas_mcp.server.tools.sdk import when_connection_ends as original
+
+    registered: list[object] = []
+
+    def counting(session: Any, callback: Any) -> None:
+        registered.append(session)
+        original(session, callback)
+
+    monkeypatch.setattr("replicas_mcp.server.app.when_connection_ends", counting)
+    async with connect(sandbox, mode="legacy") as client:
+        for _ in range(5):
+            with pytest.warns(MCPDeprecationWarning):
+                await client.session.subscribe_resource("replicas://replicas/r-toggled")
+            with pytest.warns(MCPDeprecationWarning):
+                await client.session.unsubscribe_resource("replicas://replicas/r-toggled")
+    assert len(registered) == 1
+
+
+async def test_a_canvas_file_of_a_replica_that_does_not_exist_is_not_found(sandbox: RunningSandbox) -> None:
+    # Not "not awake; wake it first": there is nothing to wake, and get_replica(wake=true) would fail too.
+    async with connect(sandbox) as client:
+        with pytest.raises(MCPError) as missing:
+            await client.read_resource("replicas://replicas/does-not-exist/canvas/report.md")
+    assert missing.value.code == -32602
+    assert "wake" not in missing.value.message

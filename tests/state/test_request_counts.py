@@ -14,7 +14,8 @@ import pytest
 from replicas_mcp.sandbox.serve import RunningSandbox, running_sandbox
 from replicas_mcp.server.state import streams
 
-from .helpers import add_sleeping_replicas, counted, mcp_client, repo_environment, tool
+from ..helpers import repo_environment
+from .helpers import add_sleeping_replicas, counted, mcp_client, tool
 
 SMALL, LARGE = 5, 450  # 450 newer replicas: 5 pages of the list at its largest page size
 TIME_SCALE = 0.05  # as the `sandbox` fixture's

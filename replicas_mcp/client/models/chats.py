@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from replicas_mcp.client.models._base import ApiModel, OpenStr
 
@@ -80,9 +80,29 @@ class QueueMutation(ApiModel):
 
 
 class HistoryEvent(ApiModel):
+    """One history event; `payload` is always the provider's own payload.
+
+    The contract nests it: `HistoryEvent.payload` is a whole `AgentEvent` (`timestamp`, the same `type`,
+    and the provider's `payload`). That envelope is unwrapped here, so every reader sees one shape whether
+    the server nests it (the contract) or not.
+    """
+
     timestamp: str | None = None
     type: OpenStr
     payload: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unwrap_agent_event(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            outer = data.get("payload")
+            if (
+                isinstance(outer, dict)
+                and outer.get("type") == data.get("type")
+                and isinstance(outer.get("payload"), dict)
+            ):
+                return {**data, "payload": outer["payload"]}
+        return data
 
 
 class HistoryPage(ApiModel):

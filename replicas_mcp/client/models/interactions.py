@@ -119,13 +119,33 @@ def _result_id(node: Mapping[str, Any]) -> str | None:
     return None
 
 
+# Blocks that carry a tool's output: what is inside (a tool_result's content may be an array of text
+# blocks, contract `ToolResultBlock`) is the tool's, never words the user typed.
+_TOOL_OUTPUT_TYPES = frozenset({"tool_result", "function_call_output"})
+
+
+def _outside_tool_results(node: Any, depth: int = 0) -> Iterator[Mapping[str, Any]]:
+    """`mappings_in`, without descending into tool output blocks."""
+    if depth > _MAX_DEPTH:
+        return
+    if isinstance(node, Mapping):
+        yield node
+        if node.get("type") in _TOOL_OUTPUT_TYPES:
+            return
+        for value in node.values():
+            yield from _outside_tool_results(value, depth + 1)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _outside_tool_results(item, depth + 1)
+
+
 def _is_user_message(event: HistoryEvent) -> bool:
     """A message the user typed (which answers any question asked before it), not a tool result.
 
     Claude: a `claude-user` event (or `type: user` payload) with a text block; Codex: a `user_message`;
     other providers: an event type ending in `-user`, or a `role: user` message with text.
     """
-    nodes = list(mappings_in({"type": event.type, "payload": event.payload}))
+    nodes = list(_outside_tool_results({"type": event.type, "payload": event.payload}))
     kinds = {node["type"] for node in nodes if isinstance(node.get("type"), str)}
     if "user_message" in kinds:
         return True

@@ -332,10 +332,17 @@ async def read_history(request: Request) -> Response:
     offset = query_int(request, "offset", default=0, minimum=0, maximum=1_000_000)
     chat_id = request.query_params.get("chat_id") or None
     page = workspaces.chats.history(replica, chat_id=chat_id, limit=limit, offset=offset)
+    # Strict: the contract's nesting, `HistoryEvent.payload` is the whole AgentEvent (which has its own
+    # timestamp, type and the provider's payload); lenient: the provider's payload directly.
+    events = (
+        [{"timestamp": event["timestamp"], "type": event["type"], "payload": event} for event in page.events]
+        if is_strict(request)
+        else page.events
+    )
     return respond(
         {
             "thread_id": page.thread_id,
-            "events": page.events,
+            "events": events,
             "total": page.total,
             "has_more": page.has_more,
             "coding_agent": page.coding_agent,

@@ -4,7 +4,8 @@ Each subscribed URI holds a lease in the shared store (`Leases`: in process, or 
 Redis). A lease lives `LEASE_TTL` seconds and is renewed every third of that while its subscription is
 alive (a listen stream still open, a legacy session still subscribed), so the subscriptions of an
 instance that died stop counting within `LEASE_TTL`, and a client that resumes elsewhere gets its slots
-back. 0 means no cap (nothing is counted).
+back. 0 means no cap (nothing is counted). The byo-key session cap (`--max-sessions`) leases the same way,
+under its own `kind` (server/http_guards.py).
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ LEASE_TTL = 60.0
 
 
 class SubscriptionCaps:
-    def __init__(self, leases: Leases, limit: int, *, ttl: float = LEASE_TTL) -> None:
+    def __init__(self, leases: Leases, limit: int, *, ttl: float = LEASE_TTL, kind: str = KIND) -> None:
         self.limit = limit
+        self.kind = kind
         self._leases = leases
         self._ttl = ttl
         self._instance = secrets.token_hex(6)  # holders are unique across the fleet
@@ -46,7 +48,7 @@ class SubscriptionCaps:
             return True
         taken: list[str] = []
         for holder in holders:
-            if not await self._leases.acquire(KIND, caller, holder, self.limit, self._ttl):
+            if not await self._leases.acquire(self.kind, caller, holder, self.limit, self._ttl):
                 await self.give_back(caller, taken)
                 return False
             taken.append(holder)
@@ -60,7 +62,7 @@ class SubscriptionCaps:
             for holder in holders:
                 self._held.pop(holder, None)
                 try:
-                    await self._leases.release(KIND, caller, holder)
+                    await self._leases.release(self.kind, caller, holder)
                 except SharedStateUnavailable:
                     logger.info("a subscription lease could not be released; it expires by itself")
 
@@ -73,7 +75,7 @@ class SubscriptionCaps:
             for holder, (caller, alive) in list(self._held.items()):
                 try:
                     if alive():
-                        await self._leases.acquire(KIND, caller, holder, self.limit, self._ttl)
+                        await self._leases.acquire(self.kind, caller, holder, self.limit, self._ttl)
                     else:
                         await self.give_back(caller, [holder])
                 except SharedStateUnavailable:

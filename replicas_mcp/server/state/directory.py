@@ -5,7 +5,10 @@ How a lookup is answered, cheapest first (`ReplicaDirectory.status`):
    (the upstream ends the stream when the workspace stops; while the client reconnects it, the workspace
    may be asleep, and a read trusting "active" would wake it under the contract).
 2. A replica that a response showed `preparing` (a create, a wake) within `PREPARING_FRESH_FOR` seconds:
-   still served as preparing (no read of a preparing workspace wakes it).
+   still served as preparing (no read of a preparing workspace wakes it), unless something since says it
+   may have stopped: its upstream stream ended (`stream_ended`: the upstream ends it when the workspace
+   stops) or dropped and is reconnecting, or a webhook came (`mark_stale`). Under the contract a read of a
+   workspace that went to sleep wakes it, so the window must close the moment it could have.
 3. A known replica: one *awake sweep* (the list filtered on `status=active`, shared by the lookups of the
    caller that overlap it) says whether it is active. If it is not, and it was last seen asleep or
    in error, it still is: only a wake makes a replica active again, and a woken one shows up in the sweep.
@@ -24,9 +27,12 @@ written in docs/performance.md ("How fresh a status is").
 
 from __future__ import annotations
 
+import collections
 import time
+import weakref
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 
@@ -36,8 +42,11 @@ from replicas_mcp.server.state.knowledge import KnowledgeStore, ReplicaFacts
 
 if TYPE_CHECKING:
     from replicas_mcp.client.replicas import Replicas
+    from replicas_mcp.server.state.streams import StreamHub
 
-__all__ = ["DEFAULT_FRESH_FOR", "ReplicaDirectory"]
+__all__ = ["DEFAULT_FRESH_FOR", "RECENT_CALLERS", "ReplicaDirectory"]
+
+V = TypeVar("V")
 
 # Seconds an awake sweep is reused by later lookups. 0: only lookups that overlap share one, so an
 # `active` that a read relies on (to go on to the engine, which would wake a sleeping workspace) is never
@@ -48,6 +57,22 @@ DEFAULT_FRESH_FOR = 0.0
 PREPARING_FRESH_FOR = 5.0
 # Where a replica that left `active` can have gone, each list short: (status, read every page?).
 _LEFT_ACTIVE = (("preparing", True), ("error", True), ("archived", False))
+# Callers whose last awake sweep and index read are remembered (least recently used go first: forgetting
+# them costs a request, never correctness).
+RECENT_CALLERS = 1024
+# Watched replicas confirmed to exist per census (one request each), at most: the census runs once per
+# watch poll interval, so its idle cost stays a constant few requests per interval per caller.
+CONFIRMS_PER_CENSUS = 2
+
+
+class _Recent(collections.OrderedDict[str, V]):
+    """A per-caller map that keeps the `RECENT_CALLERS` most recently written callers."""
+
+    def put(self, caller: str, value: V) -> None:
+        self[caller] = value
+        self.move_to_end(caller)
+        while len(self) > RECENT_CALLERS:
+            self.popitem(last=False)
 
 
 def item_of(facts: ReplicaFacts) -> ReplicaListItem:
@@ -56,6 +81,16 @@ def item_of(facts: ReplicaFacts) -> ReplicaListItem:
 
 def _record(item: ReplicaListItem) -> dict[str, object]:
     return item.model_dump(mode="json", exclude_none=True)
+
+
+@dataclass
+class _Census:
+    """A caller's walk through the `status=sleeping` list, a page per poll (`ReplicaDirectory.census`)."""
+
+    page: int = 1
+    seen: set[str] = field(default_factory=set)  # ids on the pages read in this walk
+    # Missing from a whole walk: to confirm, in order.
+    unconfirmed: dict[str, None] = field(default_factory=dict)
 
 
 class ReplicaDirectory:
@@ -68,19 +103,38 @@ class ReplicaDirectory:
         fresh_for: float = DEFAULT_FRESH_FOR,
         is_live: Callable[[str, str], bool] = lambda caller, replica_id: False,
         clock: Callable[[], float] = time.time,
+        streams: StreamHub | None = None,
     ) -> None:
+        """`streams`: the shared upstream streams, which say whether a replica is followed live (else
+        `is_live` does) and when a stream drops or ends (closing a `preparing` window)."""
         self.store = store
         self.fresh_for = fresh_for
-        self._is_live = is_live
+        self._is_live = streams.has_live if streams is not None else is_live
+        self._is_dropped: Callable[[str, str], bool] = (
+            streams.dropped if streams is not None else lambda caller, replica_id: False
+        )
+        if streams is not None:
+            streams.on_end.append(self.stream_ended)
         self._clock = clock
-        self._sweeps: dict[str, tuple[float, dict[str, ReplicaListItem]]] = {}  # caller -> (at, active)
-        self._indexed: dict[str, float] = {}  # caller -> when the last index read began
-        self._locks: dict[tuple[str, str], anyio.Lock] = {}  # (caller, what): one list read at a time
+        self._sweeps: _Recent[tuple[float, dict[str, ReplicaListItem]]] = _Recent()  # caller -> (at, active)
+        self._indexed: _Recent[float] = _Recent()  # caller -> when the last index read began
+        # (caller, what): one list read at a time; a lock lives while a lookup holds or waits for it.
+        self._censuses: _Recent[_Census] = _Recent()  # caller -> its walk through the sleeping list
+        self._locks: weakref.WeakValueDictionary[tuple[str, str], anyio.Lock] = weakref.WeakValueDictionary()
         # Called with (caller, replica id) when a replica is seen deleted (a watch of it ends at once).
         self.on_forget: list[Callable[[str, str], None]] = []
 
     def _lock(self, caller: str, what: str) -> anyio.Lock:
         return self._locks.setdefault((caller, what), anyio.Lock())
+
+    def held(self) -> dict[str, int]:
+        """How many entries each per-caller map holds now (diagnostics; each is bounded)."""
+        return {
+            "sweeps": len(self._sweeps),
+            "indexed": len(self._indexed),
+            "censuses": len(self._censuses),
+            "locks": len(self._locks),
+        }
 
     # --- what responses teach ----------------------------------------------------------------------------
 
@@ -103,9 +157,16 @@ class ReplicaDirectory:
         """The status may have changed (a wake or message sent, a stream ended): ask upstream next time."""
         facts = await self.store.get(caller, replica_id)
         if facts is not None:
-            await self.store.forget(caller, replica_id)
+            looks = await self.store.chat_looks(caller, replica_id)  # still true of their chat states
+            await self.store.forget(caller, replica_id)  # (the only way back to an older `seen_at`)
             await self.store.remember(caller, [facts.with_status(facts.status, seen_at=0.0)])
+            if looks:
+                await self.store.remember_chat_looks(caller, replica_id, looks)
         self._sweeps.pop(caller, None)
+
+    async def stream_ended(self, caller: str, replica_id: str) -> None:
+        """The caller's upstream stream of the replica ended by itself: the workspace may have stopped."""
+        await self.mark_stale(caller, replica_id)
 
     async def forget_looks(self, caller: str, replica_id: str) -> None:
         """The replica's chats were acted on (a message, a wake): what their looks said is out of date."""
@@ -133,7 +194,12 @@ class ReplicaDirectory:
             return item_of(facts) if facts is not None else None
         if not fresh and self._is_live(caller, replica_id):
             return item_of(facts.with_status("active", seen_at=self._clock()))
-        if not fresh and facts.status == "preparing" and self._clock() - facts.seen_at <= PREPARING_FRESH_FOR:
+        if (
+            not fresh
+            and facts.status == "preparing"
+            and self._clock() - facts.seen_at <= PREPARING_FRESH_FOR
+            and not self._is_dropped(caller, replica_id)
+        ):
             return item_of(facts)  # just created or woken: reads of a preparing workspace wake nothing
         awake = await self.awake(caller, replicas, max_age=0.0 if fresh else None)
         if replica_id in awake:
@@ -161,7 +227,7 @@ class ReplicaDirectory:
                 item.id: item async for item in replicas.iter(status="active", page_size=LIST_PAGE_LIMIT)
             }
             await self.learn(caller, active.values(), seen_at=seen_at)
-            self._sweeps[caller] = (started, active)
+            self._sweeps.put(caller, (started, active))
             return active
 
     async def _where_it_went(self, caller: str, replicas: Replicas, facts: ReplicaFacts) -> ReplicaListItem:
@@ -217,4 +283,34 @@ class ReplicaDirectory:
                     break
                 page += 1
             await self.store.set_frontier(caller, new_head, complete=last_page)
-            self._indexed[caller] = started
+            self._indexed.put(caller, started)
+
+    async def census(self, caller: str, replicas: Replicas, watched: Iterable[str]) -> list[str]:
+        """For the watcher's bulk poll (once per interval): notice watched replicas deleted while asleep.
+
+        Reads one page of the `status=sleeping` list (the walk goes on from page to page, one per call, and
+        starts again after the last). A watched replica missing from a whole walk (it was deleted, or is
+        archived, in error or preparing) is then confirmed with one request that never wakes anything
+        (`Replicas.exists`), at most `CONFIRMS_PER_CENSUS` per call, oldest first. A replica that is gone
+        is forgotten (its watches end, `on_forget`). Returns the ids found gone."""
+        census = self._censuses.get(caller) or _Census()
+        self._censuses.put(caller, census)
+        wanted = set(watched)
+        seen_at = self._clock()
+        page = await replicas.list(status="sleeping", page=census.page, limit=LIST_PAGE_LIMIT)
+        await self.learn(caller, page.replicas, seen_at=seen_at)
+        census.seen.update(item.id for item in page.replicas)
+        if census.page >= page.total_pages or not page.replicas:  # a whole walk: who was not in it?
+            missing = sorted(wanted - census.seen)
+            kept = [rid for rid in census.unconfirmed if rid in missing]
+            census.unconfirmed = dict.fromkeys([*kept, *(rid for rid in missing if rid not in kept)])
+            census.page, census.seen = 1, set()
+        else:
+            census.page += 1
+        gone = []
+        for replica_id in list(census.unconfirmed)[:CONFIRMS_PER_CENSUS]:
+            del census.unconfirmed[replica_id]
+            if replica_id in wanted and not await replicas.exists(replica_id):
+                await self.forget(caller, replica_id)
+                gone.append(replica_id)
+        return gone

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from mcp.server.mcpserver.tools import Tool
 
 RATE_WINDOW = 60.0
-WAIT_TOOLS = frozenset({"wait_for_replica"})
+WAIT_TOOLS = frozenset({"wait_for_replica", "delegate_task"})  # delegate_task waits up to wait_s too
 
 
 class WaitSlots:
@@ -28,11 +28,16 @@ class WaitSlots:
         self.limit = limit
         self._in_flight: dict[str, int] = {}
 
+    @property
+    def in_flight(self) -> int:
+        """Callers with a wait in flight now (no entry is kept for the others)."""
+        return len(self._in_flight)
+
     def take(self, caller: str) -> None:
         if self.limit and self._in_flight.get(caller, 0) >= self.limit:
             raise ToolError(
-                f"Too many waits in flight for this caller: the server allows {self.limit} at once. Let one "
-                "return (each is bounded) or wait on several replicas in fewer calls, then call again."
+                f"Too many waiting calls in flight for this caller: the server allows {self.limit} at once. "
+                "Let one return (each is bounded) or wait on several replicas in fewer calls, then retry."
             )
         self._in_flight[caller] = self._in_flight.get(caller, 0) + 1
 

@@ -34,6 +34,7 @@ __all__ = [
 ChatLookRecord = Mapping[str, Any]  # one chat's look as JSON (its shape is `server.state.looks`'s)
 LOOKED_REPLICAS = 256  # replicas per caller whose chat looks are kept (least recently written go first)
 LOOKED_CHATS = 32  # chats per replica whose looks are kept
+KNOWN_CALLERS = 1024  # callers whose knowledge this process keeps (the least recently used go first)
 
 
 @dataclass(frozen=True)
@@ -151,11 +152,25 @@ class _CallerFacts:
 class MemoryKnowledge:
     """`KnowledgeStore` in this process's memory (the default). No awaits inside: each call is atomic."""
 
-    def __init__(self) -> None:
-        self._callers: dict[str, _CallerFacts] = {}
+    def __init__(self, max_callers: int = KNOWN_CALLERS) -> None:
+        # Least recently written first: past `max_callers`, whole callers are evicted (the contract allows
+        # it; their replicas are learned again from the list on their next lookup).
+        self._callers: collections.OrderedDict[str, _CallerFacts] = collections.OrderedDict()
+        self._max_callers = max_callers
+
+    @property
+    def callers(self) -> int:
+        """Callers known now (at most `max_callers`)."""
+        return len(self._callers)
 
     def _of(self, caller: str) -> _CallerFacts:
-        return self._callers.setdefault(caller, _CallerFacts())
+        known = self._callers.get(caller)
+        if known is None:
+            known = self._callers[caller] = _CallerFacts()
+            while len(self._callers) > self._max_callers:
+                self._callers.popitem(last=False)
+        self._callers.move_to_end(caller)
+        return known
 
     async def remember(self, caller: str, facts: Iterable[ReplicaFacts]) -> None:
         known = self._of(caller)

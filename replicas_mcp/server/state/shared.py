@@ -5,10 +5,13 @@
 - `name_lock`: one holder at a time per (caller, replica name), so `delegate_task` never starts a replica
   twice, whichever instances the racing calls land on.
 - `rate`: per-caller tool-call budget per window (`--rate-limit`), counted once for the whole fleet.
-- `leases`: per-caller caps on long-lived things (subscriptions), counted across the fleet.
+- `leases`: per-caller caps on long-lived things (subscriptions, byo-key sessions), counted across the fleet.
 - `updates`: "replica X changed" published once and delivered to every instance, each of which notifies
   the subscribers it holds (both protocol eras).
 - `knowledge_store()`: the per-caller replica facts of state/knowledge.py (`redis_knowledge.py` in Redis).
+- `memory`: what delegation remembers per replica (delegation/memory.py: the task a replica was started
+  with, for `delegate_task`'s idempotency; its environment; why it failed, from a wait or the
+  `replica.error` webhook), so a call on B answers as it would have on A. In process, the process's own.
 
 Not shared: upstream event streams (state/streams.py). Each instance keeps one per caller and replica it
 follows, so a fleet of N holds at most N per replica; waits resume anywhere from their cursors.
@@ -27,6 +30,7 @@ from typing import Protocol
 
 import anyio
 
+from replicas_mcp.delegation.memory import PROCESS_MEMORY, Memory
 from replicas_mcp.server.state.knowledge import KnowledgeStore, MemoryKnowledge
 
 # (replica id, caller or None for "every caller who can see it") -> notify this instance's subscribers.
@@ -132,12 +136,21 @@ class LocalNameLocks:
                 self._locks[key] = (lock, users - 1)
 
 
+RATE_CALLERS = 1024  # past this many callers, those whose window has passed are dropped
+
+
 class LocalRateLimiter:
     """Fixed windows: at most `limit` calls per caller in each `window`-second slot of the clock."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._counts: dict[str, tuple[int, int]] = {}  # caller -> (window index, calls in it)
         self._clock = clock
+        self._pruned = -1  # the window in which past callers were last dropped
+
+    @property
+    def callers(self) -> int:
+        """Callers counted now (bounded: see `RATE_CALLERS`)."""
+        return len(self._counts)
 
     async def hit(self, caller: str, limit: int, window: float) -> None:
         now = self._clock()
@@ -145,6 +158,9 @@ class LocalRateLimiter:
         current, count = self._counts.get(caller, (slot, 0))
         count = count + 1 if current == slot else 1
         self._counts[caller] = (slot, count)
+        if len(self._counts) > RATE_CALLERS and self._pruned != slot:  # at most once per window
+            self._pruned = slot  # callers of past windows count nothing any more: drop them
+            self._counts = {c: entry for c, entry in self._counts.items() if entry[0] == slot}
         if count > limit:
             raise RateLimited((slot + 1) * window - now)
 
@@ -199,6 +215,7 @@ class SharedState:
     rate: RateLimiter = field(default_factory=LocalRateLimiter)
     leases: Leases = field(default_factory=LocalLeases)
     updates: Updates = field(default_factory=LocalUpdates)
+    memory: Memory = field(default_factory=lambda: PROCESS_MEMORY)
     kind: str = "in-process"
 
     @property

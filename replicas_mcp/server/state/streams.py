@@ -23,7 +23,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -80,6 +80,17 @@ class StreamHub(Protocol):
     def version(self, caller: str, replica_id: str) -> object | None:
         """A token that stays equal while no event arrives on the caller's live upstream of the replica and
         changes with every event (or a new upstream); None when no upstream is live (nothing can be said)."""
+        ...
+
+    def dropped(self, caller: str, replica_id: str) -> bool:
+        """The caller's upstream of this replica was connected and is not now (the workspace may have
+        stopped: the upstream ends its stream then, and the client is trying to reconnect)."""
+        ...
+
+    @property
+    def on_end(self) -> list[Callable[[str, str], Awaitable[None]]]:
+        """Called with (caller, replica id) when an upstream ends by itself (the workspace stopped, or the
+        stream failed), not when it is closed for want of readers."""
         ...
 
 
@@ -171,6 +182,11 @@ class SharedStreams:
         self._shared: dict[tuple[str, str], _Upstream] = {}
         self._private = 0
         self.opened = 0  # upstream streams opened so far (diagnostics, tests)
+        self._on_end: list[Callable[[str, str], Awaitable[None]]] = []
+
+    @property
+    def on_end(self) -> list[Callable[[str, str], Awaitable[None]]]:
+        return self._on_end
 
     @property
     def live_streams(self) -> int:
@@ -181,6 +197,10 @@ class SharedStreams:
         # Connected, not merely open: after the workspace stops, its stream ends and the client waits to
         # reconnect (then fails with a 409); meanwhile the replica is asleep, not awake.
         return up is not None and up.opened.is_set() and up.ended is None and not up.closed and up.connected()
+
+    def dropped(self, caller: str, replica_id: str) -> bool:
+        up = self._shared.get((caller, replica_id))
+        return up is not None and up.opened.is_set() and up.ended is None and not up.connected()
 
     def version(self, caller: str, replica_id: str) -> object | None:
         if not self.has_live(caller, replica_id):
@@ -201,7 +221,13 @@ class SharedStreams:
             up = _Upstream(key, after, collections.deque(maxlen=self._buffer))
             self._shared[key] = up
             self._tg.start_soon(self._pump, up, client)
-        await up.opened.wait()
+        try:
+            await up.opened.wait()
+        except BaseException:  # cancelled while it opens: nobody may read it, so it lingers like an idle one
+            if up.readers == 0 and up.ended is None and up.idle_since is None:
+                up.idle_since = anyio.current_time()
+                self._tg.start_soon(self._linger_then_close, up, up.idle_since)
+            raise
         position = up.position_after(after)
         if up.ended is not None and up.end_seq == 0:
             raise up.ended  # opening failed: surface it like client.events.stream would
@@ -246,15 +272,25 @@ class SharedStreams:
     async def _pump(self, up: _Upstream, client: ReplicasClient) -> None:
         with up.scope:
             try:
-                stream = client.events.stream(up.key[1], last_event_id=up.start_id)
-                async with stream as events:
-                    up.connected = lambda: stream.connected
-                    up.opened.set()
-                    async for event in events:
-                        up.append(event)
-                up.ended = StreamError("the event stream ended")
-            except Exception as exc:  # delivered to every reader, which decides what it means
-                up.ended = exc
+                ended: BaseException
+                try:
+                    stream = client.events.stream(up.key[1], last_event_id=up.start_id)
+                    async with stream as events:
+                        up.connected = lambda: stream.connected
+                        up.opened.set()
+                        async for event in events:
+                            up.append(event)
+                    ended = StreamError("the event stream ended")
+                except Exception as exc:  # delivered to every reader, which decides what it means
+                    ended = exc
+                # It ended by itself (a close cancels the scope before this): those who rely on it are told
+                # before any reader learns of the end, so a reader that looks again sees what they did.
+                for callback in self._on_end:
+                    try:
+                        await callback(*up.key)
+                    except Exception:  # a listener's failure (say, Redis down) must not stop the hub
+                        logger.warning("a stream-end listener failed", exc_info=True)
+                up.ended = ended
             finally:
                 up.opened.set()
                 if self._shared.get(up.key) is up:

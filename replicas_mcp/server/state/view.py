@@ -97,6 +97,12 @@ class KnowingReplicas(Replicas):
         await self._directory.learn(self._caller, [details])
         return details
 
+    async def exists(self, replica_id: str) -> bool:
+        found = await self._inner.exists(replica_id)
+        if not found:
+            await self._directory.forget(self._caller, replica_id)
+        return found
+
     async def delete(self, replica_id: str) -> None:
         self._on_write(replica_id)
         await self._inner.delete(replica_id)

@@ -81,7 +81,7 @@ def check_id(name: str, value: str) -> None:
         raise ArgumentError(f"{name} is {len(value)} characters long; ids are at most {MAX_ID_CHARS}.")
     if not ID_PATTERN.fullmatch(value) or ".." in value:
         raise ArgumentError(
-            f"{name}={value[:40]!r} is not an id: ids are letters, digits and '_', '-', '.', ':' only "
+            f"{name} is not an id: ids are letters, digits and '_', '-', '.', ':' only "
             "(no '/', '..', '%', '?', '#' or spaces). Pass an id exactly as a list_* tool returned it."
         )
 
@@ -89,15 +89,15 @@ def check_id(name: str, value: str) -> None:
 def check_filename(name: str, value: str) -> None:
     if value in ("", ".", "..") or _FILENAME_FORBIDDEN.search(value) or value.startswith(".."):
         raise ArgumentError(
-            f"{name}={value[:40]!r} is not a canvas file name: no '/', '\\', '..', '%', '?', '#' or control "
-            "characters. Pass a filename exactly as list_canvas_items returned it."
+            f"{name} is not a canvas file name: no '/', '\\', '..', '%', '?', '#' or control "
+            "characters. Pass a filename exactly as the replica's canvas listing shows it."
         )
 
 
 def check_label(name: str, value: str) -> None:
     if value != value.strip() or _LINE_BREAKS.search(value):
         raise ArgumentError(
-            f"{name}={value[:40]!r} has leading/trailing whitespace or a line break: pass it on one line "
+            f"{name} has leading/trailing whitespace or a line break: pass it on one line "
             "without surrounding spaces."
         )
 

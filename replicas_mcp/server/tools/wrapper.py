@@ -5,7 +5,7 @@ Per call, in this order (argument validation has already run, in the strict argu
   1. consent: the tool's question, if it has one and the policy asks at all (`elicit` with a client that
      cannot be asked skips it). The question reads what it needs and raises `ToolError` when the call would
      fail, so nobody approves a call that cannot succeed; then the user is asked (see `confirmation.py`);
-  2. the body, bounded by the tool's timeout;
+  2. the body; the tool's timeout bounds 1 and 2 together (a question unanswered by then says so);
   3. a client `ReplicasError` becomes a `ToolError` naming the next step; a timeout says the work may go on;
   4. a `ToolResult` becomes compact text plus structured content without nulls.
 """
@@ -91,16 +91,23 @@ def served(spec: ToolSpec, policy: ConfirmPolicy) -> Callable[..., Awaitable[Any
     @functools.wraps(spec.fn)
     async def call(**kwargs: Any) -> Any:
         ctx = context_in(kwargs)
+        consented = False
         try:
             with anyio.fail_after(spec.timeout):
                 pending = await _consent(spec, policy, ctx, kwargs)
                 if pending is not None:
                     return pending
+                consented = True
                 result = await spec.fn(**kwargs)
         except ReplicasError as exc:
             note_upstream_failure(exc)  # an outage also goes to the client's log (user_notices.py)
             raise tool_error(exc, kwargs, secrets=_secrets_of(ctx)) from None
         except TimeoutError:
+            if not consented:  # the time ran out before the body began (the user did not answer in time)
+                raise ToolError(
+                    f"{spec.name} was not confirmed within {spec.timeout:.0f} s, so nothing was changed and "
+                    "no request was sent. Do not retry unless the user asks for it again."
+                ) from None
             raise ToolError(
                 f"{spec.name} did not finish within {spec.timeout:.0f} s. The work may continue upstream: "
                 "check its state with the matching get_/list_ tool before retrying."

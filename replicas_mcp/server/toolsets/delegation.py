@@ -21,6 +21,7 @@ from pydantic import AfterValidator, BaseModel, Field, PrivateAttr, WithJsonSche
 
 from replicas_mcp import delegation as d
 from replicas_mcp.client.errors import ReplicasError
+from replicas_mcp.delegation.memory import Memory
 from replicas_mcp.server.args import Id
 from replicas_mcp.server.caller import current_caller
 from replicas_mcp.server.errors import describe, replica_not_found_message
@@ -237,6 +238,11 @@ def _name_hold(ctx: ToolContext) -> d.NameHold:
     return lambda name: locks.hold(f"{caller}:{name}")
 
 
+def _memory(ctx: ToolContext) -> Memory:
+    """What delegation remembers per replica (tasks, failure reasons), shared by every instance of a fleet."""
+    return app_state(ctx).shared.memory
+
+
 async def _report(ctx: ToolContext, replica_id: str, chat_id: str | None = None) -> ReportResult:
     client = client_of(ctx)
     try:
@@ -244,7 +250,9 @@ async def _report(ctx: ToolContext, replica_id: str, chat_id: str | None = None)
             client,
             replica_id,
             ("report", chat_id),
-            lambda: d.build_report(client, replica_id, lines=event_lines, chat_id=chat_id),
+            lambda: d.build_report(
+                client, replica_id, lines=event_lines, chat_id=chat_id, memory=_memory(ctx)
+            ),
         )
     except d.ReplicaGone:
         raise ToolError(replica_not_found_message(replica_id)) from None
@@ -288,7 +296,7 @@ async def delegate_task(
     client = client_of(ctx)
     spec = d.TaskSpec(environment_id, task, name, coding_agent, model, thinking_level, plan_mode)
     try:
-        item, created = await d.launch(client, spec, _name_hold(ctx))
+        item, created = await d.launch(client, spec, _name_hold(ctx), _memory(ctx))
     except d.NameTaken as exc:
         raise ToolError(_name_taken(exc)) from None
     outcome = await d.wait_for_replica(
@@ -298,6 +306,7 @@ async def delegate_task(
         cursor=d.Cursor.start(item.id) if created else None,
         policy=POLICY,
         progress=_reporter(ctx),
+        memory=_memory(ctx),
     )
     row = _row(outcome, Launch, name=item.name, created=created)
     report = await _report(ctx, item.id) if row.done and row.state != "deleted" else None
@@ -352,6 +361,7 @@ async def _delegate_many(
             policy=POLICY,
             progress=_reporter(ctx),
             hold=_name_hold(ctx),
+            memory=_memory(ctx),
         )
     except ValueError as exc:
         raise ToolError(f"{exc}. Give those tasks distinct names, or drop the duplicates.") from None
@@ -364,9 +374,16 @@ async def _delegate_many(
         step = "Join with wait_for_replica(replica_id=[ids], cursor=[cursors])."
     else:
         step = "All done: get_replica_result for each replica's report."
+    step += _answer_the_asking(rows)
     if not_started:
         step += f" Not started: {', '.join(not_started)} (see their errors)."
     return DelegateResult(replicas=rows, next=step)
+
+
+def _answer_the_asking(rows: Sequence[Row]) -> str:
+    """A sentence naming the replicas that wait on a question: a join never ends their wait for them."""
+    asking = ", ".join(str(row.name or row.replica_id) for row in rows if row.state == "waiting_for_input")
+    return f" {asking} asked something: answer with send_replica_message." if asking else ""
 
 
 @tools.tool(title="Wait for replicas", read_only=True, timeout=TOOL_TIMEOUT)
@@ -397,6 +414,7 @@ async def wait_for_replica(
             cursor=cursors.get(single),
             policy=POLICY,
             progress=_reporter(ctx),
+            memory=_memory(ctx),
         )
         if outcome.state == "deleted" and not cursors and not outcome.digest.events:
             raise ToolError(replica_not_found_message(single))
@@ -412,13 +430,13 @@ async def wait_for_replica(
         within=timeout_s,
         policy=POLICY,
         progress=_reporter(ctx),
+        memory=_memory(ctx),
     )
     names = await _names(ctx, ids)
     rows = [_row(outcome, Row, name=names.get(outcome.replica_id)) for outcome in outcomes]
     finished = sum(row.done for row in rows)
     done = finished == len(rows) or (mode == "any" and finished > 0)
-    asking = ", ".join(str(row.name or row.replica_id) for row in rows if row.state == "waiting_for_input")
-    answer = f" {asking} asked something: answer with send_replica_message." if asking else ""
+    answer = _answer_the_asking(rows)
     step = (
         f"Done: get_replica_result for the reports.{answer}"
         if done
