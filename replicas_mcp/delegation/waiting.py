@@ -290,20 +290,24 @@ class ReplicaWait:
     async def _take_ready(self, events: EventFeed) -> None:
         """Count the events sent in the same moment as the satisfying one (the engine's status update after
         a chat update), so that the next wait does not start with them. A shared feed says what it already
-        holds (no waiting); a stream of the wait's own is read for `TRAILING` seconds at most."""
-        await anyio.lowlevel.checkpoint()  # let the upstream reader append what it has already received
+        holds (no waiting): it is drained, then the upstream reader gets one turn to append what else it has
+        received, until a turn brings nothing. A stream of the wait's own is read for `TRAILING` seconds at
+        most."""
         if isinstance(events, OwnFeed):
+            await anyio.lowlevel.checkpoint()  # let its reader take in what has arrived
             with anyio.move_on_after(TRAILING):
                 while (event := await anext(events, None)) is not None:
                     self.tracker.observe_event(event)
             return
-        while events.ready():  # drain, let the reader append what else it holds, until nothing more
+        while True:
             while events.ready():
                 event = await anext(events, None)
                 if event is None:
                     return
                 self.tracker.observe_event(event)
-            await anyio.lowlevel.checkpoint()
+            await anyio.lowlevel.checkpoint()  # the upstream reader's turn (one, in the common case)
+            if not events.ready():
+                return
 
     async def _poll(self) -> bool:
         """One polling round: chats (while awake), then a pause. True when the wait is done."""

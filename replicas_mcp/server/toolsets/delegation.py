@@ -222,7 +222,8 @@ def _reporter(ctx: ToolContext) -> d.Progress:
     async def sink(progress: float, message: str) -> None:
         await ctx.report_progress(progress, None, message)
 
-    return d.Progress(sink)
+    # The heartbeat runs in the server's lifespan task group: a result then goes out without joining it.
+    return d.Progress(sink, background=app_state(ctx).background)
 
 
 def _cursor(text: str, replica_id: str | None) -> d.Cursor:
