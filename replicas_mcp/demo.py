@@ -27,7 +27,6 @@ TASK = (
     "[[slow:12]] [[pr]] [[canvas:markdown]]"
 )
 STEER = "Also cover empty emails in the tests. [[ask: Should an empty email return 400 or 422?]]"
-_FENCE_TAG = "untrusted-data"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,9 +39,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _plain(text: str) -> str:
-    """Agent text without its untrusted-data fence (fine to show on a terminal; never to a model)."""
-    lines = [line for line in text.splitlines() if _FENCE_TAG not in line]
-    return "\n".join(line for line in lines if not line.startswith("(Written by the remote"))
+    """Agent text without its fences (fine to show on a terminal; never to a model)."""
+    from replicas_mcp.server.safety import unfenced  # loaded by then: `_run` started the server
+
+    return unfenced(text)
 
 
 def _short(value: str, limit: int = 60) -> str:

@@ -1,6 +1,7 @@
 """Helpers every suite shares: waiting for a condition, reading a tool result's text, forcing a replica's
-status in the sandbox, and checking the API's error envelope. Suite-specific helpers live beside their
-tests (`tests/<suite>/helpers.py`) and import these from here (`from ..helpers import ...`)."""
+status in the sandbox, checking the API's error envelope, and finding an environment with a repository.
+Suite-specific helpers live beside their tests (`tests/<suite>/helpers.py`) and import these from here
+(`from ..helpers import ...`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import anyio
 import httpx2
 from mcp.types import CallToolResult, TextContent
 
+from replicas_mcp.client import ReplicasClient
 from replicas_mcp.sandbox.serve import RunningSandbox
 
 # A raw 2025-11 `initialize` request, for tests that speak JSON-RPC to the server themselves (over HTTP, or
@@ -47,6 +49,11 @@ async def force_status(sandbox: RunningSandbox, replica_id: str, status: str) ->
     async with httpx2.AsyncClient(base_url=sandbox.base_url) as http:
         response = await http.post(f"/_sandbox/replicas/{replica_id}/status", json={"status": status})
     assert response.status_code == 200, response.text
+
+
+async def repo_environment(client: ReplicasClient) -> str:
+    """An environment bound to a repository (so agents can edit code and open PRs)."""
+    return next(env.id for env in await client.environments.list() if env.repository_id)
 
 
 def assert_error(

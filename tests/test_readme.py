@@ -9,7 +9,10 @@ import re
 import tomllib
 from pathlib import Path
 
+from replicas_mcp.sandbox.serve import RunningSandbox
 from replicas_mcp.server.tools import TOOLSETS, ToolSpec, all_tools
+
+from .server.helpers import connect
 
 README = Path(__file__).parents[1] / "README.md"
 START, END = "<!-- tools-table:start -->", "<!-- tools-table:end -->"
@@ -47,6 +50,19 @@ def test_the_readme_lists_every_tool_as_the_registry_declares_it() -> None:
     assert END in text, "the README lost its tools-table end marker"
     table = text.split(START, 1)[1].split(END, 1)[0].strip()
     assert table == render_tools_table(), "README tool table is stale: run `python tests/test_readme.py`"
+
+
+async def test_the_readme_lists_every_resource_and_prompt_the_server_offers(sandbox: RunningSandbox) -> None:
+    async with connect(sandbox, toolsets=["all"]) as client:
+        uris = [r.uri for r in (await client.list_resources()).resources if str(r.uri).count("/") == 2]
+        templates = [t.uri_template for t in (await client.list_resource_templates()).resource_templates]
+        prompts = (await client.list_prompts()).prompts
+    text = README.read_text(encoding="utf-8")
+    for uri in [*map(str, uris), *templates]:
+        assert f"`{uri}`" in text, f"the README's Resources line lacks {uri}"
+    for prompt in prompts:
+        signature = f"{prompt.name}({', '.join(a.name for a in prompt.arguments or [])})"
+        assert f"`{signature}`" in text, f"the README's Prompts line lacks {signature}"
 
 
 def test_the_readme_names_the_files_this_version_builds() -> None:

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 TESTS = Path(__file__).parent
-SHARED = {"eventually", "text", "force_status", "assert_error"}
+SHARED = {"eventually", "text", "force_status", "assert_error", "repo_environment"}
 BARE_HELPER_IMPORT = re.compile(r"^\s*(from|import) \w*helpers\b", re.M)
 
 

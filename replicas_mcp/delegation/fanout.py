@@ -22,6 +22,7 @@ import anyio
 from replicas_mcp.client.errors import ReplicasError
 from replicas_mcp.delegation.cursor import Cursor
 from replicas_mcp.delegation.launch import NameHold, NameTaken, TaskSpec, check_reuse, launch
+from replicas_mcp.delegation.memory import PROCESS_MEMORY, Memory
 from replicas_mcp.delegation.phase import DEFAULT_UNTIL
 from replicas_mcp.delegation.progress import Progress
 from replicas_mcp.delegation.waiting import (
@@ -57,11 +58,12 @@ async def wait_many(
     within: float,
     policy: WaitPolicy = DEFAULT_POLICY,
     progress: Progress | None = None,
+    memory: Memory = PROCESS_MEMORY,
 ) -> list[WaitOutcome]:
     """One outcome per target, in order."""
     progress = progress or Progress()
     waiters = [
-        ReplicaWait(client, rid, until=until, cursor=cursor, policy=policy, progress=progress)
+        ReplicaWait(client, rid, until=until, cursor=cursor, policy=policy, progress=progress, memory=memory)
         for rid, cursor in targets
     ]
     with anyio.move_on_after(budget(within)):
@@ -78,6 +80,8 @@ async def wait_many(
         async with anyio.create_task_group() as group:
             for waiter in waiters:
                 group.start_soon(waiter.confirm_queues)
+    for waiter in waiters:
+        await waiter.remember_failure()
     return [waiter.outcome() for waiter in waiters]
 
 
@@ -111,9 +115,10 @@ async def delegate_many(
     policy: WaitPolicy = DEFAULT_POLICY,
     progress: Progress | None = None,
     hold: NameHold | None = None,
+    memory: Memory = PROCESS_MEMORY,
 ) -> list[Launched]:
     """Start (or find) each task's replica, keep at most `max_parallel` working, and join them
-    (`hold`: the name lock of `launch`).
+    (`hold`: the name lock of `launch`; `memory`: what is known of replicas' tasks and failures).
 
     Raises ValueError when two tasks have the same name.
     """
@@ -133,7 +138,13 @@ async def delegate_many(
 
     def waiter_for(index: int, replica_id: str, cursor: Cursor | None) -> ReplicaWait:
         waiters[index] = ReplicaWait(
-            client, replica_id, until=DEFAULT_UNTIL, cursor=cursor, policy=policy, progress=progress
+            client,
+            replica_id,
+            until=DEFAULT_UNTIL,
+            cursor=cursor,
+            policy=policy,
+            progress=progress,
+            memory=memory,
         )
         return waiters[index]
 
@@ -155,7 +166,7 @@ async def delegate_many(
             if timer.cancelled_caught:
                 return  # no slot freed up in time: still pending
         try:
-            row.replica, row.created = await launch(client, row.spec, hold)
+            row.replica, row.created = await launch(client, row.spec, hold, memory)
         except ReplicasError as exc:
             row.error = exc
             slots.release()
@@ -170,7 +181,7 @@ async def delegate_many(
     # Replicas of earlier calls: see which are still working; those take their slots first.
     async def reuse(index: int, row: Launched, existing: ReplicaListItem) -> None:
         try:
-            await check_reuse(client, row.spec, existing)
+            await check_reuse(client, row.spec, existing, memory)
         except NameTaken as exc:
             row.taken = exc
             return
@@ -198,6 +209,7 @@ async def delegate_many(
     for index, row in enumerate(rows):
         waiter = waiters.get(index)
         if waiter is not None:
+            await waiter.remember_failure()
             row.outcome = waiter.outcome()
             row.error = row.error or waiter.error
     return rows

@@ -7,8 +7,9 @@ this process by default, across every instance of a fleet when the server passes
 the shared store); the client's create also reconciles an unknown outcome by name.
 
 A name the caller chose says nothing about the task, so an existing replica of that name is reused only
-for the same task: `NameTaken` otherwise. Its task is known when this process started it (remembered by
-replica id), else read from its history's first user message while it is awake. A sleeping or archived
+for the same task: `NameTaken` otherwise. Its task is known when it was started through this server (the
+delegation memory, memory.py: shared by a fleet), else read from its history's first user message while it
+is awake. A sleeping or archived
 replica's history cannot be read without waking it, so there the name alone decides.
 """
 
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from replicas_mcp.client.errors import CreateOutcomeUnknownError, ReplicasError
+from replicas_mcp.delegation.memory import PROCESS_MEMORY, Memory
 from replicas_mcp.delegation.questions import user_message_text
 
 if TYPE_CHECKING:
@@ -35,7 +36,6 @@ SLUG_WORDS = 5
 SLUG_LIMIT = 40
 CREATE_TIMEOUT = 60.0
 FIRST_EVENTS = 5  # the oldest history events searched for the task (it is the first user message)
-REMEMBERED_TASKS = 4096  # replicas whose task this process knows (started or checked), newest kept
 _SLASH_COMMANDS = ("/plan", "/goal", "/fast")
 
 
@@ -112,8 +112,6 @@ class _NameLocks:
 _NAMES = _NameLocks()
 # Exclusive access to a replica name while its lookup and create run (`_NAMES.hold` in one process).
 NameHold = Callable[[str], AbstractAsyncContextManager[None]]
-_TASKS: OrderedDict[str, str] = OrderedDict()  # replica id -> task fingerprint (ids are unique per org)
-_ENVIRONMENTS: dict[str, str] = {}  # replica id -> the environment this process started it in (as _TASKS)
 
 
 def task_fingerprint(task: str) -> str:
@@ -125,13 +123,9 @@ def task_fingerprint(task: str) -> str:
     return hashlib.sha256(" ".join(words).encode()).hexdigest()
 
 
-def _remember(replica_id: str, task: str, environment_id: str) -> None:
-    _TASKS[replica_id] = task_fingerprint(task)
-    _TASKS.move_to_end(replica_id)
-    _ENVIRONMENTS[replica_id] = environment_id
-    while len(_TASKS) > REMEMBERED_TASKS:
-        forgotten, _ = _TASKS.popitem(last=False)
-        _ENVIRONMENTS.pop(forgotten, None)
+async def _remember(memory: Memory, replica_id: str, task: str, environment_id: str) -> None:
+    await memory.remember("task", replica_id, task_fingerprint(task))
+    await memory.remember("environment", replica_id, environment_id)
 
 
 async def first_message(client: ReplicasClient, replica_id: str) -> str | None:
@@ -150,9 +144,11 @@ async def first_message(client: ReplicasClient, replica_id: str) -> str | None:
     return None
 
 
-async def same_task(client: ReplicasClient, existing: ReplicaListItem, task: str) -> bool | None:
+async def same_task(
+    client: ReplicasClient, existing: ReplicaListItem, task: str, memory: Memory = PROCESS_MEMORY
+) -> bool | None:
     """Whether `existing` works on `task` (None: cannot tell without waking it, or not started yet)."""
-    known = _TASKS.get(existing.id)
+    known = await memory.recall("task", existing.id)
     if known is None and existing.status == "active":
         try:
             text = await first_message(client, existing.id)
@@ -160,20 +156,20 @@ async def same_task(client: ReplicasClient, existing: ReplicaListItem, task: str
             text = None  # stopped meanwhile, or unreadable now: cannot tell
         if text is not None:
             known = task_fingerprint(text)
-            _TASKS[existing.id] = known
+            await memory.remember("task", existing.id, known)
     return None if known is None else known == task_fingerprint(task)
 
 
 async def launch(
-    client: ReplicasClient, spec: TaskSpec, hold: NameHold | None = None
+    client: ReplicasClient, spec: TaskSpec, hold: NameHold | None = None, memory: Memory = PROCESS_MEMORY
 ) -> tuple[ReplicaListItem, bool]:
     """The replica for this task, and whether this call created it. Raises `NameTaken` when a replica
-    of the caller's chosen name exists with a different task."""
+    of the caller's chosen name exists with a different task (`memory`: what is known of replicas' tasks)."""
     name = spec.replica_name
     async with (hold or _NAMES.hold)(name):
         existing = await client.replicas.find_by_name(name)
         if existing is not None:
-            await check_reuse(client, spec, existing)
+            await check_reuse(client, spec, existing, memory)
             return existing, False
         # Never abandoned half-way by the caller's cancellation; past its own bound it is abandoned, and
         # then its outcome is unknown: said as the client's error of that kind (a ReplicasError, which a
@@ -194,18 +190,20 @@ async def launch(
                 " have happened. It was not re-sent.",
                 name=name,
             )
-        _remember(created.id, spec.task, spec.environment_id)
+        await _remember(memory, created.id, spec.task, spec.environment_id)
         return created, True
 
 
-async def check_reuse(client: ReplicasClient, spec: TaskSpec, existing: ReplicaListItem) -> None:
+async def check_reuse(
+    client: ReplicasClient, spec: TaskSpec, existing: ReplicaListItem, memory: Memory = PROCESS_MEMORY
+) -> None:
     """Raise `NameTaken` unless `existing` may serve `spec` (a derived name embeds the task's hash and
-    environment). Its environment is known only when this process started it (the contract's replica
-    records do not carry it)."""
+    environment). Its environment is known only when it was started through this server (the contract's
+    replica records do not carry it)."""
     if spec.name is None:
         return
-    if await same_task(client, existing, spec.task) is False:
+    if await same_task(client, existing, spec.task, memory) is False:
         raise NameTaken(existing)
-    started_in = _ENVIRONMENTS.get(existing.id)
+    started_in = await memory.recall("environment", existing.id)
     if started_in is not None and started_in != spec.environment_id:
         raise NameTaken(existing, environment_id=started_in)

@@ -9,7 +9,8 @@
 
 Only contract fields are read: the outcome is `phase` over the chats' `processing` and pending
 interactive tool calls; a failed workspace's reason is `config.provisioning_error.message` when the record
-has it, else what a wait or webhook recorded (`failures.FAILURES`: the `error` event, `replica.error`).
+has it, else what a wait or webhook recorded (the delegation memory, memory.py: the `error` event,
+`replica.error`).
 
 Provider-shaped history events are read through `lines(event_type, payload) -> [(role, text)]` (the
 server's transcript reader), so this module knows no provider formats. Texts are returned as the agent
@@ -26,7 +27,8 @@ import anyio
 
 from replicas_mcp.client.errors import ConflictError, NotFoundError, ReplicasError
 from replicas_mcp.client.models.replicas import ASLEEP_STATUSES
-from replicas_mcp.delegation.failures import FAILURES, provisioning_error
+from replicas_mcp.delegation.failures import provisioning_error
+from replicas_mcp.delegation.memory import PROCESS_MEMORY, Memory
 from replicas_mcp.delegation.phase import ChatFacts, State, phase
 from replicas_mcp.delegation.snapshot import pending_of
 
@@ -155,9 +157,15 @@ def _repos_from_list(item: ReplicaListItem) -> list[RepoResult]:
 
 
 async def build_report(
-    client: ReplicasClient, replica_id: str, *, lines: LineReader, chat_id: str | None = None
+    client: ReplicasClient,
+    replica_id: str,
+    *,
+    lines: LineReader,
+    chat_id: str | None = None,
+    memory: Memory = PROCESS_MEMORY,
 ) -> Report:
-    """The report for one replica (raises `ReplicaGone` if it does not exist)."""
+    """The report for one replica (raises `ReplicaGone` if it does not exist; `memory`: failure reasons
+    seen by waits and webhooks)."""
     # Fresh: the details read below wakes a workspace that went to sleep after its turn (sleep_when_done
     # does that at once), and a live stream or a recent `preparing` does not say it is still awake.
     item = await client.replicas.status(replica_id, fresh=True)
@@ -199,7 +207,7 @@ async def build_report(
         or _repos_from_list(details),
     )
     if details.status == "error":
-        report.error = provisioning_error(details.model_extra) or FAILURES.get(replica_id)
+        report.error = provisioning_error(details.model_extra) or await memory.recall("failure", replica_id)
         if report.error is None:
             report.notes.append(
                 "The API gives no reason for this error state here; the replica.error webhook and the "

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-SESSION_HEADER = b"mcp-session-id"
+from replicas_mcp.server.http_guards import SESSION_HEADER
 
 
 class SessionAffinityMiddleware:

@@ -139,6 +139,7 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
                 streams=streams,
                 directory=directory,
                 shared=shared,
+                background=tasks,
             )
             states.push(state)
             try:
@@ -168,7 +169,11 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
             await shared.updates.publish(replica_id, None)
 
         register_webhook_receiver(
-            server, settings.webhook_secret.get_secret_value(), notify, seen=shared.claims
+            server,
+            settings.webhook_secret.get_secret_value(),
+            notify,
+            seen=shared.claims,
+            memory=shared.memory,
         )
     register_readiness(server, shared, settings.instance_name)
     attach(server, shared)  # the HTTP layer's session cap counts in the same store (http_app)

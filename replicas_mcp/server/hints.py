@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel
 
-from replicas_mcp.server.safety import redact
+from replicas_mcp.server.safety import FENCED, redact
 from replicas_mcp.server.state import AppState, context_in
 
 if TYPE_CHECKING:
@@ -127,16 +127,13 @@ def _adapt_sentence(sentence: str, served: frozenset[str]) -> str:
     return without if tools_named(without) <= served else ""
 
 
-_FENCED = re.compile(r"(<(untrusted-data-[0-9a-f]{8}) [^>\n]*>.*?</\2>)", re.DOTALL)
-
-
 def adapt(text: str, served: Iterable[str]) -> str:
     """`text` without the sentences (or clauses, parentheticals, `Next:` items) naming unserved tools.
     Fenced text (someone else's words) is left as it is."""
     names = frozenset(served)
     if tools_named(text) <= names:
         return text
-    pieces = _FENCED.split(text)
+    pieces = FENCED.split(text)
     if len(pieces) > 1:  # [text, fence, marker, text, fence, marker, ..., text]
         out = []
         for i in range(0, len(pieces), 3):

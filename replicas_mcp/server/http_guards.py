@@ -248,13 +248,12 @@ class SessionBindingMiddleware:
             at_cap = self._open_sessions(caller) >= self._limit
             if at_cap or self._fleet is not None:  # only a new session is refused: peek at the body
                 body, receive = await _buffered(receive)
-                if _is_initialize(body):
-                    if not at_cap and self._fleet is not None:
-                        holder = await self._reserve(self._fleet, caller, send)
-                        if holder is None:
-                            return
-                    if at_cap or holder is None:
-                        await self._refuse(send)
+                if _is_initialize(body) and at_cap:
+                    await self._refuse(send)
+                    return
+                if _is_initialize(body) and self._fleet is not None:
+                    holder = await self._reserve(self._fleet, caller, send)
+                    if holder is None:  # refused (the fleet-wide cap, or the store unreachable)
                         return
 
         bound: list[str] = []

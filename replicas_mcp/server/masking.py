@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-MASK = "***"
+from replicas_mcp.client._redact import MASK  # one mask: the client's redaction and this masking
 
 SECRET_NAME = re.compile(
     r"(key|token|secret|passw|pwd|auth|credential|cookie|session|signature|private|bearer|dsn|conn)",

@@ -16,7 +16,8 @@ Per delivery:
    claimed for the age window (after it, a replay is refused as too old anyway) in a `Claims` store: in
    process by default (at most `max_remembered`, oldest forgotten first), or the fleet's shared store
    (`seen=`, Redis with `--redis-url`), so a redelivery to another instance is a duplicate too;
-5. subscribers of the replica's resources are notified (`notify(replica_id)`, the watcher's fan-out to
+5. a `replica.error`'s reason is kept in the delegation memory (the fleet's shared one with Redis), and
+   subscribers of the replica's resources are notified (`notify(replica_id)`, the watcher's fan-out to
    `subscriptions/listen` streams and legacy sessions), bounded by `deadline` seconds so the answer comes
    well within the platform's 10 s;
 6. any failure of ours (notification error or timeout) answers 503, never a 4xx, so the platform retries; the
@@ -39,7 +40,8 @@ from starlette.responses import JSONResponse, Response
 
 from replicas_mcp.client.errors import WebhookVerificationError
 from replicas_mcp.client.webhooks import parse_webhook
-from replicas_mcp.delegation.failures import FAILURES
+from replicas_mcp.delegation.failures import remember_failure
+from replicas_mcp.delegation.memory import PROCESS_MEMORY, Memory
 from replicas_mcp.server.log_redaction import register_secret
 from replicas_mcp.server.state.shared import Claims, LocalClaims
 
@@ -71,6 +73,7 @@ class WebhookReceiver:
         max_age: float = DEFAULT_MAX_AGE,
         clock: Callable[[], float] = time.time,
         seen: Claims | None = None,
+        memory: Memory = PROCESS_MEMORY,
     ) -> None:
         if not secret:
             raise ValueError("the webhook receiver needs a secret")
@@ -81,6 +84,7 @@ class WebhookReceiver:
         self._max_age = max_age
         self._clock = clock
         self.seen: Claims = seen if seen is not None else LocalClaims(max_remembered)
+        self._memory = memory  # where a replica.error's reason is kept for reports (shared by a fleet)
         self.handled = 0
         self.duplicates = 0
 
@@ -115,15 +119,15 @@ class WebhookReceiver:
         if not await self.seen.claim(f"webhook:{event_id}", self._max_age + MAX_CLOCK_SKEW):
             self.duplicates += 1
             return _answer(200, "duplicate")
-        if replica_id and event.error_message:
-            FAILURES.remember(replica_id, event.error_message)  # the report's reason for the error state
         try:
+            if replica_id and event.error_message:  # the report's reason for the error state
+                await remember_failure(self._memory, replica_id, event.error_message)
             if replica_id:
                 with anyio.fail_after(self._deadline):
                     await self._notify(replica_id)
         except Exception:
             await self.seen.forget(f"webhook:{event_id}")  # let the platform's retry be handled
-            logger.exception("webhook event %s (%s): notifying subscribers failed", event_id, event.type)
+            logger.exception("webhook event %s (%s): keeping or notifying failed", event_id, event.type)
             return _answer(503, "temporarily unable to process; retry")
         self.handled += 1
         return _answer(200, "ok")

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from replicas_mcp.delegation.answers import ANSWERS
-from replicas_mcp.delegation.failures import FAILURES
-from replicas_mcp.delegation.launch import _ENVIRONMENTS, _TASKS
+from replicas_mcp.delegation.memory import PROCESS_MEMORY
 from replicas_mcp.server.toolsets import delegation as tools_module
 
 from .helpers import FAST
@@ -29,7 +28,5 @@ def sandbox_wake_reads(request: pytest.FixtureRequest) -> str:
 def forget_process_memory() -> None:
     """What this process remembers per replica id (tasks started, failure reasons, questions answered)
     starts empty: every sandbox is seeded alike, so replica ids repeat from test to test (never upstream)."""
-    _TASKS.clear()
-    _ENVIRONMENTS.clear()
-    FAILURES.clear()
+    PROCESS_MEMORY.clear()
     ANSWERS.clear()

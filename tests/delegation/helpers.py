@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
+import pytest
 from mcp import Client
 from mcp.server import MCPServer
 from mcp.types import TextContent
@@ -18,6 +19,14 @@ from replicas_mcp.sandbox.serve import RunningSandbox
 from replicas_mcp.sandbox.workspaces.events import EventLog
 from replicas_mcp.server.app import build_server
 from replicas_mcp.server.state import AppState
+
+# Both answers to `Last-Event-ID`, which neither the guide nor the contract promises to honour: the strict
+# fixture's live start (the default everywhere) and the sandbox's replaying extension. `replays` says which.
+BOTH_REPLAYS = pytest.mark.parametrize(
+    "replays",
+    [False, pytest.param(True, marks=pytest.mark.sandbox_mode(replay=True))],
+    ids=["live", "replay"],
+)
 
 # Real seconds: short enough for a quick suite, long enough to mean something on a loaded machine.
 FAST = WaitPolicy(poll_interval=0.1, heartbeat=0.2, settle=0.2, stream_retry=0.5)
@@ -38,11 +47,6 @@ async def call(client: Client, tool: str, /, **arguments: Any) -> dict[str, Any]
 async def sandbox_client(sandbox: RunningSandbox) -> AsyncIterator[ReplicasClient]:
     async with ReplicasClient(api_key=sandbox.org_key, base_url=sandbox.base_url) as client:
         yield client
-
-
-async def repo_environment(client: ReplicasClient) -> str:
-    """An environment bound to a repository (so agents can edit code and open PRs)."""
-    return next(env.id for env in await client.environments.list() if env.repository_id)
 
 
 def server(sandbox: RunningSandbox, client: ReplicasClient, *toolsets: str) -> MCPServer[AppState]:

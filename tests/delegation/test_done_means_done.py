@@ -8,7 +8,8 @@ from mcp import Client
 
 from replicas_mcp.sandbox.serve import RunningSandbox
 
-from .helpers import call, repo_environment, sandbox_client, server
+from ..helpers import repo_environment
+from .helpers import call, sandbox_client, server
 
 pytestmark = pytest.mark.usefixtures("fast_waits")
 

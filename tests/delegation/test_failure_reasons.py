@@ -8,12 +8,13 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from replicas_mcp.delegation import build_report
-from replicas_mcp.delegation.failures import FAILURES
+from replicas_mcp.delegation.memory import PROCESS_MEMORY
 from replicas_mcp.sandbox.serve import RunningSandbox, serving
 from replicas_mcp.server.transcript import event_lines
 from replicas_mcp.server.webhook_receiver import WEBHOOK_PATH, WebhookReceiver
 
-from .helpers import repo_environment, sandbox_client
+from ..helpers import repo_environment
+from .helpers import sandbox_client
 
 SECRET = "whsec_" + "0a1b2c3d" * 4
 
@@ -34,7 +35,8 @@ async def test_the_replica_error_webhook_gives_the_report_its_reason(sandbox: Ru
             webhook_url={"url": f"{url}{WEBHOOK_PATH}", "secret": SECRET},
         )
         with anyio.fail_after(15):
-            while FAILURES.get(created.id) is None:  # until the receiver has handled replica.error
+            # until the receiver has handled replica.error
+            while await PROCESS_MEMORY.recall("failure", created.id) is None:
                 await anyio.sleep(0.05)
         report = await build_report(api, created.id, lines=event_lines)
     assert created.id in notified

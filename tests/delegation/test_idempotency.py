@@ -9,11 +9,12 @@ import pytest
 from mcp import Client
 from mcp.types import TextContent
 
-from replicas_mcp.delegation.launch import _TASKS, task_fingerprint
+from replicas_mcp.delegation.launch import task_fingerprint
+from replicas_mcp.delegation.memory import PROCESS_MEMORY
 from replicas_mcp.sandbox.serve import RunningSandbox
 
-from ..helpers import force_status
-from .helpers import repo_environment, sandbox_client, server
+from ..helpers import force_status, repo_environment
+from .helpers import sandbox_client, server
 
 pytestmark = pytest.mark.usefixtures("fast_waits")
 
@@ -43,7 +44,7 @@ async def test_the_same_name_serves_the_same_task_only(sandbox: RunningSandbox, 
         [row] = first["replicas"]
         assert row["created"]
         if not remembered:  # another server process started it: the task is read from its history
-            _TASKS.pop(row["replica_id"])
+            PROCESS_MEMORY.forget("task", row["replica_id"])
         failed, again, _ = await _delegate(
             client, environment_id=env, task="Write   docs", name="docs", wait_s=0
         )
@@ -87,7 +88,7 @@ async def test_a_sleeping_replica_is_not_woken_to_compare_its_task(sandbox: Runn
             )
         [row] = first["replicas"]
         await force_status(sandbox, row["replica_id"], "sleeping")
-        _TASKS.pop(row["replica_id"], None)
+        PROCESS_MEMORY.forget("task", row["replica_id"])
         async with Client(server(sandbox, api)) as client:  # a server that did not start it
             failed, again, error = await _delegate(
                 client, environment_id=env, task="Other", name="nap", wait_s=0

@@ -11,7 +11,8 @@ from replicas_mcp.delegation.fanout import delegate_many
 from replicas_mcp.delegation.launch import TaskSpec, launch
 from replicas_mcp.sandbox.serve import RunningSandbox
 
-from .helpers import FAST, repo_environment, sandbox_client
+from ..helpers import repo_environment
+from .helpers import FAST, sandbox_client
 
 # The package re-exports the function `launch` under the module's name.
 launch_module = importlib.import_module("replicas_mcp.delegation.launch")

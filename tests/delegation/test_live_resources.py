@@ -11,7 +11,8 @@ from replicas_mcp.client import ReplicasClient
 from replicas_mcp.client.models import ReplicaChat
 from replicas_mcp.sandbox.serve import RunningSandbox
 
-from .helpers import repo_environment, sandbox_client, server
+from ..helpers import repo_environment
+from .helpers import sandbox_client, server
 
 pytestmark = pytest.mark.usefixtures("fast_waits")
 

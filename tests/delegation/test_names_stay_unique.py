@@ -10,7 +10,8 @@ from mcp.types import TextContent
 
 from replicas_mcp.sandbox.serve import RunningSandbox
 
-from .helpers import repo_environment, sandbox_client, server
+from ..helpers import repo_environment
+from .helpers import sandbox_client, server
 
 pytestmark = pytest.mark.usefixtures("fast_waits")
 

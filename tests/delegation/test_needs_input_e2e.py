@@ -15,9 +15,9 @@ from replicas_mcp.client import ReplicasClient
 from replicas_mcp.delegation import TaskSpec, launch
 from replicas_mcp.sandbox.serve import RunningSandbox
 
-from ..helpers import force_status
+from ..helpers import force_status, repo_environment
 from .helpers import call as _call
-from .helpers import repo_environment, sandbox_client, server
+from .helpers import sandbox_client, server
 
 pytestmark = [
     pytest.mark.usefixtures("fast_waits"),

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from replicas_mcp.client.models import HistoryEvent
 from replicas_mcp.client.models.interactions import pending_interaction
-from replicas_mcp.delegation.failures import Failures, provisioning_error
+from replicas_mcp.delegation.failures import provisioning_error, remember_failure
+from replicas_mcp.delegation.memory import LocalMemory
 from replicas_mcp.delegation.phase import ChatFacts, State, phase, wait_over
 from replicas_mcp.delegation.questions import questions_in, user_message_text
 from replicas_mcp.delegation.report import outcome_of
@@ -118,13 +119,13 @@ def test_the_reports_outcome_follows_the_phase(state: State, turn_failed: bool, 
     assert outcome_of(state, turn_failed) == outcome
 
 
-def test_failure_reasons_are_bounded_and_config_provisioning_errors_are_read() -> None:
-    failures = Failures(limit=2)
+async def test_failure_reasons_are_bounded_and_config_provisioning_errors_are_read() -> None:
+    memory = LocalMemory({"task": 2, "environment": 2, "failure": 2})
     for n in range(3):
-        failures.remember(f"r{n}", f"  reason {n}  ")
-    assert [failures.get(f"r{n}") for n in range(3)] == [None, "reason 1", "reason 2"]
-    failures.remember("r2", "   ")  # nothing said: the reason known stays
-    assert failures.get("r2") == "reason 2"
+        await remember_failure(memory, f"r{n}", f"  reason {n}  ")
+    assert [await memory.recall("failure", f"r{n}") for n in range(3)] == [None, "reason 1", "reason 2"]
+    await remember_failure(memory, "r2", "   ")  # nothing said: the reason known stays
+    assert await memory.recall("failure", "r2") == "reason 2"
     assert provisioning_error({"config": {"provisioning_error": {"message": "clone failed: 403"}}}) == (
         "clone failed: 403"
     )

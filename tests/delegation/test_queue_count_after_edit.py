@@ -11,8 +11,9 @@ from mcp import Client
 
 from replicas_mcp.sandbox.serve import RunningSandbox
 
+from ..helpers import repo_environment
 from .helpers import call as _call
-from .helpers import repo_environment, sandbox_client, server
+from .helpers import sandbox_client, server
 
 pytestmark = pytest.mark.usefixtures("fast_waits")
 

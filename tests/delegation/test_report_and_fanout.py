@@ -17,8 +17,8 @@ from replicas_mcp.delegation import (
 from replicas_mcp.sandbox.serve import RunningSandbox
 from replicas_mcp.server.transcript import event_lines
 
-from ..helpers import force_status
-from .helpers import FAST, repo_environment, sandbox_client
+from ..helpers import force_status, repo_environment
+from .helpers import FAST, sandbox_client
 
 
 async def _finish(client: ReplicasClient, task: str) -> str:

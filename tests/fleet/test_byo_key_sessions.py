@@ -25,7 +25,8 @@ async def _initialize(http: httpx2.AsyncClient, url: str, key: str) -> httpx2.Re
     )
 
 
-async def test_a_callers_session_cap_holds_across_instances_through_nginx(fleet: Fleet) -> None:
+async def test_a_callers_session_cap_holds_across_instances_through_nginx(healthy_fleet: Fleet) -> None:
+    fleet = healthy_fleet
     db = fleet.fresh_db()
     pair = [
         fleet.spawn(f"byokey{n}", db=db, auth="byo-key", state_key=STATE_KEY, max_sessions=str(CAP))
@@ -64,6 +65,17 @@ async def test_a_callers_session_cap_holds_across_instances_through_nginx(fleet:
                     await anyio.sleep(0.1)
             assert again.status_code == 200, again.text
             assert (await _initialize(http, front, DEFAULT_ORG_KEY)).status_code == 429  # full again
+
+            # Redis unreachable: a session that cannot be counted is not opened (503, in plain words).
+            fleet.stop_redis()
+            down = await _initialize(http, front, DEFAULT_OTHER_ORG_KEY)
+            assert down.status_code == 503, down.text
+            assert "shared state (Redis) is unreachable" in down.json()["error"]["message"]
+            fleet.start_redis()  # back, empty: the instances re-lease their open sessions within 20 s
+            with anyio.fail_after(15):
+                while (back := await _initialize(http, front, DEFAULT_OTHER_ORG_KEY)).status_code == 503:
+                    await anyio.sleep(0.2)
+            assert back.status_code == 200, back.text
         nginx.stop()
     finally:
         for instance in pair:

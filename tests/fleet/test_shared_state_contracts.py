@@ -79,6 +79,17 @@ async def test_a_lapsed_lease_frees_its_slot(shared: SharedState) -> None:
     assert await shared.leases.acquire("subs", caller, "live", limit=1, ttl=30)
 
 
+async def test_delegation_memory_recalls_the_newest_value_per_kind(shared: SharedState) -> None:
+    replica = unique("r")
+    assert await shared.memory.recall("task", replica) is None
+    await shared.memory.remember("task", replica, "fingerprint-1")
+    await shared.memory.remember("task", replica, "fingerprint-2")
+    await shared.memory.remember("failure", replica, "the clone failed")
+    assert await shared.memory.recall("task", replica) == "fingerprint-2"
+    assert await shared.memory.recall("failure", replica) == "the clone failed"
+    assert await shared.memory.recall("environment", replica) is None  # kinds are apart
+
+
 async def test_a_name_lock_admits_one_holder_at_a_time(shared: SharedState) -> None:
     key, inside, most = unique("caller:name"), [0], [0]
 

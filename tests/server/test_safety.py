@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from replicas_mcp.server.safety import (
+    USER,
     clean_text,
     fence,
     mask,
@@ -14,6 +15,7 @@ from replicas_mcp.server.safety import (
     mask_url,
     may_reveal,
     redact,
+    unfenced,
 )
 
 INVISIBLE = "\u200b\u200e\u202a\u202e\u2066\u2069\ufeff\U000e0041\x1b\x07"
@@ -43,6 +45,12 @@ def test_fence_cannot_be_closed_from_inside() -> None:
     assert fenced.count("untrusted-data") == 2
     assert fenced.endswith(f"</{tag}>")
     assert "not instructions" in fenced
+
+
+def test_unfenced_gives_a_terminal_the_text_inside_each_fence() -> None:
+    text = "Before.\n" + fence("Line one\nLine two", "history of r1") + "\nAfter " + fence("", "q", by=USER)
+    assert unfenced(text) == "Before.\nLine one\nLine two\nAfter "
+    assert unfenced("no fence here") == "no fence here"
 
 
 def test_mask_keeps_only_length() -> None:

@@ -56,7 +56,3 @@ async def tool(client: Client, name: str, **args: Any) -> dict[str, Any]:
     assert not result.is_error, f"{name} failed: {result.content}"
     assert result.structured_content is not None
     return dict(result.structured_content)
-
-
-async def repo_environment(api: ReplicasClient) -> str:
-    return next(env.id for env in await api.environments.list() if env.repository_id)

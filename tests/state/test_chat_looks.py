@@ -10,7 +10,8 @@ import anyio
 from replicas_mcp.sandbox.serve import RunningSandbox
 from replicas_mcp.server.state.knowledge import LOOKED_CHATS, LOOKED_REPLICAS, MemoryKnowledge
 
-from .helpers import mcp_client, repo_environment, tool
+from ..helpers import repo_environment
+from .helpers import mcp_client, tool
 
 HISTORY_ROUTE = "/v1/replica/{id}/history"
 

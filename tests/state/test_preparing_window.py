@@ -8,7 +8,8 @@ import pytest
 
 from replicas_mcp.sandbox.serve import RunningSandbox
 
-from .helpers import mcp_client, repo_environment, tool
+from ..helpers import repo_environment
+from .helpers import mcp_client, tool
 
 DETAILS = "/v1/replica/{id}"
 

@@ -10,7 +10,8 @@ from replicas_mcp.config import Settings
 from replicas_mcp.sandbox.serve import RunningSandbox
 from replicas_mcp.server import build_server
 
-from .helpers import repo_environment, tool
+from ..helpers import repo_environment
+from .helpers import tool
 
 
 async def test_a_wait_past_the_stream_limit_polls_and_says_so_while_requests_still_flow(

@@ -162,126 +162,71 @@ def _reply(plan: TurnPlan) -> str:
 
 
 def user_event(provider: str, text: str) -> dict[str, Any]:
-    ts = Clock.iso()
     if provider == "codex":
-        return {"timestamp": ts, "type": "event_msg", "payload": {"type": "user_message", "message": text}}
+        return _event("event_msg", {"type": "user_message", "message": text})
     if provider == "claude":
-        return {
-            "timestamp": ts,
-            "type": "claude-user",
-            "payload": {
-                "type": "user",
-                "parent_tool_use_id": None,
-                "message": {"role": "user", "content": [{"type": "text", "text": text}]},
-            },
-        }
-    return {"timestamp": ts, "type": f"{provider}-user", "payload": {"text": text}}
+        return _claude_user([{"type": "text", "text": text}])
+    return _event(f"{provider}-user", {"text": text})
 
 
 def thinking_event(provider: str, text: str) -> dict[str, Any]:
-    ts = Clock.iso()
     if provider == "claude":
-        return _claude_assistant(ts, [{"type": "thinking", "text": text}])
+        return _claude_assistant([{"type": "thinking", "text": text}])
     if provider == "codex":
-        return {"timestamp": ts, "type": "event_msg", "payload": {"type": "agent_reasoning", "text": text}}
+        return _event("event_msg", {"type": "agent_reasoning", "text": text})
     if provider == "cursor":
-        return {"timestamp": ts, "type": "cursor-thinking", "payload": {"text": text}}
+        return _event("cursor-thinking", {"text": text})
     if provider == "opencode":
-        return {"timestamp": ts, "type": "opencode-part-reasoning", "payload": {"text": text}}
-    return {"timestamp": ts, "type": "pi-message_update", "payload": {"kind": "reasoning", "text": text}}
+        return _event("opencode-part-reasoning", {"text": text})
+    return _event("pi-message_update", {"kind": "reasoning", "text": text})
 
 
 def tool_use_event(provider: str, tool_id: str, name: str, tool_input: dict[str, Any]) -> dict[str, Any]:
-    ts = Clock.iso()
     if provider == "claude":
-        return _claude_assistant(ts, [{"type": "tool_use", "id": tool_id, "name": name, "input": tool_input}])
+        return _claude_assistant([{"type": "tool_use", "id": tool_id, "name": name, "input": tool_input}])
     if provider == "codex":
-        return {
-            "timestamp": ts,
-            "type": "response_item",
-            "payload": {"type": "function_call", "call_id": tool_id, "name": name, "arguments": tool_input},
-        }
+        return _event(
+            "response_item",
+            {"type": "function_call", "call_id": tool_id, "name": name, "arguments": tool_input},
+        )
     if provider == "cursor":
-        return {
-            "timestamp": ts,
-            "type": "cursor-tool_call",
-            "payload": {"id": tool_id, "name": name, "input": tool_input},
-        }
+        return _event("cursor-tool_call", {"id": tool_id, "name": name, "input": tool_input})
     if provider == "opencode":
-        return {
-            "timestamp": ts,
-            "type": "opencode-part-tool",
-            "payload": {"id": tool_id, "tool": name, "input": tool_input},
-        }
-    return {
-        "timestamp": ts,
-        "type": "pi-tool_execution_start",
-        "payload": {"id": tool_id, "tool": name, "input": tool_input},
-    }
+        return _event("opencode-part-tool", {"id": tool_id, "tool": name, "input": tool_input})
+    return _event("pi-tool_execution_start", {"id": tool_id, "tool": name, "input": tool_input})
 
 
 def tool_result_event(provider: str, tool_id: str, output: str) -> dict[str, Any]:
-    ts = Clock.iso()
     if provider == "claude":
-        return {
-            "timestamp": ts,
-            "type": "claude-user",
-            "payload": {
-                "type": "user",
-                "parent_tool_use_id": None,
-                "message": {
-                    "role": "user",
-                    "content": [
-                        {"type": "tool_result", "tool_use_id": tool_id, "content": output, "is_error": False}
-                    ],
-                },
-            },
-        }
+        return _claude_user(
+            [{"type": "tool_result", "tool_use_id": tool_id, "content": output, "is_error": False}]
+        )
     if provider == "codex":
-        return {
-            "timestamp": ts,
-            "type": "response_item",
-            "payload": {"type": "function_call_output", "call_id": tool_id, "output": output},
-        }
+        return _event("response_item", {"type": "function_call_output", "call_id": tool_id, "output": output})
     if provider == "cursor":
-        return {
-            "timestamp": ts,
-            "type": "cursor-tool_call",
-            "payload": {"id": tool_id, "output": output, "done": True},
-        }
+        return _event("cursor-tool_call", {"id": tool_id, "output": output, "done": True})
     if provider == "opencode":
-        return {
-            "timestamp": ts,
-            "type": "opencode-part-tool",
-            "payload": {"id": tool_id, "output": output, "done": True},
-        }
-    return {"timestamp": ts, "type": "pi-tool_execution_end", "payload": {"id": tool_id, "output": output}}
+        return _event("opencode-part-tool", {"id": tool_id, "output": output, "done": True})
+    return _event("pi-tool_execution_end", {"id": tool_id, "output": output})
 
 
 def assistant_text_event(provider: str, text: str) -> dict[str, Any]:
-    ts = Clock.iso()
     if provider == "claude":
-        return _claude_assistant(ts, [{"type": "text", "text": text}])
+        return _claude_assistant([{"type": "text", "text": text}])
     if provider == "codex":
-        return {
-            "timestamp": ts,
-            "type": "response_item",
-            "payload": {
-                "type": "message",
-                "role": "assistant",
-                "content": [{"type": "output_text", "text": text}],
-            },
-        }
+        return _event(
+            "response_item",
+            {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": text}]},
+        )
     if provider == "cursor":
-        return {"timestamp": ts, "type": "cursor-assistant", "payload": {"text": text}}
+        return _event("cursor-assistant", {"text": text})
     if provider == "opencode":
-        return {"timestamp": ts, "type": "opencode-part-text", "payload": {"text": text}}
-    return {"timestamp": ts, "type": "pi-message_update", "payload": {"kind": "text", "text": text}}
+        return _event("opencode-part-text", {"text": text})
+    return _event("pi-message_update", {"kind": "text", "text": text})
 
 
 def result_event(provider: str, text: str, *, is_error: bool) -> dict[str, Any] | None:
     """The provider's end-of-turn marker, for providers that have one."""
-    ts = Clock.iso()
     if provider == "claude":
         payload: dict[str, Any] = {
             "type": "result",
@@ -291,31 +236,39 @@ def result_event(provider: str, text: str, *, is_error: bool) -> dict[str, Any] 
         }
         if is_error:
             payload["errors"] = [text]
-        return {"timestamp": ts, "type": "claude-result", "payload": payload}
+        return _event("claude-result", payload)
     if provider == "cursor":
-        return {
-            "timestamp": ts,
-            "type": "cursor-status",
-            "payload": {"status": "error" if is_error else "completed"},
-        }
+        return _event("cursor-status", {"status": "error" if is_error else "completed"})
     if provider == "opencode":
-        kind = "opencode-error" if is_error else "opencode-session.idle"
-        return {"timestamp": ts, "type": kind, "payload": {"message": text} if is_error else {}}
+        if is_error:
+            return _event("opencode-error", {"message": text})
+        return _event("opencode-session.idle", {})
     if provider == "pi" and is_error:
-        return {"timestamp": ts, "type": "pi-error", "payload": {"message": text}}
+        return _event("pi-error", {"message": text})
     return None
 
 
-def _claude_assistant(ts: str, content: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "timestamp": ts,
-        "type": "claude-assistant",
-        "payload": {
+def _event(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """One event in every provider's envelope: when, the provider's event type, its payload."""
+    return {"timestamp": Clock.iso(), "type": kind, "payload": payload}
+
+
+def _claude_user(content: list[dict[str, Any]]) -> dict[str, Any]:
+    return _event(
+        "claude-user",
+        {"type": "user", "parent_tool_use_id": None, "message": {"role": "user", "content": content}},
+    )
+
+
+def _claude_assistant(content: list[dict[str, Any]]) -> dict[str, Any]:
+    return _event(
+        "claude-assistant",
+        {
             "type": "assistant",
             "parent_tool_use_id": None,
             "message": {"role": "assistant", "content": content},
         },
-    }
+    )
 
 
 # --- what the agent writes ------------------------------------------------------------------------------

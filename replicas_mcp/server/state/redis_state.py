@@ -10,6 +10,8 @@ Keys (all under the `replicas-mcp:` prefix, all expiring):
   lock:<caller>:<name>   the delegate_task name lock (redis-py's Lock: token + Lua release, TTL)
   rate:<caller>:<slot>   calls in the current rate window
   lease:<kind>:<caller>  sorted set holder -> expiry (subscription and byo-key session caps)
+  memory:<kind>:<id>     what delegation remembers of a replica (its task, environment, failure reason),
+                         expiring after `MEMORY_TTL` unread
 and the channel `replicas-mcp:<db>:updates` ({"r": replica id, "c": caller or null}). Keys live in the
 URL's database, but Redis pub/sub channels span every database: the channel names the database, so two
 deployments on separate databases of one Redis never hear each other.
@@ -35,6 +37,7 @@ from redis.exceptions import LockError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
+from replicas_mcp.delegation.memory import Kind
 from replicas_mcp.server.state.knowledge import KnowledgeStore
 from replicas_mcp.server.state.redis_knowledge import RedisKnowledge
 from replicas_mcp.server.state.shared import (
@@ -53,6 +56,7 @@ LOCK_TTL = 120.0  # longer than a create (60 s) plus the lookup before it; a cra
 LOCK_WAIT = 100.0  # as long as the tool may run
 LOCK_POLL = 0.05
 PING_EVERY = 1.0
+MEMORY_TTL = 7 * 24 * 3600.0  # a replica's task and failure reason, kept while read at least weekly
 RECONNECT_AFTER = 0.5
 _LEASE = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
@@ -84,7 +88,15 @@ class RedisSharedState(SharedState):
         self.channel = f"{PREFIX}{self.redis.connection_pool.connection_kwargs.get('db', 0)}:updates"
         self._healthy = True
         self._local_locks = LocalNameLocks()  # callers on one instance queue here, not on Redis
-        super().__init__(claims=self, name_locks=self, rate=self, leases=self, updates=self, kind="redis")
+        super().__init__(
+            claims=self,
+            name_locks=self,
+            rate=self,
+            leases=self,
+            updates=self,
+            memory=RedisMemory(self),
+            kind="redis",
+        )
         self.round_trips = 0  # commands sent (pipelines count once), for the bench
 
     # --- health -------------------------------------------------------------------------------------
@@ -236,6 +248,26 @@ class RedisSharedState(SharedState):
                     with suppress(RedisError, OSError):
                         await pubsub.aclose()  # type: ignore[no-untyped-call]
             await anyio.sleep(RECONNECT_AFTER)
+
+
+class RedisMemory:
+    """Delegation's memory (delegation/memory.py) as expiring strings, one key per kind and replica."""
+
+    def __init__(self, store: RedisSharedState) -> None:
+        self._store = store
+
+    async def remember(self, kind: Kind, replica_id: str, value: str) -> None:
+        redis, key = self._store.redis, _memory_key(kind, replica_id)
+        await self._store.call(lambda: redis.set(key, value, px=int(MEMORY_TTL * 1000)))
+
+    async def recall(self, kind: Kind, replica_id: str) -> str | None:
+        redis, key = self._store.redis, _memory_key(kind, replica_id)
+        value: Any = await self._store.call(lambda: redis.getex(key, px=int(MEMORY_TTL * 1000)))
+        return value if isinstance(value, str) else None
+
+
+def _memory_key(kind: Kind, replica_id: str) -> str:
+    return f"{PREFIX}memory:{kind}:{replica_id}"
 
 
 def _parse(data: Any) -> tuple[str, str | None] | None:

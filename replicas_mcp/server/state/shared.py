@@ -9,6 +9,9 @@
 - `updates`: "replica X changed" published once and delivered to every instance, each of which notifies
   the subscribers it holds (both protocol eras).
 - `knowledge_store()`: the per-caller replica facts of state/knowledge.py (`redis_knowledge.py` in Redis).
+- `memory`: what delegation remembers per replica (delegation/memory.py: the task a replica was started
+  with, for `delegate_task`'s idempotency; its environment; why it failed, from a wait or the
+  `replica.error` webhook), so a call on B answers as it would have on A. In process, the process's own.
 
 Not shared: upstream event streams (state/streams.py). Each instance keeps one per caller and replica it
 follows, so a fleet of N holds at most N per replica; waits resume anywhere from their cursors.
@@ -27,6 +30,7 @@ from typing import Protocol
 
 import anyio
 
+from replicas_mcp.delegation.memory import PROCESS_MEMORY, Memory
 from replicas_mcp.server.state.knowledge import KnowledgeStore, MemoryKnowledge
 
 # (replica id, caller or None for "every caller who can see it") -> notify this instance's subscribers.
@@ -211,6 +215,7 @@ class SharedState:
     rate: RateLimiter = field(default_factory=LocalRateLimiter)
     leases: Leases = field(default_factory=LocalLeases)
     updates: Updates = field(default_factory=LocalUpdates)
+    memory: Memory = field(default_factory=lambda: PROCESS_MEMORY)
     kind: str = "in-process"
 
     @property

@@ -21,6 +21,7 @@ from pydantic import AfterValidator, BaseModel, Field, PrivateAttr, WithJsonSche
 
 from replicas_mcp import delegation as d
 from replicas_mcp.client.errors import ReplicasError
+from replicas_mcp.delegation.memory import Memory
 from replicas_mcp.server.args import Id
 from replicas_mcp.server.caller import current_caller
 from replicas_mcp.server.errors import describe, replica_not_found_message
@@ -221,7 +222,8 @@ def _reporter(ctx: ToolContext) -> d.Progress:
     async def sink(progress: float, message: str) -> None:
         await ctx.report_progress(progress, None, message)
 
-    return d.Progress(sink)
+    # The heartbeat runs in the server's lifespan task group: a result then goes out without joining it.
+    return d.Progress(sink, background=app_state(ctx).background)
 
 
 def _cursor(text: str, replica_id: str | None) -> d.Cursor:
@@ -237,6 +239,11 @@ def _name_hold(ctx: ToolContext) -> d.NameHold:
     return lambda name: locks.hold(f"{caller}:{name}")
 
 
+def _memory(ctx: ToolContext) -> Memory:
+    """What delegation remembers per replica (tasks, failure reasons), shared by every instance of a fleet."""
+    return app_state(ctx).shared.memory
+
+
 async def _report(ctx: ToolContext, replica_id: str, chat_id: str | None = None) -> ReportResult:
     client = client_of(ctx)
     try:
@@ -244,7 +251,9 @@ async def _report(ctx: ToolContext, replica_id: str, chat_id: str | None = None)
             client,
             replica_id,
             ("report", chat_id),
-            lambda: d.build_report(client, replica_id, lines=event_lines, chat_id=chat_id),
+            lambda: d.build_report(
+                client, replica_id, lines=event_lines, chat_id=chat_id, memory=_memory(ctx)
+            ),
         )
     except d.ReplicaGone:
         raise ToolError(replica_not_found_message(replica_id)) from None
@@ -288,7 +297,7 @@ async def delegate_task(
     client = client_of(ctx)
     spec = d.TaskSpec(environment_id, task, name, coding_agent, model, thinking_level, plan_mode)
     try:
-        item, created = await d.launch(client, spec, _name_hold(ctx))
+        item, created = await d.launch(client, spec, _name_hold(ctx), _memory(ctx))
     except d.NameTaken as exc:
         raise ToolError(_name_taken(exc)) from None
     outcome = await d.wait_for_replica(
@@ -298,6 +307,7 @@ async def delegate_task(
         cursor=d.Cursor.start(item.id) if created else None,
         policy=POLICY,
         progress=_reporter(ctx),
+        memory=_memory(ctx),
     )
     row = _row(outcome, Launch, name=item.name, created=created)
     report = await _report(ctx, item.id) if row.done and row.state != "deleted" else None
@@ -352,6 +362,7 @@ async def _delegate_many(
             policy=POLICY,
             progress=_reporter(ctx),
             hold=_name_hold(ctx),
+            memory=_memory(ctx),
         )
     except ValueError as exc:
         raise ToolError(f"{exc}. Give those tasks distinct names, or drop the duplicates.") from None
@@ -408,6 +419,7 @@ async def wait_for_replica(
             cursor=cursors.get(single),
             policy=POLICY,
             progress=_reporter(ctx),
+            memory=_memory(ctx),
         )
         if outcome.state == "deleted" and not cursors and not outcome.digest.events:
             raise ToolError(replica_not_found_message(single))
@@ -423,6 +435,7 @@ async def wait_for_replica(
         within=timeout_s,
         policy=POLICY,
         progress=_reporter(ctx),
+        memory=_memory(ctx),
     )
     names = await _names(ctx, ids)
     rows = [_row(outcome, Row, name=names.get(outcome.replica_id)) for outcome in outcomes]

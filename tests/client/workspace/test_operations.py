@@ -175,6 +175,19 @@ async def test_a_sleeping_workspace_read_then_wake_and_wait(
         assert await client.chats.list(replica.id)
 
 
+async def test_wake_and_wait_wakes_even_when_the_wake_endpoint_answers_409_sleeping(
+    client: ReplicasClient, canary_sandbox: RunningSandbox
+) -> None:
+    # The guide lists `POST /wake` among the calls that answer 409 while the workspace is sleeping (the
+    # contract has no such endpoint). The contract's way then wakes it: reading its details.
+    replica = await active_replica(client, "stubborn")
+    await force_status(canary_sandbox, replica.id, "sleeping")
+    canary_sandbox.faults.inject_status(409, route="/v1/replica/{id}/wake", method="POST")
+    with anyio.fail_after(DEADLINE):
+        woken = await client.replicas.wake_and_wait(replica.id, timeout=DEADLINE / 2, poll_interval=0.02)
+    assert woken.status == "active"
+
+
 async def test_409_error_state_is_terminal(client: ReplicasClient, canary_sandbox: RunningSandbox) -> None:
     replica = await active_replica(client, "doomed")
     await force_status(canary_sandbox, replica.id, "error")
