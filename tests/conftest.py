@@ -49,8 +49,9 @@ def isolated_environment() -> Iterator[None]:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "sandbox_mode(strict=True, wake_reads=None): how the `sandbox` fixture serves; "
-        "strict=False is the lenient sandbox (mark such tests `# TODO(strict)`)",
+        "sandbox_mode(strict=True, wake_reads=None, replay=None): how the `sandbox` fixture serves; "
+        "strict=False is the lenient sandbox (mark such tests `# TODO(strict)`); replay=True resumes event "
+        "streams after Last-Event-ID (an extension: strict mode does not)",
     )
 
 
