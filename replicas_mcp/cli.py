@@ -368,6 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.time_scale,
                 strict=args.strict,
                 wake_reads=args.wake_reads,
+                replay=args.replay,
             )
         )
 

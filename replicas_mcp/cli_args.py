@@ -155,6 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="guide",
         help="Reads of a sleeping workspace: 409 (guide, default) or 200 with waking: true (contract)",
     )
+    sandbox.add_argument(
+        "--replay",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="Resume event streams after Last-Event-ID (an extension neither API document promises; "
+        "default: only with --no-strict)",
+    )
     check = commands.add_parser(
         "check",
         help="Check that the API key and URL work (what a desktop client would hide), then exit",

@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from hypothesis import settings
 
+from replicas_mcp.delegation.answers import ANSWERS
+from replicas_mcp.delegation.memory import PROCESS_MEMORY
 from replicas_mcp.sandbox.fidelity import WakeReads
 from replicas_mcp.sandbox.serve import RunningSandbox, running_sandbox
 
@@ -46,11 +48,22 @@ def isolated_environment() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(autouse=True)
+def forget_process_memory() -> None:
+    """What this process remembers per replica id (questions answered, tasks started, failure reasons)
+    starts empty for every test: every sandbox is seeded alike, so replica, chat and tool-call ids repeat
+    from test to test (never upstream), and a question another test answered would otherwise count as
+    answered here, whichever directory either test lives in."""
+    PROCESS_MEMORY.clear()
+    ANSWERS.clear()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "sandbox_mode(strict=True, wake_reads=None): how the `sandbox` fixture serves; "
-        "strict=False is the lenient sandbox (mark such tests `# TODO(strict)`)",
+        "sandbox_mode(strict=True, wake_reads=None, replay=None): how the `sandbox` fixture serves; "
+        "strict=False is the lenient sandbox (mark such tests `# TODO(strict)`); replay=True resumes event "
+        "streams after Last-Event-ID (an extension: strict mode does not)",
     )
 
 

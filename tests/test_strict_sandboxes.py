@@ -136,3 +136,6 @@ def test_the_checks_find_lenient_sandboxes(tmp_path: Path) -> None:
 def test_the_standalone_sandbox_is_strict_unless_told() -> None:
     assert build_parser().parse_args(["sandbox"]).strict is True
     assert build_parser().parse_args(["sandbox", "--no-strict"]).strict is False
+    # Event-stream replay follows strict mode (off) unless told: `create_app(replay=None)`.
+    assert build_parser().parse_args(["sandbox"]).replay is None
+    assert build_parser().parse_args(["sandbox", "--replay"]).replay is True

@@ -35,3 +35,14 @@ def test_shared_helpers_are_defined_once() -> None:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name in SHARED
     ]
     assert not copies, f"use tests/helpers.py instead of a copy: {copies}"
+
+
+def test_process_memory_is_forgotten_in_one_place() -> None:
+    """The root conftest's autouse fixture empties the process's per-replica memory before every test; a
+    copy in one suite's conftest (or a test of its own) would hide a leak between the other suites."""
+    clears = [
+        str(path.relative_to(TESTS))
+        for path in _modules()
+        if re.search(r"\b(PROCESS_MEMORY|ANSWERS)\.clear\(\)", path.read_text("utf-8"))
+    ]
+    assert clears == ["conftest.py"], f"only tests/conftest.py clears the process memory: {clears}"

@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
@@ -48,6 +49,24 @@ logger = logging.getLogger("replicas_mcp.client")
 _INCLUDE_VALUES = frozenset({"environment", "diffs"})
 # A create must never be sent twice: only a 429 (the server refused before acting) is retried.
 _CREATE_RETRY_STATUSES = frozenset({429})
+
+
+# How far the server's clock may be behind this one when deciding that a replica found by name after an
+# unknown create is that create's (an older replica of the same name is someone else's).
+RECONCILE_CLOCK_SKEW = timedelta(minutes=10)
+
+
+def _created_since(item: ReplicaListItem, since: datetime) -> bool:
+    """Whether the replica was created at or after `since` (allowing for clock skew)."""
+    if not item.created_at:
+        return False
+    try:
+        created = datetime.fromisoformat(item.created_at.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=UTC)
+    return created >= since - RECONCILE_CLOCK_SKEW
 
 
 def _newest(items: Sequence[ReplicaListItem]) -> ReplicaListItem | None:
@@ -148,6 +167,7 @@ class Replicas(WorkspaceResource):
             size=size,
         )
         policy = dataclasses.replace(self._http.policy, unsafe_retry_statuses=_CREATE_RETRY_STATUSES)
+        started = datetime.now(UTC)
         try:
             data = await self._http.request_json(
                 "POST",
@@ -163,12 +183,12 @@ class Replicas(WorkspaceResource):
                 raise  # refused before acting: provably not created
             # A 503 asking for a longer wait than the client allows (see `_final_error`): like any 5xx,
             # the server may have acted before answering.
-            return await self._reconcile(name, exc)
+            return await self._reconcile(name, exc, started)
         except (TransportError, ServerError) as exc:
-            return await self._reconcile(name, exc)
+            return await self._reconcile(name, exc, started)
         return ReplicaListItem.model_validate(unwrap(data, "replica"))
 
-    async def _reconcile(self, name: str, cause: ReplicasError) -> ReplicaListItem:
+    async def _reconcile(self, name: str, cause: ReplicasError, started: datetime) -> ReplicaListItem:
         logger.warning("create of replica %r had an unknown outcome (%s); looking it up by name", name, cause)
         for delay in self.reconcile_delays:
             if delay:
@@ -182,7 +202,9 @@ class Replicas(WorkspaceResource):
                     name=name,
                     cause=cause,
                 ) from cause
-            if found is not None:
+            # An older replica of that name is not this create's: returning it would pass off someone
+            # else's replica (and task) as the one just asked for.
+            if found is not None and _created_since(found, started):
                 logger.info("reconciled create of replica %r: found %s (%s)", name, found.id, found.status)
                 return found
         raise CreateOutcomeUnknownError(

@@ -5,8 +5,10 @@ wait resumes right after it), whether the agent was working at that moment, and 
 request URLs already reported. The last two let a wait notice what happened while nobody was reading, even
 when the stream cannot replay it (a turn that finished, a PR that appeared), without reporting it twice.
 
-`Cursor.start(replica_id)` points before the replica's first event: a wait from it replays the stream's
-buffer (`Last-Event-ID: 0`), which is how a freshly created replica is followed without missing its boot.
+`Cursor.start(replica_id)` points before the replica's first event, with the agent busy (its first message
+runs once it boots). A wait from it sends `Last-Event-ID: 0`, which an API that replays answers with the
+whole buffered stream; neither the guide nor the contract promises that, so the wait also reads the chats
+once the stream is open, and the busy flag makes a first turn that already ended count as finished.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import json
 from dataclasses import dataclass, field
 
 _PREFIX = "c1."
-FROM_START = "0"  # the Last-Event-ID that replays the whole buffered stream
+FROM_START = "0"  # the Last-Event-ID asking for the whole buffered stream (honoured only if the API replays)
 
 
 class CursorError(ValueError):

@@ -31,10 +31,12 @@ class StreamLimitReached(StreamLimitError):
 class EventFeed(Protocol):
     """A replica's events after a reader's cursor, in order, each once.
 
-    `resumed` is True when every event after the reader's cursor will be delivered (it had one, and the
-    stream was opened from it or the shared buffer holds it); False when the reader had no cursor (it starts
-    at the live end). Iteration ends by raising what ended the upstream (`NotFoundError`, `ConflictError`,
-    `StreamError`, ...) after every event before that was delivered.
+    `resumed` is True only when every event after the reader's cursor is sure to be delivered: the shared
+    buffer holds the cursor's event. A stream opened with `Last-Event-ID` is not: neither the guide nor the
+    contract says the API resumes after it (it may start at the live end), so the reader must look at the
+    chats to learn what happened meanwhile. Without a cursor it is False too. Iteration ends by raising
+    what ended the upstream (`NotFoundError`, `ConflictError`, `StreamError`, ...) after every event before
+    that was delivered.
     """
 
     resumed: bool
@@ -94,7 +96,7 @@ async def open_events(
             yield feed
         return
     async with client.events.stream(replica_id, last_event_id=after, max_reconnects=max_reconnects) as events:
-        yield OwnFeed(events, resumed=after is not None)
+        yield OwnFeed(events, resumed=False)  # `Last-Event-ID` is sent, but replay is not promised
 
 
 class OwnFeed:

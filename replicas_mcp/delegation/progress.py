@@ -2,15 +2,27 @@
 
 Clients that reset their request timeout on progress keep waiting as long as notifications arrive, so a
 quiet stretch (an agent thinking for a minute) still sends one every `every` seconds.
+
+The heartbeat is a task. Given a long-lived task group (`background`: the server's lifespan), it runs there
+and leaving the block only cancels it; otherwise it runs in a task group of its own, whose exit takes a turn
+of the event loop to join it (and to let every other ready task run first), on the path of every wait's
+result.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import anyio
+
+if TYPE_CHECKING:
+    from anyio.abc import TaskGroup
+
+logger = logging.getLogger(__name__)
 
 ProgressSink = Callable[[float, str], Awaitable[None]]
 
@@ -22,8 +34,9 @@ async def _discard(progress: float, message: str) -> None:
 class Progress:
     """Numbered progress messages sent to `sink` (for tools: `ctx.report_progress`)."""
 
-    def __init__(self, sink: ProgressSink | None = None) -> None:
+    def __init__(self, sink: ProgressSink | None = None, *, background: TaskGroup | None = None) -> None:
         self._sink = sink or _discard
+        self._background = background
         self.count = 0
         self._last = time.monotonic()
 
@@ -35,16 +48,17 @@ class Progress:
     @asynccontextmanager
     async def heartbeat(self, every: float, message: str = "still waiting") -> AsyncIterator[None]:
         """Within the block, tick whenever `every` seconds pass without any other tick."""
+        if self._background is not None:
+            beat = anyio.CancelScope()
+            self._background.start_soon(self._beat_in, beat, every, message)
+            try:
+                yield
+            finally:
+                beat.cancel()  # a tick in flight is cancelled with it: none is sent after the block
+            return
         failure: Exception | None = None
         async with anyio.create_task_group() as group:
-
-            async def beat() -> None:
-                while True:
-                    await anyio.sleep(max(0.0, self._last + every - time.monotonic()))
-                    if time.monotonic() - self._last >= every:
-                        await self.tick(message)
-
-            group.start_soon(beat)
+            group.start_soon(self._beat, every, message)
             try:
                 yield
             except Exception as exc:  # re-raised below as itself, not wrapped in an ExceptionGroup
@@ -53,3 +67,17 @@ class Progress:
                 group.cancel_scope.cancel()
         if failure is not None:
             raise failure
+
+    async def _beat(self, every: float, message: str) -> None:
+        while True:
+            await anyio.sleep(max(0.0, self._last + every - time.monotonic()))
+            if time.monotonic() - self._last >= every:
+                await self.tick(message)
+
+    async def _beat_in(self, beat: anyio.CancelScope, every: float, message: str) -> None:
+        """The heartbeat in the background group: it must never fail that group (the server's)."""
+        with beat:
+            try:
+                await self._beat(every, message)
+            except Exception:
+                logger.info("progress heartbeat stopped", exc_info=True)

@@ -11,9 +11,12 @@ The loop:
 3. Polling re-reads the list record and, while the replica is awake, its chats (busy, and for busy chats
    the question they are paused on, from the history: `snapshot.read_chats`).
 
-Right after the stream opens, the chats are read once: compared with the cursor, this tells a wait that
-the turn it was waiting for already ended (even if the stream cannot replay that), and a cursor-less wait
-that nothing is running. What the observations mean (done or not) is `phase.wait_over`: by default a
+Right after the stream opens, the chats are read once unless the stream surely resumed from the cursor
+(only the server's shared buffer holding the cursor's event promises that: neither the guide nor the
+contract says the API replays after `Last-Event-ID`). Compared with the cursor (was the agent busy, which
+PRs were reported), this tells a wait that the turn it was waiting for already ended, even one that ended
+before anybody read the stream (a start cursor's first turn), and a cursor-less wait that nothing is
+running. What the observations mean (done or not) is `phase.wait_over`: by default a
 wait is over when the agent has nothing left to do, never while messages are queued for it. After a
 turn's end, a wait does not decide until the chat summary that follows says what comes next; if none
 arrives within `settle`, it reads the chats instead. The wait returns on the event that satisfies it
@@ -212,12 +215,12 @@ class ReplicaWait:
         """Read the stream until the wait is done (True) or the stream ends or fails (False).
 
         The chats are read first: when they already satisfy the wait (the agent is idle, or the turn the
-        cursor was waiting for ended), no stream is opened at all. Otherwise the stream is read from the
-        cursor; a wait without one starts at the live end, so the chats are read once more after it opened
-        (a turn that ended in between would not be replayed)."""
+        cursor was waiting for ended), no stream is opened at all. Otherwise the stream is opened from the
+        cursor; unless it surely resumed there (`EventFeed.resumed`), it may start at the live end, so the
+        chats are read once more after it opened (a turn that ended before would never be heard of)."""
         if not self._chats_read and self.tracker.resume_id != FROM_START and not self._live():
-            # (From the start, the stream replays everything the chats could say; and a live shared stream
-            # costs nothing to join, after which the chats are read once, race-free.)
+            # (A start cursor is a replica just created: nothing to see before its stream opens, after which
+            # the chats are read anyway; and a live shared stream costs nothing to join.)
             self._chats_read = True
             await self._look()
             if self.done():
@@ -231,15 +234,22 @@ class ReplicaWait:
                 max_reconnects=self.policy.max_reconnects,
             ) as events:
                 self.source = "stream"
-                # Without a cursor the stream starts live (what ran before is unknown); a wait that joined a
-                # live shared stream has not looked yet (the cursor does not say what is queued).
-                if not events.resumed or (not self._chats_read and self.tracker.resume_id != FROM_START):
+                # Not surely resumed: what ran before the stream opened is unknown (the API need not replay
+                # after `Last-Event-ID`). A wait that joined a live shared stream has not looked yet either
+                # (the cursor does not say what is queued).
+                if not events.resumed or not self._chats_read:
+                    # What a shared buffer already holds is counted first (no waiting: turns and PRs heard,
+                    # not guessed); the look then tells what happened before the upstream opened.
+                    while events.ready() and (event := await anext(events, None)) is not None:
+                        self.tracker.observe_event(event)
                     self._chats_read = True
                     if self.tracker.status == "preparing":
                         # It may have booted, and even run its turn, before the stream began: the list
                         # record says so (the chats cannot, and no event will repeat it).
                         self.tracker.observe_item(await self._client.replicas.status(self.replica_id))
                     await self._look()
+                    if self.done() and self.tracker.finished_unseen:
+                        await self._refresh_prs()
                 if self.done():
                     return True
                 while True:
@@ -264,6 +274,12 @@ class ReplicaWait:
             self._stream_blocked_until = time.monotonic() + self.policy.stream_retry
         return False
 
+    async def _refresh_prs(self) -> None:
+        """A turn ended before the stream opened (never heard of): read the list record again, freshly, for
+        the PRs it opened. The record this wait began with may be older than them (a server keeps one while
+        a shared stream of the replica is live, counting on the stream to tell what changes)."""
+        self.tracker.observe_item(await self._client.replicas.status(self.replica_id, fresh=True))
+
     def _live(self) -> bool:
         return isinstance(self._client, SharesStreams) and self._client.has_live_stream(self.replica_id)
 
@@ -282,20 +298,24 @@ class ReplicaWait:
     async def _take_ready(self, events: EventFeed) -> None:
         """Count the events sent in the same moment as the satisfying one (the engine's status update after
         a chat update), so that the next wait does not start with them. A shared feed says what it already
-        holds (no waiting); a stream of the wait's own is read for `TRAILING` seconds at most."""
-        await anyio.lowlevel.checkpoint()  # let the upstream reader append what it has already received
+        holds (no waiting): it is drained, then the upstream reader gets one turn to append what else it has
+        received, until a turn brings nothing. A stream of the wait's own is read for `TRAILING` seconds at
+        most."""
         if isinstance(events, OwnFeed):
+            await anyio.lowlevel.checkpoint()  # let its reader take in what has arrived
             with anyio.move_on_after(TRAILING):
                 while (event := await anext(events, None)) is not None:
                     self.tracker.observe_event(event)
             return
-        while events.ready():  # drain, let the reader append what else it holds, until nothing more
+        while True:
             while events.ready():
                 event = await anext(events, None)
                 if event is None:
                     return
                 self.tracker.observe_event(event)
-            await anyio.lowlevel.checkpoint()
+            await anyio.lowlevel.checkpoint()  # the upstream reader's turn (one, in the common case)
+            if not events.ready():
+                return
 
     async def _poll(self) -> bool:
         """One polling round: chats (while awake), then a pause. True when the wait is done."""

@@ -122,11 +122,13 @@ def create_app(
     heartbeat_seconds: float = 15.0,
     strict: bool = False,
     wake_reads: WakeReads = "guide",
+    replay: bool | None = None,
 ) -> Starlette:
     """A fresh sandbox. Durations are simulated seconds, multiplied by `time_scale`; `seed` fixes ids.
 
     `strict` serves exactly the contract's fields and rules; `wake_reads` picks how reads of a sleeping
-    workspace answer ("guide": 409, "contract": 200 with `waking: true`). See `fidelity.py`.
+    workspace answer ("guide": 409, "contract": 200 with `waking: true`); `replay` whether the event stream
+    resumes after `Last-Event-ID` (None: only when not strict; an extension). See `fidelity.py`.
     """
     timing = Timing(
         boot_seconds=boot_seconds,
@@ -134,7 +136,7 @@ def create_app(
         idle_sleep_after=idle_sleep_after,
         heartbeat_seconds=heartbeat_seconds,
     )
-    fidelity = Fidelity(strict=strict, wake_reads=wake_reads)
+    fidelity = Fidelity(strict=strict, wake_reads=wake_reads, replay=replay)
     world = World(seed=seed, time_scale=time_scale, keys=keys, timing=timing, fidelity=fidelity)
 
     @asynccontextmanager

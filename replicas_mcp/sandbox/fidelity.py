@@ -6,6 +6,10 @@ carry exactly the contract's fields and requests the contract rejects are reject
 workspace are the one point where the two documents disagree outright, so they have their own knob:
 `wake_reads="guide"` answers 409 (the guide), `"contract"` answers 200 with `waking: true` and starts the
 wake (the contract). See docs/sandbox.md, "Strict mode".
+
+Event-stream replay is the third: neither document says the stream resumes after `Last-Event-ID` (the
+contract only says clients should reconnect), so `replay` (default: only outside strict mode) decides
+whether the sandbox honours it or, like an API that ignores the header, always starts at the live end.
 """
 
 from __future__ import annotations
@@ -50,10 +54,12 @@ UPDATE_FILE_FIELDS = ("name", "path", "content")
 
 @dataclass(frozen=True)
 class Fidelity:
-    """`strict`: only the contract's fields and rules. `wake_reads`: sleeping reads as guide or contract."""
+    """`strict`: only the contract's fields and rules. `wake_reads`: sleeping reads as guide or contract.
+    `replay`: the event stream resumes after `Last-Event-ID` (None: only when not strict)."""
 
     strict: bool = False
     wake_reads: WakeReads = "guide"
+    replay: bool | None = None
 
     def __post_init__(self) -> None:
         if self.wake_reads not in WAKE_READS:
@@ -63,6 +69,11 @@ class Fidelity:
     def reads_wake(self) -> bool:
         """Reads of a sleeping workspace's chats and history wake it and answer `waking: true`."""
         return self.wake_reads == "contract"
+
+    @property
+    def replays(self) -> bool:
+        """A stream opened with `Last-Event-ID` starts after that event (an extension: see the module)."""
+        return not self.strict if self.replay is None else self.replay
 
     def user_id(self, user_id: str | None) -> str | None:
         """The id of a key's user as the API shows it: a UUID in strict mode (derived when not one)."""

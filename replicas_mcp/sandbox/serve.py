@@ -211,6 +211,7 @@ def run_standalone(
     *,
     strict: bool = False,
     wake_reads: WakeReads = "guide",
+    replay: bool | None = None,
 ) -> int:
     """Serve the sandbox until Ctrl-C. Prints where it listens and the keys to use (to stderr)."""
     logging.basicConfig(
@@ -218,7 +219,9 @@ def run_standalone(
     )
     _install_log_filter()
     try:
-        app = create_app(seed=seed, time_scale=time_scale, strict=strict, wake_reads=wake_reads)
+        app = create_app(
+            seed=seed, time_scale=time_scale, strict=strict, wake_reads=wake_reads, replay=replay
+        )
     except ValueError as exc:
         print(f"replicas-mcp sandbox: {exc}", file=sys.stderr)
         return 2
@@ -247,7 +250,8 @@ def _banner(base_url: str, world: World) -> str:
     org_key = world.key_for(DEFAULT_ORG_NAME, "org")
     lines = [
         f"Replicas API sandbox listening on {base_url} (seed={world.seed}, time scale={world.clock.scale:g}, "
-        f"{'strict' if world.fidelity.strict else 'lenient'}, wake reads: {world.fidelity.wake_reads})",
+        f"{'strict' if world.fidelity.strict else 'lenient'}, wake reads: {world.fidelity.wake_reads}, "
+        f"Last-Event-ID replay: {'on' if world.fidelity.replays else 'off'})",
         "Point the MCP server or any client at it:",
         f"  export REPLICAS_BASE_URL={base_url}",
         f"  export REPLICAS_API_KEY={org_key}",

@@ -139,6 +139,7 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
                 streams=streams,
                 directory=directory,
                 shared=shared,
+                background=tasks,
             )
             states.push(state)
             try:

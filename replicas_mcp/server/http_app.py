@@ -88,8 +88,11 @@ async def serve_http(
 ) -> None:
     import anyio
 
+    from replicas_mcp.server.http_send import OneSendPerResponse
+
     config = uvicorn.Config(
         http_app(server, settings, transport_security),
+        http=OneSendPerResponse,  # h11, a response's head and body in one send (http_send.py)
         log_level=settings.log_level.lower(),
         log_config=None,
         timeout_graceful_shutdown=SHUTDOWN_GRACE,

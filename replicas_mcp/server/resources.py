@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 
-from replicas_mcp.delegation.asking import look_at_chats
 from replicas_mcp.server.errors import resource_errors, sleeping_message, terminal_message
 from replicas_mcp.server.hints import served, served_by
 from replicas_mcp.server.liveness import ASLEEP, TERMINAL
 from replicas_mcp.server.safety import CONVERSATION, fence
 from replicas_mcp.server.state import AppState, app_state
+from replicas_mcp.server.state.looks import look_at_chats_once
 from replicas_mcp.server.tools.sdk import TypedBody, add_typed_template
 from replicas_mcp.server.transcript import event_lines, fit_newest, render_events
 from replicas_mcp.server.views import chat_summary, replica_summary
@@ -104,7 +104,7 @@ def register_resources(server: MCPServer[Any], states: StateRegistry) -> None:
             if item.status not in ASLEEP | TERMINAL:
                 client = state.client_for_caller()
                 details = await client.replicas.get(replica_id)
-                looks = await look_at_chats(client, replica_id, details.chats, lines=event_lines)
+                looks = await look_at_chats_once(client, replica_id, details.chats, lines=event_lines)
                 chats = [chat_summary(look.chat, look, replica_id) for look in looks]
                 body["coding_agent"] = details.coding_agent
                 # Working, not paused on a question (a paused chat stays `processing`, per the contract).

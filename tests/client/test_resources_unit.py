@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import httpx2
 import pytest
@@ -18,6 +19,11 @@ from replicas_mcp.client.errors import (
 )
 
 from .client_helpers import MockClient, json_response, list_page, replica_item
+
+
+def _just_now() -> str:
+    """A replica's created_at as the API would write it for one made by the call under test."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 async def test_create_sends_the_version_header_and_the_given_fields(mock_client: MockClient) -> None:
@@ -69,7 +75,7 @@ async def test_create_with_unknown_outcome_is_reconciled_not_resent(
                 raise failure
             return failure
         older = replica_item("old", "fix-auth", "sleeping", created_at="2026-01-01T00:00:00.000Z")
-        newer = replica_item("new", "fix-auth", "preparing", created_at="2026-05-26T07:29:55.000Z")
+        newer = replica_item("new", "fix-auth", "preparing", created_at=_just_now())
         return json_response(200, list_page([replica_item("x", "other"), older, newer]))
 
     async with mock_client(handler) as client:
@@ -222,9 +228,28 @@ async def test_create_503_asking_a_long_wait_is_still_reconciled(mock_client: Mo
         if request.method == "POST":
             posts += 1
             return json_response(503, {"error": "busy"}, headers={"Retry-After": "600"})
-        return json_response(200, list_page([replica_item("made", "fix-auth", "preparing")]))
+        return json_response(
+            200, list_page([replica_item("made", "fix-auth", "preparing", created_at=_just_now())])
+        )
 
     async with mock_client(handler) as client:
         found = await client.replicas.create(name="fix-auth", message="Fix it")
     assert found.id == "made"
     assert posts == 1
+
+
+async def test_reconciliation_never_returns_an_older_replica_of_the_same_name(
+    mock_client: MockClient,
+) -> None:
+    # A 500 that created nothing, while an old replica already carries the name: that one was not created
+    # by this call (its task is another), so the outcome stays unknown instead of "found".
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        if request.method == "POST":
+            return json_response(500, {"error": "boom"})
+        old = replica_item("old", "fix-auth", "sleeping", created_at="2026-01-01T00:00:00.000Z")
+        return json_response(200, list_page([old]))
+
+    async with mock_client(handler) as client:
+        client.replicas.reconcile_delays = (0.0,)
+        with pytest.raises(CreateOutcomeUnknownError):
+            await client.replicas.create(name="fix-auth", message="Fix it")

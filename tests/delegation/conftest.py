@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from replicas_mcp.delegation.answers import ANSWERS
-from replicas_mcp.delegation.memory import PROCESS_MEMORY
 from replicas_mcp.server.toolsets import delegation as tools_module
 
 from .helpers import FAST
@@ -22,11 +20,3 @@ def sandbox_wake_reads(request: pytest.FixtureRequest) -> str:
     """Every delegation test runs under both documents' answer to a read of a sleeping workspace: the
     guide's 409 and the contract's 200 with `waking: true` (which wakes it: the product must not read)."""
     return str(request.param)
-
-
-@pytest.fixture(autouse=True)
-def forget_process_memory() -> None:
-    """What this process remembers per replica id (tasks started, failure reasons, questions answered)
-    starts empty: every sandbox is seeded alike, so replica ids repeat from test to test (never upstream)."""
-    PROCESS_MEMORY.clear()
-    ANSWERS.clear()

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
+import pytest
 from mcp import Client
 from mcp.server import MCPServer
 from mcp.types import TextContent
@@ -18,6 +19,14 @@ from replicas_mcp.sandbox.serve import RunningSandbox
 from replicas_mcp.sandbox.workspaces.events import EventLog
 from replicas_mcp.server.app import build_server
 from replicas_mcp.server.state import AppState
+
+# Both answers to `Last-Event-ID`, which neither the guide nor the contract promises to honour: the strict
+# fixture's live start (the default everywhere) and the sandbox's replaying extension. `replays` says which.
+BOTH_REPLAYS = pytest.mark.parametrize(
+    "replays",
+    [False, pytest.param(True, marks=pytest.mark.sandbox_mode(replay=True))],
+    ids=["live", "replay"],
+)
 
 # Real seconds: short enough for a quick suite, long enough to mean something on a loaded machine.
 FAST = WaitPolicy(poll_interval=0.1, heartbeat=0.2, settle=0.2, stream_retry=0.5)

@@ -82,10 +82,11 @@ async def test_join_five_replicas_in_any_and_all_modes(sandbox: RunningSandbox) 
                 client, [(o.replica_id, o.cursor) for o in first], mode="all", within=10, policy=FAST
             )
     assert all(o.satisfied for o in everyone), everyone
-    # The quick turn was seen by the first join only, and no turn twice. A slower turn that ends between the
-    # joins (a loaded machine may let it) is seen by neither: the second join finds its replica idle and
-    # answers from the chats without replaying events, so those counts are not pinned to 1.
-    assert (first[0].digest.turns, everyone[0].digest.turns) == (1, 0)
+    # The quick turn was not seen again by the second join, and no turn twice. A turn that ends while no
+    # stream of its replica is open (a loaded machine may let any of them) is seen by neither: the join finds
+    # the replica idle from its chats, and the strict sandbox does not replay after `Last-Event-ID`. So the
+    # counts are not pinned to 1 (tests/delegation/test_without_replay.py covers that case).
+    assert everyone[0].digest.turns == 0
     assert all(a.digest.turns + b.digest.turns <= 1 for a, b in zip(first, everyone, strict=True))
 
 

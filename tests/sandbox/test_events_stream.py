@@ -88,6 +88,74 @@ async def test_a_turn_streams_the_specs_events_in_order(sandbox: RunningSandbox)
         assert len(ids) == len(set(ids))
 
 
+@pytest.mark.parametrize("resume", ["0", "query", "ev"])
+async def test_without_replay_a_resumed_stream_starts_at_the_live_end(
+    sandbox: RunningSandbox, resume: str
+) -> None:
+    """Strict mode (the fixture's default) does not replay: neither the guide nor the contract says the API
+    resumes after `Last-Event-ID` (header or query parameter), so the stream starts with new events."""
+    assert not sandbox.world.fidelity.replays
+    async with client(sandbox) as api:
+        replica = await create_replica(api)
+        rid = replica["id"]
+        await wait_idle(api, rid)
+        first = sandbox.world.find_replica(rid)
+        assert first is not None
+        log = first[1].events
+        old = log.last_seq
+        assert old > 2
+        headers = {"Accept": "text/event-stream"}
+        path = f"/v1/replica/{rid}/events"
+        if resume == "query":
+            path += f"?last_event_id={log.event_id(1)}"
+        else:
+            headers["Last-Event-ID"] = "0" if resume == "0" else log.event_id(1)
+        seen: list[dict[str, Any]] = []
+
+        async def follow() -> None:
+            with anyio.fail_after(5):
+                async with api.stream("GET", path, headers=headers) as response:
+                    assert response.status_code == 200
+                    async for line in response.aiter_lines():
+                        if line.startswith("data: "):
+                            seen.append(json.loads(line.removeprefix("data: ")))
+                            if completed(seen):
+                                return
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(follow)
+            await anyio.sleep(0.1)  # the stream is open before the message is sent
+            await send(api, rid, "Another change")
+    assert seen
+    assert all((log.seq_of(event["id"]) or 0) > old for event in seen)  # nothing from before it opened
+
+
+async def test_replay_is_the_lenient_default_and_a_switch_in_strict_mode() -> None:
+    cases: list[tuple[bool, bool | None, bool]] = [
+        (False, None, True),
+        (True, None, False),
+        (True, True, True),
+        (False, False, False),
+    ]
+    for strict, replay, replays in cases:
+        options = {"strict": strict, "replay": replay}
+        async with running_sandbox(time_scale=0.05, strict=strict, replay=replay) as sandbox:
+            assert sandbox.world.fidelity.replays is replays, options
+            async with client(sandbox) as api:
+                rid = (await create_replica(api))["id"]
+                await wait_idle(api, rid)
+                found = sandbox.world.find_replica(rid)
+                assert found is not None
+                first = found[1].events.event_id(1)
+                if replays:
+                    again = await read_events(api, rid, last_event_id=first, until=lambda got: len(got) >= 1)
+                    assert again[0]["id"] == found[1].events.event_id(2)
+                else:
+                    with pytest.raises(TimeoutError):  # a quiet live stream: nothing to read
+                        await read_events(api, rid, last_event_id=first, until=bool, timeout=0.3)
+
+
+@pytest.mark.sandbox_mode(replay=True)  # an extension: docs/sandbox.md
 async def test_resuming_with_last_event_id_loses_and_repeats_nothing(sandbox: RunningSandbox) -> None:
     async with client(sandbox) as api:
         replica = await create_replica(api)
@@ -120,6 +188,7 @@ async def test_a_quiet_stream_sends_heartbeat_comments() -> None:
         assert {":"} <= {key for message in messages for key in message}
 
 
+@pytest.mark.sandbox_mode(replay=True)  # an extension: docs/sandbox.md
 async def test_an_injected_drop_cuts_the_stream_and_the_client_can_resume(sandbox: RunningSandbox) -> None:
     async with client(sandbox) as api:
         replica = await create_replica(api)

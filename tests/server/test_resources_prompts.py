@@ -11,7 +11,6 @@ from mcp import MCPDeprecationWarning, MCPError
 from mcp.client.subscriptions import ResourceUpdated
 from mcp.types import BlobResourceContents, TextContent, TextResourceContents
 
-from replicas_mcp.delegation.answers import ANSWERS
 from replicas_mcp.sandbox.serve import RunningSandbox
 from replicas_mcp.server.tools import all_tools
 
@@ -101,8 +100,6 @@ async def test_a_missing_canvas_file_points_at_list_canvas_items(sandbox: Runnin
 
 async def test_replica_resource_shows_the_question_once(sandbox: RunningSandbox) -> None:
     question = "Which status code for a missing user?"
-    # Sandbox ids repeat from test to test: an answer an earlier test sent to this id is forgotten.
-    ANSWERS.clear()
     async with connect(sandbox) as client:
         env = await bound_environment(client)
         asking = {"name": "asker", "message": f"Add it [[ask: {question}]]", "environment_id": env}

@@ -63,6 +63,7 @@ async def test_readers_of_one_replica_share_one_upstream_and_resume_from_the_buf
                 hub.subscribe("me", rid, client, after=None) as first,
                 hub.subscribe("me", rid, client, after=None) as second,
             ):
+                assert not first.resumed  # no cursor: live from now
                 await client.replicas.send_message(rid, "Now add a test")
                 with anyio.fail_after(10):
                     a = [await anext(first) for _ in range(3)]
@@ -75,6 +76,28 @@ async def test_readers_of_one_replica_share_one_upstream_and_resume_from_the_buf
                     assert (await anext(again)).id == a[1].id
             assert sandbox.faults.stats.count("GET", "/v1/replica/{id}/events") == 1
             assert hub.opened == 1
+            await hub.aclose()
+
+
+async def test_a_reader_is_resumed_only_from_an_event_the_buffer_holds(sandbox: RunningSandbox) -> None:
+    """An upstream opened from a cursor gets what the API sends after that `Last-Event-ID`, which neither
+    document promises to be a replay: its readers from that cursor (and readers whose cursor is older than
+    the buffer, on a private upstream) are not `resumed`, so a wait looks at the chats."""
+    async with ReplicasClient(api_key=sandbox.org_key, base_url=sandbox.base_url) as client:
+        rid = await _active_replica(client)
+        async with anyio.create_task_group() as tg:
+            hub = SharedStreams(tg, linger=5.0)
+            async with hub.subscribe("me", rid, client, after="0") as opener:
+                assert not opener.resumed
+                await client.replicas.send_message(rid, "Now add a test")
+                with anyio.fail_after(10):
+                    heard = await anext(opener)
+                async with hub.subscribe("me", rid, client, after="0") as same_start:
+                    assert not same_start.resumed
+                async with hub.subscribe("me", rid, client, after=heard.id) as from_buffer:
+                    assert from_buffer.resumed
+                async with hub.subscribe("me", rid, client, after="ev-unknown-000001") as older:
+                    assert not older.resumed  # a private upstream from a cursor the buffer does not hold
             await hub.aclose()
 
 

@@ -1,9 +1,10 @@
 """`GET /v1/replica/{id}/events`: the engine event stream as Server-Sent Events.
 
 Each event is `id: <event id>` + `data: <EngineEvent JSON>`; a `: heartbeat` comment is sent when the
-stream is quiet for the (scaled) heartbeat interval. A client that reconnects with `Last-Event-ID` (header,
-or `last_event_id` query parameter) gets every buffered event after that id, so it loses and repeats
-nothing; `Last-Event-ID: 0` replays the whole buffer. Without it, the stream starts with new events only.
+stream is quiet for the (scaled) heartbeat interval. The stream starts with new events only. With replay
+(an extension, off in strict mode: neither document promises it; `Fidelity.replays`), a client that
+reconnects with `Last-Event-ID` (header, or `last_event_id` query parameter) gets every buffered event
+after that id, so it loses and repeats nothing; `Last-Event-ID: 0` replays the whole buffer.
 The stream ends when the workspace sleeps, fails or is deleted.
 """
 
@@ -29,7 +30,7 @@ async def stream_events(request: Request) -> Response:
     faults: FaultController = request.state.faults
     replica = workspaces.engine(request.path_params["id"])
     resume = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
-    after = EventLog.seq_of(resume)
+    after = EventLog.seq_of(resume) if workspaces.fidelity.replays else None
     if after is None:
         after = replica.events.last_seq
     drop = faults.take("sse_drop", "GET", EVENTS_ROUTE, replica_id=replica.id)

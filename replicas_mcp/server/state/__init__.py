@@ -18,6 +18,8 @@ from replicas_mcp.server.state.shared import SharedState
 from replicas_mcp.server.state.view import KnowingClient, Memo
 
 if TYPE_CHECKING:
+    from anyio.abc import TaskGroup
+
     from replicas_mcp.client import ReplicasClient
     from replicas_mcp.server.state.directory import ReplicaDirectory
     from replicas_mcp.server.state.streams import StreamHub
@@ -43,6 +45,8 @@ class AppState:
     directory: ReplicaDirectory | None = None
     # Results that nothing has changed since (`state.view.unless_changed`), shared by every call of a caller.
     memo: Memo = field(default_factory=Memo)
+    # The lifespan's task group, for per-call helpers that must not be joined on a call's path (heartbeats).
+    background: TaskGroup | None = None
 
     def client_for_caller(self) -> ReplicasClient:
         """The client to act with for the current request's caller: in byo-key mode a view of the shared

@@ -1,8 +1,9 @@
 """Each chat's look (pending question, who wrote last, the last message), remembered per caller.
 
-A detail view (`get_replica`) shows, per chat, what its history tail says: one history read per chat. The
-look is kept in the caller's knowledge (`KnowledgeStore.chat_looks`) with the chat state it was read at
-(`updated_at` and `processing`, from the details the view reads anyway); the next view reuses it while the
+A detail view (`get_replica`, `list_chats`, the resource `replicas://replicas/{id}`) shows, per chat, what
+its history tail says: one history read per chat. The look is kept in the caller's knowledge
+(`KnowledgeStore.chat_looks`) with the chat state it was read at (`updated_at` and `processing`, from the
+details or the chats list the view reads anyway); the next view, by any of the three, reuses it while the
 chat is in that same state and reads the tails of changed chats only. So a replica already looked at costs
 its lookup and its details, however many chats it has.
 

@@ -3,9 +3,11 @@
 The watcher and every wait on a replica read the same upstream stream: `StreamHub.subscribe` opens it for
 the first reader (from that reader's cursor), appends each event to a shared, bounded buffer, and every
 reader walks the buffer from its own position. A reader whose cursor is in the buffer resumes right after
-it without any request; a reader without a cursor starts at the live end. The upstream stays open for
-`linger` seconds after its last reader leaves, so the next `wait_for_replica` call with the cursor the
-previous one returned resumes on the buffer instead of opening a new stream.
+it without any request (and is `resumed`); a reader without a cursor starts at the live end. An upstream
+opened from a cursor gets what the API sends after that `Last-Event-ID`: the events after it if the API
+replays (the sandbox's extension), else the live ones, so its first readers are not `resumed`. The
+upstream stays open for `linger` seconds after its last reader leaves, so the next `wait_for_replica` call
+with the cursor the previous one returned resumes on the buffer instead of opening a new stream.
 
 Streams are bounded (`max_streams`): past the limit `subscribe` raises `StreamLimitReached` (a
 `ReplicasError`), and readers degrade to polling (waits) or to the bulk status poll (the watcher) instead
@@ -49,8 +51,8 @@ class StreamHub(Protocol):
 
     Contracts:
     - At most one upstream stream per (caller, replica) is open on behalf of readers that can share it;
-      a reader whose cursor is older than the shared buffer gets its own upstream from that cursor (never
-      a gap, never a repeat).
+      a reader whose cursor is older than the shared buffer gets its own upstream from that cursor (no
+      repeat; no gap only if the API replays, so such a reader is not `resumed`).
     - `subscribe` raises at `async with` what opening the upstream raised (404, 409, ...), like
       `client.events.stream`; and `StreamLimitReached` when no stream can be opened.
     - Events are delivered to each reader in upstream order, each at most once per reader; a reader that
@@ -233,10 +235,13 @@ class SharedStreams:
             async with self._private_feed(client, replica_id, after) as feed:
                 yield feed
             return
+        # Resumed only from an event the buffer holds: the upstream's own `Last-Event-ID` (its start) may not
+        # have been replayed by the API (neither document promises it), so a reader from there must look.
+        resumed = after is not None and after != up.start_id
         up.readers += 1
         up.idle_since = None
         try:
-            yield _Feed(up, position, resumed=after is not None)
+            yield _Feed(up, position, resumed=resumed)
         finally:
             up.readers -= 1
             if up.readers == 0:
@@ -324,7 +329,7 @@ class _PrivateFeed:
 
     def __init__(self, events: AsyncIterator[EngineEvent]) -> None:
         self._events = events
-        self.resumed = True
+        self.resumed = False  # opened with the reader's `Last-Event-ID`, whose replay is not promised
 
     def ready(self) -> int:
         return 0

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from replicas_mcp.delegation.feeds import EventFeed
     from replicas_mcp.server.state.streams import StreamHub
 
-__all__ = ["KnowingClient", "KnowingReplicas", "bound_view", "unless_changed"]
+__all__ = ["KnowingClient", "KnowingReplicas", "unless_changed"]
 
 T = TypeVar("T")
 
@@ -230,7 +230,7 @@ class KnowingClient(ReplicasClient):
         """The replica's events after `after`, read from the caller's shared upstream stream."""
         if self.streams is None:
             async with self._base.events.stream(replica_id, last_event_id=after) as events:
-                yield OwnFeed(events, resumed=after is not None)
+                yield OwnFeed(events, resumed=False)  # replay after `Last-Event-ID` is not promised
             return
         async with self.streams.subscribe(self.caller, replica_id, self._base, after=after) as feed:
             yield feed
@@ -278,8 +278,3 @@ class Memo(collections.OrderedDict[tuple[str, str, Hashable], tuple[object, obje
             weakref.WeakValueDictionary()
         )
         self.background = anyio.CapacityLimiter(BACKGROUND_READS)
-
-
-def bound_view(client: ReplicasClient) -> ReplicasClient:
-    """The client to act with for the current request's caller beyond the request (a watch)."""
-    return client.bound() if isinstance(client, KnowingClient) else client

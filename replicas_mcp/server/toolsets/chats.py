@@ -9,11 +9,11 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
 from replicas_mcp.client.errors import NotFoundError
-from replicas_mcp.delegation.asking import look_at_chats
 from replicas_mcp.server.args import Id, ReplicaId, Wake, may_wake
 from replicas_mcp.server.liveness import ensure_awake
 from replicas_mcp.server.safety import USER, clean_text, fence
 from replicas_mcp.server.state import ToolContext, client_of
+from replicas_mcp.server.state.looks import look_at_chats_once
 from replicas_mcp.server.tools import ToolGroup, ToolResult
 from replicas_mcp.server.toolsets.replica_questions import ask_delete_chat, ask_edit_queue
 from replicas_mcp.server.transcript import event_lines
@@ -79,7 +79,7 @@ async def list_chats(ctx: ToolContext, replica_id: ReplicaId, wake: Wake = False
     client = client_of(ctx)
     await ensure_awake(client, replica_id, wake=may_wake(ctx, wake))
     chats = await client.chats.list(replica_id)
-    looks = await look_at_chats(client, replica_id, chats, lines=event_lines)
+    looks = await look_at_chats_once(client, replica_id, chats, lines=event_lines)
     return ChatList(
         replica_id=replica_id, chats=[chat_summary(look.chat, look, replica_id) for look in looks]
     )

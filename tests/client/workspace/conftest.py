@@ -30,14 +30,21 @@ def wake_reads(request: pytest.FixtureRequest) -> WakeReads:
 
 
 @pytest.fixture
-async def canary_sandbox(wake_reads: WakeReads) -> AsyncIterator[RunningSandbox]:
+def replay() -> bool:
+    """Whether the sandbox resumes event streams after `Last-Event-ID`: not by default (neither the guide
+    nor the contract promises it); a test of the replaying case parametrizes this fixture with True."""
+    return False
+
+
+@pytest.fixture
+async def canary_sandbox(wake_reads: WakeReads, replay: bool) -> AsyncIterator[RunningSandbox]:
     """A strict sandbox of its own whose organization key is the canary (the shared fixture's is not)."""
     keys = (
         ApiKey(CANARY_KEY, DEFAULT_ORG_NAME, "org"),
         ApiKey(DEFAULT_OTHER_ORG_KEY, DEFAULT_OTHER_ORG_NAME, "org"),
     )
     async with running_sandbox(
-        time_scale=TIME_SCALE, keys=keys, strict=True, wake_reads=wake_reads
+        time_scale=TIME_SCALE, keys=keys, strict=True, wake_reads=wake_reads, replay=replay
     ) as running:
         yield running
 
