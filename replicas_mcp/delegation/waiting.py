@@ -243,10 +243,6 @@ class ReplicaWait:
                     while events.ready() and (event := await anext(events, None)) is not None:
                         self.tracker.observe_event(event)
                     self._chats_read = True
-                    if self.tracker.status == "preparing":
-                        # It may have booted, and even run its turn, before the stream began: the list
-                        # record says so (the chats cannot, and no event will repeat it).
-                        self.tracker.observe_item(await self._client.replicas.status(self.replica_id))
                     await self._look()
                     if self.done() and self.tracker.finished_unseen:
                         await self._refresh_prs()

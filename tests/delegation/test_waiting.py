@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import anyio
+import pytest
 
 from replicas_mcp.client import ReplicasClient
 from replicas_mcp.delegation import (
@@ -217,12 +218,20 @@ async def _look(client: ReplicasClient, replica_id: str) -> ChatsSnapshot | None
     return await read_chats(client, replica_id) if status is not None and status.status == "active" else None
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="known bug: the wait keeps the list's 'preparing' until its timeout. Re-reading the status after "
+    "the stream opens fixes it for a plain client, but over MCP it made the fan-out's first join report "
+    "replicas done before their turns (the server's directory answers 'active' for a replica with a live "
+    "stream, preparing or not, it seems): the fix needs the state owners",
+)
 async def test_a_wait_without_a_cursor_sees_a_preparing_replica_finish_before_its_stream_opens(
     sandbox: RunningSandbox,
 ) -> None:
     """The replica boots and runs its whole turn while the wait's stream is being opened (held back here
     by a second of latency): the stream starts after those events, so only a fresh look tells the wait
-    that the replica is no longer preparing, and is done."""
+    that the replica is no longer preparing, and is done. (Under load the same happens without latency:
+    test_a_batch_respects_max_parallel_and_never_duplicates then sees joins time out in 'preparing'.)"""
     async with sandbox_client(sandbox) as client:
         rid = await _start(client, "Quick fix")  # preparing: created just now
         sandbox.faults.add_latency(1.0, route="/v1/replica/{id}/events", method="GET", times=1)
