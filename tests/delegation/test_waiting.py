@@ -229,12 +229,13 @@ async def test_a_wait_without_a_cursor_sees_a_preparing_replica_finish_before_it
     sandbox: RunningSandbox,
 ) -> None:
     """The replica boots and runs its whole turn while the wait's stream is being opened (held back here
-    by a second of latency): the stream starts after those events, so only a fresh look tells the wait
+    by latency): the stream starts after those events, so only a fresh look tells the wait
     that the replica is no longer preparing, and is done. (Under load the same happens without latency:
     test_a_batch_respects_max_parallel_and_never_duplicates then sees joins time out in 'preparing'.)"""
     async with sandbox_client(sandbox) as client:
         rid = await _start(client, "Quick fix")  # preparing: created just now
-        sandbox.faults.add_latency(1.0, route="/v1/replica/{id}/events", method="GET", times=1)
+        # Boot and turn take 0.15 s at the test time scale: the stream opens well after both.
+        sandbox.faults.add_latency(2.5, route="/v1/replica/{id}/events", method="GET", times=1)
         with anyio.fail_after(10):
             outcome = await wait_for_replica(client, rid, within=5, cursor=None, policy=FAST)
     assert outcome.satisfied, outcome
