@@ -157,6 +157,9 @@ def _transport_security(settings: Settings) -> Any:
         origins += [f"http://{name}" for name in named]
     else:
         hosts, origins = list(settings.allowed_hosts), list(settings.allowed_origins)
+    # `name:*` also admits a Host without a port (behind TLS on 443), as `ExactHostMiddleware` does; the
+    # SDK's own check wants the bare name listed, so it is added here and both checks agree.
+    hosts += [host[:-2] for host in hosts if host.endswith(":*") and host[:-2] not in hosts]
     return TransportSecuritySettings(
         enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
     )

@@ -212,6 +212,17 @@ class Settings(BaseSettings):
             return value
         return value.strip().upper() if info.field_name == "log_level" else value.strip().lower()
 
+    @field_validator("state_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        # The SDK derives its AES key from this and refuses fewer than 32 bytes with a traceback at start.
+        if value is not None and len(value.get_secret_value().encode()) < 32:
+            raise ValueError(
+                f"{ENV_PREFIX}STATE_KEY must be at least 32 bytes; generate one with "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return value
+
     @field_validator("base_url", mode="before")
     @classmethod
     def _base_url(cls, value: Any) -> Any:

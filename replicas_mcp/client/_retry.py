@@ -1,9 +1,13 @@
 """Which failures are retried, and how long to wait: the policy handed to stamina.
 
-- GET, PUT, DELETE (idempotent): retried on connect errors, timeouts, dropped connections, and on
-  429, 500, 502, 503, 504, with exponential backoff and jitter.
-- POST, PATCH: retried only when the request provably never reached the server (a connect error), or
-  when the server asked for it with 429/503 *and* a Retry-After header.
+- GET, HEAD, OPTIONS and PUT (idempotent; the one PUT sets a flag): retried on connect errors, timeouts,
+  dropped connections, and on 429, 500, 502, 503, 504, with exponential backoff and jitter.
+- POST, PATCH, DELETE (side effects: messages, triggers, hook tests, creates, deletes): retried only when
+  the request provably never reached the server (a connect error), or when the server refused it with a
+  429 carrying Retry-After. Never on 500/502/503/504 or a dropped connection: neither the guide nor the
+  contract says such an answer means the server did not act, so a retry could run it twice (a message
+  delivered twice, a second automation run, a hook script run again, a duplicate; a second DELETE turns
+  a delete that happened into a 404). Team decision (lead), 2026-12-02.
 - A Retry-After is honoured (it replaces the backoff) up to `max_retry_after`; a longer wait, or one
   that would overrun the deadline, is not retried: the error goes to the caller with `.retry_after`.
 - 409 and other 4xx are never retried here.
@@ -52,10 +56,11 @@ _RETRYING: contextvars.ContextVar[tuple[str, int] | None] = contextvars.ContextV
     "replicas_retrying", default=None
 )
 
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT"})
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
-# Statuses a non-idempotent request may retry on, and only when the server sent Retry-After.
-RETRY_AFTER_STATUSES = frozenset({429, 503})
+# Statuses a non-idempotent request may retry on, and only when the server sent Retry-After: a 429 is
+# a refusal before acting; a 503 may come after the server acted (neither document says otherwise).
+RETRY_AFTER_STATUSES = frozenset({429})
 
 RetryDecision = Callable[[Exception], bool | float]
 
@@ -68,8 +73,8 @@ class RetryPolicy:
     wait_initial: float = 0.5
     wait_max: float = 8.0
     wait_jitter: float = 1.0
-    # For POST/PATCH: statuses retried when (and only when) they carry Retry-After. Creates narrow this
-    # to 429, so a 503 (which a server may send after acting) goes to reconciliation instead.
+    # For POST/PATCH/DELETE: statuses retried when (and only when) they carry Retry-After. Creates keep
+    # this at 429 whatever it is set to, so a 503 goes to reconciliation by name instead.
     unsafe_retry_statuses: frozenset[int] = field(default=RETRY_AFTER_STATUSES)
 
     def __post_init__(self) -> None:

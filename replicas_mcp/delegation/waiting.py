@@ -238,6 +238,10 @@ class ReplicaWait:
                 # after `Last-Event-ID`). A wait that joined a live shared stream has not looked yet either
                 # (the cursor does not say what is queued).
                 if not events.resumed or not self._chats_read:
+                    # What a shared buffer already holds is counted first (no waiting: turns and PRs heard,
+                    # not guessed); the look then tells what happened before the upstream opened.
+                    while events.ready() and (event := await anext(events, None)) is not None:
+                        self.tracker.observe_event(event)
                     self._chats_read = True
                     await self._look()
                     if self.done() and self.tracker.finished_unseen:

@@ -243,6 +243,13 @@ def _byo_key(arguments: Mapping[str, Any] | None) -> bool:
     return getattr(settings, "auth", None) == "byo-key"
 
 
+def _callers_own_key() -> bool:
+    """The request carries the caller's own key (byo-key: there is an access token; other modes have none)."""
+    from replicas_mcp.server.caller import SERVER_CALLER, current_caller
+
+    return current_caller() != SERVER_CALLER
+
+
 def tool_error(
     exc: e.ReplicasError, arguments: Mapping[str, Any] | None = None, *, secrets: Iterable[str | None] = ()
 ) -> ToolError:
@@ -275,5 +282,9 @@ def resource_errors(
         raise ResourceError(redact(adapt(str(exc)), secrets)) from None
     except e.NotFoundError as exc:
         raise ResourceNotFoundError(redact(adapt(f"{uri}: {describe(exc, arguments)}"), secrets)) from None
+    except e.AuthenticationError as exc:
+        if _callers_own_key():
+            raise ResourceError(f"{uri}: {BYO_KEY_REJECTED}") from None
+        raise ResourceError(redact(adapt(f"{uri}: {describe(exc, arguments)}"), secrets)) from None
     except e.ReplicasError as exc:
         raise ResourceError(redact(adapt(f"{uri}: {describe(exc, arguments)}"), secrets)) from None

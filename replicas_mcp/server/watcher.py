@@ -410,6 +410,9 @@ class ReplicaWatcher:
             await self._directory.census(caller, client.replicas, asleep)
         except (ReplicasError, SharedStateUnavailable) as exc:
             logger.info("census of sleeping replicas failed: %s", exc)
+        except Exception:  # in the lifespan's task group, like the poll: never take the server down
+            logger.debug("census of sleeping replicas failed unexpectedly", exc_info=True)
+            tell_user("watch-poll", "live updates of sleeping replicas are failing; retrying")
 
     async def _follow_stream(self, key: WatchKey, watch: _Watch) -> None:
         """Forward turn-state changes until the stream ends (the replica slept, or the stream gave up)."""

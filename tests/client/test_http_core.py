@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 import anyio
 import httpx2
@@ -337,18 +338,58 @@ async def test_post_retries_connect_errors(mock_client: MockClient) -> None:
     assert len(calls) == 2
 
 
-@pytest.mark.parametrize("status", [429, 503])
-async def test_post_retries_with_retry_after(mock_client: MockClient, status: int) -> None:
+async def test_post_retries_a_429_with_retry_after(mock_client: MockClient) -> None:
     chat = {"id": "c1", "provider": "claude", "processing": False}
     calls, handler = sequence_handler(
         [
-            json_response(status, {"error": "slow down"}, headers={"Retry-After": "2"}),
+            json_response(429, {"error": "slow down"}, headers={"Retry-After": "2"}),
             json_response(201, chat),
         ]
     )
     async with mock_client(handler) as client:
         assert (await client.chats.create("r1", provider="claude")).id == "c1"
     assert len(calls) == 2
+
+
+SIDE_EFFECTS: list[tuple[str, Callable[[ReplicasClient], Awaitable[object]]]] = [
+    ("message", lambda client: client.replicas.send_message("r1", "hello")),
+    ("trigger", lambda client: client.automations.trigger("a1")),
+    ("chat create", lambda client: client.chats.create("r1", provider="claude")),
+    ("queue reorder", lambda client: client.queue.reorder("r1", "c1", "m1", 0)),
+    ("delete", lambda client: client.replicas.delete("r1")),
+]
+
+
+@pytest.mark.parametrize("retry_after", [None, "1"], ids=["plain", "retry-after"])
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+@pytest.mark.parametrize(("what", "call"), SIDE_EFFECTS, ids=[what for what, _ in SIDE_EFFECTS])
+async def test_a_request_with_side_effects_is_never_retried_on_a_5xx(
+    mock_client: MockClient,
+    what: str,
+    call: Callable[[ReplicasClient], Awaitable[object]],
+    status: int,
+    retry_after: str | None,
+) -> None:
+    """Neither the guide nor the contract says a 5xx means the server did not act (team decision): a retry
+    could deliver a message twice, run an automation again, or turn a delete that happened into a 404."""
+    headers = {"Retry-After": retry_after} if retry_after else None
+    calls, handler = sequence_handler([json_response(status, {"error": "busy"}, headers=headers)])
+    async with mock_client(handler) as client:
+        with pytest.raises(APIStatusError) as info:
+            await call(client)
+    assert len(calls) == 1, what
+    assert info.value.status == status
+
+
+@pytest.mark.parametrize(("what", "call"), SIDE_EFFECTS, ids=[what for what, _ in SIDE_EFFECTS])
+async def test_a_request_with_side_effects_is_not_retried_after_a_dropped_connection(
+    mock_client: MockClient, what: str, call: Callable[[ReplicasClient], Awaitable[object]]
+) -> None:
+    calls, handler = sequence_handler([httpx2.RemoteProtocolError("peer closed connection")])
+    async with mock_client(handler) as client:
+        with pytest.raises(TransportError):
+            await call(client)
+    assert len(calls) == 1, what
 
 
 async def test_patch_429_without_retry_after_is_not_retried(mock_client: MockClient) -> None:

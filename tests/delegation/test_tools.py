@@ -181,12 +181,12 @@ async def test_a_list_of_tasks_fans_out_and_joins_over_mcp(sandbox: RunningSandb
         )
         assert [row["done"] for row in rest["replicas"]] == [True] * 5
         assert "5/5 done" in rest["text"]
-        # The first replica's turn was reported by the first join, not again by the second; no turn is
-        # reported twice. (A turn that ends between the two calls, as a loaded machine may let the slower
-        # ones do, is reported by neither: the second join finds the replica idle and answers from its
-        # chats without replaying the events. So their counts are not pinned to 1 here.)
+        # The first replica's turn was not reported again by the second join; no turn is reported twice.
+        # (A turn that ends while no stream of its replica is open, as a loaded machine may let any of them
+        # do, is reported by neither: the join finds the replica idle from its chats, and the strict
+        # sandbox, like an API that does not replay after `Last-Event-ID`, never sends its events. So the
+        # counts are not pinned to 1 here; tests/delegation/test_without_replay.py covers that case.)
         reported = [_turns(first["text"]), _turns(rest["text"])]
-        assert reported[0][0] == 1
         assert reported[1][0] == 0
         assert all(a + b <= 1 for a, b in zip(*reported, strict=True)), reported
         again = await call(client, "delegate_task", environment_id=env, task=tasks, wait_s=0)

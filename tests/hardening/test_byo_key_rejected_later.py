@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+from mcp import MCPError
 from mcp.types import TextContent
 
 from replicas_mcp.sandbox.world import DEFAULT_ORG_KEY
@@ -27,3 +29,18 @@ async def test_a_byo_key_rejected_after_the_session_began_names_the_callers_own_
     assert "restart" not in said, said
     assert "bearer" in said.lower(), said
     assert DEFAULT_ORG_KEY not in said
+
+
+async def test_a_resource_read_with_a_byo_key_rejected_later_names_the_callers_own_key() -> None:
+    async with (
+        recorded_sandbox() as (sandbox, _),
+        http_server(sandbox, auth="byo-key") as (url, _),
+        mcp_client(url, bearer=DEFAULT_ORG_KEY) as client,
+    ):
+        assert not (await client.call_tool("list_replicas", {})).is_error
+        sandbox.faults.inject_status(401, route="/v1/replica", method="GET")
+        with pytest.raises(MCPError) as refused:
+            await client.read_resource("replicas://replicas")
+    said = refused.value.message
+    assert "REPLICAS_API_KEY" not in said, said
+    assert "bearer" in said.lower(), said

@@ -143,6 +143,16 @@ async def test_a_forged_host_header_is_refused_over_http(sandbox: RunningSandbox
         assert bad_origin.status_code == 403
 
 
+async def test_a_host_without_a_port_is_admitted_by_a_name_star_pattern_in_both_checks(
+    sandbox: RunningSandbox,
+) -> None:
+    # Behind TLS on 443 a proxy may pass `Host: name` with no port: `name:*` admits it in our exact check,
+    # and the SDK's own check must agree (it used to answer 421 unless the bare name was listed too).
+    async with served(sandbox, api_key=sandbox.org_key) as url, httpx2.AsyncClient(timeout=30) as http:
+        assert (await post_mcp(http, url, INITIALIZE, Host="localhost")).status_code == 200
+        assert (await post_mcp(http, url, INITIALIZE, Host="evil.com")).status_code == 421
+
+
 async def test_byo_key_metadata_names_no_authorization_server(sandbox: RunningSandbox) -> None:
     async with served(sandbox, auth="byo-key") as url, httpx2.AsyncClient(timeout=30) as http:
         unauthenticated = await post_mcp(http, url, INITIALIZE)

@@ -460,3 +460,11 @@ def test_the_banner_command_never_repeats_a_secret_flag() -> None:
     )
     assert "hunter2" not in command
     assert "--port 9" in command
+
+
+def test_a_short_state_key_is_one_line_naming_the_variable_and_never_its_value() -> None:
+    result = run("--transport", "http", "--sandbox", REPLICAS_MCP_STATE_KEY="short-secret-xyz")
+    line = _one_line(result)
+    assert result.returncode == 2
+    assert "REPLICAS_MCP_STATE_KEY must be at least 32 bytes" in line
+    assert "short-secret-xyz" not in line

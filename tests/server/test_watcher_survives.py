@@ -54,3 +54,37 @@ async def test_a_bulk_poll_whose_list_read_breaks_does_not_end_the_lifespans_tas
                 await anyio.sleep(POLL)
         assert (SERVER_CALLER, replica.id) in watcher.watched
         tg.cancel_scope.cancel()
+
+
+async def test_a_census_whose_list_read_breaks_does_not_end_the_lifespans_task_group(
+    sandbox: RunningSandbox,
+) -> None:
+    # The census of sleeping replicas runs in the same bulk poll, after the awake sweep: the same rule holds.
+    workspaces = sandbox.world.org().workspaces
+    replica = workspaces.create(name="dozing", message="Keep the lights on", environment_id="global")
+    workspaces.force_status(replica, "sleeping")
+    censuses = 0
+
+    async with (
+        ReplicasClient(api_key=sandbox.org_key, base_url=sandbox.base_url) as api,
+        anyio.create_task_group() as tg,
+    ):
+        streams = SharedStreams(tg)
+        directory = ReplicaDirectory(MemoryKnowledge(), is_live=streams.has_live)
+        client = KnowingClient(api, directory, streams, caller=SERVER_CALLER)
+        watcher = ReplicaWatcher(
+            CallerBus(lambda: SERVER_CALLER), tg, poll_interval=POLL, streams=streams, directory=directory
+        )
+
+        async def broken_census(*args: Any, **kwargs: Any) -> Any:
+            nonlocal censuses
+            censuses += 1
+            return ReplicaPage.model_validate({"replicas": "not a list"})
+
+        directory.census = broken_census  # type: ignore[method-assign]
+        watcher.acquire([replica_uri(replica.id)], SERVER_CALLER, client)
+        with anyio.fail_after(10):
+            while censuses < 3:  # the poll goes on after a failure, and the task group is still up
+                await anyio.sleep(POLL)
+        assert (SERVER_CALLER, replica.id) in watcher.watched
+        tg.cancel_scope.cancel()

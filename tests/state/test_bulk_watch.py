@@ -98,3 +98,31 @@ async def test_a_watched_replica_deleted_by_someone_else_while_asleep_is_forgott
         assert sandbox.faults.stats.requests.keys() <= {"GET /v1/replica", "GET /v1/replica/{id}/canvas"}
         tg.cancel_scope.cancel()
     assert all(sandbox.world.org().workspaces.get(rid).status == "sleeping" for rid in ids if rid != deleted)
+
+
+async def test_a_watched_archived_replica_is_never_read_to_confirm_it_exists(sandbox: RunningSandbox) -> None:
+    # Neither document says a read of an archived workspace leaves it asleep: the census confirms only
+    # replicas last seen sleeping, so an archived one (never in the sleeping list) costs no engine read.
+    ids = add_sleeping_replicas(sandbox, 3)
+    workspaces = sandbox.world.org().workspaces
+    workspaces.force_status(workspaces.get(ids[1]), "archived")
+    async with (
+        ReplicasClient(api_key=sandbox.org_key, base_url=sandbox.base_url) as api,
+        anyio.create_task_group() as tg,
+    ):
+        streams = SharedStreams(tg)
+        directory = ReplicaDirectory(MemoryKnowledge(), is_live=streams.has_live)
+        client = KnowingClient(api, directory, streams, caller=SERVER_CALLER)
+        watcher = ReplicaWatcher(
+            CallerBus(lambda: SERVER_CALLER), tg, poll_interval=POLL, streams=streams, directory=directory
+        )
+        watcher.acquire([replica_uri(rid) for rid in ids], SERVER_CALLER, client)
+        with anyio.fail_after(10):
+            while (await directory.store.get(SERVER_CALLER, ids[1])) is None:
+                await anyio.sleep(0.01)
+        sandbox.faults.stats.reset()
+        await anyio.sleep(8 * POLL)  # several whole walks of the (one-page) sleeping list
+        assert "GET /v1/replica/{id}/canvas" not in sandbox.faults.stats.requests
+        assert sandbox.faults.stats.requests.get("GET /v1/replica", 0) >= 4  # the walks did run
+        tg.cancel_scope.cancel()
+    assert workspaces.get(ids[1]).status == "archived"

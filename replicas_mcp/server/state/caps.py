@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 KIND = "subscriptions"
 LEASE_TTL = 60.0
+RELEASE_BOUND = 2.0  # seconds a session's end may spend giving its leases back
 
 
 class SubscriptionCaps:
@@ -58,13 +59,17 @@ class SubscriptionCaps:
     async def give_back(self, caller: str, holders: Sequence[str]) -> None:
         if not self.limit:
             return
-        with anyio.CancelScope(shield=True):
+        for holder in holders:
+            self._held.pop(holder, None)  # not renewed any more, whatever happens below
+        # Shielded so a cancelled session still gives its slots back, but bounded: while the store is down
+        # each release would wait out its own timeout, and a lease not released expires within LEASE_TTL.
+        with anyio.CancelScope(shield=True), anyio.move_on_after(RELEASE_BOUND):
             for holder in holders:
-                self._held.pop(holder, None)
                 try:
                     await self._leases.release(self.kind, caller, holder)
                 except SharedStateUnavailable:
-                    logger.info("a subscription lease could not be released; it expires by itself")
+                    logger.info("subscription leases could not be released; they expire by themselves")
+                    return
 
     async def renew_forever(self) -> None:
         """Keep the leases of live subscriptions; let go of those whose subscription ended unseen."""

@@ -289,10 +289,10 @@ class ReplicaDirectory:
         """For the watcher's bulk poll (once per interval): notice watched replicas deleted while asleep.
 
         Reads one page of the `status=sleeping` list (the walk goes on from page to page, one per call, and
-        starts again after the last). A watched replica missing from a whole walk (it was deleted, or is
-        archived, in error or preparing) is then confirmed with one request that never wakes anything
-        (`Replicas.exists`), at most `CONFIRMS_PER_CENSUS` per call, oldest first. A replica that is gone
-        is forgotten (its watches end, `on_forget`). Returns the ids found gone."""
+        starts again after the last). A watched replica last seen sleeping and missing from a whole walk
+        (deleted, or archived, failed or woken since) is then confirmed with one request that never wakes
+        anything (`Replicas.exists`), at most `CONFIRMS_PER_CENSUS` per call, oldest first. A replica that
+        is gone is forgotten (its watches end, `on_forget`). Returns the ids found gone."""
         census = self._censuses.get(caller) or _Census()
         self._censuses.put(caller, census)
         wanted = set(watched)
@@ -301,7 +301,11 @@ class ReplicaDirectory:
         await self.learn(caller, page.replicas, seen_at=seen_at)
         census.seen.update(item.id for item in page.replicas)
         if census.page >= page.total_pages or not page.replicas:  # a whole walk: who was not in it?
-            missing = sorted(wanted - census.seen)
+            # Only replicas last seen sleeping are confirmed: the guide says a sleeping workspace answers the
+            # canvas read with 409, but neither document says an archived one stays asleep (the contract's
+            # detail and history reads wake archived workspaces), so archived ones are never read here.
+            known = await self.store.get_many(caller, wanted - census.seen)
+            missing = sorted(rid for rid, facts in known.items() if facts.status == "sleeping")
             kept = [rid for rid in census.unconfirmed if rid in missing]
             census.unconfirmed = dict.fromkeys([*kept, *(rid for rid in missing if rid not in kept)])
             census.page, census.seen = 1, set()

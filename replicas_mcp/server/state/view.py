@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from replicas_mcp.delegation.feeds import EventFeed
     from replicas_mcp.server.state.streams import StreamHub
 
-__all__ = ["KnowingClient", "KnowingReplicas", "bound_view", "unless_changed"]
+__all__ = ["KnowingClient", "KnowingReplicas", "unless_changed"]
 
 T = TypeVar("T")
 
@@ -278,8 +278,3 @@ class Memo(collections.OrderedDict[tuple[str, str, Hashable], tuple[object, obje
             weakref.WeakValueDictionary()
         )
         self.background = anyio.CapacityLimiter(BACKGROUND_READS)
-
-
-def bound_view(client: ReplicasClient) -> ReplicasClient:
-    """The client to act with for the current request's caller beyond the request (a watch)."""
-    return client.bound() if isinstance(client, KnowingClient) else client

@@ -371,6 +371,10 @@ async def _delegate_many(
     done = all(row.done for row in rows if row.name not in not_started)
     if any(row.state == "pending" for row in rows):
         step = "Call delegate_task again with the same tasks: it joins these and starts the pending ones."
+    elif len(not_started) == len(rows):  # "all done" would be vacuously true
+        return DelegateResult(
+            replicas=rows, next=f"Nothing was started: {', '.join(not_started)} (see their errors)."
+        )
     elif not done:
         step = "Join with wait_for_replica(replica_id=[ids], cursor=[cursors])."
     else:

@@ -72,11 +72,13 @@ async def test_bursts_of_503(client: ReplicasClient, canary_sandbox: RunningSand
     assert_no_canary(info.value)
 
 
-async def test_post_is_not_retried_on_503_without_retry_after(
-    client: ReplicasClient, canary_sandbox: RunningSandbox
+@pytest.mark.parametrize("retry_after", [None, 0.05], ids=["plain", "retry-after"])
+async def test_post_is_not_retried_on_503(
+    client: ReplicasClient, canary_sandbox: RunningSandbox, retry_after: float | None
 ) -> None:
+    """Even when asked to retry: neither document says a 503 means the message was not delivered."""
     replica = await active_replica(client, "unretried")
-    canary_sandbox.faults.inject_status(503, route=MESSAGES, method="POST")
+    canary_sandbox.faults.inject_status(503, route=MESSAGES, method="POST", retry_after=retry_after)
     with anyio.fail_after(DEADLINE), pytest.raises(ServerError):
         await client.replicas.send_message(replica.id, "hello")
     assert stats(canary_sandbox, "POST", MESSAGES) == 1
