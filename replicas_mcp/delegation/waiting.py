@@ -16,11 +16,13 @@ Right after the stream opens, the chats are read once unless the stream surely r
 contract says the API replays after `Last-Event-ID`). Compared with the cursor (was the agent busy, which
 PRs were reported), this tells a wait that the turn it was waiting for already ended, even one that ended
 before anybody read the stream (a start cursor's first turn), and a cursor-less wait that nothing is
-running. What the observations mean (done or not) is `phase.wait_over`: by default a
-wait is over when the agent has nothing left to do, never while messages are queued for it. After a
-turn's end, a wait does not decide until the chat summary that follows says what comes next; if none
-arrives within `settle`, it reads the chats instead. The wait returns on the event that satisfies it
-(there is no fixed settle window), taking along only the events that arrived in the same moment.
+running. A replica last seen `preparing` is looked up afresh first (it may have booted and run its turn
+before the stream opened); its chats are read only if it is active by then. What the observations mean
+(done or not) is `phase.wait_over`: by default a wait is over when the agent has nothing left to do,
+never while messages are queued for it. After a turn's end, a wait does not decide until the chat summary
+that follows says what comes next; if none arrives within `settle`, it reads the chats instead. The wait
+returns on the event that satisfies it (there is no fixed settle window), taking along only the events that
+arrived in the same moment.
 
 Cancellation at any point closes the stream (the client's context manager) and loses nothing: the cursor
 only moves past events already counted.
@@ -244,7 +246,10 @@ class ReplicaWait:
                     # without its summary yet): the loop below then reads on until the wait is done.
                     await self._count_ready(events)
                     self._chats_read = True
-                    await self._look()
+                    if self.tracker.status == "preparing":
+                        await self._booted_meanwhile()
+                    if self.tracker.status == "active":  # (a preparing workspace has run no turn yet)
+                        await self._look()
                     await self._count_ready(events)
                     if self.done() and self.tracker.finished_unseen:
                         await self._refresh_prs()
@@ -277,6 +282,13 @@ class ReplicaWait:
         does not wait."""
         while events.ready() and (event := await anext(events, None)) is not None:
             self.tracker.observe_event(event)
+
+    async def _booted_meanwhile(self) -> None:
+        """The replica was preparing before the stream opened: it may have booted, and even run its whole
+        turn, before the stream began (no event will repeat that). The list record, read freshly now that the
+        stream is open, says whether it did: a server's recent `preparing` or live stream cannot (a stream
+        can be opened while the workspace prepares). Still preparing: whatever comes is on the stream."""
+        self.tracker.observe_item(await self._client.replicas.status(self.replica_id, fresh=True))
 
     async def _refresh_prs(self) -> None:
         """A turn ended before the stream opened (never heard of): read the list record again, freshly, for
