@@ -238,12 +238,14 @@ class ReplicaWait:
                 # after `Last-Event-ID`). A wait that joined a live shared stream has not looked yet either
                 # (the cursor does not say what is queued).
                 if not events.resumed or not self._chats_read:
-                    # What a shared buffer already holds is counted first (no waiting: turns and PRs heard,
-                    # not guessed); the look then tells what happened before the upstream opened.
-                    while events.ready() and (event := await anext(events, None)) is not None:
-                        self.tracker.observe_event(event)
+                    # What a shared buffer holds is counted (no waiting: turns and PRs heard, not guessed),
+                    # before the look and what arrived during it; the look tells what happened before the
+                    # upstream opened. Events older than the look may undo what it said (a turn's end
+                    # without its summary yet): the loop below then reads on until the wait is done.
+                    await self._count_ready(events)
                     self._chats_read = True
                     await self._look()
+                    await self._count_ready(events)
                     if self.done() and self.tracker.finished_unseen:
                         await self._refresh_prs()
                 if self.done():
@@ -269,6 +271,12 @@ class ReplicaWait:
             logger.info("event stream of %s unavailable, polling instead: %s", self.replica_id, exc)
             self._stream_blocked_until = time.monotonic() + self.policy.stream_retry
         return False
+
+    async def _count_ready(self, events: EventFeed) -> None:
+        """Count the events a shared feed holds now (none for a stream of the wait's own): reading them
+        does not wait."""
+        while events.ready() and (event := await anext(events, None)) is not None:
+            self.tracker.observe_event(event)
 
     async def _refresh_prs(self) -> None:
         """A turn ended before the stream opened (never heard of): read the list record again, freshly, for
