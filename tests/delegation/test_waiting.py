@@ -6,7 +6,6 @@ import asyncio
 import time
 
 import anyio
-import pytest
 
 from replicas_mcp.client import ReplicasClient
 from replicas_mcp.delegation import (
@@ -218,13 +217,6 @@ async def _look(client: ReplicasClient, replica_id: str) -> ChatsSnapshot | None
     return await read_chats(client, replica_id) if status is not None and status.status == "active" else None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: the wait keeps the list's 'preparing' until its timeout. Re-reading the status after "
-    "the stream opens fixes it for a plain client, but over MCP it made the fan-out's first join report "
-    "replicas done before their turns (the server's directory answers 'active' for a replica with a live "
-    "stream, preparing or not, it seems): the fix needs the state owners",
-)
 async def test_a_wait_without_a_cursor_sees_a_preparing_replica_finish_before_its_stream_opens(
     sandbox: RunningSandbox,
 ) -> None:
