@@ -290,14 +290,13 @@ def _settings_or_problem(args: Any) -> tuple[Settings | None, str | None]:
     from pydantic import ValidationError
 
     from replicas_mcp.cli_args import settings_from
+    from replicas_mcp.config import cli_fields, settings_problem
 
     try:
         return settings_from(args), None
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
-        )
-        return None, f"invalid settings: {problems}"
+        flags = [name for name in cli_fields() if hasattr(args, name)]  # given on the command line
+        return None, f"invalid settings: {settings_problem(exc, flags)}"
 
 
 def _key_problem(settings: Settings, sandbox: bool) -> str | None:

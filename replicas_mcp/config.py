@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated, Any, Literal
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
 
@@ -257,3 +261,50 @@ def cli_fields() -> dict[str, Any]:
         for name, field in Settings.model_fields.items()
         if not (isinstance(field.json_schema_extra, dict) and field.json_schema_extra.get("cli") is False)
     }
+
+
+# What pydantic reads as a boolean (any case): said in full where a boolean setting is refused.
+BOOLEAN_WORDS = "true or false (also 1/0, yes/no, on/off, t/f, y/n; any case)"
+
+
+def variable_of(name: str) -> str:
+    """The environment variable of a settings field (`read_only` → `REPLICAS_MCP_READ_ONLY`; the key and
+    the base URL keep the client's names)."""
+    alias = Settings.model_fields[name].validation_alias
+    if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
+        return alias.choices[0]
+    return ENV_PREFIX + name.upper()
+
+
+def _field_of(loc: str) -> str | None:
+    """The field an error's location names (a field name, or an alias such as `REPLICAS_BASE_URL`)."""
+    if loc in Settings.model_fields:
+        return loc
+    return next((name for name in Settings.model_fields if variable_of(name) == loc), None)
+
+
+def settings_problem(error: ValidationError, flags: Collection[str] = ()) -> str:
+    """One line for settings that failed validation: each problem names where the value came from (the flag
+    when it was given as one, in `flags`, else the environment variable) and, for a boolean, the accepted
+    values. Values are quoted only for booleans (never a secret's); pydantic's words are kept otherwise."""
+    problems = []
+    for item in error.errors():
+        loc = str(item["loc"][0]) if item["loc"] else ""
+        name = _field_of(loc)
+        source = (
+            loc if name is None else ("--" + name.replace("_", "-") if name in flags else variable_of(name))
+        )
+        message = str(item["msg"]).removeprefix("Value error, ")
+        if name is not None and Settings.model_fields[name].annotation is bool:
+            value = item.get("input")
+            default = "true" if Settings.model_fields[name].default else "false"
+            if isinstance(value, str) and not value.strip():
+                message = f"is set but empty: use {BOOLEAN_WORDS}, or unset it for the default ({default})"
+            else:
+                message = f"must be {BOOLEAN_WORDS}, got {str(value)[:40]!r}"
+            problems.append(f"{source} {message}")
+        elif not source or message.startswith(source):
+            problems.append(message)  # the message names it already (REPLICAS_MCP_TOOLSETS is set but …)
+        else:
+            problems.append(f"{source}: {message}")
+    return "; ".join(problems)

@@ -38,7 +38,7 @@ from replicas_mcp.client._responses import (
     request_id_of,
     transport_error,
 )
-from replicas_mcp.client._retry import RetryPolicy
+from replicas_mcp.client._retry import RetryPolicy, install_retry_logging, retrying
 from replicas_mcp.client.errors import (
     APIStatusError,
     ConfigurationError,
@@ -73,6 +73,7 @@ install_log_redaction(
     "httpcore2.http2",
     "httpcore2.proxy",
 )
+install_retry_logging()  # one line per retry in words, at INFO (see `_retry.py`)
 
 API_VERSION_HEADER = "X-Replicas-Api-Version"
 API_VERSION = "2026-05-17"
@@ -351,20 +352,20 @@ class HttpCore:
                 first_failure: Exception | None = exc
             # Replay that failure as attempt 1, so stamina's backoff, Retry-After and deadline apply as if
             # the loop had sent it; the request itself is never sent twice for one attempt.
-            async for attempt in stamina.retry_context(
-                on=should_retry,
-                attempts=policy.max_retries + 1,
-                timeout=policy.deadline,
-                wait_initial=policy.wait_initial,
-                wait_max=policy.wait_max,
-                wait_jitter=policy.wait_jitter,
-            ):
-                with attempt:
-                    if first_failure is not None:
-                        replay, first_failure = first_failure, None
-                        raise replay
-                    logger.info("retrying %s %s (attempt %d)", method, path, attempt.num)
-                    return await send()
+            with retrying(f"{method} {path}", policy.max_retries):
+                async for attempt in stamina.retry_context(
+                    on=should_retry,
+                    attempts=policy.max_retries + 1,
+                    timeout=policy.deadline,
+                    wait_initial=policy.wait_initial,
+                    wait_max=policy.wait_max,
+                    wait_jitter=policy.wait_jitter,
+                ):
+                    with attempt:
+                        if first_failure is not None:
+                            replay, first_failure = first_failure, None
+                            raise replay
+                        return await send()
         except APIStatusError as exc:
             raise _final_error(exc, policy.max_retry_after) from None
         raise AssertionError("unreachable: the retry loop either returns or raises")

@@ -14,17 +14,47 @@
 
 At most `max_retries` retries, all inside `deadline` seconds from the first attempt. In tests,
 `stamina.set_testing(True)` makes every wait instant.
+
+Each retry is logged once, in words, at INFO (`retrying`): what is retried, why, and in how long. stamina's
+own logging hook is replaced (it logs the bare `stamina.retry_scheduled` at WARNING, its details in `extra`,
+which no log format shows); so at the default WARNING level retries are quiet and the caller says once what
+finally failed. stamina's other hooks (Prometheus metrics, when installed) are kept.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import importlib.util
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+
+from stamina.instrumentation import (
+    PrometheusOnRetryHook,
+    RetryDetails,
+    get_on_retry_hooks,
+    set_on_retry_hooks,
+)
 
 from replicas_mcp.client.errors import APIStatusError, ConnectError, TransportError
 
-__all__ = ["IDEMPOTENT_METHODS", "RETRYABLE_STATUSES", "RETRY_AFTER_STATUSES", "RetryPolicy"]
+__all__ = [
+    "IDEMPOTENT_METHODS",
+    "RETRYABLE_STATUSES",
+    "RETRY_AFTER_STATUSES",
+    "RetryPolicy",
+    "install_retry_logging",
+    "retrying",
+]
+
+logger = logging.getLogger("replicas_mcp.client")
+# What the retry loop running in this task retries: ("GET /v1/replica", retries allowed). stamina's hooks
+# get no arguments for a `retry_context` block, so the loop says it here.
+_RETRYING: contextvars.ContextVar[tuple[str, int] | None] = contextvars.ContextVar(
+    "replicas_retrying", default=None
+)
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT"})
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -79,3 +109,36 @@ class RetryPolicy:
             return isinstance(exc, APIStatusError) and exc.status in RETRYABLE_STATUSES
 
         return decide
+
+
+@contextlib.contextmanager
+def retrying(what: str, max_retries: int) -> Iterator[None]:
+    """Name the request whose retries the enclosed `stamina.retry_context` loop schedules."""
+    token = _RETRYING.set((what, max_retries))
+    try:
+        yield
+    finally:
+        _RETRYING.reset(token)
+
+
+def log_retry(details: RetryDetails) -> None:
+    """One line per scheduled retry: what, why, and when it goes out again."""
+    what, most = _RETRYING.get() or ("a request", 0)
+    why = str(details.caused_by) or type(details.caused_by).__name__
+    if not why.startswith(what):
+        why = f"{what}: {why}"
+    total = f" of {most}" if most else ""
+    logger.info("%s; retrying in %.1f s (retry %d%s)", why, details.wait_for, details.retry_num, total)
+
+
+def install_retry_logging() -> None:
+    """Use `log_retry` in place of stamina's logging (or structlog) hook, keeping its metrics hook."""
+    current = get_on_retry_hooks()
+    if log_retry in current:
+        return
+    metrics = [PrometheusOnRetryHook] if _has_prometheus() else []
+    set_on_retry_hooks([*metrics, log_retry])
+
+
+def _has_prometheus() -> bool:
+    return importlib.util.find_spec("prometheus_client") is not None  # as stamina's own default decides

@@ -123,7 +123,9 @@ def task_fingerprint(task: str) -> str:
     return hashlib.sha256(" ".join(words).encode()).hexdigest()
 
 
-async def _remember(memory: Memory, replica_id: str, task: str, environment_id: str) -> None:
+async def remember_start(memory: Memory, replica_id: str, task: str, environment_id: str) -> None:
+    """What a replica was started with, so a later call with its name can tell the same task from another
+    (for every replica this server creates: by delegate_task and by create_replica alike)."""
     await memory.remember("task", replica_id, task_fingerprint(task))
     await memory.remember("environment", replica_id, environment_id)
 
@@ -190,7 +192,7 @@ async def launch(
                 " have happened. It was not re-sent.",
                 name=name,
             )
-        await _remember(memory, created.id, spec.task, spec.environment_id)
+        await remember_start(memory, created.id, spec.task, spec.environment_id)
         return created, True
 
 

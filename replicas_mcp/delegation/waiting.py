@@ -134,6 +134,7 @@ class ReplicaWait:
         self.error: ReplicasError | None = None
         self._stream_blocked_until = 0.0
         self._chats_read = False  # the chats snapshot this wait starts from was taken
+        self._boot_rechecked = False  # a `preparing` record was read again (see `_next`)
 
     def done(self) -> bool:
         return self.tracker.stopped or self.tracker.satisfied(self.until)
@@ -238,12 +239,14 @@ class ReplicaWait:
                 # after `Last-Event-ID`). A wait that joined a live shared stream has not looked yet either
                 # (the cursor does not say what is queued).
                 if not events.resumed or not self._chats_read:
-                    # What a shared buffer already holds is counted first (no waiting: turns and PRs heard,
-                    # not guessed); the look then tells what happened before the upstream opened.
-                    while events.ready() and (event := await anext(events, None)) is not None:
-                        self.tracker.observe_event(event)
+                    # What a shared buffer holds is counted (no waiting: turns and PRs heard, not guessed),
+                    # before the look and what arrived during it; the look tells what happened before the
+                    # upstream opened. Events older than the look may undo what it said (a turn's end
+                    # without its summary yet): the loop below then reads on until the wait is done.
+                    await self._count_ready(events)
                     self._chats_read = True
                     await self._look()
+                    await self._count_ready(events)
                     if self.done() and self.tracker.finished_unseen:
                         await self._refresh_prs()
                 if self.done():
@@ -270,6 +273,28 @@ class ReplicaWait:
             self._stream_blocked_until = time.monotonic() + self.policy.stream_retry
         return False
 
+    async def _count_ready(self, events: EventFeed) -> None:
+        """Count the events a shared feed holds now (none for a stream of the wait's own): reading them
+        does not wait."""
+        while events.ready() and (event := await anext(events, None)) is not None:
+            self.tracker.observe_event(event)
+
+    def _stale_preparing(self) -> bool:
+        """The list record says `preparing`, yet the chats show nothing to do: either the boot is still on
+        (a message may wait outside the chat until then), or the record is older than the boot and a first
+        turn that ended before the stream opened (a server keeps a fresh create's record a few seconds;
+        with no replay, the stream then stays quiet)."""
+        tracker = self.tracker
+        return not self.done() and tracker.status == "preparing" and tracker.chats_known and not tracker.busy
+
+    async def _recheck_boot(self) -> None:
+        """Read the list record again, freshly; if the workspace is awake after all, look at the chats
+        again and compare them with the cursor (not with the look taken under the stale record)."""
+        self.tracker.observe_item(await self._client.replicas.status(self.replica_id, fresh=True))
+        if self.tracker.status == "active":
+            self.tracker.chats_known = False  # the next look is compared with the cursor's busy flag
+            await self._look()
+
     async def _refresh_prs(self) -> None:
         """A turn ended before the stream opened (never heard of): read the list record again, freshly, for
         the PRs it opened. The record this wait began with may be older than them (a server keeps one while
@@ -282,13 +307,22 @@ class ReplicaWait:
     async def _next(self, events: EventFeed) -> EngineEvent | None:
         """The next event (None: the stream ended). Right after a turn's end, the chat summary saying what
         comes next is awaited for `settle` at most; if it does not come, the chats are read instead, so a
-        wait is neither done early nor stuck on a summary that never arrives."""
+        wait is neither done early nor stuck on a summary that never arrives. Likewise, while the list
+        record says `preparing` but the chats show nothing to do, the stream is given `heartbeat` seconds
+        to show the boot going on before the record is read again (`_recheck_boot`)."""
         while self.tracker.unsettled:
             with anyio.move_on_after(self.policy.settle):
                 return await anext(events, None)
             await self._look()
             if self.done():
                 return None  # the caller sees done() before anything else
+        if self._stale_preparing() and not self._boot_rechecked:
+            with anyio.move_on_after(self.policy.heartbeat):
+                return await anext(events, None)
+            self._boot_rechecked = True
+            await self._recheck_boot()
+            if self.done():
+                return None
         return await anext(events, None)
 
     async def _take_ready(self, events: EventFeed) -> None:

@@ -55,6 +55,7 @@ LOGGER_NAME = "replicas-mcp"
 MAX_PENDING = 100  # messages waiting to be sent; more are dropped (stderr still has them)
 REPLAYED = 5  # error messages kept for clients that start listening later
 MAX_SINKS = 1_000
+MAX_SINKS_PER_CALLER = 50  # one caller's sessions evict its own oldest sink, never another's
 
 
 def mcp_level(record_level: int) -> LoggingLevel:
@@ -147,8 +148,12 @@ class ClientLog:
                 del self._sinks[ctx.session]
 
     def _add(self, key: object, sink: _Sink) -> None:
-        if key not in self._sinks and len(self._sinks) >= MAX_SINKS:
-            self._sinks.pop(next(iter(self._sinks)))
+        if key not in self._sinks:
+            own = [held for held, kept in self._sinks.items() if kept.caller == sink.caller]
+            if len(own) >= MAX_SINKS_PER_CALLER:
+                self._sinks.pop(own[0])
+            elif len(self._sinks) >= MAX_SINKS:
+                self._sinks.pop(next(iter(self._sinks)))
         self._sinks[key] = sink
 
     async def _replay_to(self, sink: _Sink) -> None:

@@ -5,7 +5,6 @@ degrade on it) instead of waiting for a connection. Over real loopback HTTP agai
 from __future__ import annotations
 
 import contextlib
-import time
 
 import anyio
 import pytest
@@ -40,18 +39,18 @@ async def test_a_request_completes_promptly_while_every_stream_slot_is_taken(
                     await streams.enter_async_context(client.events.stream(replica_id))
             assert (client.open_streams, client.max_streams) == (3, 3)
 
-            started = time.monotonic()
-            with anyio.fail_after(2):
+            with anyio.fail_after(DEADLINE):  # with one shared pool these would wait for a stream to end
                 page = await client.replicas.list(limit=5)
                 chats = await client.chats.list(replica_id)
             assert page.total >= 1
             assert chats
-            assert time.monotonic() - started < 2
 
-            started = time.monotonic()
-            with pytest.raises(StreamLimitError, match="3 event-stream slots") as caught:
+            # Refused, not queued: a queued open would wait for one of the held streams, which never ends.
+            with (
+                pytest.raises(StreamLimitError, match="3 event-stream slots") as caught,
+                anyio.fail_after(DEADLINE),
+            ):
                 await client.events.stream(replica_id).__aenter__()
-            assert time.monotonic() - started < 0.5  # refused at once, not queued
             assert caught.value.limit == 3
             assert isinstance(caught.value, ReplicasError)
         assert client.open_streams == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 
 import anyio
@@ -272,6 +273,25 @@ async def test_get_gives_up_after_two_retries(mock_client: MockClient) -> None:
         with pytest.raises(ServerError):
             await client.repositories.list()
     assert len(calls) == 3
+
+
+async def test_each_retry_is_one_line_in_words_at_info(
+    mock_client: MockClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What is retried, why and when, from this client's logger; nothing from stamina's own hook (a bare
+    `stamina.retry_scheduled` at WARNING, its details in fields no log format shows)."""
+    caplog.set_level(logging.DEBUG)
+    _, handler = sequence_handler([json_response(503, {"error": "busy"})])
+    async with mock_client(handler) as client:
+        with pytest.raises(ServerError):
+            await client.repositories.list()
+    assert not [r for r in caplog.records if r.name.startswith("stamina")]
+    retries = [r for r in caplog.records if "retrying in" in r.getMessage()]
+    assert [r.levelno for r in retries] == [logging.INFO, logging.INFO]
+    assert "GET /v1/replica/repositories" in retries[0].getMessage()
+    assert "503" in retries[0].getMessage()
+    assert "(retry 1 of 2)" in retries[0].getMessage()
+    assert "(retry 2 of 2)" in retries[1].getMessage()
 
 
 async def test_max_retries_is_configurable(mock_client: MockClient) -> None:

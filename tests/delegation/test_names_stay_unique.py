@@ -72,3 +72,27 @@ async def test_delegate_task_with_a_name_in_use_in_another_environment_says_so_a
     # In its own environment, the same name and task still find it.
     assert same.structured_content is not None
     assert same.structured_content["replicas"][0]["replica_id"] == rid
+
+
+async def test_delegate_task_with_the_name_of_a_preparing_create_replica_and_another_task_is_refused(
+    sandbox: RunningSandbox,
+) -> None:
+    # Right after create_replica the replica is preparing and its history cannot be read: what the server
+    # remembers of the task it was created with is what tells another task from the same one.
+    async with sandbox_client(sandbox) as api, Client(server(sandbox, api, "all")) as client:
+        env = await repo_environment(api)
+        args = {"name": "fix-login", "message": "Fix the login bug [[slow:100]]", "environment_id": env}
+        with anyio.fail_after(30):
+            first = await client.call_tool("create_replica", args)
+            other = await client.call_tool(
+                "delegate_task",
+                {"environment_id": env, "task": "Rewrite the billing page", "name": "fix-login", "wait_s": 0},
+            )
+    assert first.structured_content is not None
+    rid = first.structured_content["id"]
+    assert first.structured_content["status"] == "preparing"
+    assert other.is_error, other.content
+    block = other.content[0]
+    assert isinstance(block, TextContent)
+    assert rid in block.text, block.text
+    assert _named(sandbox, "fix-login") == [rid]

@@ -82,8 +82,12 @@ async def test_join_five_replicas_in_any_and_all_modes(sandbox: RunningSandbox) 
                 client, [(o.replica_id, o.cursor) for o in first], mode="all", within=10, policy=FAST
             )
     assert all(o.satisfied for o in everyone), everyone
-    # Across the two joins each replica's turn was seen exactly once.
-    assert [a.digest.turns + b.digest.turns for a, b in zip(first, everyone, strict=True)] == [1] * 5
+    # The quick turn was not seen again by the second join, and no turn twice. A turn that ends while no
+    # stream of its replica is open (a loaded machine may let any of them) is seen by neither: the join finds
+    # the replica idle from its chats, and the strict sandbox does not replay after `Last-Event-ID`. So the
+    # counts are not pinned to 1 (tests/delegation/test_without_replay.py covers that case).
+    assert everyone[0].digest.turns == 0
+    assert all(a.digest.turns + b.digest.turns <= 1 for a, b in zip(first, everyone, strict=True))
 
 
 def _working(sandbox: RunningSandbox) -> int:

@@ -181,13 +181,12 @@ async def test_a_list_of_tasks_fans_out_and_joins_over_mcp(sandbox: RunningSandb
         )
         assert [row["done"] for row in rest["replicas"]] == [True] * 5
         assert "5/5 done" in rest["text"]
-        # The first replica's turn was not reported again by the second join; no turn is reported twice.
-        # (A turn that ends while no stream of its replica is open, as a loaded machine may let any of them
-        # do, is reported by neither: the join finds the replica idle from its chats, and the strict
-        # sandbox, like an API that does not replay after `Last-Event-ID`, never sends its events. So the
-        # counts are not pinned to 1 here; tests/delegation/test_without_replay.py covers that case.)
+        # No turn is reported twice. (A turn that ends while no stream of its replica is open, as a loaded
+        # machine may let any of them do, is reported by neither: the join finds the replica idle from its
+        # chats, and the strict sandbox, like an API that does not replay after `Last-Event-ID`, never sends
+        # its events; one whose events were still on their way when a join found it idle may be reported by
+        # the next join. So the counts are not pinned to 1 here; test_without_replay.py covers done-ness.)
         reported = [_turns(first["text"]), _turns(rest["text"])]
-        assert reported[1][0] == 0
         assert all(a + b <= 1 for a, b in zip(*reported, strict=True)), reported
         again = await call(client, "delegate_task", environment_id=env, task=tasks, wait_s=0)
         named = await call(

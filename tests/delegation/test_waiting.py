@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import anyio
+import pytest
 
 from replicas_mcp.client import ReplicasClient
 from replicas_mcp.delegation import (
@@ -215,6 +216,30 @@ async def test_a_question_answered_here_is_not_read_again_while_the_history_lags
 async def _look(client: ReplicasClient, replica_id: str) -> ChatsSnapshot | None:
     status = await client.replicas.status(replica_id)
     return await read_chats(client, replica_id) if status is not None and status.status == "active" else None
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known bug: the wait keeps the list's 'preparing' until its timeout. Re-reading the status after "
+    "the stream opens fixes it for a plain client, but over MCP it made the fan-out's first join report "
+    "replicas done before their turns (the server's directory answers 'active' for a replica with a live "
+    "stream, preparing or not, it seems): the fix needs the state owners",
+)
+async def test_a_wait_without_a_cursor_sees_a_preparing_replica_finish_before_its_stream_opens(
+    sandbox: RunningSandbox,
+) -> None:
+    """The replica boots and runs its whole turn while the wait's stream is being opened (held back here
+    by latency): the stream starts after those events, so only a fresh look tells the wait
+    that the replica is no longer preparing, and is done. (Under load the same happens without latency:
+    test_a_batch_respects_max_parallel_and_never_duplicates then sees joins time out in 'preparing'.)"""
+    async with sandbox_client(sandbox) as client:
+        rid = await _start(client, "Quick fix")  # preparing: created just now
+        # Boot and turn take 0.15 s at the test time scale: the stream opens well after both.
+        sandbox.faults.add_latency(2.5, route="/v1/replica/{id}/events", method="GET", times=1)
+        with anyio.fail_after(10):
+            outcome = await wait_for_replica(client, rid, within=5, cursor=None, policy=FAST)
+    assert outcome.satisfied, outcome
+    assert outcome.state == "idle"
 
 
 async def test_a_heartbeat_in_a_background_group_beats_while_quiet_and_never_after_its_block() -> None:

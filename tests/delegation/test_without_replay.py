@@ -18,6 +18,7 @@ from mcp import Client
 from replicas_mcp.client import ReplicasClient
 from replicas_mcp.delegation import Cursor, TaskSpec, launch, wait_for_replica
 from replicas_mcp.sandbox.serve import RunningSandbox
+from replicas_mcp.server.state import streams
 
 from ..helpers import repo_environment
 from .helpers import BOTH_REPLAYS, FAST, call, sandbox_client, server
@@ -69,14 +70,26 @@ async def test_a_start_cursor_whose_first_turn_already_ended_is_done(
 
 
 @BOTH_REPLAYS
-@pytest.mark.parametrize("restarted", [False, True], ids=["same-server", "restarted-server"])
+@pytest.mark.parametrize(
+    ("restarted", "linger"),
+    [(False, None), (False, 0.0), (True, None)],
+    ids=["same-server", "same-server-stream-closed", "restarted-server"],
+)
 async def test_delegate_without_waiting_then_wait_after_the_turn_ended(
-    sandbox: RunningSandbox, replays: bool, restarted: bool
+    sandbox: RunningSandbox,
+    replays: bool,
+    restarted: bool,
+    linger: float | None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """`delegate_task(wait_s=0)` hands back a start cursor; the first turn ends before anybody waits;
     `wait_for_replica` with that cursor reports it done (not a time-out), with its PR, and the report is
     complete. Asked of the same server (its shared stream of the replica may still be open) or of a new one
-    (nothing shared: the wait opens a stream from the cursor, which a non-replaying API starts live)."""
+    (nothing shared: the wait opens a stream from the cursor, which a non-replaying API starts live). With
+    the stream closed at once, the same server still holds the replica's list record from its create
+    ("preparing"): the wait must not take that for the truth once the chats show the turn over."""
+    if linger is not None:
+        monkeypatch.setattr(streams, "DEFAULT_LINGER", linger)
     assert sandbox.world.fidelity.replays is replays
     async with sandbox_client(sandbox) as api:
         env = await repo_environment(api)

@@ -99,3 +99,29 @@ def test_the_shapes_one_by_one() -> None:
     assert "s3cr3t" not in mask_text('export API_KEY="s3cr3t"')
     assert mask_text("export TOKEN=$GITHUB_TOKEN") == "export TOKEN=$GITHUB_TOKEN"  # a reference, not a value
     assert "ghp_abcdefgh1234" not in mask_text("git clone https://x:ghp_abcdefgh1234@github.com/a/b")
+
+
+async def test_a_hook_test_that_echoes_its_secrets_shows_them_masked(sandbox: RunningSandbox) -> None:
+    # Scripts are masked in every view; their test run's output (progress lines and the result's tail)
+    # is too: `set -x` or `env` in a script prints what it exports.
+    token = f"npm_{secrets.token_hex(16)}"
+    script = (
+        f"#!/usr/bin/env bash\necho 'NPM_TOKEN={token}'\necho 'Authorization: Bearer {token}'\necho done\n"
+    )
+    lines: list[str] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        if message:
+            lines.append(message)
+
+    async with connect(sandbox, toolsets=("environments",)) as client:
+        result = await client.call_tool(
+            "run_environment_hook",
+            {"environment_id": "global", "hook": "start", "content": script},
+            progress_callback=on_progress,
+        )
+    assert not result.is_error, text(result)
+    assert "done" in text(result)  # the output is shown...
+    assert any("NPM_TOKEN=" in line for line in lines), lines
+    for shown in [text(result), *lines]:
+        assert token not in shown  # ...with its secrets masked

@@ -133,10 +133,9 @@ async def test_a_hanging_notification_still_gets_a_fast_503() -> None:
 
     async with receiver_at(hangs, deadline=0.3) as (url, _):
         body = event("evt_slow")
-        started = time.monotonic()
-        response = await post(url, body, signed(body))
+        with anyio.fail_after(30):  # the notification hangs for 60 s: only the deadline answers sooner
+            response = await post(url, body, signed(body))
         assert response.status_code == 503
-        assert time.monotonic() - started < 5
 
 
 async def test_remembered_event_ids_are_bounded() -> None:

@@ -57,7 +57,7 @@ def test_the_stream_limit_is_a_setting_flag_over_environment(
     monkeypatch.setenv("REPLICAS_API_KEY", "sk_replicas_abcdefgh12")
     monkeypatch.setenv("REPLICAS_MCP_MAX_STREAMS", "0")
     assert cli.main([]) == 2
-    assert "max_streams" in capsys.readouterr().err
+    assert "REPLICAS_MCP_MAX_STREAMS: " in capsys.readouterr().err  # the variable that was wrong
 
 
 def test_transport_security_on_loopback_and_explicit_hosts() -> None:

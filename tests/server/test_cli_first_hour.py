@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import select
 import signal
 import socket
@@ -21,7 +22,7 @@ from typing import Any
 import pytest
 
 from replicas_mcp.cli import banner, launch_command, python_too_old, temporary_environment
-from replicas_mcp.config import is_placeholder_key
+from replicas_mcp.config import Settings, is_placeholder_key, variable_of
 from replicas_mcp.sandbox.serve import RunningSandbox
 
 from ..helpers import INITIALIZE
@@ -112,6 +113,58 @@ def test_a_port_in_use_is_one_line() -> None:
     assert "--port" in line
 
 
+def _stderr_until(marker: str, *args: str, **env: str) -> str:
+    """Run the stdio server (stdin held open) until `marker` shows on stderr, then close stdin: all stderr."""
+    with subprocess.Popen(
+        [SCRIPT, *args],
+        env=_env(**env),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as server:
+        assert server.stdin is not None
+        assert server.stderr is not None
+        seen, deadline = "", time.monotonic() + 45
+        while marker not in seen and time.monotonic() < deadline:
+            if select.select([server.stderr], [], [], 1.0)[0]:
+                line = server.stderr.readline()
+                if not line:
+                    break
+                seen += line
+        server.stdin.close()
+        rest = server.stderr.read()
+        server.wait(timeout=30)
+    return seen + rest
+
+
+def _closed_port_url() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"  # closed again: connections are refused
+
+
+STARTUP_CHECK = "could not check the API key at start"
+
+
+def test_an_unreachable_api_is_said_once_without_bare_retry_lines() -> None:
+    unreachable = {"REPLICAS_API_KEY": "sk_replicas_abcdefgh12", "REPLICAS_BASE_URL": _closed_port_url()}
+    quiet = _stderr_until(STARTUP_CHECK, **unreachable)
+    assert "stamina" not in quiet
+    lines = [line for line in quiet.splitlines() if line.strip()]
+    assert len(lines) == 1, quiet  # at WARNING the retries are quiet; the startup check says it once
+    assert "could not reach the API" in lines[0]
+    assert "REPLICAS_BASE_URL" in lines[0]
+
+    told = _stderr_until(STARTUP_CHECK, "--log-level", "info", **unreachable)
+    assert "stamina" not in told
+    retries = [line for line in told.splitlines() if "retrying in" in line]
+    # Each retry in words: what (the request), why (the failure), when (the wait before it goes out again).
+    assert retries, told
+    for line in retries:
+        assert re.search(r"GET /v1/replica: could not connect .*; retrying in \d", line), line
+
+
 def test_check_takes_sandbox_after_the_subcommand_and_lists_its_options() -> None:
     checked = run("check", "--sandbox")
     assert checked.returncode == 0, checked.stderr
@@ -145,6 +198,31 @@ def test_an_empty_toolsets_variable_is_a_one_line_error_not_the_default(value: s
     line = _one_line(result)
     assert "REPLICAS_MCP_TOOLSETS is set but empty" in line
     assert "unset it for the default" in line
+
+
+BOOLEAN_SETTINGS = [name for name, field in Settings.model_fields.items() if field.annotation is bool]
+
+
+@pytest.mark.parametrize("value", ["", "maybe"])
+@pytest.mark.parametrize("name", BOOLEAN_SETTINGS)
+def test_a_bad_boolean_variable_is_one_line_naming_it_and_the_accepted_values(name: str, value: str) -> None:
+    variable = variable_of(name)
+    env: dict[str, Any] = {variable: value}
+    result = run("--sandbox", **env)
+    assert result.returncode == 2
+    line = _one_line(result)
+    assert f"{variable} " in line
+    assert "true or false" in line
+    assert "yes/no" in line
+    assert "Input should be" not in line  # pydantic's words, which name neither the variable nor the values
+    if not value:
+        assert "empty" in line
+        assert "unset it for the default" in line
+
+
+def test_a_bad_flag_value_names_the_flag_and_a_bad_variable_the_variable() -> None:
+    assert "--port:" in _one_line(run("--sandbox", "--port", "70000"))
+    assert "REPLICAS_MCP_PORT:" in _one_line(run("--sandbox", REPLICAS_MCP_PORT="70000"))
 
 
 def test_an_unknown_tool_names_the_close_ones_not_a_docs_file() -> None:

@@ -16,7 +16,7 @@ from mcp.types import LoggingMessageNotificationParams, PromptReference, Resourc
 from replicas_mcp.config import Settings
 from replicas_mcp.sandbox.serve import RunningSandbox
 from replicas_mcp.server import build_server
-from replicas_mcp.server.client_log import LEVELS
+from replicas_mcp.server.client_log import LEVELS, MAX_SINKS_PER_CALLER, ClientLog, _Sink
 from replicas_mcp.server.completions import Candidate, completion_of, rank
 
 from ..helpers import text
@@ -294,3 +294,17 @@ async def test_a_base_url_answering_json_of_another_shape_is_reported_not_fatal(
                 while not any("could not check the API key" in r.getMessage() for r in caplog.records):
                     await anyio.sleep(0.02)
             assert (await client.list_tools()).tools  # still serving
+
+
+def test_one_callers_many_sessions_evict_only_their_own_log_sinks() -> None:
+    # Every bound has an owner: a caller opening sessions past its share drops its own oldest sink, and the
+    # sinks of other callers stay.
+    log = ClientLog(lambda: "nobody")
+    log._add("other-session", _Sink(object(), "warning", "other"))
+    for index in range(MAX_SINKS_PER_CALLER * 3):
+        log._add(f"flood-{index}", _Sink(object(), "debug", "flooder"))
+    kept = log._sinks
+    assert "other-session" in kept
+    flooders = [key for key, sink in kept.items() if sink.caller == "flooder"]
+    assert len(flooders) == MAX_SINKS_PER_CALLER
+    assert flooders[-1] == f"flood-{MAX_SINKS_PER_CALLER * 3 - 1}"  # the newest kept, the oldest dropped

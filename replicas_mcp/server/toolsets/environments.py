@@ -162,7 +162,8 @@ async def _hook_run(
                 output.append(event.output)
             if event.event == "output" and event.output and event.output.strip():
                 # The script's own words: fenced like every other text the workspace writes.
-                line = fence(truncate(event.output.strip(), 200), "hook test output", by=WORKSPACE)
+                # Masked like the scripts: one that echoes its tokens (`set -x`, `env`) must not show them.
+                line = fence(truncate(mask_text(event.output.strip()), 200), "hook test output", by=WORKSPACE)
                 await ctx.report_progress(step, None, line)
             elif event.event == "progress" and event.message:
                 await ctx.report_progress(step, None, truncate(clean_text(event.message).strip(), 200))
@@ -177,6 +178,7 @@ def _outcome(
     hook: str, exit_code: int | None, timed_out: bool | None, saved: bool, output: str, env: str
 ) -> HookOutcome:
     passed = exit_code == 0 and not timed_out
+    output = mask_text(output)  # as the progress lines: scripts' output can carry their secrets
     tail = output[-OUTPUT_TAIL:]
     if len(output) > OUTPUT_TAIL:
         tail = f"[… {len(output) - OUTPUT_TAIL} earlier chars omitted]\n{tail}"

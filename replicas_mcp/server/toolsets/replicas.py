@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from replicas_mcp.client.errors import WorkspaceSleepingError
 from replicas_mcp.delegation.asking import asking
+from replicas_mcp.delegation.launch import remember_start
 from replicas_mcp.delegation.steering import SteerMode, steer
 from replicas_mcp.server.args import (
     Id,
@@ -25,7 +26,7 @@ from replicas_mcp.server.args import (
 from replicas_mcp.server.liveness import ASLEEP, TERMINAL, ensure_awake, lookup
 from replicas_mcp.server.paging import DEFAULT_MAX_CHARS, MaxChars, Offset, page_text
 from replicas_mcp.server.safety import CONVERSATION, fence
-from replicas_mcp.server.state import ToolContext, client_of
+from replicas_mcp.server.state import ToolContext, app_state, client_of
 from replicas_mcp.server.state.looks import look_at_chats_once
 from replicas_mcp.server.tools import ToolGroup, ToolResult
 from replicas_mcp.server.toolsets.replica_questions import ask_delete_replica, ask_send
@@ -319,6 +320,8 @@ async def create_replica(
         thinking_level=thinking_level,
         lifecycle_policy=lifecycle_policy,
     )
+    # delegate_task with this name later must tell this task from another, even before it can read history.
+    await remember_start(app_state(ctx).shared.memory, item.id, message, environment_id)
     return CreatedReplica(
         id=item.id,
         status=item.status,
