@@ -223,7 +223,9 @@ async def test_a_wait_without_a_cursor_sees_a_preparing_replica_finish_before_it
     """The replica boots and runs its whole turn while the wait's stream is being opened (held back here
     by latency): the stream starts after those events, so only a fresh look tells the wait
     that the replica is no longer preparing, and is done. (Under load the same happens without latency:
-    test_a_batch_respects_max_parallel_and_never_duplicates then sees joins time out in 'preparing'.)"""
+    test_a_batch_respects_max_parallel_and_never_duplicates then saw joins time out in 'preparing'.) The
+    wait reads the record again, freshly, once its stream stays quiet for `heartbeat` (waiting.py `_next`),
+    not right after opening: a boot still going on shows in the stream first."""
     async with sandbox_client(sandbox) as client:
         rid = await _start(client, "Quick fix")  # preparing: created just now
         # Boot and turn take 0.15 s at the test time scale: the stream opens well after both.
