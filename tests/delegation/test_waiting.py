@@ -6,7 +6,6 @@ import asyncio
 import time
 
 import anyio
-import pytest
 
 from replicas_mcp.client import ReplicasClient
 from replicas_mcp.delegation import (
@@ -218,20 +217,15 @@ async def _look(client: ReplicasClient, replica_id: str) -> ChatsSnapshot | None
     return await read_chats(client, replica_id) if status is not None and status.status == "active" else None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: the wait keeps the list's 'preparing' until its timeout. Re-reading the status after "
-    "the stream opens fixes it for a plain client, but over MCP it made the fan-out's first join report "
-    "replicas done before their turns (the server's directory answers 'active' for a replica with a live "
-    "stream, preparing or not, it seems): the fix needs the state owners",
-)
 async def test_a_wait_without_a_cursor_sees_a_preparing_replica_finish_before_its_stream_opens(
     sandbox: RunningSandbox,
 ) -> None:
     """The replica boots and runs its whole turn while the wait's stream is being opened (held back here
     by latency): the stream starts after those events, so only a fresh look tells the wait
     that the replica is no longer preparing, and is done. (Under load the same happens without latency:
-    test_a_batch_respects_max_parallel_and_never_duplicates then sees joins time out in 'preparing'.)"""
+    test_a_batch_respects_max_parallel_and_never_duplicates then saw joins time out in 'preparing'.) The
+    wait reads the record again, freshly, once its stream stays quiet for `heartbeat` (waiting.py `_next`),
+    not right after opening: a boot still going on shows in the stream first."""
     async with sandbox_client(sandbox) as client:
         rid = await _start(client, "Quick fix")  # preparing: created just now
         # Boot and turn take 0.15 s at the test time scale: the stream opens well after both.
