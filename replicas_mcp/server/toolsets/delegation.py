@@ -181,7 +181,7 @@ def _table(rows: Sequence[Row]) -> str:
 
 
 def _tally(rows: Sequence[Row]) -> str:
-    """ "2/4 done, 1 asking": a replica waiting on a question is counted apart, not as done."""
+    """E.g. "2/4 done, 1 asking": a replica waiting on a question is counted apart, not as done."""
     asking = sum(row.state == "waiting_for_input" for row in rows)
     done = sum(row.done for row in rows) - asking
     return f"{done}/{len(rows)} done" + (f", {asking} asking" if asking else "")
