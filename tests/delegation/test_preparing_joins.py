@@ -1,7 +1,7 @@
 """Waits over MCP on replicas that are still preparing when their stream opens.
 
 A stream can be opened while the workspace prepares, so a live stream alone does not say the replica is
-active: only an event a booted engine sends (`engine.ready`, a turn's events) or a list read does. And a
+active: only a turn's event on it (turns run only in an active workspace) or a list read does. And a
 replica can boot and run its whole turn while a wait is still opening its stream: nothing will repeat those
 events, so the wait looks the replica up afresh once the stream is open.
 """

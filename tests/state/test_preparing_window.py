@@ -53,11 +53,11 @@ async def test_a_replica_that_slept_right_after_its_create_is_not_woken_by_a_rea
 
 
 @pytest.mark.sandbox_mode(boot_seconds=100)  # 5 s at the test time scale
-async def test_a_live_stream_opened_while_preparing_says_active_only_once_the_engine_booted(
+async def test_a_live_stream_opened_while_preparing_says_active_only_once_a_turn_starts_on_it(
     sandbox: RunningSandbox,
 ) -> None:
     """A stream can be opened while the workspace prepares: being live is not being active (a wait that
-    took it for active read the still idle chats as "done" before the turn). Its `engine.ready` is."""
+    took it for active read the still idle chats as "done" before the turn). A turn starting on it is."""
     async with (
         ReplicasClient(api_key=sandbox.org_key, base_url=sandbox.base_url) as api,
         anyio.create_task_group() as tg,
@@ -81,7 +81,7 @@ async def test_a_live_stream_opened_while_preparing_says_active_only_once_the_en
             assert requests(sandbox) == 1  # the preparing list alone says so
             with anyio.fail_after(15):
                 async for event in feed:
-                    if event.type == "engine.ready":
+                    if event.type == "chat.turn.started":
                         break
             sandbox.faults.stats.reset()
             booted = await client.replicas.status(created.id)

@@ -4,8 +4,8 @@ How a lookup is answered, cheapest first (`ReplicaDirectory.status`):
 1. A replica whose upstream event stream is open and connected for this caller is active: no request
    (the upstream ends the stream when the workspace stops; while the client reconnects it, the workspace
    may be asleep, and a read trusting "active" would wake it under the contract). Except one last seen
-   `preparing`: a stream can be opened while the workspace prepares, so only an event that a booted engine
-   sends on it (`StreamHub.booted`: `engine.ready`, a turn's events) or a list read says it is active.
+   `preparing`: a stream can be opened while the workspace prepares, so only a turn's event on it
+   (`StreamHub.booted`: turns run only in an active workspace) or a list read says it is active.
 2. A replica that a response showed `preparing` (a create, a wake) within `PREPARING_FRESH_FOR` seconds:
    still served as preparing (no read of a preparing workspace wakes it), unless something since says it
    may have stopped: its upstream stream ended (`stream_ended`: the upstream ends it when the workspace

@@ -44,9 +44,12 @@ logger = logging.getLogger(__name__)
 DEFAULT_BUFFER = 2048  # events kept per upstream for readers that resume from a cursor
 DEFAULT_LINGER = 30.0  # seconds an upstream stays open after its last reader leaves
 DEFAULT_MAX_STREAMS = 256  # upstream streams per process (the client's stream pool holds at least this)
-# Events only an engine that has booted sends (its initialization, a turn): a stream may be opened, and stay
-# silent, while the workspace still prepares, so an open stream alone does not say it is active.
-BOOTED_EVENTS = frozenset({"engine.ready", "chat.turn.started", "chat.turn.delta", "chat.turn.completed"})
+# Events that say the workspace is active: a turn's (turns run only in an active workspace, as the wait's
+# tracker also reads them). A stream may be opened, and stay silent, while the workspace still prepares, so
+# an open stream alone does not say it is active. Nor does `engine.ready`: "Engine initialization complete"
+# (contract) need not mean the preparation is over (start hooks may still run: the sandbox sends it before
+# running them, and its engine status reports `hooksRunning` while preparing).
+BOOTED_EVENTS = frozenset({"chat.turn.started", "chat.turn.delta", "chat.turn.completed"})
 
 
 class StreamHub(Protocol):
@@ -81,8 +84,8 @@ class StreamHub(Protocol):
         ...
 
     def booted(self, caller: str, replica_id: str) -> bool:
-        """The caller's live upstream of this replica (`has_live`) has delivered an event that only a booted
-        engine sends (`BOOTED_EVENTS`): the replica is active, even if it was last seen `preparing`."""
+        """The caller's live upstream of this replica (`has_live`) has delivered an event that only an active
+        workspace sends (`BOOTED_EVENTS`): the replica is active, even if it was last seen `preparing`."""
         ...
 
     def version(self, caller: str, replica_id: str) -> object | None:
