@@ -233,7 +233,8 @@ class Tracker:
             return "workspace error"
         if kind == "engine.ready":
             return "workspace ready"
-        return kind
+        # Other kinds change nothing a wait decides on; a progress message is read by people, so words.
+        return kind.replace(".", " ").replace("_", " ")
 
     def observe_queue(self, chat_id: str, queued: Sequence[str]) -> None:
         """A chat's queue as just read: the messages waiting now (a removed one is gone from it)."""

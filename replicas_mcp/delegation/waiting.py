@@ -245,6 +245,11 @@ class ReplicaWait:
                     # without its summary yet): the loop below then reads on until the wait is done.
                     await self._count_ready(events)
                     self._chats_read = True
+                    if self.tracker.status == "preparing" and not isinstance(self._client, SharesStreams):
+                        # It may have booted, and even run its turn, before the stream began: only the list
+                        # says so now. (Not through the server's view yet: there a live stream reads as
+                        # active, and an upstream read would cost each delegation round two requests.)
+                        self.tracker.observe_item(await self._client.replicas.status(self.replica_id))
                     await self._look()
                     await self._count_ready(events)
                     if self.done() and self.tracker.finished_unseen:

@@ -109,6 +109,14 @@ def test_a_turn_is_counted_once_and_moves_the_cursor() -> None:
     assert again.digest.events == 1
 
 
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [("engine.status.changed", "engine status changed"), ("hooks.progress", "hooks progress")],
+)
+def test_progress_messages_are_words_not_event_names(kind: str, message: str) -> None:
+    assert Tracker(RID, Cursor.start(RID)).observe_event(event(1, kind, status={})) == message
+
+
 def test_a_question_the_agent_is_paused_on_means_waiting_for_input() -> None:
     tracker = Tracker(RID, None)
     tracker.observe_item(item())

@@ -203,16 +203,21 @@ async def test_a_fan_out_with_an_asking_replica_says_to_answer_it(sandbox: Runni
     """A join's Next names the replica that waits on a question: waiting on it again would never end."""
     async with sandbox_client(sandbox) as api, Client(server(sandbox, api)) as client:
         env = await repo_environment(api)
-        tasks = ["Fix the navbar", "Add dark mode [[ask: Follow the OS setting?]]", "Upgrade [[slow:20]]"]
-        batch = await call(client, "delegate_task", environment_id=env, task=tasks, name="ui", wait_s=0)
+        tasks = ["Fix the navbar", "Add dark mode [[ask: Follow the OS setting?]]"]
+        batch = await call(client, "delegate_task", environment_id=env, task=tasks, name="ui", wait_s=20)
         ids = [row["replica_id"] for row in batch["replicas"]]
         cursors = [row["cursor"] for row in batch["replicas"]]
-        joined = await call(client, "wait_for_replica", replica_id=ids[:2], timeout_s=10, cursor=cursors[:2])
-        assert [row["state"] for row in joined["replicas"]] == ["idle", "waiting_for_input"]
-        again = await call(client, "delegate_task", environment_id=env, task=tasks, name="ui", wait_s=0)
-    for result in (joined, again):
+        assert [row["state"] for row in batch["replicas"]] == ["idle", "waiting_for_input"], batch["text"]
+        joined = await call(client, "wait_for_replica", replica_id=ids, timeout_s=10, cursor=cursors)
+        assert [row["state"] for row in joined["replicas"]] == ["idle", "waiting_for_input"], joined["text"]
+    for result in (batch, joined):
         assert "ui-2 asked something: answer with send_replica_message." in result["next"], result["next"]
         assert "ui-1 asked" not in result["next"]
+        # Its wait is over (done: true), but the text never calls an asking replica done.
+        assert "waiting_for_input (done)" not in result["text"]
+        assert "Done" not in result["next"]  # nor does the next step
+    assert "1/2 done, 1 asking, 0 pending" in batch["text"]
+    assert "1/2 done, 1 asking:" in joined["text"]
 
 
 async def test_bad_cursors_and_unknown_replicas_are_explained(sandbox: RunningSandbox) -> None:

@@ -98,7 +98,9 @@ class Row(BaseModel):
         return self.name or self.replica_id or "-"
 
     def line(self, label: str | None = None) -> str:
-        parts = [f"{label or self.label()}: {self.state}{' (done)' if self.done else ''}"]
+        # An asking replica's wait is over too, but "done" would read as finished: its state says it.
+        finished = self.done and self.state != "waiting_for_input"
+        parts = [f"{label or self.label()}: {self.state}{' (done)' if finished else ''}"]
         if self._events:
             parts.append(f"{self._events} events")
         if self._turns:
@@ -166,7 +168,7 @@ def _next_step(row: Row) -> str:
         return "A turn completed, more is running or queued: wait_for_replica again to wait for all of it."
     if row.done:
         return "Done: get_replica_result gives the hand-off report."
-    return "Not done yet: call wait_for_replica again with this cursor."
+    return "Not done yet: call wait_for_replica with this cursor."
 
 
 def _table(rows: Sequence[Row]) -> str:
@@ -176,6 +178,13 @@ def _table(rows: Sequence[Row]) -> str:
         + (f"\n  cursor: {row.cursor}" if row.cursor and not row.done else "")
         for row in rows
     )
+
+
+def _tally(rows: Sequence[Row]) -> str:
+    """E.g. "2/4 done, 1 asking": a replica waiting on a question is counted apart, not as done."""
+    asking = sum(row.state == "waiting_for_input" for row in rows)
+    done = sum(row.done for row in rows) - asking
+    return f"{done}/{len(rows)} done" + (f", {asking} asking" if asking else "")
 
 
 class WaitResult(ToolResult):
@@ -189,8 +198,7 @@ class WaitResult(ToolResult):
             status = "Timed out" if self._timed_out else "Returned"
             named = f"{row.name} ({row.replica_id})" if row.name and row.replica_id else None
             return f"{status}: {row.line(named)}\ncursor: {row.cursor}\nNext: {self.next}"
-        done = sum(row.done for row in self.replicas)
-        return f"{done}/{len(self.replicas)} done:\n{_table(self.replicas)}\nNext: {self.next}"
+        return f"{_tally(self.replicas)}:\n{_table(self.replicas)}\nNext: {self.next}"
 
 
 class DelegateResult(ToolResult):
@@ -210,8 +218,7 @@ class DelegateResult(ToolResult):
         rows = self.replicas
         started = sum(row.created for row in rows)
         pending = sum(row.state == "pending" for row in rows)
-        done = sum(row.done for row in rows)
-        counts = f"{started} started now, {done}/{len(rows)} done, {pending} pending"
+        counts = f"{started} started now, {_tally(rows)}, {pending} pending"
         return f"{counts}\n{_table(rows)}\nNext: {self.next}"
 
 
@@ -378,7 +385,8 @@ async def _delegate_many(
     elif not done:
         step = "Join with wait_for_replica(replica_id=[ids], cursor=[cursors])."
     else:
-        step = "All done: get_replica_result for each replica's report."
+        asking = any(row.state == "waiting_for_input" for row in rows)
+        step = f"All done{' or asking' if asking else ''}: get_replica_result for each replica's report."
     step += _answer_the_asking(rows)
     if not_started:
         step += f" Not started: {', '.join(not_started)} (see their errors)."
@@ -443,7 +451,7 @@ async def wait_for_replica(
     done = finished == len(rows) or (mode == "any" and finished > 0)
     answer = _answer_the_asking(rows)
     step = (
-        f"Done: get_replica_result for the reports.{answer}"
+        f"{'Over' if answer else 'Done'}: get_replica_result for the reports.{answer}"
         if done
         else f"Not done yet: call wait_for_replica again with these cursors.{answer}"
     )
