@@ -300,15 +300,26 @@ class ReplicaWait:
         return isinstance(self._client, SharesStreams) and self._client.has_live_stream(self.replica_id)
 
     async def _next(self, events: EventFeed) -> EngineEvent | None:
-        """The next event (None: the stream ended). Right after a turn's end, the chat summary saying what
-        comes next is awaited for `settle` at most; if it does not come, the chats are read instead, so a
-        wait is neither done early nor stuck on a summary that never arrives."""
+        """The next event (None: the stream ended, or the wait is done). Right after a turn's end, the chat
+        summary saying what comes next is awaited for `settle` at most; if it does not come, the chats are
+        read instead, so a wait is neither done early nor stuck on a summary that never arrives. While the
+        replica is preparing, a quiet stream makes the wait ask the list (see the loop)."""
         while self.tracker.unsettled:
             with anyio.move_on_after(self.policy.settle):
                 return await anext(events, None)
             await self._look()
             if self.done():
                 return None  # the caller sees done() before anything else
+        while self.tracker.status == "preparing":
+            # A replica woken without a message runs no turn, so no turn event will say it is up: while the
+            # stream is quiet for a heartbeat, the list is asked (a boot's own events keep it from asking).
+            with anyio.move_on_after(self.policy.heartbeat):
+                return await anext(events, None)
+            await self._booted_meanwhile()
+            if self.tracker.status == "active":
+                await self._look()
+            if self.done():
+                return None
         return await anext(events, None)
 
     async def _take_ready(self, events: EventFeed) -> None:
