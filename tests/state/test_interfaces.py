@@ -8,10 +8,11 @@ import anyio
 
 from replicas_mcp.client import ReplicasClient
 from replicas_mcp.client.errors import NotFoundError
+from replicas_mcp.client.models import EngineEvent
 from replicas_mcp.sandbox.serve import RunningSandbox
 from replicas_mcp.server.state.directory import ReplicaDirectory
 from replicas_mcp.server.state.knowledge import MemoryKnowledge, ReplicaFacts
-from replicas_mcp.server.state.streams import SharedStreams, StreamLimitReached
+from replicas_mcp.server.state.streams import EventFeed, SharedStreams, StreamLimitReached
 from replicas_mcp.server.state.view import KnowingClient, KnowingReplicas
 
 EVENTS_ROUTE = "GET /v1/replica/{id}/events"
@@ -42,6 +43,13 @@ async def test_knowledge_keeps_the_newest_fact_per_caller_and_indexes_names() ->
     assert await store.frontier("a") == (frozenset({"r3"}), True)  # complete stays true
 
 
+async def _event(feed: EventFeed) -> EngineEvent:
+    """The next item of a feed, which must be an event (no reconnect happens in these tests)."""
+    event = await anext(feed)
+    assert isinstance(event, EngineEvent)
+    return event
+
+
 async def _active_replica(client: ReplicasClient) -> str:
     env = next(env.id for env in await client.environments.list() if env.repository_id)
     item = await client.replicas.create(name="hub", message="Add a health endpoint", environment_id=env)
@@ -66,14 +74,14 @@ async def test_readers_of_one_replica_share_one_upstream_and_resume_from_the_buf
                 assert not first.resumed  # no cursor: live from now
                 await client.replicas.send_message(rid, "Now add a test")
                 with anyio.fail_after(10):
-                    a = [await anext(first) for _ in range(3)]
-                    b = [await anext(second) for _ in range(3)]
+                    a = [await _event(first) for _ in range(3)]
+                    b = [await _event(second) for _ in range(3)]
             assert [e.id for e in a] == [e.id for e in b]
             # The reader that comes back with a cursor resumes on the lingering upstream's buffer.
             async with hub.subscribe("me", rid, client, after=a[0].id) as again:
                 assert again.resumed
                 with anyio.fail_after(10):
-                    assert (await anext(again)).id == a[1].id
+                    assert (await _event(again)).id == a[1].id
             assert sandbox.faults.stats.count("GET", "/v1/replica/{id}/events") == 1
             assert hub.opened == 1
             await hub.aclose()
@@ -91,7 +99,7 @@ async def test_a_reader_is_resumed_only_from_an_event_the_buffer_holds(sandbox: 
                 assert not opener.resumed
                 await client.replicas.send_message(rid, "Now add a test")
                 with anyio.fail_after(10):
-                    heard = await anext(opener)
+                    heard = await _event(opener)
                 async with hub.subscribe("me", rid, client, after="0") as same_start:
                     assert not same_start.resumed
                 async with hub.subscribe("me", rid, client, after=heard.id) as from_buffer:
