@@ -197,8 +197,10 @@ def describe(exc: e.ReplicasError, arguments: Mapping[str, Any] | None = None) -
             return f"Too large for the API (413): {what}. Send less (environment files are limited to 64 KB)."
         case e.ServerError():
             return (
-                f"The Replicas API failed ({exc.status}): {what}{rid}. Retry in a few seconds; if it keeps "
-                "failing, check the replica with get_replica."
+                f"The Replicas API failed ({exc.status}): {what}{rid}. A read can be retried in a few "
+                "seconds. A change may have happened before the failure (a message delivered, a run "
+                "started): check before sending it again. If it keeps failing, check the replica with "
+                "get_replica."
             )
         case e.APIStatusError():
             return f"The Replicas API answered {exc.status}: {what}{rid}."

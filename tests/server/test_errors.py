@@ -32,7 +32,7 @@ from .helpers import call, call_error, connect, new_replica
         (e.PermissionDeniedError("no", status=403), {}, ["Permission denied"]),
         (e.BadRequestError("name invalid", status=400, error="Invalid name"), {}, ["Invalid name", "Fix"]),
         (e.PayloadTooLargeError("big", status=413), {}, ["64 KB"]),
-        (e.ServerError("boom", status=503, request_id="req_1"), {}, ["503", "req_1", "Retry"]),
+        (e.ServerError("boom", status=503, request_id="req_1"), {}, ["503", "req_1", "check before sending"]),
         (e.ConflictError("busy", status=409), {}, ["Conflict"]),
         (e.CreateOutcomeUnknownError("maybe", name="fix-x"), {}, ["fix-x", "list_replicas"]),
         (e.RequestTimeoutError("timeout"), {}, ["may still have taken effect"]),
@@ -58,7 +58,12 @@ async def test_mapped_errors_over_mcp(sandbox: RunningSandbox) -> None:
         sandbox.world.faults.inject_status(429, route="/v1/replica", method="GET", retry_after=7)
         assert "retry after 7 s" in await call_error(client, "list_replicas")
         sandbox.world.faults.inject_status(500, route="/v1/replica", method="GET")
-        assert "Retry in a few seconds" in await call_error(client, "list_replicas")
+        assert "A read can be retried in a few seconds" in await call_error(client, "list_replicas")
+    # A change is not retried by the client (a 5xx may come after the API acted): nor blindly by the model.
+    async with connect(sandbox, toolsets=("environments",)) as client:
+        sandbox.world.faults.inject_status(502, route="/v1/environments", method="POST")
+        failed = await call_error(client, "save_environment", {"name": "staging"})
+        assert "check before sending it again" in failed
     async with connect(sandbox, key="sk_wrong_key_for_test") as client:
         message = await call_error(client, "list_replicas")
         assert "REPLICAS_API_KEY" in message
