@@ -8,6 +8,7 @@ import anyio
 
 from replicas_mcp.client import ReplicasClient
 from replicas_mcp.client.errors import NotFoundError
+from replicas_mcp.client.events import Reconnected
 from replicas_mcp.client.models import EngineEvent
 from replicas_mcp.sandbox.serve import RunningSandbox
 from replicas_mcp.server.state.directory import ReplicaDirectory
@@ -48,6 +49,15 @@ async def _event(feed: EventFeed) -> EngineEvent:
     event = await anext(feed)
     assert isinstance(event, EngineEvent)
     return event
+
+
+async def _past_the_marker(feed: EventFeed) -> list[EngineEvent | Reconnected]:
+    """A feed's items up to its first `Reconnected` marker and the item after it."""
+    items: list[EngineEvent | Reconnected] = []
+    while not items or not isinstance(items[-1], Reconnected):
+        items.append(await anext(feed))
+    items.append(await anext(feed))
+    return items
 
 
 async def _active_replica(client: ReplicasClient) -> str:
@@ -106,6 +116,32 @@ async def test_a_reader_is_resumed_only_from_an_event_the_buffer_holds(sandbox: 
                     assert from_buffer.resumed
                 async with hub.subscribe("me", rid, client, after="ev-unknown-000001") as older:
                     assert not older.resumed  # a private upstream from a cursor the buffer does not hold
+            await hub.aclose()
+
+
+async def test_every_reader_is_told_where_the_upstream_reconnected(sandbox: RunningSandbox) -> None:
+    """The upstream's reconnect is not a replay (neither document promises one): each reader of the shared
+    buffer gets a `Reconnected` marker in the gap's place, in order, so that a wait looks at the chats."""
+    async with ReplicasClient(api_key=sandbox.org_key, base_url=sandbox.base_url) as client:
+        rid = await _active_replica(client)
+        sandbox.faults.drop_sse_after(1, replica_id=rid)
+        async with anyio.create_task_group() as tg:
+            hub = SharedStreams(tg, linger=5.0)
+            async with (
+                hub.subscribe("me", rid, client, after=None) as first,
+                hub.subscribe("me", rid, client, after=None) as second,
+            ):
+                # A turn long enough (1 s of real time) to end after the reconnect (50 ms), so that an event
+                # follows the marker.
+                await client.replicas.send_message(rid, "Now add a test [[slow:20]]")
+                with anyio.fail_after(10):
+                    a = await _past_the_marker(first)
+                    b = await _past_the_marker(second)
+            # (A reader may join after the one event before the cut: only what follows it is compared.)
+            assert a[-2:] == b[-2:]
+            assert a[-2] == Reconnected(reconnects=1)
+            assert isinstance(a[-1], EngineEvent)  # what the reconnected upstream sent
+            assert hub.opened == 1  # the same upstream, reconnected by the client
             await hub.aclose()
 
 
