@@ -140,7 +140,7 @@ class Fleet:
     nginx_port: int
     nginx: Child
     extra: list[Instance] = field(default_factory=list)  # spawned by tests, outside nginx's pool
-    fronts: list[Child] = field(default_factory=list)  # more nginx, in front of spawned instances
+    fronts: list[Child] = field(default_factory=list)  # more nginx (and sandboxes) for spawned instances
     _next_db: int = 1
 
     @property
@@ -203,12 +203,13 @@ class Fleet:
 
         wait_until(only_served, f"nginx serving {count} instance(s)", self.nginx)
 
-    def spawn(self, name: str, *, db: int = 0, **settings: str) -> Instance:
-        """One more instance on this Redis (database `db`: `fresh_db()` isolates a test) and sandbox, not
-        behind nginx, with extra settings."""
+    def spawn(self, name: str, *, db: int = 0, sandbox_url: str | None = None, **settings: str) -> Instance:
+        """One more instance on this Redis (database `db`: `fresh_db()` isolates a test) and the fleet's
+        sandbox (or `sandbox_url`, from `spawn_sandbox`), not behind nginx, with extra settings."""
         port = free_port()
+        upstream = sandbox_url or self.sandbox_url
         instance = Instance(
-            name, port, instance_child(self.root, name, port, self.sandbox_url, self.db_url(db), **settings)
+            name, port, instance_child(self.root, name, port, upstream, self.db_url(db), **settings)
         )
         self.extra.append(instance)
         instance.child.start()
@@ -217,6 +218,17 @@ class Fleet:
     def retire(self, instance: Instance) -> None:
         instance.child.stop()
         self.extra.remove(instance)
+
+    def spawn_sandbox(self, name: str, *options: str) -> str:
+        """Another sandbox process with extra `replicas-mcp sandbox` options (`--replay`: the API's other
+        possible behaviour); its URL. `close()` stops it."""
+        port = free_port()
+        child = _sandbox_child(self.root, name, port, *options)
+        self.fronts.append(child)
+        child.start()
+        url = f"http://127.0.0.1:{port}"
+        _wait_sandbox(url, child)
+        return url
 
     def front(self, name: str, instances: list[Instance]) -> tuple[str, Child]:
         """Another nginx, with the deployment's config, in front of `instances` (spawned ones, say): its
@@ -352,20 +364,7 @@ def start_fleet(instances: int = 3, **settings: str) -> Fleet:
         ],
         root / "redis.log",
     )
-    sandbox_child = Child(
-        "sandbox",
-        [
-            sys.executable,
-            "-m",
-            "replicas_mcp",
-            "sandbox",
-            "--port",
-            str(sandbox_port),
-            "--time-scale",
-            str(SANDBOX_TIME_SCALE),
-        ],
-        root / "sandbox.log",
-    )
+    sandbox_child = _sandbox_child(root, "sandbox", sandbox_port)
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
     members = []
     for n in range(1, instances + 1):
@@ -377,9 +376,7 @@ def start_fleet(instances: int = 3, **settings: str) -> Fleet:
     try:
         fleet.start_redis()
         sandbox_child.start()
-        wait_until(
-            lambda: _get(f"{sandbox_url}/v1/replica").status_code in (200, 401), "sandbox", sandbox_child
-        )
+        _wait_sandbox(sandbox_url, sandbox_child)
         for member in members:  # started together: their imports overlap
             member.child.start()
         for member in members:
@@ -390,3 +387,12 @@ def start_fleet(instances: int = 3, **settings: str) -> Fleet:
         fleet.close()
         raise
     return fleet
+
+
+def _sandbox_child(root: Path, name: str, port: int, *options: str) -> Child:
+    command = [sys.executable, "-m", "replicas_mcp", "sandbox", "--port", str(port)]
+    return Child(name, [*command, "--time-scale", str(SANDBOX_TIME_SCALE), *options], root / f"{name}.log")
+
+
+def _wait_sandbox(url: str, child: Child) -> None:
+    wait_until(lambda: _get(f"{url}/v1/replica").status_code in (200, 401), child.name, child)

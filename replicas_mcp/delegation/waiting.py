@@ -17,11 +17,13 @@ Right after the stream opens, the chats are read once unless the stream surely r
 contract says the API replays after `Last-Event-ID`). Compared with the cursor (was the agent busy, which
 PRs were reported), this tells a wait that the turn it was waiting for already ended, even one that ended
 before anybody read the stream (a start cursor's first turn), and a cursor-less wait that nothing is
-running. What the observations mean (done or not) is `phase.wait_over`: by default a
-wait is over when the agent has nothing left to do, never while messages are queued for it. After a
-turn's end, a wait does not decide until the chat summary that follows says what comes next; if none
-arrives within `settle`, it reads the chats instead. The wait returns on the event that satisfies it
-(there is no fixed settle window), taking along only the events that arrived in the same moment.
+running. A replica last seen `preparing` is looked up afresh first (it may have booted and run its turn
+before the stream opened); its chats are read only if it is active by then. What the observations mean
+(done or not) is `phase.wait_over`: by default a wait is over when the agent has nothing left to do,
+never while messages are queued for it. After a turn's end, a wait does not decide until the chat summary
+that follows says what comes next; if none arrives within `settle`, it reads the chats instead. The wait
+returns on the event that satisfies it (there is no fixed settle window), taking along only the events that
+arrived in the same moment.
 
 Cancellation at any point closes the stream (the client's context manager) and loses nothing: the cursor
 only moves past events already counted.
@@ -137,7 +139,6 @@ class ReplicaWait:
         self.error: ReplicasError | None = None
         self._stream_blocked_until = 0.0
         self._chats_read = False  # the chats snapshot this wait starts from was taken
-        self._boot_rechecked = False  # a `preparing` record was read again (see `_next`)
 
     def done(self) -> bool:
         return self.tracker.stopped or self.tracker.satisfied(self.until)
@@ -276,12 +277,10 @@ class ReplicaWait:
         caller then reads on until the wait is done."""
         await self._count_ready(events)
         self._chats_read = True
-        if self.tracker.status == "preparing" and not isinstance(self._client, SharesStreams):
-            # It may have booted, and even run its turn, before the stream began: only the list says so
-            # now. (Not through the server's view yet: there a live stream reads as active, and an
-            # upstream read would cost each delegation round two requests.)
-            self.tracker.observe_item(await self._client.replicas.status(self.replica_id))
-        await self._look()
+        if self.tracker.status == "preparing":
+            await self._booted_meanwhile()
+        if self.tracker.status == "active":  # (a preparing workspace has run no turn yet)
+            await self._look()
         await self._count_ready(events)
         if self.done() and self.tracker.finished_unseen:
             await self._refresh_prs()
@@ -305,21 +304,12 @@ class ReplicaWait:
             if self.done():
                 return None  # the caller sees done() before anything else
 
-    def _stale_preparing(self) -> bool:
-        """The list record says `preparing`, yet the chats show nothing to do: either the boot is still on
-        (a message may wait outside the chat until then), or the record is older than the boot and a first
-        turn that ended before the stream opened (a server keeps a fresh create's record a few seconds;
-        with no replay, the stream then stays quiet)."""
-        tracker = self.tracker
-        return not self.done() and tracker.status == "preparing" and tracker.chats_known and not tracker.busy
-
-    async def _recheck_boot(self) -> None:
-        """Read the list record again, freshly; if the workspace is awake after all, look at the chats
-        again and compare them with the cursor (not with the look taken under the stale record)."""
+    async def _booted_meanwhile(self) -> None:
+        """The replica was preparing before the stream opened: it may have booted, and even run its whole
+        turn, before the stream began (no event will repeat that). The list record, read freshly now that the
+        stream is open, says whether it did: a server's recent `preparing` or live stream cannot (a stream
+        can be opened while the workspace prepares). Still preparing: whatever comes is on the stream."""
         self.tracker.observe_item(await self._client.replicas.status(self.replica_id, fresh=True))
-        if self.tracker.status == "active":
-            self.tracker.chats_known = False  # the next look is compared with the cursor's busy flag
-            await self._look()
 
     async def _refresh_prs(self) -> None:
         """A turn ended before the stream opened (never heard of): read the list record again, freshly, for
@@ -333,22 +323,13 @@ class ReplicaWait:
     async def _next(self, events: EventFeed) -> EngineEvent | None:
         """The next event (None: the stream ended). Right after a turn's end, the chat summary saying what
         comes next is awaited for `settle` at most; if it does not come, the chats are read instead, so a
-        wait is neither done early nor stuck on a summary that never arrives. Likewise, while the list
-        record says `preparing` but the chats show nothing to do, the stream is given `heartbeat` seconds
-        to show the boot going on before the record is read again (`_recheck_boot`)."""
+        wait is neither done early nor stuck on a summary that never arrives."""
         while self.tracker.unsettled:
             with anyio.move_on_after(self.policy.settle):
                 return await self._event(events)
             await self._look()
             if self.done():
                 return None  # the caller sees done() before anything else
-        if self._stale_preparing() and not self._boot_rechecked:
-            with anyio.move_on_after(self.policy.heartbeat):
-                return await self._event(events)
-            self._boot_rechecked = True
-            await self._recheck_boot()
-            if self.done():
-                return None
         return await self._event(events)
 
     async def _take_ready(self, events: EventFeed) -> None:

@@ -6,10 +6,17 @@ from __future__ import annotations
 import anyio
 import pytest
 
+from replicas_mcp.client import ReplicasClient
+from replicas_mcp.client.models import EngineEvent
 from replicas_mcp.sandbox.serve import RunningSandbox
+from replicas_mcp.server.caller import SERVER_CALLER
+from replicas_mcp.server.state.directory import ReplicaDirectory
+from replicas_mcp.server.state.knowledge import MemoryKnowledge
+from replicas_mcp.server.state.streams import SharedStreams
+from replicas_mcp.server.state.view import KnowingClient
 
 from ..helpers import repo_environment
-from .helpers import mcp_client, tool
+from .helpers import mcp_client, requests, tool
 
 DETAILS = "/v1/replica/{id}"
 
@@ -44,3 +51,42 @@ async def test_a_replica_that_slept_right_after_its_create_is_not_woken_by_a_rea
         assert _status(sandbox, rid) == "sleeping"
         assert shown["status"] == "sleeping"
         assert waited["replicas"][0]["state"] == "sleeping"
+
+
+@pytest.mark.sandbox_mode(boot_seconds=100)  # 5 s at the test time scale
+async def test_a_live_stream_opened_while_preparing_says_active_only_once_a_turn_starts_on_it(
+    sandbox: RunningSandbox,
+) -> None:
+    """A stream can be opened while the workspace prepares: being live is not being active (a wait that
+    took it for active read the still idle chats as "done" before the turn). A turn starting on it is."""
+    async with (
+        ReplicasClient(api_key=sandbox.org_key, base_url=sandbox.base_url) as api,
+        anyio.create_task_group() as tg,
+    ):
+        streams = SharedStreams(tg)
+        directory = ReplicaDirectory(MemoryKnowledge(), streams=streams)
+        client = KnowingClient(api, directory, streams, caller=SERVER_CALLER)
+        created = await client.replicas.create(
+            name="slow-boot", message="Quick job", environment_id=await repo_environment(api)
+        )
+        async with client.shared_stream(created.id, after=None) as feed:
+            assert streams.has_live(SERVER_CALLER, created.id)
+            sandbox.faults.stats.reset()
+            shown = await client.replicas.status(created.id)
+            assert shown is not None
+            assert shown.status == "preparing"
+            assert requests(sandbox) == 0  # the create's record, within its window
+            fresh = await client.replicas.status(created.id, fresh=True)
+            assert fresh is not None
+            assert fresh.status == "preparing"
+            assert requests(sandbox) == 1  # the preparing list alone says so
+            with anyio.fail_after(15):
+                async for event in feed:
+                    if isinstance(event, EngineEvent) and event.type == "chat.turn.started":
+                        break
+            sandbox.faults.stats.reset()
+            booted = await client.replicas.status(created.id)
+            assert booted is not None
+            assert booted.status == "active"
+            assert requests(sandbox) == 0  # the stream said so
+        tg.cancel_scope.cancel()

@@ -116,9 +116,10 @@ async def test_a_delegation_round_fits_its_budget(sandbox: RunningSandbox) -> No
     counts = await _round_counts(sandbox, LARGE)
     # 9: the report looks at the list once (status=active) before reading details: a live stream does not
     # say the workspace is still awake right after a turn (sleep_when_done), and a details read wakes it.
-    # 10 (lead-approved): the wait from the new replica's start cursor reads its chats once after opening
-    # the stream, since neither the guide nor the contract promises a replay after `Last-Event-ID` (the
-    # strict sandbox does not replay: a first turn that ended before the stream opened is seen only so).
+    # 10 (lead-approved): the wait from the new replica's start cursor looks once after opening the stream
+    # (its status afresh: the `preparing` list; the chats only if it is active by then), since neither the
+    # guide nor the contract promises a replay after `Last-Event-ID` (the strict sandbox does not replay: a
+    # first turn that ended before the stream opened is seen only so).
     assert counts["round"] <= 10
     assert counts["again"] <= 2  # the same task again: one list page says it exists; the report is known
 

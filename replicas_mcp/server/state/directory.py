@@ -3,12 +3,15 @@
 How a lookup is answered, cheapest first (`ReplicaDirectory.status`):
 1. A replica whose upstream event stream is open and connected for this caller is active: no request
    (the upstream ends the stream when the workspace stops; while the client reconnects it, the workspace
-   may be asleep, and a read trusting "active" would wake it under the contract).
+   may be asleep, and a read trusting "active" would wake it under the contract). Except one last seen
+   `preparing`: a stream can be opened while the workspace prepares, so only a turn's event on it
+   (`StreamHub.booted`: turns run only in an active workspace) or a list read says it is active.
 2. A replica that a response showed `preparing` (a create, a wake) within `PREPARING_FRESH_FOR` seconds:
    still served as preparing (no read of a preparing workspace wakes it), unless something since says it
    may have stopped: its upstream stream ended (`stream_ended`: the upstream ends it when the workspace
    stops) or dropped and is reconnecting, or a webhook came (`mark_stale`). Under the contract a read of a
-   workspace that went to sleep wakes it, so the window must close the moment it could have.
+   workspace that went to sleep wakes it, so the window must close the moment it could have. A `fresh`
+   lookup inside the window reads the `preparing` list first (it most likely still is: one short read).
 3. A known replica: one *awake sweep* (the list filtered on `status=active`, shared by the lookups of the
    caller that overlap it) says whether it is active. If it is not, and it was last seen asleep or
    in error, it still is: only a wake makes a replica active again, and a woken one shows up in the sweep.
@@ -113,10 +116,14 @@ class ReplicaDirectory:
         self._is_dropped: Callable[[str, str], bool] = (
             streams.dropped if streams is not None else lambda caller, replica_id: False
         )
+        self._is_booted: Callable[[str, str], bool] = (
+            streams.booted if streams is not None else lambda caller, replica_id: False
+        )
         if streams is not None:
             streams.on_end.append(self.stream_ended)
         self._clock = clock
         self._sweeps: _Recent[tuple[float, dict[str, ReplicaListItem]]] = _Recent()  # caller -> (at, active)
+        self._preparing: _Recent[tuple[float, dict[str, ReplicaListItem]]] = _Recent()  # the same, preparing
         self._indexed: _Recent[float] = _Recent()  # caller -> when the last index read began
         # (caller, what): one list read at a time; a lock lives while a lookup holds or waits for it.
         self._censuses: _Recent[_Census] = _Recent()  # caller -> its walk through the sleeping list
@@ -131,6 +138,7 @@ class ReplicaDirectory:
         """How many entries each per-caller map holds now (diagnostics; each is bounded)."""
         return {
             "sweeps": len(self._sweeps),
+            "preparing": len(self._preparing),
             "indexed": len(self._indexed),
             "censuses": len(self._censuses),
             "locks": len(self._locks),
@@ -192,21 +200,29 @@ class ReplicaDirectory:
             await self.learn_new(caller, replicas)
             facts = await self.store.get(caller, replica_id)
             return item_of(facts) if facts is not None else None
-        if not fresh and self._is_live(caller, replica_id):
+        booted = self._is_booted(caller, replica_id)  # (its live stream says so: the facts are behind)
+        preparing = facts.status == "preparing" and not booted
+        if not fresh and self._is_live(caller, replica_id) and not preparing:
             return item_of(facts.with_status("active", seen_at=self._clock()))
-        if (
-            not fresh
-            and facts.status == "preparing"
+        recent = (
+            preparing
             and self._clock() - facts.seen_at <= PREPARING_FRESH_FOR
             and not self._is_dropped(caller, replica_id)
-        ):
+        )
+        if recent and not fresh:
             return item_of(facts)  # just created or woken: reads of a preparing workspace wake nothing
+        if recent:  # asked freshly (has it booted yet?): most likely not, which one short list read says
+            found = (await self._listed(caller, replicas, "preparing", self._preparing, 0.0)).get(replica_id)
+            if found is not None:
+                return found
         awake = await self.awake(caller, replicas, max_age=0.0 if fresh else None)
         if replica_id in awake:
             return awake[replica_id]
         if facts.status in ASLEEP_STATUSES or facts.status in TERMINAL_STATUSES:
             return item_of(facts)  # still asleep (or failed): only a wake changes that, and it shows above
-        return await self._where_it_went(caller, replicas, facts)
+        return await self._where_it_went(
+            caller, replicas, facts, read_already="preparing" if recent else None
+        )
 
     async def awake(
         self, caller: str, replicas: Replicas, *, max_age: float | None = None
@@ -216,22 +232,37 @@ class ReplicaDirectory:
         Read again for each call, except that calls arriving while a read is under way share the next one
         (so any number of concurrent lookups cost at most two reads), and a read younger than `max_age`
         (default `fresh_for`) is reused."""
+        return await self._listed(
+            caller, replicas, "active", self._sweeps, self.fresh_for if max_age is None else max_age
+        )
+
+    async def _listed(
+        self,
+        caller: str,
+        replicas: Replicas,
+        status: str,
+        reads: _Recent[tuple[float, dict[str, ReplicaListItem]]],
+        max_age: float,
+    ) -> dict[str, ReplicaListItem]:
+        """Every replica of this caller in `status` (all pages of the filtered list): calls that overlap a
+        read share the next one, and a read younger than `max_age` (kept in `reads`) is reused."""
         asked = time.monotonic()
-        limit = self.fresh_for if max_age is None else max_age
-        async with self._lock(caller, "awake"):
-            cached = self._sweeps.get(caller)
-            if cached is not None and (cached[0] >= asked or asked - cached[0] <= limit):
+        async with self._lock(caller, status):
+            cached = reads.get(caller)
+            if cached is not None and (cached[0] >= asked or asked - cached[0] <= max_age):
                 return cached[1]
             started, seen_at = time.monotonic(), self._clock()
-            active = {
-                item.id: item async for item in replicas.iter(status="active", page_size=LIST_PAGE_LIMIT)
-            }
-            await self.learn(caller, active.values(), seen_at=seen_at)
-            self._sweeps.put(caller, (started, active))
-            return active
+            found = {item.id: item async for item in replicas.iter(status=status, page_size=LIST_PAGE_LIMIT)}
+            await self.learn(caller, found.values(), seen_at=seen_at)
+            reads.put(caller, (started, found))
+            return found
 
-    async def _where_it_went(self, caller: str, replicas: Replicas, facts: ReplicaFacts) -> ReplicaListItem:
+    async def _where_it_went(
+        self, caller: str, replicas: Replicas, facts: ReplicaFacts, *, read_already: str | None = None
+    ) -> ReplicaListItem:
         for status, every_page in _LEFT_ACTIVE:
+            if status == read_already:
+                continue
             if every_page:
                 items = [item async for item in replicas.iter(status=status, page_size=LIST_PAGE_LIMIT)]
             else:

@@ -47,6 +47,12 @@ logger = logging.getLogger(__name__)
 DEFAULT_BUFFER = 2048  # events kept per upstream for readers that resume from a cursor
 DEFAULT_LINGER = 30.0  # seconds an upstream stays open after its last reader leaves
 DEFAULT_MAX_STREAMS = 256  # upstream streams per process (the client's stream pool holds at least this)
+# Events that say the workspace is active: a turn's (turns run only in an active workspace, as the wait's
+# tracker also reads them). A stream may be opened, and stay silent, while the workspace still prepares, so
+# an open stream alone does not say it is active. Nor does `engine.ready`: "Engine initialization complete"
+# (contract) need not mean the preparation is over (start hooks may still run: the sandbox sends it before
+# running them, and its engine status reports `hooksRunning` while preparing).
+BOOTED_EVENTS = frozenset({"chat.turn.started", "chat.turn.delta", "chat.turn.completed"})
 
 
 class StreamHub(Protocol):
@@ -78,6 +84,11 @@ class StreamHub(Protocol):
     def has_live(self, caller: str, replica_id: str) -> bool:
         """A shared upstream of this replica is open for this caller now (so the replica is awake: the
         upstream ends the stream when the workspace stops)."""
+        ...
+
+    def booted(self, caller: str, replica_id: str) -> bool:
+        """The caller's live upstream of this replica (`has_live`) has delivered an event that only an active
+        workspace sends (`BOOTED_EVENTS`): the replica is active, even if it was last seen `preparing`."""
         ...
 
     def version(self, caller: str, replica_id: str) -> object | None:
@@ -112,6 +123,7 @@ class _Upstream:
     idle_since: float | None = None
     lingers: set[anyio.CancelScope] = field(default_factory=set)
     connected: Callable[[], bool] = lambda: False  # the upstream's connection is open now
+    booted: bool = False  # it delivered one of `BOOTED_EVENTS`
 
     @property
     def end_seq(self) -> int:
@@ -130,6 +142,8 @@ class _Upstream:
         return None
 
     def append(self, event: EngineEvent | Reconnected) -> None:
+        if not self.booted and isinstance(event, EngineEvent) and event.type in BOOTED_EVENTS:
+            self.booted = True
         if len(self.buffer) == self.buffer.maxlen:
             self.first_seq += 1
         self.buffer.append(event)
@@ -201,6 +215,9 @@ class SharedStreams:
         # Connected, not merely open: after the workspace stops, its stream ends and the client waits to
         # reconnect (then fails with a 409); meanwhile the replica is asleep, not awake.
         return up is not None and up.opened.is_set() and up.ended is None and not up.closed and up.connected()
+
+    def booted(self, caller: str, replica_id: str) -> bool:
+        return self.has_live(caller, replica_id) and self._shared[(caller, replica_id)].booted
 
     def dropped(self, caller: str, replica_id: str) -> bool:
         up = self._shared.get((caller, replica_id))
