@@ -8,6 +8,10 @@
 - When the connection drops (or the server ends the stream), it reconnects with `Last-Event-ID` after
   the server's `retry:` delay (or a short backoff), at most `max_reconnects` times in a row; then
   `StreamError`. An event already yielded is never yielded again, even if the server replays it.
+- The API need not replay after `Last-Event-ID` (neither the guide nor the contract says so): events sent
+  while the stream was down may never arrive. `Events.marked_stream` yields a `Reconnected` marker right
+  after each reconnect, so that a reader can look at the replica's state once (the stream cannot say
+  what it missed); `Events.stream` yields events only.
 - 404 (no such replica) and 409 (sleeping / error state) are raised, on opening or on reconnecting:
   reconnecting cannot fix them. So is `StreamLimitError` (the client's `max_streams` are all open).
 - Leaving the `async with` block, by `break`, an exception or cancellation, closes the connection.
@@ -21,6 +25,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass
 from types import TracebackType
 
 import anyio
@@ -43,7 +48,7 @@ from replicas_mcp.client.errors import (
 )
 from replicas_mcp.client.models.events import EngineEvent
 
-__all__ = ["EngineEventStream", "Events"]
+__all__ = ["EngineEventStream", "Events", "MarkedEventStream", "Reconnected"]
 
 logger = logging.getLogger("replicas_mcp.client")
 
@@ -67,8 +72,15 @@ def _is_heartbeat(sse: httpx2.ServerSentEvent, data: object) -> bool:
     return isinstance(data, dict) and str(data.get("type", "")).lower() in _HEARTBEAT_NAMES
 
 
-class EngineEventStream(contextlib.AbstractAsyncContextManager[AsyncIterator[EngineEvent]]):
-    """The async context manager returned by `Events.stream`; it yields the event iterator."""
+@dataclass(frozen=True)
+class Reconnected:
+    """A marked stream reconnected just now (`Events.marked_stream`): events sent meanwhile may be lost."""
+
+    reconnects: int  # reconnects so far on this stream
+
+
+class _StreamCore:
+    """The connection, its reconnects and the parsing of one event stream (see the module docstring)."""
 
     def __init__(
         self,
@@ -90,7 +102,8 @@ class EngineEventStream(contextlib.AbstractAsyncContextManager[AsyncIterator[Eng
         self._seen_set: set[str] = set()
         self._connection: contextlib.AbstractAsyncContextManager[AsyncIterator[httpx2.ServerSentEvent]] | None
         self._connection = None
-        self._generator: AsyncGenerator[EngineEvent, None] | None = None
+        self._generator: AsyncGenerator[EngineEvent | Reconnected, None] | None = None
+        self._marked = False  # yield a `Reconnected` after each reconnect
         self.reconnects = 0
         self.healthy_connection_seconds = _HEALTHY_CONNECTION_SECONDS
 
@@ -100,7 +113,7 @@ class EngineEventStream(contextlib.AbstractAsyncContextManager[AsyncIterator[Eng
         it dropped) until a reconnect succeeds. A server ends a replica's stream when its workspace stops."""
         return self._connection is not None
 
-    async def __aenter__(self) -> AsyncIterator[EngineEvent]:
+    async def _open(self) -> AsyncGenerator[EngineEvent | Reconnected, None]:
         # The first connection is opened here, so a 404/409 surfaces at `async with`.
         first = await self._connect()
         self._generator = self._iterate(first)
@@ -178,7 +191,7 @@ class EngineEventStream(contextlib.AbstractAsyncContextManager[AsyncIterator[Eng
 
     async def _iterate(
         self, source: AsyncIterator[httpx2.ServerSentEvent]
-    ) -> AsyncGenerator[EngineEvent, None]:
+    ) -> AsyncGenerator[EngineEvent | Reconnected, None]:
         failures = 0
         current: AsyncIterator[httpx2.ServerSentEvent] | None = source
         while True:
@@ -231,6 +244,42 @@ class EngineEventStream(contextlib.AbstractAsyncContextManager[AsyncIterator[Eng
             except ReplicasError as exc:
                 logger.info("reconnecting %s failed: %s", self._path, exc)
                 current = None
+            if current is not None and self._marked:
+                yield Reconnected(self.reconnects)
+
+
+class EngineEventStream(_StreamCore, contextlib.AbstractAsyncContextManager[AsyncIterator[EngineEvent]]):
+    """The async context manager returned by `Events.stream`; it yields the event iterator."""
+
+    async def __aenter__(self) -> AsyncIterator[EngineEvent]:
+        return _EventsOnly(await self._open())
+
+
+class MarkedEventStream(
+    _StreamCore, contextlib.AbstractAsyncContextManager[AsyncIterator[EngineEvent | Reconnected]]
+):
+    """The async context manager returned by `Events.marked_stream`: events, and a `Reconnected` after each
+    reconnect."""
+
+    async def __aenter__(self) -> AsyncIterator[EngineEvent | Reconnected]:
+        self._marked = True
+        return await self._open()
+
+
+class _EventsOnly:
+    """The events of an unmarked stream (whose generator never yields a marker); the stream closes it."""
+
+    def __init__(self, items: AsyncIterator[EngineEvent | Reconnected]) -> None:
+        self._items = items
+
+    def __aiter__(self) -> _EventsOnly:
+        return self
+
+    async def __anext__(self) -> EngineEvent:
+        while True:
+            item = await anext(self._items)
+            if isinstance(item, EngineEvent):
+                return item
 
 
 class Events(Resource):
@@ -245,8 +294,7 @@ class Events(Resource):
         read_timeout: float | None = None,
     ) -> EngineEventStream:
         """An async context manager yielding the replica's events (see the module docstring)."""
-        if max_reconnects < 0:
-            raise RequestValidationError("max_reconnects must be >= 0", field="max_reconnects")
+        _check(max_reconnects)
         return EngineEventStream(
             self._http,
             replica_id,
@@ -254,3 +302,26 @@ class Events(Resource):
             max_reconnects=max_reconnects,
             read_timeout=read_timeout,
         )
+
+    def marked_stream(
+        self,
+        replica_id: str,
+        *,
+        last_event_id: str | None = None,
+        max_reconnects: int = 5,
+        read_timeout: float | None = None,
+    ) -> MarkedEventStream:
+        """Like `stream`, with a `Reconnected` marker yielded after each reconnect."""
+        _check(max_reconnects)
+        return MarkedEventStream(
+            self._http,
+            replica_id,
+            last_event_id=last_event_id,
+            max_reconnects=max_reconnects,
+            read_timeout=read_timeout,
+        )
+
+
+def _check(max_reconnects: int) -> None:
+    if max_reconnects < 0:
+        raise RequestValidationError("max_reconnects must be >= 0", field="max_reconnects")

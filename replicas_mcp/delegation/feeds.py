@@ -11,12 +11,21 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 from replicas_mcp.client.errors import StreamLimitError
+from replicas_mcp.client.events import Reconnected
 
 if TYPE_CHECKING:
     from replicas_mcp.client import ReplicasClient
     from replicas_mcp.client.models import EngineEvent
 
-__all__ = ["EventFeed", "SharesReads", "SharesStreams", "StreamLimitReached", "open_events", "shared_read"]
+__all__ = [
+    "EventFeed",
+    "Reconnected",
+    "SharesReads",
+    "SharesStreams",
+    "StreamLimitReached",
+    "open_events",
+    "shared_read",
+]
 
 T = TypeVar("T")
 
@@ -34,7 +43,9 @@ class EventFeed(Protocol):
     `resumed` is True only when every event after the reader's cursor is sure to be delivered: the shared
     buffer holds the cursor's event. A stream opened with `Last-Event-ID` is not: neither the guide nor the
     contract says the API resumes after it (it may start at the live end), so the reader must look at the
-    chats to learn what happened meanwhile. Without a cursor it is False too. Iteration ends by raising
+    chats to learn what happened meanwhile. Without a cursor it is False too. For the same reason, when the
+    upstream reconnects, a `Reconnected` marker comes in the events' place: what was sent while it was down
+    may be lost, so the reader looks again. Iteration ends by raising
     what ended the upstream (`NotFoundError`, `ConflictError`, `StreamError`, ...) after every event before
     that was delivered.
     """
@@ -45,9 +56,9 @@ class EventFeed(Protocol):
         """How many events can be read now without waiting (0 when that is not known)."""
         ...
 
-    def __aiter__(self) -> AsyncIterator[EngineEvent]: ...
+    def __aiter__(self) -> AsyncIterator[EngineEvent | Reconnected]: ...
 
-    async def __anext__(self) -> EngineEvent: ...
+    async def __anext__(self) -> EngineEvent | Reconnected: ...
 
 
 @runtime_checkable
@@ -95,14 +106,15 @@ async def open_events(
         async with client.shared_stream(replica_id, after=after) as feed:
             yield feed
         return
-    async with client.events.stream(replica_id, last_event_id=after, max_reconnects=max_reconnects) as events:
+    stream = client.events.marked_stream(replica_id, last_event_id=after, max_reconnects=max_reconnects)
+    async with stream as events:
         yield OwnFeed(events, resumed=False)  # `Last-Event-ID` is sent, but replay is not promised
 
 
 class OwnFeed:
     """An `EventFeed` over a stream of the reader's own."""
 
-    def __init__(self, events: AsyncIterator[EngineEvent], *, resumed: bool) -> None:
+    def __init__(self, events: AsyncIterator[EngineEvent | Reconnected], *, resumed: bool) -> None:
         self._events = events
         self.resumed = resumed
 
@@ -112,5 +124,5 @@ class OwnFeed:
     def __aiter__(self) -> OwnFeed:
         return self
 
-    async def __anext__(self) -> EngineEvent:
+    async def __anext__(self) -> EngineEvent | Reconnected:
         return await anext(self._events)

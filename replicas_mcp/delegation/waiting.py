@@ -7,7 +7,8 @@ The loop:
    wait is over (nothing happens until someone acts).
 2. While it is awake, follow its event stream from the cursor (`Last-Event-ID`), counting each event once
    into the digest and reporting progress. The client reconnects a dropped stream from the last event it
-   delivered; if the stream cannot be (re)opened, poll instead for `stream_retry` seconds, then try again.
+   delivered (after a reconnect, the chats are read once: the events sent meanwhile may be lost); if the
+   stream cannot be (re)opened, poll instead for `stream_retry` seconds, then try again.
 3. Polling re-reads the list record and, while the replica is awake, its chats (busy, and for busy chats
    the question they are paused on, from the history: `snapshot.read_chats`).
 
@@ -44,6 +45,8 @@ from replicas_mcp.client.errors import (
     ReplicasError,
     StreamLimitError,
 )
+from replicas_mcp.client.events import Reconnected
+from replicas_mcp.client.models import EngineEvent
 from replicas_mcp.delegation.cursor import FROM_START
 from replicas_mcp.delegation.failures import remember_failure
 from replicas_mcp.delegation.feeds import OwnFeed, SharesStreams, open_events, shared_read
@@ -56,7 +59,7 @@ from replicas_mcp.shutdown import ends_early_on_shutdown
 
 if TYPE_CHECKING:
     from replicas_mcp.client import ReplicasClient
-    from replicas_mcp.client.models import EngineEvent, ReplicaListItem
+    from replicas_mcp.client.models import ReplicaListItem
     from replicas_mcp.delegation.cursor import Cursor
     from replicas_mcp.delegation.feeds import EventFeed
 
@@ -240,19 +243,7 @@ class ReplicaWait:
                 # after `Last-Event-ID`). A wait that joined a live shared stream has not looked yet either
                 # (the cursor does not say what is queued).
                 if not events.resumed or not self._chats_read:
-                    # What a shared buffer holds is counted (no waiting: turns and PRs heard, not guessed),
-                    # before the look and what arrived during it; the look tells what happened before the
-                    # upstream opened. Events older than the look may undo what it said (a turn's end
-                    # without its summary yet): the loop below then reads on until the wait is done.
-                    await self._count_ready(events)
-                    self._chats_read = True
-                    if self.tracker.status == "preparing":
-                        await self._booted_meanwhile()
-                    if self.tracker.status == "active":  # (a preparing workspace has run no turn yet)
-                        await self._look()
-                    await self._count_ready(events)
-                    if self.done() and self.tracker.finished_unseen:
-                        await self._refresh_prs()
+                    await self._catch_up(events)
                 if self.done():
                     return True
                 while True:
@@ -277,11 +268,41 @@ class ReplicaWait:
             self._stream_blocked_until = time.monotonic() + self.policy.stream_retry
         return False
 
+    async def _catch_up(self, events: EventFeed) -> None:
+        """Look at the chats: the stream (re)opened, and may not have resumed where the wait's events end.
+
+        What a shared buffer holds is counted (no waiting: turns and PRs heard, not guessed), before the
+        look and what arrived during it; the look tells what happened before the upstream (re)opened.
+        Events older than the look may undo what it said (a turn's end without its summary yet): the
+        caller then reads on until the wait is done."""
+        await self._count_ready(events)
+        self._chats_read = True
+        if self.tracker.status == "preparing":
+            await self._booted_meanwhile()
+        if self.tracker.status == "active":  # (a preparing workspace has run no turn yet)
+            await self._look()
+        await self._count_ready(events)
+        if self.done() and self.tracker.finished_unseen:
+            await self._refresh_prs()
+
     async def _count_ready(self, events: EventFeed) -> None:
         """Count the events a shared feed holds now (none for a stream of the wait's own): reading them
-        does not wait."""
+        does not wait. A reconnect's marker among them needs no look of its own: the caller looks next."""
         while events.ready() and (event := await anext(events, None)) is not None:
-            self.tracker.observe_event(event)
+            if isinstance(event, EngineEvent):
+                self.tracker.observe_event(event)
+
+    async def _event(self, events: EventFeed) -> EngineEvent | None:
+        """The next event (None: the stream ended, or the wait is done). After a reconnect the chats are
+        looked at once (`_catch_up`): the API need not replay what was sent while the stream was down, and
+        a turn that ended then would otherwise be heard of only at the wait's timeout."""
+        while True:
+            event = await anext(events, None)
+            if not isinstance(event, Reconnected):
+                return event
+            await self._catch_up(events)
+            if self.done():
+                return None  # the caller sees done() before anything else
 
     async def _booted_meanwhile(self) -> None:
         """The replica was preparing before the stream opened: it may have booted, and even run its whole
@@ -306,7 +327,7 @@ class ReplicaWait:
         replica is preparing, a quiet stream makes the wait ask the list (see the loop)."""
         while self.tracker.unsettled:
             with anyio.move_on_after(self.policy.settle):
-                return await anext(events, None)
+                return await self._event(events)
             await self._look()
             if self.done():
                 return None  # the caller sees done() before anything else
@@ -314,13 +335,13 @@ class ReplicaWait:
             # A replica woken without a message runs no turn, so no turn event will say it is up: while the
             # stream is quiet for a heartbeat, the list is asked (a boot's own events keep it from asking).
             with anyio.move_on_after(self.policy.heartbeat):
-                return await anext(events, None)
+                return await self._event(events)
             await self._booted_meanwhile()
             if self.tracker.status == "active":
                 await self._look()
             if self.done():
                 return None
-        return await anext(events, None)
+        return await self._event(events)
 
     async def _take_ready(self, events: EventFeed) -> None:
         """Count the events sent in the same moment as the satisfying one (the engine's status update after
@@ -332,14 +353,16 @@ class ReplicaWait:
             await anyio.lowlevel.checkpoint()  # let its reader take in what has arrived
             with anyio.move_on_after(TRAILING):
                 while (event := await anext(events, None)) is not None:
-                    self.tracker.observe_event(event)
+                    if isinstance(event, EngineEvent):  # the wait is done: a reconnect changes nothing
+                        self.tracker.observe_event(event)
             return
         while True:
             while events.ready():
                 event = await anext(events, None)
                 if event is None:
                     return
-                self.tracker.observe_event(event)
+                if isinstance(event, EngineEvent):
+                    self.tracker.observe_event(event)
             await anyio.lowlevel.checkpoint()  # the upstream reader's turn (one, in the common case)
             if not events.ready():
                 return

@@ -37,6 +37,7 @@ from replicas_mcp.client.errors import (
     ReplicasError,
     StreamLimitError,
 )
+from replicas_mcp.client.events import Reconnected
 from replicas_mcp.server.caller import SERVER_CALLER
 from replicas_mcp.server.state.shared import SharedStateUnavailable
 from replicas_mcp.server.state.streams import SharedStreams
@@ -420,7 +421,9 @@ class ReplicaWatcher:
         try:
             async with self._events(caller, replica_id, watch.client) as events:
                 async for event in events:
-                    if event.type in NOTIFYING_EVENTS:
+                    # After a reconnect, what was sent meanwhile may be lost (no replay is promised): the
+                    # subscribers are told to read again, as they would be for the events missed.
+                    if isinstance(event, Reconnected) or event.type in NOTIFYING_EVENTS:
                         await self.notify(replica_id, caller)
         except StreamLimitError:
             self.degraded += 1
@@ -438,8 +441,8 @@ class ReplicaWatcher:
 
     def _events(
         self, caller: str, replica_id: str, client: ReplicasClient
-    ) -> contextlib.AbstractAsyncContextManager[AsyncIterator[EngineEvent]]:
+    ) -> contextlib.AbstractAsyncContextManager[AsyncIterator[EngineEvent | Reconnected]]:
         if self._streams is None:
-            return client.events.stream(replica_id)
+            return client.events.marked_stream(replica_id)
         base = client.base if isinstance(client, KnowingClient) else client
         return self._streams.subscribe(caller, replica_id, base, after=None)

@@ -13,7 +13,7 @@ import stamina
 
 from replicas_mcp.client import ReplicasClient
 from replicas_mcp.client.errors import NotFoundError, StreamError, WorkspaceSleepingError
-from replicas_mcp.client.events import EngineEventStream
+from replicas_mcp.client.events import EngineEventStream, Reconnected
 from replicas_mcp.client.models import EngineEvent
 
 from .client_helpers import MockClient
@@ -103,6 +103,36 @@ async def test_resumes_after_a_drop_without_losing_or_repeating(mock_client: Moc
             await collect(client, into=events)
     assert [event.id for event in events] == ["e1", "e2", "e3"]
     assert last_event_ids == [None, "e2", "e3"]
+
+
+async def test_a_marked_stream_says_where_it_reconnected(mock_client: MockClient) -> None:
+    """The API need not replay after `Last-Event-ID`: a marked stream yields `Reconnected` in the gap's place
+    (each successful reconnect, in order), so its reader can look at what it may have missed."""
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        after = request.headers.get("last-event-id")
+        if after is None:
+            return sse_response([frame("e1", "a")], drop=True)
+        if after == "e1":
+            return sse_response([frame("e4", "d")], drop=True)  # e2 and e3 were sent meanwhile: lost
+        return httpx2.Response(404, json={"error": "Replica not found"})
+
+    items: list[EngineEvent | Reconnected] = []
+
+    async def read(client: ReplicasClient) -> None:
+        with anyio.fail_after(5):
+            async with client.events.marked_stream("r1") as stream:
+                async for item in stream:
+                    items.append(item)
+
+    async with mock_client(handler) as client:
+        with pytest.raises(NotFoundError):
+            await read(client)
+    assert [item if isinstance(item, Reconnected) else item.id for item in items] == [
+        "e1",
+        Reconnected(reconnects=1),
+        "e4",
+    ]
 
 
 async def test_resume_from_a_given_event_id(mock_client: MockClient) -> None:

@@ -156,6 +156,35 @@ async def test_a_stream_dropped_mid_wait_is_survived(sandbox: RunningSandbox, re
     assert counted == log.last_seq if replays else counted <= log.last_seq
 
 
+async def test_a_turn_that_ends_while_the_stream_is_down_ends_the_wait(sandbox: RunningSandbox) -> None:
+    """The strict sandbox does not replay after `Last-Event-ID`: the turn's end, sent while the stream was
+    down, never arrives on the reconnected stream. The wait looks at the chats once after the reconnect and
+    is done then, not at its timeout."""
+    async with sandbox_client(sandbox) as client:
+        rid = await _start(client, "Tidy the imports")
+        with anyio.fail_after(20):
+            first = await wait_for_replica(client, rid, within=15, cursor=Cursor.start(rid), policy=FAST)
+        assert first.satisfied
+        events = "/v1/replica/{id}/events"
+        # The next stream is cut at its first frame; its reconnect is held well past the turn's end (the
+        # first open takes the instant latency rule, the reconnect the slow one).
+        sandbox.faults.drop_sse_after(0, replica_id=rid)
+        sandbox.faults.add_latency(0.0, route=events, method="GET", times=1)
+        sandbox.faults.add_latency(3.0, route=events, method="GET", times=1)
+        await client.replicas.send_message(rid, "Now sort them too [[slow:20]]")  # 1 s of real time
+        sandbox.faults.stats.reset()
+        with anyio.fail_after(40):  # a hang guard only
+            outcome = await wait_for_replica(client, rid, within=30, cursor=first.cursor, policy=FAST)
+    assert outcome.satisfied
+    assert not outcome.timed_out
+    assert outcome.state == "idle"
+    assert outcome.source == "stream"  # the stream came back; the wait did not fall back to polling
+    assert sandbox.faults.stats.count("GET", events) == 2  # opened, then reconnected once
+    # A look before the stream opens and one right after (it need not resume at the cursor), both while
+    # the turn runs; one after the reconnect (the turn's end was sent meanwhile): that one ends the wait.
+    assert sandbox.faults.stats.count("GET", "/v1/replica/{id}/chats") == 3
+
+
 async def test_without_a_stream_it_polls_the_list_and_chats(sandbox: RunningSandbox) -> None:
     async with sandbox_client(sandbox) as client:
         rid = await _start(client, "Update the docs [[slow:10]]")

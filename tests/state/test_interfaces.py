@@ -8,10 +8,12 @@ import anyio
 
 from replicas_mcp.client import ReplicasClient
 from replicas_mcp.client.errors import NotFoundError
+from replicas_mcp.client.events import Reconnected
+from replicas_mcp.client.models import EngineEvent
 from replicas_mcp.sandbox.serve import RunningSandbox
 from replicas_mcp.server.state.directory import ReplicaDirectory
 from replicas_mcp.server.state.knowledge import MemoryKnowledge, ReplicaFacts
-from replicas_mcp.server.state.streams import SharedStreams, StreamLimitReached
+from replicas_mcp.server.state.streams import EventFeed, SharedStreams, StreamLimitReached
 from replicas_mcp.server.state.view import KnowingClient, KnowingReplicas
 
 EVENTS_ROUTE = "GET /v1/replica/{id}/events"
@@ -42,6 +44,22 @@ async def test_knowledge_keeps_the_newest_fact_per_caller_and_indexes_names() ->
     assert await store.frontier("a") == (frozenset({"r3"}), True)  # complete stays true
 
 
+async def _event(feed: EventFeed) -> EngineEvent:
+    """The next item of a feed, which must be an event (no reconnect happens in these tests)."""
+    event = await anext(feed)
+    assert isinstance(event, EngineEvent)
+    return event
+
+
+async def _past_the_marker(feed: EventFeed) -> list[EngineEvent | Reconnected]:
+    """A feed's items up to its first `Reconnected` marker and the item after it."""
+    items: list[EngineEvent | Reconnected] = []
+    while not items or not isinstance(items[-1], Reconnected):
+        items.append(await anext(feed))
+    items.append(await anext(feed))
+    return items
+
+
 async def _active_replica(client: ReplicasClient) -> str:
     env = next(env.id for env in await client.environments.list() if env.repository_id)
     item = await client.replicas.create(name="hub", message="Add a health endpoint", environment_id=env)
@@ -66,14 +84,14 @@ async def test_readers_of_one_replica_share_one_upstream_and_resume_from_the_buf
                 assert not first.resumed  # no cursor: live from now
                 await client.replicas.send_message(rid, "Now add a test")
                 with anyio.fail_after(10):
-                    a = [await anext(first) for _ in range(3)]
-                    b = [await anext(second) for _ in range(3)]
+                    a = [await _event(first) for _ in range(3)]
+                    b = [await _event(second) for _ in range(3)]
             assert [e.id for e in a] == [e.id for e in b]
             # The reader that comes back with a cursor resumes on the lingering upstream's buffer.
             async with hub.subscribe("me", rid, client, after=a[0].id) as again:
                 assert again.resumed
                 with anyio.fail_after(10):
-                    assert (await anext(again)).id == a[1].id
+                    assert (await _event(again)).id == a[1].id
             assert sandbox.faults.stats.count("GET", "/v1/replica/{id}/events") == 1
             assert hub.opened == 1
             await hub.aclose()
@@ -91,13 +109,39 @@ async def test_a_reader_is_resumed_only_from_an_event_the_buffer_holds(sandbox: 
                 assert not opener.resumed
                 await client.replicas.send_message(rid, "Now add a test")
                 with anyio.fail_after(10):
-                    heard = await anext(opener)
+                    heard = await _event(opener)
                 async with hub.subscribe("me", rid, client, after="0") as same_start:
                     assert not same_start.resumed
                 async with hub.subscribe("me", rid, client, after=heard.id) as from_buffer:
                     assert from_buffer.resumed
                 async with hub.subscribe("me", rid, client, after="ev-unknown-000001") as older:
                     assert not older.resumed  # a private upstream from a cursor the buffer does not hold
+            await hub.aclose()
+
+
+async def test_every_reader_is_told_where_the_upstream_reconnected(sandbox: RunningSandbox) -> None:
+    """The upstream's reconnect is not a replay (neither document promises one): each reader of the shared
+    buffer gets a `Reconnected` marker in the gap's place, in order, so that a wait looks at the chats."""
+    async with ReplicasClient(api_key=sandbox.org_key, base_url=sandbox.base_url) as client:
+        rid = await _active_replica(client)
+        sandbox.faults.drop_sse_after(1, replica_id=rid)
+        async with anyio.create_task_group() as tg:
+            hub = SharedStreams(tg, linger=5.0)
+            async with (
+                hub.subscribe("me", rid, client, after=None) as first,
+                hub.subscribe("me", rid, client, after=None) as second,
+            ):
+                # A turn long enough (1 s of real time) to end after the reconnect (50 ms), so that an event
+                # follows the marker.
+                await client.replicas.send_message(rid, "Now add a test [[slow:20]]")
+                with anyio.fail_after(10):
+                    a = await _past_the_marker(first)
+                    b = await _past_the_marker(second)
+            # (A reader may join after the one event before the cut: only what follows it is compared.)
+            assert a[-2:] == b[-2:]
+            assert a[-2] == Reconnected(reconnects=1)
+            assert isinstance(a[-1], EngineEvent)  # what the reconnected upstream sent
+            assert hub.opened == 1  # the same upstream, reconnected by the client
             await hub.aclose()
 
 

@@ -7,6 +7,7 @@ import anyio
 import pytest
 
 from replicas_mcp.client import ReplicasClient
+from replicas_mcp.client.models import EngineEvent
 from replicas_mcp.sandbox.serve import RunningSandbox
 from replicas_mcp.server.caller import SERVER_CALLER
 from replicas_mcp.server.state.directory import ReplicaDirectory
@@ -81,7 +82,7 @@ async def test_a_live_stream_opened_while_preparing_says_active_only_once_a_turn
             assert requests(sandbox) == 1  # the preparing list alone says so
             with anyio.fail_after(15):
                 async for event in feed:
-                    if event.type == "chat.turn.started":
+                    if isinstance(event, EngineEvent) and event.type == "chat.turn.started":
                         break
             sandbox.faults.stats.reset()
             booted = await client.replicas.status(created.id)

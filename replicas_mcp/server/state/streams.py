@@ -6,8 +6,10 @@ reader walks the buffer from its own position. A reader whose cursor is in the b
 it without any request (and is `resumed`); a reader without a cursor starts at the live end. An upstream
 opened from a cursor gets what the API sends after that `Last-Event-ID`: the events after it if the API
 replays (the sandbox's extension), else the live ones, so its first readers are not `resumed`. The
-upstream stays open for `linger` seconds after its last reader leaves, so the next `wait_for_replica` call
-with the cursor the previous one returned resumes on the buffer instead of opening a new stream.
+upstream's own reconnects are not replays either: each puts a `Reconnected` marker in the buffer, which
+every reader gets in its place (a wait then looks at the chats). The upstream stays open for `linger`
+seconds after its last reader leaves, so the next `wait_for_replica` call with the cursor the previous one
+returned resumes on the buffer instead of opening a new stream.
 
 Streams are bounded (`max_streams`): past the limit `subscribe` raises `StreamLimitReached` (a
 `ReplicasError`), and readers degrade to polling (waits) or to the bulk status poll (the watcher) instead
@@ -31,11 +33,12 @@ import anyio
 from anyio.abc import TaskGroup
 
 from replicas_mcp.client.errors import StreamError
+from replicas_mcp.client.events import Reconnected
+from replicas_mcp.client.models import EngineEvent
 from replicas_mcp.delegation.feeds import EventFeed, StreamLimitReached
 
 if TYPE_CHECKING:
     from replicas_mcp.client import ReplicasClient
-    from replicas_mcp.client.models import EngineEvent
 
 __all__ = ["EventFeed", "SharedStreams", "StreamHub", "StreamLimitReached"]
 
@@ -109,7 +112,7 @@ class StreamHub(Protocol):
 class _Upstream:
     key: tuple[str, str]
     start_id: str | None  # the Last-Event-ID it was opened with
-    buffer: collections.deque[EngineEvent]
+    buffer: collections.deque[EngineEvent | Reconnected]
     first_seq: int = 0  # sequence number of buffer[0]
     readers: int = 0
     ended: BaseException | None = None
@@ -133,12 +136,13 @@ class _Upstream:
         if event_id == self.start_id:
             return self.first_seq if self.first_seq == 0 else None
         for offset in range(len(self.buffer) - 1, -1, -1):
-            if self.buffer[offset].id == event_id:
+            item = self.buffer[offset]
+            if isinstance(item, EngineEvent) and item.id == event_id:
                 return self.first_seq + offset + 1
         return None
 
-    def append(self, event: EngineEvent) -> None:
-        if not self.booted and event.type in BOOTED_EVENTS:
+    def append(self, event: EngineEvent | Reconnected) -> None:
+        if not self.booted and isinstance(event, EngineEvent) and event.type in BOOTED_EVENTS:
             self.booted = True
         if len(self.buffer) == self.buffer.maxlen:
             self.first_seq += 1
@@ -162,7 +166,7 @@ class _Feed:
     def __aiter__(self) -> _Feed:
         return self
 
-    async def __anext__(self) -> EngineEvent:
+    async def __anext__(self) -> EngineEvent | Reconnected:
         up = self._up
         while True:
             if self._pos < up.first_seq:
@@ -281,7 +285,7 @@ class SharedStreams:
         self._reserve()
         self._private += 1
         try:
-            async with client.events.stream(replica_id, last_event_id=after) as events:
+            async with client.events.marked_stream(replica_id, last_event_id=after) as events:
                 yield _PrivateFeed(events)
         finally:
             self._private -= 1
@@ -291,7 +295,7 @@ class SharedStreams:
             try:
                 ended: BaseException
                 try:
-                    stream = client.events.stream(up.key[1], last_event_id=up.start_id)
+                    stream = client.events.marked_stream(up.key[1], last_event_id=up.start_id)
                     async with stream as events:
                         up.connected = lambda: stream.connected
                         up.opened.set()
@@ -344,7 +348,7 @@ class SharedStreams:
 class _PrivateFeed:
     """A reader's own upstream (its cursor was older than the shared buffer)."""
 
-    def __init__(self, events: AsyncIterator[EngineEvent]) -> None:
+    def __init__(self, events: AsyncIterator[EngineEvent | Reconnected]) -> None:
         self._events = events
         self.resumed = False  # opened with the reader's `Last-Event-ID`, whose replay is not promised
 
@@ -354,5 +358,5 @@ class _PrivateFeed:
     def __aiter__(self) -> _PrivateFeed:
         return self
 
-    async def __anext__(self) -> EngineEvent:
+    async def __anext__(self) -> EngineEvent | Reconnected:
         return await anext(self._events)

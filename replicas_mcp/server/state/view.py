@@ -229,7 +229,7 @@ class KnowingClient(ReplicasClient):
     async def shared_stream(self, replica_id: str, *, after: str | None) -> AsyncIterator[EventFeed]:
         """The replica's events after `after`, read from the caller's shared upstream stream."""
         if self.streams is None:
-            async with self._base.events.stream(replica_id, last_event_id=after) as events:
+            async with self._base.events.marked_stream(replica_id, last_event_id=after) as events:
                 yield OwnFeed(events, resumed=False)  # replay after `Last-Event-ID` is not promised
             return
         async with self.streams.subscribe(self.caller, replica_id, self._base, after=after) as feed:
