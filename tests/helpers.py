@@ -5,6 +5,8 @@ Suite-specific helpers live beside their tests (`tests/<suite>/helpers.py`) and 
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -71,3 +73,21 @@ def assert_error(
     found = f"{body['error']} {body['details'] or ''}".lower()
     assert contains.lower() in found, found
     return body
+
+
+async def nodelay_of_accepted(listener: socket.socket) -> int:
+    """TCP_NODELAY on a connection `listener` accepts (asyncio sets it only when the listener says
+    IPPROTO_TCP; without it an answer written as head then body waits for the client's delayed ACK)."""
+    nodelay: list[int] = []
+
+    async def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nodelay.append(writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        writer.close()
+
+    server = await asyncio.start_server(accepted, sock=listener)
+    async with server:
+        reader, writer = await asyncio.open_connection(*listener.getsockname()[:2])
+        assert await reader.read() == b""  # the server closed it once it had looked
+        writer.close()
+    assert len(nodelay) == 1
+    return nodelay[0]

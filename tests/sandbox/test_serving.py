@@ -4,33 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import time
 
 import anyio
 
 from replicas_mcp.sandbox.serve import _bind, running_sandbox
 
+from ..helpers import nodelay_of_accepted
 from .sandbox_helpers import client, create_replica, wait_status
 
 
 async def test_the_sandbox_accepts_connections_with_nagle_off() -> None:
     """Without TCP_NODELAY on accepted sockets each answer written as head then body waited ~40 ms for the
     client's delayed ACK: the listener says IPPROTO_TCP, so asyncio turns Nagle off on what it accepts."""
-    listener = _bind("127.0.0.1", 0)
-    nodelay: list[int] = []
-
-    async def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nodelay.append(writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
-        writer.close()
-
-    server = await asyncio.start_server(accepted, sock=listener)
-    async with server:
-        reader, writer = await asyncio.open_connection(*listener.getsockname()[:2])
-        assert await reader.read() == b""  # the server closed it once it had looked
-        writer.close()
-    assert len(nodelay) == 1
-    assert nodelay[0] != 0
+    assert await nodelay_of_accepted(_bind("127.0.0.1", 0)) != 0
 
 
 async def test_shutdown_ends_open_streams_and_abandoned_requests_at_once_leaving_no_task() -> None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import socket
-
 import pytest
 
 from replicas_mcp import cli
 from replicas_mcp.cli_args import build_parser, settings_from
 from replicas_mcp.sandbox.serve import RunningSandbox
+
+from ..helpers import nodelay_of_accepted
 
 
 def test_missing_key_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -139,18 +138,4 @@ async def test_http_connections_are_accepted_with_nagle_off() -> None:
     """asyncio sets TCP_NODELAY only on accepted sockets whose listener says IPPROTO_TCP; without it a
     response written as head then body waits for the client's delayed ACK (tens of ms per call)."""
     settings = settings_from(build_parser().parse_args(["--transport", "http", "--port", "0"]))
-    listener = cli._bind(settings)
-    nodelay: list[int] = []
-
-    async def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nodelay.append(writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
-        writer.close()
-
-    server = await asyncio.start_server(accepted, sock=listener)
-    async with server:
-        host, port = listener.getsockname()[:2]
-        reader, writer = await asyncio.open_connection(host, port)
-        assert await reader.read() == b""  # the server closed it once it had looked
-        writer.close()
-    assert len(nodelay) == 1
-    assert nodelay[0] != 0
+    assert await nodelay_of_accepted(cli._bind(settings)) != 0
