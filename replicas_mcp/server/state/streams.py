@@ -53,6 +53,14 @@ DEFAULT_MAX_STREAMS = 256  # upstream streams per process (the client's stream p
 # (contract) need not mean the preparation is over (start hooks may still run: the sandbox sends it before
 # running them, and its engine status reports `hooksRunning` while preparing).
 BOOTED_EVENTS = frozenset({"chat.turn.started", "chat.turn.delta", "chat.turn.completed"})
+# Events that cannot change what a hand-off report says (`StreamHub.version`): the engine's own snapshot
+# (uptime, SSE clients; its chat, repository and hook counts change only with chat.*, repo.* and hooks.*
+# events, which do count) and preview ports (not in a report). A turn's trailing snapshot arriving while a
+# report is built must not make the next call build it again (five requests).
+REPORT_NEUTRAL_EVENTS = frozenset({"engine.status.changed", "preview.changed"})
+# What a report reads from a chat summary (`chat.updated`): a summary that changes neither (a new title,
+# a new preview of the last message) cannot change it either.
+REPORT_CHAT_FIELDS = ("processing", "awaitingInput")
 
 
 class StreamHub(Protocol):
@@ -92,8 +100,10 @@ class StreamHub(Protocol):
         ...
 
     def version(self, caller: str, replica_id: str) -> object | None:
-        """A token that stays equal while no event arrives on the caller's live upstream of the replica and
-        changes with every event (or a new upstream); None when no upstream is live (nothing can be said)."""
+        """A token that stays equal while no event that can change a hand-off report arrives on the caller's
+        live upstream of the replica, and changes with every one that can (every event but
+        `REPORT_NEUTRAL_EVENTS` and chat summaries equal in `REPORT_CHAT_FIELDS` to the upstream's last one
+        of that chat; a reconnect; a new upstream); None when no upstream is live (nothing can be said)."""
         ...
 
     def dropped(self, caller: str, replica_id: str) -> bool:
@@ -124,6 +134,10 @@ class _Upstream:
     lingers: set[anyio.CancelScope] = field(default_factory=set)
     connected: Callable[[], bool] = lambda: False  # the upstream's connection is open now
     booted: bool = False  # it delivered one of `BOOTED_EVENTS`
+    changes: int = 0  # events that can change a report (`StreamHub.version`)
+    # The last `REPORT_CHAT_FIELDS` of each chat's summary, bounded by the chats the replica has (it ends
+    # with the upstream).
+    chat_facts: dict[str, tuple[object, ...]] = field(default_factory=dict)
 
     @property
     def end_seq(self) -> int:
@@ -144,10 +158,28 @@ class _Upstream:
     def append(self, event: EngineEvent | Reconnected) -> None:
         if not self.booted and isinstance(event, EngineEvent) and event.type in BOOTED_EVENTS:
             self.booted = True
+        if self._changes_report(event):
+            self.changes += 1
         if len(self.buffer) == self.buffer.maxlen:
             self.first_seq += 1
         self.buffer.append(event)
         self.wake()
+
+    def _changes_report(self, event: EngineEvent | Reconnected) -> bool:
+        if isinstance(event, Reconnected):  # what was sent meanwhile is unknown
+            return True
+        if event.type in REPORT_NEUTRAL_EVENTS:
+            return False
+        if event.type == "chat.deleted":
+            self.chat_facts.pop(str(event.payload.get("chatId")), None)
+            return True
+        chat = event.payload.get("chat")
+        if event.type != "chat.updated" or not isinstance(chat, dict) or not isinstance(chat.get("id"), str):
+            return True
+        facts = tuple(chat.get(name) for name in REPORT_CHAT_FIELDS)
+        before = self.chat_facts.get(chat["id"])
+        self.chat_facts[chat["id"]] = facts
+        return before != facts  # (a chat's first summary on this upstream counts: nothing to compare with)
 
     def wake(self) -> None:
         self.changed.set()
@@ -227,7 +259,7 @@ class SharedStreams:
         if not self.has_live(caller, replica_id):
             return None
         up = self._shared[(caller, replica_id)]
-        return (id(up), up.end_seq)
+        return (id(up), up.changes)
 
     @contextlib.asynccontextmanager
     async def subscribe(
