@@ -136,7 +136,9 @@ async def delegate_many(
     def remaining() -> float:
         return max(0.0, deadline - time.monotonic())
 
-    def waiter_for(index: int, replica_id: str, cursor: Cursor | None) -> ReplicaWait:
+    def waiter_for(
+        index: int, replica_id: str, cursor: Cursor | None, launched: float | None = None
+    ) -> ReplicaWait:
         waiters[index] = ReplicaWait(
             client,
             replica_id,
@@ -145,6 +147,7 @@ async def delegate_many(
             policy=policy,
             progress=progress,
             memory=memory,
+            launched=launched,
         )
         return waiters[index]
 
@@ -175,7 +178,10 @@ async def delegate_many(
             row.taken = exc
             slots.release()
             return
-        waiter_for(index, row.replica.id, Cursor.start(row.replica.id) if row.created else None)
+        if row.created:
+            waiter_for(index, row.replica.id, Cursor.start(row.replica.id), launched=time.monotonic())
+        else:
+            waiter_for(index, row.replica.id, None)
         await join(index, holds_slot=True)
 
     # Replicas of earlier calls: see which are still working; those take their slots first.

@@ -69,6 +69,7 @@ STREAMABLE = frozenset({"active", "preparing"})
 MAX_TIMEOUT = 55.0
 CONFIRM_TIMEOUT = 0.4  # seconds a returning wait spends at most confirming queued counts (budget's margin)
 TRAILING = 0.005  # seconds a wait's own stream is read after it is satisfied (see ReplicaWait._take_ready)
+JUST_CREATED = 1.0  # seconds after its create response within which a replica's boot is ahead (`_catch_up`)
 
 
 @dataclass(frozen=True)
@@ -126,8 +127,10 @@ class ReplicaWait:
         policy: WaitPolicy = DEFAULT_POLICY,
         progress: Progress | None = None,
         memory: Memory = PROCESS_MEMORY,
+        launched: float | None = None,
     ) -> None:
         self._client = client
+        self._launched = launched  # `time.monotonic()` when this wait's replica was created, if it just was
         self._memory = memory  # where a failure seen is kept for later reports (memory.py)
         self.replica_id = replica_id
         self.until = until
@@ -223,9 +226,15 @@ class ReplicaWait:
         cursor was waiting for ended), no stream is opened at all. Otherwise the stream is opened from the
         cursor; unless it surely resumed there (`EventFeed.resumed`), it may start at the live end, so the
         chats are read once more after it opened (a turn that ended before would never be heard of)."""
-        if not self._chats_read and self.tracker.resume_id != FROM_START and not self._live():
-            # (A start cursor is a replica just created: nothing to see before its stream opens, after which
-            # the chats are read anyway; and a live shared stream costs nothing to join.)
+        if (
+            not self._chats_read
+            and self.tracker.resume_id != FROM_START
+            and self.tracker.status == "active"
+            and not self._live()
+        ):
+            # (A start cursor is a replica just created, and a preparing one has run no turn: nothing to see
+            # before the stream opens, after which the status, then the chats are read anyway; and a live
+            # shared stream costs nothing to join.)
             self._chats_read = True
             await self._look()
             if self.done():
@@ -277,7 +286,7 @@ class ReplicaWait:
         caller then reads on until the wait is done."""
         await self._count_ready(events)
         self._chats_read = True
-        if self.tracker.status == "preparing":
+        if self.tracker.status == "preparing" and not self._boot_ahead():
             await self._booted_meanwhile()
         if self.tracker.status == "active":  # (a preparing workspace has run no turn yet)
             await self._look()
@@ -303,6 +312,16 @@ class ReplicaWait:
             await self._catch_up(events)
             if self.done():
                 return None  # the caller sees done() before anything else
+
+    def _boot_ahead(self) -> bool:
+        """The replica was created moments before its stream opened (`JUST_CREATED`; the first catch-up
+        only, never after a reconnect): its boot is still ahead, and will be heard on the stream. The guide
+        expects setup to take 10-60 s (under 10 s from a warm pool), so a look now would only say
+        `preparing` again. Nothing relies on it: were a boot and its whole first turn ever faster than the
+        stream's opening, the preparing replica's quiet stream makes the wait ask the list after a
+        heartbeat (`_next`), so the turn is seen, late but seen."""
+        launched, self._launched = self._launched, None
+        return launched is not None and time.monotonic() - launched < JUST_CREATED
 
     async def _booted_meanwhile(self) -> None:
         """The replica was preparing before the stream opened: it may have booted, and even run its whole
@@ -388,10 +407,19 @@ async def wait_for_replica(
     policy: WaitPolicy = DEFAULT_POLICY,
     progress: Progress | None = None,
     memory: Memory = PROCESS_MEMORY,
+    launched: float | None = None,
 ) -> WaitOutcome:
-    """Wait until `until` holds, the replica stops, or `within` seconds pass (see `budget`)."""
+    """Wait until `until` holds, the replica stops, or `within` seconds pass (see `budget`; `launched`:
+    `time.monotonic()` when the replica was created, for a wait that follows its create)."""
     waiter = ReplicaWait(
-        client, replica_id, until=until, cursor=cursor, policy=policy, progress=progress, memory=memory
+        client,
+        replica_id,
+        until=until,
+        cursor=cursor,
+        policy=policy,
+        progress=progress,
+        memory=memory,
+        launched=launched,
     )
     progress = waiter.progress
     # On shutdown the deadline comes forward (replicas_mcp/shutdown.py): the wait returns its cursor.

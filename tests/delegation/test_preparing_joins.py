@@ -85,3 +85,21 @@ async def test_a_fan_out_joined_while_its_replicas_prepare_is_not_done_before_th
     assert [row["done"] for row in rest["replicas"]] == [True] * 3, rest["text"]
     assert [row["state"] for row in rest["replicas"]] == ["idle"] * 3
     assert "3/3 done" in rest["text"]
+
+
+@pytest.mark.sandbox_mode(boot_seconds=100)  # 5 s at the test time scale: the wait ends while it prepares
+async def test_a_wait_on_a_preparing_replica_reads_no_chats_while_it_prepares(sandbox: RunningSandbox) -> None:
+    """A replica still preparing has run no turn: its chats say nothing a wait needs, so a wait without a
+    cursor opens the stream and asks the status afresh, without a chats read before or after."""
+    async with sandbox_client(sandbox) as api, Client(server(sandbox, api)) as client:
+        env = await repo_environment(api)
+        started = await call(client, "delegate_task", environment_id=env, task="Quick fix", wait_s=0)
+        rid = started["replicas"][0]["replica_id"]
+        sandbox.faults.stats.reset()
+        waited = await call(client, "wait_for_replica", replica_id=rid, timeout_s=1)
+        assert _status(sandbox, rid) == "preparing"
+    row = waited["replicas"][0]
+    assert not row["done"]
+    assert row["state"] == "preparing"
+    assert sandbox.faults.stats.count("GET", "/v1/replica/{id}/chats") == 0
+    assert sandbox.faults.stats.count("GET", EVENTS) == 1

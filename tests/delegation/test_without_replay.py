@@ -9,6 +9,7 @@ replaying sandbox (`replay=True`) is the case where every event is also counted.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import anyio
@@ -21,6 +22,7 @@ from replicas_mcp.sandbox.serve import RunningSandbox
 from replicas_mcp.server.state import streams
 
 from ..helpers import repo_environment
+from ..state.helpers import watching
 from .helpers import BOTH_REPLAYS, FAST, call, sandbox_client, server
 
 pytestmark = pytest.mark.usefixtures("fast_waits")
@@ -125,3 +127,27 @@ async def _wait(client: Client, replica_id: str, cursor: str) -> tuple[dict[str,
     again = await call(client, "wait_for_replica", replica_id=replica_id, timeout_s=1, cursor=run["cursor"])
     waited["again"] = again["replicas"][0]
     return run, waited
+
+
+@BOTH_REPLAYS
+async def test_a_boot_and_first_turn_faster_than_the_stream_are_still_seen(
+    sandbox: RunningSandbox, replays: bool
+) -> None:
+    """A wait that follows its replica's create does not look at the list when the stream opens (the boot is
+    ahead, and its events will come). Should the boot and the whole first turn have beaten the stream, the
+    quiet stream of a replica still thought `preparing` makes the wait ask the list after a heartbeat: the
+    turn is seen, with its PR, late but well within the wait."""
+    assert sandbox.world.fidelity.replays is replays
+    async with watching(sandbox, poll=5.0) as seen:
+        rid = await _launch(seen.client, "Add a health endpoint [[pr]]")
+        await _first_turn_ended(sandbox, rid)
+        known = await seen.client.replicas.status(rid)
+        assert known is not None
+        assert known.status == "preparing"  # the server's knowledge still holds what the create said
+        outcome = await wait_for_replica(
+            seen.client, rid, within=5, cursor=Cursor.start(rid), policy=FAST, launched=time.monotonic()
+        )
+    assert outcome.satisfied, outcome
+    assert not outcome.timed_out
+    assert outcome.state == "idle"
+    assert outcome.digest.prs == [pr["url"] for pr in _replica(sandbox, rid).pull_requests]

@@ -13,6 +13,7 @@ Steering a busy agent is `send_replica_message(mode=next|replace_queue)` (toolse
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 from typing import Annotated, Any, TypeVar
 
@@ -315,6 +316,7 @@ async def delegate_task(
         policy=POLICY,
         progress=_reporter(ctx),
         memory=_memory(ctx),
+        launched=time.monotonic() if created else None,
     )
     row = _row(outcome, Launch, name=item.name, created=created)
     report = await _report(ctx, item.id) if row.done and row.state != "deleted" else None
