@@ -192,14 +192,20 @@ def mask_mcp_config(config: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = {name: mask(str(item)) for name, item in value.items()}
         elif key == "args" and isinstance(value, list):
             out[key] = mask_args(str(item) for item in value)
-        elif isinstance(value, str) and SECRET_NAME.search(key):
-            out[key] = mask(value)
-        elif isinstance(value, str):
-            out[key] = mask_text(value)
-        elif isinstance(value, Mapping):
-            out[key] = mask_mcp_config(value)
-        elif isinstance(value, list):
-            out[key] = [mask_text(item) if isinstance(item, str) else item for item in value]
         else:
-            out[key] = value
+            out[key] = _mask_value(value, secret=bool(SECRET_NAME.search(key)))
     return out
+
+
+def _mask_value(value: Any, *, secret: bool) -> Any:
+    """A value of an MCP config at any depth (objects inside lists too); `secret`: under a secret-looking
+    name, where every scalar is masked whole (a numeric PIN as much as a string token)."""
+    if isinstance(value, Mapping):
+        return mask_mcp_config(value)
+    if isinstance(value, list):
+        return [_mask_value(item, secret=secret) for item in value]
+    if secret and value is not None and not isinstance(value, bool):
+        return mask(str(value))
+    if isinstance(value, str):
+        return mask_text(value)
+    return value

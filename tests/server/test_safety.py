@@ -88,6 +88,31 @@ def test_mcp_config_secrets_masked() -> None:
     assert masked["args"][:3] == ["-y", "@linear/mcp", "--api-key"]
 
 
+def test_mcp_config_secrets_nested_in_lists_are_masked() -> None:
+    """Shapes no contract example has, but a config may: servers as a list of objects, secret-named keys
+    holding lists or numbers. Nothing under them reaches the model unmasked."""
+    config = {
+        "servers": [
+            {"name": "linear", "env": {"LINEAR_API_KEY": "lin_nested"}, "url": "https://u:pw9@x.io/sse"},
+            [{"token": "tok_deep"}],
+        ],
+        "apiKeys": ["key_one", "key_two"],
+        "clientSecret": 424242,
+        "retries": 3,
+        "enabled": True,
+        "notes": ["ghp_abcdefghijklmnop in a list"],
+    }
+    masked = mask_mcp_config(config)
+    text = str(masked)
+    secrets = ("lin_nested", "u:pw9@", "tok_deep", "key_one", "key_two", "424242", "ghp_abcdefghijklmnop")
+    for secret in secrets:
+        assert secret not in text
+    assert masked["servers"][0]["name"] == "linear"
+    assert masked["apiKeys"] == ["*** (7 chars)", "*** (7 chars)"]
+    assert masked["retries"] == 3  # not secret-named: kept
+    assert masked["enabled"] is True
+
+
 def test_mask_helpers() -> None:
     assert mask_args(["--password", "x", "plain"]) == ["--password", "***", "plain"]
     assert mask_url("https://a:b@h/p?token=t&x=1") == "https://***@h/p?token=***&x=1"
