@@ -19,6 +19,7 @@ from replicas_mcp.client.models import EngineEvent
 from replicas_mcp.delegation.feeds import EventFeed
 from replicas_mcp.sandbox.serve import RunningSandbox
 from replicas_mcp.sandbox.workspaces import shapes
+from replicas_mcp.server.state.streams import CHAT_FACTS
 from replicas_mcp.server.state.view import KnowingClient, unless_changed
 
 from .helpers import Watching, watching
@@ -125,3 +126,25 @@ async def test_a_chat_summary_counts_once_per_change_of_what_a_report_reads(sand
             assert streams.version(seen.client.caller, replica.id) == known
             await _delivered(feed, replica.events.publish("chat.updated", _summary(chat, processing=True)))
             assert streams.version(seen.client.caller, replica.id) != known
+
+
+async def test_the_chat_summaries_a_stream_keeps_are_bounded(sandbox: RunningSandbox) -> None:
+    """A stream that names ever more chats keeps the last summary of the `CHAT_FACTS` most recent only; a
+    chat dropped from them counts its next summary as a change (a report is rebuilt, never wrong)."""
+    async with watching(sandbox, poll=5.0) as seen:
+        replica = await _active_replica(sandbox, seen)
+        chat = next(iter(replica.chats.values()))
+        streams = seen.client.streams
+        assert streams is not None
+        async with _reading(seen.client, replica.id) as feed:
+            await _delivered(feed, replica.events.publish("chat.updated", _summary(chat)))
+            for index in range(CHAT_FACTS):
+                last = replica.events.publish("chat.updated", _summary(chat, id=f"other-{index}"))
+            await _delivered(feed, last)
+            before = streams.version(seen.client.caller, replica.id)
+            await _delivered(feed, replica.events.publish("chat.updated", _summary(chat)))
+            assert streams.version(seen.client.caller, replica.id) != before  # the first chat was dropped
+            kept = streams.version(seen.client.caller, replica.id)
+            recent = _summary(chat, id=f"other-{CHAT_FACTS - 1}")
+            await _delivered(feed, replica.events.publish("chat.updated", recent))
+            assert streams.version(seen.client.caller, replica.id) == kept  # a recent one was kept
