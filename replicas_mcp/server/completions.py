@@ -15,8 +15,9 @@ fragments of ids only from `MIN_ID_FRAGMENT` characters on.
 
 Fast and bounded: one upstream list per kind, cached per caller for `CACHE_SECONDS`, each load given at most
 `LOAD_SECONDS`; at most 100 values (the protocol's limit), with `total` and `hasMore` when there are more.
-Upstream failures and timeouts complete to nothing rather than failing the client's request. In byo-key
-mode the lists are read with the caller's own key and cached under the caller's fingerprint.
+Upstream failures and timeouts complete to nothing rather than failing the client's request, and are not
+cached (the next request reads again). In byo-key mode the lists are read with the caller's own key and
+cached under the caller's fingerprint.
 """
 
 from __future__ import annotations
@@ -201,15 +202,18 @@ class Completer:
         if cached is not None:
             return cached
         client = ctx.lifespan_context.client_for_caller()
-        candidates: list[Candidate] = []
+        # A load that timed out or failed says nothing about the candidates: it completes to nothing now and
+        # is not kept, so the next request reads again (kept, it would hide every value for CACHE_SECONDS).
+        # The tools will explain an upstream failure when they are called.
         with anyio.move_on_after(LOAD_SECONDS):
             try:
                 self.loads += 1
                 candidates = await loader(client, context)
             except ReplicasError:
-                return []  # nothing to offer; the tools will explain the failure when they are called
-        self.cache.put(key, candidates)
-        return candidates
+                return []
+            self.cache.put(key, candidates)
+            return candidates
+        return []  # timed out
 
 
 def _id_shaped(value: str) -> bool:

@@ -88,7 +88,9 @@ async def test_a_fan_out_joined_while_its_replicas_prepare_is_not_done_before_th
 
 
 @pytest.mark.sandbox_mode(boot_seconds=100)  # 5 s at the test time scale: the wait ends while it prepares
-async def test_a_wait_on_a_preparing_replica_reads_no_chats_while_it_prepares(sandbox: RunningSandbox) -> None:
+async def test_a_wait_on_a_preparing_replica_reads_no_chats_while_it_prepares(
+    sandbox: RunningSandbox,
+) -> None:
     """A replica still preparing has run no turn: its chats say nothing a wait needs, so a wait without a
     cursor opens the stream and asks the status afresh, without a chats read before or after."""
     async with sandbox_client(sandbox) as api, Client(server(sandbox, api)) as client:

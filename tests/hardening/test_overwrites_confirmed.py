@@ -127,6 +127,44 @@ async def test_automations_that_start_replicas_are_refused(sandbox: RunningSandb
         await allowed(client, "save_automation", {"automation_id": world.automation_id, "enabled": False})
 
 
+async def test_resaving_what_an_automation_already_runs_asks_nothing(sandbox: RunningSandbox) -> None:
+    # The record carries every run field (contract: AutomationRecord), so one passed with the value the
+    # automation already has is no change: nothing to ask, and a `require` server lets it through.
+    async with refusing(sandbox) as (client, world, api):
+        automation_id = world.automation_id
+        await api.automations.update(automation_id, agent_provider="claude", model="sonnet")
+        same = {
+            "automation_id": automation_id,
+            "prompt": "Run the tests",
+            "environment_id": world.environment_id,
+            "agent_provider": "claude",
+            "model": "sonnet",
+        }
+        await allowed(client, "save_automation", same)
+        await allowed(client, "save_automation", {"automation_id": automation_id, "model": "sonnet"})
+        await allowed(client, "save_automation", {**same, "name": "nightly-tests", "enabled": False})
+        # A different value is still a change.
+        await refused(sandbox, client, "save_automation", {"automation_id": automation_id, "model": "haiku"})
+        await refused(sandbox, client, "save_automation", {**same, "agent_provider": "codex"})
+        kept = await api.automations.get(automation_id)
+    assert (kept.name, kept.agent_provider, kept.model) == ("nightly-tests", "claude", "sonnet")
+
+
+async def test_a_new_agent_without_a_model_is_asked_with_the_model_it_clears(sandbox: RunningSandbox) -> None:
+    asker = Asker("decline")
+    async with (
+        ReplicasClient(api_key=sandbox.org_key, base_url=sandbox.base_url) as api,
+        connected(sandbox, policy="require", asker=asker) as (client, world),
+    ):
+        await api.automations.update(world.automation_id, agent_provider="claude", model="sonnet")
+        arguments = {"automation_id": world.automation_id, "agent_provider": "codex"}
+        with anyio.fail_after(20):
+            assert (await client.call_tool("save_automation", arguments)).is_error  # declined
+    [question] = asker.asked
+    assert "agent_provider: 'claude' → 'codex'" in question
+    assert "model: 'sonnet' → (default)" in question  # the guide: a new agent without a model clears it
+
+
 async def test_the_question_shows_before_and_after_with_secrets_masked(sandbox: RunningSandbox) -> None:
     asker = Asker("decline")
     async with connected(sandbox, policy="require", asker=asker) as (client, world):

@@ -15,11 +15,12 @@ from mcp.types import LoggingMessageNotificationParams, PromptReference, Resourc
 
 from replicas_mcp.config import Settings
 from replicas_mcp.sandbox.serve import RunningSandbox
-from replicas_mcp.server import build_server
+from replicas_mcp.server import build_server, completions
 from replicas_mcp.server.client_log import LEVELS, MAX_SINKS_PER_CALLER, ClientLog, _Sink
 from replicas_mcp.server.completions import Candidate, completion_of, rank
 
 from ..helpers import text
+from ..state.helpers import add_sleeping_replicas
 from .helpers import call, connect
 
 WRONG_KEY = "sk_replicas_wrong_key_0123456789"
@@ -195,6 +196,26 @@ async def test_completions_are_cached_briefly(sandbox: RunningSandbox) -> None:
         for partial in ("", "r", "re", "rep"):  # a user typing
             await client.complete(template, {"name": "replica_id", "value": partial})
         assert sum(sandbox.faults.stats.requests.values()) - before == 1
+
+
+@pytest.mark.parametrize("failure", ["timeout", "error"])
+async def test_a_failed_completion_load_is_not_kept_and_the_next_request_loads_again(
+    sandbox: RunningSandbox, failure: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A load that timed out or failed upstream knows nothing: kept as "no candidates", it would hide every
+    # replica from completion for CACHE_SECONDS although the next read would succeed.
+    [replica_id] = add_sleeping_replicas(sandbox, 1, prefix="completable")
+    monkeypatch.setattr(completions, "LOAD_SECONDS", 0.3)
+    template = ResourceTemplateReference(uri="replicas://replicas/{replica_id}")
+    async with connect(sandbox) as client:
+        if failure == "timeout":
+            sandbox.faults.add_latency(5.0, route="/v1/replica", method="GET", times=1)
+        else:
+            sandbox.faults.inject_status(500, route="/v1/replica", method="GET", times=1)
+        failed = await client.complete(template, {"name": "replica_id", "value": "completable"})
+        assert failed.completion.values == []
+        again = await client.complete(template, {"name": "replica_id", "value": "completable"})
+        assert again.completion.values == [replica_id]
 
 
 async def test_an_upstream_outage_reaches_the_client_log_once(sandbox: RunningSandbox) -> None:

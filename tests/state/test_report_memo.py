@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -19,7 +20,8 @@ from replicas_mcp.client.models import EngineEvent
 from replicas_mcp.delegation.feeds import EventFeed
 from replicas_mcp.sandbox.serve import RunningSandbox
 from replicas_mcp.sandbox.workspaces import shapes
-from replicas_mcp.server.state.view import KnowingClient, unless_changed
+from replicas_mcp.server.state.streams import CHAT_FACTS
+from replicas_mcp.server.state.view import unless_changed
 
 from .helpers import Watching, watching
 
@@ -37,18 +39,35 @@ async def _active_replica(sandbox: RunningSandbox, seen: Watching) -> Any:
     return replica
 
 
+@dataclass
+class _Live:
+    """An active replica with the caller's shared stream of it open, as the server holds it."""
+
+    seen: Watching
+    replica: Any
+    chat: Any
+    feed: EventFeed
+
+    async def publish(self, event_type: str, payload: dict[str, Any]) -> None:
+        """Send an event, and return once the shared stream has handed it over (the hub has counted it)."""
+        event = self.replica.events.publish(event_type, payload)
+        with anyio.fail_after(5):
+            async for got in self.feed:
+                if isinstance(got, EngineEvent) and got.id == event.id:
+                    return
+
+    def version(self) -> object | None:
+        streams = self.seen.client.streams
+        assert streams is not None
+        return streams.version(self.seen.client.caller, self.replica.id)
+
+
 @asynccontextmanager
-async def _reading(client: KnowingClient, replica_id: str) -> AsyncIterator[EventFeed]:
-    async with client.shared_stream(replica_id, after=None) as feed:
-        yield feed
-
-
-async def _delivered(feed: EventFeed, event: EngineEvent | Any) -> None:
-    """Until the shared feed has handed over the event published last (so the hub has counted it)."""
-    with anyio.fail_after(5):
-        async for got in feed:
-            if isinstance(got, EngineEvent) and got.id == event.id:
-                return
+async def _live(sandbox: RunningSandbox) -> AsyncIterator[_Live]:
+    async with watching(sandbox, poll=5.0) as seen:
+        replica = await _active_replica(sandbox, seen)
+        async with seen.client.shared_stream(replica.id, after=None) as feed:
+            yield _Live(seen, replica, next(iter(replica.chats.values())), feed)
 
 
 def _summary(chat: Any, **changes: Any) -> dict[str, Any]:
@@ -94,34 +113,42 @@ class _Builds:
 async def test_a_remembered_report_is_rebuilt_only_after_an_event_that_can_change_it(
     sandbox: RunningSandbox, event_type: str, payload_of: Any, rebuilt: bool
 ) -> None:
-    async with watching(sandbox, poll=5.0) as seen:
-        replica = await _active_replica(sandbox, seen)
-        chat = next(iter(replica.chats.values()))
-        build = _Builds()
-        async with _reading(seen.client, replica.id) as feed:
-            # The chat's current summary first: the hub compares later summaries of the chat with it.
-            await _delivered(feed, replica.events.publish("chat.updated", _summary(chat)))
-            assert await unless_changed(seen.client, replica.id, "report", build) == "report 1"
-            assert await unless_changed(seen.client, replica.id, "report", build) == "report 1"
+    build = _Builds()
+    async with _live(sandbox) as live:
+        client, rid = live.seen.client, live.replica.id
+        # The chat's current summary first: the hub compares later summaries of the chat with it.
+        await live.publish("chat.updated", _summary(live.chat))
+        assert await unless_changed(client, rid, "report", build) == "report 1"
+        assert await unless_changed(client, rid, "report", build) == "report 1"
 
-            await _delivered(feed, replica.events.publish(event_type, payload_of(replica, chat)))
+        await live.publish(event_type, payload_of(live.replica, live.chat))
 
-            again = await unless_changed(seen.client, replica.id, "report", build)
-        assert again == ("report 2" if rebuilt else "report 1")
+        again = await unless_changed(client, rid, "report", build)
+    assert again == ("report 2" if rebuilt else "report 1")
 
 
 async def test_a_chat_summary_counts_once_per_change_of_what_a_report_reads(sandbox: RunningSandbox) -> None:
-    async with watching(sandbox, poll=5.0) as seen:
-        replica = await _active_replica(sandbox, seen)
-        chat = next(iter(replica.chats.values()))
-        streams = seen.client.streams
-        assert streams is not None
-        async with _reading(seen.client, replica.id) as feed:
-            first = streams.version(seen.client.caller, replica.id)
-            await _delivered(feed, replica.events.publish("chat.updated", _summary(chat)))
-            known = streams.version(seen.client.caller, replica.id)
-            assert known != first  # the chat's first summary on this stream: nothing to compare it with
-            await _delivered(feed, replica.events.publish("chat.updated", _summary(chat, title="T")))
-            assert streams.version(seen.client.caller, replica.id) == known
-            await _delivered(feed, replica.events.publish("chat.updated", _summary(chat, processing=True)))
-            assert streams.version(seen.client.caller, replica.id) != known
+    async with _live(sandbox) as live:
+        first = live.version()
+        await live.publish("chat.updated", _summary(live.chat))
+        known = live.version()
+        assert known != first  # the chat's first summary on this stream: nothing to compare it with
+        await live.publish("chat.updated", _summary(live.chat, title="T"))
+        assert live.version() == known
+        await live.publish("chat.updated", _summary(live.chat, processing=True))
+        assert live.version() != known
+
+
+async def test_the_chat_summaries_a_stream_keeps_are_bounded(sandbox: RunningSandbox) -> None:
+    """A stream that names ever more chats keeps the last summary of the `CHAT_FACTS` most recent only; a
+    chat dropped from them counts its next summary as a change (a report is rebuilt, never wrong)."""
+    async with _live(sandbox) as live:
+        await live.publish("chat.updated", _summary(live.chat))
+        for index in range(CHAT_FACTS):
+            await live.publish("chat.updated", _summary(live.chat, id=f"other-{index}"))
+        before = live.version()
+        await live.publish("chat.updated", _summary(live.chat))
+        assert live.version() != before  # the first chat was dropped
+        kept = live.version()
+        await live.publish("chat.updated", _summary(live.chat, id=f"other-{CHAT_FACTS - 1}"))
+        assert live.version() == kept  # a recent one was kept

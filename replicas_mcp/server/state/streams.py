@@ -61,6 +61,7 @@ REPORT_NEUTRAL_EVENTS = frozenset({"engine.status.changed", "preview.changed"})
 # What a report reads from a chat summary (`chat.updated`): a summary that changes neither (a new title,
 # a new preview of the last message) cannot change it either.
 REPORT_CHAT_FIELDS = ("processing", "awaitingInput")
+CHAT_FACTS = 256  # chats per upstream whose last summary is kept for that comparison
 
 
 class StreamHub(Protocol):
@@ -135,8 +136,8 @@ class _Upstream:
     connected: Callable[[], bool] = lambda: False  # the upstream's connection is open now
     booted: bool = False  # it delivered one of `BOOTED_EVENTS`
     changes: int = 0  # events that can change a report (`StreamHub.version`)
-    # The last `REPORT_CHAT_FIELDS` of each chat's summary, bounded by the chats the replica has (it ends
-    # with the upstream).
+    # The last `REPORT_CHAT_FIELDS` of each chat's summary (the `CHAT_FACTS` most recent chats; it ends with
+    # the upstream). A chat dropped from it only makes its next summary count as a change.
     chat_facts: dict[str, tuple[object, ...]] = field(default_factory=dict)
 
     @property
@@ -177,8 +178,10 @@ class _Upstream:
         if event.type != "chat.updated" or not isinstance(chat, dict) or not isinstance(chat.get("id"), str):
             return True
         facts = tuple(chat.get(name) for name in REPORT_CHAT_FIELDS)
-        before = self.chat_facts.get(chat["id"])
-        self.chat_facts[chat["id"]] = facts
+        before = self.chat_facts.pop(chat["id"], None)
+        self.chat_facts[chat["id"]] = facts  # (most recent last)
+        if len(self.chat_facts) > CHAT_FACTS:
+            del self.chat_facts[next(iter(self.chat_facts))]
         return before != facts  # (a chat's first summary on this upstream counts: nothing to compare with)
 
     def wake(self) -> None:

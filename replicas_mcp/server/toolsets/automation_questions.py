@@ -66,20 +66,28 @@ async def ask_save_automation(call: PendingCall) -> str | None:
             f"replica in environment {environment} with the prompt {_quoted(args['prompt'])}."
         )
     current = await call.client.automations.get(args["automation_id"])
+    # Every run field as the automation has it (the record carries them all; None: the default), so a field
+    # passed with the value it already has is not a change.
     before: dict[str, Any] = {
         "prompt": current.prompt,
         "environment_id": current.environment_id,
         "triggers": _triggers_text([_plain(t) for t in current.triggers]),
+        "agent_provider": current.agent_provider,
+        "model": current.model,
     }
     if "environment_id" in args and args["environment_id"] != current.environment_id:
         args["environment_id"] = await _environment_named(call, args["environment_id"])
         if current.environment_id:
             before["environment_id"] = await _environment_named(call, current.environment_id, gone_ok=True)
     changes = [
-        f"{key}: {_quoted(before.get(key, '(unchanged default)'))} → {_quoted(args[key])}"
+        f"{key}: {_shown(before[key])} → {_quoted(args[key])}"
         for key in _RUN_FIELDS
-        if key in args and (key not in before or before[key] != args[key])
+        if key in args and before[key] != args[key]
     ]
+    # A new agent without a model clears the stored one (guide: it may not exist for the new agent).
+    new_agent = "agent_provider" in args and args["agent_provider"] != current.agent_provider
+    if new_agent and "model" not in args and current.model is not None:
+        changes.append(f"model: {_quoted(current.model)} → (default)")
     if args.get("enabled") is True and current.enabled is False:
         changes.append("enabled: paused → running")
     if not changes:
@@ -174,6 +182,11 @@ def _trigger_text(trigger: dict[str, Any]) -> str:
 
 def _triggers_text(triggers: list[dict[str, Any]]) -> str:
     return ", ".join(_trigger_text(t) for t in triggers) or "none"
+
+
+def _shown(value: Any) -> str:
+    """A field's current value for a question: quoted, or `(default)` when the automation has none."""
+    return "(default)" if value is None else _quoted(value)
 
 
 def _quoted(value: Any) -> str:
