@@ -18,7 +18,9 @@ contract says the API replays after `Last-Event-ID`). Compared with the cursor (
 PRs were reported), this tells a wait that the turn it was waiting for already ended, even one that ended
 before anybody read the stream (a start cursor's first turn), and a cursor-less wait that nothing is
 running. A replica last seen `preparing` is looked up afresh first (it may have booted and run its turn
-before the stream opened); its chats are read only if it is active by then. What the observations mean
+before the stream opened); its chats are read only if it is active by then. A wait that follows its
+replica's create skips that look (`_boot_ahead`: the boot is still ahead), relying on the heartbeat look of
+a preparing replica's quiet stream instead. What the observations mean
 (done or not) is `phase.wait_over`: by default a wait is over when the agent has nothing left to do,
 never while messages are queued for it. After a turn's end, a wait does not decide until the chat summary
 that follows says what comes next; if none arrives within `settle`, it reads the chats instead. The wait
