@@ -8,6 +8,7 @@ import anyio
 import httpx2
 import pytest
 
+from replicas_mcp.sandbox.errors import ApiError
 from replicas_mcp.sandbox.serve import RunningSandbox
 
 from ..helpers import assert_error
@@ -75,6 +76,26 @@ async def test_a_dropped_connection_is_a_transport_error(
         assert (await api.get(f"/v1/replica/{replica['id']}")).status_code == 200
     # A cut made on purpose is not a server error: nothing is logged at error level.
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+async def test_a_body_fault_answers_200_with_a_body_of_another_shape(sandbox: RunningSandbox) -> None:
+    # A response that does not fit the contract: the client must survive it, so tests need one on demand.
+    other_shape = {"replicas": "not a list", "total": None}
+    sandbox.faults.replace_body(other_shape, route="/v1/replica", method="GET", times=1)
+    async with client(sandbox) as api, httpx2.AsyncClient(base_url=f"{sandbox.base_url}/_sandbox") as control:
+        answered = await api.get("/v1/replica")
+        assert (answered.status_code, answered.json()) == (200, other_shape)
+        assert isinstance((await api.get("/v1/replica")).json()["replicas"], list)  # used up
+        listed = await control.post(
+            "/faults", json={"kind": "body", "body": [1, "two"], "route": "/v1/environments", "times": 1}
+        )
+        assert listed.json()["fault"]["body"] == [1, "two"]
+        assert (await api.get("/v1/environments")).json() == [1, "two"]
+        assert_error(await control.post("/faults", json={"kind": "body"}), 400)  # no body given
+    assert sandbox.faults.stats.count("GET", "/v1/replica") == 2
+    assert sandbox.faults.stats.count("GET", "/v1/replica", handled=True) == 1  # the handler never ran
+    with pytest.raises(ApiError):
+        sandbox.faults.replace_body({"not": object()})
 
 
 async def test_the_control_endpoints_drive_faults_stats_and_status(sandbox: RunningSandbox) -> None:
