@@ -34,7 +34,7 @@ from replicas_mcp.server.safety import (
 from replicas_mcp.server.state import ToolContext, app_state, client_of
 from replicas_mcp.server.tools import ToolGroup
 from replicas_mcp.server.toolsets.environment_questions import (
-    SECTION_OF,
+    already_absent,
     ask_remove,
     ask_save_environment,
     ask_save_hook,
@@ -377,7 +377,7 @@ async def remove_environment_item(
     ] = None,
 ) -> Done:
     """Remove a variable, file, skill, skill registry or MCP, or with kind=environment delete the whole
-    environment (not Global, nor one an automation uses)."""
+    environment (not Global, nor one an automation uses). Already absent: success, nothing done."""
     envs = client_of(ctx).environments
     if kind != "environment" and not item:
         raise ToolError(f"kind={kind!r} needs item: its id or name (see get_environment).")
@@ -402,11 +402,8 @@ async def remove_environment_item(
     else:
         found = [m.id for m in await envs.mcps.list(environment_id) if item in (m.id, m.name)]
         remove = envs.mcps.delete
-    if not found:
-        raise ToolError(  # the value is not repeated: a rejected value may be a secret
-            f"No {kind} with that name or id in environment {named}: already removed? "
-            f"See get_environment with include=['{SECTION_OF[kind]}']."
-        )
+    if not found:  # idempotent, as annotated: a repeat (a retry after a timeout) succeeds
+        return Done(message=already_absent(kind, named))
     await remove(environment_id, found[0])
     return Done(message=f"Removed {kind} {item!r} from environment {named}.")
 
