@@ -1,5 +1,6 @@
 """What a model learns from the environment tools when it adds, replaces and removes items (model-eye
-review, session 4): a repeat removal succeeds, as the tool's idempotent annotation promises."""
+review, session 4): a replace says what it replaced (masked), a repeat removal succeeds as the idempotent
+annotation promises."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from replicas_mcp.sandbox.serve import RunningSandbox
 from replicas_mcp.server import build_server
 
 from ..hardening.confirm_helpers import Asker
+from ..helpers import text
 from .helpers import call, call_error, data, settings
 
 
@@ -50,3 +52,50 @@ async def test_a_repeat_removal_succeeds_and_says_it_was_already_absent(sandbox:
         # An environment that does not exist is still an error, saying where the valid ones are.
         missing = {**remove, "environment_id": "00000000-0000-4000-8000-000000000000"}
         assert "list_environments" in await call_error(client, "remove_environment_item", missing)
+
+
+async def test_a_replace_says_so_with_the_old_value_masked(sandbox: RunningSandbox) -> None:
+    asker = Asker()
+    async with asking(sandbox, asker) as (client, api):
+        env = await _api_env(api)
+        old = next(f.content for f in await api.environments.files.list(env) if f.path == "~/.npmrc")
+        secret = "//registry.npmjs.org/:_authToken=npm_s3cretT0kenValue"
+        npmrc = {"environment_id": env, "kind": "file", "name": "~/.npmrc", "value": secret}
+        result = await call(client, "set_environment_item", npmrc)
+        replaced = data(result)
+        assert replaced["replaced"] is True
+        assert replaced["was"] == f"*** ({len(old)} chars)"
+        assert "removing it deletes it for everyone" in replaced["note"]
+        assert "~/.npmrc" in replaced["note"]
+        assert len(asker.asked) == 1, "the replace was confirmed first"
+        assert secret not in text(result)
+        assert old not in text(result), "the old value is masked too"
+
+        created = data(
+            await call(
+                client,
+                "set_environment_item",
+                {"environment_id": env, "kind": "variable", "name": "LOG_LEVEL", "value": "debug"},
+            )
+        )
+        assert created["replaced"] is False, "a new item says it replaced nothing"
+        assert "was" not in created
+        assert "note" not in created
+        assert len(asker.asked) == 1, "adding something new asks nothing"
+
+        mcp = data(
+            await call(
+                client,
+                "set_environment_item",
+                {
+                    "environment_id": env,
+                    "kind": "mcp",
+                    "name": "docs",
+                    "transport": "http",
+                    "config": {"url": "https://docs.example.com/mcp?token=abcd1234efgh5678", "headers": {}},
+                },
+            )
+        )
+        assert mcp["replaced"] is True
+        assert mcp["was"].startswith('{"transport":'), "its old config, masked as get_environment shows it"
+        assert "abcd1234efgh5678" not in str(mcp)

@@ -47,6 +47,7 @@ from replicas_mcp.server.toolsets.environment_results import (
     Part,
     RepoSet,
     RepositorySetList,
+    SetPart,
     SkillHit,
     SkillHits,
 )
@@ -300,9 +301,10 @@ async def set_environment_item(
         dict[str, Any] | None, Field(description="MCP: {command, args, env} or {url, headers}")
     ] = None,
     source: Annotated[str | None, Field(description="Skill: its source from search_skills")] = None,
-) -> Part:
+) -> SetPart:
     """Add or replace (by name) what every new replica of the environment gets: a variable, a file
-    (e.g. ~/AGENTS.md), an MCP server, a catalog skill or a skill registry (GitHub repo)."""
+    (e.g. ~/AGENTS.md), an MCP server, a catalog skill or a skill registry (GitHub repo). replaced=true:
+    it existed (was: its masked value)."""
     envs = client_of(ctx).environments
     env_id = environment_id
 
@@ -314,7 +316,8 @@ async def set_environment_item(
             var = await envs.variables.create(env_id, key=name, value=content)
         else:
             var = await envs.variables.update(env_id, old_var.id, value=content)
-        return Part(kind=kind, id=var.id, name=var.key, value=mask(content))
+        part = Part(kind=kind, id=var.id, name=var.key, value=mask(content))
+        return _set(part, mask(old_var.value) if old_var else None)
     if kind == "file":
         content = _needs(kind, "value", value)
         old_file = next((f for f in await envs.files.list(env_id) if f.path == name), None)
@@ -323,7 +326,8 @@ async def set_environment_item(
             file = await envs.files.create(env_id, name=label, path=name, content=content)
         else:
             file = await envs.files.update(env_id, old_file.id, content=content)
-        return Part(kind=kind, id=file.id, name=file.path, value=mask(content))
+        part = Part(kind=kind, id=file.id, name=file.path, value=mask(content))
+        return _set(part, mask(old_file.content) if old_file else None)
     if kind == "mcp":
         via = _needs(kind, "transport", transport)
         settings = _needs(kind, "config", config)
@@ -333,16 +337,40 @@ async def set_environment_item(
             mcp = await envs.mcps.create(env_id, name=name, transport=via, config=settings)
         else:
             mcp = await envs.mcps.update(env_id, old_mcp.id, transport=via, config=settings)
-        return _mcp_part(mcp, reveal=False)
+        return _set(_mcp_part(mcp, reveal=False), _mcp_part(old_mcp, reveal=False).value if old_mcp else None)
     if kind == "skill":
         origin = _needs(kind, "source", source)
         old_skill = next((x for x in await envs.skills.list(env_id) if x.slug == name), None)
         skill = old_skill or await envs.skills.enable(env_id, name=name, slug=name, source=origin)
-        return Part(kind=kind, id=skill.id, name=skill.slug)
+        return _kept(Part(kind=kind, id=skill.id, name=skill.slug), existed=old_skill is not None)
     _check(name, REGISTRY_URL, "a skill registry is a GitHub repository URL (https://...)")
     old_reg = next((r for r in await envs.skill_registries.list(env_id) if r.url == name), None)
     registry = old_reg or await envs.skill_registries.add(env_id, url=name)
-    return Part(kind=kind, id=registry.id, name=registry.url)
+    return _kept(Part(kind=kind, id=registry.id, name=registry.url), existed=old_reg is not None)
+
+
+def _set(part: Part, was: str | None) -> SetPart:
+    """A set item's result; `was`: the masked value it replaced, None when it created the item. A replaced
+    item is the team's: saying so keeps a later "remove what I created" from deleting it."""
+    result = SetPart(**part.model_dump())
+    if was is not None:
+        result.replaced, result.was = True, was
+        result.note = (
+            f"Replaced the existing {part.kind} {clean_text(part.name)!r} (was {was or 'empty'}); it was "
+            "there before this call, so removing it deletes it for everyone."
+        )
+    return result
+
+
+def _kept(part: Part, *, existed: bool) -> SetPart:
+    """Skills and registries are only added: one already there is left as it was."""
+    result = SetPart(**part.model_dump())
+    if existed:
+        result.note = (
+            f"The {part.kind} {clean_text(part.name)!r} was already here and is unchanged; it was there "
+            "before this call, so removing it removes it for everyone."
+        )
+    return result
 
 
 def _needs(kind: str, arg: str, value: T | None) -> T:
