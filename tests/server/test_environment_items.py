@@ -49,9 +49,11 @@ async def test_a_repeat_removal_succeeds_and_says_it_was_already_absent(sandbox:
         assert len(asker.asked) == 1, "nothing to remove: nothing asked"
         assert "DATABASE_URL" not in {v.key for v in await api.environments.variables.list(env)}
 
-        # An environment that does not exist is still an error, saying where the valid ones are.
+        # An environment that does not exist is still an error, listing the ones there are.
         missing = {**remove, "environment_id": "00000000-0000-4000-8000-000000000000"}
-        assert "list_environments" in await call_error(client, "remove_environment_item", missing)
+        said = await call_error(client, "remove_environment_item", missing)
+        assert "No environment has that id" in said
+        assert f"api = {env}" in said
 
 
 async def test_a_replace_says_so_with_the_old_value_masked(sandbox: RunningSandbox) -> None:

@@ -378,7 +378,9 @@ async def test_environments_toolset(sandbox: RunningSandbox) -> None:
         )
 
         await call(client, "remove_environment_item", {"environment_id": eid, "kind": "environment"})
-        assert "list_environments" in await call_error(client, "get_environment", {"environment_id": eid})
+        assert "No environment has that id" in await call_error(
+            client, "get_environment", {"environment_id": eid}
+        )
 
 
 async def test_hook_output_streams_as_progress(sandbox: RunningSandbox) -> None:

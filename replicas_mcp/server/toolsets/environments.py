@@ -20,7 +20,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
 from replicas_mcp.client.errors import ConflictError
-from replicas_mcp.server.args import EnvironmentId, Id, Reveal
+from replicas_mcp.server.args import ENVIRONMENT, EnvironmentId, Id, Reveal
 from replicas_mcp.server.safety import (
     WORKSPACE,
     clean_text,
@@ -222,7 +222,7 @@ async def get_environment(
 )
 async def save_environment(
     ctx: ToolContext,
-    environment_id: Annotated[Id | None, Field(description="Omit to create one")] = None,
+    environment_id: Annotated[Id | None, ENVIRONMENT, Field(description="Omit to create one")] = None,
     name: Annotated[str | None, Field(min_length=1, max_length=100, description="Needed to create")] = None,
     repository_id: Annotated[Id | None, Field(description="From list_repositories")] = None,
     repository_set_id: Annotated[Id | None, Field(description="Or from list_repository_sets")] = None,

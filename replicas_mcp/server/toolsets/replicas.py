@@ -13,11 +13,11 @@ from replicas_mcp.delegation.asking import asking
 from replicas_mcp.delegation.launch import remember_start
 from replicas_mcp.delegation.steering import SteerMode, steer
 from replicas_mcp.server.args import (
-    Id,
     OptionalChatId,
     PageNumber,
     PageSize,
     ReplicaId,
+    TaskEnvironmentId,
     Wake,
     may_wake,
     next_page,
@@ -294,7 +294,7 @@ async def create_replica(
     ctx: ToolContext,
     name: Annotated[str, Field(pattern=r"^\S+$", max_length=100, description="Unique, e.g. fix-login-bug")],
     message: Message,
-    environment_id: Annotated[Id, Field(min_length=1, description="From list_environments")],
+    environment_id: TaskEnvironmentId,
     coding_agent: CodingAgent | None = None,
     model: Annotated[str | None, Field(description="e.g. sonnet, opus, gpt-5.5")] = None,
     thinking_level: Thinking | None = None,
