@@ -108,3 +108,30 @@ def test_every_tool_taking_an_environment_id_resolves_names() -> None:
     assert {"delegate_task", "create_replica", "save_automation", "get_environment"} <= set(takers)
     unresolved = sorted(name for name, resolved in takers.items() if "environment_id" not in resolved)
     assert not unresolved, f"these take an environment_id but not a name: {unresolved}"
+
+
+async def test_environment_rows_name_their_repository_from_one_cached_lookup(sandbox: RunningSandbox) -> None:
+    repositories = "GET /v1/replica/repositories"
+    async with (
+        ReplicasClient(api_key=sandbox.org_key, base_url=sandbox.base_url, max_retries=0) as api,
+        connect(sandbox) as client,
+    ):
+        names = {repo.id: repo.name for repo in await api.repositories.list()}
+        before = sandbox.faults.stats.requests[repositories]
+        rows = data(await call(client, "list_environments"))["environments"]
+        by_name = {row["name"]: row for row in rows}
+        assert by_name["api"]["repository"] == names[by_name["api"]["repository_id"]]
+        assert by_name["api"]["repository"].endswith("/api")
+        assert "repository" not in by_name["platform"], "a repository set has no one repository"
+        assert sandbox.faults.stats.requests[repositories] == before + 1
+
+        for _ in range(3):
+            again = data(await call(client, "list_environments"))["environments"]
+            assert again == rows
+        assert sandbox.faults.stats.requests[repositories] == before + 1, "later calls reuse the lookup"
+
+        # The description promises what the rows carry (no variables, files or hooks).
+        tool = next(t for t in (await client.list_tools()).tools if t.name == "list_environments")
+        assert "repository" in (tool.description or "")
+        for promised in ("variables", "files", "hooks"):
+            assert promised not in (tool.description or "")
