@@ -73,6 +73,11 @@ async def test_an_unknown_id_lists_the_environments_instead_of_pointing_to_globa
             assert "'global'" not in message
             assert UNKNOWN_UUID not in message
         assert await _replica_names(api) == before
+        # A fan-out reports it per task (and never advises 'global' either).
+        fanned = await call(client, "delegate_task", {"environment_id": UNKNOWN_UUID, "task": ["A", "B"]})
+        rows = data(fanned)["replicas"]
+        assert [row["state"] for row in rows] == ["failed_to_start", "failed_to_start"]
+        assert "'global'" not in str(rows), rows
 
         # An environment that exists, with an item that does not: the usual error, about the item.
         api_env = next(env.id for env in await api.environments.list() if env.name == "api")
