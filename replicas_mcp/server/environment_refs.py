@@ -70,7 +70,9 @@ async def resolve_environment(client: ReplicasClient, value: str) -> str:
             f"{len(matches)} environments have that name: {_listed(matches, repos)}. Pass the id of the one "
             "you mean as environment_id."
         )
-    raise ToolError(_none_named(environments, repos, "No environment has that name or id"))
+    raise ToolError(
+        _none_named(environments, repos, "No environment has that name or id in this organization")
+    )
 
 
 async def missing_environment(client: ReplicasClient, value: str) -> str | None:
