@@ -151,10 +151,17 @@ def _row(outcome: d.WaitOutcome, kind: type[R], **extra: Any) -> R:
     return row
 
 
+# A wake runs no turn: the way to the last turn's final message that a follow-up (a new, billed turn) is not.
+READ_ASLEEP = (
+    "To read its final message without a new turn: get_replica with wake=true, then wait_for_replica, "
+    "then get_replica_result."
+)
 _NEXT = {
     "waiting_for_input": "The agent asked something: answer with send_replica_message.",
     # Asleep, only the list is read (reads never wake): the report has status and PRs, no final message.
-    "sleeping": "Asleep: get_replica_result shows its PRs; send_replica_message wakes it.",
+    "sleeping": (
+        f"Asleep: get_replica_result shows its PRs. {READ_ASLEEP} For more work: send_replica_message."
+    ),
     "archived": "Archived: get_replica_result shows its PRs.",
     "error": "Terminal error: get_replica_result shows it; delete_replica, then delegate again.",
     "deleted": "The replica no longer exists.",
@@ -324,6 +331,7 @@ async def delegate_task(
         row.news = [item for item in row.news if not item.startswith((ASKED, "error: "))]
     if report is not None and report.outcome == "sleeping":
         row.state = report._status  # asleep since the wait saw the turn end: one state, the newest
+        report.notes = [note for note in report.notes if note != d.WAKE_TO_READ]  # the Next: says it
     return DelegateResult(
         replicas=[row],
         report=report.to_text() if report else None,
@@ -337,6 +345,8 @@ def _after_report(report: ReportResult) -> str:
         return f"{review}send_replica_message for follow-ups, delete_replica when finished."
     if report.outcome == "waiting_for_input":
         return _NEXT["waiting_for_input"]
+    if report.outcome == "sleeping":  # its PRs were just shown: only the way to the rest is left
+        return f"{READ_ASLEEP} For more work: send_replica_message."
     return _NEXT.get(report._status, "send_replica_message to correct it, then wait_for_replica.")
 
 
