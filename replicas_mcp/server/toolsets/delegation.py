@@ -26,6 +26,7 @@ from replicas_mcp.delegation.memory import Memory
 from replicas_mcp.server.args import Id
 from replicas_mcp.server.caller import current_caller
 from replicas_mcp.server.errors import describe, replica_not_found_message
+from replicas_mcp.server.hints import served
 from replicas_mcp.server.safety import WORKSPACE, fence, truncate
 from replicas_mcp.server.state import ToolContext, app_state, client_of
 from replicas_mcp.server.state.view import unless_changed
@@ -157,7 +158,6 @@ READ_ASLEEP = (
     "then get_replica_result."
 )
 _NEXT = {
-    "waiting_for_input": "The agent asked something: answer with send_replica_message.",
     # Asleep, only the list is read (reads never wake): the report has status and PRs, no final message.
     "sleeping": (
         f"Asleep: get_replica_result shows its PRs. {READ_ASLEEP} For more work: send_replica_message."
@@ -168,7 +168,19 @@ _NEXT = {
 }
 
 
-def _next_step(row: Row) -> str:
+def _answer(ctx: ToolContext) -> str:
+    """How to answer a question, on this server: a read-only one (or one without send_replica_message)
+    can only pass it on."""
+    how = served(ctx)
+    if how.has("send_replica_message"):
+        return "answer with send_replica_message."
+    why = "answering needs a server that can write" if how.read_only else "this server cannot answer it"
+    return f"relay the question to the user; {why}."
+
+
+def _next_step(row: Row, ctx: ToolContext) -> str:
+    if row.state == "waiting_for_input":
+        return f"The agent asked something: {_answer(ctx)}"
     if row.state in _NEXT:
         return _NEXT[row.state]
     if row.done and row.state in ("working", "preparing"):
@@ -195,6 +207,11 @@ def _tally(rows: Sequence[Row]) -> str:
     return f"{done}/{len(rows)} done" + (f", {asking} asking" if asking else "")
 
 
+def _next_line(step: str) -> str:
+    """The "Next:" line, left out when nothing is left to say (a narrow tool selection dropped it all)."""
+    return f"\nNext: {step}" if step.strip() else ""
+
+
 class WaitResult(ToolResult):
     replicas: list[Row]
     next: str
@@ -205,8 +222,8 @@ class WaitResult(ToolResult):
             row = self.replicas[0]
             status = "Timed out" if self._timed_out else "Returned"
             named = f"{row.name} ({row.replica_id})" if row.name and row.replica_id else None
-            return f"{status}: {row.line(named)}\ncursor: {row.cursor}\nNext: {self.next}"
-        return f"{_tally(self.replicas)}:\n{_table(self.replicas)}\nNext: {self.next}"
+            return f"{status}: {row.line(named)}\ncursor: {row.cursor}{_next_line(self.next)}"
+        return f"{_tally(self.replicas)}:\n{_table(self.replicas)}{_next_line(self.next)}"
 
 
 class DelegateResult(ToolResult):
@@ -222,12 +239,12 @@ class DelegateResult(ToolResult):
                 body = f"{verb} r{self.report[1:]}" if self.report.startswith("R") else self.report
             else:
                 body = f"{verb} replica {row.name} ({row.replica_id}).\n{row.line()}"
-            return f"{body}\ncursor: {row.cursor}\nNext: {self.next}"
+            return f"{body}\ncursor: {row.cursor}{_next_line(self.next)}"
         rows = self.replicas
         started = sum(row.created for row in rows)
         pending = sum(row.state == "pending" for row in rows)
         counts = f"{started} started now, {_tally(rows)}, {pending} pending"
-        return f"{counts}\n{_table(rows)}\nNext: {self.next}"
+        return f"{counts}\n{_table(rows)}{_next_line(self.next)}"
 
 
 # --- helpers ------------------------------------------------------------------------------------------
@@ -335,16 +352,16 @@ async def delegate_task(
     return DelegateResult(
         replicas=[row],
         report=report.to_text() if report else None,
-        next=_after_report(report) if report else _next_step(row),
+        next=_after_report(report, ctx) if report else _next_step(row, ctx),
     )
 
 
-def _after_report(report: ReportResult) -> str:
+def _after_report(report: ReportResult, ctx: ToolContext) -> str:
     if report.outcome == "completed":
         review = "Review the PRs; " if report.prs else ""
         return f"{review}send_replica_message for follow-ups, delete_replica when finished."
     if report.outcome == "waiting_for_input":
-        return _NEXT["waiting_for_input"]
+        return f"The agent asked something: {_answer(ctx)}"
     if report.outcome == "sleeping":  # its PRs were just shown: only the way to the rest is left
         return f"{READ_ASLEEP} For more work: send_replica_message."
     return _NEXT.get(report._status, "send_replica_message to correct it, then wait_for_replica.")
@@ -399,16 +416,16 @@ async def _delegate_many(
     else:
         asking = any(row.state == "waiting_for_input" for row in rows)
         step = f"All done{' or asking' if asking else ''}: get_replica_result for each replica's report."
-    step += _answer_the_asking(rows)
+    step += _answer_the_asking(rows, ctx)
     if not_started:
         step += f" Not started: {', '.join(not_started)} (see their errors)."
     return DelegateResult(replicas=rows, next=step)
 
 
-def _answer_the_asking(rows: Sequence[Row]) -> str:
+def _answer_the_asking(rows: Sequence[Row], ctx: ToolContext) -> str:
     """A sentence naming the replicas that wait on a question: a join never ends their wait for them."""
     asking = ", ".join(str(row.name or row.replica_id) for row in rows if row.state == "waiting_for_input")
-    return f" {asking} asked something: answer with send_replica_message." if asking else ""
+    return f" {asking} asked something: {_answer(ctx)}" if asking else ""
 
 
 @tools.tool(title="Wait for replicas", read_only=True, timeout=TOOL_TIMEOUT)
@@ -444,7 +461,7 @@ async def wait_for_replica(
         if outcome.state == "deleted" and not cursors and not outcome.digest.events:
             raise ToolError(replica_not_found_message(single))
         row = _row(outcome, Row)
-        result = WaitResult(replicas=[row], next=_next_step(row))
+        result = WaitResult(replicas=[row], next=_next_step(row, ctx))
         result._timed_out = outcome.timed_out
         return result
     outcomes = await d.wait_many(
@@ -461,7 +478,7 @@ async def wait_for_replica(
     rows = [_row(outcome, Row, name=names.get(outcome.replica_id)) for outcome in outcomes]
     finished = sum(row.done for row in rows)
     done = finished == len(rows) or (mode == "any" and finished > 0)
-    answer = _answer_the_asking(rows)
+    answer = _answer_the_asking(rows, ctx)
     step = (
         f"{'Over' if answer else 'Done'}: get_replica_result for the reports.{answer}"
         if done
