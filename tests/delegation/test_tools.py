@@ -220,6 +220,25 @@ async def test_a_fan_out_with_an_asking_replica_says_to_answer_it(sandbox: Runni
     assert "1/2 done, 1 asking:" in joined["text"]
 
 
+async def test_a_delegated_task_says_the_workspace_and_agent_states_and_its_row_carries_the_question(
+    sandbox: RunningSandbox,
+) -> None:
+    async with sandbox_client(sandbox) as api, Client(server(sandbox, api)) as client:
+        env = await repo_environment(api)
+        done = await call(client, "delegate_task", environment_id=env, task="Tidy [[no-changes]]", wait_s=20)
+        asks = await call(
+            client, "delegate_task", environment_id=env, task="Pick [[ask: Tabs or spaces?]]", wait_s=20
+        )
+    # "active" alone reads as still running: the agent's own state is said beside the workspace's.
+    assert "completed [workspace active, agent idle]" in done["text"], done["text"]
+    assert "waiting_for_input [workspace active, agent asking]" in asks["text"], asks["text"]
+    # A client reading only the rows sees the question, as in wait_for_replica's rows; the text, once.
+    [asked] = [item for item in _one(asks)["news"] if item.startswith("asked: ")]
+    assert "Tabs or spaces?" in asked
+    assert "untrusted-data" in asked
+    assert asks["text"].count("Tabs or spaces?") == 1, asks["text"]
+
+
 async def test_bad_cursors_and_unknown_replicas_are_explained(sandbox: RunningSandbox) -> None:
     async with sandbox_client(sandbox) as api, Client(server(sandbox, api)) as client:
         bad = await client.call_tool("wait_for_replica", {"replica_id": "r1", "cursor": "garbage"})

@@ -344,8 +344,10 @@ async def delegate_task(
     )
     row = _row(outcome, Launch, name=item.name, created=created)
     report = await _report(ctx, item.id) if row.done and row.state != "deleted" else None
-    if report is not None:  # the report shows the questions (and errors): the row does not repeat them
-        row.news = [item for item in row.news if not item.startswith((ASKED, "error: "))]
+    if report is not None:  # the report shows the errors: the row does not repeat them. Its question stays
+        # in news, as in wait_for_replica's rows, for clients that read only the rows (the text shows the
+        # report instead of the row).
+        row.news = [item for item in row.news if not item.startswith("error: ")]
     if report is not None and report.outcome == "sleeping":
         row.state = report._status  # asleep since the wait saw the turn end: one state, the newest
         report.notes = [note for note in report.notes if note != d.WAKE_TO_READ]  # the Next: says it
