@@ -417,11 +417,41 @@ async def _delegate_many(
         step = "Join with wait_for_replica(replica_id=[ids], cursor=[cursors])."
     else:
         asking = any(row.state == "waiting_for_input" for row in rows)
-        step = f"All done{' or asking' if asking else ''}: get_replica_result for each replica's report."
+        step = f"All done{' or asking' if asking else ''}: {_reports(rows)}"
     step += _answer_the_asking(rows, ctx)
     if not_started:
         step += f" Not started: {', '.join(not_started)} (see their errors)."
     return DelegateResult(replicas=rows, next=step)
+
+
+def _reports(rows: Sequence[Row]) -> str:
+    """Which of these (done) rows have a report to read: not an asking one (it is not done) nor a deleted
+    one (nothing is left to read)."""
+    ready = [row for row in rows if row.done and row.state not in ("waiting_for_input", "deleted")]
+    gone = [row.label() for row in rows if row.state == "deleted"]
+    if not ready:
+        step = "" if gone else "no report to read."
+    elif len(ready) == len(rows):
+        step = "get_replica_result for each replica's report."
+    else:
+        step = f"get_replica_result for the reports of {', '.join(row.label() for row in ready)}."
+    deleted = f"{', '.join(gone)}: deleted, no report." if gone else ""
+    return " ".join(part for part in (step, deleted) if part)
+
+
+def _join_step(rows: Sequence[Row], mode: d.JoinMode, ctx: ToolContext) -> str:
+    """A join's next step: the reports of the rows that are done; with mode=any, waiting on the others."""
+    answer = _answer_the_asking(rows, ctx)
+    finished = [row for row in rows if row.done]
+    if len(finished) == len(rows):
+        return f"{'Over' if answer else 'Done'}: {_reports(rows)}{answer}"
+    ready = [row for row in finished if row.state != "waiting_for_input"]
+    if mode == "any" and ready:  # the others go on: one done is not the batch done
+        return (
+            f"Some done: {_reports(rows)} The others are still running: call wait_for_replica again with "
+            f"their ids and cursors to wait for them.{answer}"
+        )
+    return f"Not done yet: call wait_for_replica again with these cursors.{answer}"
 
 
 def _answer_the_asking(rows: Sequence[Row], ctx: ToolContext) -> str:
@@ -478,15 +508,7 @@ async def wait_for_replica(
     )
     names = await _names(ctx, ids)
     rows = [_row(outcome, Row, name=names.get(outcome.replica_id)) for outcome in outcomes]
-    finished = sum(row.done for row in rows)
-    done = finished == len(rows) or (mode == "any" and finished > 0)
-    answer = _answer_the_asking(rows, ctx)
-    step = (
-        f"{'Over' if answer else 'Done'}: get_replica_result for the reports.{answer}"
-        if done
-        else f"Not done yet: call wait_for_replica again with these cursors.{answer}"
-    )
-    return WaitResult(replicas=rows, next=step)
+    return WaitResult(replicas=rows, next=_join_step(rows, mode, ctx))
 
 
 @tools.tool(title="Get replica result", read_only=True)
