@@ -177,6 +177,12 @@ class Settings(BaseSettings):
     max_subscriptions: int = Field(
         default=200, ge=0, description="Subscribed resources per caller at once (0: no cap)"
     )
+    max_listen_streams: int = Field(
+        default=32,
+        ge=0,
+        description="2026-era subscriptions/listen streams per caller at once (0: no cap); fleet-wide with "
+        "Redis",
+    )
     max_sessions: int = Field(
         default=100,
         ge=0,

@@ -37,7 +37,7 @@ from replicas_mcp.server.resources import StateRegistry, register_resources
 from replicas_mcp.server.startup import check_key_in_background
 from replicas_mcp.server.state import AppState
 from replicas_mcp.server.state.backends import attach, shared_state_for
-from replicas_mcp.server.state.caps import SubscriptionCaps
+from replicas_mcp.server.state.caps import LISTEN_KIND, SubscriptionCaps
 from replicas_mcp.server.state.directory import ReplicaDirectory
 from replicas_mcp.server.state.gate import WaitSlots, gated
 from replicas_mcp.server.state.readiness import register_readiness
@@ -95,6 +95,7 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
     secrets = tuple(s for s in [settings.api_key.get_secret_value() if settings.api_key else None] if s)
     shared = shared_state_for(settings.redis_url.get_secret_value() if settings.redis_url else None)
     caps = SubscriptionCaps(shared.leases, settings.max_subscriptions)
+    listens = SubscriptionCaps(shared.leases, settings.max_listen_streams, kind=LISTEN_KIND)
     waits = WaitSlots(settings.max_waits)  # per caller, in this process
     client_log = ClientLog(current_caller)  # MCP logging: what a user should see, to their client
     auth_options = server_auth_options(settings)
@@ -131,6 +132,7 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
             )
             await stack.enter_async_context(shared.running(_delivering_to(watcher)))
             tasks.start_soon(caps.renew_forever)
+            tasks.start_soon(listens.renew_forever)
             state = AppState(
                 client=api,
                 settings=settings,
@@ -182,7 +184,7 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
     register_prompts(server, served)
     register_client_log(server, client_log)
     register_completions(server)
-    _serve_live_status(server, bus, client_log, caps)
+    _serve_live_status(server, bus, client_log, caps, listens)
     return server
 
 
@@ -199,7 +201,11 @@ def _delivering_to(watcher: ReplicaWatcher) -> Callable[[str, str | None], Await
 
 
 def _serve_live_status(
-    server: MCPServer[AppState], bus: CallerBus, client_log: ClientLog, caps: SubscriptionCaps
+    server: MCPServer[AppState],
+    bus: CallerBus,
+    client_log: ClientLog,
+    caps: SubscriptionCaps,
+    listens: SubscriptionCaps,
 ) -> None:
     """Start the replica watcher for what clients subscribe to, in both protocol eras.
 
@@ -209,8 +215,15 @@ def _serve_live_status(
     Both watch as the request's caller (`current_caller`, `client_for_caller`): in byo-key mode each caller's
     watch uses that caller's key and notifies only that caller's streams and sessions. Each subscribed URI
     takes one of the caller's `--max-subscriptions` slots (state/caps.py), across the fleet.
+
+    Each listen stream also takes one of the caller's `--max-listen-streams` slots (`listens`), URIs or
+    not: a stream with no URIs took no subscription slot, so one key could hold every stream the process
+    serves and switch live updates off for everyone else. The process-wide cap (`LISTEN_STREAMS_PER_PROCESS`,
+    also given to the SDK's handler as a backstop) is refused here first, with what to do. (Legacy GET
+    streams need no cap of their own: the SDK serves one per session, and sessions are capped per caller.)
     """
-    listen = ListenHandler(bus)
+    listen = ListenHandler(bus, max_subscriptions=LISTEN_STREAMS_PER_PROCESS)
+    open_streams = [0]  # listen streams open in this process (the SDK keeps its own count privately)
     ending: set[object] = set()  # legacy connections whose end already drops their subscriptions
 
     async def on_listen(
@@ -219,19 +232,33 @@ def _serve_live_status(
         uris = params.notifications.resource_subscriptions or []
         for uri in uris:
             _check_subscribable(str(uri))
+        if open_streams[0] >= LISTEN_STREAMS_PER_PROCESS:
+            raise MCPError(
+                code=INTERNAL_ERROR,
+                message=f"This server has {LISTEN_STREAMS_PER_PROCESS} listen streams open, its limit: "
+                "retry in a minute, or read replicas://replicas/{replica_id} instead of listening.",
+            )
         state, caller = ctx.lifespan_context, current_caller()
         stream = token_hex(8)
+        mine = [listens.holder("stream", stream)]
         holders = [caps.holder("listen", stream, str(uri)) for uri in uris]
         closed = anyio.Event()
-        await _take_slots(caps, caller, holders, lambda: not closed.is_set())
-        acquired = state.watcher.acquire(uris, caller, state.client_for_caller())
+        await _take_slots(listens, caller, mine, lambda: not closed.is_set())
+        open_streams[0] += 1
         try:
-            with client_log.listening(ctx):  # 2026: log messages ride the listen stream, if it opted in
-                return await listen(ctx, params)
+            await _take_slots(caps, caller, holders, lambda: not closed.is_set())
+            acquired = state.watcher.acquire(uris, caller, state.client_for_caller())
+            try:
+                with client_log.listening(ctx):  # 2026: log messages ride the listen stream, if it opted in
+                    return await listen(ctx, params)
+            finally:
+                closed.set()
+                ctx.lifespan_context.watcher.release(acquired)
+                await caps.give_back(caller, holders)
         finally:
             closed.set()
-            ctx.lifespan_context.watcher.release(acquired)
-            await caps.give_back(caller, holders)
+            open_streams[0] -= 1
+            await listens.give_back(caller, mine)
 
     async def on_subscribe(
         ctx: ServerRequestContext[AppState, Any], params: SubscribeRequestParams
@@ -270,6 +297,10 @@ def _serve_live_status(
 
 
 MAX_URI_CHARS = 512
+# Listen streams one process serves at once, all callers together (each caller: `--max-listen-streams`).
+# An idle stream costs ~50 KB and a socket; 4,096 is ~200 MB, and at the default per-caller cap (32) it
+# takes 128 distinct valid keys to fill. The SDK's own default (1,024) is 32 keys' worth.
+LISTEN_STREAMS_PER_PROCESS = 4096
 
 
 def _check_subscribable(uri: str) -> None:
