@@ -26,7 +26,12 @@ from mcp.types import (
 
 from replicas_mcp import __version__
 from replicas_mcp.config import Settings
-from replicas_mcp.server.auth import BYO_KEY_PLACEHOLDER, ReplicasKeyVerifier, server_auth_options
+from replicas_mcp.server.auth import (
+    BYO_KEY_PLACEHOLDER,
+    ReplicasKeyVerifier,
+    attach_verifier,
+    server_auth_options,
+)
 from replicas_mcp.server.caller import current_caller
 from replicas_mcp.server.client_log import ClientLog, forwarding, register_client_log
 from replicas_mcp.server.completions import register_completions
@@ -113,9 +118,9 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
                 api = await stack.enter_async_context(
                     ReplicasClient(api_key=key, base_url=settings.base_url, max_streams=settings.max_streams)
                 )
-            if isinstance(verifier, ReplicasKeyVerifier):
-                verifier.bind(api)  # byo-key: each new key is checked upstream once, with that key
             tasks = await stack.enter_async_context(anyio.create_task_group())
+            if isinstance(verifier, ReplicasKeyVerifier):
+                verifier.bind(api, tasks)  # byo-key: each new key is checked upstream, with that key
             await client_log.run(tasks)
             stack.callback(client_log.close)
             stack.enter_context(forwarding(client_log))
@@ -180,6 +185,7 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
         )
     register_readiness(server, shared, settings.instance_name)
     attach(server, shared)  # the HTTP layer's session cap counts in the same store (http_app)
+    attach_verifier(server, verifier)  # byo-key: the HTTP layer admits keys with it (http_app)
     register_resources(server, states)
     register_prompts(server, served)
     register_client_log(server, client_log)
