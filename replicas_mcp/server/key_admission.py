@@ -1,8 +1,8 @@
 """byo-key: whether a presented Replicas key is let in, decided before the SDK's auth sees the request.
 
 The API is the judge of a key, so a key never seen costs one upstream request. That made the check a lever
-(attacker review s4 #3): invented keys queued unbounded checks that every real caller's login waited
-behind. Now:
+(attacker review s4 #3, #4): invented keys queued unbounded checks that every real caller's login waited
+behind, and an API that could not answer (429, 5xx, unreachable) let any well-shaped key in. Now:
 
 - an accepted verdict is fresh for `ACCEPTED_TTL` (no upstream call) and the key stays *known good* for
   `KNOWN_GOOD_TTL`: past its freshness such a key is admitted at once and re-checked in the background, so a
@@ -10,7 +10,8 @@ behind. Now:
 - a key never accepted needs a check: at most `UNKNOWN_KEYS_PER_SOURCE` new keys per client address per
   minute (429 + Retry-After past it, before any upstream call), `MAX_CONCURRENT_KEY_CHECKS` checks at once
   and `MAX_WAITING_KEY_CHECKS` more waiting (503 + Retry-After past them);
-- when the API cannot say (5xx, unreachable), the key is let through uncached (its calls fail on their own).
+- when the API cannot say (429, 5xx, unreachable), only a known-good key is admitted; a new key gets 503 +
+  Retry-After (fail closed), so an outage, or a throttle an attacker provoked, lets no stranger in.
 
 Rejected verdicts are kept apart from accepted ones, so invented keys cannot push real callers' verdicts out.
 Keys are held only by fingerprint (a re-check holds the key for its own duration), never logged or echoed.
@@ -222,11 +223,19 @@ class KeyAdmission:
             async with self._checks:
                 verdict = self._verdicts.get(subject)  # another request may have asked meanwhile
                 if verdict is None:
-                    verdict, _ = await self._ask(token, subject)
+                    verdict, retry_after = await self._ask(token, subject)
+                else:
+                    retry_after = None
         finally:
             self._queued -= 1
-        if verdict is None:  # the API could not say now: let the call through and fail on its own
-            return ADMITTED
+        if verdict is None:  # the API could not say: fail closed for a key never accepted
+            return Admission(
+                False,
+                503,
+                _retry_in(retry_after, UNAVAILABLE_RETRY_AFTER),
+                "The Replicas API cannot confirm this API key right now (it is throttling or unreachable): "
+                "retry later.",
+            )
         return ADMITTED if verdict else REJECTED
 
     async def _ask(self, token: str, subject: str) -> tuple[bool | None, float | None]:

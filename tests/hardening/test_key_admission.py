@@ -1,5 +1,5 @@
-"""byo-key admission (attacker review s4 #3): invented keys cannot queue unbounded upstream checks, nor make
-a real caller wait behind them."""
+"""byo-key admission (attacker review s4 #3, #4): invented keys cannot queue unbounded upstream checks, cannot
+make a real caller wait behind them, and are never let in because the API could not answer."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import anyio
 import httpx2
 import pytest
 
-from replicas_mcp.sandbox.world import DEFAULT_ORG_KEY
+from replicas_mcp.sandbox.world import DEFAULT_ORG_KEY, DEFAULT_OTHER_ORG_KEY
 from replicas_mcp.server import key_admission
 
 from ..helpers import INITIALIZE, eventually
@@ -92,3 +92,32 @@ async def test_the_check_queue_is_bounded_and_a_known_caller_does_not_wait_behin
             assert int(answer.headers["retry-after"]) >= 1
             assert "Too many API keys are being checked" in answer.text
         assert _checks_of(recorder, invented) == 3
+
+
+@pytest.mark.parametrize("status", [429, 503])
+async def test_a_new_key_is_refused_while_the_api_cannot_say(
+    monkeypatch: pytest.MonkeyPatch, status: int
+) -> None:
+    """Attacker review s4 #4: a 429 (which invented keys can provoke) or a 5xx from the key check let any
+    well-shaped key in. Now only a key the API accepted before is admitted while it cannot say."""
+    monkeypatch.setattr(key_admission, "ACCEPTED_TTL", 0.0)  # the known caller's verdict needs a re-check
+    async with (
+        recorded_sandbox() as (sandbox, _),
+        http_server(sandbox, auth="byo-key") as (url, _),
+        httpx2.AsyncClient(timeout=60) as http,
+    ):
+        assert (await _initialize(http, url, DEFAULT_ORG_KEY)).status_code == 200
+        sandbox.faults.inject_status(status, route="/v1/replica", method="GET", times=None, retry_after=0)
+        for key in (_invented(), DEFAULT_OTHER_ORG_KEY):  # a stranger, and a real key never seen before
+            refused = await _initialize(http, url, key)
+            assert refused.status_code == 503
+            assert "mcp-session-id" not in refused.headers
+            assert int(refused.headers["retry-after"]) >= 1
+            assert "cannot confirm this API key right now" in refused.text
+            assert key not in refused.text
+        known = await _initialize(http, url, DEFAULT_ORG_KEY)  # accepted before: let in through the outage
+        assert known.status_code == 200
+        assert known.headers.get("mcp-session-id")
+        sandbox.faults.clear()
+        assert (await _initialize(http, url, DEFAULT_OTHER_ORG_KEY)).status_code == 200
+        assert (await _initialize(http, url, _invented())).status_code == 401
