@@ -173,7 +173,12 @@ class Settings(BaseSettings):
         description="HTTP fleets: this instance's name; 2025-era session ids start with it, so the load "
         "balancer routes a session back to its instance",
     )
-    rate_limit: int = Field(default=0, ge=0, description="Tool calls per caller per minute (0: no limit)")
+    rate_limit: int = Field(
+        default=0,
+        ge=0,
+        description="Requests per caller per minute: tool calls, resource reads, prompts, completions and "
+        "subscriptions together (0: no limit)",
+    )
     max_subscriptions: int = Field(
         default=200, ge=0, description="Subscribed resources per caller at once (0: no cap)"
     )

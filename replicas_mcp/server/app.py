@@ -44,7 +44,7 @@ from replicas_mcp.server.state import AppState
 from replicas_mcp.server.state.backends import attach, shared_state_for
 from replicas_mcp.server.state.caps import LISTEN_KIND, SubscriptionCaps
 from replicas_mcp.server.state.directory import ReplicaDirectory
-from replicas_mcp.server.state.gate import WaitSlots, gated
+from replicas_mcp.server.state.gate import RateLimitMiddleware, WaitSlots, gated
 from replicas_mcp.server.state.readiness import register_readiness
 from replicas_mcp.server.state.shared import SharedStateUnavailable
 from replicas_mcp.server.state.streams import SharedStreams
@@ -164,6 +164,7 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
         lifespan=lifespan,
         tools=[gated(tool, settings.rate_limit, waits) for tool in tools],
         subscriptions=bus,
+        middleware=[RateLimitMiddleware(settings.rate_limit)],  # reads, prompts...: the tools' budget
         log_level=settings.log_level,
         request_state_security=(
             RequestStateSecurity(keys=[settings.state_key.get_secret_value()]) if settings.state_key else None
