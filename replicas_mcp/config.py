@@ -204,6 +204,13 @@ class Settings(BaseSettings):
         "instead, and requests are never delayed",
     )
 
+    max_streams_per_caller: int | None = Field(
+        default=None,
+        ge=1,
+        description="byo-key: upstream event streams one caller may hold at once (default a quarter of "
+        "--max-streams); past it, that caller's watches and waits poll instead",
+    )
+
     @field_validator("toolsets", "tools", "exclude_tools", "allowed_hosts", "allowed_origins", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any, info: Any) -> Any:

@@ -128,7 +128,9 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
                 # A desktop client shows "connected" whatever the key: check it now, say so if it is wrong.
                 tasks.start_soon(check_key_in_background, api)
             # One upstream stream per caller and replica (watches and waits share it); lookups from knowledge.
-            streams = SharedStreams(tasks, max_streams=api.max_streams)  # the client's stream budget
+            streams = SharedStreams(  # the client's stream budget; byo-key: each caller a share of it
+                tasks, max_streams=api.max_streams, per_caller=_stream_share(settings, api.max_streams)
+            )
             stack.push_async_callback(streams.aclose)
             knowledge = shared.knowledge_store()  # this process's memory, or Redis in a fleet
             directory = ReplicaDirectory(knowledge, streams=streams)
@@ -193,6 +195,14 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
     register_completions(server)
     _serve_live_status(server, bus, client_log, caps, listens)
     return server
+
+
+def _stream_share(settings: Settings, max_streams: int) -> int | None:
+    """byo-key: the upstream streams one caller may hold (`--max-streams-per-caller`, by default a quarter of
+    the budget), so one tenant cannot leave every other tenant polling. Server-key mode has one caller."""
+    if settings.auth != "byo-key":
+        return None
+    return settings.max_streams_per_caller or max(1, max_streams // STREAM_SHARE_DIVISOR)
 
 
 def _delivering_to(watcher: ReplicaWatcher) -> Callable[[str, str | None], Awaitable[None]]:
@@ -304,6 +314,7 @@ def _serve_live_status(
 
 
 MAX_URI_CHARS = 512
+STREAM_SHARE_DIVISOR = 4  # byo-key: a caller's default share of the upstream streams is a quarter
 # Listen streams one process serves at once, all callers together (each caller: `--max-listen-streams`).
 # An idle stream costs ~50 KB and a socket; 4,096 is ~200 MB, and at the default per-caller cap (32) it
 # takes 128 distinct valid keys to fill. The SDK's own default (1,024) is 32 keys' worth.
