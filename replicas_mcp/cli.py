@@ -392,6 +392,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(problem)
     listener = None
     if settings.transport == "http":
+        from replicas_mcp.server.http_app import warn_without_token
+
+        warn_without_token(settings, sandbox)
         try:
             listener = _bind(settings)
         except OSError as exc:
