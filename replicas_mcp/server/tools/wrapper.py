@@ -2,6 +2,7 @@
 mapping and result shaping, and `build_tools` hands the wrapped tools to the SDK (through `sdk.py`).
 
 Per call, in this order (argument validation has already run, in the strict argument model):
+  0. a replica's name passed as its `replica_id` becomes its id (`replica_names.py`);
   1. consent: the tool's question, if it has one and the policy asks at all (`elicit` with a client that
      cannot be asked skips it). The question reads what it needs and raises `ToolError` when the call would
      fail, so nobody approves a call that cannot succeed; then the user is asked (see `confirmation.py`);
@@ -28,6 +29,7 @@ from replicas_mcp.server.state import context_in
 from replicas_mcp.server.tools.arguments import strict_arguments_model, text_arguments
 from replicas_mcp.server.tools.confirmation import can_ask, confirm_call, refused
 from replicas_mcp.server.tools.declaration import PendingCall, Question, ToolResult, ToolSpec
+from replicas_mcp.server.tools.replica_names import with_replica_ids
 from replicas_mcp.server.tools.schema import shaped_input_schema, shaped_output_schema
 from replicas_mcp.server.tools.sdk import sdk_tool
 from replicas_mcp.server.user_notices import note_upstream_failure
@@ -94,6 +96,7 @@ def served(spec: ToolSpec, policy: ConfirmPolicy) -> Callable[..., Awaitable[Any
         consented = False
         try:
             with anyio.fail_after(spec.timeout):
+                kwargs = await with_replica_ids(ctx, kwargs, spec.id_args)  # a name for an id: its id
                 pending = await _consent(spec, policy, ctx, kwargs)
                 if pending is not None:
                     return pending
