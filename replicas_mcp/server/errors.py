@@ -140,6 +140,16 @@ def _upstream(exc: e.ReplicasError, arguments: Mapping[str, Any] | None = None) 
     return truncate(text, _DETAIL_LIMIT) if text else "no details"
 
 
+# 400s about what the call acts on or the key it carries, not about its arguments ("This automation cannot be
+# triggered manually", "Automation is disabled", "Personal automations need a personal API key"): no fix of
+# the arguments helps, so the message does not ask for one.
+_NOT_THE_ARGUMENTS = re.compile(
+    r"\b(?:cannot|can't) be (?:triggered|edited|changed|deleted)\b|\bis disabled\b|\binherits\b"
+    r"|\bneeds? a personal API key\b",
+    re.IGNORECASE,
+)
+
+
 def _request_id(exc: e.ReplicasError) -> str:
     return f" (request id {exc.request_id})" if exc.request_id else ""
 
@@ -252,6 +262,8 @@ def describe(exc: e.ReplicasError, arguments: Mapping[str, Any] | None = None) -
                 f"Permission denied (403): {what}{rid}. This API key may not access that resource "
                 "(org keys cannot manage personal automations; personal keys only their own)."
             )
+        case e.BadRequestError() if _NOT_THE_ARGUMENTS.search(what):
+            return f"The API refused the call (400): {what}{rid}."
         case e.BadRequestError():
             return f"The API rejected the arguments (400): {what}{rid}. Fix them and retry."
         case e.PayloadTooLargeError():
