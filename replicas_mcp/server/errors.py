@@ -127,12 +127,16 @@ def shown_upstream(text: str, arguments: Mapping[str, Any] | None = None) -> str
     return mask_text(text)
 
 
+# The API's "or use 'global'" after an unknown environment: Global has no repository, no fallback for a task.
+_GLOBAL_ADVICE = re.compile(r",? or use 'global' for the Global environment", re.IGNORECASE)
+
+
 def _upstream(exc: e.ReplicasError, arguments: Mapping[str, Any] | None = None) -> str:
     """The API's own explanation: its `error` and `details`, cleaned, masked, deduplicated and shortened."""
     parts: list[str] = []
     for part in (exc.error, exc.details if isinstance(exc.details, str) else None, exc.message):
         shown = shown_upstream(clean_text(str(part)), arguments) if part else ""
-        text = without_rest_paths(shown).strip().rstrip(".")
+        text = _GLOBAL_ADVICE.sub("", without_rest_paths(shown)).strip().rstrip(".")
         if text and not any(text in seen or seen in text for seen in parts):
             # Without its closing period: the part is embedded in a sentence that goes on.
             parts.append(text)
