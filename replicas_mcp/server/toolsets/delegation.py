@@ -23,7 +23,7 @@ from pydantic import AfterValidator, BaseModel, Field, PrivateAttr, WithJsonSche
 from replicas_mcp import delegation as d
 from replicas_mcp.client.errors import ReplicasError
 from replicas_mcp.delegation.memory import Memory
-from replicas_mcp.server.args import Id
+from replicas_mcp.server.args import Id, TaskEnvironmentId
 from replicas_mcp.server.caller import current_caller
 from replicas_mcp.server.errors import describe, replica_not_found_message
 from replicas_mcp.server.hints import served
@@ -307,7 +307,7 @@ async def _names(ctx: ToolContext, ids: Sequence[str]) -> dict[str, str]:
 @tools.tool(title="Delegate tasks", read_only=False, idempotent=True, timeout=TOOL_TIMEOUT)
 async def delegate_task(
     ctx: ToolContext,
-    environment_id: Annotated[Id, Field(min_length=1, description="From list_environments")],
+    environment_id: TaskEnvironmentId,
     task: Tasks,
     name: Name = None,
     coding_agent: CodingAgent | None = None,
