@@ -254,11 +254,12 @@ async def test_the_instructions_say_which_toolsets_are_off_and_how_they_are_turn
     sandbox: RunningSandbox,
 ) -> None:
     said = {}
-    for label, selection in {
+    selections: dict[str, dict[str, Any]] = {
         "default": {},
         "envs": {"toolsets": ("replicas", "environments")},
         "all": {"toolsets": ("all",)},
-    }.items():
+    }
+    for label, selection in selections.items():
         async with connect(sandbox, **selection) as client:
             said[label] = client.instructions or ""
     off = "Toolsets off in this server: chats, canvas, hooks, environments (variables, files, MCPs, skills), "
