@@ -185,8 +185,8 @@ class Settings(BaseSettings):
     max_listen_streams: int = Field(
         default=32,
         ge=0,
-        description="2026-era subscriptions/listen streams per caller at once (0: no cap); fleet-wide with "
-        "Redis",
+        description="byo-key: 2026-era subscriptions/listen streams per caller (API key) at once "
+        "(0: no cap); fleet-wide with Redis",
     )
     max_sessions: int = Field(
         default=100,

@@ -117,7 +117,9 @@ def build_server(settings: Settings, client: ReplicasClient | None = None) -> MC
     secrets = tuple(s for s in [settings.api_key.get_secret_value() if settings.api_key else None] if s)
     shared = shared_state_for(settings.redis_url.get_secret_value() if settings.redis_url else None)
     caps = SubscriptionCaps(shared.leases, settings.max_subscriptions)
-    listens = SubscriptionCaps(shared.leases, settings.max_listen_streams, kind=LISTEN_KIND)
+    # byo-key only: in server-key mode every client is the one caller, bounded by the process's cap alone.
+    per_key = settings.max_listen_streams if settings.auth == "byo-key" else 0
+    listens = SubscriptionCaps(shared.leases, per_key, kind=LISTEN_KIND)
     waits = WaitSlots(settings.max_waits)  # per caller, in this process
     client_log = ClientLog(current_caller)  # MCP logging: what a user should see, to their client
     auth_options = server_auth_options(settings)
