@@ -6,6 +6,7 @@ The fleet's own Redis has `requirepass` (bench/fleet_procs.py), so the whole sui
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 import httpx2
@@ -14,6 +15,9 @@ import redis as redis_py
 from redis.exceptions import AuthenticationError
 
 from bench.fleet_procs import Child, Fleet, Instance, find_binary, free_port, wait_until
+from replicas_mcp.server.state.backends import shared_state_for
+from replicas_mcp.server.state.redis_state import RedisSharedState
+from replicas_mcp.server.state.shared import SharedStateUnavailable
 
 WARNING = "replicas-mcp: warning: the Redis URL (REPLICAS_MCP_REDIS_URL) has no password"
 
@@ -111,6 +115,30 @@ def test_an_open_redis_is_warned_about_over_tcp_and_not_over_a_private_socket(fl
         for instance in (over_tcp, over_socket, with_password):
             fleet.retire(instance)
         open_redis.stop()
+
+
+async def test_a_password_refused_while_running_is_logged_as_such_once_without_the_password(
+    fleet: Fleet, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A running instance whose password Redis stops accepting (changed under it): not ready, calls refused,
+    and the log says why once per outage, not "unreachable" every second."""
+    wrong = f"wrong-{uuid.uuid4().hex}"
+    store = shared_state_for(f"redis://:{wrong}@127.0.0.1:{fleet.redis_port}/0")
+    assert isinstance(store, RedisSharedState)
+    try:
+        with caplog.at_level(logging.WARNING, logger="replicas_mcp.server.state.redis_state"):
+            assert await store.check() is False
+            assert await store.check() is False
+            with pytest.raises(SharedStateUnavailable):
+                await store.claim("redis-auth-test", 5.0)
+    finally:
+        await store.redis.aclose()
+    said = [record.getMessage() for record in caplog.records]
+    refused = "Redis refused the password in the Redis URL (REPLICAS_MCP_REDIS_URL)"
+    assert (
+        said == [f"{refused}: use the one its `requirepass` (or ACL user) has"] * 2
+    )  # check() once, claim()
+    assert wrong not in caplog.text
 
 
 def test_the_instance_logs_of_the_whole_suite_never_hold_the_password(fleet: Fleet) -> None:
