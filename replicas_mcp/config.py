@@ -176,9 +176,20 @@ class Settings(BaseSettings):
         description="HTTP fleets: this instance's name; 2025-era session ids start with it, so the load "
         "balancer routes a session back to its instance",
     )
-    rate_limit: int = Field(default=0, ge=0, description="Tool calls per caller per minute (0: no limit)")
+    rate_limit: int = Field(
+        default=0,
+        ge=0,
+        description="Requests per caller per minute: tool calls, resource reads, prompts, completions and "
+        "subscriptions together (0: no limit)",
+    )
     max_subscriptions: int = Field(
         default=200, ge=0, description="Subscribed resources per caller at once (0: no cap)"
+    )
+    max_listen_streams: int = Field(
+        default=32,
+        ge=0,
+        description="2026-era subscriptions/listen streams per caller at once (0: no cap); fleet-wide with "
+        "Redis",
     )
     max_sessions: int = Field(
         default=100,
@@ -194,6 +205,13 @@ class Settings(BaseSettings):
         ge=1,
         description="Upstream event streams open at once (default 256); past it, watches and waits poll "
         "instead, and requests are never delayed",
+    )
+
+    max_streams_per_caller: int | None = Field(
+        default=None,
+        ge=1,
+        description="byo-key: upstream event streams one caller may hold at once (default a quarter of "
+        "--max-streams); past it, that caller's watches and waits poll instead",
     )
 
     @field_validator("toolsets", "tools", "exclude_tools", "allowed_hosts", "allowed_origins", mode="before")

@@ -67,11 +67,16 @@ def without_rest_paths(text: str) -> str:
     return _ANY_REQUEST.sub("the matching tool", text)
 
 
+# The API's "or use 'global'" after an unknown environment: Global has no repository, no fallback for a task.
+_GLOBAL_ADVICE = re.compile(r",? or use 'global' for the Global environment", re.IGNORECASE)
+
+
 def _upstream(exc: e.ReplicasError) -> str:
     """The API's own explanation: its `error` and `details`, cleaned, deduplicated and shortened."""
     parts: list[str] = []
     for part in (exc.error, exc.details if isinstance(exc.details, str) else None, exc.message):
-        text = without_rest_paths(clean_text(str(part))).strip().rstrip(".") if part else ""
+        said = without_rest_paths(clean_text(str(part))) if part else ""
+        text = _GLOBAL_ADVICE.sub("", said).strip().rstrip(".")
         if text and not any(text in seen or seen in text for seen in parts):
             # Without its closing period: the part is embedded in a sentence that goes on.
             parts.append(text)

@@ -57,7 +57,7 @@ class _Server(uvicorn.Server):
 def http_app(server: Any, settings: Settings, transport_security: Any) -> ASGIApp:
     """The ASGI app: `/mcp` (Streamable HTTP), `/healthz`, custom routes, behind the auth mode's middleware
     and exact Host/Origin matching."""
-    from replicas_mcp.server.auth import protect_http_app
+    from replicas_mcp.server.auth import admission_of, protect_http_app
     from replicas_mcp.server.http_guards import ExactHostMiddleware
     from replicas_mcp.server.state.backends import attached
 
@@ -73,7 +73,9 @@ def http_app(server: Any, settings: Settings, transport_security: Any) -> ASGIAp
     app.add_route("/healthz", healthz, methods=["GET"])
     # --http-token on /mcp, or byo-key session binding (its per-caller cap counted in the shared state)
     shared = attached(server)
-    protected = protect_http_app(app, settings, shared.leases if shared is not None else None)
+    protected = protect_http_app(
+        app, settings, shared.leases if shared is not None else None, admission_of(server)
+    )
     if settings.instance_name:  # a fleet: session ids name their instance (server/affinity.py)
         from replicas_mcp.server.affinity import SessionAffinityMiddleware
 

@@ -199,6 +199,38 @@ async def test_a_list_of_tasks_fans_out_and_joins_over_mcp(sandbox: RunningSandb
     assert len(replicas) == 7
 
 
+async def test_a_join_says_which_are_done_and_reads_no_report_of_a_deleted_replica(
+    sandbox: RunningSandbox,
+) -> None:
+    async with sandbox_client(sandbox) as api, Client(server(sandbox, api)) as client:
+        env = await repo_environment(api)
+        tasks = ["Quick [[no-changes]]", "Slow [[slow:60]]", "Gone [[no-changes]]"]
+        batch = await call(client, "delegate_task", environment_id=env, task=tasks, name="j", wait_s=0)
+        ids = [row["replica_id"] for row in batch["replicas"]]
+        cursors = [row["cursor"] for row in batch["replicas"]]
+        some = await call(
+            client, "wait_for_replica", replica_id=ids[:2], mode="any", timeout_s=20, cursor=cursors[:2]
+        )
+        await call(client, "delete_replica", replica_id=ids[2])
+        joined = await call(
+            client,
+            "wait_for_replica",
+            replica_id=[ids[0], ids[2]],
+            timeout_s=5,
+            cursor=[cursors[0], cursors[2]],
+        )
+    assert [row["done"] for row in some["replicas"]] == [True, False], some["text"]
+    # mode=any: one done is not the batch done; the one that is is named, and the others are waited for.
+    assert some["next"].startswith("Some done: get_replica_result for the reports of j-1."), some["next"]
+    assert "The others are still running: call wait_for_replica again" in some["next"]
+    assert "Done" not in some["next"]
+    # A deleted replica has no report to read.
+    assert [row["state"] for row in joined["replicas"]] == ["idle", "deleted"], joined["text"]
+    assert joined["next"] == (  # a deleted replica is no longer listed: its id stands for its name
+        f"Done: get_replica_result for the reports of j-1. {ids[2]}: deleted, no report."
+    ), joined["next"]
+
+
 async def test_a_fan_out_with_an_asking_replica_says_to_answer_it(sandbox: RunningSandbox) -> None:
     """A join's Next names the replica that waits on a question: waiting on it again would never end."""
     async with sandbox_client(sandbox) as api, Client(server(sandbox, api)) as client:
@@ -218,6 +250,25 @@ async def test_a_fan_out_with_an_asking_replica_says_to_answer_it(sandbox: Runni
         assert "Done" not in result["next"]  # nor does the next step
     assert "1/2 done, 1 asking, 0 pending" in batch["text"]
     assert "1/2 done, 1 asking:" in joined["text"]
+
+
+async def test_a_delegated_task_says_the_workspace_and_agent_states_and_its_row_carries_the_question(
+    sandbox: RunningSandbox,
+) -> None:
+    async with sandbox_client(sandbox) as api, Client(server(sandbox, api)) as client:
+        env = await repo_environment(api)
+        done = await call(client, "delegate_task", environment_id=env, task="Tidy [[no-changes]]", wait_s=20)
+        asks = await call(
+            client, "delegate_task", environment_id=env, task="Pick [[ask: Tabs or spaces?]]", wait_s=20
+        )
+    # "active" alone reads as still running: the agent's own state is said beside the workspace's.
+    assert "completed [workspace active, agent idle]" in done["text"], done["text"]
+    assert "waiting_for_input [workspace active, agent asking]" in asks["text"], asks["text"]
+    # A client reading only the rows sees the question, as in wait_for_replica's rows; the text, once.
+    [asked] = [item for item in _one(asks)["news"] if item.startswith("asked: ")]
+    assert "Tabs or spaces?" in asked
+    assert "untrusted-data" in asked
+    assert asks["text"].count("Tabs or spaces?") == 1, asks["text"]
 
 
 async def test_bad_cursors_and_unknown_replicas_are_explained(sandbox: RunningSandbox) -> None:

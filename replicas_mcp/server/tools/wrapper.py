@@ -21,10 +21,11 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, InputRequiredResult, TextContent
 
-from replicas_mcp.client.errors import ReplicasError
+from replicas_mcp.client.errors import BadRequestError, NotFoundError, ReplicasError
 from replicas_mcp.config import ConfirmPolicy
 from replicas_mcp.server.errors import tool_error
-from replicas_mcp.server.state import context_in
+from replicas_mcp.server.safety import redact
+from replicas_mcp.server.state import client_of, context_in
 from replicas_mcp.server.tools.arguments import strict_arguments_model, text_arguments
 from replicas_mcp.server.tools.confirmation import can_ask, confirm_call, refused
 from replicas_mcp.server.tools.declaration import PendingCall, Question, ToolResult, ToolSpec
@@ -82,6 +83,36 @@ async def _may_ask(question: Question, call: PendingCall) -> bool:
         return True
 
 
+async def _resolve(spec: ToolSpec, ctx: Context[Any, Any] | None, kwargs: dict[str, Any]) -> None:
+    """Replace each `Resolved` argument (an environment given by name) with what the call is made with."""
+    if ctx is None:
+        return
+    for name, resolver in spec.resolved_args:
+        value = kwargs.get(name)
+        if isinstance(value, str):
+            kwargs[name] = await resolver.resolve(client_of(ctx), value)
+
+
+async def _missing(
+    spec: ToolSpec, ctx: Context[Any, Any] | None, kwargs: Mapping[str, Any], exc: ReplicasError
+) -> str | None:
+    """For a call that failed as not found (or 400) on a `Resolved` argument that names nothing: the message
+    that says which ones there are. None: the usual error (the failure was about something else, or the
+    check itself failed)."""
+    if ctx is None or not isinstance(exc, NotFoundError | BadRequestError):
+        return None
+    for name, resolver in spec.resolved_args:
+        value = kwargs.get(name)
+        if isinstance(value, str):
+            try:
+                message = await resolver.missing(client_of(ctx), value)
+            except ReplicasError:
+                return None
+            if message is not None:
+                return message
+    return None
+
+
 def served(spec: ToolSpec, policy: ConfirmPolicy) -> Callable[..., Awaitable[Any]]:
     """The tool function as served (see the module docstring).
 
@@ -94,6 +125,7 @@ def served(spec: ToolSpec, policy: ConfirmPolicy) -> Callable[..., Awaitable[Any
         consented = False
         try:
             with anyio.fail_after(spec.timeout):
+                await _resolve(spec, ctx, kwargs)
                 pending = await _consent(spec, policy, ctx, kwargs)
                 if pending is not None:
                     return pending
@@ -101,6 +133,9 @@ def served(spec: ToolSpec, policy: ConfirmPolicy) -> Callable[..., Awaitable[Any
                 result = await spec.fn(**kwargs)
         except ReplicasError as exc:
             note_upstream_failure(exc)  # an outage also goes to the client's log (user_notices.py)
+            missing = await _missing(spec, ctx, kwargs, exc)
+            if missing is not None:
+                raise ToolError(redact(missing, _secrets_of(ctx))) from None
             raise tool_error(exc, kwargs, secrets=_secrets_of(ctx)) from None
         except TimeoutError:
             if not consented:  # the time ran out before the body began (the user did not answer in time)

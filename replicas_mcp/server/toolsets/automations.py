@@ -9,7 +9,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
 from replicas_mcp.client.models.automations import AutomationTrigger
-from replicas_mcp.server.args import AutomationId, Id, PageNumber, PageSize, next_page
+from replicas_mcp.server.args import ENVIRONMENT, AutomationId, Id, PageNumber, PageSize, next_page
 from replicas_mcp.server.safety import WORKSPACE, truncate
 from replicas_mcp.server.state import ToolContext, client_of
 from replicas_mcp.server.tools import ToolGroup, ToolResult
@@ -181,7 +181,7 @@ async def save_automation(
     automation_id: Annotated[Id | None, Field(description="Omit to create one")] = None,
     name: Annotated[str | None, Field(min_length=1, max_length=100)] = None,
     prompt: Annotated[str | None, Field(min_length=1, description="What the agent does each run")] = None,
-    environment_id: Annotated[Id | None, Field(description="From list_environments")] = None,
+    environment_id: Annotated[Id | None, ENVIRONMENT, Field(description="From list_environments")] = None,
     triggers: Annotated[
         list[Trigger] | None, Field(min_length=1, description="Replace all; ≤ 1 cron, 1 per event")
     ] = None,
