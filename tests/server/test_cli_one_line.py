@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -219,3 +220,17 @@ def test_a_ctrl_c_before_the_server_runs_is_quiet(
     monkeypatch.setattr(cli, "_settings_or_problem", interrupted)
     assert cli.main(["--sandbox"]) == 130
     assert capsys.readouterr().err == ""
+
+
+def test_the_readme_says_the_python_it_needs_before_its_first_commands() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    before, _, rest = readme.partition("```bash\n")
+    block = rest.partition("```")[0]
+    assert before.rstrip().endswith("Needs Python 3.11+ (`python3 --version`).")
+    assert block.splitlines() == [
+        "python3 -m venv .venv && .venv/bin/pip install -e '.[dev]' && .venv/bin/replicas-mcp demo",
+        "python3 -m venv .venv && .venv/bin/pip install -e '.[dev]' && .venv/bin/pytest -q",
+    ]
+    assert "`realpath .venv/bin/replicas-mcp`" in readme  # `.venv/bin/…` alone is not an absolute path
+    assert "about 10–13 minutes on 2 cores" in readme
+    assert "`pip install build && python -m build`" not in readme  # PEP 668 refuses it on a system Python
