@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -24,6 +25,8 @@ CommaList = Annotated[tuple[str, ...], NoDecode]
 
 ENV_PREFIX = "REPLICAS_MCP_"
 DEFAULT_API_URL = "https://api.tryreplicas.com"  # the client's default; named here for messages only
+# Where a user makes a key (the API guide): org keys need an admin, anyone can make a personal key.
+KEY_PAGES = "org keys: Settings > API Keys, for admins; personal keys: Account > API Keys"
 # The example keys of the docs and desktop configs: a user who pasted one has not put in their own yet.
 PLACEHOLDER_KEYS = frozenset(
     {
@@ -295,13 +298,27 @@ class Settings(BaseSettings):
             return "REPLICAS_API_KEY is set but empty"
         if is_placeholder_key(key):
             return "REPLICAS_API_KEY is still the placeholder from the example config"
-        return None
+        return foreign_character(key, "REPLICAS_API_KEY")
 
     def __repr_args__(self) -> Any:
         # The secrets are SecretStr already; this only keeps repr short and obviously safe.
         for name, value in super().__repr_args__():
             secret = name in ("api_key", "http_token", "state_key", "webhook_secret", "redis_url")
             yield name, ("***" if secret and value is not None else value)
+
+
+def foreign_character(key: str, variable: str) -> str | None:
+    """Why a key cannot go in an HTTP header: a character outside printable ASCII (a curly quote or a
+    zero-width space from a chat or a PDF) or a space inside, named by kind and position, never the key."""
+    for position, char in enumerate(key, 1):
+        if "!" <= char <= "~":
+            continue
+        name = unicodedata.name(char, "control character").lower()
+        return (
+            f"{variable} has a character a key can't contain (a {name}, U+{ord(char):04X}, at position "
+            f"{position}): paste the key again as plain text"
+        )
+    return None
 
 
 def cli_fields() -> dict[str, Any]:
