@@ -226,6 +226,15 @@ class Settings(BaseSettings):
         description="Upstream event streams open at once (default 256); past it, watches and waits poll "
         "instead, and requests are never delayed",
     )
+    http_request_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="HTTP: seconds a request's headers and body have to arrive (then 408); responses, "
+        "streams included, are never cut",
+    )
+    http_max_connections: int = Field(
+        default=1000, ge=1, description="HTTP: connections open at once; past it, new ones get 503"
+    )
 
     max_streams_per_caller: int | None = Field(
         default=None,
