@@ -188,8 +188,8 @@ def describe(exc: e.ReplicasError, arguments: Mapping[str, Any] | None = None) -
         case e.AuthenticationError():
             return (
                 "The Replicas API rejected the API key (401). Check REPLICAS_API_KEY in this MCP server's "
-                "environment (an org or personal key from Replicas Settings > API Keys) and restart the "
-                "server."
+                "environment (org keys: Replicas Settings > API Keys, for admins; personal keys: Account > "
+                "API Keys) and restart the server."
             )
         case e.PermissionDeniedError():
             return (
@@ -233,8 +233,8 @@ def describe(exc: e.ReplicasError, arguments: Mapping[str, Any] | None = None) -
 
 BYO_KEY_REJECTED = (
     "The Replicas API rejected the API key this request carries as its bearer token (401): it may have "
-    "been revoked or expired. Configure this MCP client with a valid org or personal key (Replicas "
-    "Settings > API Keys) and reconnect."
+    "been revoked or expired. Configure this MCP client with a valid key (org keys: Replicas Settings > API "
+    "Keys, for admins; personal keys: Account > API Keys) and reconnect."
 )
 
 
