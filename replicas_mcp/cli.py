@@ -360,6 +360,19 @@ def _http_problem(settings: Settings) -> str | None:
     return None
 
 
+def _redis_problem(settings: Settings) -> str | None:
+    """Warn (one line) when Redis is open over TCP (the URL gives no credentials, or Redis does not need
+    them); stop when Redis refuses them. Lines name the variable, never the URL (it holds the password)."""
+    if settings.redis_url is None:
+        return None
+    from replicas_mcp.server.state.backends import redis_startup
+
+    warnings, problem = redis_startup(settings.redis_url.get_secret_value())
+    for warning in warnings:
+        print(f"replicas-mcp: warning: {warning}", file=sys.stderr, flush=True)
+    return problem
+
+
 def _selection_problem(settings: Settings) -> str | None:
     from replicas_mcp.server.app import selection_of
     from replicas_mcp.server.tools import SelectionError, select_tools
@@ -432,6 +445,9 @@ def _main(argv: list[str]) -> int:
     )
     if problem:
         return _fail(problem)
+    problem = _redis_problem(settings)
+    if problem:
+        return _fail(problem, EXIT_REFUSED)
     listener = None
     if settings.transport == "http":
         try:

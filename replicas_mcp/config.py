@@ -73,6 +73,26 @@ def is_placeholder_key(key: str) -> bool:
     return bool(words & _PLACEHOLDER_WORDS)
 
 
+def redis_url_problem(url: str) -> str | None:
+    """Why `url` is not a Redis URL redis-py reads as meant (None if it is), never quoting it."""
+    usage = (
+        "must look like redis://:<password>@host:6379/0 (rediss:// for TLS, unix:///path/redis.sock?db=0 "
+        "for a socket), with / ? # @ : % in the password percent-encoded (the value is not shown: it may "
+        "hold a password)"
+    )
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError:
+        return usage
+    if parts.scheme == "unix":
+        return None if parts.path and not parts.fragment else usage
+    if parts.scheme not in ("redis", "rediss") or not parts.hostname or parts.fragment:
+        return usage
+    database = parts.path.strip("/")
+    return None if not database or database.isdigit() else usage
+
+
 def split_commas(value: Any) -> Any:
     """`"a, b,,c"` → `("a", "b", "c")`; lists and tuples pass through stripped."""
     if value is None:
@@ -167,8 +187,8 @@ class Settings(BaseSettings):
     # Several instances behind a load balancer (the README's hosting guide, server/state/shared.py).
     redis_url: SecretStr | None = Field(
         default=None,
-        description="HTTP fleets: share state across instances in Redis, redis://host:6379/0 "
-        "(prefer REPLICAS_MCP_REDIS_URL)",
+        description="HTTP fleets: share state across instances in Redis, redis://:<password>@host:6379/0 "
+        "(a secret: prefer REPLICAS_MCP_REDIS_URL)",
     )
     instance_name: str | None = Field(
         default=None,
@@ -188,8 +208,8 @@ class Settings(BaseSettings):
     max_listen_streams: int = Field(
         default=32,
         ge=0,
-        description="2026-era subscriptions/listen streams per caller at once (0: no cap); fleet-wide with "
-        "Redis",
+        description="byo-key: 2026-era subscriptions/listen streams per caller (API key) at once "
+        "(0: no cap); fleet-wide with Redis",
     )
     max_sessions: int = Field(
         default=100,
@@ -205,6 +225,15 @@ class Settings(BaseSettings):
         ge=1,
         description="Upstream event streams open at once (default 256); past it, watches and waits poll "
         "instead, and requests are never delayed",
+    )
+    http_request_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="HTTP: seconds a request's headers and body have to arrive (then 408); responses, "
+        "streams included, are never cut",
+    )
+    http_max_connections: int = Field(
+        default=1000, ge=1, description="HTTP: connections open at once; past it, new ones get 503"
     )
 
     max_streams_per_caller: int | None = Field(
@@ -243,6 +272,18 @@ class Settings(BaseSettings):
                 "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
             )
         return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        # Checked here, in words that never repeat the URL (it may hold a password): redis-py's own errors
+        # for a malformed one quote parts of it (`redis://:pa/ss@h` → "Port could not be cast … 'pa'").
+        if value is None or not value.get_secret_value().strip():
+            return None
+        problem = redis_url_problem(value.get_secret_value().strip())
+        if problem:
+            raise ValueError(problem)
+        return SecretStr(value.get_secret_value().strip())
 
     @field_validator("base_url", mode="before")
     @classmethod

@@ -2,11 +2,13 @@
 mapping and result shaping, and `build_tools` hands the wrapped tools to the SDK (through `sdk.py`).
 
 Per call, in this order (argument validation has already run, in the strict argument model):
+  0. resolution: each `Resolved` argument (an environment given by name) becomes what the call is made with;
   1. consent: the tool's question, if it has one and the policy asks at all (`elicit` with a client that
      cannot be asked skips it). The question reads what it needs and raises `ToolError` when the call would
      fail, so nobody approves a call that cannot succeed; then the user is asked (see `confirmation.py`);
   2. the body; the tool's timeout bounds 1 and 2 together (a question unanswered by then says so);
-  3. a client `ReplicasError` becomes a `ToolError` naming the next step; a timeout says the work may go on;
+  3. a client `ReplicasError` becomes a `ToolError` naming the next step (for a not-found `Resolved` argument,
+     the resolver's message: which ones there are); a timeout says the work may go on;
   4. a `ToolResult` becomes compact text plus structured content without nulls.
 """
 
