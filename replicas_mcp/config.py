@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -24,6 +25,8 @@ CommaList = Annotated[tuple[str, ...], NoDecode]
 
 ENV_PREFIX = "REPLICAS_MCP_"
 DEFAULT_API_URL = "https://api.tryreplicas.com"  # the client's default; named here for messages only
+# Where a user makes a key (the API guide): org keys need an admin, anyone can make a personal key.
+KEY_PAGES = "org keys: Settings > API Keys, for admins; personal keys: Account > API Keys"
 # The example keys of the docs and desktop configs: a user who pasted one has not put in their own yet.
 PLACEHOLDER_KEYS = frozenset(
     {
@@ -205,8 +208,8 @@ class Settings(BaseSettings):
     max_listen_streams: int = Field(
         default=32,
         ge=0,
-        description="2026-era subscriptions/listen streams per caller at once (0: no cap); fleet-wide with "
-        "Redis",
+        description="byo-key: 2026-era subscriptions/listen streams per caller (API key) at once "
+        "(0: no cap); fleet-wide with Redis",
     )
     max_sessions: int = Field(
         default=100,
@@ -222,6 +225,15 @@ class Settings(BaseSettings):
         ge=1,
         description="Upstream event streams open at once (default 256); past it, watches and waits poll "
         "instead, and requests are never delayed",
+    )
+    http_request_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="HTTP: seconds a request's headers and body have to arrive (then 408); responses, "
+        "streams included, are never cut",
+    )
+    http_max_connections: int = Field(
+        default=1000, ge=1, description="HTTP: connections open at once; past it, new ones get 503"
     )
 
     max_streams_per_caller: int | None = Field(
@@ -295,13 +307,27 @@ class Settings(BaseSettings):
             return "REPLICAS_API_KEY is set but empty"
         if is_placeholder_key(key):
             return "REPLICAS_API_KEY is still the placeholder from the example config"
-        return None
+        return foreign_character(key, "REPLICAS_API_KEY")
 
     def __repr_args__(self) -> Any:
         # The secrets are SecretStr already; this only keeps repr short and obviously safe.
         for name, value in super().__repr_args__():
             secret = name in ("api_key", "http_token", "state_key", "webhook_secret", "redis_url")
             yield name, ("***" if secret and value is not None else value)
+
+
+def foreign_character(key: str, variable: str) -> str | None:
+    """Why a key cannot go in an HTTP header: a character outside printable ASCII (a curly quote or a
+    zero-width space from a chat or a PDF) or a space inside, named by kind and position, never the key."""
+    for position, char in enumerate(key, 1):
+        if "!" <= char <= "~":
+            continue
+        name = unicodedata.name(char, "control character").lower()
+        return (
+            f"{variable} has a character a key can't contain (a {name}, U+{ord(char):04X}, at position "
+            f"{position}): paste the key again as plain text"
+        )
+    return None
 
 
 def cli_fields() -> dict[str, Any]:

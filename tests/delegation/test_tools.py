@@ -125,6 +125,53 @@ async def test_a_wait_sends_progress_and_times_out(sandbox: RunningSandbox) -> N
     assert values == sorted(set(values))
 
 
+async def test_progress_of_a_fan_out_and_a_join_names_each_replica_and_counts_the_done_ones(
+    sandbox: RunningSandbox,
+) -> None:
+    seen: dict[str, list[tuple[float, float | None, str]]] = {"delegate": [], "join": []}
+
+    def recorder(call_name: str) -> Any:
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            seen[call_name].append((progress, total, message or ""))
+
+        return on_progress
+
+    async with sandbox_client(sandbox) as api, Client(server(sandbox, api)) as client:
+        env = await repo_environment(api)
+        tasks = ["Quick [[no-changes]]", "Open one [[pr]] [[slow:8]]"]
+        with anyio.fail_after(60):
+            batch = await client.call_tool(
+                "delegate_task",
+                {"environment_id": env, "task": tasks, "name": "pg", "wait_s": 2},
+                progress_callback=recorder("delegate"),
+            )
+            rows = (batch.structured_content or {})["replicas"]
+            joined = await client.call_tool(
+                "wait_for_replica",
+                {
+                    "replica_id": [row["replica_id"] for row in rows],
+                    "cursor": [row["cursor"] for row in rows],
+                },
+                progress_callback=recorder("join"),
+            )
+    assert not joined.is_error, _text(joined)
+    assert [row["done"] for row in (joined.structured_content or {})["replicas"]] == [True, True]
+    for call_name, notes in seen.items():
+        assert notes, call_name
+        values = [value for value, _, _ in notes]
+        assert values == sorted(set(values)), (call_name, notes)  # strictly increasing
+        assert {total for _, total, _ in notes} == {2.0}, (call_name, notes)  # replicas in the call
+        for value, _, message in notes:
+            # Which replica (the heartbeat is about them all), and how many of the call's are done (the
+            # value's whole part).
+            said = re.match(r"(?:pg-[12]: .+|still waiting) \(([0-2])/2 done\)$", message)
+            assert said, (call_name, message)
+            assert int(value) == int(said.group(1)), (call_name, notes)
+    # The PR was opened by the second one, and the progress says so.
+    assert any(m.startswith("pg-2: ") and "pull request" in m for _, _, m in seen["delegate"] + seen["join"])
+    assert seen["join"][-1][2].endswith("(2/2 done)"), seen["join"]
+
+
 async def test_cancelling_a_wait_closes_the_upstream_stream(
     sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -59,3 +59,16 @@ async def test_the_process_wide_listen_cap_says_what_to_do(monkeypatch: pytest.M
             async with second.listen(tools_list_changed=True):
                 pass
         assert f"This server has {CAP + 1} listen streams open, its limit: retry" in str(refused.value)
+
+
+async def test_server_key_mode_has_no_per_caller_listen_cap() -> None:
+    """Every client of a server-key server is the one caller: only the process's cap bounds its streams."""
+    async with (
+        recorded_sandbox() as (sandbox, _),
+        http_server(sandbox, api_key=DEFAULT_ORG_KEY, max_listen_streams=1) as (url, _),
+        mcp_client(url) as first,
+        mcp_client(url) as second,
+        first.listen(tools_list_changed=True),
+        second.listen(tools_list_changed=True) as sub,
+    ):
+        assert sub is not None

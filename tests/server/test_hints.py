@@ -250,6 +250,27 @@ async def test_no_description_or_instruction_ends_in_an_empty_next(
     assert not found, "\n".join(found)
 
 
+async def test_the_instructions_say_which_toolsets_are_off_and_how_they_are_turned_on(
+    sandbox: RunningSandbox,
+) -> None:
+    said = {}
+    selections: dict[str, dict[str, Any]] = {
+        "default": {},
+        "envs": {"toolsets": ("replicas", "environments")},
+        "all": {"toolsets": ("all",)},
+    }
+    for label, selection in selections.items():
+        async with connect(sandbox, **selection) as client:
+            said[label] = client.instructions or ""
+    off = "Toolsets off in this server: chats, canvas, hooks, environments (variables, files, MCPs, skills), "
+    assert (
+        off + "automations (scheduled runs); whoever runs it can turn them on with --toolsets"
+        in (said["default"])
+    )
+    assert "Toolsets off in this server: chats, canvas, hooks, automations (scheduled runs);" in said["envs"]
+    assert "Toolsets off" not in said["all"]
+
+
 async def test_the_workflow_is_what_instructions_and_prompts_teach(sandbox: RunningSandbox) -> None:
     async with connect(sandbox) as client:
         instructions = client.instructions or ""

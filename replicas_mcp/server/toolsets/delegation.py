@@ -251,8 +251,8 @@ class DelegateResult(ToolResult):
 
 
 def _reporter(ctx: ToolContext) -> d.Progress:
-    async def sink(progress: float, message: str) -> None:
-        await ctx.report_progress(progress, None, message)
+    async def sink(progress: float, total: float | None, message: str) -> None:
+        await ctx.report_progress(progress, total, message)
 
     # The heartbeat runs in the server's lifespan task group: a result then goes out without joining it.
     return d.Progress(sink, background=app_state(ctx).background)
@@ -496,6 +496,7 @@ async def wait_for_replica(
         result = WaitResult(replicas=[row], next=_next_step(row, ctx))
         result._timed_out = outcome.timed_out
         return result
+    names = await _names(ctx, ids)  # before the wait: its progress messages name each replica
     outcomes = await d.wait_many(
         client_of(ctx),
         [(rid, cursors.get(rid)) for rid in ids],
@@ -505,8 +506,8 @@ async def wait_for_replica(
         policy=POLICY,
         progress=_reporter(ctx),
         memory=_memory(ctx),
+        names=names,
     )
-    names = await _names(ctx, ids)
     rows = [_row(outcome, Row, name=names.get(outcome.replica_id)) for outcome in outcomes]
     return WaitResult(replicas=rows, next=_join_step(rows, mode, ctx))
 
