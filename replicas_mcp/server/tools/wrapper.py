@@ -2,7 +2,8 @@
 mapping and result shaping, and `build_tools` hands the wrapped tools to the SDK (through `sdk.py`).
 
 Per call, in this order (argument validation has already run, in the strict argument model):
-  0. resolution: each `Resolved` argument (an environment given by name) becomes what the call is made with;
+  0. resolution: each `Resolved` argument (an environment given by name) becomes what the call is made with,
+     and a replica's name passed as its `replica_id` becomes its id (`replica_names.py`);
   1. consent: the tool's question, if it has one and the policy asks at all (`elicit` with a client that
      cannot be asked skips it). The question reads what it needs and raises `ToolError` when the call would
      fail, so nobody approves a call that cannot succeed; then the user is asked (see `confirmation.py`);
@@ -31,6 +32,7 @@ from replicas_mcp.server.state import client_of, context_in
 from replicas_mcp.server.tools.arguments import strict_arguments_model, text_arguments
 from replicas_mcp.server.tools.confirmation import can_ask, confirm_call, refused
 from replicas_mcp.server.tools.declaration import PendingCall, Question, ToolResult, ToolSpec
+from replicas_mcp.server.tools.replica_names import with_replica_ids
 from replicas_mcp.server.tools.schema import shaped_input_schema, shaped_output_schema
 from replicas_mcp.server.tools.sdk import sdk_tool
 from replicas_mcp.server.user_notices import note_upstream_failure
@@ -128,6 +130,7 @@ def served(spec: ToolSpec, policy: ConfirmPolicy) -> Callable[..., Awaitable[Any
         try:
             with anyio.fail_after(spec.timeout):
                 await _resolve(spec, ctx, kwargs)
+                kwargs = await with_replica_ids(ctx, kwargs, spec.id_args)  # a replica's name: its id
                 pending = await _consent(spec, policy, ctx, kwargs)
                 if pending is not None:
                     return pending

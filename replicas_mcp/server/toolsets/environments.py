@@ -470,7 +470,7 @@ async def run_environment_hook(
     final, output = await _hook_run(ctx, stream)
     if final is None or final.event == "error":
         problem = (final.message if final else None) or "the stream ended without a result"
-        said = fence(truncate(problem, 300), "hook test error", by=WORKSPACE)
+        said = fence(truncate(mask_text(problem), 300), "hook test error", by=WORKSPACE)
         raise ToolError(f"The {hook} hook test could not run. Retry later. What it said:\n{said}")
     passed = final.exit_code == 0 and not final.timed_out
     saved = False
