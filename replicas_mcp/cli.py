@@ -407,7 +407,7 @@ def _main(argv: list[str]) -> int:
         if extra:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
     except UsageError as exc:
-        return _fail(usage_line(str(exc), argv, parser))
+        return _fail(usage_line(str(exc), argv, parser, exc.prog))
     sandbox = bool(getattr(args, "sandbox", False))
     if args.version:
         from replicas_mcp import __version__

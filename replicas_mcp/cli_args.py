@@ -28,13 +28,18 @@ KEY_IN_ARGUMENTS = (
 
 
 class UsageError(Exception):
-    """A command line the parser refused, with argparse's message: the caller says it in one line
-    (`usage_line`), never with the 16 lines of usage, nor a secret that was among the arguments."""
+    """A command line the parser refused, with argparse's message and the refusing (sub)command's name:
+    the caller says it in one line (`usage_line`), never with the 16 lines of usage, nor a secret that was
+    among the arguments."""
+
+    def __init__(self, message: str, prog: str) -> None:
+        super().__init__(message)
+        self.prog = prog
 
 
 class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        raise UsageError(message)
+        raise UsageError(message, self.prog)
 
 
 def flag_of(name: str) -> str:
@@ -277,20 +282,21 @@ def _did_you_mean(message: str, argv: Sequence[str], flags: dict[str, argparse.A
         return f"; did you mean {close[0]}?" if close else ""
     if unknown:
         return _after_switch(unknown.group(1), argv, flags)
-    choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+    choice = re.search(r"invalid choice:? '([^']*)' \(choose from (.*)\)", message)
     if choice:
         switch = _after_switch(choice.group(1), argv, flags)
-        close = difflib.get_close_matches(choice.group(1), re.findall(r"'([^']*)'", choice.group(2)), n=1)
+        options = [option.strip("'") for option in choice.group(2).split(", ")]
+        close = difflib.get_close_matches(choice.group(1), options, n=1)
         return switch or (f"; did you mean {close[0]}?" if close else "")
     return ""
 
 
-def usage_line(message: str, argv: Sequence[str], parser: argparse.ArgumentParser) -> str:
+def usage_line(message: str, argv: Sequence[str], parser: argparse.ArgumentParser, prog: str = "") -> str:
     """One line for a refused command line: argparse's reason with any secret argument masked, a "did you
     mean" for a near miss, and where the flags are listed. A key among the arguments gets only where the
     key belongs (a desktop client keeps stderr in its log)."""
     flags = _all_flags(parser)
-    pointer = f"{parser.prog} --help lists every flag"
+    pointer = f"{prog or parser.prog} --help lists every flag"
     if _key_given(argv, flags):
         return f"{KEY_IN_ARGUMENTS}. {pointer}."
     for secret in sorted(_secret_arguments(argv, flags), key=len, reverse=True):

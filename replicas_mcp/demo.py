@@ -189,7 +189,7 @@ def main(argv: Sequence[str] | None = None, command: str = "replicas-mcp") -> in
     try:
         args = parser.parse_args(words)
     except UsageError as exc:
-        print(f"replicas-mcp demo: {usage_line(str(exc), words, parser)}", file=sys.stderr)
+        print(f"replicas-mcp demo: {usage_line(str(exc), words, parser, exc.prog)}", file=sys.stderr)
         return 2
     if args.time_scale <= 0 or args.step < 1:
         print("replicas-mcp demo: --time-scale must be > 0 and --step ≥ 1", file=sys.stderr)

@@ -6,12 +6,13 @@ Two modes (`--auth`):
   more is needed (only local processes can connect; the SDK's Host/Origin allowlist stops DNS rebinding).
   Bound beyond loopback, `/mcp` requires `Authorization: Bearer <--http-token>`: `BearerTokenMiddleware`,
   a constant-time comparison, and `check_http_exposure` refuses to start without a token.
-- `byo-key`: each request's bearer token is the caller's own Replicas API key. `ReplicasKeyVerifier` checks
-  its shape only (the API is the judge of whether it is valid); the SDK's auth middleware puts it in the
-  request's context, and `client_of(ctx)` (`server/state`) resolves every tool's and resource's client to a
-  view bound to the key of the request it serves (`server/caller.py`), so two callers never act with each
-  other's key. The key is never logged (it matches the redaction
-  pattern) and never stored beyond the request: a session is bound to a keyed fingerprint of it
+- `byo-key`: each request's bearer token is the caller's own Replicas API key. It must have a key's shape,
+  and the API must accept it (`server/key_admission.py`: checked upstream, bounded per address and in all,
+  `KeyAdmissionMiddleware` in front answering 429/503 when a key cannot be checked now); the SDK's auth
+  middleware (`ReplicasKeyVerifier`) puts it in the request's context, and `client_of(ctx)` (`server/state`)
+  resolves every tool's and resource's client to a view bound to the key of the request it serves
+  (`server/caller.py`), so two callers never act with each other's key. The key is never logged (it matches
+  the redaction pattern) and never stored beyond the request: a session is bound to a keyed fingerprint of it
   (`SessionBindingMiddleware`), so a session id leaked to another caller is useless to them.
 
 Headers of the MCP request are never forwarded upstream: the client sends only its own fixed headers and the

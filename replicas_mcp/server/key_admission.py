@@ -7,9 +7,10 @@ behind, and an API that could not answer (429, 5xx, unreachable) let any well-sh
 - an accepted verdict is fresh for `ACCEPTED_TTL` (no upstream call) and the key stays *known good* for
   `KNOWN_GOOD_TTL`: past its freshness such a key is admitted at once and re-checked in the background, so a
   real caller never waits behind strangers' checks; a 401/403 on re-check rejects it from then on;
-- a key never accepted needs a check: at most `UNKNOWN_KEYS_PER_SOURCE` new keys per client address per
-  minute (429 + Retry-After past it, before any upstream call), `MAX_CONCURRENT_KEY_CHECKS` checks at once
-  and `MAX_WAITING_KEY_CHECKS` more waiting (503 + Retry-After past them);
+- a key never accepted needs a check (requests with a key being checked share that check): at most
+  `UNKNOWN_KEYS_PER_SOURCE` new keys per client address per minute (429 + Retry-After past it, before any
+  upstream call), `MAX_CONCURRENT_KEY_CHECKS` checks at once and `MAX_WAITING_KEY_CHECKS` more waiting
+  (503 + Retry-After past them);
 - when the API cannot say (429, 5xx, unreachable), only a known-good key is admitted; a new key gets 503 +
   Retry-After (fail closed), so an outage, or a throttle an attacker provoked, lets no stranger in.
 
@@ -185,6 +186,7 @@ class KeyAdmission:
         self._sources = SourceBudget(UNKNOWN_KEYS_PER_SOURCE)
         self._queued = 0  # checks in flight or waiting for a slot
         self._rechecking: set[str] = set()
+        self._pending: dict[str, anyio.Event] = {}  # keys being checked now -> set when their check ends
         self._client: ReplicasClient | None = None
         self._tasks: TaskGroup | None = None
         self.upstream_checks = 0
@@ -206,6 +208,12 @@ class KeyAdmission:
         if self._verdicts.known_good(subject):
             self._recheck_soon(token, subject)
             return ADMITTED
+        pending = self._pending.get(subject)
+        if pending is not None:  # the same key is being checked already: share that check's verdict
+            await pending.wait()
+            if self._verdicts.known_good(subject):
+                return ADMITTED
+            return self._outcome(self._verdicts.get(subject), None)
         wait = self._sources.take(source, self._clock())
         if wait is not None:
             return Admission(
@@ -219,15 +227,20 @@ class KeyAdmission:
                 "Too many API keys are being checked with the Replicas API right now: retry shortly.",
             )
         self._queued += 1
+        done = self._pending[subject] = anyio.Event()
+        retry_after = None
         try:
             async with self._checks:
                 verdict = self._verdicts.get(subject)  # another request may have asked meanwhile
                 if verdict is None:
                     verdict, retry_after = await self._ask(token, subject)
-                else:
-                    retry_after = None
         finally:
             self._queued -= 1
+            del self._pending[subject]
+            done.set()
+        return self._outcome(verdict, retry_after)
+
+    def _outcome(self, verdict: bool | None, retry_after: float | None) -> Admission:
         if verdict is None:  # the API could not say: fail closed for a key never accepted
             return Admission(
                 False,

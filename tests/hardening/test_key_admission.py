@@ -10,7 +10,7 @@ import anyio
 import httpx2
 import pytest
 
-from replicas_mcp.sandbox.world import DEFAULT_ORG_KEY, DEFAULT_OTHER_ORG_KEY
+from replicas_mcp.sandbox.world import DEFAULT_ORG_KEY, DEFAULT_OTHER_ORG_KEY, DEFAULT_PERSONAL_KEY
 from replicas_mcp.server import key_admission
 
 from ..helpers import INITIALIZE, eventually
@@ -121,3 +121,26 @@ async def test_a_new_key_is_refused_while_the_api_cannot_say(
         sandbox.faults.clear()
         assert (await _initialize(http, url, DEFAULT_OTHER_ORG_KEY)).status_code == 200
         assert (await _initialize(http, url, _invented())).status_code == 401
+
+
+async def test_requests_with_a_key_being_checked_share_its_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client opening many streams at once with its new key costs one check and one unit of the budget
+    (each used to take its own, so one client at start spent its address's budget and locked out the next)."""
+    monkeypatch.setattr(key_admission, "UNKNOWN_KEYS_PER_SOURCE", 2)
+    async with (
+        recorded_sandbox() as (sandbox, recorder),
+        http_server(sandbox, auth="byo-key") as (url, _),
+        httpx2.AsyncClient(timeout=30) as http,
+    ):
+        sandbox.faults.add_latency(1, route="/v1/replica", method="GET")  # the check takes a while
+        statuses: list[int] = []
+
+        async def opening() -> None:
+            statuses.append((await _initialize(http, url, DEFAULT_OTHER_ORG_KEY)).status_code)
+
+        async with anyio.create_task_group() as tasks:
+            for _ in range(10):
+                tasks.start_soon(opening)
+        assert statuses == [200] * 10
+        assert _checks_of(recorder, [DEFAULT_OTHER_ORG_KEY]) == 1
+        assert (await _initialize(http, url, DEFAULT_PERSONAL_KEY)).status_code == 200  # budget left

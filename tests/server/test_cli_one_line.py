@@ -103,7 +103,7 @@ def test_a_secret_among_wrong_arguments_is_masked(args: list[str]) -> None:
         (["chek"], "did you mean check?"),
         (["--read-only", "yes"], "--read-only is a switch: it takes no value"),
         (["check", "--read-only"], "--read-only goes before the command"),
-        (["--transport", "htp"], "choose from stdio, http"),
+        (["--transport", "htp"], "(choose from stdio, http); did you mean http?"),
         (["--port", "abc"], "--port"),
     ],
 )
@@ -120,7 +120,14 @@ def test_a_mistyped_flag_is_one_line_with_a_hint_and_where_flags_are_listed(
 
 def test_the_auth_mode_is_not_taken_for_a_secret() -> None:
     line = _one_line(run("--auth", "byo"))
-    assert "invalid choice 'byo' (choose from server-key, byo-key)" in line
+    assert "invalid choice 'byo' (choose from server-key, byo-key); did you mean byo-key?" in line
+
+
+def test_a_subcommands_mistake_points_to_its_own_help() -> None:
+    line = _one_line(run("sandbox", "--port", "abc"))
+    assert line.rstrip().endswith(
+        "argument --port: invalid int value: 'abc'. replicas-mcp sandbox --help lists every flag."
+    )
 
 
 @pytest.mark.parametrize(
