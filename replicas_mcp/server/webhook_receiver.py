@@ -31,7 +31,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -137,9 +137,11 @@ class WebhookReceiver:
         if not created_at:
             return "the event has no created_at"
         try:
-            stamp = datetime.fromisoformat(created_at.replace("Z", "+00:00")).timestamp()
+            moment = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
         except ValueError:
             return "the event's created_at is not a timestamp"
+        # The platform's timestamps are UTC; one without an offset is not in this host's local time.
+        stamp = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
         age = self._clock() - stamp
         if age > self._max_age:
             return f"the event is older than {self._max_age:.0f} s"

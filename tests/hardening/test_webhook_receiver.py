@@ -254,3 +254,28 @@ async def test_deliveries_outside_the_window_are_refused(seconds_ago: float | No
     assert response.status_code == 400
     assert reason in response.json()["detail"]
     assert notified == []
+
+
+async def test_a_created_at_without_an_offset_is_utc_whatever_the_hosts_time_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Read as local time on a host 14 hours ahead of UTC, a fresh delivery would look 14 hours old."""
+    notified: list[str] = []
+
+    async def notify(replica_id: str) -> None:
+        notified.append(replica_id)
+
+    naive = datetime.now(UTC).replace(tzinfo=None).isoformat()
+    body = json.dumps(
+        {"id": "evt_naive", "type": "replica.ready", "replica": {"id": "r-1"}, "created_at": naive}
+    )
+    monkeypatch.setenv("TZ", "Pacific/Kiritimati")
+    time.tzset()
+    try:
+        async with receiver_at(notify) as (url, _):
+            response = await post(url, body.encode(), signed(body.encode()))
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert response.status_code == 200, response.text
+    assert notified == ["r-1"]
