@@ -125,3 +125,26 @@ async def test_a_hook_test_that_echoes_its_secrets_shows_them_masked(sandbox: Ru
     assert any("NPM_TOKEN=" in line for line in lines), lines
     for shown in [text(result), *lines]:
         assert token not in shown  # ...with its secrets masked
+
+
+async def test_a_replicas_hook_logs_show_the_hooks_secrets_masked(sandbox: RunningSandbox) -> None:
+    # The same start hook, run at a replica's boot: its output is shown by get_replica_hooks and by the
+    # report's failed-hook section, masked as a hook test's output is, on a writable and a read-only server.
+    token = f"ghp_{secrets.token_hex(16)}"
+    script = f"#!/usr/bin/env bash\necho 'configuring npm with NPM_TOKEN={token}'\necho done\n"
+    async with connect(sandbox, toolsets=("all",), confirm_destructive="never") as client:
+        await call(
+            client,
+            "run_environment_hook",
+            {"environment_id": "global", "hook": "start", "content": script, "save": "always"},
+        )
+        task = {"environment_id": "global", "task": "Check the build [[no-changes]] [[fail-start-hook]]"}
+        report = text(await call(client, "delegate_task", task))
+        rid = data(await call(client, "list_replicas"))["replicas"][0]["id"]
+        result = text(await call(client, "get_replica_result", {"replica_id": rid}))
+        hooks = text(await call(client, "get_replica_hooks", {"replica_id": rid}))
+    async with connect(sandbox, toolsets=("all",), read_only=True) as client:
+        read_only_hooks = text(await call(client, "get_replica_hooks", {"replica_id": rid}))
+    for shown in (report, result, hooks, read_only_hooks):
+        assert "NPM_TOKEN=" in shown, shown  # the output is shown...
+        assert token not in shown, shown  # ...with its secrets masked

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pydantic import Field, PrivateAttr
 
 from replicas_mcp import delegation as d
-from replicas_mcp.server.safety import WORKSPACE, clean_text, fence, truncate
+from replicas_mcp.server.safety import WORKSPACE, clean_text, fence, mask_text, truncate
 from replicas_mcp.server.tools import ToolResult
 
 
@@ -63,7 +63,7 @@ def report_result(report: d.Report) -> ReportResult:
     errors += [
         f"Failed hook {truncate(clean_text(hook.hook), 120)}: "
         f"{'timed out' if hook.timed_out else f'exit {hook.exit_code}'}\n"
-        + fence(hook.output, "hook output", by=WORKSPACE)
+        + fence(mask_text(hook.output), "hook output", by=WORKSPACE)
         for hook in report.failed_hooks
     ]
     notes = list(report.notes)

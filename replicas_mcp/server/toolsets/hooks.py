@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from replicas_mcp.server.args import ReplicaId, Wake, may_wake
 from replicas_mcp.server.liveness import ensure_awake
 from replicas_mcp.server.paging import DEFAULT_MAX_CHARS, MaxChars, Offset, page_text
-from replicas_mcp.server.safety import WORKSPACE, clean_text, fence
+from replicas_mcp.server.safety import WORKSPACE, clean_text, fence, mask_text
 from replicas_mcp.server.state import ToolContext, client_of
 from replicas_mcp.server.tools import ToolGroup, ToolResult
 
@@ -54,7 +54,9 @@ def _runs(hook: str, section: Mapping[str, Any]) -> list[tuple[HookRun, str]]:
             exit_code=entry.get("exitCode"),
             timed_out=entry.get("timedOut"),
         )
-        output = str(entry.get("output") or "")
+        # Masked always (reveal or not), as a hook test's output is: `set -x`, `npm login` and friends
+        # print the credentials the script uses.
+        output = mask_text(str(entry.get("output") or ""))
         if entry.get("outputTruncated"):
             output += f"\n[preview only: the full log has {entry.get('outputTotalChars')} chars]"
         runs.append((run, output))
