@@ -6,6 +6,8 @@ and fire a limited number of `times` (None: until removed). Kinds:
 - `status`: answer with `status` (429 adds `Retry-After`), the handler never runs.
 - `latency`: wait `seconds` (real seconds, not scaled) `before` the handler, or `after` it (the work is
   done, then the response is late: a client timeout after a POST that happened).
+- `body`: answer 200 with `body` (any JSON value), the handler never runs: a response that does not match
+  the contract (a field missing or of the wrong type), which a client must survive.
 - `drop`: the connection is cut after the status line, before the body (a transport error for clients).
 - `sse_drop`: an event stream is cut after `after_events` events (optionally only for `replica_id`).
 
@@ -16,8 +18,8 @@ middlewares do it: `FaultMiddleware` (outermost: counts arrivals, applies the ru
 Driven in-process through `FaultController` or over HTTP under `/_sandbox/` (see `control.py`).
 
 A `latency` rule always delays the answer: `when` only says whether the handler runs before the wait
-(`after`) or after it (`before`). When no handler runs (an injected `status` or `drop` answers instead), the
-two are the same: the injected answer, or the cut, comes `seconds` late.
+(`after`) or after it (`before`). When no handler runs (an injected `status`, `body` or `drop` answers
+instead), the two are the same: the injected answer, or the cut, comes `seconds` late.
 """
 
 from __future__ import annotations
@@ -35,8 +37,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from replicas_mcp.sandbox.errors import ApiError, bad_request
 
-FaultKind = Literal["status", "latency", "drop", "sse_drop"]
-FAULT_KINDS: tuple[str, ...] = ("status", "latency", "drop", "sse_drop")
+FaultKind = Literal["status", "latency", "body", "drop", "sse_drop"]
+FAULT_KINDS: tuple[str, ...] = ("status", "latency", "body", "drop", "sse_drop")
 INJECTABLE_STATUSES = frozenset({400, 401, 403, 404, 408, 409, 413, 429, 500, 502, 503, 504})
 
 _STATUS_MESSAGES = {
@@ -65,6 +67,7 @@ class FaultRule:
     when: Literal["before", "after"] = "before"
     after_events: int = 0
     replica_id: str | None = None
+    body: Any = None
     fired: int = 0
 
     def matches(self, method: str, route: str) -> bool:
@@ -152,6 +155,16 @@ class FaultController:
             raise bad_request("when must be 'before' or 'after'")
         return self._add("latency", route=route, method=method, seconds=seconds, when=when, times=times)
 
+    def replace_body(
+        self, body: Any, *, route: str = "*", method: str = "*", times: int | None = 1
+    ) -> FaultRule:
+        """Answer 200 with `body` (a JSON value) instead of the handler."""
+        try:
+            json.dumps(body)
+        except (TypeError, ValueError):
+            raise bad_request("body must be a JSON value") from None
+        return self._add("body", route=route, method=method, times=times, body=body)
+
     def drop_connection(self, *, route: str = "*", method: str = "*", times: int | None = 1) -> FaultRule:
         return self._add("drop", route=route, method=method, times=times)
 
@@ -187,6 +200,8 @@ class FaultController:
                 return self.add_latency(
                     float(spec["seconds"]), when=spec.get("when", "before"), times=spec.get("times"), **common
                 )
+            if kind == "body":
+                return self.replace_body(spec["body"], times=spec.get("times", 1), **common)
             if kind == "drop":
                 return self.drop_connection(times=spec.get("times", 1), **common)
             if kind == "sse_drop":
@@ -268,6 +283,10 @@ class FaultMiddleware:
         if injected is not None and injected.status is not None:
             await _send_injected(send, injected)
             return
+        replaced = controller.take("body", method, route)
+        if replaced is not None:
+            await _send_json(send, 200, replaced.body)
+            return
         if controller.take("drop", method, route) is not None:
             await send(
                 {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"64")]}
@@ -310,11 +329,18 @@ def _late(send: Send, seconds: float) -> Send:
 async def _send_injected(send: Send, rule: FaultRule) -> None:
     status = rule.status or 500
     error = ApiError(status, _STATUS_MESSAGES.get(status, f"Injected {status}"), f"sandbox fault {rule.id}")
-    body = json.dumps(error.envelope()).encode()
+    extra = (
+        [] if rule.retry_after is None else [(b"retry-after", _retry_after_header(rule.retry_after).encode())]
+    )
+    await _send_json(send, status, error.envelope(), extra)
+
+
+async def _send_json(
+    send: Send, status: int, value: Any, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    body = json.dumps(value).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    if rule.retry_after is not None:
-        headers.append((b"retry-after", _retry_after_header(rule.retry_after).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": [*headers, *(extra or [])]})
     await send({"type": "http.response.body", "body": body})
 
 

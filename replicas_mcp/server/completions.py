@@ -15,9 +15,11 @@ fragments of ids only from `MIN_ID_FRAGMENT` characters on.
 
 Fast and bounded: one upstream list per kind, cached per caller for `CACHE_SECONDS`, each load given at most
 `LOAD_SECONDS`; at most 100 values (the protocol's limit), with `total` and `hasMore` when there are more.
-Upstream failures and timeouts complete to nothing rather than failing the client's request, and are not
-cached (the next request reads again). In byo-key mode the lists are read with the caller's own key and
-cached under the caller's fingerprint.
+Every failed load (an upstream error, a timeout, a response of another shape) completes to nothing rather
+than failing the client's request, and is not cached (the next request reads again); one that is not an API
+error is told at warning (stderr and the client log), at most once a minute, naming only its type (its text
+may quote anything the API sent). In byo-key mode the lists are read with the caller's own key and cached
+under the caller's fingerprint.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from replicas_mcp.client.errors import ReplicasError
 from replicas_mcp.server.caller import current_caller
 from replicas_mcp.server.tools.arguments import ArgumentError, check_id
 from replicas_mcp.server.tools.sdk import add_request_handler
+from replicas_mcp.server.user_notices import tell_user
 
 if TYPE_CHECKING:
     from mcp.server import MCPServer, ServerRequestContext
@@ -210,6 +213,12 @@ class Completer:
                 self.loads += 1
                 candidates = await loader(client, context)
             except ReplicasError:
+                return []
+            except Exception as exc:
+                # A completion never fails the client's request. This is not an API error the tools would
+                # explain (e.g. a 200 of another shape: pydantic's ValidationError), so it is told; by its
+                # type only, as its text quotes what the API sent.
+                tell_user("completion", f"completion of {name} failed ({type(exc).__name__}); offering none")
                 return []
             self.cache.put(key, candidates)
             return candidates

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 
@@ -221,7 +222,10 @@ async def test_breaking_out_closes_the_connection(mock_client: MockClient) -> No
             await closed.wait()
 
 
-async def test_honours_the_servers_retry_delay(mock_client: MockClient) -> None:
+async def test_honours_the_servers_retry_delay(
+    mock_client: MockClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="replicas_mcp.client")
     times: list[float] = []
 
     def handler(request: httpx2.Request) -> httpx2.Response:
@@ -234,8 +238,10 @@ async def test_honours_the_servers_retry_delay(mock_client: MockClient) -> None:
         async with mock_client(handler) as client:
             with pytest.raises(NotFoundError):
                 await collect(client)
-    gap = times[1] - times[0]
-    assert 0.15 <= gap < 0.45  # the server's 150 ms, not the 500 ms default
+    # The reconnect logs the delay it then sleeps: the server's 150 ms, not the 500 ms default.
+    [reconnect] = [r.getMessage() for r in caplog.records if "reconnecting in" in r.getMessage()]
+    assert "reconnecting in 0.15s" in reconnect
+    assert times[1] - times[0] >= 0.15  # and it waited that long before reconnecting
 
 
 async def test_a_long_lived_connection_resets_the_attempt_count(mock_client: MockClient) -> None:

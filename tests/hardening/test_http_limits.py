@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -226,7 +225,7 @@ async def test_the_access_log_keeps_its_lines_at_info() -> None:
 @pytest.mark.slow
 async def test_shutdown_is_bounded_and_a_wait_in_flight_returns_its_cursor() -> None:
     async with (
-        cli_http_server("--toolsets", "replicas") as (url, process, _),
+        cli_http_server("--toolsets", "replicas") as (url, process, stderr),
         httpx2.AsyncClient(timeout=60) as http,
         Client(streamable_http_client(f"{url}/mcp", http_client=http), mode="legacy") as client,
     ):
@@ -247,15 +246,18 @@ async def test_shutdown_is_bounded_and_a_wait_in_flight_returns_its_cursor() -> 
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(wait)
             await anyio.sleep(2)
-            signalled = time.monotonic()
             process.send_signal(signal.SIGTERM)
-            with anyio.fail_after(15):
+            with anyio.fail_after(60):  # a hang guard only: how fast it stops is bench/'s business
                 await anyio.to_thread.run_sync(process.wait)
-            stopped_after = time.monotonic() - signalled
-            with anyio.fail_after(5):
+            with anyio.fail_after(60):
                 while "result" not in outcome:
                     await anyio.sleep(0.05)
-    assert stopped_after < 10
+    # It stopped as a SIGTERM'd process does once shut down cleanly (uvicorn re-raises the signal), after
+    # telling the wait to wrap up; the wait answered with its cursor instead of being cut off by the grace.
+    assert process.returncode == -signal.SIGTERM
+    logged = b"".join(stderr).decode()
+    assert "shutting down: 1 wait(s) in flight return within 1 s" in logged
+    assert "Traceback" not in logged
     result = outcome["result"]
     assert not result.is_error, result.content
     assert "cursor" in json.dumps(result.structured_content)

@@ -150,6 +150,97 @@ async def test_resaving_what_an_automation_already_runs_asks_nothing(sandbox: Ru
     assert (kept.name, kept.agent_provider, kept.model) == ("nightly-tests", "claude", "sonnet")
 
 
+async def _filtered_triggers(api: ReplicasClient, world: World) -> list[dict[str, Any]]:
+    """Give the seeded automation one trigger of each filtered type, with every filter set: the triggers."""
+    repository_id = (await api.environments.get(world.environment_id)).repository_id
+    assert repository_id is not None
+    triggers: list[dict[str, Any]] = [
+        {"type": "cron", "config": {"schedule": "0 9 * * 1", "timezone": "UTC"}},
+        {
+            "type": "github",
+            "config": {
+                "event": "pull_request.opened",
+                "repository_ids": [repository_id],
+                "excluded_actors": ["dependabot[bot]"],
+                "group_pr_events": True,
+            },
+        },
+        {"type": "slack", "config": {"event": "message", "channel_ids": ["C0123"]}},
+        {
+            "type": "sentry",
+            "config": {"event": "issue.created", "project_slugs": ["web"], "min_level": "error"},
+        },
+    ]
+    await api.automations.update(world.automation_id, triggers=triggers)
+    return triggers
+
+
+def _with(triggers: list[dict[str, Any]], index: int, **config: Any) -> list[dict[str, Any]]:
+    """The triggers with trigger `index`'s config changed (a None value drops that field)."""
+    changed = {**triggers[index]["config"], **config}
+    trigger = {**triggers[index], "config": {k: v for k, v in changed.items() if v is not None}}
+    return [trigger if i == index else t for i, t in enumerate(triggers)]
+
+
+async def test_changing_a_trigger_setting_is_refused(sandbox: RunningSandbox) -> None:
+    # Every field of the contract's trigger configs says when (and for what) the automation fires: a change
+    # to any of them changes which replicas start, so it is asked, not only a new type, event or schedule.
+    async with refusing(sandbox) as (client, world, api):
+        triggers = await _filtered_triggers(api, world)
+        stored = (await api.automations.get(world.automation_id)).triggers
+        changes = [
+            _with(triggers, 0, timezone="Europe/Berlin"),
+            _with(triggers, 1, repository_ids=None),
+            _with(triggers, 1, excluded_actors=["renovate[bot]"]),
+            _with(triggers, 1, group_pr_events=False),
+            _with(triggers, 2, channel_ids=["C0999"]),
+            _with(triggers, 2, group_thread_replies=False),
+            _with(triggers, 3, project_slugs=["api"]),
+            _with(triggers, 3, min_level=None),
+        ]
+        for changed in changes:
+            arguments = {"automation_id": world.automation_id, "triggers": changed}
+            await refused(sandbox, client, "save_automation", arguments)
+        assert (await api.automations.get(world.automation_id)).triggers == stored
+
+
+async def test_resaving_the_same_triggers_asks_nothing(sandbox: RunningSandbox) -> None:
+    # The API fills in the defaults the contract states (a cron timezone is UTC, Slack thread replies are
+    # grouped): a trigger passed without them, or with them spelled out, or in another order, is no change.
+    async with refusing(sandbox) as (client, world, api):
+        cron = {"type": "cron", "config": {"schedule": "0 9 * * 1"}}
+        await allowed(client, "save_automation", {"automation_id": world.automation_id, "triggers": [cron]})
+        triggers = await _filtered_triggers(api, world)
+        defaults_left_out = _with(triggers, 0, timezone=None)
+        spelled_out = _with(triggers, 2, group_thread_replies=True)
+        for same in (triggers, defaults_left_out, spelled_out, triggers[::-1]):
+            await allowed(client, "save_automation", {"automation_id": world.automation_id, "triggers": same})
+
+
+async def test_a_trigger_change_is_asked_with_what_changes(sandbox: RunningSandbox) -> None:
+    asker = Asker("decline")
+    async with (
+        ReplicasClient(api_key=sandbox.org_key, base_url=sandbox.base_url) as api,
+        connected(sandbox, policy="require", asker=asker) as (client, world),
+    ):
+        triggers = await _filtered_triggers(api, world)
+        changed = _with(_with(triggers, 1, repository_ids=None), 3, min_level="fatal")[1:]
+        changed.append({"type": "gitlab", "config": {"event": "merge_request.opened"}})
+        arguments = {"automation_id": world.automation_id, "triggers": changed}
+        with anyio.fail_after(20):
+            assert (await client.call_tool("save_automation", arguments)).is_error  # declined
+    [question] = asker.asked
+    repository_id = triggers[1]["config"]["repository_ids"][0]
+    assert f"github pull_request.opened: repository_ids ['{repository_id}'] → (all)" in question
+    assert "sentry issue.created: min_level 'error' → 'fatal'" in question
+    assert "new trigger gitlab merge_request.opened" in question
+    assert "removed trigger cron '0 9 * * 1' (UTC)" in question
+    # Unchanged triggers and settings are not listed.
+    assert "slack" not in question
+    assert "excluded_actors" not in question
+    assert "project_slugs" not in question
+
+
 async def test_a_new_agent_without_a_model_is_asked_with_the_model_it_clears(sandbox: RunningSandbox) -> None:
     asker = Asker("decline")
     async with (

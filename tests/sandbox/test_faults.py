@@ -8,6 +8,7 @@ import anyio
 import httpx2
 import pytest
 
+from replicas_mcp.sandbox.errors import ApiError
 from replicas_mcp.sandbox.serve import RunningSandbox
 
 from ..helpers import assert_error
@@ -54,14 +55,15 @@ async def test_latency_after_the_handler_makes_a_create_time_out_after_it_happen
 
 
 async def test_latency_before_the_handler_delays_the_response(sandbox: RunningSandbox) -> None:
-    sandbox.faults.add_latency(0.3, route="/v1/replica", method="GET", times=1)
+    latency = sandbox.faults.add_latency(0.3, route="/v1/replica", method="GET", times=1)
     async with client(sandbox) as api:
         started = anyio.current_time()
         assert (await api.get("/v1/replica")).status_code == 200
         assert anyio.current_time() - started >= 0.3
-        started = anyio.current_time()
-        await api.get("/v1/replica")
-        assert anyio.current_time() - started < 0.3
+        assert (await api.get("/v1/replica")).status_code == 200
+    # Applied only the one time asked: the second request found the rule used up and was not delayed.
+    assert (latency.fired, latency.exhausted) == (1, True)
+    assert sandbox.faults.stats.count("GET", "/v1/replica", handled=True) == 2
 
 
 async def test_a_dropped_connection_is_a_transport_error(
@@ -75,6 +77,26 @@ async def test_a_dropped_connection_is_a_transport_error(
         assert (await api.get(f"/v1/replica/{replica['id']}")).status_code == 200
     # A cut made on purpose is not a server error: nothing is logged at error level.
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+async def test_a_body_fault_answers_200_with_a_body_of_another_shape(sandbox: RunningSandbox) -> None:
+    # A response that does not fit the contract: the client must survive it, so tests need one on demand.
+    other_shape = {"replicas": "not a list", "total": None}
+    sandbox.faults.replace_body(other_shape, route="/v1/replica", method="GET", times=1)
+    async with client(sandbox) as api, httpx2.AsyncClient(base_url=f"{sandbox.base_url}/_sandbox") as control:
+        answered = await api.get("/v1/replica")
+        assert (answered.status_code, answered.json()) == (200, other_shape)
+        assert isinstance((await api.get("/v1/replica")).json()["replicas"], list)  # used up
+        listed = await control.post(
+            "/faults", json={"kind": "body", "body": [1, "two"], "route": "/v1/environments", "times": 1}
+        )
+        assert listed.json()["fault"]["body"] == [1, "two"]
+        assert (await api.get("/v1/environments")).json() == [1, "two"]
+        assert_error(await control.post("/faults", json={"kind": "body"}), 400)  # no body given
+    assert sandbox.faults.stats.count("GET", "/v1/replica") == 2
+    assert sandbox.faults.stats.count("GET", "/v1/replica", handled=True) == 1  # the handler never ran
+    with pytest.raises(ApiError):
+        sandbox.faults.replace_body({"not": object()})
 
 
 async def test_the_control_endpoints_drive_faults_stats_and_status(sandbox: RunningSandbox) -> None:
@@ -190,9 +212,9 @@ async def test_after_latency_delays_an_injected_status_instead_of_being_used_up(
         assert_error(await api.get("/v1/replica"), 503)
         assert anyio.current_time() - started >= 0.3  # no handler ran, so the injected answer is the late one
         assert latency.fired == 1
-        started = anyio.current_time()
         assert (await api.get("/v1/replica")).status_code == 200
-        assert anyio.current_time() - started < 0.3
+    # Each rule applied only the one time asked: the second request was neither delayed nor refused.
+    assert (latency.fired, latency.exhausted) == (1, True)
     assert sandbox.faults.stats.count("GET", "/v1/replica", handled=True) == 1
 
 

@@ -218,6 +218,34 @@ async def test_a_failed_completion_load_is_not_kept_and_the_next_request_loads_a
         assert again.completion.values == [replica_id]
 
 
+async def test_a_load_answered_in_another_shape_completes_to_nothing_and_is_logged_once(
+    sandbox: RunningSandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A 200 whose body does not fit the model fails the load with pydantic's ValidationError, not a
+    # ReplicasError: it completes to nothing like any failed load (the client's request never fails), is
+    # told once at warning (a typing user retries on every key), naming no value, and is not kept.
+    from replicas_mcp.server.user_notices import forget_notices
+
+    forget_notices()
+    caplog.set_level(logging.WARNING)
+    [replica_id] = add_sleeping_replicas(sandbox, 1, prefix="completable")
+    other_shape = {"replicas": [{"name": "leaked-name", "status": 7}], "total": "many"}
+    sandbox.faults.replace_body(other_shape, route="/v1/replica", method="GET", times=2)
+    template = ResourceTemplateReference(uri="replicas://replicas/{replica_id}")
+    async with connect(sandbox) as client:
+        for partial in ("c", "completable"):
+            failed = await client.complete(template, {"name": "replica_id", "value": partial})
+            assert failed.completion.values == []
+        again = await client.complete(template, {"name": "replica_id", "value": "completable"})
+        assert again.completion.values == [replica_id]
+    [warning] = [r for r in caplog.records if "completion" in r.getMessage()]
+    assert warning.levelno == logging.WARNING
+    assert warning.exc_info is None  # one line: no traceback (it would show the body)
+    assert "replica_id" in warning.getMessage()
+    for secret in ("leaked-name", "many", sandbox.org_key):
+        assert secret not in caplog.text
+
+
 async def test_an_upstream_outage_reaches_the_client_log_once(sandbox: RunningSandbox) -> None:
     from replicas_mcp.server.user_notices import forget_notices
 

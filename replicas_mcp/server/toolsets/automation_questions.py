@@ -8,6 +8,11 @@ and the environment exist, and the triggers as the contract describes them (a cr
 fields croniter accepts, a `timezone` is an IANA name, an event is one of its type's events, at most one
 cron, one custom and one trigger per event). Questions name the automation and the environment by name
 and id.
+
+Triggers are compared on every config field the contract defines (a repository, channel or project filter,
+excluded actors, a minimum level, grouping), with only the defaults the contract states filled in (a cron
+timezone is UTC, Slack thread replies are grouped), so re-saving the same triggers asks nothing and any
+change to when or for what the automation fires is asked, trigger by trigger and field by field.
 """
 
 from __future__ import annotations
@@ -54,16 +59,14 @@ async def ask_save_automation(call: PendingCall) -> str | None:
     args = {key: value for key, value in call.arguments.items() if value is not None}
     triggers = [_plain(t) for t in args.get("triggers", ())]
     check_triggers(triggers)
-    if "triggers" in args:
-        args["triggers"] = _triggers_text(triggers)
     if "automation_id" not in args:
         missing = [key for key in CREATE_NEEDS if key not in args]
         if missing:
             raise ToolError(f"Creating an automation needs {', '.join(missing)} (or pass automation_id).")
         environment = await _environment_named(call, args["environment_id"])
         return (
-            f"Create automation {_quoted(args['name'])}? On each trigger ({args['triggers']}) it starts a "
-            f"replica in environment {environment} with the prompt {_quoted(args['prompt'])}."
+            f"Create automation {_quoted(args['name'])}? On each trigger ({_triggers_text(triggers)}) it "
+            f"starts a replica in environment {environment} with the prompt {_quoted(args['prompt'])}."
         )
     current = await call.client.automations.get(args["automation_id"])
     # Every run field as the automation has it (the record carries them all; None: the default), so a field
@@ -71,7 +74,6 @@ async def ask_save_automation(call: PendingCall) -> str | None:
     before: dict[str, Any] = {
         "prompt": current.prompt,
         "environment_id": current.environment_id,
-        "triggers": _triggers_text([_plain(t) for t in current.triggers]),
         "agent_provider": current.agent_provider,
         "model": current.model,
     }
@@ -79,11 +81,12 @@ async def ask_save_automation(call: PendingCall) -> str | None:
         args["environment_id"] = await _environment_named(call, args["environment_id"])
         if current.environment_id:
             before["environment_id"] = await _environment_named(call, current.environment_id, gone_ok=True)
-    changes = [
-        f"{key}: {_shown(before[key])} → {_quoted(args[key])}"
-        for key in _RUN_FIELDS
-        if key in args and before[key] != args[key]
-    ]
+    changes: list[str] = []
+    for key in (k for k in _RUN_FIELDS if k in args):
+        if key == "triggers":  # compared setting by setting (a text form would hide filters)
+            changes += _trigger_changes([_plain(t) for t in current.triggers], triggers)
+        elif before[key] != args[key]:
+            changes.append(f"{key}: {_shown(before[key])} → {_quoted(args[key])}")
     # A new agent without a model clears the stored one (guide: it may not exist for the new agent).
     new_agent = "agent_provider" in args and args["agent_provider"] != current.agent_provider
     if new_agent and "model" not in args and current.model is not None:
@@ -169,19 +172,85 @@ def _plain(trigger: Any) -> dict[str, Any]:
     return {"type": data.get("type"), "config": {k: v for k, v in dict(config).items() if v is not None}}
 
 
+# The defaults the contract states for trigger configs (`CronTriggerConfig.timezone`,
+# `SlackTriggerConfig.group_thread_replies`): the API stores them when a trigger leaves them out, so leaving
+# one out and passing it are the same setting. No other default is stated, so nothing else is filled in.
+_TRIGGER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "cron": {"timezone": "UTC"},
+    "slack": {"group_thread_replies": True},
+}
+# What an omitted filter means (the contract: "if omitted, fires for all ..."), for the questions.
+_UNSET = {"repository_ids": "(all)", "channel_ids": "(all)", "project_slugs": "(all)", "min_level": "(all)"}
+
+
+def _settings(trigger: dict[str, Any]) -> dict[str, Any]:
+    """Every config field of a plain trigger, with the contract's defaults filled in: what it fires on."""
+    return {**_TRIGGER_DEFAULTS.get(str(trigger["type"]), {}), **trigger["config"]}
+
+
+def _trigger_key(trigger: dict[str, Any]) -> str:
+    """What names a trigger within an automation (it has at most one per key): its type, and its event."""
+    kind, event = str(trigger["type"]), trigger["config"].get("event")
+    if kind == "custom":
+        return "custom webhook"
+    return kind if event is None else f"{kind} {event}"
+
+
 def _trigger_text(trigger: dict[str, Any]) -> str:
-    """`cron 0 9 * * 1-5 (America/New_York)`, `github pull_request.opened`, `custom webhook`."""
-    kind, config = trigger["type"], trigger["config"]
-    if kind == "cron":
-        zone = config.get("timezone")
-        return f"cron {config.get('schedule')}" + (f" ({zone})" if zone else "")
-    if "event" in config:
-        return f"{kind} {config['event']}"
-    return "custom webhook" if kind == "custom" else str(kind)
+    """`cron '0 9 * * 1-5' (America/New_York)`, `github pull_request.opened (excluded_actors [...])`."""
+    settings, key = _settings(trigger), _trigger_key(trigger)
+    if trigger["type"] == "cron":
+        zone = truncate(clean_text(str(settings.pop("timezone"))), 60)
+        shown = f"cron {_value(settings.pop('schedule', None))} ({zone})"
+    else:
+        shown = _label(key)
+    settings.pop("event", None)
+    for field, default in _TRIGGER_DEFAULTS.get(str(trigger["type"]), {}).items():
+        if settings.get(field) == default:
+            settings.pop(field)
+    extra = ", ".join(f"{_label(field)} {_value(value)}" for field, value in settings.items())
+    return f"{shown} ({extra})" if extra else shown
 
 
 def _triggers_text(triggers: list[dict[str, Any]]) -> str:
     return ", ".join(_trigger_text(t) for t in triggers) or "none"
+
+
+def _trigger_changes(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> list[str]:
+    """What replacing the triggers changes, trigger by trigger and field by field (order is no change)."""
+    old = {_trigger_key(t): t for t in before}
+    new = {_trigger_key(t): t for t in after}
+    changes: list[str] = []
+    for key, trigger in new.items():
+        if key not in old:
+            changes.append(f"new trigger {_trigger_text(trigger)}")
+            continue
+        was, now = _settings(old[key]), _settings(trigger)
+        fields = [
+            f"{_label(field)} {_value(was.get(field), field)} → {_value(now.get(field), field)}"
+            for field in [*was, *(f for f in now if f not in was)]
+            if was.get(field) != now.get(field)
+        ]
+        if fields:
+            changes.append(f"trigger {_label(key)}: " + ", ".join(fields))
+    changes += [f"removed trigger {_trigger_text(t)}" for key, t in old.items() if key not in new]
+    return changes
+
+
+def _label(key: str) -> str:
+    return truncate(clean_text(key), 80)
+
+
+def _value(value: Any, field: str = "") -> str:
+    """A trigger setting for a question: short, quoted where it is text; an omitted filter says so."""
+    if value is None:
+        return _UNSET.get(field, "(not set)")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        shown = ", ".join(_quoted(item) for item in value[:5])
+        return f"[{shown}, … {len(value) - 5} more]" if len(value) > 5 else f"[{shown}]"
+    return _quoted(value)
 
 
 def _shown(value: Any) -> str:
