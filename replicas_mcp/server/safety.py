@@ -10,8 +10,10 @@ Two threats, two tools:
   characters (which can hide instructions from a human reviewer) and `fence` wraps the text in tags that say
   who wrote it. Each fence carries a fresh random marker (`<untrusted-data-3f9a0c1b …>`), which text inside
   cannot know; and any imitation of a fence tag inside (`</untrusted-data>`, `< /untrusted_data>`,
-  fullwidth or homoglyph letters, HTML entities such as `&lt;/untrusted-data&gt;`) is found after Unicode
-  (NFKC), homoglyph and entity normalisation and defused, so nothing inside can close or imitate the fence.
+  fullwidth, accented, small-capital or homoglyph letters, HTML entities such as `&lt;/untrusted-data&gt;`,
+  any run of separators or a line break between the words) is found after entity decoding, Unicode
+  decomposition (NFKD) with combining marks dropped and homoglyph folding, and defused, so nothing inside
+  can close or imitate the fence.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import html
 import re
 import unicodedata
 from collections.abc import Iterable
+from functools import cache
 from secrets import token_hex
 
 from replicas_mcp.client._redact import MASK
@@ -79,10 +82,31 @@ _HOMOGLYPHS = str.maketrans(
         **dict.fromkeys("ѕʂ", "s"),
         **dict.fromkeys("тτƭ", "t"),
         **dict.fromkeys("սυμʋ", "u"),
+        # Small capitals (Latin letter small capital A … Z): NFKD leaves them as they are.
+        **dict(zip("ᴀʙᴄᴅᴇꜰɢʜɪᴊᴋʟᴍɴᴏᴘʀꜱᴛᴜᴠᴡʏᴢ", "abcdefghijklmnoprstuvwyz", strict=True)),
     }
 )
 _ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});?")
-_IMITATION = re.compile(r"untrusted[^a-z0-9]{0,3}data")
+# Any run of non-letters between the words (`untrusted - -data`, `untrusted\n  -data`) still reads as the tag.
+_IMITATION = re.compile(r"untrusted[^a-z]*data")
+
+
+@cache
+def _marks() -> dict[int, None]:
+    """Combining marks of the Basic Multilingual Plane, for `str.translate` to drop (built on first use: a
+    scan of 65,536 code points); the rare ones above it are dropped one by one."""
+    return {cp: None for cp in range(0x10000) if unicodedata.category(chr(cp)).startswith("M")}
+
+
+def _fold(text: str) -> str:
+    """Decomposed (NFKD: fullwidth and compatibility forms become plain letters, `ụ` becomes `u` + a mark),
+    combining marks dropped, lower-cased, look-alike letters folded."""
+    text = unicodedata.normalize("NFKD", text.casefold())
+    if not text.isascii():
+        text = text.translate(_marks())
+        if text and max(text) > "\uffff":
+            text = "".join(ch for ch in text if not unicodedata.category(ch).startswith("M"))
+    return text.translate(_HOMOGLYPHS)
 
 
 def clean_text(text: str) -> str:
@@ -94,7 +118,7 @@ def clean_text(text: str) -> str:
 
 
 def _folded(text: str) -> tuple[str, list[tuple[int, int]]]:
-    """`text` as a reader may see it (entities decoded, NFKC, homoglyphs folded, lower case), with the
+    """`text` as a reader may see it (entities decoded, then `_fold`), with the
     span of `text` each folded character came from."""
     chars: list[str] = []
     spans: list[tuple[int, int]] = []
@@ -106,7 +130,7 @@ def _folded(text: str) -> tuple[str, list[tuple[int, int]]]:
             piece, end = decoded, entity.end()
         else:
             piece, end = text[i], i + 1
-        for ch in unicodedata.normalize("NFKC", piece).casefold().translate(_HOMOGLYPHS):
+        for ch in _fold(piece):
             chars.append(ch)
             spans.append((i, end))
         i = end
@@ -115,7 +139,7 @@ def _folded(text: str) -> tuple[str, list[tuple[int, int]]]:
 
 def _folded_fast(text: str) -> str:
     """`text` folded as a whole (C speed), without the positions `_folded` keeps."""
-    return unicodedata.normalize("NFKC", html.unescape(text)).casefold().translate(_HOMOGLYPHS)
+    return _fold(html.unescape(text))
 
 
 def _defuse(text: str) -> str:
