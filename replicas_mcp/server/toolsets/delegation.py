@@ -418,7 +418,7 @@ async def wait_for_replica(
     for text in [cursor] if isinstance(cursor, str) else cursor or []:
         parsed = _cursor(text, single)
         if parsed.replica_id not in ids:
-            raise ToolError(f"A cursor belongs to replica {parsed.replica_id}, which is not in replica_id.")
+            raise ToolError("A cursor belongs to a replica that is not in replica_id.")
         cursors[parsed.replica_id] = parsed
     if single is not None:
         outcome = await d.wait_for_replica(
