@@ -6,6 +6,26 @@ snapshot, with the pending questions found in the history of its processing chat
 observed facts mean (working, idle, asking; done or not) is decided by `phase` (pure functions).
 Every event consumed is counted once and moves the cursor past it, so a caller that passes each returned
 cursor to the next wait sees every event exactly once.
+
+Turns that ended unheard. The API need not replay events after `Last-Event-ID`, so a turn may end while
+nobody reads the stream: a look at the chats finds it over (the cursor, or what the wait saw, said a turn
+was running; the chats say not). Such an end is counted in `digest.turns` at the look, so a result says a
+turn ended when one did. The events of that same turn may still come after the look: an API that replays
+sends them, a shared buffer or the network may hold them. So a look's ends stay open: each
+`chat.turn.completed` counted while some are open is taken as (or in place of) one of them, not as one
+more; and while some are open, the cursor resumes from now (`cursor`), not from before their events, so
+the next wait does not hear them either. This never counts a turn twice; it may count too few (never
+zero when one ended):
+- The look's ends are counted only while none is open. A later look may see the same turn end again (its
+  start replayed after the first look), so it adds none until a completion took the open one.
+- A completion taken for an open end may be of a newer turn (the open end's own events never come: the API
+  did not replay them): one turn fewer. Only a wait that goes on past the look meets this (`until` other
+  than `idle`), and it still reports at least one turn.
+- REST chats count no turns: a look sees that a chat's turn ended, not how many ended there.
+- A cursor from now loses what happens before the next wait opens its stream (as with an API that does
+  not replay): a turn run wholly in between is not counted; the next wait's look still sees the state.
+- A cursor is taken busy while the replica prepares (its first message runs once it is up); one woken
+  without a message runs no turn, yet a wait from that cursor counts one when it finds the replica idle.
 """
 
 from __future__ import annotations
@@ -32,7 +52,7 @@ class Digest:
     """What happened during one wait (since the cursor it started from)."""
 
     events: int = 0
-    turns: int = 0
+    turns: int = 0  # turns ended: completions heard, and ends a look found (each turn once, see above)
     failed_turns: int = 0
     prs: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -84,6 +104,8 @@ class Tracker:
         self._known_prs: set[str] = set(cursor.prs) if cursor else set()
         self._prs_baselined = cursor is not None  # without a cursor, PRs already there are not news
         self.finished_unseen = False  # a turn ended between two waits without its event being replayed
+        # Ends of turns counted from a look whose completion events have not come (see the module's doc).
+        self._unheard_open = 0
         self._error_text: str | None = None  # the newest `error` event's message
 
     # --- inputs -----------------------------------------------------------------------------------------
@@ -113,14 +135,17 @@ class Tracker:
         (the contract keeps `processing` true meanwhile).
 
         A turn that ended since the last observation (the agent was busy, now it is not) counts as
-        completed even when its event was never seen (it ended while nobody was reading the stream).
+        completed even when its event was never seen (it ended while nobody was reading the stream): see
+        the module's doc for how it is never counted twice.
         """
         if chats is None:
             return
-        if self.chats_known:
+        known = self.chats_known
+        if known:
             was_busy: bool | None = self.busy
         else:
             was_busy = self._start.busy if self._start else None
+        running = [chat_id for chat_id, chat in self.chats.items() if chat.processing is True]
         before = self.state
         observed: dict[str, _Chat] = {}
         for chat in chats:
@@ -140,8 +165,19 @@ class Tracker:
         first, self.chats_known = not self.chats_known, True
         if not first and self.state != before:
             self.changes += 1
-        if was_busy and self.status == "active" and not self.busy:
-            self.finished_unseen = True
+        if self.status != "active":
+            return
+        over = bool(was_busy) and not self.busy
+        self.finished_unseen = self.finished_unseen or over
+        # Turns the look finds ended: each chat seen running (a start or summary heard, or an earlier look)
+        # and now not processing; when nothing was known but the cursor's busy flag, one.
+        if known:
+            ended = sum(1 for chat_id in running if chat_id in observed and not observed[chat_id].processing)
+        else:
+            ended = int(over)
+        if ended and not self._unheard_open:
+            self.digest.turns += ended
+            self._unheard_open = ended
 
     def observe_event(self, event: EngineEvent) -> str:
         """Count one engine event; returns a short description for progress messages."""
@@ -180,7 +216,10 @@ class Tracker:
                 return "agent asked a question"
             return "agent working"
         if kind == "chat.turn.completed":
-            self.digest.turns += 1
+            if self._unheard_open:
+                self._unheard_open -= 1  # counted already, by the look that found a turn over
+            else:
+                self.digest.turns += 1
             ok = payload.get("isComplete") is not False
             if not ok:
                 self.digest.failed_turns += 1
@@ -311,7 +350,7 @@ class Tracker:
             self.state,
             turns_ended=self.digest.turns > 0 or self.finished_unseen,
             new_prs=bool(self.digest.prs),
-            changed=self.digest.events > 0 or self.changes > 0,
+            changed=self.digest.events > 0 or self.changes > 0 or self.digest.turns > 0,
         )
 
     # --- output -----------------------------------------------------------------------------------------
@@ -323,11 +362,19 @@ class Tracker:
 
     def cursor(self) -> Cursor:
         busy: bool | None = self.busy if self.chats_known else None
+        if busy and not any(chat.processing is True or chat.queued for chat in self.chats.values()):
+            # Busy only with turns that ended (counted here) before their chat summary came: whether more
+            # runs is not known. Busy would make the next wait's look count such a turn again.
+            busy = None
         if self.state == "preparing":
             busy = True  # the first message runs once it is ready
         return Cursor(
             replica_id=self.replica_id,
-            event_id=self._event_id,
+            # While a look's ends are open, their turns' events may still come after `_event_id` (from an
+            # API that replays, or a shared buffer): a wait resumed there would count them again. It starts
+            # from now instead, and its own look tells what happened meanwhile, as with an API that does
+            # not replay (never a turn twice; one run wholly between the two waits is not counted).
+            event_id=None if self._unheard_open else self._event_id,
             busy=busy,
             prs=frozenset(self._known_prs),
         )

@@ -162,6 +162,8 @@ async def test_a_sleeping_replicas_chats_fail_first_without_waking_it(sandbox: R
     [
         ({"type": "cron", "config": {"schedule": "not a cron"}}, "cron expression"),
         ({"type": "cron", "config": {"schedule": "0 9 * * 1 *"}}, "cron expression"),  # 6 fields
+        # A valid expression under the wrong key: said to be missing, naming the key given, not "invalid".
+        ({"type": "cron", "config": {"cron": "0 3 * * *"}}, "schedule is missing (got cron)"),
         ({"type": "cron", "config": {"schedule": "0 9 * * 1", "timezone": "Mars/Olympus"}}, "time zone"),
         ({"type": "github", "config": {"event": "push"}}, "pull_request.opened"),
         ({"type": "sentry", "config": {}}, "issue.created"),

@@ -133,6 +133,12 @@ def check_triggers(triggers: list[dict[str, Any]]) -> None:
 
 def _check_cron(config: dict[str, Any], where: str) -> None:
     schedule = config.get("schedule")
+    if schedule is None:  # a valid expression under another key must not read as an invalid one
+        got = f" (got {', '.join(sorted(map(str, config)))})" if config else ""
+        raise ToolError(
+            f"{where}.schedule is missing{got}: put the cron expression (5 fields, e.g. '0 9 * * 1-5') in "
+            "schedule, and optionally an IANA timezone in timezone."
+        )
     # The value is not repeated: argument errors never quote what was passed (it may be anything).
     if not isinstance(schedule, str) or len(schedule.split()) != 5 or not croniter.is_valid(schedule):
         raise ToolError(
