@@ -6,7 +6,8 @@ Two threats, two tools:
   shape `masking.py` knows) and automation webhook tokens are masked unless the caller asked to reveal them
   *and* the server is not read-only (`may_reveal`). A masked value keeps only its length.
 - **Prompt injection.** Text written by the remote coding agent, the workspace (errors, hook output) or
-  queued user messages is data, not instructions. `clean_text` strips invisible and bidirectional control
+  queued user messages is data, not instructions. `clean_name` puts a name it chose (a file, a branch) on
+  one line of the server's text; `clean_text` strips invisible and bidirectional control
   characters (which can hide instructions from a human reviewer) and `fence` wraps the text in tags that say
   who wrote it. Each fence carries a fresh random marker (`<untrusted-data-3f9a0c1b …>`), which text inside
   cannot know; and any imitation of a fence tag inside (`</untrusted-data>`, `< /untrusted_data>`,
@@ -42,6 +43,7 @@ __all__ = [
     "SECRET_NAME",
     "USER",
     "WORKSPACE",
+    "clean_name",
     "clean_text",
     "fence",
     "mask",
@@ -115,6 +117,21 @@ def clean_text(text: str) -> str:
     return "".join(
         ch for ch in text if ch in _KEEP_CONTROLS or unicodedata.category(ch) not in _DROP_CATEGORIES
     )
+
+
+# Line and paragraph breaks (after `clean_text`: newline, vertical tab, form feed, the Unicode separators)
+# and tabs, as runs: a name shows each run as one visible mark.
+_NAME_BREAKS = re.compile(r"[\n\t\v\f\u2028\u2029]+")
+NAME_BREAK = "␤"
+NAME_LIMIT = 120
+
+
+def clean_name(text: str, limit: int = NAME_LIMIT) -> str:
+    """A name the agent or the workspace chose (a canvas file, a branch, a PR URL, a chat title, a hook),
+    fit to sit inside a line of the server's own text: invisible and control characters removed, each run of
+    line breaks or tabs shown as `␤` (so no name can start a line, such as a forged "Next:"), at most
+    `limit` characters."""
+    return truncate(_NAME_BREAKS.sub(NAME_BREAK, clean_text(text)).strip(), limit)
 
 
 def _folded(text: str) -> tuple[str, list[tuple[int, int]]]:

@@ -26,7 +26,7 @@ from replicas_mcp.delegation.memory import Memory
 from replicas_mcp.server.args import Id
 from replicas_mcp.server.caller import current_caller
 from replicas_mcp.server.errors import describe, replica_not_found_message
-from replicas_mcp.server.safety import WORKSPACE, fence, truncate
+from replicas_mcp.server.safety import WORKSPACE, clean_name, fence, truncate
 from replicas_mcp.server.state import ToolContext, app_state, client_of
 from replicas_mcp.server.state.view import unless_changed
 from replicas_mcp.server.tools import ToolGroup, ToolResult
@@ -127,7 +127,7 @@ def _row(outcome: d.WaitOutcome, kind: type[R], **extra: Any) -> R:
         extra["name"] = outcome.name
     digest = outcome.digest
     rid = outcome.replica_id
-    news = [f"PR {url}" for url in digest.prs]
+    news = [f"PR {clean_name(url, 300)}" for url in digest.prs]
     news += [
         f"error: {fence(truncate(text, 300), f'error of replica {rid}', by=WORKSPACE)}"
         for text in digest.errors
