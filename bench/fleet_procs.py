@@ -2,13 +2,15 @@
 `nginx` in front (its config rendered from deploy/nginx/replicas-mcp.conf), each a child process with its
 own free port and temp dir, all stopped by `Fleet.close()`. Every wait is bounded.
 
-Children get an environment built here (no REPLICAS_* setting of the shell leaks in). Used by the fleet
-bench (bench/fleet.py) and the fleet integration suite (tests/fleet/conftest.py).
+Children get an environment built here (no REPLICAS_* setting of the shell leaks in). Redis runs as the
+README's hosting guide says: with a password (`requirepass`, random per fleet), in every URL given out.
+Used by the fleet bench (bench/fleet.py) and the fleet integration suite (tests/fleet/conftest.py).
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -141,6 +143,9 @@ class Fleet:
     nginx: Child
     extra: list[Instance] = field(default_factory=list)  # spawned by tests, outside nginx's pool
     fronts: list[Child] = field(default_factory=list)  # more nginx (and sandboxes) for spawned instances
+    redis_password: str = field(
+        default="", repr=False
+    )  # Redis runs as the README says: `requirepass`, and URLs that carry it
     _next_db: int = 1
 
     @property
@@ -149,7 +154,7 @@ class Fleet:
         return self.db_url(0)
 
     def db_url(self, db: int) -> str:
-        return f"redis://127.0.0.1:{self.redis_port}/{db}"
+        return loopback_redis_url(self.redis_port, self.redis_password, db)
 
     def fresh_db(self) -> int:
         """A Redis database no other caller of this fleet has used, emptied: instances spawned on it share
@@ -158,7 +163,7 @@ class Fleet:
         if self._next_db >= REDIS_DBS:
             raise RuntimeError(f"all {REDIS_DBS - 1} spare Redis databases of this fleet are used")
         db, self._next_db = self._next_db, self._next_db + 1
-        redis_py.Redis(port=self.redis_port, db=db, socket_timeout=2).flushdb()
+        self.redis_client(db).flushdb()
         return db
 
     @property
@@ -167,7 +172,7 @@ class Fleet:
         return f"http://127.0.0.1:{self.nginx_port}"
 
     def redis_client(self, db: int = 0) -> redis_py.Redis:
-        return redis_py.Redis(port=self.redis_port, db=db, socket_timeout=2, decode_responses=True)
+        return redis_py.Redis.from_url(self.db_url(db), socket_timeout=2, decode_responses=True)
 
     # --- lifecycle of parts -------------------------------------------------------------------------
 
@@ -203,14 +208,22 @@ class Fleet:
 
         wait_until(only_served, f"nginx serving {count} instance(s)", self.nginx)
 
-    def spawn(self, name: str, *, db: int = 0, sandbox_url: str | None = None, **settings: str) -> Instance:
-        """One more instance on this Redis (database `db`: `fresh_db()` isolates a test) and the fleet's
-        sandbox (or `sandbox_url`, from `spawn_sandbox`), not behind nginx, with extra settings."""
+    def spawn(
+        self,
+        name: str,
+        *,
+        db: int = 0,
+        sandbox_url: str | None = None,
+        redis_url: str | None = None,
+        **settings: str,
+    ) -> Instance:
+        """One more instance on this Redis (database `db`: `fresh_db()` isolates a test; or another
+        `redis_url`) and the fleet's sandbox (or `sandbox_url`, from `spawn_sandbox`), not behind nginx, with
+        extra settings."""
         port = free_port()
         upstream = sandbox_url or self.sandbox_url
-        instance = Instance(
-            name, port, instance_child(self.root, name, port, upstream, self.db_url(db), **settings)
-        )
+        redis = redis_url or self.db_url(db)
+        instance = Instance(name, port, instance_child(self.root, name, port, upstream, redis, **settings))
         self.extra.append(instance)
         instance.child.start()
         return instance
@@ -256,6 +269,11 @@ class Fleet:
     def logs(self) -> str:
         parts = [self.nginx, *(i.child for i in self.instances), self.sandbox, self.redis]
         return "\n".join(f"--- {c.name}\n{c.log_tail(40)}" for c in parts)
+
+
+def loopback_redis_url(port: int, password: str, db: int = 0) -> str:
+    """A loopback Redis URL with its password (hex: nothing in it needs encoding)."""
+    return f"redis://:{password}@127.0.0.1:{port}/{db}"
 
 
 def _get(url: str) -> httpx2.Response:
@@ -343,6 +361,7 @@ def start_fleet(instances: int = 3, **settings: str) -> Fleet:
         raise RuntimeError("redis-server and nginx are needed (apt-get install redis-server nginx)")
     root = Path(tempfile.mkdtemp(prefix="replicas-fleet-"))
     redis_port, sandbox_port, nginx_port = free_port(), free_port(), free_port()
+    redis_password = f"fleet-redis-{secrets.token_hex(16)}"
     redis_child = Child(
         "redis",
         [
@@ -361,6 +380,8 @@ def start_fleet(instances: int = 3, **settings: str) -> Fleet:
             "no",
             "--protected-mode",
             "yes",
+            "--requirepass",
+            redis_password,
         ],
         root / "redis.log",
     )
@@ -369,10 +390,21 @@ def start_fleet(instances: int = 3, **settings: str) -> Fleet:
     members = []
     for n in range(1, instances + 1):
         name, port = f"mcp{n}", free_port()
-        child = instance_child(root, name, port, sandbox_url, f"redis://127.0.0.1:{redis_port}/0", **settings)
+        url = loopback_redis_url(redis_port, redis_password)
+        child = instance_child(root, name, port, sandbox_url, url, **settings)
         members.append(Instance(name, port, child))
     nginx = nginx_child(root / "nginx", nginx_port, members)
-    fleet = Fleet(root, redis_port, redis_child, sandbox_url, sandbox_child, members, nginx_port, nginx)
+    fleet = Fleet(
+        root,
+        redis_port,
+        redis_child,
+        sandbox_url,
+        sandbox_child,
+        members,
+        nginx_port,
+        nginx,
+        redis_password=redis_password,
+    )
     try:
         fleet.start_redis()
         sandbox_child.start()

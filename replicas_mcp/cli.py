@@ -38,7 +38,7 @@ MIN_PYTHON = (3, 11)
 TTY_BANNER = """\
 replicas-mcp {version}: an MCP server for the Replicas API, speaking MCP over stdio.
 It waits for an MCP client on stdin/stdout; typing here does nothing useful. Connect a client instead:
-  Claude Code:   claude mcp add replicas{key_option} -- {command}
+  Claude Code:   claude mcp add --scope user replicas{key_option} -- {command}
   Inspector:     npx @modelcontextprotocol/inspector {command}
   HTTP instead:  {command} --transport http --port 8000   (then connect to http://127.0.0.1:8000/mcp)
 Press Ctrl-C to stop.
@@ -141,6 +141,22 @@ def banner(version: str, command: str, sandbox: bool, temporary: bool = False) -
     return text
 
 
+def http_connect_line(settings: Settings, port: int) -> str | None:
+    """How a client on this machine connects to the HTTP server on loopback (the token's variable, never
+    the token); None beyond loopback, where the URL is the proxy's."""
+    from replicas_mcp.config import is_loopback
+
+    if not is_loopback(settings.host):
+        return None
+    host = settings.host.strip("[]")
+    shown = f"[{host}]" if ":" in host else host
+    header = ' --header "Authorization: Bearer $REPLICAS_MCP_HTTP_TOKEN"' if settings.http_token else ""
+    return (
+        f"replicas-mcp: connect with: claude mcp add --scope user --transport http replicas "
+        f"http://{shown}:{port}/mcp{header}"
+    )
+
+
 def _transport_security(settings: Settings) -> Any:
     """Host/Origin validation stays on. On loopback the loopback names are accepted (plus any extra hosts
     given); any other bind address needs the allowlists spelled out. `auth.ExactHostMiddleware` matches
@@ -171,7 +187,7 @@ async def _serve(settings: Settings, sandbox: bool, listener: socket.socket | No
     async with AsyncExitStack() as stack:
         if sandbox:
             settings = await _embedded_sandbox(stack, settings)
-            logging.getLogger("replicas_mcp").warning(
+            logging.getLogger("replicas_mcp").info(
                 "serving against the embedded sandbox at %s", settings.base_url
             )
 
@@ -190,12 +206,21 @@ async def _serve(settings: Settings, sandbox: bool, listener: socket.socket | No
             await serve_http(server, settings, listener, _transport_security(settings))
 
 
-async def _check(settings: Settings, sandbox: bool) -> int:
+def _serving_command(argv: Sequence[str], sandbox: bool) -> str:
+    """What a client should run after `replicas-mcp [flags] check [--sandbox]` worked: the same flags,
+    without `check`, as an absolute command."""
+    before = list(argv[: argv.index("check")]) if "check" in argv else list(argv)
+    served = [arg for arg in before if arg != "--sandbox"] + (["--sandbox"] if sandbox else [])
+    return launch_command(sys.argv[0], served)
+
+
+async def _check(settings: Settings, sandbox: bool, command: str = "replicas-mcp") -> int:
     """Call the API the way the server will, and say in one line whether it works and, if not, what to do."""
     from contextlib import AsyncExitStack
 
     from replicas_mcp.client import ReplicasClient
     from replicas_mcp.client.errors import ReplicasError
+    from replicas_mcp.config import DEFAULT_API_URL
     from replicas_mcp.server.startup import explain_check_failure
 
     async with AsyncExitStack() as stack:
@@ -209,18 +234,16 @@ async def _check(settings: Settings, sandbox: bool) -> int:
             environments = await client.environments.list()
             replicas = await client.replicas.list(limit=1)
         except ReplicasError as exc:
-            where = settings.base_url or "the Replicas API"
-            return _fail(f"check failed against {where}: {explain_check_failure(exc)}", EXIT_REFUSED)
-    # The embedded sandbox's URL and key die with this command: the client must start its own.
-    next_step = (
-        "Point your MCP client at `replicas-mcp --sandbox` (add `--sandbox` to its arguments)."
-        if sandbox
-        else "Point your MCP client at `replicas-mcp` with the same settings."
-    )
-    print(
-        f"OK: {client.base_url} accepts this key: {len(environments)} environment(s), "
-        f"{replicas.total} replica(s). {next_step}"
-    )
+            where = settings.base_url or DEFAULT_API_URL
+            return _fail(f"check failed against {where}: {explain_check_failure(exc, 'it')}", EXIT_REFUSED)
+    found = f"{len(environments)} environment(s), {replicas.total} replica(s)"
+    if sandbox:  # no key was given, and the sandbox's URL dies with this command: a client starts its own
+        print(f"OK: the embedded sandbox answers ({found}). A client can run: {command}")
+    else:
+        print(
+            f"OK: {client.base_url} accepts this key: {found}. A client can run: {command} "
+            "(with REPLICAS_API_KEY in its env)"
+        )
     return 0
 
 
@@ -283,7 +306,7 @@ def _run_demo(argv: Sequence[str]) -> int:
     if importlib.util.find_spec("replicas_mcp.demo") is None:
         return _fail("the demo is not available in this installation.")
     demo = importlib.import_module("replicas_mcp.demo")
-    return int(demo.main(list(argv)))
+    return int(demo.main(list(argv), command=launch_command(sys.argv[0], [])))
 
 
 def _settings_or_problem(args: Any) -> tuple[Settings | None, str | None]:
@@ -301,21 +324,23 @@ def _settings_or_problem(args: Any) -> tuple[Settings | None, str | None]:
 
 def _key_problem(settings: Settings, sandbox: bool) -> str | None:
     """Why the server cannot act with its key (None in byo-key mode and against the sandbox)."""
+    from replicas_mcp.config import KEY_PAGES
+
     if sandbox or settings.auth == "byo-key":
         return None
     if settings.api_key is None:
         return (
-            "REPLICAS_API_KEY is not set. Export your Replicas API key (an org or personal key from the "
-            "Replicas dashboard: Settings > API Keys), or run with --sandbox to try it offline."
+            "REPLICAS_API_KEY is not set: `export REPLICAS_API_KEY=sk_replicas_…` with your Replicas API key "
+            f"({KEY_PAGES}), or run with --sandbox to try it offline."
         )
     problem = settings.key_problem()
     if problem:
-        return f"{problem}. Put your Replicas API key there (Settings > API Keys), or run with --sandbox."
+        return f"{problem} ({KEY_PAGES}), or run with --sandbox to try it offline."
     return None
 
 
 def _http_problem(settings: Settings) -> str | None:
-    from replicas_mcp.config import is_loopback
+    from replicas_mcp.config import foreign_character, is_loopback
 
     if not is_loopback(settings.host) and not (settings.allowed_hosts and settings.allowed_origins):
         return (
@@ -325,11 +350,27 @@ def _http_problem(settings: Settings) -> str | None:
     from replicas_mcp.server.auth import HttpExposureError, check_http_exposure
 
     token = settings.http_token.get_secret_value() if settings.http_token else None
+    problem = foreign_character(token, "REPLICAS_MCP_HTTP_TOKEN") if token else None
+    if problem:
+        return problem
     try:
         check_http_exposure(settings.host, settings.auth, token)
     except HttpExposureError as exc:
         return str(exc)
     return None
+
+
+def _redis_problem(settings: Settings) -> str | None:
+    """Warn (one line) when Redis is open over TCP (the URL gives no credentials, or Redis does not need
+    them); stop when Redis refuses them. Lines name the variable, never the URL (it holds the password)."""
+    if settings.redis_url is None:
+        return None
+    from replicas_mcp.server.state.backends import redis_startup
+
+    warnings, problem = redis_startup(settings.redis_url.get_secret_value())
+    for warning in warnings:
+        print(f"replicas-mcp: warning: {warning}", file=sys.stderr, flush=True)
+    return problem
 
 
 def _selection_problem(settings: Settings) -> str | None:
@@ -347,12 +388,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     too_old = python_too_old()
     if too_old:
         return _fail(too_old)
-    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    except KeyboardInterrupt:  # Ctrl-C before the server runs (right after the banner, in an import): quiet
+        return 130
+
+
+def _main(argv: list[str]) -> int:
     if argv[:1] == ["demo"]:  # the demo parses its own arguments
         return _run_demo(argv[1:])
-    from replicas_mcp.cli_args import build_parser
+    from replicas_mcp.cli_args import UsageError, build_parser, usage_line
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if args.command == "demo":  # `--sandbox demo`: the demo always runs on its own sandbox
+            return _run_demo(extra)
+        if extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    except UsageError as exc:
+        return _fail(usage_line(str(exc), argv, parser, exc.prog))
     sandbox = bool(getattr(args, "sandbox", False))
     if args.version:
         from replicas_mcp import __version__
@@ -384,18 +439,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check":
         import anyio
 
-        return int(anyio.run(_check, settings, sandbox))
+        return int(anyio.run(_check, settings, sandbox, _serving_command(argv, sandbox)))
     problem = (_http_problem(settings) if settings.transport == "http" else None) or _selection_problem(
         settings
     )
     if problem:
         return _fail(problem)
+    problem = _redis_problem(settings)
+    if problem:
+        return _fail(problem, EXIT_REFUSED)
     listener = None
     if settings.transport == "http":
         try:
             listener = _bind(settings)
         except OSError as exc:
             return _fail(_bind_failure(settings, exc), EXIT_REFUSED)
+        connect = http_connect_line(settings, listener.getsockname()[1])
+        if connect:
+            print(connect, file=sys.stderr, flush=True)
     elif sys.stdin.isatty():
         from replicas_mcp import __version__
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -24,6 +25,8 @@ CommaList = Annotated[tuple[str, ...], NoDecode]
 
 ENV_PREFIX = "REPLICAS_MCP_"
 DEFAULT_API_URL = "https://api.tryreplicas.com"  # the client's default; named here for messages only
+# Where a user makes a key (the API guide): org keys need an admin, anyone can make a personal key.
+KEY_PAGES = "org keys: Settings > API Keys, for admins; personal keys: Account > API Keys"
 # The example keys of the docs and desktop configs: a user who pasted one has not put in their own yet.
 PLACEHOLDER_KEYS = frozenset(
     {
@@ -68,6 +71,26 @@ def is_placeholder_key(key: str) -> bool:
         return True
     words = {word for word in re.split(r"[_\-.\s]+", rest.lower()) if word}
     return bool(words & _PLACEHOLDER_WORDS)
+
+
+def redis_url_problem(url: str) -> str | None:
+    """Why `url` is not a Redis URL redis-py reads as meant (None if it is), never quoting it."""
+    usage = (
+        "must look like redis://:<password>@host:6379/0 (rediss:// for TLS, unix:///path/redis.sock?db=0 "
+        "for a socket), with / ? # @ : % in the password percent-encoded (the value is not shown: it may "
+        "hold a password)"
+    )
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError:
+        return usage
+    if parts.scheme == "unix":
+        return None if parts.path and not parts.fragment else usage
+    if parts.scheme not in ("redis", "rediss") or not parts.hostname or parts.fragment:
+        return usage
+    database = parts.path.strip("/")
+    return None if not database or database.isdigit() else usage
 
 
 def split_commas(value: Any) -> Any:
@@ -164,8 +187,8 @@ class Settings(BaseSettings):
     # Several instances behind a load balancer (the README's hosting guide, server/state/shared.py).
     redis_url: SecretStr | None = Field(
         default=None,
-        description="HTTP fleets: share state across instances in Redis, redis://host:6379/0 "
-        "(prefer REPLICAS_MCP_REDIS_URL)",
+        description="HTTP fleets: share state across instances in Redis, redis://:<password>@host:6379/0 "
+        "(a secret: prefer REPLICAS_MCP_REDIS_URL)",
     )
     instance_name: str | None = Field(
         default=None,
@@ -173,9 +196,20 @@ class Settings(BaseSettings):
         description="HTTP fleets: this instance's name; 2025-era session ids start with it, so the load "
         "balancer routes a session back to its instance",
     )
-    rate_limit: int = Field(default=0, ge=0, description="Tool calls per caller per minute (0: no limit)")
+    rate_limit: int = Field(
+        default=0,
+        ge=0,
+        description="Requests per caller per minute: tool calls, resource reads, prompts, completions and "
+        "subscriptions together (0: no limit)",
+    )
     max_subscriptions: int = Field(
         default=200, ge=0, description="Subscribed resources per caller at once (0: no cap)"
+    )
+    max_listen_streams: int = Field(
+        default=32,
+        ge=0,
+        description="byo-key: 2026-era subscriptions/listen streams per caller (API key) at once "
+        "(0: no cap); fleet-wide with Redis",
     )
     max_sessions: int = Field(
         default=100,
@@ -191,6 +225,22 @@ class Settings(BaseSettings):
         ge=1,
         description="Upstream event streams open at once (default 256); past it, watches and waits poll "
         "instead, and requests are never delayed",
+    )
+    http_request_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="HTTP: seconds a request's headers and body have to arrive (then 408); responses, "
+        "streams included, are never cut",
+    )
+    http_max_connections: int = Field(
+        default=1000, ge=1, description="HTTP: connections open at once; past it, new ones get 503"
+    )
+
+    max_streams_per_caller: int | None = Field(
+        default=None,
+        ge=1,
+        description="byo-key: upstream event streams one caller may hold at once (default a quarter of "
+        "--max-streams); past it, that caller's watches and waits poll instead",
     )
 
     @field_validator("toolsets", "tools", "exclude_tools", "allowed_hosts", "allowed_origins", mode="before")
@@ -223,6 +273,18 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        # Checked here, in words that never repeat the URL (it may hold a password): redis-py's own errors
+        # for a malformed one quote parts of it (`redis://:pa/ss@h` → "Port could not be cast … 'pa'").
+        if value is None or not value.get_secret_value().strip():
+            return None
+        problem = redis_url_problem(value.get_secret_value().strip())
+        if problem:
+            raise ValueError(problem)
+        return SecretStr(value.get_secret_value().strip())
+
     @field_validator("base_url", mode="before")
     @classmethod
     def _base_url(cls, value: Any) -> Any:
@@ -245,13 +307,27 @@ class Settings(BaseSettings):
             return "REPLICAS_API_KEY is set but empty"
         if is_placeholder_key(key):
             return "REPLICAS_API_KEY is still the placeholder from the example config"
-        return None
+        return foreign_character(key, "REPLICAS_API_KEY")
 
     def __repr_args__(self) -> Any:
         # The secrets are SecretStr already; this only keeps repr short and obviously safe.
         for name, value in super().__repr_args__():
             secret = name in ("api_key", "http_token", "state_key", "webhook_secret", "redis_url")
             yield name, ("***" if secret and value is not None else value)
+
+
+def foreign_character(key: str, variable: str) -> str | None:
+    """Why a key cannot go in an HTTP header: a character outside printable ASCII (a curly quote or a
+    zero-width space from a chat or a PDF) or a space inside, named by kind and position, never the key."""
+    for position, char in enumerate(key, 1):
+        if "!" <= char <= "~":
+            continue
+        name = unicodedata.name(char, "control character").lower()
+        return (
+            f"{variable} has a character a key can't contain (a {name}, U+{ord(char):04X}, at position "
+            f"{position}): paste the key again as plain text"
+        )
+    return None
 
 
 def cli_fields() -> dict[str, Any]:

@@ -30,11 +30,15 @@ STEER = "Also cover empty emails in the tests. [[ask: Should an empty email retu
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from replicas_mcp.cli_args import OneLineParser
+
+    parser = OneLineParser(
         prog="replicas-mcp demo", description="Run a whole delegation against the embedded sandbox."
     )
     parser.add_argument("--time-scale", type=float, default=0.25, help="simulated seconds → real (0.25)")
     parser.add_argument("--step", type=int, default=1, help="seconds per bounded wait call (1)")
+    # `replicas-mcp demo --sandbox` is natural after `replicas-mcp --sandbox`: the demo always uses one.
+    parser.add_argument("--sandbox", action="store_true", help=argparse.SUPPRESS)
     return parser
 
 
@@ -163,7 +167,7 @@ async def _run(scale: float, step: int) -> int:
                 report = await call("get_replica_result", replica_id=replica_id)
     print(
         f"\nDone in {time.monotonic() - printer.started:.1f}s: the agent opened a PR, then asked a question "
-        f"(outcome {report['outcome']}). Next: point an MCP client at `replicas-mcp` with REPLICAS_API_KEY."
+        f"(outcome {report['outcome']})."
     )
     return 0
 
@@ -175,20 +179,36 @@ def _root_cause(exc: BaseException) -> BaseException:
     return exc
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+def main(argv: Sequence[str] | None = None, command: str = "replicas-mcp") -> int:
+    """Run the demo; `command` is the absolute command that starts this server (`cli.launch_command`),
+    for the closing "Next" line."""
+    from replicas_mcp.cli_args import UsageError, usage_line
+
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser()
+    try:
+        args = parser.parse_args(words)
+    except UsageError as exc:
+        print(f"replicas-mcp demo: {usage_line(str(exc), words, parser, exc.prog)}", file=sys.stderr)
+        return 2
     if args.time_scale <= 0 or args.step < 1:
         print("replicas-mcp demo: --time-scale must be > 0 and --step ≥ 1", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     try:
-        return anyio.run(_run, args.time_scale, args.step)
+        done = anyio.run(_run, args.time_scale, args.step)
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # a demo that fails says why in one line, not a traceback
         cause = _root_cause(exc)
         print(f"replicas-mcp demo failed: {type(cause).__name__}: {cause}", file=sys.stderr)
         return 1
+    if done == 0:  # for someone with a key, and for someone without one (the sandbox)
+        print(
+            f'Next: connect a client (README "Use it with your client"): {command} with REPLICAS_API_KEY in '
+            f"its env, or {command} --sandbox to keep trying offline."
+        )
+    return int(done)
 
 
 if __name__ == "__main__":

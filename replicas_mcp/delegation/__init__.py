@@ -23,7 +23,14 @@ from replicas_mcp.delegation.fanout import JoinMode, Launched, delegate_many, wa
 from replicas_mcp.delegation.launch import NameHold, NameTaken, TaskSpec, launch, stable_name
 from replicas_mcp.delegation.phase import DEFAULT_UNTIL, ChatFacts, phase, wait_over
 from replicas_mcp.delegation.progress import Progress
-from replicas_mcp.delegation.report import MESSAGE_LIMIT, ReplicaGone, RepoResult, Report, build_report
+from replicas_mcp.delegation.report import (
+    MESSAGE_LIMIT,
+    WAKE_TO_READ,
+    ReplicaGone,
+    RepoResult,
+    Report,
+    build_report,
+)
 from replicas_mcp.delegation.snapshot import ChatsSnapshot, read_chats
 from replicas_mcp.delegation.steering import Steered, SteerMode, steer
 from replicas_mcp.delegation.tracking import Digest, State, Until
@@ -40,6 +47,7 @@ __all__ = [
     "DEFAULT_UNTIL",
     "MAX_TIMEOUT",
     "MESSAGE_LIMIT",
+    "WAKE_TO_READ",
     "ChatFacts",
     "ChatsSnapshot",
     "Cursor",

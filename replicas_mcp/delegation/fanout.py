@@ -13,7 +13,7 @@ twice: it joins the ones already running and starts the pending ones as slots fr
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -59,23 +59,36 @@ async def wait_many(
     policy: WaitPolicy = DEFAULT_POLICY,
     progress: Progress | None = None,
     memory: Memory = PROCESS_MEMORY,
+    names: Mapping[str, str] | None = None,
 ) -> list[WaitOutcome]:
-    """One outcome per target, in order."""
+    """One outcome per target, in order (`names`: how progress messages call a replica; default its id)."""
     progress = progress or Progress()
+    progress.join(len(targets))
+    labels = [(names or {}).get(rid, rid[:8]) for rid, _ in targets]  # an id's start tells it apart
     waiters = [
-        ReplicaWait(client, rid, until=until, cursor=cursor, policy=policy, progress=progress, memory=memory)
-        for rid, cursor in targets
+        ReplicaWait(
+            client,
+            rid,
+            until=until,
+            cursor=cursor,
+            policy=policy,
+            progress=progress.named(label),
+            memory=memory,
+        )
+        for (rid, cursor), label in zip(targets, labels, strict=True)
     ]
     with anyio.move_on_after(budget(within)):
         async with progress.heartbeat(policy.heartbeat), anyio.create_task_group() as group:
 
-            async def one(waiter: ReplicaWait) -> None:
+            async def one(waiter: ReplicaWait, label: str) -> None:
                 await _run_wait(waiter)
                 if mode == "any":
                     group.cancel_scope.cancel()
+                else:  # with any, the result follows at once and says it
+                    await progress.finished(label, _said(waiter))
 
-            for waiter in waiters:
-                group.start_soon(one, waiter)
+            for waiter, label in zip(waiters, labels, strict=True):
+                group.start_soon(one, waiter, label)
     with anyio.move_on_after(CONFIRM_TIMEOUT):
         async with anyio.create_task_group() as group:
             for waiter in waiters:
@@ -102,6 +115,11 @@ class Launched:
         return self.replica is None and self.error is None and self.taken is None
 
 
+def _said(waiter: ReplicaWait) -> str:
+    """A finished wait's replica state, for a progress message."""
+    return "could not be followed" if waiter.error is not None else waiter.tracker.state
+
+
 def _working(waiter: ReplicaWait) -> bool:
     return waiter.error is None and waiter.tracker.state in ("preparing", "working", "unknown")
 
@@ -123,6 +141,7 @@ async def delegate_many(
     Raises ValueError when two tasks have the same name.
     """
     progress = progress or Progress()
+    progress.join(len(specs))
     rows = [Launched(spec=spec, name=spec.replica_name) for spec in specs]
     names = [row.name for row in rows]
     duplicates = sorted({name for name in names if names.count(name) > 1})
@@ -145,7 +164,7 @@ async def delegate_many(
             until=DEFAULT_UNTIL,
             cursor=cursor,
             policy=policy,
-            progress=progress,
+            progress=progress.named(rows[index].name),
             memory=memory,
             launched=launched,
         )
@@ -154,10 +173,12 @@ async def delegate_many(
     async def join(index: int, holds_slot: bool) -> None:
         """Wait for the row's replica until its turn ends or time is up; free its slot if it ended."""
         waiter = waiters[index]
-        with anyio.move_on_after(remaining()):
+        with anyio.move_on_after(remaining()) as timer:
             await _run_wait(waiter)
         if holds_slot and not _working(waiter):
             slots.release()
+        if not timer.cancelled_caught:
+            await progress.finished(rows[index].name, _said(waiter))
 
     async def start(index: int) -> None:
         row = rows[index]
@@ -199,6 +220,9 @@ async def delegate_many(
             existing = known.get(row.name)
             if existing is not None:
                 group.start_soon(reuse, index, row, existing)
+    for index, earlier in waiters.items():
+        if not _working(earlier):  # done before this call: counted as done from the start
+            await progress.finished(rows[index].name, _said(earlier))
     async with progress.heartbeat(policy.heartbeat), anyio.create_task_group() as group:
         for index in range(len(rows)):
             waiter = waiters.get(index)

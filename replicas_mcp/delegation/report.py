@@ -45,6 +45,16 @@ HOOK_OUTPUT_LIMIT = 300
 CANVAS_LIMIT = 10
 _FAILED_TURN_ROLES = frozenset({"turn error", "error"})
 
+ASLEEP_NOTE = (
+    "Asleep: the final message, canvas and hooks are read only while it is awake, and reads never wake it."
+)
+# The cheap way to the last turn's outcome: a wake runs no turn (a follow-up message would start, and bill,
+# a new one). A read-only server drops this sentence (it never wakes a replica).
+WAKE_TO_READ = (
+    "To read them without a new turn: get_replica with wake=true, then wait_for_replica, then "
+    "get_replica_result."
+)
+
 
 class ReplicaGone(Exception):
     """The replica does not exist (any more)."""
@@ -178,10 +188,7 @@ async def build_report(
             status=item.status,
             outcome="sleeping",
             repos=_repos_from_list(item),
-            notes=[
-                "Asleep: the final message, canvas and hooks are read only while it is awake, and reads "
-                "never wake it; send_replica_message (a follow-up) wakes it."
-            ],
+            notes=[ASLEEP_NOTE, WAKE_TO_READ],
         )
     # Active, preparing or in error: reading the details does not wake anything. (A replica that falls
     # asleep between the list read and this one would be woken: a window of milliseconds.)

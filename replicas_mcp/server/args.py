@@ -6,15 +6,21 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+from replicas_mcp.server.environment_refs import missing_environment, resolve_environment
 from replicas_mcp.server.state import app_state
 from replicas_mcp.server.tools.arguments import Id as Id
+from replicas_mcp.server.tools.arguments import Resolved
 
 # Ids are typed `Id` (checked for shape before any request, kept as sent).
 # No description: the name says what it is, and a wrong id's error points to list_replicas.
 ReplicaId = Id
 OptionalChatId = Annotated[Id | None, Field(description="From get_replica; default: main chat")]
 Wake = Annotated[bool, Field(description="Wake it if asleep (slow)")]
-EnvironmentId = Annotated[Id, Field(description="From list_environments, or 'global'")]
+# An environment: its id, `global`, or its name (resolved before the call, for every tool that takes one:
+# see environment_refs.py). Tasks that need a repository are not pointed at `global` (TaskEnvironmentId).
+ENVIRONMENT = Resolved(resolve_environment, missing_environment)
+EnvironmentId = Annotated[Id, ENVIRONMENT, Field(description="From list_environments, or 'global'")]
+TaskEnvironmentId = Annotated[Id, ENVIRONMENT, Field(min_length=1, description="From list_environments")]
 AutomationId = Annotated[Id, Field(description="From list_automations")]
 Reveal = Annotated[bool, Field(description="Show secret values (not on a read-only server)")]
 PageNumber = Annotated[int, Field(ge=1)]

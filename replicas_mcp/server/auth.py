@@ -6,12 +6,13 @@ Two modes (`--auth`):
   more is needed (only local processes can connect; the SDK's Host/Origin allowlist stops DNS rebinding).
   Bound beyond loopback, `/mcp` requires `Authorization: Bearer <--http-token>`: `BearerTokenMiddleware`,
   a constant-time comparison, and `check_http_exposure` refuses to start without a token.
-- `byo-key`: each request's bearer token is the caller's own Replicas API key. `ReplicasKeyVerifier` checks
-  its shape only (the API is the judge of whether it is valid); the SDK's auth middleware puts it in the
-  request's context, and `client_of(ctx)` (`server/state`) resolves every tool's and resource's client to a
-  view bound to the key of the request it serves (`server/caller.py`), so two callers never act with each
-  other's key. The key is never logged (it matches the redaction
-  pattern) and never stored beyond the request: a session is bound to a keyed fingerprint of it
+- `byo-key`: each request's bearer token is the caller's own Replicas API key. It must have a key's shape,
+  and the API must accept it (`server/key_admission.py`: checked upstream, bounded per address and in all,
+  `KeyAdmissionMiddleware` in front answering 429/503 when a key cannot be checked now); the SDK's auth
+  middleware (`ReplicasKeyVerifier`) puts it in the request's context, and `client_of(ctx)` (`server/state`)
+  resolves every tool's and resource's client to a view bound to the key of the request it serves
+  (`server/caller.py`), so two callers never act with each other's key. The key is never logged (it matches
+  the redaction pattern) and never stored beyond the request: a session is bound to a keyed fingerprint of it
   (`SessionBindingMiddleware`), so a session id leaked to another caller is useless to them.
 
 Headers of the MCP request are never forwarded upstream: the client sends only its own fixed headers and the
@@ -22,25 +23,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import secrets
-import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
 
-import anyio
 from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.server.auth.settings import AuthSettings
 from pydantic import AnyHttpUrl
 from starlette.types import ASGIApp
 
-from replicas_mcp.client import ReplicasClient
-from replicas_mcp.client.errors import (
-    AuthenticationError,
-    PermissionDeniedError,
-    ReplicasError,
-)
 from replicas_mcp.config import AuthMode, Settings, is_loopback
 from replicas_mcp.server.http_guards import (
     MIN_HTTP_TOKEN_CHARS,
@@ -48,8 +40,17 @@ from replicas_mcp.server.http_guards import (
     HttpExposureError,
     SessionBindingMiddleware,
 )
+from replicas_mcp.server.key_admission import (
+    API_KEY_SHAPE,
+    KeyAdmission,
+    KeyAdmissionMiddleware,
+    KeyVerdicts,
+)
 
 if TYPE_CHECKING:
+    from anyio.abc import TaskGroup
+
+    from replicas_mcp.client import ReplicasClient
     from replicas_mcp.server.state.shared import Leases
 
 __all__ = [
@@ -58,19 +59,19 @@ __all__ = [
     "HttpExposureError",
     "KeyVerdicts",
     "ReplicasKeyVerifier",
+    "admission_of",
+    "attach_verifier",
     "check_http_exposure",
     "key_fingerprinter",
     "protect_http_app",
     "server_auth_options",
 ]
 
-# What a Replicas API key looks like. Checked before any use, so garbage never reaches the API or a log.
-API_KEY_SHAPE = re.compile(r"sk_replicas_[A-Za-z0-9_-]{8,200}")
 # In byo-key mode the shared connection pool is created with this instead of a key; it never authenticates.
 BYO_KEY_PLACEHOLDER = "no-server-key-in-byo-key-mode"
 SCOPE = "replicas"
-# byo-key: upstream key checks in flight at once (invented keys cannot turn the server into a flood).
-MAX_CONCURRENT_KEY_CHECKS = 8
+# The source the verifier names when it must decide alone (KeyAdmissionMiddleware usually decided first).
+VERIFIER_SOURCE = "verifier"
 
 
 def check_http_exposure(host: str, auth: AuthMode, http_token: str | None) -> None:
@@ -86,52 +87,15 @@ def check_http_exposure(host: str, auth: AuthMode, http_token: str | None) -> No
         )
 
 
-class KeyVerdicts:
-    """What the API said about recently seen keys, by fingerprint (never the key): accepted for
-    `accepted_ttl` seconds, rejected for `rejected_ttl`; at most `limit` entries, oldest dropped first."""
-
-    def __init__(
-        self,
-        *,
-        accepted_ttl: float = 60.0,
-        rejected_ttl: float = 10.0,
-        limit: int = 10_000,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._verdicts: OrderedDict[str, tuple[bool, float]] = OrderedDict()
-        self._ttl = {True: accepted_ttl, False: rejected_ttl}
-        self._limit = limit
-        self._clock = clock
-
-    def get(self, fingerprint: str) -> bool | None:
-        entry = self._verdicts.get(fingerprint)
-        if entry is None:
-            return None
-        accepted, expires = entry
-        if self._clock() >= expires:
-            del self._verdicts[fingerprint]
-            return None
-        return accepted
-
-    def put(self, fingerprint: str, accepted: bool) -> None:
-        self._verdicts[fingerprint] = (accepted, self._clock() + self._ttl[accepted])
-        self._verdicts.move_to_end(fingerprint)
-        while len(self._verdicts) > self._limit:
-            self._verdicts.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._verdicts)
-
-
 class ReplicasKeyVerifier(TokenVerifier):
     """`--auth byo-key`: the bearer token is the caller's own Replicas API key.
 
-    A key must look like one, and then the API must accept it: checked upstream once (one cheap list call,
-    at most `MAX_CONCURRENT_KEY_CHECKS` at a time) and the verdict cached briefly (`KeyVerdicts`), so an
-    invented key costs one upstream request and gets 401, never a session or a watch. If the API cannot be
-    asked (it is down), the key is let through uncached: its calls will fail on their own, and a whole team
-    is not locked out by an outage. Until `bind` gives it a client (the server's lifespan does), only the
-    shape is checked.
+    A key must look like one, and then the API must accept it: `KeyAdmission` (server/key_admission.py)
+    checks it upstream once and remembers the verdict (a known-good key is re-checked in the background),
+    bounds the checks per client address and in all, and admits a key the API cannot confirm only if it was
+    accepted before. `KeyAdmissionMiddleware` (in front, see `protect_http_app`) makes that decision first and
+    answers 429/503 itself; here only 401 (None) or admission remains. Until `bind` gives it a client (the
+    server's lifespan does), only the shape is checked.
 
     The `AccessToken` lives only as long as the request; its `subject` is a keyed fingerprint (the key itself
     cannot be recovered from it), used to bind sessions and request state to the caller.
@@ -139,41 +103,40 @@ class ReplicasKeyVerifier(TokenVerifier):
 
     def __init__(self, fingerprint: Callable[[str], str], verdicts: KeyVerdicts | None = None) -> None:
         self._fingerprint = fingerprint
-        self._verdicts = verdicts or KeyVerdicts()
-        self._client: ReplicasClient | None = None
-        self._checks = anyio.Semaphore(MAX_CONCURRENT_KEY_CHECKS)
-        self.upstream_checks = 0
+        self.admission = KeyAdmission(fingerprint, verdicts)
 
-    def bind(self, client: ReplicasClient | None) -> None:
-        """The client whose connection pool checks keys (each check with the key being checked)."""
-        self._client = client
+    @property
+    def upstream_checks(self) -> int:
+        return self.admission.upstream_checks
+
+    def bind(self, client: ReplicasClient | None, tasks: TaskGroup | None = None) -> None:
+        """The client whose connection pool checks keys (each check with the key being checked), and the
+        task group known-good keys are re-checked in."""
+        self.admission.bind(client, tasks)
 
     async def verify_token(self, token: str) -> AccessToken | None:
         if not API_KEY_SHAPE.fullmatch(token):
             return None  # the SDK answers 401 with WWW-Authenticate
-        subject = self._fingerprint(token)
-        if not await self._accepted(token, subject):
+        # Normally decided a moment ago by KeyAdmissionMiddleware, whose verdict this finds.
+        if not (await self.admission.admit(token, VERIFIER_SOURCE)).admitted:
             return None
+        subject = self._fingerprint(token)
         return AccessToken(token=token, client_id="replicas-api-key", subject=subject, scopes=[SCOPE])
 
-    async def _accepted(self, token: str, subject: str) -> bool:
-        verdict = self._verdicts.get(subject)
-        if verdict is not None or self._client is None:
-            return verdict is not False
-        async with self._checks:
-            verdict = self._verdicts.get(subject)  # another request may have asked meanwhile
-            if verdict is not None:
-                return verdict
-            self.upstream_checks += 1
-            try:
-                await self._client.with_api_key(token).replicas.list(limit=1)
-            except (AuthenticationError, PermissionDeniedError):
-                self._verdicts.put(subject, False)
-                return False
-            except ReplicasError:
-                return True  # the API cannot say now: let the call through and fail on its own
-            self._verdicts.put(subject, True)
-            return True
+
+_VERIFIERS: WeakKeyDictionary[object, ReplicasKeyVerifier] = WeakKeyDictionary()
+
+
+def attach_verifier(server: object, verifier: object) -> None:
+    """Record a byo-key server's verifier, so the HTTP app built around it later admits keys with it."""
+    if isinstance(verifier, ReplicasKeyVerifier):
+        _VERIFIERS[server] = verifier
+
+
+def admission_of(server: object) -> KeyAdmission | None:
+    """The key admission of a byo-key server built by `build_server` (None otherwise)."""
+    verifier = _VERIFIERS.get(server)
+    return verifier.admission if verifier is not None else None
 
 
 def key_fingerprinter(shared_secret: str | None = None) -> Callable[[str], str]:
@@ -220,20 +183,23 @@ def server_auth_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def protect_http_app(app: ASGIApp, settings: Settings, leases: Leases | None = None) -> ASGIApp:
+def protect_http_app(
+    app: ASGIApp, settings: Settings, leases: Leases | None = None, admission: KeyAdmission | None = None
+) -> ASGIApp:
     """The HTTP app with the auth mode's middleware: the static bearer token on `/mcp` (server-key mode,
-    when a token is set), or session binding (byo-key mode with sessions), whose per-caller session cap
-    is counted in `leases` too when given (the server's shared state: fleet-wide with Redis)."""
+    when a token is set), or, in byo-key mode, key admission (`admission`, the server's: `admission_of`)
+    in front of session binding, whose per-caller session cap is counted in `leases` too when given (the
+    server's shared state: fleet-wide with Redis)."""
     check_http_exposure(
         settings.host, settings.auth, settings.http_token.get_secret_value() if settings.http_token else None
     )
     if settings.auth == "byo-key":
-        if settings.stateless:
-            return app  # no sessions to bind; every request carries its own key
-        state_key = settings.state_key.get_secret_value() if settings.state_key else None
-        return SessionBindingMiddleware(
-            app, fingerprint=key_fingerprinter(state_key), per_caller=settings.max_sessions, leases=leases
-        )
+        if not settings.stateless:  # (stateless: no sessions to bind; every request carries its own key)
+            state_key = settings.state_key.get_secret_value() if settings.state_key else None
+            app = SessionBindingMiddleware(
+                app, fingerprint=key_fingerprinter(state_key), per_caller=settings.max_sessions, leases=leases
+            )
+        return app if admission is None else KeyAdmissionMiddleware(app, admission)
     if settings.http_token is not None:
         return BearerTokenMiddleware(app, token=settings.http_token.get_secret_value())
     return app

@@ -5,6 +5,12 @@ Only `ToolError` text reaches the model (any other exception is reduced by the S
 and resource reads run inside `resource_errors()`. Messages carry the API's own words (cleaned and
 shortened) and the next step; the client already redacts keys from its messages, and `redact` here removes
 the configured key again in case an upstream message echoed it.
+
+The API quotes rejected values back ("got 'mcp.example.com/mcp?token=…'"), so its words are masked as
+results are, before they are shortened (a cut secret would no longer be found): first the values of this
+call's arguments that are secret by name or kind (a variable's value, a file's content, MCP env and header
+values, secret shapes in args and URLs, anything under a secret-looking name) are replaced, then every
+secret shape `masking.mask_text` knows. Logs see only this text (the SDK logs a failed tool's message).
 """
 
 from __future__ import annotations
@@ -17,7 +23,16 @@ from typing import Any
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 
 from replicas_mcp.client import errors as e
-from replicas_mcp.server.safety import clean_text, redact, truncate
+from replicas_mcp.server.safety import (
+    MASK,
+    SECRET_NAME,
+    clean_text,
+    mask_args,
+    mask_text,
+    mask_url,
+    redact,
+    truncate,
+)
 
 _DETAIL_LIMIT = 300
 
@@ -67,16 +82,76 @@ def without_rest_paths(text: str) -> str:
     return _ANY_REQUEST.sub("the matching tool", text)
 
 
-def _upstream(exc: e.ReplicasError) -> str:
-    """The API's own explanation: its `error` and `details`, cleaned, deduplicated and shortened."""
+# Arguments secret by kind whatever their name: a variable's value or a file's (or script's) content.
+_SECRET_ARGUMENTS = frozenset({"value", "content"})
+# Maps whose every value is secret (an MCP config's env and headers), as `mask_mcp_config` shows them.
+_SECRET_MAPS = frozenset({"env", "headers"})
+_SHORTEST_HIDDEN = 4  # a shorter "secret" would mask ordinary words of the message
+
+
+def _hidden_values(arguments: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(value, how it may be shown) for each string of the call's arguments that must not be echoed."""
+    found: dict[str, str] = {}
+
+    def walk(value: Any, key: str, secret: bool) -> None:
+        if isinstance(value, Mapping):
+            for name, item in value.items():
+                name = str(name)
+                walk(item, name, secret or name in _SECRET_MAPS or bool(SECRET_NAME.search(name)))
+        elif key == "args" and isinstance(value, list) and not secret:
+            items = [str(item) for item in value]
+            found.update((item, shown) for item, shown in zip(items, mask_args(items), strict=True))
+        elif isinstance(value, list):
+            for item in value:
+                walk(item, key, secret)
+        elif isinstance(value, str):
+            found[value] = MASK if secret else _masked_url(value) if key == "url" else mask_text(value)
+
+    for name, value in arguments.items():
+        if isinstance(value, str | Mapping | list):
+            walk(value, name, name in _SECRET_ARGUMENTS or bool(SECRET_NAME.search(name)))
+    pairs = [(v, s) for v, s in found.items() if v != s and len(v) >= _SHORTEST_HIDDEN]
+    return sorted(pairs, key=lambda pair: len(pair[0]), reverse=True)  # longest first: overlaps hide fully
+
+
+def _masked_url(url: str) -> str:
+    """A URL's secrets masked, also without a scheme (the API quotes such a URL back when it rejects it)."""
+    return mask_url(url) if "://" in url else mask_url(f"x://{url}").removeprefix("x://")
+
+
+def shown_upstream(text: str, arguments: Mapping[str, Any] | None = None) -> str:
+    """Upstream text as a model may see it: the call's secret argument values and every secret shape
+    masked (see the module docstring)."""
+    for value, shown in _hidden_values(arguments or {}):
+        text = text.replace(value, shown)
+    return mask_text(text)
+
+
+# The API's "or use 'global'" after an unknown environment: Global has no repository, no fallback for a task.
+_GLOBAL_ADVICE = re.compile(r",? or use 'global' for the Global environment", re.IGNORECASE)
+
+
+def _upstream(exc: e.ReplicasError, arguments: Mapping[str, Any] | None = None) -> str:
+    """The API's own explanation: its `error` and `details`, cleaned, masked, deduplicated and shortened."""
     parts: list[str] = []
     for part in (exc.error, exc.details if isinstance(exc.details, str) else None, exc.message):
-        text = without_rest_paths(clean_text(str(part))).strip().rstrip(".") if part else ""
+        shown = shown_upstream(clean_text(str(part)), arguments) if part else ""
+        text = _GLOBAL_ADVICE.sub("", without_rest_paths(shown)).strip().rstrip(".")
         if text and not any(text in seen or seen in text for seen in parts):
             # Without its closing period: the part is embedded in a sentence that goes on.
             parts.append(text)
     text = "; ".join(p for p in parts if p)
     return truncate(text, _DETAIL_LIMIT) if text else "no details"
+
+
+# 400s about what the call acts on or the key it carries, not about its arguments ("This automation cannot be
+# triggered manually", "Automation is disabled", "Personal automations need a personal API key"): no fix of
+# the arguments helps, so the message does not ask for one.
+_NOT_THE_ARGUMENTS = re.compile(
+    r"\b(?:cannot|can't) be (?:triggered|edited|changed|deleted)\b|\bis disabled\b|\binherits\b"
+    r"|\bneeds? a personal API key\b",
+    re.IGNORECASE,
+)
 
 
 def _request_id(exc: e.ReplicasError) -> str:
@@ -94,10 +169,10 @@ _KIND_HINTS = {
 _SHORT_NOT_FOUND = re.compile(r"(?:the )?(\w+(?: \w+)?) not found", re.IGNORECASE)  # "Canvas item not found"
 
 
-def _not_found_words(exc: e.ReplicasError) -> tuple[str, str | None]:
+def _not_found_words(exc: e.ReplicasError, arguments: Mapping[str, Any]) -> tuple[str, str | None]:
     """The API's words for a 404 said once, and the kind of thing it did not find. "Replica not found" is
     dropped when its details say the same at length ("No replica with id ... in this organization")."""
-    said = _upstream(exc)
+    said = _upstream(exc, arguments)
     short = _SHORT_NOT_FOUND.fullmatch(clean_text(exc.error or "").strip().rstrip("."))
     kind = short.group(1).lower() if short else None
     parts = said.split("; ")
@@ -158,7 +233,7 @@ def describe(exc: e.ReplicasError, arguments: Mapping[str, Any] | None = None) -
     """The model-facing message for a client error, given the arguments of the call that failed."""
     args = arguments or {}
     replica = args.get("replica_id")
-    what = _upstream(exc)
+    what = _upstream(exc, args)
     rid = _request_id(exc)
     match exc:
         case e.WorkspaceSleepingError():
@@ -175,7 +250,7 @@ def describe(exc: e.ReplicasError, arguments: Mapping[str, Any] | None = None) -
                 return f"Rate limited by the Replicas API: retry after {exc.retry_after:.0f} s{rid}."
             return f"Rate limited by the Replicas API: wait about 30 s and retry{rid}."
         case e.NotFoundError():
-            words, kind = _not_found_words(exc)
+            words, kind = _not_found_words(exc, args)
             said = _without_values(words, args)
             if said.startswith("No "):  # "Not found: no replica with that id": the API's words, once
                 said = "n" + said[1:]
@@ -183,14 +258,16 @@ def describe(exc: e.ReplicasError, arguments: Mapping[str, Any] | None = None) -
         case e.AuthenticationError():
             return (
                 "The Replicas API rejected the API key (401). Check REPLICAS_API_KEY in this MCP server's "
-                "environment (an org or personal key from Replicas Settings > API Keys) and restart the "
-                "server."
+                "environment (org keys: Replicas Settings > API Keys, for admins; personal keys: Account > "
+                "API Keys) and restart the server."
             )
         case e.PermissionDeniedError():
             return (
                 f"Permission denied (403): {what}{rid}. This API key may not access that resource "
                 "(org keys cannot manage personal automations; personal keys only their own)."
             )
+        case e.BadRequestError() if _NOT_THE_ARGUMENTS.search(what):
+            return f"The API refused the call (400): {what}{rid}."
         case e.BadRequestError():
             return f"The API rejected the arguments (400): {what}{rid}. Fix them and retry."
         case e.PayloadTooLargeError():
@@ -228,8 +305,8 @@ def describe(exc: e.ReplicasError, arguments: Mapping[str, Any] | None = None) -
 
 BYO_KEY_REJECTED = (
     "The Replicas API rejected the API key this request carries as its bearer token (401): it may have "
-    "been revoked or expired. Configure this MCP client with a valid org or personal key (Replicas "
-    "Settings > API Keys) and reconnect."
+    "been revoked or expired. Configure this MCP client with a valid key (org keys: Replicas Settings > API "
+    "Keys, for admins; personal keys: Account > API Keys) and reconnect."
 )
 
 

@@ -150,7 +150,10 @@ def _logical_lines(text: str) -> list[str]:
     lines: list[str] = []
     for raw in text.split("\n"):
         starts_new = not raw.strip() or re.match(r"\s*(?:[-*•]|\d+\.|Next:|\[)", raw) is not None
-        if lines and lines[-1].strip() and not starts_new and not re.search(r"[.;:!?)\]]$", lines[-1]):
+        # "Next:" at a line's end continues on the next line: its list must be filtered together with it.
+        open_ended = not re.search(r"[.;:!?)\]]$", lines[-1]) if lines else False
+        continued = open_ended or (bool(lines) and lines[-1].rstrip().endswith("Next:"))
+        if lines and lines[-1].strip() and not starts_new and continued:
             lines[-1] += " " + raw.strip()
         else:
             lines.append(raw)

@@ -29,6 +29,9 @@ logger = logging.getLogger(__name__)
 # Seconds in-flight requests get once shutdown starts; a wait in flight is told to end within WAIT_GRACE.
 SHUTDOWN_GRACE = 5
 WAIT_GRACE = 1.0
+# The most a request's head may take while incomplete (h11's default, stated: headers carry a bearer token,
+# a session id and little else); past it the client gets 400.
+MAX_HEADER_BYTES = 16 * 1024
 
 
 class _Server(uvicorn.Server):
@@ -57,7 +60,8 @@ class _Server(uvicorn.Server):
 def http_app(server: Any, settings: Settings, transport_security: Any) -> ASGIApp:
     """The ASGI app: `/mcp` (Streamable HTTP), `/healthz`, custom routes, behind the auth mode's middleware
     and exact Host/Origin matching."""
-    from replicas_mcp.server.auth import protect_http_app
+    from replicas_mcp.server.auth import admission_of, protect_http_app
+    from replicas_mcp.server.http_deadlines import EndQuietlyMidBody
     from replicas_mcp.server.http_guards import ExactHostMiddleware
     from replicas_mcp.server.state.backends import attached
 
@@ -73,14 +77,17 @@ def http_app(server: Any, settings: Settings, transport_security: Any) -> ASGIAp
     app.add_route("/healthz", healthz, methods=["GET"])
     # --http-token on /mcp, or byo-key session binding (its per-caller cap counted in the shared state)
     shared = attached(server)
-    protected = protect_http_app(app, settings, shared.leases if shared is not None else None)
+    protected = protect_http_app(
+        app, settings, shared.leases if shared is not None else None, admission_of(server)
+    )
     if settings.instance_name:  # a fleet: session ids name their instance (server/affinity.py)
         from replicas_mcp.server.affinity import SessionAffinityMiddleware
 
         protected = SessionAffinityMiddleware(protected, settings.instance_name)
-    return ExactHostMiddleware(
+    guarded = ExactHostMiddleware(
         protected, hosts=transport_security.allowed_hosts, origins=transport_security.allowed_origins
     )
+    return EndQuietlyMidBody(guarded)  # a body cut off by its deadline (http_deadlines.py) is no error
 
 
 async def serve_http(
@@ -88,11 +95,14 @@ async def serve_http(
 ) -> None:
     import anyio
 
-    from replicas_mcp.server.http_send import OneSendPerResponse
+    from replicas_mcp.server.http_deadlines import guarded_h11
 
     config = uvicorn.Config(
         http_app(server, settings, transport_security),
-        http=OneSendPerResponse,  # h11, a response's head and body in one send (http_send.py)
+        # h11, a response's head and body in one send (http_send.py), a deadline for receiving each request
+        # and a cap on open connections (http_deadlines.py: uvicorn has neither)
+        http=guarded_h11(settings.http_request_timeout, settings.http_max_connections),
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
         log_level=settings.log_level.lower(),
         log_config=None,
         timeout_graceful_shutdown=SHUTDOWN_GRACE,

@@ -13,24 +13,24 @@ import logging
 
 from replicas_mcp.client import ReplicasClient
 from replicas_mcp.client import errors as e
+from replicas_mcp.config import KEY_PAGES
 
 logger = logging.getLogger("replicas_mcp.startup")
 
 KEY_REJECTED = (
     "the Replicas API rejected REPLICAS_API_KEY (401): every tool call will fail until it is replaced with a "
-    "valid org or personal key (Replicas dashboard: Settings > API Keys) and the server restarted"
+    f"valid key ({KEY_PAGES}) and the server restarted"
 )
 
 
-def explain_check_failure(exc: e.ReplicasError) -> str:
+def explain_check_failure(exc: e.ReplicasError, api: str = "the API") -> str:
     """What `replicas-mcp check` says when the API call fails: the cause and the setting to change (no
-    tool names: there is no model reading this)."""
+    tool names: there is no model reading this). `api` names the API where the caller has not already."""
     status = f" ({exc.status})" if exc.status else ""
     match exc:
         case e.AuthenticationError():
             return (
-                "the API rejected the key (401). Check REPLICAS_API_KEY: an org or personal key from the "
-                "Replicas dashboard (Settings > API Keys)."
+                f"the API rejected the key (401). Check REPLICAS_API_KEY: a Replicas API key ({KEY_PAGES})."
             )
         case e.PermissionDeniedError():
             return "the key may not list environments (403). Use an org key, or a personal key of this org."
@@ -40,7 +40,7 @@ def explain_check_failure(exc: e.ReplicasError) -> str:
                 "https://api.tryreplicas.com (without /v1 or another path)."
             )
         case e.ConnectError():
-            return f"could not reach the API ({exc.message}). Check the network and REPLICAS_BASE_URL."
+            return f"could not reach {api} ({exc.message}). Check the network and REPLICAS_BASE_URL."
         case e.RequestTimeoutError():
             return "the API did not answer in time. Check the network and REPLICAS_BASE_URL, then retry."
         case e.RateLimitedError():

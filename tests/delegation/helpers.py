@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -40,6 +41,8 @@ async def call(client: Client, tool: str, /, **arguments: Any) -> dict[str, Any]
     assert result.structured_content is not None
     block = result.content[0]
     assert isinstance(block, TextContent)
+    # Every result's "Next:" says something (a line with nothing left to say is left out).
+    assert not re.search(r"Next:\s*(?:\n|$)", block.text), block.text
     return {**result.structured_content, "text": block.text}
 
 

@@ -66,7 +66,7 @@ async def test_delegating_a_task_after_which_the_workspace_sleeps_reports_it_asl
     assert row["state"] == "sleeping"
     text = started["text"]
     assert [word for word in ("working", "preparing", "idle") if word in text] == [], text
-    assert "Next: Asleep" in text, text
+    assert "Next: To read its final message without a new turn" in text, text
     assert report["outcome"] == "sleeping"
 
 
@@ -114,3 +114,40 @@ async def test_a_wait_after_a_message_woke_a_replica_that_was_read_asleep_lasts_
     assert row["state"] == "idle", text
     assert row["queued"] == 0, text
     assert len(rows) > 1, "the message runs for 3 s: waits of 1 s return before it ran"
+
+
+@BOTH_WAKE_BEHAVIOURS
+async def test_the_next_step_after_a_replica_fell_asleep_reads_its_final_message_without_a_new_turn(
+    sandbox: RunningSandbox,
+) -> None:
+    """The hint leads to the cheap path (wake, wait, report), not to a follow-up that runs a billed turn."""
+    async with sandbox_client(sandbox) as api, Client(server(sandbox, api)) as client:
+        env = await repo_environment(api)
+        started = await _call(
+            client, "delegate_task", environment_id=env, task="Quick job [[sleep]]", wait_s=20
+        )
+        rid = str(started["replicas"][0]["replica_id"])
+        with anyio.fail_after(10):
+            while _upstream(sandbox, rid)[:2] != ("sleeping", 1):
+                await anyio.sleep(0.02)
+        waited = await _call(client, "wait_for_replica", replica_id=rid, timeout_s=5)
+        report = await _call(client, "get_replica_result", replica_id=rid)
+        # The path the texts name, followed as a model would.
+        woken = await _call(client, "get_replica", replica_id=rid, wake=True)
+        assert woken["status"] == "waking", woken
+        await _call(client, "wait_for_replica", replica_id=rid, timeout_s=30)
+        final = await _call(client, "get_replica_result", replica_id=rid)
+        turns_after = _upstream(sandbox, rid)[1]
+    path = "get_replica with wake=true, then wait_for_replica, then get_replica_result"
+    delegated = started["text"]
+    next_line = delegated.split("Next: ", 1)[1]
+    assert path in next_line, delegated
+    assert "get_replica_result shows" not in next_line, "the PRs were just shown"
+    assert "send_replica_message" not in delegated.split("Next: ")[0], delegated
+    assert delegated.count(path) == 1, "said once, in the Next: line"
+    assert path in waited["next"], waited["text"]
+    assert path in report["text"], report["text"]
+    assert "send_replica_message" not in report["text"], report["text"]
+    assert turns_after == 1, "waking to read ran no new turn"
+    assert final["outcome"] == "completed", final["text"]
+    assert final["message"], final["text"]

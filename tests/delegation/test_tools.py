@@ -126,6 +126,53 @@ async def test_a_wait_sends_progress_and_times_out(sandbox: RunningSandbox) -> N
     assert values == sorted(set(values))
 
 
+async def test_progress_of_a_fan_out_and_a_join_names_each_replica_and_counts_the_done_ones(
+    sandbox: RunningSandbox,
+) -> None:
+    seen: dict[str, list[tuple[float, float | None, str]]] = {"delegate": [], "join": []}
+
+    def recorder(call_name: str) -> Any:
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            seen[call_name].append((progress, total, message or ""))
+
+        return on_progress
+
+    async with sandbox_client(sandbox) as api, Client(server(sandbox, api)) as client:
+        env = await repo_environment(api)
+        tasks = ["Quick [[no-changes]]", "Open one [[pr]] [[slow:8]]"]
+        with anyio.fail_after(60):
+            batch = await client.call_tool(
+                "delegate_task",
+                {"environment_id": env, "task": tasks, "name": "pg", "wait_s": 2},
+                progress_callback=recorder("delegate"),
+            )
+            rows = (batch.structured_content or {})["replicas"]
+            joined = await client.call_tool(
+                "wait_for_replica",
+                {
+                    "replica_id": [row["replica_id"] for row in rows],
+                    "cursor": [row["cursor"] for row in rows],
+                },
+                progress_callback=recorder("join"),
+            )
+    assert not joined.is_error, _text(joined)
+    assert [row["done"] for row in (joined.structured_content or {})["replicas"]] == [True, True]
+    for call_name, notes in seen.items():
+        assert notes, call_name
+        values = [value for value, _, _ in notes]
+        assert values == sorted(set(values)), (call_name, notes)  # strictly increasing
+        assert {total for _, total, _ in notes} == {2.0}, (call_name, notes)  # replicas in the call
+        for value, _, message in notes:
+            # Which replica (the heartbeat is about them all), and how many of the call's are done (the
+            # value's whole part).
+            said = re.match(r"(?:pg-[12]: .+|still waiting) \(([0-2])/2 done\)$", message)
+            assert said, (call_name, message)
+            assert int(value) == int(said.group(1)), (call_name, notes)
+    # The PR was opened by the second one, and the progress says so.
+    assert any(m.startswith("pg-2: ") and "pull request" in m for _, _, m in seen["delegate"] + seen["join"])
+    assert seen["join"][-1][2].endswith("(2/2 done)"), seen["join"]
+
+
 async def test_cancelling_a_wait_closes_the_upstream_stream(
     sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -200,6 +247,38 @@ async def test_a_list_of_tasks_fans_out_and_joins_over_mcp(sandbox: RunningSandb
     assert len(replicas) == 7
 
 
+async def test_a_join_says_which_are_done_and_reads_no_report_of_a_deleted_replica(
+    sandbox: RunningSandbox,
+) -> None:
+    async with sandbox_client(sandbox) as api, Client(server(sandbox, api)) as client:
+        env = await repo_environment(api)
+        tasks = ["Quick [[no-changes]]", "Slow [[slow:60]]", "Gone [[no-changes]]"]
+        batch = await call(client, "delegate_task", environment_id=env, task=tasks, name="j", wait_s=0)
+        ids = [row["replica_id"] for row in batch["replicas"]]
+        cursors = [row["cursor"] for row in batch["replicas"]]
+        some = await call(
+            client, "wait_for_replica", replica_id=ids[:2], mode="any", timeout_s=20, cursor=cursors[:2]
+        )
+        await call(client, "delete_replica", replica_id=ids[2])
+        joined = await call(
+            client,
+            "wait_for_replica",
+            replica_id=[ids[0], ids[2]],
+            timeout_s=5,
+            cursor=[cursors[0], cursors[2]],
+        )
+    assert [row["done"] for row in some["replicas"]] == [True, False], some["text"]
+    # mode=any: one done is not the batch done; the one that is is named, and the others are waited for.
+    assert some["next"].startswith("Some done: get_replica_result for the reports of j-1."), some["next"]
+    assert "The others are still running: call wait_for_replica again" in some["next"]
+    assert "Done" not in some["next"]
+    # A deleted replica has no report to read.
+    assert [row["state"] for row in joined["replicas"]] == ["idle", "deleted"], joined["text"]
+    assert joined["next"] == (  # a deleted replica is no longer listed: its id stands for its name
+        f"Done: get_replica_result for the reports of j-1. {ids[2]}: deleted, no report."
+    ), joined["next"]
+
+
 async def test_a_fan_out_with_an_asking_replica_says_to_answer_it(sandbox: RunningSandbox) -> None:
     """A join's Next names the replica that waits on a question: waiting on it again would never end."""
     async with sandbox_client(sandbox) as api, Client(server(sandbox, api)) as client:
@@ -219,6 +298,25 @@ async def test_a_fan_out_with_an_asking_replica_says_to_answer_it(sandbox: Runni
         assert "Done" not in result["next"]  # nor does the next step
     assert "1/2 done, 1 asking, 0 pending" in batch["text"]
     assert "1/2 done, 1 asking:" in joined["text"]
+
+
+async def test_a_delegated_task_says_the_workspace_and_agent_states_and_its_row_carries_the_question(
+    sandbox: RunningSandbox,
+) -> None:
+    async with sandbox_client(sandbox) as api, Client(server(sandbox, api)) as client:
+        env = await repo_environment(api)
+        done = await call(client, "delegate_task", environment_id=env, task="Tidy [[no-changes]]", wait_s=20)
+        asks = await call(
+            client, "delegate_task", environment_id=env, task="Pick [[ask: Tabs or spaces?]]", wait_s=20
+        )
+    # "active" alone reads as still running: the agent's own state is said beside the workspace's.
+    assert "completed [workspace active, agent idle]" in done["text"], done["text"]
+    assert "waiting_for_input [workspace active, agent asking]" in asks["text"], asks["text"]
+    # A client reading only the rows sees the question, as in wait_for_replica's rows; the text, once.
+    [asked] = [item for item in _one(asks)["news"] if item.startswith("asked: ")]
+    assert "Tabs or spaces?" in asked
+    assert "untrusted-data" in asked
+    assert asks["text"].count("Tabs or spaces?") == 1, asks["text"]
 
 
 async def test_bad_cursors_and_unknown_replicas_are_explained(sandbox: RunningSandbox) -> None:

@@ -75,7 +75,7 @@ def _prs(sandbox: RunningSandbox, replica_id: str) -> list[str]:
 async def test_a_wait_times_out_and_reports_progress(sandbox: RunningSandbox) -> None:
     seen: list[tuple[float, str]] = []
 
-    async def sink(progress: float, message: str) -> None:
+    async def sink(progress: float, total: float | None, message: str) -> None:
         seen.append((progress, message))
 
     async with sandbox_client(sandbox) as client:
@@ -270,10 +270,10 @@ async def test_a_heartbeat_in_a_background_group_beats_while_quiet_and_never_aft
     first; leaving the block ends the beat, and a sink that fails never fails that group."""
     seen: list[str] = []
 
-    async def sink(progress: float, message: str) -> None:
+    async def sink(progress: float, total: float | None, message: str) -> None:
         seen.append(message)
 
-    async def gone(progress: float, message: str) -> None:
+    async def gone(progress: float, total: float | None, message: str) -> None:
         raise RuntimeError("the client went away")
 
     with anyio.fail_after(10):

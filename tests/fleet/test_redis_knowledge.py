@@ -59,6 +59,8 @@ async def test_names_answer_the_newest_created_and_callers_stay_apart(store: Kno
     assert newest.id == "new"
     assert newest.record["created_at"] == "2026-12-01T00:00:00Z"
     assert await store.by_name(other, "docs") is None
+    assert sorted(f.id for f in await store.named(caller, "docs")) == ["new", "old"]
+    assert await store.named(other, "docs") == []
     assert await store.get(other, "new") is None
     assert set(await store.get_many(caller, ["old", "new", "missing"])) == {"old", "new"}
     await store.forget(caller, "new")

@@ -11,7 +11,7 @@ import anyio
 import httpx2
 from mcp.server.subscriptions import ResourceUpdated
 
-from bench.fleet_procs import Fleet
+from bench.fleet_procs import Fleet, Instance
 
 from .helpers import call, mcp_at, ok, post_webhook, text_of, webhook_body
 
@@ -28,10 +28,36 @@ async def _until_statuses(fleet: Fleet, path: str, wanted: int, within: float = 
         await anyio.sleep(0.2)
 
 
+def _shapes(secret: str) -> list[str]:
+    return [secret, secret.upper(), secret[: len(secret) // 2 + 2]]
+
+
 async def test_redis_down_fails_readiness_and_refuses_calls_clearly_then_recovers(
     healthy_fleet: Fleet,
 ) -> None:
+    """Also: the Redis URL's password appears in nothing said before, during or after the outage, even by an
+    instance logging at DEBUG (`secretive`, on a database of its own)."""
     fleet = healthy_fleet
+    secretive = fleet.spawn("secretive", db=fleet.fresh_db(), log_level="DEBUG")
+    said: list[str] = []
+    try:
+        fleet.wait_ready(secretive)
+        async with mcp_at(secretive.url) as client:
+            environment = (await ok(client, "list_environments", {}))["environments"][0]["id"]
+            arguments = {"environment_id": environment, "task": "Say hi", "name": f"s-{uuid.uuid4().hex[:6]}"}
+            said.append(text_of(await call(client, "delegate_task", {**arguments, "wait_s": 0})))
+        await _outage_and_back(fleet, secretive, said)
+    finally:
+        fleet.retire(secretive)
+    said.append(secretive.child.log.read_text())
+    assert "DEBUG" in said[-1]
+    assert "Redis updates channel lost" in said[-1]  # it logged during the outage
+    for text in said:
+        for shape in _shapes(fleet.redis_password):
+            assert shape not in text
+
+
+async def _outage_and_back(fleet: Fleet, secretive: Instance, said: list[str]) -> None:
     fleet.stop_redis()
     await _until_statuses(fleet, "/readyz", 503)
     assert await _statuses(fleet, "/healthz") == [200, 200, 200]  # alive: no restart wanted
@@ -39,13 +65,15 @@ async def test_redis_down_fails_readiness_and_refuses_calls_clearly_then_recover
         through_nginx = await http.get(f"{fleet.url}/readyz")
     assert through_nginx.status_code == 503
     assert "Redis" in through_nginx.json()["detail"]
+    said.append(through_nginx.text)
 
-    async with mcp_at(fleet.url) as client:
+    async with mcp_at(fleet.url) as client, mcp_at(secretive.url) as other:
         refused = await call(client, "list_environments", {})
+        said.append(text_of(await call(other, "list_environments", {})))
     assert refused.is_error
     assert "shared state (Redis) is unreachable" in text_of(refused)
     assert "Retry" in text_of(refused)
-    assert fleet.redis_url not in text_of(refused)
+    said.append(text_of(refused))
 
     # A webhook cannot be deduplicated now: 503, so the platform delivers it again later.
     outage_body = webhook_body(f"evt-during-outage-{uuid.uuid4().hex[:6]}", "r-fleet-after-outage")
@@ -53,6 +81,7 @@ async def test_redis_down_fails_readiness_and_refuses_calls_clearly_then_recover
 
     fleet.start_redis()  # same port, empty (no persistence): nothing the fleet needs is lost for good
     await _until_statuses(fleet, "/readyz", 200)
+    fleet.wait_ready(secretive)
     async with mcp_at(fleet.url) as client:
         assert (await ok(client, "list_environments", {}))["environments"]
 

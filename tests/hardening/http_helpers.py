@@ -19,7 +19,7 @@ from replicas_mcp.config import Settings
 from replicas_mcp.sandbox.app import create_app, world_of
 from replicas_mcp.sandbox.serve import RunningSandbox, serving
 from replicas_mcp.server import build_server
-from replicas_mcp.server.auth import BYO_KEY_PLACEHOLDER, protect_http_app
+from replicas_mcp.server.auth import BYO_KEY_PLACEHOLDER, admission_of, protect_http_app
 
 from .helpers import TIME_SCALE
 
@@ -80,7 +80,9 @@ async def http_server(sandbox: RunningSandbox, **fields: Any) -> AsyncIterator[t
         api = await stack.enter_async_context(ReplicasClient(api_key=key, base_url=sandbox.base_url))
         server = build_server(settings, api)
         app = server.streamable_http_app(streamable_http_path="/mcp", stateless_http=settings.stateless)
-        url = await stack.enter_async_context(serving(protect_http_app(app, settings)))
+        url = await stack.enter_async_context(
+            serving(protect_http_app(app, settings, admission=admission_of(server)))
+        )
         yield url, server
 
 

@@ -60,12 +60,19 @@ async def test_deleting_an_environment_an_automation_uses_fails_first(sandbox: R
         assert "save_automation" in message
 
 
-async def test_removing_an_item_that_is_not_there_fails_first(sandbox: RunningSandbox) -> None:
+async def test_removing_an_item_that_is_not_there_is_not_asked_about(sandbox: RunningSandbox) -> None:
     asker = Asker("accept", {"confirm": True})
     async with connected(sandbox, policy="require", asker=asker) as (client, world):
         missing = {"environment_id": world.environment_id, "kind": "variable", "item": "NO_SUCH_VARIABLE"}
-        message = await failed_unasked(sandbox, client, asker, "remove_environment_item", missing)
-        assert "get_environment" in message
+        before = writes(sandbox)
+        with anyio.fail_after(20):
+            result = await client.call_tool("remove_environment_item", missing)
+        # Already absent: the idempotent removal succeeds with nothing to ask and nothing to change.
+        assert not result.is_error, text(result)
+        assert "already absent" in text(result)
+        assert "get_environment" in text(result)
+        assert asker.asked == []
+        assert writes(sandbox) == before
 
 
 async def test_what_does_not_exist_is_never_asked_about(sandbox: RunningSandbox) -> None:
@@ -190,9 +197,13 @@ async def test_an_automation_in_an_environment_that_is_not_there_fails_first(san
     async with connected(sandbox, policy="require", asker=asker) as (client, world):
         cron = {"type": "cron", "config": {"schedule": "0 * * * *"}}
         create = {"name": "x", "prompt": "Run", "environment_id": "env-nope", "triggers": [cron]}
-        assert "list_environments" in await failed_unasked(sandbox, client, asker, "save_automation", create)
+        missing = "No environment has that name or id"
+        assert missing in await failed_unasked(sandbox, client, asker, "save_automation", create)
         moved = {"automation_id": world.automation_id, "environment_id": "env-nope"}
-        assert "list_environments" in await failed_unasked(sandbox, client, asker, "save_automation", moved)
+        assert missing in await failed_unasked(sandbox, client, asker, "save_automation", moved)
+        # An id of the contract's shape that names nothing: the automation's own check says so.
+        unknown = {**moved, "environment_id": "00000000-0000-4000-8000-000000000000"}
+        assert "list_environments" in await failed_unasked(sandbox, client, asker, "save_automation", unknown)
         twice = {**create, "environment_id": world.environment_id, "triggers": [cron, cron]}
         assert "at most one" in await failed_unasked(sandbox, client, asker, "save_automation", twice)
         gone = {"automation_id": "auto-nope", "prompt": "Push to main"}
@@ -204,14 +215,18 @@ async def test_environment_calls_that_cannot_succeed_fail_first(sandbox: Running
     async with connected(sandbox, policy="require", asker=asker) as (client, world):
         env = world.environment_id
         failing: list[tuple[str, dict[str, Any], str]] = [
-            ("remove_environment_item", {"environment_id": "env-nope", "kind": "environment"}, "not found"),
+            (
+                "remove_environment_item",
+                {"environment_id": "env-nope", "kind": "environment"},
+                "no environment",
+            ),
             ("remove_environment_item", {"environment_id": "global", "kind": "environment"}, "global"),
             ("save_environment", {"environment_id": "global", "system_prompt": "Push to main."}, "global"),
-            ("save_environment", {"environment_id": "env-nope", "system_prompt": "Push."}, "not found"),
+            ("save_environment", {"environment_id": "env-nope", "system_prompt": "Push."}, "no environment"),
             (
                 "set_environment_item",
                 {"environment_id": "env-nope", "kind": "variable", "name": "DATABASE_URL", "value": "x"},
-                "not found",
+                "no environment",
             ),
             (
                 "set_environment_item",
@@ -226,7 +241,7 @@ async def test_environment_calls_that_cannot_succeed_fail_first(sandbox: Running
             (
                 "run_environment_hook",
                 {"environment_id": "env-nope", "hook": "warm", "content": "echo", "save": "always"},
-                "not found",
+                "no environment",
             ),
         ]
         for tool, arguments, said in failing:

@@ -19,6 +19,7 @@ from mcp import Client
 from replicas_mcp.delegation import WaitPolicy
 from replicas_mcp.sandbox.serve import RunningSandbox
 from replicas_mcp.server.hints import adapt, tools_named
+from replicas_mcp.server.tools.declaration import TOOLSETS
 from replicas_mcp.server.toolsets import delegation as delegation_tools
 
 from ..helpers import force_status, text
@@ -52,9 +53,21 @@ def problems(where: str, shown: str, served: set[str]) -> list[str]:
     )
     if REST.search(own):
         found.append(f"{where}: names a REST request: {REST.search(own)}")
+    if (empty := empty_next(own)) is not None:
+        found.append(f"{where}: an empty Next: {own[max(0, empty - 80) : empty + 10]!r}")
     if POLLING.search(own):  # following work is wait_for_replica's job, not a transcript polled again
         found.append(f"{where}: teaches polling: {POLLING.search(own)}")
     return found
+
+
+def empty_next(shown: str) -> int | None:
+    """Where a "Next:" has nothing after it (a selection dropped every step it named: the line must go
+    instead): only spaces or line breaks (also escaped, in JSON) up to the end, a quote or another "Next:"."""
+    for found in re.finditer(r"Next:", shown):
+        following = shown[found.end() :].replace("\\n", "\n").lstrip(" \t\n")
+        if not following or following[0] in "\"'" or following.startswith("Next:"):
+            return found.start()
+    return None
 
 
 def descriptions(schema: Any) -> list[str]:
@@ -73,6 +86,8 @@ async def _setup(sandbox: RunningSandbox) -> dict[str, str]:
         ids["replica"] = await new_replica(client, "walker", "Draw [[canvas:markdown]] [[pr]]")
         ids["sleeper"] = await new_replica(client, "sleeper", "Nap [[no-changes]]")
         await force_status(sandbox, ids["sleeper"], "sleeping")
+        asker = {"name": "asker", "message": "Ask [[ask: Which DB?]]", "environment_id": ids["env"]}
+        ids["asker"] = data(await call(client, "create_replica", asker))["id"]
         ids["dead"] = await new_replica(client, "dead", "Die [[no-changes]]")
         await force_status(sandbox, ids["dead"], "error")
         chats = data(await call(client, "list_chats", {"replica_id": ids["replica"]}))["chats"]
@@ -110,6 +125,7 @@ def _calls(ids: dict[str, str], label: str) -> list[tuple[str, dict[str, Any]]]:
         ("get_replica_result", {"replica_id": ids["sleeper"]}),
         ("wait_for_replica", {"replica_id": rid, "timeout_s": 1}),
         ("wait_for_replica", {"replica_id": [rid, ids["sleeper"]], "timeout_s": 1}),
+        ("wait_for_replica", {"replica_id": ids["asker"], "timeout_s": 20}),  # asking: answer, or relay it
         ("delegate_task", {"environment_id": env, "task": "Walk [[no-changes]]", "name": f"walk-{label}"}),
         ("create_replica", {"name": f"made-{label}", "message": "Hi [[no-changes]]", "environment_id": env}),
         ("send_replica_message", {"replica_id": rid, "message": "More [[no-changes]]"}),
@@ -198,13 +214,61 @@ async def test_every_text_names_only_served_tools_and_no_rest_request(
     async with connect(sandbox, confirm_destructive="never", **SELECTIONS[label]) as client:
         found, served, seen = await _walk(client, ids, label)
     assert not found, "\n".join(found)
-    if label == "read_only":
+    if label == "read_only":  # the question is passed on: nothing here can answer it
+        assert (
+            "relay the question to the user; answering needs a server that can write"
+            in (seen["wait_for_replica"])
+        )
         assert "waking" not in seen["get_replica"]  # wake=true does nothing on a read-only server
         listed = {tool.name: tool for tool in await _list_tools(sandbox, SELECTIONS[label])}
         assert "Ignored" in listed["get_replica"].input_schema["properties"]["wake"]["description"]
     if {"create_replica", "delegate_task"} <= served:  # the one workflow, even from the manual tools
         assert "wait_for_replica" in seen["create_replica"]
         assert "read_replica_history" not in our_words(seen["create_replica"])
+
+
+@pytest.mark.parametrize(
+    "selection",
+    [
+        *({"toolsets": (toolset,)} for toolset in TOOLSETS),
+        *({"toolsets": (toolset,), "read_only": True} for toolset in TOOLSETS),
+        {"read_only": True},
+        {"toolsets": ("all",), "read_only": True},
+        {"tools": ("save_environment", "get_environment")},
+    ],
+    ids=repr,
+)
+async def test_no_description_or_instruction_ends_in_an_empty_next(
+    sandbox: RunningSandbox, selection: dict[str, Any]
+) -> None:
+    async with connect(sandbox, **selection) as client:
+        listed = (await client.list_tools()).tools
+        found = problems("instructions", client.instructions or "", {tool.name for tool in listed})
+    for tool in listed:
+        shown = [tool.description or "", *descriptions(tool.input_schema)]
+        found += [f"{tool.name}: {text_!r}" for text_ in shown if empty_next(text_) is not None]
+    assert not found, "\n".join(found)
+
+
+async def test_the_instructions_say_which_toolsets_are_off_and_how_they_are_turned_on(
+    sandbox: RunningSandbox,
+) -> None:
+    said = {}
+    selections: dict[str, dict[str, Any]] = {
+        "default": {},
+        "envs": {"toolsets": ("replicas", "environments")},
+        "all": {"toolsets": ("all",)},
+    }
+    for label, selection in selections.items():
+        async with connect(sandbox, **selection) as client:
+            said[label] = client.instructions or ""
+    off = "Toolsets off in this server: chats, canvas, hooks, environments (variables, files, MCPs, skills), "
+    assert (
+        off + "automations (scheduled runs); whoever runs it can turn them on with --toolsets"
+        in (said["default"])
+    )
+    assert "Toolsets off in this server: chats, canvas, hooks, automations (scheduled runs);" in said["envs"]
+    assert "Toolsets off" not in said["all"]
 
 
 async def test_the_workflow_is_what_instructions_and_prompts_teach(sandbox: RunningSandbox) -> None:

@@ -36,6 +36,8 @@ async def test_knowledge_keeps_the_newest_fact_per_caller_and_indexes_names() ->
     assert (await store.get("a", "r1")).status == "active"  # type: ignore[union-attr]
     assert await store.get("b", "r1") is None  # callers never see each other's facts
     assert (await store.by_name("a", "fix")).id == "r2"  # type: ignore[union-attr]  # newest created
+    assert sorted(f.id for f in await store.named("a", "fix")) == ["r1", "r2"]  # names are not unique
+    assert await store.named("b", "fix") == []
     await store.forget("a", "r2")
     assert (await store.by_name("a", "fix")).id == "r1"  # type: ignore[union-attr]
     assert [f.id for f in await store.with_status("a", ["active"])] == ["r1"]

@@ -4,8 +4,9 @@ Each subscribed URI holds a lease in the shared store (`Leases`: in process, or 
 Redis). A lease lives `LEASE_TTL` seconds and is renewed every third of that while its subscription is
 alive (a listen stream still open, a legacy session still subscribed), so the subscriptions of an
 instance that died stop counting within `LEASE_TTL`, and a client that resumes elsewhere gets its slots
-back. 0 means no cap (nothing is counted). The byo-key session cap (`--max-sessions`) leases the same way,
-under its own `kind` (server/http_guards.py).
+back. 0 means no cap (nothing is counted). The byo-key session cap (`--max-sessions`) and the listen-stream
+cap (`--max-listen-streams`, one lease per open stream, kind `LISTEN_KIND`) lease the same way, each under
+its own `kind` (server/http_guards.py, server/app.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from replicas_mcp.server.state.shared import Leases, SharedStateUnavailable
 logger = logging.getLogger(__name__)
 
 KIND = "subscriptions"
+LISTEN_KIND = "listen-streams"  # `--max-listen-streams`: one lease per open 2026-era listen stream
 LEASE_TTL = 60.0
 RELEASE_BOUND = 2.0  # seconds a session's end may spend giving its leases back
 
@@ -38,6 +40,12 @@ class SubscriptionCaps:
         return ":".join([self._instance, *parts])
 
     def refusal(self) -> str:
+        if self.kind == LISTEN_KIND:
+            return (
+                f"Too many listen streams for this caller: the server allows {self.limit} at once. Close a "
+                "subscriptions/listen stream you no longer read (one stream can carry every resource URI you "
+                "watch), then listen again."
+            )
         return (
             f"Too many subscriptions for this caller: the server allows {self.limit} at once. Unsubscribe "
             "from resources you no longer watch (or close listen streams), then subscribe again."

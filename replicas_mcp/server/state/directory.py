@@ -290,6 +290,17 @@ class ReplicaDirectory:
                     found[name] = item
         return found
 
+    async def named(self, caller: str, replicas: Replicas, name: str) -> list[ReplicaListItem]:
+        """Every replica that has exactly this name, newest first (names are not unique): the incremental
+        index, then each one's status as `status` knows it (one may have been deleted since)."""
+        await self.learn_new(caller, replicas)
+        found: list[ReplicaListItem] = []
+        for facts in await self.store.named(caller, name):
+            item = await self.status(caller, replicas, facts.id)
+            if item is not None and item.name == name:
+                found.append(item)
+        return sorted(found, key=lambda item: item.created_at or "", reverse=True)
+
     async def learn_new(self, caller: str, replicas: Replicas) -> None:
         """Read the newest-first list until it reaches a replica that headed it last time (the whole list
         the first time): afterwards every replica this caller can see is known. Calls that overlap a read

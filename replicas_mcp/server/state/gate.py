@@ -1,7 +1,12 @@
 """Every tool call passes the shared-state gate: refused while the shared store (Redis) is unreachable,
 counted against the caller's rate limit (`--rate-limit`, fleet-wide with Redis), and any shared-state
 failure inside the tool told to the caller in plain words instead of a generic crash. Waits (long calls
-that each hold an upstream stream and a task) are also capped per caller in this process (`--max-waits`)."""
+that each hold an upstream stream and a task) are also capped per caller in this process (`--max-waits`).
+
+The other requests that cost upstream requests count in the same budget (`RateLimitMiddleware`, SDK
+middleware around every request): resource reads, prompts, completions, listen streams and legacy
+subscriptions (`METERED`). The list requests (tools, resources, templates, prompts) are exempt: they are
+answered from this process, with no upstream request."""
 
 from __future__ import annotations
 
@@ -9,16 +14,24 @@ import functools
 from typing import TYPE_CHECKING, Any
 
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.shared.exceptions import MCPError
+from mcp.types import INTERNAL_ERROR, INVALID_REQUEST
 
 from replicas_mcp.server.caller import current_caller
 from replicas_mcp.server.state import app_state, context_in
 from replicas_mcp.server.state.shared import UNAVAILABLE_MESSAGE, RateLimited, SharedStateUnavailable
 
 if TYPE_CHECKING:
+    from mcp.server import ServerRequestContext
+    from mcp.server.context import CallNext, HandlerResult
     from mcp.server.mcpserver.tools import Tool
 
 RATE_WINDOW = 60.0
 WAIT_TOOLS = frozenset({"wait_for_replica", "delegate_task"})  # delegate_task waits up to wait_s too
+# Requests besides tools/call that reach the API, counted in the caller's `--rate-limit` budget.
+METERED = frozenset(
+    {"resources/read", "prompts/get", "completion/complete", "subscriptions/listen", "resources/subscribe"}
+)
 
 
 class WaitSlots:
@@ -83,16 +96,40 @@ def gated(tool: Tool, rate_limit: int, waits: WaitSlots | None = None) -> Tool:
     return tool.model_copy(update={"fn": call})
 
 
+class RateLimitMiddleware:
+    """SDK middleware: each `METERED` request takes one of its caller's `--rate-limit` calls (the budget tool
+    calls take theirs from in `gated`), refused with a JSON-RPC error saying when to retry."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+    async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        shared = getattr(ctx.lifespan_context, "shared", None)
+        if self.limit and shared is not None and ctx.request_id is not None and ctx.method in METERED:
+            try:
+                await shared.rate.hit(current_caller(), self.limit, RATE_WINDOW)
+            except RateLimited as exc:
+                raise MCPError(code=INVALID_REQUEST, message=_refusal(self.limit, exc)) from None
+            except SharedStateUnavailable as exc:
+                raise MCPError(code=INTERNAL_ERROR, message=str(exc)) from None
+        return await call_next(ctx)
+
+
 async def _count(rate: Any, limit: int) -> None:
     try:
         await rate.hit(current_caller(), limit, RATE_WINDOW)
     except RateLimited as exc:
-        raise ToolError(
-            f"Rate limit reached: this server allows {limit} tool calls per minute per caller. "
-            f"Retry in {max(1, round(exc.retry_after))} s."
-        ) from None
+        raise ToolError(_refusal(limit, exc)) from None
     except SharedStateUnavailable as exc:
         raise ToolError(str(exc)) from None
+
+
+def _refusal(limit: int, exc: RateLimited) -> str:
+    return (
+        f"Rate limit reached: this server allows {limit} requests per minute per caller (tool calls, "
+        "resource reads, prompts, completions and subscriptions together). "
+        f"Retry in {max(1, round(exc.retry_after))} s."
+    )
 
 
 def _first(group: BaseExceptionGroup[Any]) -> BaseException:

@@ -110,6 +110,10 @@ class KnowledgeStore(Protocol):
         """The newest known replica with exactly this name, or None."""
         ...
 
+    async def named(self, caller: str, name: str) -> list[ReplicaFacts]:
+        """Every known replica with exactly this name (names are not unique), in any order."""
+        ...
+
     async def with_status(self, caller: str, statuses: Iterable[str]) -> list[ReplicaFacts]:
         """Every known replica whose last known status is one of `statuses` (any order)."""
         ...
@@ -197,8 +201,14 @@ class MemoryKnowledge:
         known = self._callers.get(caller)
         if known is None:
             return None
-        candidates = [known.by_id[rid] for rid in known.by_name.get(name, ()) if rid in known.by_id]
+        candidates = await self.named(caller, name)
         return max(candidates, key=lambda fact: str(fact.record.get("created_at") or ""), default=None)
+
+    async def named(self, caller: str, name: str) -> list[ReplicaFacts]:
+        known = self._callers.get(caller)
+        if known is None:
+            return []
+        return [known.by_id[rid] for rid in known.by_name.get(name, ()) if rid in known.by_id]
 
     async def with_status(self, caller: str, statuses: Iterable[str]) -> list[ReplicaFacts]:
         known = self._callers.get(caller)

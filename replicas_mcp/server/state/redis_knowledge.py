@@ -173,8 +173,11 @@ class RedisKnowledge:
         return {fact.id: fact for blob in blobs if (fact := _decode(blob)) is not None}
 
     async def by_name(self, caller: str, name: str) -> ReplicaFacts | None:
-        facts = await self._members(caller, [f"name:{name}"])
+        facts = await self.named(caller, name)
         return max(facts, key=lambda fact: str(fact.record.get("created_at") or ""), default=None)
+
+    async def named(self, caller: str, name: str) -> list[ReplicaFacts]:
+        return await self._members(caller, [f"name:{name}"])
 
     async def with_status(self, caller: str, statuses: Iterable[str]) -> list[ReplicaFacts]:
         return await self._members(caller, [f"status:{status}" for status in statuses])

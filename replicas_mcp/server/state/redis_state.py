@@ -17,7 +17,9 @@ URL's database, but Redis pub/sub channels span every database: the channel name
 deployments on separate databases of one Redis never hear each other.
 
 A failure to reach Redis marks the store unhealthy (readiness fails, tool calls are refused with a clear
-message) until a ping succeeds again; the pub/sub connection reconnects on its own.
+message) until a ping succeeds again; the pub/sub connection reconnects on its own. Redis refusing the URL's
+credentials is said as such (`refusal`), at start (`startup_check`: the server does not start) and in the
+log while running (a password changed under a live fleet), in words of our own: never the URL's.
 """
 
 from __future__ import annotations
@@ -28,12 +30,13 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import anyio
 import redis.asyncio as aioredis
 from redis.backoff import NoBackoff
+from redis.exceptions import AuthenticationError, LockError, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import LockError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
@@ -82,9 +85,75 @@ def connect(url: str) -> aioredis.Redis:
     )
 
 
+def refusal(error: BaseException, password_given: bool) -> str | None:
+    """What Redis refusing to authenticate means, in one sentence (None for any other error). Only the kind
+    of refusal is read from redis-py's message, which is Redis's own text and never the URL."""
+    if not isinstance(error, AuthenticationError):
+        return None
+    said = str(error).lower()
+    if "without any password configured" in said or "no password is set" in said:
+        return (
+            "Redis has no password set (`requirepass`) but the Redis URL gives one: set that password in "
+            "redis.conf (README: Hosting for a team)"
+        )
+    if not password_given:
+        return (
+            "Redis requires a password and the Redis URL (REPLICAS_MCP_REDIS_URL) has none: use "
+            "redis://:<password>@host:6379/0"
+        )
+    return (
+        "Redis refused the password in the Redis URL (REPLICAS_MCP_REDIS_URL): use the one its `requirepass` "
+        "(or ACL user) has"
+    )
+
+
+def startup_check(url: str) -> tuple[str | None, str | None]:
+    """Ping once before serving: (a warning, a reason not to start). Refused credentials stop the server
+    (one line, exit 1); an unreachable Redis does not: the instance starts not ready and recovers by itself,
+    as after an outage. A Redis that also answers without the URL's password (redis-py then ignores Redis's
+    "no password is set") is open to anyone who can connect, whatever the URL says: that is the warning."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=2.0)
+    kwargs = client.connection_pool.connection_kwargs
+    password_given = bool(kwargs.get("password"))
+    try:
+        client.ping()
+    except (RedisError, OSError) as exc:
+        return None, refusal(exc, password_given)
+    finally:
+        client.close()
+    if not password_given or "path" in kwargs:  # no password to test; a socket's permissions guard it
+        return None, None
+    anonymous = redis.Redis.from_url(
+        _without_credentials(url), socket_connect_timeout=1.0, socket_timeout=2.0
+    )
+    try:
+        anonymous.ping()
+    except (RedisError, OSError):
+        return None, None  # refused without the password, as it should be
+    finally:
+        anonymous.close()
+    where = f"{kwargs.get('host')}:{kwargs.get('port')}"
+    return (
+        "Redis answers without a password, so the one in the Redis URL (REPLICAS_MCP_REDIS_URL) protects "
+        f"nothing: anyone who can connect to {where} (on loopback, every local user) can read every caller's "
+        "replica records there and forge the fleet's leases, rate limits, name locks and webhook claims. Set "
+        "`requirepass` to that password in redis.conf (README: Hosting for a team).",
+        None,
+    )
+
+
+def _without_credentials(url: str) -> str:
+    parts = urlsplit(url)
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k not in ("password", "username")])
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2], query=query))
+
+
 class RedisSharedState(SharedState):
     def __init__(self, url: str) -> None:
         self.redis = connect(url)
+        self._password_given = bool(self.redis.connection_pool.connection_kwargs.get("password"))
         self.channel = f"{PREFIX}{self.redis.connection_pool.connection_kwargs.get('db', 0)}:updates"
         self._healthy = True
         self._local_locks = LocalNameLocks()  # callers on one instance queue here, not on Redis
@@ -109,7 +178,10 @@ class RedisSharedState(SharedState):
         try:
             with anyio.fail_after(1.5):
                 await self.redis.ping()
-        except (RedisError, OSError, TimeoutError):
+        except (RedisError, OSError, TimeoutError) as exc:
+            refused = refusal(exc, self._password_given)
+            if refused and self._healthy:  # said once per outage, not once a second
+                logger.warning("%s", refused)
             self._healthy = False
             return False
         self._healthy = True
@@ -134,7 +206,9 @@ class RedisSharedState(SharedState):
                 self._healthy = True
                 return result
             self._healthy = False
-            logger.warning("Redis unreachable: %s", type(error).__name__)
+            logger.warning(
+                "%s", refusal(error, self._password_given) or f"Redis unreachable: {type(error).__name__}"
+            )
             raise SharedStateUnavailable from None
         raise AssertionError("unreachable")
 

@@ -13,7 +13,8 @@ returned resumes on the buffer instead of opening a new stream.
 
 Streams are bounded (`max_streams`): past the limit `subscribe` raises `StreamLimitReached` (a
 `ReplicasError`), and readers degrade to polling (waits) or to the bulk status poll (the watcher) instead
-of queueing behind connections that never free.
+of queueing behind connections that never free. With `per_caller` (byo-key: `--max-streams-per-caller`),
+one caller past its share degrades the same way, so it cannot take the streams of every other caller.
 
 `StreamHub` is the interface; `SharedStreams` the in-process implementation. A fleet-wide implementation
 (one upstream per caller and replica across instances, events relayed through a shared store) must keep
@@ -227,9 +228,12 @@ class SharedStreams:
         max_streams: int = DEFAULT_MAX_STREAMS,
         buffer: int = DEFAULT_BUFFER,
         linger: float | None = None,
+        per_caller: int | None = None,
     ) -> None:
         self._tg = task_group
         self.max_streams = max_streams
+        self.per_caller = per_caller
+        self._private_of: dict[str, int] = {}  # private upstreams per caller (none kept at 0)
         self._buffer = buffer
         self._linger = DEFAULT_LINGER if linger is None else linger
         self._shared: dict[tuple[str, str], _Upstream] = {}
@@ -273,7 +277,7 @@ class SharedStreams:
         if up is not None and (up.ended is not None or up.closed):
             up = None
         if up is None:
-            self._reserve()
+            self._reserve(caller)
             up = _Upstream(key, after, collections.deque(maxlen=self._buffer))
             self._shared[key] = up
             self._tg.start_soon(self._pump, up, client)
@@ -288,7 +292,7 @@ class SharedStreams:
         if up.ended is not None and up.end_seq == 0:
             raise up.ended  # opening failed: surface it like client.events.stream would
         if position is None:  # the cursor is older than the buffer: a private upstream from it
-            async with self._private_feed(client, replica_id, after) as feed:
+            async with self._private_feed(client, caller, replica_id, after) as feed:
                 yield feed
             return
         # Resumed only from an event the buffer holds: the upstream's own `Last-Event-ID` (its start) may not
@@ -305,25 +309,38 @@ class SharedStreams:
                 if up.ended is None:
                     self._tg.start_soon(self._linger_then_close, up, up.idle_since)
 
-    def _reserve(self) -> None:
+    def _reserve(self, caller: str) -> None:
         if self.live_streams >= self.max_streams:
             raise StreamLimitReached(
                 f"the live stream limit ({self.max_streams}) is reached; following by polling instead",
                 limit=self.max_streams,
             )
+        if self.per_caller is not None and self._held_by(caller) >= self.per_caller:
+            raise StreamLimitReached(
+                f"this caller's share of live streams ({self.per_caller}) is taken; following by polling "
+                "instead",
+                limit=self.per_caller,
+            )
         self.opened += 1
+
+    def _held_by(self, caller: str) -> int:
+        return sum(1 for owner, _ in self._shared if owner == caller) + self._private_of.get(caller, 0)
 
     @contextlib.asynccontextmanager
     async def _private_feed(
-        self, client: ReplicasClient, replica_id: str, after: str | None
+        self, client: ReplicasClient, caller: str, replica_id: str, after: str | None
     ) -> AsyncIterator[EventFeed]:
-        self._reserve()
+        self._reserve(caller)
         self._private += 1
+        self._private_of[caller] = self._private_of.get(caller, 0) + 1
         try:
             async with client.events.marked_stream(replica_id, last_event_id=after) as events:
                 yield _PrivateFeed(events)
         finally:
             self._private -= 1
+            left = self._private_of.pop(caller, 1) - 1
+            if left:
+                self._private_of[caller] = left
 
     async def _pump(self, up: _Upstream, client: ReplicasClient) -> None:
         with up.scope:

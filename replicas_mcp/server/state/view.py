@@ -13,6 +13,7 @@ Every group other than `replicas` is the wrapped client's own, assigned one by o
 
 from __future__ import annotations
 
+import builtins
 import collections
 import contextlib
 import functools
@@ -79,6 +80,10 @@ class KnowingReplicas(Replicas):
 
     async def find_by_names(self, names: Iterable[str]) -> dict[str, ReplicaListItem]:
         return await self._directory.find_by_names(self._caller, self._inner, names)
+
+    async def named(self, name: str) -> builtins.list[ReplicaListItem]:  # `list` is the method above
+        """Every replica with exactly this name, newest first (see `ReplicaDirectory.named`)."""
+        return await self._directory.named(self._caller, self._inner, name)
 
     async def status(self, replica_id: str, *, fresh: bool = False) -> ReplicaListItem | None:
         return await self._directory.status(self._caller, self._inner, replica_id, fresh=fresh)

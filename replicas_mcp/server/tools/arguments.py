@@ -30,7 +30,7 @@ import binascii
 import json
 import re
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, cast
 
@@ -59,6 +59,31 @@ class IdShape:
 
 # An id argument: `replica_id: Id`, `Annotated[Id | None, Field(...)]`, `list[Id]`.
 Id = Annotated[str, IdShape()]
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """Marks an id argument that may be given as something else (a name): before the call, the tool wrapper
+    replaces it with `resolve(client, value)` (which raises `ToolError` when it names nothing); when the
+    call then fails upstream as not found or a bad request, `missing(client, value)` gives the message to
+    show instead, or None when the failure was about something else. Changes no schema."""
+
+    resolve: Callable[[Any, str], Awaitable[str]]
+    missing: Callable[[Any, str], Awaitable[str | None]]
+
+
+def resolved_arguments(fn: Callable[..., Any]) -> tuple[tuple[str, Resolved], ...]:
+    """The parameters of a tool function marked `Resolved` (optional or not), with their marker."""
+    hints = typing.get_type_hints(fn, include_extras=True)
+    found = ((name, _resolver(hint)) for name, hint in hints.items() if name != "return")
+    return tuple((name, marker) for name, marker in found if marker is not None)
+
+
+def _resolver(annotation: Any) -> Resolved | None:
+    if typing.get_origin(annotation) is Annotated:
+        base, *metadata = typing.get_args(annotation)
+        return next((m for m in metadata if isinstance(m, Resolved)), None) or _resolver(base)
+    return next((r for arg in typing.get_args(annotation) if (r := _resolver(arg)) is not None), None)
 
 
 def _mentions_id(annotation: Any) -> bool:

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from replicas_mcp.server.safety import clean_name, clean_text, truncate
 from replicas_mcp.server.state import ToolContext, client_of
-from replicas_mcp.server.tools.arguments import id_arguments
+from replicas_mcp.server.tools.arguments import Resolved, id_arguments, resolved_arguments
 
 if TYPE_CHECKING:
     from replicas_mcp.client import ReplicasClient
@@ -108,6 +108,8 @@ class ToolSpec:
     timeout: float
     question: Question | None = None  # None: never asks
     id_args: frozenset[str] = frozenset()  # arguments typed as ids (`server.args.Id`), checked for shape
+    # Arguments resolved before the call (an environment's name to its id: `tools.arguments.Resolved`).
+    resolved_args: tuple[tuple[str, Resolved], ...] = ()
 
     def annotations(self) -> ToolAnnotations:
         return ToolAnnotations(
@@ -169,6 +171,7 @@ class ToolGroup:
                     timeout=timeout,
                     question=confirm or (generic_question if destructive else None),
                     id_args=id_arguments(fn),
+                    resolved_args=resolved_arguments(fn),
                 )
             )
             return fn

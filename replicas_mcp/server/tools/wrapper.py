@@ -2,11 +2,14 @@
 mapping and result shaping, and `build_tools` hands the wrapped tools to the SDK (through `sdk.py`).
 
 Per call, in this order (argument validation has already run, in the strict argument model):
+  0. resolution: each `Resolved` argument (an environment given by name) becomes what the call is made with,
+     and a replica's name passed as its `replica_id` becomes its id (`replica_names.py`);
   1. consent: the tool's question, if it has one and the policy asks at all (`elicit` with a client that
      cannot be asked skips it). The question reads what it needs and raises `ToolError` when the call would
      fail, so nobody approves a call that cannot succeed; then the user is asked (see `confirmation.py`);
   2. the body; the tool's timeout bounds 1 and 2 together (a question unanswered by then says so);
-  3. a client `ReplicasError` becomes a `ToolError` naming the next step; a timeout says the work may go on;
+  3. a client `ReplicasError` becomes a `ToolError` naming the next step (for a not-found `Resolved` argument,
+     the resolver's message: which ones there are); a timeout says the work may go on;
   4. a `ToolResult` becomes compact text plus structured content without nulls.
 """
 
@@ -21,13 +24,15 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, InputRequiredResult, TextContent
 
-from replicas_mcp.client.errors import ReplicasError
+from replicas_mcp.client.errors import BadRequestError, NotFoundError, ReplicasError
 from replicas_mcp.config import ConfirmPolicy
 from replicas_mcp.server.errors import tool_error
-from replicas_mcp.server.state import context_in
+from replicas_mcp.server.safety import redact
+from replicas_mcp.server.state import client_of, context_in
 from replicas_mcp.server.tools.arguments import strict_arguments_model, text_arguments
 from replicas_mcp.server.tools.confirmation import can_ask, confirm_call, refused
 from replicas_mcp.server.tools.declaration import PendingCall, Question, ToolResult, ToolSpec
+from replicas_mcp.server.tools.replica_names import with_replica_ids
 from replicas_mcp.server.tools.schema import shaped_input_schema, shaped_output_schema
 from replicas_mcp.server.tools.sdk import sdk_tool
 from replicas_mcp.server.user_notices import note_upstream_failure
@@ -82,6 +87,36 @@ async def _may_ask(question: Question, call: PendingCall) -> bool:
         return True
 
 
+async def _resolve(spec: ToolSpec, ctx: Context[Any, Any] | None, kwargs: dict[str, Any]) -> None:
+    """Replace each `Resolved` argument (an environment given by name) with what the call is made with."""
+    if ctx is None:
+        return
+    for name, resolver in spec.resolved_args:
+        value = kwargs.get(name)
+        if isinstance(value, str):
+            kwargs[name] = await resolver.resolve(client_of(ctx), value)
+
+
+async def _missing(
+    spec: ToolSpec, ctx: Context[Any, Any] | None, kwargs: Mapping[str, Any], exc: ReplicasError
+) -> str | None:
+    """For a call that failed as not found (or 400) on a `Resolved` argument that names nothing: the message
+    that says which ones there are. None: the usual error (the failure was about something else, or the
+    check itself failed)."""
+    if ctx is None or not isinstance(exc, NotFoundError | BadRequestError):
+        return None
+    for name, resolver in spec.resolved_args:
+        value = kwargs.get(name)
+        if isinstance(value, str):
+            try:
+                message = await resolver.missing(client_of(ctx), value)
+            except ReplicasError:
+                return None
+            if message is not None:
+                return message
+    return None
+
+
 def served(spec: ToolSpec, policy: ConfirmPolicy) -> Callable[..., Awaitable[Any]]:
     """The tool function as served (see the module docstring).
 
@@ -94,6 +129,8 @@ def served(spec: ToolSpec, policy: ConfirmPolicy) -> Callable[..., Awaitable[Any
         consented = False
         try:
             with anyio.fail_after(spec.timeout):
+                await _resolve(spec, ctx, kwargs)
+                kwargs = await with_replica_ids(ctx, kwargs, spec.id_args)  # a replica's name: its id
                 pending = await _consent(spec, policy, ctx, kwargs)
                 if pending is not None:
                     return pending
@@ -101,6 +138,9 @@ def served(spec: ToolSpec, policy: ConfirmPolicy) -> Callable[..., Awaitable[Any
                 result = await spec.fn(**kwargs)
         except ReplicasError as exc:
             note_upstream_failure(exc)  # an outage also goes to the client's log (user_notices.py)
+            missing = await _missing(spec, ctx, kwargs, exc)
+            if missing is not None:
+                raise ToolError(redact(missing, _secrets_of(ctx))) from None
             raise tool_error(exc, kwargs, secrets=_secrets_of(ctx)) from None
         except TimeoutError:
             if not consented:  # the time ran out before the body began (the user did not answer in time)

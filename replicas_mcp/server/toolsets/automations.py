@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
+from replicas_mcp.client.errors import BadRequestError
 from replicas_mcp.client.models.automations import AutomationTrigger
-from replicas_mcp.server.args import AutomationId, Id, PageNumber, PageSize, next_page
-from replicas_mcp.server.safety import WORKSPACE, truncate
+from replicas_mcp.server.args import ENVIRONMENT, AutomationId, Id, PageNumber, PageSize, next_page
+from replicas_mcp.server.safety import WORKSPACE, clean_text, truncate
 from replicas_mcp.server.state import ToolContext, client_of
 from replicas_mcp.server.tools import ToolGroup, ToolResult
 from replicas_mcp.server.toolsets.automation_questions import (
@@ -181,7 +182,7 @@ async def save_automation(
     automation_id: Annotated[Id | None, Field(description="Omit to create one")] = None,
     name: Annotated[str | None, Field(min_length=1, max_length=100)] = None,
     prompt: Annotated[str | None, Field(min_length=1, description="What the agent does each run")] = None,
-    environment_id: Annotated[Id | None, Field(description="From list_environments")] = None,
+    environment_id: Annotated[Id | None, ENVIRONMENT, Field(description="From list_environments")] = None,
     triggers: Annotated[
         list[Trigger] | None, Field(min_length=1, description="Replace all; ≤ 1 cron, 1 per event")
     ] = None,
@@ -243,7 +244,17 @@ async def trigger_automation(
     """Run a cron-triggered automation now; each call starts a new replica. Next: wait_for_replica."""
     client = client_of(ctx)
     automation = await client.automations.get(automation_id)  # its name, for the result
-    result = await client.automations.trigger(automation_id, payload)
+    try:
+        result = await client.automations.trigger(automation_id, payload)
+    except BadRequestError:
+        if any(t.type == "cron" for t in automation.triggers):
+            raise  # the API's own words (disabled, a bad payload) say what to do
+        # The API adds "or, passing 'pr', …": an argument this tool does not have.
+        runs_on = ", ".join(trigger_text(t) for t in automation.triggers) or "no trigger"
+        raise ToolError(
+            f"{clean_text(automation.name)} ({automation_id}) runs on {runs_on}, not on a schedule, so it "
+            "cannot be run now: only automations with a cron trigger can. It runs when its event happens."
+        ) from None
     note = (
         "Started: follow its replica with wait_for_replica, then get_replica_result."
         if result.workspace_id

@@ -9,7 +9,8 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
 from replicas_mcp.client.errors import NotFoundError
-from replicas_mcp.server.args import Id, ReplicaId, Wake, may_wake
+from replicas_mcp.delegation.steering import chosen_chat
+from replicas_mcp.server.args import Id, OptionalChatId, ReplicaId, Wake, may_wake
 from replicas_mcp.server.liveness import ensure_awake
 from replicas_mcp.server.safety import USER, clean_text, fence
 from replicas_mcp.server.state import ToolContext, client_of
@@ -109,11 +110,16 @@ async def delete_chat(ctx: ToolContext, replica_id: ReplicaId, chat_id: ChatId) 
 
 @tools.tool(title="Get chat queue", read_only=True)
 async def get_chat_queue(
-    ctx: ToolContext, replica_id: ReplicaId, chat_id: ChatId, wake: Wake = False
+    ctx: ToolContext, replica_id: ReplicaId, chat_id: OptionalChatId = None, wake: Wake = False
 ) -> QueueView:
     """Messages waiting for a busy chat's agent, position 1 next (ids for edit_chat_queue)."""
     client = client_of(ctx)
     item = await ensure_awake(client, replica_id, wake=may_wake(ctx, wake))
+    if chat_id is None:  # the chat send_replica_message's queue modes act on: the working one, else the first
+        chosen = chosen_chat(await client.chats.list(replica_id))
+        if chosen is None:
+            raise ToolError(f"Replica {item.name} ({item.id}) has no chats yet, so nothing is queued.")
+        chat_id = chosen.id
     queue = await client.queue.get(replica_id, chat_id)
     return QueueView(
         chat_id=queue.chatId,

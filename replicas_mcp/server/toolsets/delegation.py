@@ -23,9 +23,10 @@ from pydantic import AfterValidator, BaseModel, Field, PrivateAttr, WithJsonSche
 from replicas_mcp import delegation as d
 from replicas_mcp.client.errors import ReplicasError
 from replicas_mcp.delegation.memory import Memory
-from replicas_mcp.server.args import Id
+from replicas_mcp.server.args import Id, TaskEnvironmentId
 from replicas_mcp.server.caller import current_caller
 from replicas_mcp.server.errors import describe, replica_not_found_message
+from replicas_mcp.server.hints import served
 from replicas_mcp.server.safety import WORKSPACE, clean_name, fence, truncate
 from replicas_mcp.server.state import ToolContext, app_state, client_of
 from replicas_mcp.server.state.view import unless_changed
@@ -151,17 +152,35 @@ def _row(outcome: d.WaitOutcome, kind: type[R], **extra: Any) -> R:
     return row
 
 
+# A wake runs no turn: the way to the last turn's final message that a follow-up (a new, billed turn) is not.
+READ_ASLEEP = (
+    "To read its final message without a new turn: get_replica with wake=true, then wait_for_replica, "
+    "then get_replica_result."
+)
 _NEXT = {
-    "waiting_for_input": "The agent asked something: answer with send_replica_message.",
     # Asleep, only the list is read (reads never wake): the report has status and PRs, no final message.
-    "sleeping": "Asleep: get_replica_result shows its PRs; send_replica_message wakes it.",
+    "sleeping": (
+        f"Asleep: get_replica_result shows its PRs. {READ_ASLEEP} For more work: send_replica_message."
+    ),
     "archived": "Archived: get_replica_result shows its PRs.",
     "error": "Terminal error: get_replica_result shows it; delete_replica, then delegate again.",
     "deleted": "The replica no longer exists.",
 }
 
 
-def _next_step(row: Row) -> str:
+def _answer(ctx: ToolContext) -> str:
+    """How to answer a question, on this server: a read-only one (or one without send_replica_message)
+    can only pass it on."""
+    how = served(ctx)
+    if how.has("send_replica_message"):
+        return "answer with send_replica_message."
+    why = "answering needs a server that can write" if how.read_only else "this server cannot answer it"
+    return f"relay the question to the user; {why}."
+
+
+def _next_step(row: Row, ctx: ToolContext) -> str:
+    if row.state == "waiting_for_input":
+        return f"The agent asked something: {_answer(ctx)}"
     if row.state in _NEXT:
         return _NEXT[row.state]
     if row.done and row.state in ("working", "preparing"):
@@ -188,6 +207,11 @@ def _tally(rows: Sequence[Row]) -> str:
     return f"{done}/{len(rows)} done" + (f", {asking} asking" if asking else "")
 
 
+def _next_line(step: str) -> str:
+    """The "Next:" line, left out when nothing is left to say (a narrow tool selection dropped it all)."""
+    return f"\nNext: {step}" if step.strip() else ""
+
+
 class WaitResult(ToolResult):
     replicas: list[Row]
     next: str
@@ -198,8 +222,8 @@ class WaitResult(ToolResult):
             row = self.replicas[0]
             status = "Timed out" if self._timed_out else "Returned"
             named = f"{row.name} ({row.replica_id})" if row.name and row.replica_id else None
-            return f"{status}: {row.line(named)}\ncursor: {row.cursor}\nNext: {self.next}"
-        return f"{_tally(self.replicas)}:\n{_table(self.replicas)}\nNext: {self.next}"
+            return f"{status}: {row.line(named)}\ncursor: {row.cursor}{_next_line(self.next)}"
+        return f"{_tally(self.replicas)}:\n{_table(self.replicas)}{_next_line(self.next)}"
 
 
 class DelegateResult(ToolResult):
@@ -215,20 +239,20 @@ class DelegateResult(ToolResult):
                 body = f"{verb} r{self.report[1:]}" if self.report.startswith("R") else self.report
             else:
                 body = f"{verb} replica {row.name} ({row.replica_id}).\n{row.line()}"
-            return f"{body}\ncursor: {row.cursor}\nNext: {self.next}"
+            return f"{body}\ncursor: {row.cursor}{_next_line(self.next)}"
         rows = self.replicas
         started = sum(row.created for row in rows)
         pending = sum(row.state == "pending" for row in rows)
         counts = f"{started} started now, {_tally(rows)}, {pending} pending"
-        return f"{counts}\n{_table(rows)}\nNext: {self.next}"
+        return f"{counts}\n{_table(rows)}{_next_line(self.next)}"
 
 
 # --- helpers ------------------------------------------------------------------------------------------
 
 
 def _reporter(ctx: ToolContext) -> d.Progress:
-    async def sink(progress: float, message: str) -> None:
-        await ctx.report_progress(progress, None, message)
+    async def sink(progress: float, total: float | None, message: str) -> None:
+        await ctx.report_progress(progress, total, message)
 
     # The heartbeat runs in the server's lifespan task group: a result then goes out without joining it.
     return d.Progress(sink, background=app_state(ctx).background)
@@ -283,7 +307,7 @@ async def _names(ctx: ToolContext, ids: Sequence[str]) -> dict[str, str]:
 @tools.tool(title="Delegate tasks", read_only=False, idempotent=True, timeout=TOOL_TIMEOUT)
 async def delegate_task(
     ctx: ToolContext,
-    environment_id: Annotated[Id, Field(min_length=1, description="From list_environments")],
+    environment_id: TaskEnvironmentId,
     task: Tasks,
     name: Name = None,
     coding_agent: CodingAgent | None = None,
@@ -320,23 +344,28 @@ async def delegate_task(
     )
     row = _row(outcome, Launch, name=item.name, created=created)
     report = await _report(ctx, item.id) if row.done and row.state != "deleted" else None
-    if report is not None:  # the report shows the questions (and errors): the row does not repeat them
-        row.news = [item for item in row.news if not item.startswith((ASKED, "error: "))]
+    if report is not None:  # the report shows the errors: the row does not repeat them. Its question stays
+        # in news, as in wait_for_replica's rows, for clients that read only the rows (the text shows the
+        # report instead of the row).
+        row.news = [item for item in row.news if not item.startswith("error: ")]
     if report is not None and report.outcome == "sleeping":
         row.state = report._status  # asleep since the wait saw the turn end: one state, the newest
+        report.notes = [note for note in report.notes if note != d.WAKE_TO_READ]  # the Next: says it
     return DelegateResult(
         replicas=[row],
         report=report.to_text() if report else None,
-        next=_after_report(report) if report else _next_step(row),
+        next=_after_report(report, ctx) if report else _next_step(row, ctx),
     )
 
 
-def _after_report(report: ReportResult) -> str:
+def _after_report(report: ReportResult, ctx: ToolContext) -> str:
     if report.outcome == "completed":
         review = "Review the PRs; " if report.prs else ""
         return f"{review}send_replica_message for follow-ups, delete_replica when finished."
     if report.outcome == "waiting_for_input":
-        return _NEXT["waiting_for_input"]
+        return f"The agent asked something: {_answer(ctx)}"
+    if report.outcome == "sleeping":  # its PRs were just shown: only the way to the rest is left
+        return f"{READ_ASLEEP} For more work: send_replica_message."
     return _NEXT.get(report._status, "send_replica_message to correct it, then wait_for_replica.")
 
 
@@ -388,17 +417,47 @@ async def _delegate_many(
         step = "Join with wait_for_replica(replica_id=[ids], cursor=[cursors])."
     else:
         asking = any(row.state == "waiting_for_input" for row in rows)
-        step = f"All done{' or asking' if asking else ''}: get_replica_result for each replica's report."
-    step += _answer_the_asking(rows)
+        step = f"All done{' or asking' if asking else ''}: {_reports(rows)}"
+    step += _answer_the_asking(rows, ctx)
     if not_started:
         step += f" Not started: {', '.join(not_started)} (see their errors)."
     return DelegateResult(replicas=rows, next=step)
 
 
-def _answer_the_asking(rows: Sequence[Row]) -> str:
+def _reports(rows: Sequence[Row]) -> str:
+    """Which of these (done) rows have a report to read: not an asking one (it is not done) nor a deleted
+    one (nothing is left to read)."""
+    ready = [row for row in rows if row.done and row.state not in ("waiting_for_input", "deleted")]
+    gone = [row.label() for row in rows if row.state == "deleted"]
+    if not ready:
+        step = "" if gone else "no report to read."
+    elif len(ready) == len(rows):
+        step = "get_replica_result for each replica's report."
+    else:
+        step = f"get_replica_result for the reports of {', '.join(row.label() for row in ready)}."
+    deleted = f"{', '.join(gone)}: deleted, no report." if gone else ""
+    return " ".join(part for part in (step, deleted) if part)
+
+
+def _join_step(rows: Sequence[Row], mode: d.JoinMode, ctx: ToolContext) -> str:
+    """A join's next step: the reports of the rows that are done; with mode=any, waiting on the others."""
+    answer = _answer_the_asking(rows, ctx)
+    finished = [row for row in rows if row.done]
+    if len(finished) == len(rows):
+        return f"{'Over' if answer else 'Done'}: {_reports(rows)}{answer}"
+    ready = [row for row in finished if row.state != "waiting_for_input"]
+    if mode == "any" and ready:  # the others go on: one done is not the batch done
+        return (
+            f"Some done: {_reports(rows)} The others are still running: call wait_for_replica again with "
+            f"their ids and cursors to wait for them.{answer}"
+        )
+    return f"Not done yet: call wait_for_replica again with these cursors.{answer}"
+
+
+def _answer_the_asking(rows: Sequence[Row], ctx: ToolContext) -> str:
     """A sentence naming the replicas that wait on a question: a join never ends their wait for them."""
     asking = ", ".join(str(row.name or row.replica_id) for row in rows if row.state == "waiting_for_input")
-    return f" {asking} asked something: answer with send_replica_message." if asking else ""
+    return f" {asking} asked something: {_answer(ctx)}" if asking else ""
 
 
 @tools.tool(title="Wait for replicas", read_only=True, timeout=TOOL_TIMEOUT)
@@ -434,9 +493,10 @@ async def wait_for_replica(
         if outcome.state == "deleted" and not cursors and not outcome.digest.events:
             raise ToolError(replica_not_found_message(single))
         row = _row(outcome, Row)
-        result = WaitResult(replicas=[row], next=_next_step(row))
+        result = WaitResult(replicas=[row], next=_next_step(row, ctx))
         result._timed_out = outcome.timed_out
         return result
+    names = await _names(ctx, ids)  # before the wait: its progress messages name each replica
     outcomes = await d.wait_many(
         client_of(ctx),
         [(rid, cursors.get(rid)) for rid in ids],
@@ -446,18 +506,10 @@ async def wait_for_replica(
         policy=POLICY,
         progress=_reporter(ctx),
         memory=_memory(ctx),
+        names=names,
     )
-    names = await _names(ctx, ids)
     rows = [_row(outcome, Row, name=names.get(outcome.replica_id)) for outcome in outcomes]
-    finished = sum(row.done for row in rows)
-    done = finished == len(rows) or (mode == "any" and finished > 0)
-    answer = _answer_the_asking(rows)
-    step = (
-        f"{'Over' if answer else 'Done'}: get_replica_result for the reports.{answer}"
-        if done
-        else f"Not done yet: call wait_for_replica again with these cursors.{answer}"
-    )
-    return WaitResult(replicas=rows, next=step)
+    return WaitResult(replicas=rows, next=_join_step(rows, mode, ctx))
 
 
 @tools.tool(title="Get replica result", read_only=True)

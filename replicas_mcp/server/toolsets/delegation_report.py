@@ -23,7 +23,7 @@ class ReportResult(ToolResult):
     _status: str = PrivateAttr(default="")  # the replica's own status: the text shows it beside the outcome
 
     def to_text(self) -> str:
-        lines = [f"Replica {self._name}: {self.outcome} [status {self._status}]"]
+        lines = [f"Replica {self._name}: {self.outcome}{self._states()}"]
         lines += [f"- {repo}" for repo in self.repos]
         if self.prs:
             lines.append(f"PRs: {', '.join(self.prs)}")
@@ -40,6 +40,18 @@ class ReportResult(ToolResult):
             lines.append("The agent is waiting for an answer to the question in its final message.")
         lines += self.notes
         return "\n".join(lines)
+
+    def _states(self) -> str:
+        """The workspace's status and, while it is active, what its agent does: "active" alone reads as
+        still running on a replica whose agent is idle."""
+        if self._status == self.outcome:  # "sleeping": said once
+            return ""
+        agent = _AGENT.get(self.outcome) if self._status == "active" else None
+        return f" [workspace {self._status}{f', agent {agent}' if agent else ''}]"
+
+
+# What an active workspace's agent does, by outcome (a failed turn leaves the agent idle too).
+_AGENT = {"completed": "idle", "failed": "idle", "working": "working", "waiting_for_input": "asking"}
 
 
 def _fenced_body(fenced: str) -> str:

@@ -120,8 +120,8 @@ async def ask_save_environment(call: PendingCall) -> str | None:
 
 
 async def ask_remove(call: PendingCall) -> str | None:
-    """Removing an item or deleting the environment: checked first (an item that is not there, an
-    environment an automation still uses), then asked."""
+    """Removing an item or deleting the environment: checked first (an environment an automation still
+    uses fails; an item that is not there asks nothing, the removal being already done), then asked."""
     kind, item = call.arguments["kind"], call.arguments.get("item")
     if kind != "environment" and not item:
         raise ToolError(f"kind={kind!r} needs item: its id or name (see get_environment).")
@@ -143,11 +143,16 @@ async def ask_remove(call: PendingCall) -> str | None:
         return f"Delete environment {env} with its variables, files, MCPs and hooks?"
     assert item is not None  # checked above
     if not await _has_item(call, kind, env_id, item):
-        raise ToolError(
-            f"No {kind} with that name or id in environment {env} (already removed?). "
-            f"See get_environment with include=['{SECTION_OF[kind]}']."
-        )
+        return None  # nothing to remove, nothing to ask: the tool says it was already absent
     return f"Remove {call.quote('kind')} {call.quote('item')!r} from environment {env}?"
+
+
+def already_absent(kind: str, environment: str) -> str:
+    """The result of removing what is not there (the item is not repeated: a wrong value may be a secret)."""
+    return (
+        f"No {kind} with that name or id in environment {environment}: already absent, nothing was removed. "
+        f"get_environment with include=['{SECTION_OF[kind]}'] lists what is there."
+    )
 
 
 async def _has_item(call: PendingCall, kind: str, env_id: str, item: str) -> bool:

@@ -24,6 +24,15 @@ class Part(ToolResult):
     value: str | None = None
 
 
+class SetPart(Part):
+    """What set_environment_item did: `replaced` says whether an item of that name was there already (its
+    masked value in `was`), since removing a replaced item later deletes what the team had set up."""
+
+    replaced: bool = False
+    was: str | None = None
+    note: str | None = None
+
+
 class EnvironmentView(ToolResult):
     id: str
     name: str

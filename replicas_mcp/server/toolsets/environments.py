@@ -20,7 +20,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
 from replicas_mcp.client.errors import ConflictError
-from replicas_mcp.server.args import EnvironmentId, Id, Reveal
+from replicas_mcp.server.args import ENVIRONMENT, EnvironmentId, Id, Reveal
 from replicas_mcp.server.safety import (
     WORKSPACE,
     clean_text,
@@ -34,7 +34,7 @@ from replicas_mcp.server.safety import (
 from replicas_mcp.server.state import ToolContext, app_state, client_of
 from replicas_mcp.server.tools import ToolGroup
 from replicas_mcp.server.toolsets.environment_questions import (
-    SECTION_OF,
+    already_absent,
     ask_remove,
     ask_save_environment,
     ask_save_hook,
@@ -47,6 +47,7 @@ from replicas_mcp.server.toolsets.environment_results import (
     Part,
     RepoSet,
     RepositorySetList,
+    SetPart,
     SkillHit,
     SkillHits,
 )
@@ -221,7 +222,7 @@ async def get_environment(
 )
 async def save_environment(
     ctx: ToolContext,
-    environment_id: Annotated[Id | None, Field(description="Omit to create one")] = None,
+    environment_id: Annotated[Id | None, ENVIRONMENT, Field(description="Omit to create one")] = None,
     name: Annotated[str | None, Field(min_length=1, max_length=100, description="Needed to create")] = None,
     repository_id: Annotated[Id | None, Field(description="From list_repositories")] = None,
     repository_set_id: Annotated[Id | None, Field(description="Or from list_repository_sets")] = None,
@@ -300,9 +301,10 @@ async def set_environment_item(
         dict[str, Any] | None, Field(description="MCP: {command, args, env} or {url, headers}")
     ] = None,
     source: Annotated[str | None, Field(description="Skill: its source from search_skills")] = None,
-) -> Part:
+) -> SetPart:
     """Add or replace (by name) what every new replica of the environment gets: a variable, a file
-    (e.g. ~/AGENTS.md), an MCP server, a catalog skill or a skill registry (GitHub repo)."""
+    (e.g. ~/AGENTS.md), an MCP server, a catalog skill or a skill registry (GitHub repo). replaced=true:
+    it existed (was: its masked value)."""
     envs = client_of(ctx).environments
     env_id = environment_id
 
@@ -314,7 +316,8 @@ async def set_environment_item(
             var = await envs.variables.create(env_id, key=name, value=content)
         else:
             var = await envs.variables.update(env_id, old_var.id, value=content)
-        return Part(kind=kind, id=var.id, name=var.key, value=mask(content))
+        part = Part(kind=kind, id=var.id, name=var.key, value=mask(content))
+        return _set(part, mask(old_var.value) if old_var else None)
     if kind == "file":
         content = _needs(kind, "value", value)
         old_file = next((f for f in await envs.files.list(env_id) if f.path == name), None)
@@ -323,7 +326,8 @@ async def set_environment_item(
             file = await envs.files.create(env_id, name=label, path=name, content=content)
         else:
             file = await envs.files.update(env_id, old_file.id, content=content)
-        return Part(kind=kind, id=file.id, name=file.path, value=mask(content))
+        part = Part(kind=kind, id=file.id, name=file.path, value=mask(content))
+        return _set(part, mask(old_file.content) if old_file else None)
     if kind == "mcp":
         via = _needs(kind, "transport", transport)
         settings = _needs(kind, "config", config)
@@ -333,16 +337,40 @@ async def set_environment_item(
             mcp = await envs.mcps.create(env_id, name=name, transport=via, config=settings)
         else:
             mcp = await envs.mcps.update(env_id, old_mcp.id, transport=via, config=settings)
-        return _mcp_part(mcp, reveal=False)
+        return _set(_mcp_part(mcp, reveal=False), _mcp_part(old_mcp, reveal=False).value if old_mcp else None)
     if kind == "skill":
         origin = _needs(kind, "source", source)
         old_skill = next((x for x in await envs.skills.list(env_id) if x.slug == name), None)
         skill = old_skill or await envs.skills.enable(env_id, name=name, slug=name, source=origin)
-        return Part(kind=kind, id=skill.id, name=skill.slug)
+        return _kept(Part(kind=kind, id=skill.id, name=skill.slug), existed=old_skill is not None)
     _check(name, REGISTRY_URL, "a skill registry is a GitHub repository URL (https://...)")
     old_reg = next((r for r in await envs.skill_registries.list(env_id) if r.url == name), None)
     registry = old_reg or await envs.skill_registries.add(env_id, url=name)
-    return Part(kind=kind, id=registry.id, name=registry.url)
+    return _kept(Part(kind=kind, id=registry.id, name=registry.url), existed=old_reg is not None)
+
+
+def _set(part: Part, was: str | None) -> SetPart:
+    """A set item's result; `was`: the masked value it replaced, None when it created the item. A replaced
+    item is the team's: saying so keeps a later "remove what I created" from deleting it."""
+    result = SetPart(**part.model_dump())
+    if was is not None:
+        result.replaced, result.was = True, was
+        result.note = (
+            f"Replaced the existing {part.kind} {clean_text(part.name)!r} (was {was or 'empty'}); it was "
+            "there before this call, so removing it deletes it for everyone."
+        )
+    return result
+
+
+def _kept(part: Part, *, existed: bool) -> SetPart:
+    """Skills and registries are only added: one already there is left as it was."""
+    result = SetPart(**part.model_dump())
+    if existed:
+        result.note = (
+            f"The {part.kind} {clean_text(part.name)!r} was already here and is unchanged; it was there "
+            "before this call, so removing it removes it for everyone."
+        )
+    return result
 
 
 def _needs(kind: str, arg: str, value: T | None) -> T:
@@ -377,7 +405,7 @@ async def remove_environment_item(
     ] = None,
 ) -> Done:
     """Remove a variable, file, skill, skill registry or MCP, or with kind=environment delete the whole
-    environment (not Global, nor one an automation uses)."""
+    environment (not Global, nor one an automation uses). Already absent: success, nothing done."""
     envs = client_of(ctx).environments
     if kind != "environment" and not item:
         raise ToolError(f"kind={kind!r} needs item: its id or name (see get_environment).")
@@ -402,11 +430,8 @@ async def remove_environment_item(
     else:
         found = [m.id for m in await envs.mcps.list(environment_id) if item in (m.id, m.name)]
         remove = envs.mcps.delete
-    if not found:
-        raise ToolError(  # the value is not repeated: a rejected value may be a secret
-            f"No {kind} with that name or id in environment {named}: already removed? "
-            f"See get_environment with include=['{SECTION_OF[kind]}']."
-        )
+    if not found:  # idempotent, as annotated: a repeat (a retry after a timeout) succeeds
+        return Done(message=already_absent(kind, named))
     await remove(environment_id, found[0])
     return Done(message=f"Removed {kind} {item!r} from environment {named}.")
 
@@ -445,7 +470,7 @@ async def run_environment_hook(
     final, output = await _hook_run(ctx, stream)
     if final is None or final.event == "error":
         problem = (final.message if final else None) or "the stream ended without a result"
-        said = fence(truncate(problem, 300), "hook test error", by=WORKSPACE)
+        said = fence(truncate(mask_text(problem), 300), "hook test error", by=WORKSPACE)
         raise ToolError(f"The {hook} hook test could not run. Retry later. What it said:\n{said}")
     passed = final.exit_code == 0 and not final.timed_out
     saved = False

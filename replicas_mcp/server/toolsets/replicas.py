@@ -13,16 +13,17 @@ from replicas_mcp.delegation.asking import asking
 from replicas_mcp.delegation.launch import remember_start
 from replicas_mcp.delegation.steering import SteerMode, steer
 from replicas_mcp.server.args import (
-    Id,
     OptionalChatId,
     PageNumber,
     PageSize,
     ReplicaId,
+    TaskEnvironmentId,
     Wake,
     may_wake,
     next_page,
     read_only,
 )
+from replicas_mcp.server.environment_refs import repository_names
 from replicas_mcp.server.liveness import ASLEEP, TERMINAL, ensure_awake, lookup
 from replicas_mcp.server.paging import DEFAULT_MAX_CHARS, MaxChars, Offset, page_text
 from replicas_mcp.server.safety import CONVERSATION, fence
@@ -83,6 +84,7 @@ class EnvironmentItem(BaseModel):
     id: str
     name: str
     is_global: bool = False
+    repository: str | None = None  # its name, e.g. acme/api
     repository_id: str | None = None
     repository_set_id: str | None = None
     description: str | None = None
@@ -152,21 +154,24 @@ class History(ToolResult):
 
 @tools.tool(title="List repositories", read_only=True)
 async def list_repositories(ctx: ToolContext) -> RepositoryList:
-    """Repositories connected to the organization; environments bind to them."""
+    """Repositories connected to the organization."""
     repos = await client_of(ctx).repositories.list()
     return RepositoryList(repositories=[Repo(id=r.id, name=r.name) for r in repos])
 
 
 @tools.tool(title="List environments", read_only=True)
 async def list_environments(ctx: ToolContext) -> EnvironmentList:
-    """Environments to delegate to (repository, variables, files, hooks). Next: delegate_task."""
-    envs = await client_of(ctx).environments.list()
+    """Environments to delegate to, with their repository. Next: delegate_task."""
+    client = client_of(ctx)
+    envs = await client.environments.list()
+    repos = await repository_names(client, (env.repository_id for env in envs))  # cached: no request
     return EnvironmentList(
         environments=[
             EnvironmentItem(
                 id=env.id,
                 name=env.name,
                 is_global=env.is_global,
+                repository=repos.get(env.repository_id or ""),
                 repository_id=env.repository_id,
                 repository_set_id=env.repository_set_id,
                 description=preview(env.description),
@@ -294,7 +299,7 @@ async def create_replica(
     ctx: ToolContext,
     name: Annotated[str, Field(pattern=r"^\S+$", max_length=100, description="Unique, e.g. fix-login-bug")],
     message: Message,
-    environment_id: Annotated[Id, Field(min_length=1, description="From list_environments")],
+    environment_id: TaskEnvironmentId,
     coding_agent: CodingAgent | None = None,
     model: Annotated[str | None, Field(description="e.g. sonnet, opus, gpt-5.5")] = None,
     thinking_level: Thinking | None = None,
