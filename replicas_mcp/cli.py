@@ -450,6 +450,9 @@ def _main(argv: list[str]) -> int:
         return _fail(problem, EXIT_REFUSED)
     listener = None
     if settings.transport == "http":
+        from replicas_mcp.server.http_app import warn_without_token
+
+        warn_without_token(settings, sandbox)
         try:
             listener = _bind(settings)
         except OSError as exc:

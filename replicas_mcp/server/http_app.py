@@ -57,6 +57,20 @@ class _Server(uvicorn.Server):
             ender.cancel()
 
 
+def warn_without_token(settings: Settings, sandbox: bool) -> None:
+    """One warning line at start for an HTTP server acting with its own key and no bearer token. Allowed on
+    loopback, but loopback is not "this user": any local user or process reaching the port acts with the
+    key (and bills its workspaces). Not for the embedded sandbox, whose key is a throwaway."""
+    if settings.transport != "http" or settings.auth != "server-key" or settings.http_token or sandbox:
+        return
+    logger.warning(
+        "no HTTP token: any local user or process that can connect to %s acts with this server's Replicas "
+        "API key; set REPLICAS_MCP_HTTP_TOKEN (e.g. openssl rand -hex 32) and have clients send "
+        "'Authorization: Bearer <token>'",
+        settings.host,
+    )
+
+
 def http_app(server: Any, settings: Settings, transport_security: Any) -> ASGIApp:
     """The ASGI app: `/mcp` (Streamable HTTP), `/healthz`, custom routes, behind the auth mode's middleware
     and exact Host/Origin matching."""

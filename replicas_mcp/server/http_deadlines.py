@@ -200,9 +200,10 @@ def fitted_connections(wanted: int) -> int:
 
 
 class EndQuietlyMidBody:
-    """ASGI middleware: a disconnect that arrives before the request's body is complete cancels the app
-    (nothing to answer: the client is gone, or was answered 408) instead of reaching it as an error. After the
-    body, disconnects pass through as usual (the end of an SSE stream's client)."""
+    """ASGI middleware: a disconnect that arrives before the request's announced body is complete cancels the
+    app (nothing to answer: the client is gone, or was answered 408) instead of reaching it as an error; the
+    apps here only read a body before they take anything to clean up. After the body, disconnects pass
+    through as usual (the end of an SSE stream's client)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -211,7 +212,12 @@ class EndQuietlyMidBody:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        body_done = False
+        # Only a request that announces a body can be cut off mid-body; for the others (a GET stream) a
+        # disconnect is the client leaving, which the app handles (and cleans up after) itself.
+        headers = dict(scope.get("headers") or ())
+        body_done = (
+            headers.get(b"content-length", b"0").strip() == b"0" and b"transfer-encoding" not in headers
+        )
 
         async def guarded_receive() -> Message:
             nonlocal body_done

@@ -21,6 +21,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from replicas_mcp.cli import main
+from replicas_mcp.server.http_deadlines import EndQuietlyMidBody
 
 from ..helpers import INITIALIZE
 
@@ -235,3 +236,27 @@ def test_bad_bounds_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1, err
         assert flag in err
+
+
+async def test_only_a_body_cut_off_ends_the_app_quietly() -> None:
+    """A disconnect before an announced body is complete ends the app without an error; a disconnect on a
+    request without a body (a GET stream whose client left) reaches the app, which cleans up itself."""
+    seen: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        message = await receive()
+        seen.append(message["type"])
+
+    async def disconnected() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def nothing_sent(message: Any) -> None:
+        raise AssertionError(f"nothing is answered here, got {message}")
+
+    guarded = EndQuietlyMidBody(app)
+    post = {"type": "http", "method": "POST", "headers": [(b"content-length", b"1000")]}
+    await guarded(post, disconnected, nothing_sent)
+    assert seen == []  # cancelled in receive(): nothing after it ran, nothing raised
+    get = {"type": "http", "method": "GET", "headers": []}
+    await guarded(get, disconnected, nothing_sent)
+    assert seen == ["http.disconnect"]
