@@ -17,9 +17,16 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 
 _PREFIX = "c1."
+# A cursor comes back from the model, so it is untrusted: its event id becomes the upstream Last-Event-ID
+# header and its replica id could reach a message. Only these shapes are accepted (an API id's alphabet).
+_EVENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,200}")
+_REPLICA_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
+_PR_KEY = re.compile(r"[0-9a-f]{8}")
+_DAMAGED = "the cursor is damaged (pass it back exactly as returned)"
 FROM_START = "0"  # the Last-Event-ID asking for the whole buffered stream (honoured only if the API replays)
 
 
@@ -46,7 +53,9 @@ class Cursor:
 
     def encode(self) -> str:
         body: dict[str, object] = {"r": self.replica_id}
-        if self.event_id is not None:
+        # An event id of another shape could not be sent back (decode refuses it): the wait then resumes
+        # from now, and catches up on what it missed from the chats, as after a stream that cannot replay.
+        if self.event_id is not None and _EVENT_ID.fullmatch(self.event_id):
             body["e"] = self.event_id
         if self.busy is not None:
             body["b"] = int(self.busy)
@@ -64,18 +73,18 @@ class Cursor:
         try:
             raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
             body = json.loads(raw)
-        except (binascii.Error, ValueError) as exc:
-            raise CursorError("the cursor is damaged (pass it back exactly as returned)") from exc
-        if not isinstance(body, dict) or not isinstance(body.get("r"), str):
-            raise CursorError("the cursor is damaged (pass it back exactly as returned)")
+        except (binascii.Error, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+            raise CursorError(_DAMAGED) from exc
+        if not isinstance(body, dict) or not _matches(_REPLICA_ID, body.get("r")):
+            raise CursorError(_DAMAGED)
         event_id, busy, prs = body.get("e"), body.get("b"), body.get("p", [])
         if (
-            (event_id is not None and not isinstance(event_id, str))
+            (event_id is not None and not _matches(_EVENT_ID, event_id))
             or busy not in (None, 0, 1)
             or not isinstance(prs, list)
-            or not all(isinstance(key, str) for key in prs)
+            or not all(_matches(_PR_KEY, key) for key in prs)
         ):
-            raise CursorError("the cursor is damaged (pass it back exactly as returned)")
+            raise CursorError(_DAMAGED)
         cursor = cls(
             replica_id=body["r"],
             event_id=event_id,
@@ -83,5 +92,10 @@ class Cursor:
             prs=frozenset(prs),
         )
         if replica_id is not None and cursor.replica_id != replica_id:
-            raise CursorError(f"this cursor belongs to replica {cursor.replica_id}, not {replica_id}")
+            # The cursor's own id is not repeated: it is text from the caller, not a fact of the server.
+            raise CursorError(f"this cursor belongs to another replica, not {replica_id}")
         return cursor
+
+
+def _matches(shape: re.Pattern[str], value: object) -> bool:
+    return isinstance(value, str) and shape.fullmatch(value) is not None

@@ -9,7 +9,9 @@ only `env` and `headers` misses most of them. Recognised here:
 - URLs: `user:pass@` userinfo, secret-looking or token-like query values, token-like path segments
   (`/sse/3f9a…`, `/services/T0/B0/XXXX`), the segment after a secret-named one (`/token/abc`);
 - free text (hook scripts, `.npmrc` lines): `NAME=value` / `NAME: value` with a secret-looking name
-  (`_authToken=…`, `export API_KEY=…`), `Bearer`/`Basic` credentials, well-known token prefixes
+  (`_authToken=…`, `export API_KEY=…`, `DB_PASS=…`), command-line credentials (`mysql -pSECRET`,
+  `curl -u user:pass`, `sshpass -p x`, `docker login -p x`, `--password x`), `Bearer`/`Basic`
+  credentials, well-known token prefixes
   (`ghp_`, `github_pat_`, `glpat-`, `sk-`, `sk_`, `xox?-`, `npm_`, `AKIA…`), URLs as above.
 
 A masked value keeps only its length (`*** (12 chars)`), so a model can still tell an empty value from a set
@@ -47,6 +49,30 @@ _ASSIGNMENT = re.compile(
     re.IGNORECASE,
 )
 _SCHEME_CREDENTIAL = re.compile(r"\b(Bearer|Basic|Token)(\s+)([A-Za-z0-9._~+/=-]{4,})", re.IGNORECASE)
+# Short names that end a variable's or flag's name (`DB_PASS=x`, `REDIS_PW=x`, `--pass=x`): only with `=`
+# and only as the name's last word, so `--pass-through=1`, `bypass=1` or "tests pass: 5" stay as they are.
+_SHORT_ASSIGNMENT = re.compile(
+    r"(?<![A-Za-z0-9_.\-/:@])(?P<name>(?:[A-Za-z0-9_.\-]*[_.\-])?(?:pass|pw))(?P<sep>=)(?P<quote>['\"]?)"
+    r"(?P<value>[^\s'\"]+)",
+    re.IGNORECASE,
+)
+# Credentials passed as command-line words in scripts, where the flag alone does not say "secret":
+# mysql's `-pVALUE` (attached; `-P` is the port), `-u user:password` (curl), `sshpass -p x` and
+# `docker login -p x`, and a long password/token flag followed by its value (`--password x`).
+_END = r"[^\n|;&]*?"  # the rest of the same command
+_MYSQL_PASSWORD = re.compile(
+    rf"(?P<lead>\b(?:mysql|mariadb|mysqldump|mysqladmin|mysqlimport|mysqlcheck|mysqlshow)\b{_END}\s-p)"
+    r"(?P<quote>['\"]?)(?P<value>[^\s'\"]+)"
+)
+_USER_PASSWORD = re.compile(
+    r"(?P<lead>(?<![\w-])(?:-u|--user)(?:\s+|=)(?P<quote>['\"]?)[^\s:'\"$]+:)(?P<value>[^\s'\"]+)"
+)
+_PASSWORD_OPTION = re.compile(
+    rf"(?P<lead>(?:\bsshpass\b{_END}\s-p|\bdocker\s+login\b{_END}\s-p)\s*|"
+    r"(?<![\w-])--(?:[a-z0-9]+-)*(?:password|passwd|pass|token|secret|api-key|apikey)\s+)"
+    r"(?P<quote>['\"]?)(?P<value>[^\s'\"-][^\s'\"]*)",
+    re.IGNORECASE,
+)
 
 
 def mask(value: str | None) -> str | None:
@@ -113,15 +139,28 @@ def mask_text(text: str) -> str:
     """Mask every secret shape in free text (hook scripts, config lines, an argument's value)."""
     text = _URL.sub(lambda m: mask_url(m.group(0)), text)
     text = _SCHEME_CREDENTIAL.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
-    text = _ASSIGNMENT.sub(
-        lambda m: (
-            m.group(0)
-            if m.group("value").startswith(MASK) or m.group("value").startswith("$")
-            else f"{m.group('name')}{m.group('sep')}{m.group('quote')}{MASK}"
-        ),
-        text,
-    )
+    for assignment in (_ASSIGNMENT, _SHORT_ASSIGNMENT):
+        text = assignment.sub(
+            lambda m: (
+                m.group(0)
+                if _not_a_value(m.group("value"))
+                else f"{m.group('name')}{m.group('sep')}{m.group('quote')}{MASK}"
+            ),
+            text,
+        )
+    for option in (_MYSQL_PASSWORD, _USER_PASSWORD, _PASSWORD_OPTION):
+        text = option.sub(
+            lambda m: (
+                m.group(0) if _not_a_value(m.group("value")) else f"{m.group('lead')}{m.group('quote')}{MASK}"
+            ),
+            text,
+        )
     return _TOKEN_PREFIX.sub(MASK, text)
+
+
+def _not_a_value(value: str) -> bool:
+    """Already masked, or a reference to a variable (`$DB_PASS`) rather than the secret itself."""
+    return value.startswith(MASK) or value.startswith("$")
 
 
 def _mask_env_pair(arg: str) -> str:

@@ -6,10 +6,13 @@ import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
+from mcp import MCPError
+from mcp.types import INVALID_PARAMS
 from pydantic import Field
 
 from replicas_mcp.server.hints import Served
 from replicas_mcp.server.safety import clean_text, fence
+from replicas_mcp.server.tools.sdk import check_before
 
 if TYPE_CHECKING:
     from mcp.server import MCPServer
@@ -94,8 +97,20 @@ def _adapted(fn: Callable[..., str], served: Served) -> Callable[..., str]:
 
 
 def register_prompts(server: MCPServer[Any], served: Served | None = None) -> None:
+    names: set[str] = set()
     for name, title, fn, needs in PROMPTS:
         if served is None:
             server.prompt(name=name, title=title)(fn)
         elif served.has(needs):
             server.prompt(name=name, title=title)(_adapted(fn, served))
+        else:
+            continue
+        names.add(name)
+    check_before(server, "prompts/get", lambda params: _known_prompt(params.name, names))
+
+
+def _known_prompt(name: str, names: set[str]) -> None:
+    """Refuse an unknown name as invalid params, without repeating it (it is the caller's text) and without
+    the SDK's ERROR log and traceback."""
+    if name not in names:
+        raise MCPError(code=INVALID_PARAMS, message="Unknown prompt: prompts/list names the served ones.")

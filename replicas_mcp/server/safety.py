@@ -6,12 +6,15 @@ Two threats, two tools:
   shape `masking.py` knows) and automation webhook tokens are masked unless the caller asked to reveal them
   *and* the server is not read-only (`may_reveal`). A masked value keeps only its length.
 - **Prompt injection.** Text written by the remote coding agent, the workspace (errors, hook output) or
-  queued user messages is data, not instructions. `clean_text` strips invisible and bidirectional control
+  queued user messages is data, not instructions. `clean_name` puts a name it chose (a file, a branch) on
+  one line of the server's text; `clean_text` strips invisible and bidirectional control
   characters (which can hide instructions from a human reviewer) and `fence` wraps the text in tags that say
   who wrote it. Each fence carries a fresh random marker (`<untrusted-data-3f9a0c1b …>`), which text inside
   cannot know; and any imitation of a fence tag inside (`</untrusted-data>`, `< /untrusted_data>`,
-  fullwidth or homoglyph letters, HTML entities such as `&lt;/untrusted-data&gt;`) is found after Unicode
-  (NFKC), homoglyph and entity normalisation and defused, so nothing inside can close or imitate the fence.
+  fullwidth, accented, small-capital or homoglyph letters, HTML entities such as `&lt;/untrusted-data&gt;`,
+  any run of separators or a line break between the words) is found after entity decoding, Unicode
+  decomposition (NFKD) with combining marks dropped and homoglyph folding, and defused, so nothing inside
+  can close or imitate the fence.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import html
 import re
 import unicodedata
 from collections.abc import Iterable
+from functools import cache
 from secrets import token_hex
 
 from replicas_mcp.client._redact import MASK
@@ -39,6 +43,7 @@ __all__ = [
     "SECRET_NAME",
     "USER",
     "WORKSPACE",
+    "clean_name",
     "clean_text",
     "fence",
     "mask",
@@ -79,10 +84,31 @@ _HOMOGLYPHS = str.maketrans(
         **dict.fromkeys("ѕʂ", "s"),
         **dict.fromkeys("тτƭ", "t"),
         **dict.fromkeys("սυμʋ", "u"),
+        # Small capitals (Latin letter small capital A … Z): NFKD leaves them as they are.
+        **dict(zip("ᴀʙᴄᴅᴇꜰɢʜɪᴊᴋʟᴍɴᴏᴘʀꜱᴛᴜᴠᴡʏᴢ", "abcdefghijklmnoprstuvwyz", strict=True)),
     }
 )
 _ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});?")
-_IMITATION = re.compile(r"untrusted[^a-z0-9]{0,3}data")
+# Any run of non-letters between the words (`untrusted - -data`, `untrusted\n  -data`) still reads as the tag.
+_IMITATION = re.compile(r"untrusted[^a-z]*data")
+
+
+@cache
+def _marks() -> dict[int, None]:
+    """Combining marks of the Basic Multilingual Plane, for `str.translate` to drop (built on first use: a
+    scan of 65,536 code points); the rare ones above it are dropped one by one."""
+    return {cp: None for cp in range(0x10000) if unicodedata.category(chr(cp)).startswith("M")}
+
+
+def _fold(text: str) -> str:
+    """Decomposed (NFKD: fullwidth and compatibility forms become plain letters, `ụ` becomes `u` + a mark),
+    combining marks dropped, lower-cased, look-alike letters folded."""
+    text = unicodedata.normalize("NFKD", text.casefold())
+    if not text.isascii():
+        text = text.translate(_marks())
+        if text and max(text) > "\uffff":
+            text = "".join(ch for ch in text if not unicodedata.category(ch).startswith("M"))
+    return text.translate(_HOMOGLYPHS)
 
 
 def clean_text(text: str) -> str:
@@ -93,8 +119,23 @@ def clean_text(text: str) -> str:
     )
 
 
+# Line and paragraph breaks (after `clean_text`: newline, vertical tab, form feed, the Unicode separators)
+# and tabs, as runs: a name shows each run as one visible mark.
+_NAME_BREAKS = re.compile(r"[\n\t\v\f\u2028\u2029]+")
+NAME_BREAK = "␤"
+NAME_LIMIT = 120
+
+
+def clean_name(text: str, limit: int = NAME_LIMIT) -> str:
+    """A name the agent or the workspace chose (a canvas file, a branch, a PR URL, a chat title, a hook),
+    fit to sit inside a line of the server's own text: invisible and control characters removed, each run of
+    line breaks or tabs shown as `␤` (so no name can start a line, such as a forged "Next:"), at most
+    `limit` characters."""
+    return truncate(_NAME_BREAKS.sub(NAME_BREAK, clean_text(text)).strip(), limit)
+
+
 def _folded(text: str) -> tuple[str, list[tuple[int, int]]]:
-    """`text` as a reader may see it (entities decoded, NFKC, homoglyphs folded, lower case), with the
+    """`text` as a reader may see it (entities decoded, then `_fold`), with the
     span of `text` each folded character came from."""
     chars: list[str] = []
     spans: list[tuple[int, int]] = []
@@ -106,7 +147,7 @@ def _folded(text: str) -> tuple[str, list[tuple[int, int]]]:
             piece, end = decoded, entity.end()
         else:
             piece, end = text[i], i + 1
-        for ch in unicodedata.normalize("NFKC", piece).casefold().translate(_HOMOGLYPHS):
+        for ch in _fold(piece):
             chars.append(ch)
             spans.append((i, end))
         i = end
@@ -115,7 +156,7 @@ def _folded(text: str) -> tuple[str, list[tuple[int, int]]]:
 
 def _folded_fast(text: str) -> str:
     """`text` folded as a whole (C speed), without the positions `_folded` keeps."""
-    return unicodedata.normalize("NFKC", html.unescape(text)).casefold().translate(_HOMOGLYPHS)
+    return _fold(html.unescape(text))
 
 
 def _defuse(text: str) -> str:

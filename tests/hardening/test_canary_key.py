@@ -11,20 +11,24 @@ from __future__ import annotations
 import io
 import json
 import logging
+import secrets
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import anyio
 import pytest
 from mcp import Client, MCPError
+from mcp.types import INVALID_PARAMS
 
 from replicas_mcp.client import ReplicasClient
 from replicas_mcp.client._redact import redact_text
 from replicas_mcp.sandbox.faults import FaultController
 from replicas_mcp.sandbox.serve import RunningSandbox
+from replicas_mcp.sandbox.world import DEFAULT_ORG_KEY
 from replicas_mcp.server.log_redaction import install_log_redaction, register_secret
 
 from ..helpers import text
+from ..server.helpers import call, connect
 from .helpers import (
     CANARY_KEY,
     World,
@@ -36,6 +40,7 @@ from .helpers import (
     tool_parameters,
     upstream_requests,
 )
+from .http_helpers import http_server, mcp_client
 
 PARAMS = tool_parameters()
 CLIENT_TIMEOUT = 0.25
@@ -186,3 +191,56 @@ def test_the_redacting_filter_covers_keys_webhook_secrets_and_authorization_head
         assert secret not in rendered
     assert "custom-secret-value-0123456789" not in rendered
     assert redact_text("Authorization: Bearer xyz") == "Authorization: Bearer ***"
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_a_revealed_secret_stays_out_of_the_debug_log(
+    mode: str, sandbox: RunningSandbox, caplog: pytest.LogCaptureFixture, stderr_log: io.StringIO
+) -> None:
+    # A variable's value matches no redaction pattern: only keeping tool results out of the log hides it.
+    # Over Streamable HTTP, whose SSE library logs every chunk it sends at DEBUG (legacy sessions' answers
+    # are SSE streams).
+    value = f"CANARY_VALUE_{secrets.token_hex(8)}"
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.INFO, logger="mcp.client")  # this test's own client logs what it sends
+    async with (
+        http_server(sandbox, api_key=DEFAULT_ORG_KEY, log_level="DEBUG") as (url, _),
+        mcp_client(url, mode=mode) as client,
+    ):
+        variable = {"environment_id": "global", "kind": "variable", "name": "DB_PASSWORD", "value": value}
+        await call(client, "set_environment_item", variable)
+        asked = {"environment_id": "global", "include": ["variables"], "reveal": True}
+        assert value in text(await call(client, "get_environment", asked))
+    log = stderr_log.getvalue()
+    assert "DEBUG" in log, "the stderr log was not captured"
+    assert value not in log
+    assert not [record.name for record in caplog.records if value in _rendered(record)]
+
+
+async def test_a_callers_line_breaks_cannot_forge_a_log_line(
+    sandbox: RunningSandbox, stderr_log: io.StringIO
+) -> None:
+    # A caller's text in a message or its arguments, or in an exception's message under a traceback: its
+    # line breaks must not start a line of their own, and neither must any line of the traceback.
+    forged = "2026-12-02 14:00:00,000 CRITICAL replicas_mcp: FORGED key rotated"
+    install_log_redaction()  # as building a server does
+    logger = logging.getLogger("replicas_mcp.test")
+    logger.warning("a path: %s", f"/x\r\n{forged}")
+    logger.warning(f"a name: n\n{forged}\u2028{forged}")
+    try:
+        raise ValueError(f"Unknown prompt: p\n{forged}")
+    except ValueError:
+        logger.exception("handler raised")
+    # An unknown prompt name is refused cleanly: an error that does not repeat it, and no ERROR log.
+    async with connect(sandbox) as client:
+        with pytest.raises(MCPError) as refused:
+            await client.get_prompt(f"p\n{forged}\r\n{forged}", {})
+    assert refused.value.error.code == INVALID_PARAMS
+    assert "FORGED" not in str(refused.value)
+    log = stderr_log.getvalue()
+    assert "ERROR mcp" not in log, log
+    assert "FORGED" in log, "the log was not captured"
+    for line in log.splitlines():
+        assert not line.startswith("2026-12-02 14:00:00"), log
+        assert not line.startswith(forged), log
+        assert line.startswith(("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "    ")), log

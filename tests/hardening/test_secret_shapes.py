@@ -20,7 +20,10 @@ from replicas_mcp.server.safety import mask_args, mask_text, mask_url
 from ..helpers import text
 from ..server.helpers import call, connect, data
 
-SECRETS = {name: f"{name}{secrets.token_hex(12)}" for name in ("hdr", "ghp", "api", "path", "query", "npm")}
+SECRETS = {
+    name: f"{name}{secrets.token_hex(12)}"
+    for name in ("hdr", "ghp", "api", "path", "query", "npm", "pass", "mysql", "curl", "sshpass")
+}
 MCPS: dict[str, dict[str, Any]] = {
     "bearer-arg": {
         "command": "mcp-remote",
@@ -41,7 +44,12 @@ MCPS: dict[str, dict[str, Any]] = {
     "url-path": {"url": f"https://mcp.example.com/sse/{SECRETS['path']}"},
     "url-query": {"url": f"https://mcp.example.com/mcp?team=core&k={SECRETS['query']}"},
 }
-HOOK = f"#!/usr/bin/env bash\necho '//registry.npmjs.org/:_authToken={SECRETS['npm']}' > ~/.npmrc\nnpm ci\n"
+HOOK = (
+    f"#!/usr/bin/env bash\necho '//registry.npmjs.org/:_authToken={SECRETS['npm']}' > ~/.npmrc\nnpm ci\n"
+    f"export DB_PASS={SECRETS['pass']}\nmysql -u root -p{SECRETS['mysql']} app < schema.sql\n"
+    f"curl -u admin:{SECRETS['curl']} https://ci.example.com/api\n"
+    f"sshpass -p {SECRETS['sshpass']} ssh deploy@host\n"
+)
 
 
 def assert_no_secret(shown: str) -> None:
@@ -101,6 +109,37 @@ def test_the_shapes_one_by_one() -> None:
     assert "ghp_abcdefgh1234" not in mask_text("git clone https://x:ghp_abcdefgh1234@github.com/a/b")
 
 
+def test_command_line_credentials_in_scripts_are_masked() -> None:
+    assert mask_text("export DB_PASS=hunter2") == "export DB_PASS=***"
+    assert mask_text("REDIS_PW=hunter2 --pass=x") == "REDIS_PW=*** --pass=***"
+    assert mask_text("mysql -u root -phunter2 app") == "mysql -u root -p*** app"
+    assert mask_text("mariadb -h db -p'hunter2'") == "mariadb -h db -p'***'"
+    assert (
+        mask_text("curl -u admin:hunter2 https://ci.example.com")
+        == "curl -u admin:*** https://ci.example.com"
+    )
+    assert mask_text("curl --user=admin:hunter2 x") == "curl --user=admin:*** x"
+    assert mask_text("sshpass -p hunter2 ssh deploy@host") == "sshpass -p *** ssh deploy@host"
+    assert mask_text("docker login ghcr.io -u me -p hunter2") == "docker login ghcr.io -u me -p ***"
+    assert mask_text("deploy --password hunter2 --token abc") == "deploy --password *** --token ***"
+
+
+def test_ordinary_words_near_credential_shapes_stay() -> None:
+    for plain in (
+        "cmd --pass-through=yes --pass-through yes",
+        "bypass=1 compass=north",
+        "tests pass: 5 of 5",
+        "mysql -u root -P3306 -p app",  # -P is the port; a bare -p prompts
+        "psql -p 5432 -U postgres",
+        "git push -u origin main",
+        "rsync --password-file /etc/pw x",
+        "export DB_PASS=$DB_PASS_FROM_VAULT",
+        "curl -u $CI_USER:$CI_PASS https://ci.example.com",
+        'sshpass -p "$PASS" ssh host',
+    ):
+        assert mask_text(plain) == plain, plain
+
+
 async def test_a_hook_test_that_echoes_its_secrets_shows_them_masked(sandbox: RunningSandbox) -> None:
     # Scripts are masked in every view; their test run's output (progress lines and the result's tail)
     # is too: `set -x` or `env` in a script prints what it exports.
@@ -125,3 +164,26 @@ async def test_a_hook_test_that_echoes_its_secrets_shows_them_masked(sandbox: Ru
     assert any("NPM_TOKEN=" in line for line in lines), lines
     for shown in [text(result), *lines]:
         assert token not in shown  # ...with its secrets masked
+
+
+async def test_a_replicas_hook_logs_show_the_hooks_secrets_masked(sandbox: RunningSandbox) -> None:
+    # The same start hook, run at a replica's boot: its output is shown by get_replica_hooks and by the
+    # report's failed-hook section, masked as a hook test's output is, on a writable and a read-only server.
+    token = f"ghp_{secrets.token_hex(16)}"
+    script = f"#!/usr/bin/env bash\necho 'configuring npm with NPM_TOKEN={token}'\necho done\n"
+    async with connect(sandbox, toolsets=("all",), confirm_destructive="never") as client:
+        await call(
+            client,
+            "run_environment_hook",
+            {"environment_id": "global", "hook": "start", "content": script, "save": "always"},
+        )
+        task = {"environment_id": "global", "task": "Check the build [[no-changes]] [[fail-start-hook]]"}
+        report = text(await call(client, "delegate_task", task))
+        rid = data(await call(client, "list_replicas"))["replicas"][0]["id"]
+        result = text(await call(client, "get_replica_result", {"replica_id": rid}))
+        hooks = text(await call(client, "get_replica_hooks", {"replica_id": rid}))
+    async with connect(sandbox, toolsets=("all",), read_only=True) as client:
+        read_only_hooks = text(await call(client, "get_replica_hooks", {"replica_id": rid}))
+    for shown in (report, result, hooks, read_only_hooks):
+        assert "NPM_TOKEN=" in shown, shown  # the output is shown...
+        assert token not in shown, shown  # ...with its secrets masked

@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import sys
 from typing import Annotated, Any
 
 import anyio
 import pytest
-from mcp import Client, MCPDeprecationWarning
+from mcp import Client, MCPDeprecationWarning, MCPError
 from mcp.server import MCPServer, ServerRequestContext
 from mcp.server.mcpserver import Context
 from mcp.types import (
+    INVALID_PARAMS,
     BlobResourceContents,
     EmptyResult,
+    GetPromptRequestParams,
     SubscribeRequestParams,
     TextContent,
     TextResourceContents,
@@ -31,6 +34,7 @@ from replicas_mcp.server.tools.sdk import (
     add_request_handler,
     add_typed_template,
     can_send_request,
+    check_before,
     form_schema,
     output_schema_of,
     run_stdio_in_a_terminal,
@@ -122,6 +126,27 @@ async def test_a_low_level_request_handler_serves_its_method() -> None:
         with anyio.fail_after(10), pytest.warns(MCPDeprecationWarning):
             await client.session.subscribe_resource("replicas://replicas/r-1")
     assert subscribed == ["replicas://replicas/r-1"]
+
+
+async def test_a_check_runs_before_the_sdks_own_handler(caplog: pytest.LogCaptureFixture) -> None:
+    server = MCPServer("checked")
+    server.prompt(name="hello")(lambda: "Hello")
+    checked: list[str] = []
+
+    def known(params: GetPromptRequestParams) -> None:
+        checked.append(params.name)
+        if params.name != "hello":
+            raise MCPError(code=INVALID_PARAMS, message="unknown")
+
+    check_before(server, "prompts/get", known)
+    async with Client(server) as client:
+        hello = await client.get_prompt("hello", {})  # the SDK's handler still serves a known name
+        with pytest.raises(MCPError) as refused:
+            await client.get_prompt("nope", {})
+    assert checked == ["hello", "nope"]
+    assert "Hello" in str(hello.messages[0].content)
+    assert refused.value.error.code == INVALID_PARAMS
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # refused before the SDK logs
 
 
 def test_a_confirmation_form_is_one_boolean() -> None:

@@ -17,6 +17,8 @@ assert on replies. Directives written inside a message let a test or demo ask fo
 | `[[error]]` / `[[error: <msg>]]` | the workspace dies mid-turn and enters the terminal `error` status   |
 | `[[sleep]]`            | the workspace goes to sleep right after the turn                              |
 | `[[fail-start-hook]]`  | the start hook fails (exit code 1) at the next boot or wake                   |
+| `[[canvas-name: <n>]]` | the turn's first Canvas item is named `<n>` (any text, line breaks included)  |
+| `[[branch: <name>]]`   | the turn moves the replica's repositories to branch `<name>` (any text)       |
 
 Unknown directives are ignored (and left in the text), like any other text an agent would read.
 """
@@ -60,6 +62,9 @@ class TurnPlan:
     workspace_error: str | None = None
     sleep_after: bool = False
     fail_start_hook: bool = False
+    # Names an agent chooses, for tests of how the server shows hostile ones (line breaks, fake "Next:").
+    canvas_name: str | None = None
+    branch: str | None = None
 
 
 def strip_directives(message: str) -> str:
@@ -90,6 +95,10 @@ def plan_turn(message: str, *, has_repository: bool = True) -> TurnPlan:
             plan.sleep_after = True
         elif name == "fail-start-hook":
             plan.fail_start_hook = True
+        elif name == "canvas-name" and argument:
+            plan.canvas_name = argument
+        elif name == "branch" and argument:
+            plan.branch = argument
     if plan.question is not None and not plan.open_pr:
         plan.edits_code = False  # an agent that needs an answer first does not touch the code yet
     plan.thinking = f"The user asks: {_quote(text)}. Plan: read the relevant code, make the change, verify."

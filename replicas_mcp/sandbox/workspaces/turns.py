@@ -8,6 +8,7 @@ A turn emits, on the event stream: `chat.turn.started`, `chat.updated`, `chat.tu
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -133,6 +134,9 @@ class Turns:
         """The turn's changes: code edits (and a pull request), then Canvas files. Returns new PR URLs."""
         provider = chat.provider
         new_prs: list[str] = []
+        if plan.branch is not None:
+            for state in replica.repos:
+                state.branch = plan.branch
         if plan.edits_code and replica.repos:
             repo = replica.repos[0]
             tool_id = self.ids.token("toolu_", 20)
@@ -153,8 +157,10 @@ class Turns:
                 "repo.status.changed", {"repos": [shapes.repo_engine_state(r) for r in replica.repos]}
             )
         await self.clock.sleep(step)
-        for kind in plan.canvas:
+        for index, kind in enumerate(plan.canvas):
             item = agent.canvas_file(kind, len(replica.canvas) + 1, plan.text)
+            if index == 0 and plan.canvas_name is not None:
+                item = dataclasses.replace(item, filename=plan.canvas_name)
             replica.canvas[item.filename] = item
             tool_id = self.ids.token("toolu_", 20)
             emit(

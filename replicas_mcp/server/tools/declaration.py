@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel
 
-from replicas_mcp.server.safety import clean_text, truncate
+from replicas_mcp.server.safety import clean_name, clean_text, truncate
 from replicas_mcp.server.state import ToolContext, client_of
 from replicas_mcp.server.tools.arguments import Resolved, id_arguments, resolved_arguments
 
@@ -77,7 +77,7 @@ class PendingCall:
 def named(name: str | None, ident: str) -> str:
     """A thing as a question names it, `tiny (cd613e30-…)`: its name beside its id (both cleaned)."""
     shown = truncate(clean_text(ident), _QUOTE_LIMIT)
-    return f"{truncate(clean_text(name), _QUOTE_LIMIT)} ({shown})" if name else shown
+    return f"{clean_name(name, _QUOTE_LIMIT)} ({shown})" if name else shown
 
 
 # The question to ask the user before a call runs, or None when this call needs no consent. It may read the

@@ -8,6 +8,9 @@ nowhere else.
 - Low-level handlers: `add_request_handler` registers a request handler on the `MCPServer`'s low-level
   server (`_lowlevel_server`), for protocol methods `MCPServer` has no API for (legacy
   `resources/subscribe`, `subscriptions/listen` with watching, logging, completions).
+- Guards: `check_before` runs a check on a request's params before the SDK's own handler of that method
+  (from the low-level server's `_request_handlers`), e.g. an unknown prompt name refused cleanly: the SDK's
+  `get_prompt` raises a `ValueError`, which its dispatcher logs as an ERROR with a traceback.
 - Sessions: `connection_of` (the per-client connection a request's `ServerSession` belongs to: the SDK builds
   a new `ServerSession` per request, so it cannot identify a legacy session) and `when_connection_ends`
   (cleanup run when that connection closes: HTTP DELETE of the session, its stream gone, shutdown).
@@ -102,6 +105,18 @@ def add_request_handler(
 ) -> None:
     """Serve `method` with `handler` on the server's low-level server (replacing the SDK's own, if any)."""
     server._lowlevel_server.add_request_handler(method, params_type, handler)
+
+
+def check_before(server: MCPServer[Any], method: str, check: Callable[[Any], None]) -> None:
+    """Call `check(params)` (it raises `MCPError` to refuse) before the handler already serving `method`."""
+    low = server._lowlevel_server
+    entry = low._request_handlers[method]
+
+    async def checked(ctx: ServerRequestContext[Any, Any], params: Any) -> Any:
+        check(params)
+        return await entry.handler(ctx, params)
+
+    low.add_request_handler(method, entry.params_type, checked)
 
 
 def connection_of(session: Any) -> object:

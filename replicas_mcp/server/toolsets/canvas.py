@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from replicas_mcp.server.args import ReplicaId, Wake, may_wake
 from replicas_mcp.server.liveness import ensure_awake
 from replicas_mcp.server.paging import DEFAULT_MAX_CHARS, MaxChars, Offset, page_text
-from replicas_mcp.server.safety import clean_text, fence
+from replicas_mcp.server.safety import clean_name, fence
 from replicas_mcp.server.state import ToolContext, client_of
 from replicas_mcp.server.tools import ToolGroup, ToolResult
 
@@ -65,7 +65,7 @@ async def list_canvas_items(ctx: ToolContext, replica_id: ReplicaId, wake: Wake 
     return CanvasList(
         replica_id=replica_id,
         items=[
-            CanvasEntry(filename=clean_text(i.filename), kind=i.kind, size_bytes=i.sizeBytes) for i in items
+            CanvasEntry(filename=clean_name(i.filename), kind=i.kind, size_bytes=i.sizeBytes) for i in items
         ],
     )
 
@@ -84,8 +84,11 @@ async def read_canvas_item(
     client = client_of(ctx)
     await ensure_awake(client, replica_id, wake=may_wake(ctx, wake))
     item = await client.canvas.get(replica_id, filename)
+    # Shown in notes and the fence's source: the name the agent chose, on one line (`filename` is the
+    # caller's copy of it, checked for shape, but only the agent's characters were ever its source).
+    shown = clean_name(filename)
     view = CanvasItemView(
-        filename=item.filename,
+        filename=clean_name(item.filename),
         kind=item.kind,
         size_bytes=item.sizeBytes,
         mime_type=item.mimeType,
@@ -95,20 +98,20 @@ async def read_canvas_item(
     mime = (item.mimeType or "application/octet-stream").split(";")[0].strip()
     if item.tooLarge:
         view.note = (
-            f"{filename} is {item.sizeBytes} bytes, over the canvas's 5 MB per-file cap: the API does not "
+            f"{shown} is {item.sizeBytes} bytes, over the canvas's 5 MB per-file cap: the API does not "
             "return its content. Open it from the Replicas dashboard instead."
         )
     elif item.kind in TEXT_KINDS or item.content is not None:
         part = page_text(item.content or "", offset, max_chars)
         view.delivered, view.next_offset = "text", part.next_offset
-        text = fence(part.text, f"canvas file {filename} of replica {replica_id}")
+        text = fence(part.text, f"canvas file {shown} of replica {replica_id}")
         hint = part.hint("read_canvas_item")
         content.append(TextContent(type="text", text=f"{text}\n{hint}" if hint else text))
     elif item.base64 is None:
-        view.note = f"{filename} has no content to show."
+        view.note = f"{shown} has no content to show."
     elif item.sizeBytes > MAX_EMBEDDED_BYTES:
         view.note = (
-            f"{filename} ({item.kind}, {item.sizeBytes} bytes) is too big to embed; "
+            f"{shown} ({item.kind}, {item.sizeBytes} bytes) is too big to embed; "
             f"read the resource {canvas_uri(replica_id, filename)} to download it."
         )
     elif item.kind == "image" or mime.startswith("image/"):
@@ -124,7 +127,5 @@ async def read_canvas_item(
     if view.note:
         content.append(TextContent(type="text", text=view.note))
     elif view.delivered != "text":
-        content.append(
-            TextContent(type="text", text=f"{filename}: {item.kind}, {mime}, {item.sizeBytes} bytes")
-        )
+        content.append(TextContent(type="text", text=f"{shown}: {item.kind}, {mime}, {item.sizeBytes} bytes"))
     return CallToolResult(content=content, structured_content=view.model_dump(mode="json", exclude_none=True))

@@ -27,7 +27,7 @@ from replicas_mcp.server.args import Id, TaskEnvironmentId
 from replicas_mcp.server.caller import current_caller
 from replicas_mcp.server.errors import describe, replica_not_found_message
 from replicas_mcp.server.hints import served
-from replicas_mcp.server.safety import WORKSPACE, fence, truncate
+from replicas_mcp.server.safety import WORKSPACE, clean_name, fence, truncate
 from replicas_mcp.server.state import ToolContext, app_state, client_of
 from replicas_mcp.server.state.view import unless_changed
 from replicas_mcp.server.tools import ToolGroup, ToolResult
@@ -128,7 +128,7 @@ def _row(outcome: d.WaitOutcome, kind: type[R], **extra: Any) -> R:
         extra["name"] = outcome.name
     digest = outcome.digest
     rid = outcome.replica_id
-    news = [f"PR {url}" for url in digest.prs]
+    news = [f"PR {clean_name(url, 300)}" for url in digest.prs]
     news += [
         f"error: {fence(truncate(text, 300), f'error of replica {rid}', by=WORKSPACE)}"
         for text in digest.errors
@@ -477,7 +477,7 @@ async def wait_for_replica(
     for text in [cursor] if isinstance(cursor, str) else cursor or []:
         parsed = _cursor(text, single)
         if parsed.replica_id not in ids:
-            raise ToolError(f"A cursor belongs to replica {parsed.replica_id}, which is not in replica_id.")
+            raise ToolError("A cursor belongs to a replica that is not in replica_id.")
         cursors[parsed.replica_id] = parsed
     if single is not None:
         outcome = await d.wait_for_replica(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pydantic import Field, PrivateAttr
 
 from replicas_mcp import delegation as d
-from replicas_mcp.server.safety import WORKSPACE, clean_text, fence, truncate
+from replicas_mcp.server.safety import WORKSPACE, clean_name, fence, mask_text, truncate
 from replicas_mcp.server.tools import ToolResult
 
 
@@ -60,9 +60,9 @@ def _fenced_body(fenced: str) -> str:
 
 
 def _repo_line(repo: d.RepoResult) -> str:
-    branch = f" on {repo.branch}" if repo.branch else ""
+    branch = f" on {clean_name(repo.branch)}" if repo.branch else ""
     stats = f" +{repo.added}/-{repo.removed}" if repo.added is not None else ""
-    return f"{repo.name}{branch}{stats}"
+    return f"{clean_name(repo.name)}{branch}{stats}"
 
 
 def report_result(report: d.Report) -> ReportResult:
@@ -73,9 +73,9 @@ def report_result(report: d.Report) -> ReportResult:
         else []
     )
     errors += [
-        f"Failed hook {truncate(clean_text(hook.hook), 120)}: "
+        f"Failed hook {clean_name(hook.hook)}: "
         f"{'timed out' if hook.timed_out else f'exit {hook.exit_code}'}\n"
-        + fence(hook.output, "hook output", by=WORKSPACE)
+        + fence(mask_text(hook.output), "hook output", by=WORKSPACE)
         for hook in report.failed_hooks
     ]
     notes = list(report.notes)
@@ -88,12 +88,12 @@ def report_result(report: d.Report) -> ReportResult:
     result = ReportResult(
         outcome=report.outcome,
         message=fence(report.message, "final message") if report.message else None,
-        prs=report.pr_urls,
+        prs=[clean_name(url, 300) for url in report.pr_urls],
         repos=[_repo_line(repo) for repo in report.repos],
-        canvas=[truncate(clean_text(item), 120) for item in report.canvas],
+        canvas=[clean_name(item) for item in report.canvas],
         errors=errors,
         questions=[fence(q, "question") for q in report.questions],
         notes=notes,
     )
-    result._name, result._status = f"{report.name} ({rid})", report.status
+    result._name, result._status = f"{clean_name(report.name)} ({rid})", report.status
     return result

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from replicas_mcp.server.args import ReplicaId, Wake, may_wake
 from replicas_mcp.server.liveness import ensure_awake
 from replicas_mcp.server.paging import DEFAULT_MAX_CHARS, MaxChars, Offset, page_text
-from replicas_mcp.server.safety import WORKSPACE, clean_text, fence
+from replicas_mcp.server.safety import WORKSPACE, clean_name, fence, mask_text
 from replicas_mcp.server.state import ToolContext, client_of
 from replicas_mcp.server.tools import ToolGroup, ToolResult
 
@@ -54,7 +54,9 @@ def _runs(hook: str, section: Mapping[str, Any]) -> list[tuple[HookRun, str]]:
             exit_code=entry.get("exitCode"),
             timed_out=entry.get("timedOut"),
         )
-        output = str(entry.get("output") or "")
+        # Masked always (reveal or not), as a hook test's output is: `set -x`, `npm login` and friends
+        # print the credentials the script uses.
+        output = mask_text(str(entry.get("output") or ""))
         if entry.get("outputTruncated"):
             output += f"\n[preview only: the full log has {entry.get('outputTotalChars')} chars]"
         runs.append((run, output))
@@ -81,7 +83,7 @@ async def get_replica_hooks(
     part = page_text(full_log, offset, max_chars)
     return HookLogs(
         replica_id=replica_id,
-        runs=[run.model_copy(update={"name": clean_text(run.name or "") or None}) for run, _ in runs],
+        runs=[run.model_copy(update={"name": clean_name(run.name or "") or None}) for run, _ in runs],
         log=fence(part.text, f"hook output of replica {replica_id}", by=WORKSPACE)
         if full_log
         else "(no hook output)",
