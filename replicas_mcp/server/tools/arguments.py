@@ -332,6 +332,7 @@ def readable_validation_error(tool_name: str, exc: ValidationError) -> Validatio
 def text_arguments(ids: frozenset[str]) -> frozenset[str]:
     """Arguments that stay exactly as sent: the SDK JSON-parses every string argument whose annotation is not
     exactly `str` (to undo clients that send `["a"]` as a string), which for an optional text field turns the
-    name "null" into None and hides "null " from the whitespace check. Names, titles, filenames and ids are
-    text."""
-    return ids | {"name", "title", "filename"}
+    name "null" into None and hides "null " from the whitespace check, and turns a file's JSON content or a
+    prompt that looks like a list into an object the tool refuses. Names, titles, filenames, ids, values,
+    prompts and descriptions are text. (`task` is not: a list sent as a string is still a fan-out.)"""
+    return ids | {"name", "title", "filename", "value", "prompt", "description", "system_prompt"}
