@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
+import anyio.to_thread
 import httpx2
 from mcp import Client
 from mcp.client.session import MessageHandlerFnT
@@ -110,3 +115,42 @@ async def mcp_client(
             )
         )
         yield client
+
+
+@asynccontextmanager
+async def cli_http_server(
+    *args: str, env: dict[str, str] | None = None, sandbox: bool = True, hang: float = 60
+) -> AsyncIterator[tuple[str, subprocess.Popen[bytes], list[bytes]]]:
+    """`replicas-mcp [--sandbox] --transport http --port 0 ARGS` as a subprocess, with `env` added to an
+    environment without the shell's REPLICAS_* variables; yields its URL, the process and its stderr lines
+    (read as they come). `hang` only guards against a server that never starts."""
+    kept = {key: value for key, value in os.environ.items() if not key.startswith("REPLICAS_")}
+    command = [sys.executable, "-m", "replicas_mcp", *(["--sandbox"] if sandbox else [])]
+    process = subprocess.Popen(
+        [*command, "--transport", "http", "--port", "0", *args],
+        env={**kept, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    stderr: list[bytes] = []
+
+    def read_stderr() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            stderr.append(line)
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(anyio.to_thread.run_sync, read_stderr)
+        try:
+            with anyio.fail_after(hang):
+                while not any(b"Streamable HTTP on" in line for line in stderr):
+                    assert process.poll() is None, b"".join(stderr).decode()
+                    await anyio.sleep(0.05)
+            line = next(line for line in stderr if b"Streamable HTTP on" in line).decode()
+            yield line.split(" on ", 1)[1].strip().removesuffix("/mcp"), process, stderr
+        finally:
+            if process.poll() is None:
+                process.kill()
+            await anyio.to_thread.run_sync(process.wait)
+            process.stderr.close()

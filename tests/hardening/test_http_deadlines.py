@@ -6,9 +6,6 @@ the point is a request that never completes."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -24,6 +21,7 @@ from replicas_mcp.cli import main
 from replicas_mcp.server.http_deadlines import EndQuietlyMidBody
 
 from ..helpers import INITIALIZE
+from .http_helpers import cli_http_server
 
 TOKEN = "tok_deadlines_" + "0123456789abcdef" * 2
 WEBHOOK_SECRET = "whsec_deadlines_test_secret_123456"
@@ -33,45 +31,13 @@ HANG = 60  # a hang guard only: how fast anything happens is bench/'s business
 pytestmark = pytest.mark.slow
 
 
-def _env(extra: dict[str, str]) -> dict[str, str]:
-    kept = {key: value for key, value in os.environ.items() if not key.startswith("REPLICAS_")}
-    return {**kept, **extra}
-
-
 @asynccontextmanager
 async def cli_server(
     *args: str, env: dict[str, str] | None = None, sandbox: bool = True
 ) -> AsyncIterator[tuple[int, list[bytes]]]:
     """`replicas-mcp [--sandbox] --transport http --port 0 ARGS`: yields its port and its stderr lines."""
-    command = [sys.executable, "-m", "replicas_mcp", *(["--sandbox"] if sandbox else [])]
-    process = subprocess.Popen(
-        [*command, "--transport", "http", "--port", "0", *args],
-        env=_env(env or {}),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    assert process.stderr is not None
-    stderr: list[bytes] = []
-
-    def read_stderr() -> None:
-        assert process.stderr is not None
-        for line in process.stderr:
-            stderr.append(line)
-
-    async with anyio.create_task_group() as tasks:
-        tasks.start_soon(anyio.to_thread.run_sync, read_stderr)
-        try:
-            with anyio.fail_after(HANG):
-                while not any(b"Streamable HTTP on" in line for line in stderr):
-                    assert process.poll() is None, b"".join(stderr).decode()
-                    await anyio.sleep(0.05)
-            line = next(line for line in stderr if b"Streamable HTTP on" in line).decode()
-            yield int(line.rsplit(":", 1)[1].split("/")[0]), stderr
-        finally:
-            if process.poll() is None:
-                process.kill()
-            await anyio.to_thread.run_sync(process.wait)
-            process.stderr.close()
+    async with cli_http_server(*args, env=env, sandbox=sandbox, hang=HANG) as (url, _, stderr):
+        yield int(url.rsplit(":", 1)[1]), stderr
 
 
 def guarded_server(*args: str) -> Any:

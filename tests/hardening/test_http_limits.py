@@ -4,10 +4,7 @@ byo-key metadata, the access log, and a bounded shutdown that returns a wait's c
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -29,7 +26,7 @@ from replicas_mcp.server.http_app import http_app
 from replicas_mcp.server.http_guards import MAX_SESSIONS_PER_CALLER, host_matches, origin_matches
 
 from ..helpers import INITIALIZE
-from .http_helpers import MCP_HEADERS, post_mcp
+from .http_helpers import MCP_HEADERS, cli_http_server, post_mcp
 
 
 @asynccontextmanager
@@ -172,44 +169,6 @@ async def test_byo_key_metadata_names_no_authorization_server(sandbox: RunningSa
 
 
 # --- the CLI's HTTP server as a subprocess ----------------------------------------------------------------
-
-
-def _env() -> dict[str, str]:
-    return {key: value for key, value in os.environ.items() if not key.startswith("REPLICAS_")}
-
-
-@asynccontextmanager
-async def cli_http_server(*args: str) -> AsyncIterator[tuple[str, subprocess.Popen[bytes], list[bytes]]]:
-    """`replicas-mcp --sandbox --transport http --port 0 ARGS`; yields its URL, the process and its stderr."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "replicas_mcp", "--sandbox", "--transport", "http", "--port", "0", *args],
-        env=_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    assert process.stderr is not None
-    stderr: list[bytes] = []
-
-    def read_stderr() -> None:
-        assert process.stderr is not None
-        for line in process.stderr:
-            stderr.append(line)
-
-    async with anyio.create_task_group() as tasks:
-        tasks.start_soon(anyio.to_thread.run_sync, read_stderr)
-        try:
-            with anyio.fail_after(60):
-                while not any(b"Streamable HTTP on" in line for line in stderr):
-                    assert process.poll() is None, b"".join(stderr).decode()
-                    await anyio.sleep(0.05)
-            line = next(line for line in stderr if b"Streamable HTTP on" in line).decode()
-            url = line.split(" on ", 1)[1].strip().removesuffix("/mcp")
-            yield url, process, stderr
-        finally:
-            if process.poll() is None:
-                process.kill()
-            await anyio.to_thread.run_sync(process.wait)
-            process.stderr.close()
 
 
 @pytest.mark.slow
