@@ -226,6 +226,12 @@ class Settings(BaseSettings):
         description="Upstream event streams open at once (default 256); past it, watches and waits poll "
         "instead, and requests are never delayed",
     )
+    max_streams_per_caller: int | None = Field(
+        default=None,
+        ge=1,
+        description="byo-key: upstream event streams one caller may hold at once (default a quarter of "
+        "--max-streams); past it, that caller's watches and waits poll instead",
+    )
     http_request_timeout: float = Field(
         default=30.0,
         gt=0,
@@ -234,13 +240,6 @@ class Settings(BaseSettings):
     )
     http_max_connections: int = Field(
         default=1000, ge=1, description="HTTP: connections open at once; past it, new ones get 503"
-    )
-
-    max_streams_per_caller: int | None = Field(
-        default=None,
-        ge=1,
-        description="byo-key: upstream event streams one caller may hold at once (default a quarter of "
-        "--max-streams); past it, that caller's watches and waits poll instead",
     )
 
     @field_validator("toolsets", "tools", "exclude_tools", "allowed_hosts", "allowed_origins", mode="before")
