@@ -140,6 +140,20 @@ class StreamBudget:
         self.open = max(0, self.open - 1)
 
 
+def _check_key(api_key: SecretStr) -> None:
+    """A key that can be sent in an HTTP header: set, printable ASCII, no spaces. A character pasted with it
+    (a curly quote, a zero-width space) is named by position, never with the key around it."""
+    key = api_key.get_secret_value()
+    if not key:
+        raise ConfigurationError("the API key is empty")
+    for position, char in enumerate(key, start=1):
+        if not ("!" <= char <= "~"):
+            raise ConfigurationError(
+                f"the API key has a character an HTTP header cannot carry (U+{ord(char):04X}) at position "
+                f"{position}: paste the key again as plain text"
+            )
+
+
 class HttpCore:
     """Two connection pools (requests, streams), one API key, the retry policy and the error mapping.
 
@@ -185,8 +199,7 @@ class HttpCore:
     ) -> HttpCore:
         """`max_connections`: the request pool's size; `max_streams`: event streams open at once (their
         own pool). A given `transport` (tests) serves both pools."""
-        if not api_key.get_secret_value():
-            raise ConfigurationError("the API key is empty")
+        _check_key(api_key)
         if not 0 < connect_timeout <= 5.0:
             raise ConfigurationError(f"connect_timeout must be in (0, 5] seconds, got {connect_timeout}")
         url = httpx2.URL(base_url)
@@ -234,8 +247,7 @@ class HttpCore:
 
     def with_api_key(self, api_key: SecretStr) -> HttpCore:
         """A view that authenticates as another caller over the same connection pool."""
-        if not api_key.get_secret_value():
-            raise ConfigurationError("the API key is empty")
+        _check_key(api_key)
         return HttpCore(
             client=self._client,
             stream_client=self._stream_client,

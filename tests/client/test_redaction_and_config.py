@@ -119,6 +119,30 @@ def test_missing_key_is_a_configuration_error(key: str | None) -> None:
         ReplicasClient(api_key=key)
 
 
+@pytest.mark.parametrize(
+    ("key", "where"),
+    [
+        ("sk_replicas_\u201cabc123", "U+201C) at position 13"),
+        ("sk_replicas_abc\u200b123", "U+200B) at position 16"),
+        ("sk_replicas_abc 123", "U+0020) at position 16"),
+    ],
+    ids=["curly-quote", "zero-width-space", "inner-space"],
+)
+async def test_a_key_an_http_header_cannot_carry_is_a_configuration_error_that_never_shows_it(
+    key: str, where: str
+) -> None:
+    """A key pasted with a typographic quote or a zero-width space: one clear error naming the character's
+    position, not httpx's UnicodeEncodeError at the first request; and the same for a caller's view."""
+    with pytest.raises(ConfigurationError) as caught:
+        ReplicasClient(api_key=key, base_url=BASE_URL)
+    assert where in str(caught.value)
+    assert "abc" not in str(caught.value)
+    async with ReplicasClient(api_key=CANARY_KEY, base_url=BASE_URL) as client:
+        with pytest.raises(ConfigurationError) as viewed:
+            client.with_api_key(key)
+    assert where in str(viewed.value)
+
+
 @pytest.mark.parametrize("url", ["ftp://x", "not a url", "http://"])
 def test_bad_base_url(url: str) -> None:
     with pytest.raises(ConfigurationError):
