@@ -199,10 +199,8 @@ async def delegate_many(
             row.taken = exc
             slots.release()
             return
-        if row.created:
-            waiter_for(index, row.replica.id, Cursor.start(row.replica.id), launched=time.monotonic())
-        else:
-            waiter_for(index, row.replica.id, None)
+        rid, created = row.replica.id, row.created
+        waiter_for(index, rid, Cursor.start(rid) if created else None, time.monotonic() if created else None)
         await join(index, holds_slot=True)
 
     # Replicas of earlier calls: see which are still working; those take their slots first.

@@ -23,7 +23,6 @@ wrong argument).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -32,13 +31,13 @@ from mcp.server.mcpserver.exceptions import ToolError
 from replicas_mcp.client.errors import ReplicasError
 from replicas_mcp.server.safety import clean_text, truncate
 from replicas_mcp.server.state.view import KnowingClient
+from replicas_mcp.server.tools.arguments import is_uuid
 
 if TYPE_CHECKING:
     from replicas_mcp.client import ReplicasClient
     from replicas_mcp.client.models import Environment
 
 GLOBAL = "global"
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 LISTED = 20  # environments an error lists: enough for most organizations, bounded for all
 _NAME_SHOWN = 60
 # Seconds a caller's repository list is reused (repositories are connected rarely); a repository id missing
@@ -50,7 +49,7 @@ _NO_REPLICA = ""  # memo slots are per replica; this one is no replica's (acting
 
 def is_environment_id(value: str) -> bool:
     """An id the API takes as is: a UUID, or the Global environment's alias."""
-    return value == GLOBAL or _UUID.fullmatch(value) is not None
+    return value == GLOBAL or is_uuid(value)
 
 
 async def resolve_environment(client: ReplicasClient, value: str) -> str:

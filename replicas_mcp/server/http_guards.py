@@ -44,7 +44,8 @@ class HttpExposureError(ValueError):
     """The HTTP settings would expose the server's key to the network without a token."""
 
 
-def _bearer(scope: Scope) -> str | None:
+def bearer_of(scope: Scope) -> str | None:
+    """The request's bearer token (`Authorization: Bearer …`), or None."""
     for name, value in scope.get("headers", ()):
         if name == b"authorization":
             scheme, _, token = value.decode("latin-1").partition(" ")
@@ -153,7 +154,7 @@ class BearerTokenMiddleware:
         if scope["type"] != "http" or not self._protects(scope.get("path", "")):
             await self._app(scope, receive, send)
             return
-        presented = _bearer(scope) or ""
+        presented = bearer_of(scope) or ""
         # Compare digests: constant time, and independent of the presented token's length.
         if not hmac.compare_digest(hashlib.sha256(presented.encode()).digest(), self._expected):
             await _send_json(
@@ -226,7 +227,7 @@ class SessionBindingMiddleware:
             await self._give_back_ended()
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        bearer = _bearer(scope)
+        bearer = bearer_of(scope)
         caller = self._fingerprint(bearer) if bearer else None
         session_id = _header(scope, SESSION_HEADER)
         holder: str | None = None

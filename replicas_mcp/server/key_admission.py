@@ -39,6 +39,7 @@ from replicas_mcp.client.errors import (
     PermissionDeniedError,
     ReplicasError,
 )
+from replicas_mcp.server.http_guards import bearer_of
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -287,14 +288,6 @@ class KeyAdmission:
 def _source_of(scope: Scope) -> str:
     client = scope.get("client")
     return str(client[0]) if client else "-"
-
-
-def bearer_of(scope: Scope) -> str | None:
-    for name, value in scope.get("headers", ()):
-        if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-    return None
 
 
 class KeyAdmissionMiddleware:

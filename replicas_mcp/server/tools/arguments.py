@@ -42,6 +42,8 @@ MAX_ARGUMENTS_BYTES = 1_000_000
 MAX_ID_CHARS = 128
 MAX_CONTENT_BYTES = 65_536  # environment files and hook scripts
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")
+# The contract's ids (replicas, environments) are `format: uuid`: anything else a model passes may be a name.
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _FILENAME_FORBIDDEN = re.compile(r"[/\\?#%\x00-\x1f\x7f]")
 _LINE_BREAKS = re.compile(r"[\r\n\t\x00-\x1f\x7f\u2028\u2029]")
 _IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"RIFF")
@@ -97,6 +99,11 @@ def id_arguments(fn: Callable[..., Any]) -> frozenset[str]:
     """The parameters of a tool function typed as ids (`Id`, optional or in a list)."""
     hints = typing.get_type_hints(fn, include_extras=True)
     return frozenset(name for name, hint in hints.items() if name != "return" and _mentions_id(hint))
+
+
+def is_uuid(value: str) -> bool:
+    """Whether the value has the shape of the contract's ids (a UUID)."""
+    return _UUID.fullmatch(value) is not None
 
 
 def check_id(name: str, value: str) -> None:

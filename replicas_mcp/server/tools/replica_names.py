@@ -14,7 +14,6 @@ whitespace but the API does not promise them unique:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,15 +24,15 @@ from replicas_mcp.client.models import ReplicaListItem
 from replicas_mcp.server.safety import clean_text
 from replicas_mcp.server.state import AppState, client_of
 from replicas_mcp.server.state.view import KnowingReplicas
+from replicas_mcp.server.tools.arguments import is_uuid
 
 REPLICA_ARGUMENT = "replica_id"
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _LISTED = 10  # rows of an ambiguous name shown; the rest are counted
 
 
 def is_replica_id(value: str) -> bool:
     """Whether the value has the shape of a replica id (a UUID); anything else may be a name."""
-    return _UUID.fullmatch(value) is not None
+    return is_uuid(value)
 
 
 async def with_replica_ids(
